@@ -1,0 +1,113 @@
+//! Opening a pool for either backend from one URL, with SQLite made durable.
+
+use crate::{Result, StoreError};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// `scimgate.db`, `sqlite:scimgate.db`, `sqlite://path?mode=rwc` or `postgres://…`.
+/// A bare path is a SQLite file, created if absent.
+pub(crate) fn normalize_url(raw: &str) -> Result<(String, Backend)> {
+    if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+        return Ok((raw.to_owned(), Backend::Postgres));
+    }
+    let path_and_query = if let Some(rest) = raw.strip_prefix("sqlite://") {
+        rest
+    } else if let Some(rest) = raw.strip_prefix("sqlite:") {
+        rest
+    } else if raw.contains("://") {
+        return Err(StoreError::BadUrl {
+            url: raw.to_owned(),
+            reason: "use a SQLite file path, sqlite:PATH or postgres://…".into(),
+        });
+    } else {
+        raw
+    };
+    if path_and_query.is_empty() || path_and_query.starts_with(":memory:") {
+        return Err(StoreError::BadUrl {
+            url: raw.to_owned(),
+            reason: "an in-memory SQLite database would lose every write; give a file path".into(),
+        });
+    }
+    let url = if path_and_query.contains("mode=") {
+        format!("sqlite://{path_and_query}")
+    } else if path_and_query.contains('?') {
+        format!("sqlite://{path_and_query}&mode=rwc")
+    } else {
+        format!("sqlite://{path_and_query}?mode=rwc")
+    };
+    Ok((url, Backend::Sqlite))
+}
+
+pub(crate) async fn pool(raw_url: &str) -> Result<(AnyPool, Backend)> {
+    sqlx::any::install_default_drivers();
+    let (url, backend) = normalize_url(raw_url)?;
+    let options = AnyConnectOptions::from_str(&url).map_err(|e| StoreError::BadUrl {
+        url: raw_url.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let pool = AnyPoolOptions::new()
+        .max_connections(match backend {
+            Backend::Sqlite => 8,
+            Backend::Postgres => 16,
+        })
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    // WAL lets readers run beside the writer; synchronous=FULL makes every
+                    // acknowledged commit survive a power cut (a lost deprovisioning would
+                    // leave a departed employee with CRM access).
+                    for pragma in [
+                        "PRAGMA journal_mode = WAL",
+                        "PRAGMA synchronous = FULL",
+                        "PRAGMA busy_timeout = 15000",
+                        "PRAGMA foreign_keys = ON",
+                    ] {
+                        conn.execute(pragma).await?;
+                    }
+                }
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await?;
+    Ok((pool, backend))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_paths_are_sqlite_files_created_on_demand() {
+        let (url, backend) = normalize_url("scimgate.db").unwrap();
+        assert_eq!(backend, Backend::Sqlite);
+        assert_eq!(url, "sqlite://scimgate.db?mode=rwc");
+        assert_eq!(normalize_url("sqlite:/tmp/x.db").unwrap().0, "sqlite:///tmp/x.db?mode=rwc");
+        assert_eq!(normalize_url("sqlite://x.db?mode=ro").unwrap().0, "sqlite://x.db?mode=ro");
+    }
+
+    #[test]
+    fn postgres_urls_pass_through_and_others_are_refused() {
+        assert_eq!(normalize_url("postgres://u@h/db").unwrap().1, Backend::Postgres);
+        assert!(matches!(normalize_url("mysql://h/db"), Err(StoreError::BadUrl { .. })));
+        assert!(matches!(normalize_url("sqlite::memory:"), Err(StoreError::BadUrl { .. })));
+    }
+}

@@ -1,0 +1,67 @@
+//! Persistence for scimgate: one API over SQLite (the embedded default) and PostgreSQL.
+//!
+//! Reads go straight to the connection pool. Writes go through a single writer task per
+//! process ([`writer`]) that packs concurrent writes into one transaction, so many SCIM
+//! requests share one durable commit (one fsync) instead of paying one each.
+
+mod connect;
+mod error;
+mod migrate;
+mod query;
+mod resources;
+mod tenants;
+mod types;
+mod writer;
+
+pub use connect::Backend;
+pub use error::{Rejection, StoreError};
+pub use migrate::{Migration, MIGRATIONS};
+pub use query::{Column, Cond};
+pub use resources::Page;
+pub use tenants::{IssuedToken, Tenant, TokenInfo};
+pub use types::{
+    Current, IndexedDoc, Member, MemberOp, Mutation, Mutator, ResourceKind, StoredResource, Write,
+    WriteOutcome,
+};
+
+use sqlx::AnyPool;
+use tokio::sync::mpsc;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A handle to the database. Cheap to clone; all clones share the pool and the writer.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    writer: mpsc::Sender<writer::Job>,
+}
+
+impl Store {
+    /// Connects, applies pending migrations and starts the writer task.
+    pub async fn open(database_url: &str) -> Result<Store> {
+        let store = Self::connect(database_url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects and starts the writer task without touching the schema.
+    pub async fn connect(database_url: &str) -> Result<Store> {
+        let (pool, backend) = connect::pool(database_url).await?;
+        let writer = writer::spawn(pool.clone(), backend);
+        Ok(Store { pool, backend, writer })
+    }
+
+    pub async fn migrate(&self) -> Result<Vec<&'static Migration>> {
+        migrate::apply(&self.pool, self.backend).await
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Waits for all pooled connections to close (used by tests and at shutdown).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,161 @@
+//! Reading staged users and groups.
+
+use crate::query::{Bind, SqlBuilder};
+use crate::{Cond, Member, ResourceKind, Result, Store, StoreError, StoredResource, Tenant};
+use scimgate_core::Timestamp;
+use sqlx::Row;
+
+const RESOURCE_COLUMNS: &str = "pk, id, body, created_at, modified_at, version";
+
+pub(crate) fn resource_from_row(kind: ResourceKind, row: &sqlx::any::AnyRow) -> Result<StoredResource> {
+    let id: String = row.try_get("id")?;
+    let body: String = row.try_get("body")?;
+    let body = serde_json::from_str(&body)
+        .map_err(|e| StoreError::Corrupt(format!("{} {id} has an unreadable body: {e}", kind.name())))?;
+    let time = |column: &str| -> Result<Timestamp> {
+        let text: String = row.try_get(column)?;
+        Timestamp::parse_rfc3339(&text)
+            .ok_or_else(|| StoreError::Corrupt(format!("{} {id} has a bad {column}: {text}", kind.name())))
+    };
+    Ok(StoredResource {
+        kind,
+        body,
+        created: time("created_at")?,
+        last_modified: time("modified_at")?,
+        version: row.try_get("version")?,
+        position: row.try_get("pk")?,
+        id,
+    })
+}
+
+/// One page of a listing: the total number of matches and the requested slice.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub total: i64,
+    pub resources: Vec<StoredResource>,
+}
+
+impl Store {
+    pub async fn get(&self, tenant: &Tenant, kind: ResourceKind, id: &str) -> Result<Option<StoredResource>> {
+        let sql = format!("SELECT {RESOURCE_COLUMNS} FROM {} WHERE tenant_id = $1 AND id = $2", kind.table());
+        sqlx::query(&sql)
+            .bind(tenant.id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| resource_from_row(kind, &row))
+            .transpose()
+    }
+
+    /// Resources matching `cond` exactly (all of them when `None`), in creation order:
+    /// the count and the slice `offset .. offset + limit`.
+    pub async fn list(
+        &self,
+        tenant: &Tenant,
+        kind: ResourceKind,
+        cond: Option<&Cond>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Page> {
+        let mut count = where_clause(tenant, kind, cond)?;
+        count.sql = format!("SELECT COUNT(*) FROM {} {}", kind.table(), count.sql);
+        let total: i64 = count.apply(sqlx::query(&count.sql)).fetch_one(&self.pool).await?.try_get(0)?;
+
+        let mut page = where_clause(tenant, kind, cond)?;
+        let limit_p = page.bind(Bind::Int(limit));
+        let offset_p = page.bind(Bind::Int(offset));
+        page.sql = format!(
+            "SELECT {RESOURCE_COLUMNS} FROM {} {} ORDER BY pk LIMIT {limit_p} OFFSET {offset_p}",
+            kind.table(),
+            page.sql
+        );
+        let resources = if limit > 0 {
+            page.apply(sqlx::query(&page.sql))
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|row| resource_from_row(kind, row))
+                .collect::<Result<_>>()?
+        } else {
+            Vec::new()
+        };
+        Ok(Page { total, resources })
+    }
+
+    /// A chunk of resources that may match `cond` (a superset the caller filters further),
+    /// after position `after`, in position order. Scanning chunk by chunk keeps memory
+    /// bounded however many resources a tenant has.
+    pub async fn scan(
+        &self,
+        tenant: &Tenant,
+        kind: ResourceKind,
+        cond: Option<&Cond>,
+        after: i64,
+        chunk: i64,
+    ) -> Result<Vec<StoredResource>> {
+        let mut q = where_clause(tenant, kind, cond)?;
+        let after_p = q.bind(Bind::Int(after));
+        let chunk_p = q.bind(Bind::Int(chunk));
+        q.sql = format!(
+            "SELECT {RESOURCE_COLUMNS} FROM {} {} AND pk > {after_p} ORDER BY pk LIMIT {chunk_p}",
+            kind.table(),
+            q.sql
+        );
+        q.apply(sqlx::query(&q.sql))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| resource_from_row(kind, row))
+            .collect()
+    }
+
+    /// Members of the given groups, as `(group id, member)` ordered by group then member.
+    pub async fn members(&self, tenant: &Tenant, group_ids: &[&str]) -> Result<Vec<(String, Member)>> {
+        let mut out = Vec::new();
+        // Bounded IN lists keep every statement under both backends' parameter limits.
+        for ids in group_ids.chunks(500) {
+            let mut q = SqlBuilder::new(tenant.id);
+            let params: Vec<String> = ids.iter().map(|id| q.bind(Bind::Text((*id).to_owned()))).collect();
+            q.sql = format!(
+                "SELECT group_id, member_id, member_type, display FROM staged_group_members
+                 WHERE tenant_id = $1 AND group_id IN ({}) ORDER BY group_id, member_id",
+                params.join(", ")
+            );
+            for row in q.apply(sqlx::query(&q.sql)).fetch_all(&self.pool).await? {
+                out.push((
+                    row.try_get("group_id")?,
+                    Member {
+                        value: row.try_get("member_id")?,
+                        member_type: row.try_get("member_type")?,
+                        display: row.try_get("display")?,
+                    },
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Ids of the groups the user is a direct member of.
+    pub async fn groups_of(&self, tenant: &Tenant, member_id: &str) -> Result<Vec<String>> {
+        sqlx::query(
+            "SELECT group_id FROM staged_group_members WHERE tenant_id = $1 AND member_id = $2 ORDER BY group_id",
+        )
+        .bind(tenant.id)
+        .bind(member_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| Ok(row.try_get(0)?))
+        .collect()
+    }
+}
+
+fn where_clause(tenant: &Tenant, kind: ResourceKind, cond: Option<&Cond>) -> Result<SqlBuilder> {
+    let mut q = SqlBuilder::new(tenant.id);
+    q.push("WHERE tenant_id = $1");
+    if let Some(cond) = cond {
+        q.push(" AND ");
+        cond.write_sql(kind, &mut q)?;
+    }
+    Ok(q)
+}

@@ -1,0 +1,414 @@
+//! Group commit: one task per process owns all writes. It takes every write that is
+//! waiting, runs them in one transaction (each behind its own savepoint, so one bad
+//! write fails alone), commits once, and only then answers. With `synchronous=FULL`
+//! (SQLite) or a default PostgreSQL, that one commit is one fsync for the whole batch,
+//! and every 2xx the SCIM layer sends is backed by a durable commit.
+
+use crate::query::Bind;
+use crate::resources::resource_from_row;
+use crate::tenants::begin_sql;
+use crate::{
+    Backend, Current, IndexedDoc, Member, MemberOp, Mutation, ResourceKind, Result, StoreError,
+    StoredResource, Tenant, Write, WriteOutcome,
+};
+use scimgate_core::Timestamp;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, Executor, Row};
+use tokio::sync::{mpsc, oneshot};
+
+/// Most writes one transaction carries; bounds the time any one request waits.
+const MAX_BATCH: usize = 512;
+
+pub(crate) struct Job {
+    tenant: Tenant,
+    now: Timestamp,
+    write: Write,
+    reply: oneshot::Sender<Result<WriteOutcome>>,
+}
+
+pub(crate) fn spawn(pool: AnyPool, backend: Backend) -> mpsc::Sender<Job> {
+    let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+    tokio::spawn(run(pool, backend, rx));
+    tx
+}
+
+impl crate::Store {
+    /// Applies one write durably; returns once it is committed (or refused).
+    pub async fn write(&self, tenant: &Tenant, now: Timestamp, write: Write) -> Result<WriteOutcome> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(Job { tenant: tenant.clone(), now, write, reply })
+            .await
+            .map_err(|_| StoreError::WriterStopped)?;
+        answer.await.map_err(|_| StoreError::WriterStopped)?
+    }
+}
+
+async fn run(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        // One lock order for every batch (tenant rows first, by id) so that two replicas
+        // writing on one PostgreSQL cannot deadlock each other.
+        batch.sort_by_key(|job: &Job| job.tenant.id);
+        let jobs = std::mem::take(&mut batch);
+        commit_batch(&pool, backend, jobs).await;
+    }
+}
+
+async fn commit_batch(pool: &AnyPool, backend: Backend, jobs: Vec<Job>) {
+    let mut conn = match pool.acquire().await {
+        Ok(conn) => conn,
+        Err(err) => return fail_all(jobs, &err),
+    };
+    if let Err(err) = conn.execute(begin_sql(backend)).await {
+        return fail_all(jobs, &err);
+    }
+    let mut answered = Vec::with_capacity(jobs.len());
+    for Job { tenant, now, write, reply } in jobs {
+        match run_in_savepoint(&mut conn, backend, &tenant, now, write).await {
+            Ok(outcome) => answered.push((reply, Ok(outcome))),
+            Err(Refused(err)) => answered.push((reply, Err(err))),
+            Err(Fatal(err)) => {
+                // The transaction itself is broken: nothing of it may be acknowledged.
+                tracing::error!(error = %err, "write batch aborted");
+                let _ = conn.execute("ROLLBACK").await;
+                conn.close_on_drop();
+                let replies = answered.into_iter().map(|(reply, _)| reply).chain([reply]);
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::Unavailable(format!("write batch aborted: {err}"))));
+                }
+                return;
+            }
+        }
+    }
+    match conn.execute("COMMIT").await {
+        Ok(_) => {
+            for (reply, result) in answered {
+                let _ = reply.send(result);
+            }
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "write batch commit failed");
+            conn.close_on_drop();
+            for (reply, _) in answered {
+                let _ = reply.send(Err(StoreError::Unavailable(format!("commit failed: {err}"))));
+            }
+        }
+    }
+}
+
+fn fail_all(jobs: Vec<Job>, err: &sqlx::Error) {
+    tracing::error!(error = %err, "write batch could not start");
+    for job in jobs {
+        let _ = job.reply.send(Err(StoreError::Unavailable(err.to_string())));
+    }
+}
+
+/// A refused write (conflict, not found, rejected mutation) is rolled back to its savepoint
+/// and fails alone; a fatal error breaks the whole transaction.
+enum Failure {
+    Refused(StoreError),
+    Fatal(sqlx::Error),
+}
+use Failure::{Fatal, Refused};
+
+async fn run_in_savepoint(
+    conn: &mut PoolConnection<Any>,
+    backend: Backend,
+    tenant: &Tenant,
+    now: Timestamp,
+    write: Write,
+) -> std::result::Result<WriteOutcome, Failure> {
+    conn.execute("SAVEPOINT write_op").await.map_err(Fatal)?;
+    let result = apply(conn, backend, tenant, now, write).await;
+    match result {
+        Ok(outcome) => {
+            conn.execute("RELEASE SAVEPOINT write_op").await.map_err(Fatal)?;
+            Ok(outcome)
+        }
+        Err(err) => {
+            conn.execute("ROLLBACK TO SAVEPOINT write_op").await.map_err(Fatal)?;
+            conn.execute("RELEASE SAVEPOINT write_op").await.map_err(Fatal)?;
+            Err(Refused(err))
+        }
+    }
+}
+
+async fn apply(
+    conn: &mut PoolConnection<Any>,
+    backend: Backend,
+    tenant: &Tenant,
+    now: Timestamp,
+    write: Write,
+) -> Result<WriteOutcome> {
+    // Tenant row first: it is the lock every write of this tenant queues on.
+    let change_seq: i64 =
+        sqlx::query("UPDATE tenants SET change_seq = change_seq + 1 WHERE id = $1 RETURNING change_seq")
+            .bind(tenant.id)
+            .fetch_one(&mut **conn)
+            .await?
+            .try_get(0)?;
+    let stamp = now.to_rfc3339();
+    match write {
+        Write::Create { kind, doc, members } => {
+            let id = uuid::Uuid::new_v4().to_string();
+            insert(conn, tenant, kind, &id, &doc, &stamp, change_seq).await?;
+            if kind == ResourceKind::Group {
+                add_members(conn, tenant, &id, &members).await?;
+            }
+            let resource = fetch(conn, tenant, kind, &id, backend).await?;
+            Ok(WriteOutcome { resource: Some(resource), change_seq })
+        }
+        Write::Mutate { kind, id, mutator } => {
+            let current = fetch(conn, tenant, kind, &id, backend).await?;
+            let mutation: Mutation = mutator(Current {
+                id: current.id.clone(),
+                body: current.body,
+                version: current.version,
+            })
+            .map_err(StoreError::Rejected)?;
+            update(conn, tenant, kind, &id, &mutation.doc, &stamp, change_seq).await?;
+            for op in &mutation.members {
+                apply_member_op(conn, tenant, &id, op).await?;
+            }
+            let resource = fetch(conn, tenant, kind, &id, backend).await?;
+            Ok(WriteOutcome { resource: Some(resource), change_seq })
+        }
+        Write::Delete { kind, id } => {
+            let sql = format!("DELETE FROM {} WHERE tenant_id = $1 AND id = $2", kind.table());
+            let done = sqlx::query(&sql).bind(tenant.id).bind(id.as_str()).execute(&mut **conn).await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            let (column, also) = match kind {
+                ResourceKind::User => ("member_id", Some("DELETE FROM staged_user_emails WHERE tenant_id = $1 AND user_id = $2")),
+                ResourceKind::Group => ("group_id", None),
+            };
+            sqlx::query(&format!("DELETE FROM staged_group_members WHERE tenant_id = $1 AND {column} = $2"))
+                .bind(tenant.id)
+                .bind(id.as_str())
+                .execute(&mut **conn)
+                .await?;
+            if let Some(sql) = also {
+                sqlx::query(sql).bind(tenant.id).bind(id.as_str()).execute(&mut **conn).await?;
+            }
+            Ok(WriteOutcome { resource: None, change_seq })
+        }
+    }
+}
+
+async fn fetch(
+    conn: &mut PoolConnection<Any>,
+    tenant: &Tenant,
+    kind: ResourceKind,
+    id: &str,
+    backend: Backend,
+) -> Result<StoredResource> {
+    // FOR UPDATE: another replica's batch must wait for ours before it reads this row.
+    let lock = if backend == Backend::Postgres { " FOR UPDATE" } else { "" };
+    let sql = format!(
+        "SELECT pk, id, body, created_at, modified_at, version FROM {} WHERE tenant_id = $1 AND id = $2{lock}",
+        kind.table()
+    );
+    let row = sqlx::query(&sql)
+        .bind(tenant.id)
+        .bind(id)
+        .fetch_optional(&mut **conn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    resource_from_row(kind, &row)
+}
+
+fn body_text(doc: &IndexedDoc) -> Result<String> {
+    serde_json::to_string(&doc.body).map_err(|e| StoreError::Corrupt(format!("unserialisable body: {e}")))
+}
+
+fn conflict_name(kind: ResourceKind, doc: &IndexedDoc) -> String {
+    match (kind, &doc.user_name) {
+        (ResourceKind::User, Some(name)) => format!("a user with userName {name:?}"),
+        _ => format!("this {}", kind.name()),
+    }
+}
+
+fn folded(value: &Option<String>) -> Option<String> {
+    value.as_deref().map(scimgate_core::text::fold_case)
+}
+
+async fn insert(
+    conn: &mut PoolConnection<Any>,
+    tenant: &Tenant,
+    kind: ResourceKind,
+    id: &str,
+    doc: &IndexedDoc,
+    stamp: &str,
+    change_seq: i64,
+) -> Result<()> {
+    let body = body_text(doc)?;
+    let result = match kind {
+        ResourceKind::User => {
+            sqlx::query(
+                "INSERT INTO staged_users (tenant_id, id, user_name_folded, external_id, display_name_folded,
+                 active, body, created_at, modified_at, version, change_seq)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, 1, $9)",
+            )
+            .bind(tenant.id)
+            .bind(id)
+            .bind(folded(&doc.user_name).unwrap_or_default())
+            .bind(doc.external_id.as_deref())
+            .bind(folded(&doc.display_name))
+            .bind(doc.active.map(i64::from))
+            .bind(body)
+            .bind(stamp)
+            .bind(change_seq)
+            .execute(&mut **conn)
+            .await
+        }
+        ResourceKind::Group => {
+            sqlx::query(
+                "INSERT INTO staged_groups (tenant_id, id, external_id, display_name_folded,
+                 body, created_at, modified_at, version, change_seq)
+                 VALUES ($1, $2, $3, $4, $5, $6, $6, 1, $7)",
+            )
+            .bind(tenant.id)
+            .bind(id)
+            .bind(doc.external_id.as_deref())
+            .bind(folded(&doc.display_name))
+            .bind(body)
+            .bind(stamp)
+            .bind(change_seq)
+            .execute(&mut **conn)
+            .await
+        }
+    };
+    result.map_err(|e| StoreError::from_write(e, &conflict_name(kind, doc)))?;
+    if kind == ResourceKind::User {
+        replace_emails(conn, tenant, id, &doc.emails).await?;
+    }
+    Ok(())
+}
+
+async fn update(
+    conn: &mut PoolConnection<Any>,
+    tenant: &Tenant,
+    kind: ResourceKind,
+    id: &str,
+    doc: &IndexedDoc,
+    stamp: &str,
+    change_seq: i64,
+) -> Result<()> {
+    let body = body_text(doc)?;
+    let result = match kind {
+        ResourceKind::User => {
+            sqlx::query(
+                "UPDATE staged_users SET user_name_folded = $3, external_id = $4, display_name_folded = $5,
+                 active = $6, body = $7, modified_at = $8, version = version + 1, change_seq = $9
+                 WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant.id)
+            .bind(id)
+            .bind(folded(&doc.user_name).unwrap_or_default())
+            .bind(doc.external_id.as_deref())
+            .bind(folded(&doc.display_name))
+            .bind(doc.active.map(i64::from))
+            .bind(body)
+            .bind(stamp)
+            .bind(change_seq)
+            .execute(&mut **conn)
+            .await
+        }
+        ResourceKind::Group => {
+            sqlx::query(
+                "UPDATE staged_groups SET external_id = $3, display_name_folded = $4, body = $5,
+                 modified_at = $6, version = version + 1, change_seq = $7
+                 WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant.id)
+            .bind(id)
+            .bind(doc.external_id.as_deref())
+            .bind(folded(&doc.display_name))
+            .bind(body)
+            .bind(stamp)
+            .bind(change_seq)
+            .execute(&mut **conn)
+            .await
+        }
+    };
+    result.map_err(|e| StoreError::from_write(e, &conflict_name(kind, doc)))?;
+    if kind == ResourceKind::User {
+        replace_emails(conn, tenant, id, &doc.emails).await?;
+    }
+    Ok(())
+}
+
+async fn replace_emails(conn: &mut PoolConnection<Any>, tenant: &Tenant, id: &str, emails: &[String]) -> Result<()> {
+    sqlx::query("DELETE FROM staged_user_emails WHERE tenant_id = $1 AND user_id = $2")
+        .bind(tenant.id)
+        .bind(id)
+        .execute(&mut **conn)
+        .await?;
+    for email in emails {
+        sqlx::query("INSERT INTO staged_user_emails (tenant_id, user_id, value_folded) VALUES ($1, $2, $3)")
+            .bind(tenant.id)
+            .bind(id)
+            .bind(scimgate_core::text::fold_case(email))
+            .execute(&mut **conn)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn add_members(conn: &mut PoolConnection<Any>, tenant: &Tenant, group_id: &str, members: &[Member]) -> Result<()> {
+    // Multi-row inserts: a batch of 10,000 members is 100 statements, not 10,000.
+    for chunk in members.chunks(100) {
+        let mut q = crate::query::SqlBuilder::new(tenant.id);
+        let group_p = q.bind(Bind::Text(group_id.to_owned()));
+        let mut rows = Vec::with_capacity(chunk.len());
+        for member in chunk {
+            let value = q.bind(Bind::Text(member.value.clone()));
+            let member_type = bind_opt(&mut q, &member.member_type);
+            let display = bind_opt(&mut q, &member.display);
+            rows.push(format!("($1, {group_p}, {value}, {member_type}, {display})"));
+        }
+        q.sql = format!(
+            "INSERT INTO staged_group_members (tenant_id, group_id, member_id, member_type, display) VALUES {}
+             ON CONFLICT (tenant_id, group_id, member_id) DO NOTHING",
+            rows.join(", ")
+        );
+        q.apply(sqlx::query(&q.sql)).execute(&mut **conn).await?;
+    }
+    Ok(())
+}
+
+fn bind_opt(q: &mut crate::query::SqlBuilder, value: &Option<String>) -> String {
+    match value {
+        Some(v) => q.bind(Bind::Text(v.clone())),
+        None => "NULL".to_owned(),
+    }
+}
+
+async fn apply_member_op(conn: &mut PoolConnection<Any>, tenant: &Tenant, group_id: &str, op: &MemberOp) -> Result<()> {
+    match op {
+        MemberOp::Add(members) => add_members(conn, tenant, group_id, members).await,
+        MemberOp::RemoveAll => {
+            sqlx::query("DELETE FROM staged_group_members WHERE tenant_id = $1 AND group_id = $2")
+                .bind(tenant.id)
+                .bind(group_id)
+                .execute(&mut **conn)
+                .await?;
+            Ok(())
+        }
+        MemberOp::Remove(ids) => {
+            for chunk in ids.chunks(100) {
+                let mut q = crate::query::SqlBuilder::new(tenant.id);
+                let group_p = q.bind(Bind::Text(group_id.to_owned()));
+                let params: Vec<String> = chunk.iter().map(|id| q.bind(Bind::Text(id.clone()))).collect();
+                q.sql = format!(
+                    "DELETE FROM staged_group_members WHERE tenant_id = $1 AND group_id = {group_p} AND member_id IN ({})",
+                    params.join(", ")
+                );
+                q.apply(sqlx::query(&q.sql)).execute(&mut **conn).await?;
+            }
+            Ok(())
+        }
+    }
+}
