@@ -57,15 +57,30 @@ mod tests {
 
     #[test]
     fn accepts_url_safe_names() {
-        assert_eq!(TenantName::parse("acme-2").unwrap().scim_path(), "/scim/v2/acme-2");
+        assert_eq!(
+            TenantName::parse("acme-2").unwrap().scim_path(),
+            "/scim/v2/acme-2"
+        );
     }
 
     #[test]
     fn rejects_names_that_would_break_the_url() {
         assert_eq!(TenantName::parse(""), Err(TenantNameError::Empty));
-        assert!(matches!(TenantName::parse("Acme"), Err(TenantNameError::BadCharacters(_))));
-        assert!(matches!(TenantName::parse("a/b"), Err(TenantNameError::BadCharacters(_))));
-        assert!(matches!(TenantName::parse("-a"), Err(TenantNameError::BadCharacters(_))));
-        assert!(matches!(TenantName::parse(&"a".repeat(64)), Err(TenantNameError::TooLong { .. })));
+        assert!(matches!(
+            TenantName::parse("Acme"),
+            Err(TenantNameError::BadCharacters(_))
+        ));
+        assert!(matches!(
+            TenantName::parse("a/b"),
+            Err(TenantNameError::BadCharacters(_))
+        ));
+        assert!(matches!(
+            TenantName::parse("-a"),
+            Err(TenantNameError::BadCharacters(_))
+        ));
+        assert!(matches!(
+            TenantName::parse(&"a".repeat(64)),
+            Err(TenantNameError::TooLong { .. })
+        ));
     }
 }

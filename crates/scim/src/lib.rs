@@ -1,4 +1,96 @@
-//! SCIM 2.0 service provider (RFC 7643/7644) for the holding area.
+//! SCIM 2.0 service provider (RFC 7643/7644) in front of the holding area.
+//!
+//! Ingest only stages what arrives: it never calls rules or CRM code (DESIGN.md §2).
 
+pub mod discovery;
+pub mod error;
 pub mod filter;
+mod handlers;
+pub mod http;
+pub mod patch;
+pub mod resource;
 pub mod schema;
+pub mod translate;
+
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::Router;
+use error::ScimError;
+use scimgate_core::clock::SharedClock;
+use scimgate_store::Store;
+
+/// Everything the SCIM handlers need.
+#[derive(Clone)]
+pub struct ScimState {
+    pub store: Store,
+    pub clock: SharedClock,
+    pub max_body_bytes: usize,
+    /// Externally visible base URL (`https://scim.example.com`); when absent the request's
+    /// `Host` header is used.
+    pub public_url: Option<String>,
+}
+
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+impl ScimState {
+    pub fn public_base(&self, headers: &HeaderMap) -> String {
+        if let Some(url) = &self.public_url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        let host = headers
+            .get(axum::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        format!("http://{host}")
+    }
+}
+
+/// The SCIM routes, all under `/scim/v2/{tenant}`.
+pub fn router(state: ScimState) -> Router {
+    use handlers as h;
+    let base = "/scim/v2/{tenant}";
+    Router::new()
+        .route(
+            &format!("{base}/Users"),
+            get(h::list_users).post(h::create_user),
+        )
+        .route(&format!("{base}/Users/.search"), post(h::search_users))
+        .route(
+            &format!("{base}/Users/{{id}}"),
+            get(h::get_user)
+                .put(h::put_user)
+                .patch(h::patch_user)
+                .delete(h::delete_user),
+        )
+        .route(
+            &format!("{base}/Groups"),
+            get(h::list_groups).post(h::create_group),
+        )
+        .route(&format!("{base}/Groups/.search"), post(h::search_groups))
+        .route(
+            &format!("{base}/Groups/{{id}}"),
+            get(h::get_group)
+                .put(h::put_group)
+                .patch(h::patch_group)
+                .delete(h::delete_group),
+        )
+        .route(&format!("{base}/.search"), post(h::search_root))
+        .route(
+            &format!("{base}/ServiceProviderConfig"),
+            get(h::service_provider_config),
+        )
+        .route(&format!("{base}/Schemas"), get(h::schemas))
+        .route(&format!("{base}/Schemas/{{id}}"), get(h::schema_by_id))
+        .route(&format!("{base}/ResourceTypes"), get(h::resource_types))
+        .route(
+            &format!("{base}/ResourceTypes/{{id}}"),
+            get(h::resource_type_by_id),
+        )
+        .method_not_allowed_fallback(|| async { ScimError::method_not_allowed() })
+        .with_state(state)
+}
+
+/// For paths under `/scim` that name no endpoint.
+pub async fn not_found() -> ScimError {
+    ScimError::not_found("no such SCIM endpoint")
+}

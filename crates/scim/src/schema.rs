@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
-pub const ENTERPRISE_USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+pub const ENTERPRISE_USER_SCHEMA: &str =
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 pub const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
@@ -60,7 +61,15 @@ pub struct AttrDef {
 }
 
 const fn attr(name: &'static str, ty: AttrType) -> AttrDef {
-    AttrDef { name, ty, multi: false, case_exact: false, required: false, mutability: Mutability::ReadWrite, sub: &[] }
+    AttrDef {
+        name,
+        ty,
+        multi: false,
+        case_exact: false,
+        required: false,
+        mutability: Mutability::ReadWrite,
+        sub: &[],
+    }
 }
 const fn string(name: &'static str) -> AttrDef {
     attr(name, AttrType::String)
@@ -74,15 +83,27 @@ const fn read_only(mut def: AttrDef) -> AttrDef {
     def
 }
 const fn complex(name: &'static str, sub: &'static [AttrDef]) -> AttrDef {
-    AttrDef { name, ty: AttrType::Complex, multi: false, case_exact: false, required: false, mutability: Mutability::ReadWrite, sub }
+    AttrDef {
+        name,
+        ty: AttrType::Complex,
+        multi: false,
+        case_exact: false,
+        required: false,
+        mutability: Mutability::ReadWrite,
+        sub,
+    }
 }
 const fn multi(mut def: AttrDef) -> AttrDef {
     def.multi = true;
     def
 }
 
-const MULTI_VALUE_SUBS: &[AttrDef] =
-    &[string("value"), string("display"), string("type"), attr("primary", AttrType::Boolean)];
+const MULTI_VALUE_SUBS: &[AttrDef] = &[
+    string("value"),
+    string("display"),
+    string("type"),
+    attr("primary", AttrType::Boolean),
+];
 const REFERENCE_SUBS: &[AttrDef] = &[
     exact(string("value")),
     exact(attr("$ref", AttrType::Reference)),
@@ -116,7 +137,10 @@ const MANAGER_SUBS: &[AttrDef] = &[
 
 /// Attributes common to every resource (RFC 7643 §3.1).
 pub const COMMON: &[AttrDef] = &[
-    AttrDef { mutability: Mutability::ReadOnly, ..exact(string("id")) },
+    AttrDef {
+        mutability: Mutability::ReadOnly,
+        ..exact(string("id"))
+    },
     exact(string("externalId")),
     read_only(complex(
         "meta",
@@ -131,7 +155,10 @@ pub const COMMON: &[AttrDef] = &[
 ];
 
 pub const USER: &[AttrDef] = &[
-    AttrDef { required: true, ..string("userName") },
+    AttrDef {
+        required: true,
+        ..string("userName")
+    },
     complex("name", NAME_SUBS),
     string("displayName"),
     string("nickName"),
@@ -142,7 +169,10 @@ pub const USER: &[AttrDef] = &[
     string("locale"),
     string("timezone"),
     attr("active", AttrType::Boolean),
-    AttrDef { mutability: Mutability::WriteOnly, ..exact(string("password")) },
+    AttrDef {
+        mutability: Mutability::WriteOnly,
+        ..exact(string("password"))
+    },
     multi(complex("emails", MULTI_VALUE_SUBS)),
     multi(complex("phoneNumbers", MULTI_VALUE_SUBS)),
     multi(complex("ims", MULTI_VALUE_SUBS)),
@@ -164,7 +194,10 @@ pub const ENTERPRISE_USER: &[AttrDef] = &[
 ];
 
 pub const GROUP: &[AttrDef] = &[
-    AttrDef { required: true, ..string("displayName") },
+    AttrDef {
+        required: true,
+        ..string("displayName")
+    },
     multi(complex("members", REFERENCE_SUBS)),
 ];
 
@@ -255,7 +288,13 @@ fn attr_json(def: &AttrDef) -> Value {
     v
 }
 
-pub fn schema_json(id: &str, name: &str, description: &str, attrs: &[AttrDef], base: &str) -> Value {
+pub fn schema_json(
+    id: &str,
+    name: &str,
+    description: &str,
+    attrs: &[AttrDef],
+    base: &str,
+) -> Value {
     json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
         "id": id,
@@ -270,6 +309,12 @@ pub fn all_schemas(base: &str) -> Vec<Value> {
     vec![
         schema_json(USER_SCHEMA, "User", "User Account", USER, base),
         schema_json(GROUP_SCHEMA, "Group", "Group", GROUP, base),
-        schema_json(ENTERPRISE_USER_SCHEMA, "EnterpriseUser", "Enterprise User", ENTERPRISE_USER, base),
+        schema_json(
+            ENTERPRISE_USER_SCHEMA,
+            "EnterpriseUser",
+            "Enterprise User",
+            ENTERPRISE_USER,
+            base,
+        ),
     ]
 }

@@ -1,1 +1,76 @@
+//! Wiring: configuration, the HTTP application, the CLI.
 
+pub mod cli;
+pub mod config;
+mod request_id;
+
+use anyhow::Context;
+use axum::Router;
+use config::ServeConfig;
+use scimgate_core::clock::SharedClock;
+use scimgate_scim::ScimState;
+use scimgate_store::Store;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// The whole HTTP application over an open store.
+pub fn build_app(store: Store, clock: SharedClock, config: &ServeConfig) -> Router {
+    let scim = ScimState {
+        store,
+        clock,
+        max_body_bytes: config.max_body_bytes,
+        public_url: config.public_url.clone(),
+    };
+    Router::new()
+        .merge(scimgate_scim::router(scim))
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route("/scim", axum::routing::any(scimgate_scim::not_found))
+        .route(
+            "/scim/{*rest}",
+            axum::routing::any(scimgate_scim::not_found),
+        )
+        .layer(axum::middleware::from_fn(request_id::tag_request))
+}
+
+/// Opens and migrates the store, binds, and serves until SIGINT/SIGTERM.
+pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    tracing::info!(config = %config.redacted(), "starting");
+    let store = Store::open(&config.database_url).await.with_context(|| {
+        format!(
+            "opening database {}",
+            config::redact_url(&config.database_url)
+        )
+    })?;
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let app = build_app(store.clone(), Arc::new(scimgate_core::SystemClock), &config);
+    tracing::info!(%addr, backend = store.backend().name(), "listening");
+    // Scripts and tests read the bound address (useful with port 0) from this line.
+    println!("scimgate listening on http://{addr}");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    store.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

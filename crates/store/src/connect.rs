@@ -100,14 +100,29 @@ mod tests {
         let (url, backend) = normalize_url("scimgate.db").unwrap();
         assert_eq!(backend, Backend::Sqlite);
         assert_eq!(url, "sqlite://scimgate.db?mode=rwc");
-        assert_eq!(normalize_url("sqlite:/tmp/x.db").unwrap().0, "sqlite:///tmp/x.db?mode=rwc");
-        assert_eq!(normalize_url("sqlite://x.db?mode=ro").unwrap().0, "sqlite://x.db?mode=ro");
+        assert_eq!(
+            normalize_url("sqlite:/tmp/x.db").unwrap().0,
+            "sqlite:///tmp/x.db?mode=rwc"
+        );
+        assert_eq!(
+            normalize_url("sqlite://x.db?mode=ro").unwrap().0,
+            "sqlite://x.db?mode=ro"
+        );
     }
 
     #[test]
     fn postgres_urls_pass_through_and_others_are_refused() {
-        assert_eq!(normalize_url("postgres://u@h/db").unwrap().1, Backend::Postgres);
-        assert!(matches!(normalize_url("mysql://h/db"), Err(StoreError::BadUrl { .. })));
-        assert!(matches!(normalize_url("sqlite::memory:"), Err(StoreError::BadUrl { .. })));
+        assert_eq!(
+            normalize_url("postgres://u@h/db").unwrap().1,
+            Backend::Postgres
+        );
+        assert!(matches!(
+            normalize_url("mysql://h/db"),
+            Err(StoreError::BadUrl { .. })
+        ));
+        assert!(matches!(
+            normalize_url("sqlite::memory:"),
+            Err(StoreError::BadUrl { .. })
+        ));
     }
 }

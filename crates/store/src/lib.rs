@@ -49,7 +49,11 @@ impl Store {
     pub async fn connect(database_url: &str) -> Result<Store> {
         let (pool, backend) = connect::pool(database_url).await?;
         let writer = writer::spawn(pool.clone(), backend);
-        Ok(Store { pool, backend, writer })
+        Ok(Store {
+            pool,
+            backend,
+            writer,
+        })
     }
 
     pub async fn migrate(&self) -> Result<Vec<&'static Migration>> {

@@ -87,7 +87,11 @@ async fn apply_locked(
         match step {
             Ok(()) => {
                 conn.execute("COMMIT").await?;
-                tracing::info!(version = migration.version, name = migration.name, "migration applied");
+                tracing::info!(
+                    version = migration.version,
+                    name = migration.name,
+                    "migration applied"
+                );
                 done.push(migration);
             }
             Err(err) => {

@@ -48,7 +48,10 @@ pub(crate) struct SqlBuilder {
 
 impl SqlBuilder {
     pub fn new(tenant_id: i64) -> Self {
-        SqlBuilder { sql: String::new(), binds: vec![Bind::Int(tenant_id)] }
+        SqlBuilder {
+            sql: String::new(),
+            binds: vec![Bind::Int(tenant_id)],
+        }
     }
 
     pub fn bind(&mut self, value: Bind) -> String {
@@ -75,7 +78,10 @@ impl SqlBuilder {
 }
 
 fn is_folded(column: Column) -> bool {
-    matches!(column, Column::UserName | Column::DisplayName | Column::EmailValue)
+    matches!(
+        column,
+        Column::UserName | Column::DisplayName | Column::EmailValue
+    )
 }
 
 fn like_pattern(prefix: &str, operand: &str, suffix: &str) -> String {
@@ -103,10 +109,18 @@ impl Cond {
         match self {
             Cond::And(parts) | Cond::Or(parts) => {
                 if parts.is_empty() {
-                    out.push(if matches!(self, Cond::And(_)) { "1 = 1" } else { "1 = 0" });
+                    out.push(if matches!(self, Cond::And(_)) {
+                        "1 = 1"
+                    } else {
+                        "1 = 0"
+                    });
                     return Ok(());
                 }
-                let joiner = if matches!(self, Cond::And(_)) { " AND " } else { " OR " };
+                let joiner = if matches!(self, Cond::And(_)) {
+                    " AND "
+                } else {
+                    " OR "
+                };
                 out.push("(");
                 for (i, part) in parts.iter().enumerate() {
                     if i > 0 {
@@ -126,15 +140,24 @@ impl Cond {
                 Ok(())
             }
             Cond::Eq(col, v) => column_test(*col, Test::Equals(operand(*col, v)), kind, out),
-            Cond::StartsWith(col, v) => {
-                column_test(*col, Test::Like(like_pattern("", &operand(*col, v), "%")), kind, out)
-            }
-            Cond::EndsWith(col, v) => {
-                column_test(*col, Test::Like(like_pattern("%", &operand(*col, v), "")), kind, out)
-            }
-            Cond::Contains(col, v) => {
-                column_test(*col, Test::Like(like_pattern("%", &operand(*col, v), "%")), kind, out)
-            }
+            Cond::StartsWith(col, v) => column_test(
+                *col,
+                Test::Like(like_pattern("", &operand(*col, v), "%")),
+                kind,
+                out,
+            ),
+            Cond::EndsWith(col, v) => column_test(
+                *col,
+                Test::Like(like_pattern("%", &operand(*col, v), "")),
+                kind,
+                out,
+            ),
+            Cond::Contains(col, v) => column_test(
+                *col,
+                Test::Like(like_pattern("%", &operand(*col, v), "%")),
+                kind,
+                out,
+            ),
             Cond::Present(col) => column_test(*col, Test::NotNull, kind, out),
         }
     }
@@ -149,7 +172,10 @@ fn operand(column: Column, value: &str) -> String {
 }
 
 fn unsupported(column: Column, kind: ResourceKind) -> StoreError {
-    StoreError::Corrupt(format!("column {column:?} is not indexed for {}", kind.name()))
+    StoreError::Corrupt(format!(
+        "column {column:?} is not indexed for {}",
+        kind.name()
+    ))
 }
 
 fn column_test(column: Column, test: Test, kind: ResourceKind, out: &mut SqlBuilder) -> Result<()> {
@@ -212,7 +238,11 @@ mod tests {
     #[test]
     fn columns_of_the_other_kind_are_refused() {
         let mut b = SqlBuilder::new(1);
-        assert!(Cond::Present(Column::MemberValue).write_sql(ResourceKind::User, &mut b).is_err());
-        assert!(Cond::IsActive(true).write_sql(ResourceKind::Group, &mut b).is_err());
+        assert!(Cond::Present(Column::MemberValue)
+            .write_sql(ResourceKind::User, &mut b)
+            .is_err());
+        assert!(Cond::IsActive(true)
+            .write_sql(ResourceKind::Group, &mut b)
+            .is_err());
     }
 }

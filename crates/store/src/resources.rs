@@ -7,15 +7,20 @@ use sqlx::Row;
 
 const RESOURCE_COLUMNS: &str = "pk, id, body, created_at, modified_at, version";
 
-pub(crate) fn resource_from_row(kind: ResourceKind, row: &sqlx::any::AnyRow) -> Result<StoredResource> {
+pub(crate) fn resource_from_row(
+    kind: ResourceKind,
+    row: &sqlx::any::AnyRow,
+) -> Result<StoredResource> {
     let id: String = row.try_get("id")?;
     let body: String = row.try_get("body")?;
-    let body = serde_json::from_str(&body)
-        .map_err(|e| StoreError::Corrupt(format!("{} {id} has an unreadable body: {e}", kind.name())))?;
+    let body = serde_json::from_str(&body).map_err(|e| {
+        StoreError::Corrupt(format!("{} {id} has an unreadable body: {e}", kind.name()))
+    })?;
     let time = |column: &str| -> Result<Timestamp> {
         let text: String = row.try_get(column)?;
-        Timestamp::parse_rfc3339(&text)
-            .ok_or_else(|| StoreError::Corrupt(format!("{} {id} has a bad {column}: {text}", kind.name())))
+        Timestamp::parse_rfc3339(&text).ok_or_else(|| {
+            StoreError::Corrupt(format!("{} {id} has a bad {column}: {text}", kind.name()))
+        })
     };
     Ok(StoredResource {
         kind,
@@ -36,8 +41,16 @@ pub struct Page {
 }
 
 impl Store {
-    pub async fn get(&self, tenant: &Tenant, kind: ResourceKind, id: &str) -> Result<Option<StoredResource>> {
-        let sql = format!("SELECT {RESOURCE_COLUMNS} FROM {} WHERE tenant_id = $1 AND id = $2", kind.table());
+    pub async fn get(
+        &self,
+        tenant: &Tenant,
+        kind: ResourceKind,
+        id: &str,
+    ) -> Result<Option<StoredResource>> {
+        let sql = format!(
+            "SELECT {RESOURCE_COLUMNS} FROM {} WHERE tenant_id = $1 AND id = $2",
+            kind.table()
+        );
         sqlx::query(&sql)
             .bind(tenant.id)
             .bind(id)
@@ -59,7 +72,11 @@ impl Store {
     ) -> Result<Page> {
         let mut count = where_clause(tenant, kind, cond)?;
         count.sql = format!("SELECT COUNT(*) FROM {} {}", kind.table(), count.sql);
-        let total: i64 = count.apply(sqlx::query(&count.sql)).fetch_one(&self.pool).await?.try_get(0)?;
+        let total: i64 = count
+            .apply(sqlx::query(&count.sql))
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
 
         let mut page = where_clause(tenant, kind, cond)?;
         let limit_p = page.bind(Bind::Int(limit));
@@ -110,12 +127,19 @@ impl Store {
     }
 
     /// Members of the given groups, as `(group id, member)` ordered by group then member.
-    pub async fn members(&self, tenant: &Tenant, group_ids: &[&str]) -> Result<Vec<(String, Member)>> {
+    pub async fn members(
+        &self,
+        tenant: &Tenant,
+        group_ids: &[&str],
+    ) -> Result<Vec<(String, Member)>> {
         let mut out = Vec::new();
         // Bounded IN lists keep every statement under both backends' parameter limits.
         for ids in group_ids.chunks(500) {
             let mut q = SqlBuilder::new(tenant.id);
-            let params: Vec<String> = ids.iter().map(|id| q.bind(Bind::Text((*id).to_owned()))).collect();
+            let params: Vec<String> = ids
+                .iter()
+                .map(|id| q.bind(Bind::Text((*id).to_owned())))
+                .collect();
             q.sql = format!(
                 "SELECT group_id, member_id, member_type, display FROM staged_group_members
                  WHERE tenant_id = $1 AND group_id IN ({}) ORDER BY group_id, member_id",

@@ -29,7 +29,10 @@ pub struct IssuedToken {
 
 impl std::fmt::Debug for IssuedToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuedToken").field("info", &self.info).field("secret", &"<redacted>").finish()
+        f.debug_struct("IssuedToken")
+            .field("info", &self.info)
+            .field("secret", &"<redacted>")
+            .finish()
     }
 }
 
@@ -62,12 +65,14 @@ fn tenant_from_row(row: &sqlx::any::AnyRow) -> Result<Tenant> {
 
 impl Store {
     pub async fn create_tenant(&self, name: &TenantName, now: Timestamp) -> Result<Tenant> {
-        let row = sqlx::query("INSERT INTO tenants (name, created_at) VALUES ($1, $2) RETURNING id, name")
-            .bind(name.as_str())
-            .bind(now.to_rfc3339())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| StoreError::from_write(e, &format!("tenant {name}")))?;
+        let row = sqlx::query(
+            "INSERT INTO tenants (name, created_at) VALUES ($1, $2) RETURNING id, name",
+        )
+        .bind(name.as_str())
+        .bind(now.to_rfc3339())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| StoreError::from_write(e, &format!("tenant {name}")))?;
         tenant_from_row(&row)
     }
 
@@ -99,7 +104,12 @@ impl Store {
             .try_get(0)?)
     }
 
-    pub async fn create_token(&self, tenant: &Tenant, label: &str, now: Timestamp) -> Result<IssuedToken> {
+    pub async fn create_token(
+        &self,
+        tenant: &Tenant,
+        label: &str,
+        now: Timestamp,
+    ) -> Result<IssuedToken> {
         let secret = new_token_secret()?;
         let created_at = now.to_rfc3339();
         let row = sqlx::query(
@@ -112,7 +122,12 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         Ok(IssuedToken {
-            info: TokenInfo { id: row.try_get(0)?, label: label.to_owned(), created_at, revoked_at: None },
+            info: TokenInfo {
+                id: row.try_get(0)?,
+                label: label.to_owned(),
+                created_at,
+                revoked_at: None,
+            },
             secret,
         })
     }
@@ -170,7 +185,6 @@ impl Store {
             Ok(None)
         }
     }
-
 }
 
 pub(crate) fn begin_sql(backend: Backend) -> &'static str {
@@ -194,6 +208,18 @@ mod tests {
         assert_eq!(a.len(), TOKEN_PREFIX.len() + 64);
         assert_eq!(token_hash(&a).len(), 64);
         assert_ne!(token_hash(&a), token_hash(&b));
-        assert!(!format!("{:?}", IssuedToken { info: TokenInfo { id: 1, label: "x".into(), created_at: String::new(), revoked_at: None }, secret: a.clone() }).contains(&a));
+        assert!(!format!(
+            "{:?}",
+            IssuedToken {
+                info: TokenInfo {
+                    id: 1,
+                    label: "x".into(),
+                    created_at: String::new(),
+                    revoked_at: None
+                },
+                secret: a.clone()
+            }
+        )
+        .contains(&a));
     }
 }

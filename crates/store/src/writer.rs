@@ -34,10 +34,20 @@ pub(crate) fn spawn(pool: AnyPool, backend: Backend) -> mpsc::Sender<Job> {
 
 impl crate::Store {
     /// Applies one write durably; returns once it is committed (or refused).
-    pub async fn write(&self, tenant: &Tenant, now: Timestamp, write: Write) -> Result<WriteOutcome> {
+    pub async fn write(
+        &self,
+        tenant: &Tenant,
+        now: Timestamp,
+        write: Write,
+    ) -> Result<WriteOutcome> {
         let (reply, answer) = oneshot::channel();
         self.writer
-            .send(Job { tenant: tenant.clone(), now, write, reply })
+            .send(Job {
+                tenant: tenant.clone(),
+                now,
+                write,
+                reply,
+            })
             .await
             .map_err(|_| StoreError::WriterStopped)?;
         answer.await.map_err(|_| StoreError::WriterStopped)?
@@ -64,7 +74,13 @@ async fn commit_batch(pool: &AnyPool, backend: Backend, jobs: Vec<Job>) {
         return fail_all(jobs, &err);
     }
     let mut answered = Vec::with_capacity(jobs.len());
-    for Job { tenant, now, write, reply } in jobs {
+    for Job {
+        tenant,
+        now,
+        write,
+        reply,
+    } in jobs
+    {
         match run_in_savepoint(&mut conn, backend, &tenant, now, write).await {
             Ok(outcome) => answered.push((reply, Ok(outcome))),
             Err(Refused(err)) => answered.push((reply, Err(err))),
@@ -75,7 +91,9 @@ async fn commit_batch(pool: &AnyPool, backend: Backend, jobs: Vec<Job>) {
                 conn.close_on_drop();
                 let replies = answered.into_iter().map(|(reply, _)| reply).chain([reply]);
                 for reply in replies {
-                    let _ = reply.send(Err(StoreError::Unavailable(format!("write batch aborted: {err}"))));
+                    let _ = reply.send(Err(StoreError::Unavailable(format!(
+                        "write batch aborted: {err}"
+                    ))));
                 }
                 return;
             }
@@ -91,7 +109,9 @@ async fn commit_batch(pool: &AnyPool, backend: Backend, jobs: Vec<Job>) {
             tracing::error!(error = %err, "write batch commit failed");
             conn.close_on_drop();
             for (reply, _) in answered {
-                let _ = reply.send(Err(StoreError::Unavailable(format!("commit failed: {err}"))));
+                let _ = reply.send(Err(StoreError::Unavailable(format!(
+                    "commit failed: {err}"
+                ))));
             }
         }
     }
@@ -100,7 +120,9 @@ async fn commit_batch(pool: &AnyPool, backend: Backend, jobs: Vec<Job>) {
 fn fail_all(jobs: Vec<Job>, err: &sqlx::Error) {
     tracing::error!(error = %err, "write batch could not start");
     for job in jobs {
-        let _ = job.reply.send(Err(StoreError::Unavailable(err.to_string())));
+        let _ = job
+            .reply
+            .send(Err(StoreError::Unavailable(err.to_string())));
     }
 }
 
@@ -123,12 +145,18 @@ async fn run_in_savepoint(
     let result = apply(conn, backend, tenant, now, write).await;
     match result {
         Ok(outcome) => {
-            conn.execute("RELEASE SAVEPOINT write_op").await.map_err(Fatal)?;
+            conn.execute("RELEASE SAVEPOINT write_op")
+                .await
+                .map_err(Fatal)?;
             Ok(outcome)
         }
         Err(err) => {
-            conn.execute("ROLLBACK TO SAVEPOINT write_op").await.map_err(Fatal)?;
-            conn.execute("RELEASE SAVEPOINT write_op").await.map_err(Fatal)?;
+            conn.execute("ROLLBACK TO SAVEPOINT write_op")
+                .await
+                .map_err(Fatal)?;
+            conn.execute("RELEASE SAVEPOINT write_op")
+                .await
+                .map_err(Fatal)?;
             Err(Refused(err))
         }
     }
@@ -142,12 +170,13 @@ async fn apply(
     write: Write,
 ) -> Result<WriteOutcome> {
     // Tenant row first: it is the lock every write of this tenant queues on.
-    let change_seq: i64 =
-        sqlx::query("UPDATE tenants SET change_seq = change_seq + 1 WHERE id = $1 RETURNING change_seq")
-            .bind(tenant.id)
-            .fetch_one(&mut **conn)
-            .await?
-            .try_get(0)?;
+    let change_seq: i64 = sqlx::query(
+        "UPDATE tenants SET change_seq = change_seq + 1 WHERE id = $1 RETURNING change_seq",
+    )
+    .bind(tenant.id)
+    .fetch_one(&mut **conn)
+    .await?
+    .try_get(0)?;
     let stamp = now.to_rfc3339();
     match write {
         Write::Create { kind, doc, members } => {
@@ -157,7 +186,10 @@ async fn apply(
                 add_members(conn, tenant, &id, &members).await?;
             }
             let resource = fetch(conn, tenant, kind, &id, backend).await?;
-            Ok(WriteOutcome { resource: Some(resource), change_seq })
+            Ok(WriteOutcome {
+                resource: Some(resource),
+                change_seq,
+            })
         }
         Write::Mutate { kind, id, mutator } => {
             let current = fetch(conn, tenant, kind, &id, backend).await?;
@@ -172,27 +204,49 @@ async fn apply(
                 apply_member_op(conn, tenant, &id, op).await?;
             }
             let resource = fetch(conn, tenant, kind, &id, backend).await?;
-            Ok(WriteOutcome { resource: Some(resource), change_seq })
+            Ok(WriteOutcome {
+                resource: Some(resource),
+                change_seq,
+            })
         }
         Write::Delete { kind, id } => {
-            let sql = format!("DELETE FROM {} WHERE tenant_id = $1 AND id = $2", kind.table());
-            let done = sqlx::query(&sql).bind(tenant.id).bind(id.as_str()).execute(&mut **conn).await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
-            let (column, also) = match kind {
-                ResourceKind::User => ("member_id", Some("DELETE FROM staged_user_emails WHERE tenant_id = $1 AND user_id = $2")),
-                ResourceKind::Group => ("group_id", None),
-            };
-            sqlx::query(&format!("DELETE FROM staged_group_members WHERE tenant_id = $1 AND {column} = $2"))
+            let sql = format!(
+                "DELETE FROM {} WHERE tenant_id = $1 AND id = $2",
+                kind.table()
+            );
+            let done = sqlx::query(&sql)
                 .bind(tenant.id)
                 .bind(id.as_str())
                 .execute(&mut **conn)
                 .await?;
-            if let Some(sql) = also {
-                sqlx::query(sql).bind(tenant.id).bind(id.as_str()).execute(&mut **conn).await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
             }
-            Ok(WriteOutcome { resource: None, change_seq })
+            let (column, also) = match kind {
+                ResourceKind::User => (
+                    "member_id",
+                    Some("DELETE FROM staged_user_emails WHERE tenant_id = $1 AND user_id = $2"),
+                ),
+                ResourceKind::Group => ("group_id", None),
+            };
+            sqlx::query(&format!(
+                "DELETE FROM staged_group_members WHERE tenant_id = $1 AND {column} = $2"
+            ))
+            .bind(tenant.id)
+            .bind(id.as_str())
+            .execute(&mut **conn)
+            .await?;
+            if let Some(sql) = also {
+                sqlx::query(sql)
+                    .bind(tenant.id)
+                    .bind(id.as_str())
+                    .execute(&mut **conn)
+                    .await?;
+            }
+            Ok(WriteOutcome {
+                resource: None,
+                change_seq,
+            })
         }
     }
 }
@@ -205,7 +259,11 @@ async fn fetch(
     backend: Backend,
 ) -> Result<StoredResource> {
     // FOR UPDATE: another replica's batch must wait for ours before it reads this row.
-    let lock = if backend == Backend::Postgres { " FOR UPDATE" } else { "" };
+    let lock = if backend == Backend::Postgres {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
     let sql = format!(
         "SELECT pk, id, body, created_at, modified_at, version FROM {} WHERE tenant_id = $1 AND id = $2{lock}",
         kind.table()
@@ -220,7 +278,8 @@ async fn fetch(
 }
 
 fn body_text(doc: &IndexedDoc) -> Result<String> {
-    serde_json::to_string(&doc.body).map_err(|e| StoreError::Corrupt(format!("unserialisable body: {e}")))
+    serde_json::to_string(&doc.body)
+        .map_err(|e| StoreError::Corrupt(format!("unserialisable body: {e}")))
 }
 
 fn conflict_name(kind: ResourceKind, doc: &IndexedDoc) -> String {
@@ -340,24 +399,36 @@ async fn update(
     Ok(())
 }
 
-async fn replace_emails(conn: &mut PoolConnection<Any>, tenant: &Tenant, id: &str, emails: &[String]) -> Result<()> {
+async fn replace_emails(
+    conn: &mut PoolConnection<Any>,
+    tenant: &Tenant,
+    id: &str,
+    emails: &[String],
+) -> Result<()> {
     sqlx::query("DELETE FROM staged_user_emails WHERE tenant_id = $1 AND user_id = $2")
         .bind(tenant.id)
         .bind(id)
         .execute(&mut **conn)
         .await?;
     for email in emails {
-        sqlx::query("INSERT INTO staged_user_emails (tenant_id, user_id, value_folded) VALUES ($1, $2, $3)")
-            .bind(tenant.id)
-            .bind(id)
-            .bind(scimgate_core::text::fold_case(email))
-            .execute(&mut **conn)
-            .await?;
+        sqlx::query(
+            "INSERT INTO staged_user_emails (tenant_id, user_id, value_folded) VALUES ($1, $2, $3)",
+        )
+        .bind(tenant.id)
+        .bind(id)
+        .bind(scimgate_core::text::fold_case(email))
+        .execute(&mut **conn)
+        .await?;
     }
     Ok(())
 }
 
-async fn add_members(conn: &mut PoolConnection<Any>, tenant: &Tenant, group_id: &str, members: &[Member]) -> Result<()> {
+async fn add_members(
+    conn: &mut PoolConnection<Any>,
+    tenant: &Tenant,
+    group_id: &str,
+    members: &[Member],
+) -> Result<()> {
     // Multi-row inserts: a batch of 10,000 members is 100 statements, not 10,000.
     for chunk in members.chunks(100) {
         let mut q = crate::query::SqlBuilder::new(tenant.id);
@@ -367,7 +438,9 @@ async fn add_members(conn: &mut PoolConnection<Any>, tenant: &Tenant, group_id: 
             let value = q.bind(Bind::Text(member.value.clone()));
             let member_type = bind_opt(&mut q, &member.member_type);
             let display = bind_opt(&mut q, &member.display);
-            rows.push(format!("($1, {group_p}, {value}, {member_type}, {display})"));
+            rows.push(format!(
+                "($1, {group_p}, {value}, {member_type}, {display})"
+            ));
         }
         q.sql = format!(
             "INSERT INTO staged_group_members (tenant_id, group_id, member_id, member_type, display) VALUES {}
@@ -386,7 +459,12 @@ fn bind_opt(q: &mut crate::query::SqlBuilder, value: &Option<String>) -> String 
     }
 }
 
-async fn apply_member_op(conn: &mut PoolConnection<Any>, tenant: &Tenant, group_id: &str, op: &MemberOp) -> Result<()> {
+async fn apply_member_op(
+    conn: &mut PoolConnection<Any>,
+    tenant: &Tenant,
+    group_id: &str,
+    op: &MemberOp,
+) -> Result<()> {
     match op {
         MemberOp::Add(members) => add_members(conn, tenant, group_id, members).await,
         MemberOp::RemoveAll => {
@@ -401,7 +479,10 @@ async fn apply_member_op(conn: &mut PoolConnection<Any>, tenant: &Tenant, group_
             for chunk in ids.chunks(100) {
                 let mut q = crate::query::SqlBuilder::new(tenant.id);
                 let group_p = q.bind(Bind::Text(group_id.to_owned()));
-                let params: Vec<String> = chunk.iter().map(|id| q.bind(Bind::Text(id.clone()))).collect();
+                let params: Vec<String> = chunk
+                    .iter()
+                    .map(|id| q.bind(Bind::Text(id.clone())))
+                    .collect();
                 q.sql = format!(
                     "DELETE FROM staged_group_members WHERE tenant_id = $1 AND group_id = {group_p} AND member_id IN ({})",
                     params.join(", ")

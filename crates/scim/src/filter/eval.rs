@@ -23,13 +23,58 @@ pub fn eval(filter: &Filter, doc: &Value, target: Target) -> Result<bool, EvalEr
         Filter::And(a, b) => eval(a, doc, target)? && eval(b, doc, target)?,
         Filter::Or(a, b) => eval(a, doc, target)? || eval(b, doc, target)?,
         Filter::Not(inner) => !eval(inner, doc, target)?,
-        Filter::Present(attr) => resolve(attr, doc, target)?.values.iter().any(|v| is_present(v)),
+        Filter::Present(attr) => resolve(attr, doc, target)?
+            .values
+            .iter()
+            .any(|v| is_present(v)),
         Filter::Has(attr) => !resolve(attr, doc, target)?.values.is_empty(),
         Filter::Compare { attr, op, value } => {
             let found = resolve(attr, doc, target)?;
             compare_any(&found, *op, value)?
         }
     })
+}
+
+/// Checks a filter against the schema without any data: operators that cannot apply to
+/// an attribute's type are a client error even when nothing would be compared.
+pub fn check(filter: &Filter, target: Target) -> Result<(), EvalError> {
+    match filter {
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            check(a, target)?;
+            check(b, target)
+        }
+        Filter::Not(inner) => check(inner, target),
+        Filter::Present(attr) | Filter::Has(attr) => check_attr(attr, target),
+        Filter::Compare { attr, op, value } => {
+            check_attr(attr, target)?;
+            let empty = Value::Object(Default::default());
+            let found = resolve(attr, &empty, target)?;
+            compare_any(&found, *op, value).map(|_| ())
+        }
+    }
+}
+
+fn check_attr(attr: &AttrRef, target: Target) -> Result<(), EvalError> {
+    let Some(inner) = &attr.filter else {
+        return Ok(());
+    };
+    let defs: &'static [AttrDef] = match (target, &attr.urn) {
+        (Target::Resource(rt), None) => rt.core_attr(&attr.name).map(|d| d.sub).unwrap_or(&[]),
+        (Target::Resource(rt), Some(urn)) => rt
+            .known_extension(urn)
+            .and_then(|(_, defs)| schema::find(defs, &attr.name))
+            .or_else(|| {
+                if urn.eq_ignore_ascii_case(rt.core_schema()) {
+                    rt.core_attr(&attr.name)
+                } else {
+                    None
+                }
+            })
+            .map(|d| d.sub)
+            .unwrap_or(&[]),
+        (Target::Element(subs), _) => schema::find(subs, &attr.name).map(|d| d.sub).unwrap_or(&[]),
+    };
+    check(inner, Target::Element(defs))
 }
 
 fn is_present(v: &Value) -> bool {
@@ -53,8 +98,15 @@ struct Found<'a> {
 /// The values an attribute reference designates in `doc`, flattened over multi-valued
 /// attributes, with the definition that decides how they compare.
 fn resolve<'a>(attr: &AttrRef, doc: &'a Value, target: Target) -> Result<Found<'a>, EvalError> {
-    let Some(obj) = doc.as_object() else { return Ok(Found { values: vec![], def: None, single_complex: None }) };
-    let (container, defs): (Option<&Value>, Option<&'static [AttrDef]>) = match (target, &attr.urn) {
+    let Some(obj) = doc.as_object() else {
+        return Ok(Found {
+            values: vec![],
+            def: None,
+            single_complex: None,
+        });
+    };
+    let (container, defs): (Option<&Value>, Option<&'static [AttrDef]>) = match (target, &attr.urn)
+    {
         (Target::Element(subs), _) => (Some(doc), Some(subs)),
         (Target::Resource(rt), None) => (Some(doc), Some(rt.core_attrs())),
         (Target::Resource(rt), Some(urn)) if urn.eq_ignore_ascii_case(rt.core_schema()) => {
@@ -69,22 +121,30 @@ fn resolve<'a>(attr: &AttrRef, doc: &'a Value, target: Target) -> Result<Found<'
                     let flat = format!("{urn}:{}", attr.name);
                     let values = get_ci(obj, &flat).map(|v| flatten(v)).unwrap_or_default();
                     let values = apply_filter_and_sub(values, attr, None)?;
-                    return Ok(Found { values, def: None, single_complex: None });
+                    return Ok(Found {
+                        values,
+                        def: None,
+                        single_complex: None,
+                    });
                 }
             }
         }
     };
-    let def = defs.and_then(|d| schema::find(d, &attr.name)).or_else(|| match target {
-        Target::Resource(rt) if attr.urn.is_none() => rt.core_attr(&attr.name),
-        _ => None,
-    });
+    let def = defs
+        .and_then(|d| schema::find(d, &attr.name))
+        .or_else(|| match target {
+            Target::Resource(rt) if attr.urn.is_none() => rt.core_attr(&attr.name),
+            _ => None,
+        });
     let values = container
         .and_then(Value::as_object)
         .and_then(|o| get_ci(o, &attr.name))
         .map(|v| flatten(v))
         .unwrap_or_default();
     let single_complex = def
-        .filter(|d| d.ty == AttrType::Complex && !d.multi && attr.sub.is_none() && attr.filter.is_none())
+        .filter(|d| {
+            d.ty == AttrType::Complex && !d.multi && attr.sub.is_none() && attr.filter.is_none()
+        })
         .map(|d| d.name);
     let values = apply_filter_and_sub(values, attr, def)?;
     let def = match (&attr.sub, def) {
@@ -93,7 +153,11 @@ fn resolve<'a>(attr: &AttrRef, doc: &'a Value, target: Target) -> Result<Found<'
         (None, d) => d,
         (Some(_), None) => None,
     };
-    Ok(Found { values, def, single_complex })
+    Ok(Found {
+        values,
+        def,
+        single_complex,
+    })
 }
 
 fn flatten(v: &Value) -> Vec<&Value> {
@@ -121,7 +185,9 @@ fn apply_filter_and_sub<'a>(
     }
     let sub = attr.sub.as_deref().or_else(|| {
         // A multi-valued complex attribute compared as a whole compares its `value`s.
-        values.iter().any(|v| v.is_object()).then_some("value").filter(|_| attr.filter.is_none())
+        let multi_valued = def.is_none_or(|d| d.multi);
+        (multi_valued && attr.filter.is_none() && values.iter().any(|v| v.is_object()))
+            .then_some("value")
     });
     Ok(match sub {
         Some(sub) => values
@@ -136,19 +202,39 @@ fn apply_filter_and_sub<'a>(
 fn compare_any(found: &Found<'_>, op: CompareOp, operand: &Value) -> Result<bool, EvalError> {
     match (op, operand) {
         (CompareOp::Co | CompareOp::Sw | CompareOp::Ew, v) if !v.is_string() => {
-            return Err(EvalError(format!("operator {} needs a string value, not {v}", op.keyword())));
+            return Err(EvalError(format!(
+                "operator {} needs a string value, not {v}",
+                op.keyword()
+            )));
         }
-        (CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le, Value::Bool(_) | Value::Null) => {
-            return Err(EvalError(format!("operator {} cannot compare {operand}", op.keyword())));
+        (
+            CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le,
+            Value::Bool(_) | Value::Null,
+        ) => {
+            return Err(EvalError(format!(
+                "operator {} cannot compare {operand}",
+                op.keyword()
+            )));
         }
         _ => {}
     }
     if let Some(name) = found.single_complex {
-        return Err(EvalError(format!("{name} is a complex attribute; compare one of its sub-attributes")));
+        return Err(EvalError(format!(
+            "{name} is a complex attribute; compare one of its sub-attributes"
+        )));
     }
     if let Some(def) = found.def {
-        if def.ty == AttrType::Boolean && matches!(op, CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le) {
-            return Err(EvalError(format!("operator {} cannot be used on boolean attribute {}", op.keyword(), def.name)));
+        if def.ty == AttrType::Boolean
+            && matches!(
+                op,
+                CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le
+            )
+        {
+            return Err(EvalError(format!(
+                "operator {} cannot be used on boolean attribute {}",
+                op.keyword(),
+                def.name
+            )));
         }
     }
     let case_exact = found.def.map(|d| d.case_exact).unwrap_or(false);
@@ -169,14 +255,16 @@ fn compare_any(found: &Found<'_>, op: CompareOp, operand: &Value) -> Result<bool
                 }
             })
         }
-        CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le => found.values.iter().any(|v| {
-            order(v, operand, case_exact).is_some_and(|ord| match op {
-                CompareOp::Gt => ord == Ordering::Greater,
-                CompareOp::Ge => ord != Ordering::Less,
-                CompareOp::Lt => ord == Ordering::Less,
-                _ => ord != Ordering::Greater,
+        CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le => {
+            found.values.iter().any(|v| {
+                order(v, operand, case_exact).is_some_and(|ord| match op {
+                    CompareOp::Gt => ord == Ordering::Greater,
+                    CompareOp::Ge => ord != Ordering::Less,
+                    CompareOp::Lt => ord == Ordering::Less,
+                    _ => ord != Ordering::Greater,
+                })
             })
-        }),
+        }
     })
 }
 
@@ -236,7 +324,12 @@ mod tests {
     }
 
     fn matches(filter: &str) -> bool {
-        eval(&parse_filter(filter).unwrap(), &user(), Target::Resource(ResourceType::User)).unwrap()
+        eval(
+            &parse_filter(filter).unwrap(),
+            &user(),
+            Target::Resource(ResourceType::User),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -250,14 +343,24 @@ mod tests {
 
     #[test]
     fn value_paths_extensions_and_logic() {
-        assert!(matches(r#"emails[type eq "work"].value eq "BJENSEN@example.com""#));
-        assert!(!matches(r#"emails[type eq "home"].value eq "bjensen@example.com""#));
+        assert!(matches(
+            r#"emails[type eq "work"].value eq "BJENSEN@example.com""#
+        ));
+        assert!(!matches(
+            r#"emails[type eq "home"].value eq "bjensen@example.com""#
+        ));
         assert!(matches(r#"emails[type eq "home"]"#));
         assert!(matches(r#"emails co "home.org""#));
         assert!(matches(r#"emails.value ew ".org""#));
-        assert!(matches(r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "sales""#));
-        assert!(matches(r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq "m1""#));
-        assert!(matches(r#"urn:ietf:params:scim:schemas:extension:CustomExt:2.0:User:costCode eq "CC-7""#));
+        assert!(matches(
+            r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "sales""#
+        ));
+        assert!(matches(
+            r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq "m1""#
+        ));
+        assert!(matches(
+            r#"urn:ietf:params:scim:schemas:extension:CustomExt:2.0:User:costCode eq "CC-7""#
+        ));
         assert!(matches(r#"active eq false and not (title pr)"#));
         assert!(matches(r#"name.givenName pr or nickName eq "x""#));
         assert!(matches(r#"name pr"#));
@@ -268,7 +371,13 @@ mod tests {
 
     #[test]
     fn type_mismatches_are_filter_errors() {
-        let err = |f: &str| eval(&parse_filter(f).unwrap(), &user(), Target::Resource(ResourceType::User));
+        let err = |f: &str| {
+            eval(
+                &parse_filter(f).unwrap(),
+                &user(),
+                Target::Resource(ResourceType::User),
+            )
+        };
         assert!(err(r#"active gt true"#).is_err());
         assert!(err(r#"userName co 5"#).is_err());
         assert!(err(r#"active gt 1"#).is_err());

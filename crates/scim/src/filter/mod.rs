@@ -5,7 +5,7 @@ mod eval;
 mod parse;
 mod print;
 
-pub use eval::{eval, EvalError, Target};
+pub use eval::{check, eval, EvalError, Target};
 pub use parse::{parse_attr_ref, parse_filter, ParseError};
 
 use serde_json::Value;
@@ -23,7 +23,12 @@ pub struct AttrRef {
 
 impl AttrRef {
     pub fn simple(name: &str) -> AttrRef {
-        AttrRef { urn: None, name: name.to_owned(), filter: None, sub: None }
+        AttrRef {
+            urn: None,
+            name: name.to_owned(),
+            filter: None,
+            sub: None,
+        }
     }
 }
 
@@ -75,7 +80,11 @@ impl CompareOp {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
     /// `attr op value`; `value` is a JSON string, number, boolean or null.
-    Compare { attr: AttrRef, op: CompareOp, value: Value },
+    Compare {
+        attr: AttrRef,
+        op: CompareOp,
+        value: Value,
+    },
     /// `attr pr`
     Present(AttrRef),
     /// A bare value path, `emails[type eq "work"]`: some element matches.

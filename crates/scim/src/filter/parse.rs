@@ -37,7 +37,10 @@ fn is_word_char(c: char) -> bool {
 
 impl<'a> Lexer<'a> {
     fn err(&self, message: impl Into<String>) -> ParseError {
-        ParseError { message: message.into(), position: self.pos }
+        ParseError {
+            message: message.into(),
+            position: self.pos,
+        }
     }
 
     fn tokens(mut self) -> Result<Vec<(usize, Tok)>, ParseError> {
@@ -46,7 +49,9 @@ impl<'a> Lexer<'a> {
             let rest = &self.src[self.pos..];
             let trimmed = rest.trim_start_matches([' ', '\t', '\n', '\r']);
             self.pos += rest.len() - trimmed.len();
-            let Some(c) = trimmed.chars().next() else { return Ok(out) };
+            let Some(c) = trimmed.chars().next() else {
+                return Ok(out);
+            };
             let start = self.pos;
             let tok = match c {
                 '(' => Tok::LParen,
@@ -54,27 +59,32 @@ impl<'a> Lexer<'a> {
                 '[' => Tok::LBracket,
                 ']' => Tok::RBracket,
                 '"' => {
-                    let len = string_literal_len(trimmed).ok_or_else(|| self.err("unterminated string"))?;
+                    let len = string_literal_len(trimmed)
+                        .ok_or_else(|| self.err("unterminated string"))?;
                     let text = &trimmed[..len];
-                    let value: String =
-                        serde_json::from_str(text).map_err(|e| self.err(format!("bad string literal: {e}")))?;
+                    let value: String = serde_json::from_str(text)
+                        .map_err(|e| self.err(format!("bad string literal: {e}")))?;
                     self.pos += len;
                     out.push((start, Tok::Str(value)));
                     continue;
                 }
                 c if c == '-' || c.is_ascii_digit() => {
                     let len = trimmed
-                        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E')))
+                        .find(|c: char| {
+                            !(c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'))
+                        })
                         .unwrap_or(trimmed.len());
                     let text = &trimmed[..len];
-                    let number: serde_json::Number =
-                        serde_json::from_str(text).map_err(|_| self.err(format!("bad number {text:?}")))?;
+                    let number: serde_json::Number = serde_json::from_str(text)
+                        .map_err(|_| self.err(format!("bad number {text:?}")))?;
                     self.pos += len;
                     out.push((start, Tok::Num(number)));
                     continue;
                 }
                 c if is_word_char(c) => {
-                    let len = trimmed.find(|c: char| !is_word_char(c)).unwrap_or(trimmed.len());
+                    let len = trimmed
+                        .find(|c: char| !is_word_char(c))
+                        .unwrap_or(trimmed.len());
                     self.pos += len;
                     out.push((start, Tok::Word(trimmed[..len].to_owned())));
                     continue;
@@ -114,11 +124,17 @@ impl Parser {
     }
 
     fn position(&self) -> usize {
-        self.toks.get(self.next).map(|(p, _)| *p).unwrap_or(self.end)
+        self.toks
+            .get(self.next)
+            .map(|(p, _)| *p)
+            .unwrap_or(self.end)
     }
 
     fn err(&self, message: impl Into<String>) -> ParseError {
-        ParseError { message: message.into(), position: self.position() }
+        ParseError {
+            message: message.into(),
+            position: self.position(),
+        }
     }
 
     fn bump(&mut self) -> Option<Tok> {
@@ -134,7 +150,9 @@ impl Parser {
     fn enter(&mut self) -> Result<(), ParseError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(self.err(format!("filter is nested more than {MAX_DEPTH} levels deep")));
+            return Err(self.err(format!(
+                "filter is nested more than {MAX_DEPTH} levels deep"
+            )));
         }
         Ok(())
     }
@@ -167,7 +185,9 @@ impl Parser {
     }
 
     fn unary_inner(&mut self) -> Result<Filter, ParseError> {
-        if self.peek_keyword("not") && matches!(self.toks.get(self.next + 1), Some((_, Tok::LParen))) {
+        if self.peek_keyword("not")
+            && matches!(self.toks.get(self.next + 1), Some((_, Tok::LParen)))
+        {
             self.bump();
             self.bump();
             let inner = self.or_expr()?;
@@ -193,9 +213,9 @@ impl Parser {
                 Ok(Filter::Compare { attr, op, value })
             }
             _ if attr.filter.is_some() && attr.sub.is_none() => Ok(Filter::Has(attr)),
-            Some(Tok::Word(w)) => {
-                Err(self.err(format!("unknown operator {w:?}; expected eq, ne, co, sw, ew, gt, ge, lt, le or pr")))
-            }
+            Some(Tok::Word(w)) => Err(self.err(format!(
+                "unknown operator {w:?}; expected eq, ne, co, sw, ew, gt, ge, lt, le or pr"
+            ))),
             _ => Err(self.err(format!("expected an operator after {attr}"))),
         }
     }
@@ -218,7 +238,8 @@ impl Parser {
             Some(Tok::Word(w)) if w.eq_ignore_ascii_case("null") => Ok(Value::Null),
             _ => {
                 self.next = self.next.saturating_sub(1);
-                Err(self.err("expected a value: a \"quoted string\", a number, true, false or null"))
+                Err(self
+                    .err("expected a value: a \"quoted string\", a number, true, false or null"))
             }
         }
     }
@@ -229,10 +250,17 @@ impl Parser {
         };
         self.bump();
         let (urn, name, sub) = split_attr_word(&word).map_err(|m| self.err(m))?;
-        let mut attr = AttrRef { urn, name, filter: None, sub };
+        let mut attr = AttrRef {
+            urn,
+            name,
+            filter: None,
+            sub,
+        };
         if self.peek() == Some(&Tok::LBracket) {
             if attr.sub.is_some() {
-                return Err(self.err("a value filter '[...]' must follow the attribute, not its sub-attribute"));
+                return Err(self.err(
+                    "a value filter '[...]' must follow the attribute, not its sub-attribute",
+                ));
             }
             self.bump();
             self.enter()?;
@@ -288,13 +316,24 @@ fn split_attr_word(word: &str) -> Result<(Option<String>, String, Option<String>
 
 pub fn parse_filter(src: &str) -> Result<Filter, ParseError> {
     if src.len() > MAX_LEN {
-        return Err(ParseError { message: format!("filter is longer than {MAX_LEN} characters"), position: 0 });
+        return Err(ParseError {
+            message: format!("filter is longer than {MAX_LEN} characters"),
+            position: 0,
+        });
     }
     let toks = Lexer { src, pos: 0 }.tokens()?;
     if toks.is_empty() {
-        return Err(ParseError { message: "filter is empty".into(), position: 0 });
+        return Err(ParseError {
+            message: "filter is empty".into(),
+            position: 0,
+        });
     }
-    let mut parser = Parser { toks, next: 0, end: src.len(), depth: 0 };
+    let mut parser = Parser {
+        toks,
+        next: 0,
+        end: src.len(),
+        depth: 0,
+    };
     let filter = parser.or_expr()?;
     if parser.next < parser.toks.len() {
         return Err(parser.err("unexpected text after the end of the filter"));
@@ -306,10 +345,18 @@ pub fn parse_filter(src: &str) -> Result<Filter, ParseError> {
 /// `attr[filter].sub`, each optionally URN-qualified.
 pub fn parse_attr_ref(src: &str) -> Result<AttrRef, ParseError> {
     if src.len() > MAX_LEN {
-        return Err(ParseError { message: format!("path is longer than {MAX_LEN} characters"), position: 0 });
+        return Err(ParseError {
+            message: format!("path is longer than {MAX_LEN} characters"),
+            position: 0,
+        });
     }
     let toks = Lexer { src, pos: 0 }.tokens()?;
-    let mut parser = Parser { toks, next: 0, end: src.len(), depth: 0 };
+    let mut parser = Parser {
+        toks,
+        next: 0,
+        end: src.len(),
+        depth: 0,
+    };
     let attr = parser.attr_ref()?;
     if parser.next < parser.toks.len() {
         return Err(parser.err("unexpected text after the attribute path"));
@@ -323,7 +370,11 @@ mod tests {
     use serde_json::json;
 
     fn cmp(name: &str, op: CompareOp, value: Value) -> Filter {
-        Filter::Compare { attr: AttrRef::simple(name), op, value }
+        Filter::Compare {
+            attr: AttrRef::simple(name),
+            op,
+            value,
+        }
     }
 
     #[test]
@@ -333,10 +384,20 @@ mod tests {
             cmp("userName", CompareOp::Eq, json!("7c3a2f1e-0b4d"))
         );
         let f = parse_filter(r#"emails[type eq "work"].value eq "a@b.c""#).unwrap();
-        let Filter::Compare { attr, op: CompareOp::Eq, value } = f else { panic!("{f:?}") };
+        let Filter::Compare {
+            attr,
+            op: CompareOp::Eq,
+            value,
+        } = f
+        else {
+            panic!("{f:?}")
+        };
         assert_eq!(attr.name, "emails");
         assert_eq!(attr.sub.as_deref(), Some("value"));
-        assert_eq!(*attr.filter.unwrap(), cmp("type", CompareOp::Eq, json!("work")));
+        assert_eq!(
+            *attr.filter.unwrap(),
+            cmp("type", CompareOp::Eq, json!("work"))
+        );
         assert_eq!(value, json!("a@b.c"));
     }
 
@@ -361,9 +422,16 @@ mod tests {
             r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value EQ "x" AND active Eq TRUE"#,
         )
         .unwrap();
-        let Filter::And(left, right) = f else { panic!() };
-        let Filter::Compare { attr, .. } = *left else { panic!() };
-        assert_eq!(attr.urn.as_deref(), Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"));
+        let Filter::And(left, right) = f else {
+            panic!()
+        };
+        let Filter::Compare { attr, .. } = *left else {
+            panic!()
+        };
+        assert_eq!(
+            attr.urn.as_deref(),
+            Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User")
+        );
         assert_eq!(attr.name, "manager");
         assert_eq!(attr.sub.as_deref(), Some("value"));
         assert_eq!(*right, cmp("active", CompareOp::Eq, json!(true)));
@@ -398,7 +466,10 @@ mod tests {
         assert_eq!(p.name, "members");
         assert!(p.filter.is_some());
         let p = parse_attr_ref("name.givenName").unwrap();
-        assert_eq!((p.name.as_str(), p.sub.as_deref()), ("name", Some("givenName")));
+        assert_eq!(
+            (p.name.as_str(), p.sub.as_deref()),
+            ("name", Some("givenName"))
+        );
         assert!(parse_attr_ref("name.givenName extra").is_err());
     }
 }

@@ -45,7 +45,11 @@ pub(super) fn write_filter(filter: &Filter, f: &mut fmt::Formatter<'_>) -> fmt::
         Filter::Has(attr) => write_attr(attr, f),
         Filter::And(a, b) | Filter::Or(a, b) => {
             write_operand(a, f)?;
-            f.write_str(if matches!(filter, Filter::And(..)) { " and " } else { " or " })?;
+            f.write_str(if matches!(filter, Filter::And(..)) {
+                " and "
+            } else {
+                " or "
+            })?;
             write_operand(b, f)
         }
         Filter::Not(inner) => {

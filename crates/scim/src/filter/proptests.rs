@@ -9,7 +9,9 @@ fn name() -> impl Strategy<Value = String> {
         Just("emails".to_owned()),
         Just("$ref".to_owned()),
         "[a-zA-Z][a-zA-Z0-9_-]{0,8}".prop_filter("not a keyword", |n| {
-            !["and", "or", "not", "pr", "true", "false", "null"].iter().any(|k| k.eq_ignore_ascii_case(n))
+            !["and", "or", "not", "pr", "true", "false", "null"]
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(n))
                 && CompareOp::from_keyword(n).is_none()
         }),
     ]
@@ -48,12 +50,21 @@ fn op() -> impl Strategy<Value = CompareOp> {
 }
 
 fn plain_attr() -> impl Strategy<Value = AttrRef> {
-    (urn(), name(), proptest::option::of(name())).prop_map(|(urn, name, sub)| AttrRef { urn, name, filter: None, sub })
+    (urn(), name(), proptest::option::of(name())).prop_map(|(urn, name, sub)| AttrRef {
+        urn,
+        name,
+        filter: None,
+        sub,
+    })
 }
 
 fn filter() -> impl Strategy<Value = Filter> {
     let leaf = prop_oneof![
-        (plain_attr(), op(), value()).prop_map(|(attr, op, value)| Filter::Compare { attr, op, value }),
+        (plain_attr(), op(), value()).prop_map(|(attr, op, value)| Filter::Compare {
+            attr,
+            op,
+            value
+        }),
         plain_attr().prop_map(Filter::Present),
     ];
     leaf.prop_recursive(5, 32, 2, |inner| {
@@ -61,13 +72,20 @@ fn filter() -> impl Strategy<Value = Filter> {
             (inner.clone(), inner.clone()).prop_map(|(a, b)| Filter::And(Box::new(a), Box::new(b))),
             (inner.clone(), inner.clone()).prop_map(|(a, b)| Filter::Or(Box::new(a), Box::new(b))),
             inner.clone().prop_map(|f| Filter::Not(Box::new(f))),
-            (urn(), name(), inner.clone(), proptest::option::of(name())).prop_map(|(urn, name, f, sub)| {
-                let attr = AttrRef { urn, name, filter: Some(Box::new(f)), sub: sub.clone() };
-                match sub {
-                    Some(_) => Filter::Present(attr),
-                    None => Filter::Has(attr),
+            (urn(), name(), inner.clone(), proptest::option::of(name())).prop_map(
+                |(urn, name, f, sub)| {
+                    let attr = AttrRef {
+                        urn,
+                        name,
+                        filter: Some(Box::new(f)),
+                        sub: sub.clone(),
+                    };
+                    match sub {
+                        Some(_) => Filter::Present(attr),
+                        None => Filter::Has(attr),
+                    }
                 }
-            }),
+            ),
         ]
     })
 }

@@ -1,0 +1,534 @@
+//! The SCIM endpoints: `/Users`, `/Groups`, `.search` and discovery, per tenant.
+
+use crate::error::ScimError;
+use crate::filter::{self, Target};
+use crate::http::{empty_response, scim_response, Authed, ListRequest, QueryParams, ScimBody};
+use crate::resource::{self, etag, render, Projection};
+use crate::schema::{self, ResourceType};
+use crate::translate::{mentions_members, translate};
+use crate::{discovery, patch, ScimState};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use scimgate_store::{Member, MemberOp, Mutation, ResourceKind, StoredResource, Write};
+use serde_json::{json, Value};
+
+type Result<T> = std::result::Result<T, ScimError>;
+
+fn kind(rt: ResourceType) -> ResourceKind {
+    match rt {
+        ResourceType::User => ResourceKind::User,
+        ResourceType::Group => ResourceKind::Group,
+    }
+}
+
+fn resource_id(path: std::result::Result<Path<(String, String)>, PathRejection>) -> Result<String> {
+    path.map(|Path((_, id))| id)
+        .map_err(|e| ScimError::invalid_syntax(format!("bad resource path: {e}")))
+}
+
+fn single_headers(
+    auth: &Authed,
+    rt: ResourceType,
+    stored: &StoredResource,
+    created: bool,
+) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&etag(stored.version)) {
+        headers.insert(header::ETAG, v);
+    }
+    if created {
+        if let Ok(v) =
+            HeaderValue::from_str(&format!("{}/{}/{}", auth.base, rt.endpoint(), stored.id))
+        {
+            headers.insert(header::LOCATION, v);
+        }
+    }
+    headers
+}
+
+async fn members_of(state: &ScimState, auth: &Authed, id: &str) -> Result<Vec<Member>> {
+    Ok(state
+        .store
+        .members(&auth.tenant, &[id])
+        .await?
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect())
+}
+
+/// Renders one resource, loading a group's members only when the response shows them.
+async fn show(
+    state: &ScimState,
+    auth: &Authed,
+    rt: ResourceType,
+    stored: &StoredResource,
+    projection: &Projection,
+) -> Result<Value> {
+    let members = if rt == ResourceType::Group && projection.includes("members") {
+        Some(members_of(state, auth, &stored.id).await?)
+    } else {
+        None
+    };
+    Ok(projection.apply(rt, render(rt, stored, members.as_deref(), &auth.base)))
+}
+
+pub async fn create(
+    state: &ScimState,
+    auth: Authed,
+    rt: ResourceType,
+    body: Value,
+) -> Result<Response> {
+    let normalized = resource::normalize(rt, body)?;
+    let write = Write::Create {
+        kind: kind(rt),
+        doc: normalized.doc,
+        members: normalized.members.unwrap_or_default(),
+    };
+    let outcome = state
+        .store
+        .write(&auth.tenant, state.clock.now(), write)
+        .await?;
+    let stored = outcome
+        .resource
+        .ok_or_else(|| ScimError::internal("create returned nothing"))?;
+    tracing::info!(tenant = %auth.tenant.name, resource = rt.name(), id = %stored.id, "created");
+    let shown = show(state, &auth, rt, &stored, &Projection::default()).await?;
+    Ok(scim_response(
+        StatusCode::CREATED,
+        &shown,
+        single_headers(&auth, rt, &stored, true),
+    ))
+}
+
+pub async fn get(
+    state: &ScimState,
+    auth: Authed,
+    rt: ResourceType,
+    id: &str,
+    q: &QueryParams,
+) -> Result<Response> {
+    let projection = Projection::parse(q.get("attributes"), q.get("excludedAttributes"))?;
+    let stored = state
+        .store
+        .get(&auth.tenant, kind(rt), id)
+        .await?
+        .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", rt.name())))?;
+    let shown = show(state, &auth, rt, &stored, &projection).await?;
+    Ok(scim_response(
+        StatusCode::OK,
+        &shown,
+        single_headers(&auth, rt, &stored, false),
+    ))
+}
+
+pub async fn replace(
+    state: &ScimState,
+    auth: Authed,
+    rt: ResourceType,
+    id: String,
+    body: Value,
+) -> Result<Response> {
+    let normalized = resource::normalize(rt, body)?;
+    let member_ops = match normalized.members {
+        Some(members) => vec![MemberOp::RemoveAll, MemberOp::Add(members)],
+        None => Vec::new(),
+    };
+    let doc = normalized.doc;
+    let write = Write::Mutate {
+        kind: kind(rt),
+        id: id.clone(),
+        mutator: Box::new(move |_current| {
+            Ok(Mutation {
+                doc,
+                members: member_ops,
+            })
+        }),
+    };
+    let outcome = state
+        .store
+        .write(&auth.tenant, state.clock.now(), write)
+        .await
+        .map_err(|e| not_found_as(e, rt, &id))?;
+    let stored = outcome
+        .resource
+        .ok_or_else(|| ScimError::internal("replace returned nothing"))?;
+    let shown = show(state, &auth, rt, &stored, &Projection::default()).await?;
+    Ok(scim_response(
+        StatusCode::OK,
+        &shown,
+        single_headers(&auth, rt, &stored, false),
+    ))
+}
+
+pub async fn modify(
+    state: &ScimState,
+    auth: Authed,
+    rt: ResourceType,
+    id: String,
+    body: Value,
+) -> Result<Response> {
+    let ops = patch::parse(rt, body)?;
+    let write = Write::Mutate {
+        kind: kind(rt),
+        id: id.clone(),
+        mutator: Box::new(move |current| {
+            let (doc, members) = patch::patch_resource(rt, current.body, &ops).map_err(Box::new)?;
+            Ok(Mutation { doc, members })
+        }),
+    };
+    let outcome = state
+        .store
+        .write(&auth.tenant, state.clock.now(), write)
+        .await
+        .map_err(|e| not_found_as(e, rt, &id))?;
+    let stored = outcome
+        .resource
+        .ok_or_else(|| ScimError::internal("patch returned nothing"))?;
+    match rt {
+        // Group PATCH answers 204: a group can have 100k members, not worth echoing.
+        ResourceType::Group => {
+            let mut response = empty_response(StatusCode::NO_CONTENT);
+            response
+                .headers_mut()
+                .extend(single_headers(&auth, rt, &stored, false));
+            Ok(response)
+        }
+        ResourceType::User => {
+            let shown = show(state, &auth, rt, &stored, &Projection::default()).await?;
+            Ok(scim_response(
+                StatusCode::OK,
+                &shown,
+                single_headers(&auth, rt, &stored, false),
+            ))
+        }
+    }
+}
+
+pub async fn delete(
+    state: &ScimState,
+    auth: Authed,
+    rt: ResourceType,
+    id: String,
+) -> Result<Response> {
+    let write = Write::Delete {
+        kind: kind(rt),
+        id: id.clone(),
+    };
+    state
+        .store
+        .write(&auth.tenant, state.clock.now(), write)
+        .await
+        .map_err(|e| not_found_as(e, rt, &id))?;
+    tracing::info!(tenant = %auth.tenant.name, resource = rt.name(), %id, "deleted");
+    Ok(empty_response(StatusCode::NO_CONTENT))
+}
+
+fn not_found_as(err: scimgate_store::StoreError, rt: ResourceType, id: &str) -> ScimError {
+    match err {
+        scimgate_store::StoreError::NotFound => {
+            ScimError::not_found(format!("{} {id} not found", rt.name()))
+        }
+        other => other.into(),
+    }
+}
+
+/// Matching resources of one type: the total and the requested window, rendered.
+async fn search_one(
+    state: &ScimState,
+    auth: &Authed,
+    rt: ResourceType,
+    req: &ListRequest,
+    offset: i64,
+    limit: i64,
+) -> Result<(i64, Vec<Value>)> {
+    let translation = req.filter.as_ref().map(|f| translate(f, rt));
+    let (total, page) = match (&req.filter, translation) {
+        (None, _) => {
+            let page = state
+                .store
+                .list(&auth.tenant, kind(rt), None, offset, limit)
+                .await?;
+            (page.total, page.resources)
+        }
+        (Some(_), Some(t)) if t.exact => {
+            let page = state
+                .store
+                .list(&auth.tenant, kind(rt), t.cond.as_ref(), offset, limit)
+                .await?;
+            (page.total, page.resources)
+        }
+        (Some(filter), translation) => {
+            let cond = translation.and_then(|t| t.cond);
+            scan_filtered(state, auth, rt, filter, cond.as_ref(), offset, limit).await?
+        }
+    };
+    let mut shown = Vec::with_capacity(page.len());
+    let members =
+        if rt == ResourceType::Group && req.projection.includes("members") && !page.is_empty() {
+            let ids: Vec<&str> = page.iter().map(|r| r.id.as_str()).collect();
+            Some(state.store.members(&auth.tenant, &ids).await?)
+        } else {
+            None
+        };
+    for stored in &page {
+        let mine: Option<Vec<Member>> = members.as_ref().map(|all| {
+            all.iter()
+                .filter(|(g, _)| *g == stored.id)
+                .map(|(_, m)| m.clone())
+                .collect()
+        });
+        shown.push(
+            req.projection
+                .apply(rt, render(rt, stored, mine.as_deref(), &auth.base)),
+        );
+    }
+    Ok((total, shown))
+}
+
+const SCAN_CHUNK: i64 = 500;
+
+/// Evaluates a filter the database could not answer exactly over its candidates,
+/// chunk by chunk, counting every match and keeping the requested window.
+#[allow(clippy::too_many_arguments)]
+async fn scan_filtered(
+    state: &ScimState,
+    auth: &Authed,
+    rt: ResourceType,
+    filter: &filter::Filter,
+    cond: Option<&scimgate_store::Cond>,
+    offset: i64,
+    limit: i64,
+) -> Result<(i64, Vec<StoredResource>)> {
+    let needs_members = rt == ResourceType::Group && mentions_members(filter);
+    let mut after = 0;
+    let mut total = 0;
+    let mut window = Vec::new();
+    loop {
+        let chunk = state
+            .store
+            .scan(&auth.tenant, kind(rt), cond, after, SCAN_CHUNK)
+            .await?;
+        let Some(last) = chunk.last() else { break };
+        after = last.position;
+        let members = if needs_members {
+            let ids: Vec<&str> = chunk.iter().map(|r| r.id.as_str()).collect();
+            Some(state.store.members(&auth.tenant, &ids).await?)
+        } else {
+            None
+        };
+        for stored in chunk {
+            let mine: Option<Vec<Member>> = members.as_ref().map(|all| {
+                all.iter()
+                    .filter(|(g, _)| *g == stored.id)
+                    .map(|(_, m)| m.clone())
+                    .collect()
+            });
+            let doc = render(rt, &stored, mine.as_deref(), &auth.base);
+            let hit = filter::eval(filter, &doc, Target::Resource(rt))
+                .map_err(|e| ScimError::invalid_filter(e.to_string()))?;
+            if hit {
+                if total >= offset && (total - offset) < limit {
+                    window.push(stored);
+                }
+                total += 1;
+            }
+        }
+    }
+    Ok((total, window))
+}
+
+fn list_response(total: i64, start_index: i64, resources: Vec<Value>) -> Value {
+    json!({
+        "schemas": [schema::LIST_RESPONSE],
+        "totalResults": total,
+        "startIndex": start_index,
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    })
+}
+
+pub async fn list(
+    state: &ScimState,
+    auth: Authed,
+    rt: ResourceType,
+    req: ListRequest,
+) -> Result<Response> {
+    let (total, shown) = search_one(state, &auth, rt, &req, req.start_index - 1, req.count).await?;
+    Ok(scim_response(
+        StatusCode::OK,
+        &list_response(total, req.start_index, shown),
+        HeaderMap::new(),
+    ))
+}
+
+/// POST `/.search` at the tenant root: Users, then Groups, paged as one list.
+pub async fn search_all(state: &ScimState, auth: Authed, req: ListRequest) -> Result<Response> {
+    let offset = req.start_index - 1;
+    let (users_total, mut shown) =
+        search_one(state, &auth, ResourceType::User, &req, offset, req.count).await?;
+    let group_offset = (offset - users_total).max(0);
+    let group_limit = req.count - shown.len() as i64;
+    let (groups_total, groups) = search_one(
+        state,
+        &auth,
+        ResourceType::Group,
+        &req,
+        group_offset,
+        group_limit,
+    )
+    .await?;
+    shown.extend(groups);
+    Ok(scim_response(
+        StatusCode::OK,
+        &list_response(users_total + groups_total, req.start_index, shown),
+        HeaderMap::new(),
+    ))
+}
+
+// ---- axum entry points -------------------------------------------------------------
+
+macro_rules! resource_routes {
+    ($rt:expr, $list:ident, $create:ident, $search:ident, $get:ident, $put:ident, $patch:ident, $delete:ident) => {
+        pub async fn $list(
+            State(s): State<ScimState>,
+            auth: Authed,
+            q: QueryParams,
+        ) -> Result<Response> {
+            let req = ListRequest::from_query(&q, &[$rt])?;
+            list(&s, auth, $rt, req).await
+        }
+        pub async fn $create(
+            State(s): State<ScimState>,
+            auth: Authed,
+            ScimBody(body): ScimBody,
+        ) -> Result<Response> {
+            create(&s, auth, $rt, body).await
+        }
+        pub async fn $search(
+            State(s): State<ScimState>,
+            auth: Authed,
+            ScimBody(body): ScimBody,
+        ) -> Result<Response> {
+            let req = ListRequest::from_search(&body, &[$rt])?;
+            list(&s, auth, $rt, req).await
+        }
+        pub async fn $get(
+            State(s): State<ScimState>,
+            auth: Authed,
+            path: std::result::Result<Path<(String, String)>, PathRejection>,
+            q: QueryParams,
+        ) -> Result<Response> {
+            get(&s, auth, $rt, &resource_id(path)?, &q).await
+        }
+        pub async fn $put(
+            State(s): State<ScimState>,
+            auth: Authed,
+            path: std::result::Result<Path<(String, String)>, PathRejection>,
+            ScimBody(body): ScimBody,
+        ) -> Result<Response> {
+            replace(&s, auth, $rt, resource_id(path)?, body).await
+        }
+        pub async fn $patch(
+            State(s): State<ScimState>,
+            auth: Authed,
+            path: std::result::Result<Path<(String, String)>, PathRejection>,
+            ScimBody(body): ScimBody,
+        ) -> Result<Response> {
+            modify(&s, auth, $rt, resource_id(path)?, body).await
+        }
+        pub async fn $delete(
+            State(s): State<ScimState>,
+            auth: Authed,
+            path: std::result::Result<Path<(String, String)>, PathRejection>,
+        ) -> Result<Response> {
+            delete(&s, auth, $rt, resource_id(path)?).await
+        }
+    };
+}
+
+resource_routes!(
+    ResourceType::User,
+    list_users,
+    create_user,
+    search_users,
+    get_user,
+    put_user,
+    patch_user,
+    delete_user
+);
+resource_routes!(
+    ResourceType::Group,
+    list_groups,
+    create_group,
+    search_groups,
+    get_group,
+    put_group,
+    patch_group,
+    delete_group
+);
+
+pub async fn search_root(
+    State(s): State<ScimState>,
+    auth: Authed,
+    ScimBody(body): ScimBody,
+) -> Result<Response> {
+    let req = ListRequest::from_search(&body, &[ResourceType::User, ResourceType::Group])?;
+    search_all(&s, auth, req).await
+}
+
+pub async fn service_provider_config(State(s): State<ScimState>, auth: Authed) -> Result<Response> {
+    Ok(scim_response(
+        StatusCode::OK,
+        &discovery::service_provider_config(&auth.base, s.max_body_bytes),
+        HeaderMap::new(),
+    ))
+}
+
+pub async fn schemas(auth: Authed) -> Result<Response> {
+    let all = schema::all_schemas(&auth.base);
+    Ok(scim_response(
+        StatusCode::OK,
+        &list_response(all.len() as i64, 1, all),
+        HeaderMap::new(),
+    ))
+}
+
+pub async fn schema_by_id(
+    auth: Authed,
+    path: std::result::Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response> {
+    let id = resource_id(path)?;
+    let found = schema::all_schemas(&auth.base).into_iter().find(|s| {
+        s["id"]
+            .as_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case(&id))
+    });
+    let found = found.ok_or_else(|| ScimError::not_found(format!("schema {id} not found")))?;
+    Ok(scim_response(StatusCode::OK, &found, HeaderMap::new()))
+}
+
+pub async fn resource_types(auth: Authed) -> Result<Response> {
+    let all = discovery::resource_types(&auth.base);
+    Ok(scim_response(
+        StatusCode::OK,
+        &list_response(all.len() as i64, 1, all),
+        HeaderMap::new(),
+    ))
+}
+
+pub async fn resource_type_by_id(
+    auth: Authed,
+    path: std::result::Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response> {
+    let id = resource_id(path)?;
+    let found = discovery::resource_types(&auth.base).into_iter().find(|s| {
+        s["id"]
+            .as_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case(&id))
+    });
+    let found =
+        found.ok_or_else(|| ScimError::not_found(format!("resource type {id} not found")))?;
+    Ok(scim_response(StatusCode::OK, &found, HeaderMap::new()))
+}

@@ -1,0 +1,661 @@
+//! Turning what a client sent into what the store keeps (validated, names canonical,
+//! values as sent) and what the store keeps into what a client reads (with `id`, `meta`,
+//! members, and `attributes`/`excludedAttributes` applied).
+
+use crate::error::ScimError;
+use crate::schema::{self, key_ci, AttrDef, AttrType, Mutability, ResourceType};
+use scimgate_store::{IndexedDoc, Member, StoredResource};
+use serde_json::{Map, Value};
+
+/// A validated resource body ready to store, plus a group's members.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Normalized {
+    pub doc: IndexedDoc,
+    pub members: Option<Vec<Member>>,
+}
+
+/// Validates a client's resource. Server-owned attributes (`id`, `meta`) are dropped;
+/// a group's `members` are taken out to be stored one row each. Unknown attributes are
+/// kept as received: nothing the IdP sent is lost.
+pub fn normalize(rt: ResourceType, input: Value) -> Result<Normalized, ScimError> {
+    let Value::Object(input) = input else {
+        return Err(ScimError::invalid_syntax(format!(
+            "a {} must be a JSON object",
+            rt.name()
+        )));
+    };
+    let mut body = Map::new();
+    let mut members = None;
+    for (key, value) in input {
+        if key.eq_ignore_ascii_case("schemas") {
+            body.insert("schemas".into(), check_schemas(rt, value)?);
+            continue;
+        }
+        if key.eq_ignore_ascii_case("id") || key.eq_ignore_ascii_case("meta") {
+            continue;
+        }
+        if rt == ResourceType::Group && key.eq_ignore_ascii_case("members") {
+            members = Some(parse_members(&value)?);
+            continue;
+        }
+        if key.to_ascii_lowercase().starts_with("urn:") {
+            let (name, value) = normalize_extension(rt, &key, value)?;
+            if let Some(value) = value {
+                insert_merge(&mut body, name, value);
+            }
+            continue;
+        }
+        match rt.core_attr(&key) {
+            Some(def) => {
+                if def.mutability == Mutability::ReadOnly {
+                    continue; // e.g. `groups` on a User is computed by the server
+                }
+                if let Some(value) = coerce(def, value, def.name)? {
+                    body.insert(def.name.to_owned(), value);
+                }
+            }
+            None => {
+                body.insert(key, value);
+            }
+        }
+    }
+    if !body.contains_key("schemas") {
+        body.insert(
+            "schemas".into(),
+            Value::Array(vec![Value::String(rt.core_schema().into())]),
+        );
+    }
+    let members = members.or(if rt == ResourceType::Group {
+        Some(Vec::new())
+    } else {
+        None
+    });
+    let doc = index(rt, Value::Object(body))?;
+    Ok(Normalized { doc, members })
+}
+
+/// Re-validates a body after a PATCH and extracts its indexed values.
+pub fn index(rt: ResourceType, body: Value) -> Result<IndexedDoc, ScimError> {
+    let obj = body
+        .as_object()
+        .ok_or_else(|| ScimError::invalid_syntax("resource must be an object"))?;
+    let text = |name: &str| obj.get(name).and_then(Value::as_str).map(str::to_owned);
+    let mut doc = IndexedDoc {
+        external_id: text("externalId"),
+        display_name: text("displayName"),
+        ..IndexedDoc::default()
+    };
+    match rt {
+        ResourceType::User => {
+            let user_name = text("userName").filter(|u| !u.trim().is_empty());
+            if user_name.is_none() {
+                return Err(ScimError::invalid_value(
+                    "userName is required and must be a non-empty string",
+                ));
+            }
+            doc.user_name = user_name;
+            doc.active = obj.get("active").and_then(Value::as_bool);
+            doc.emails = obj
+                .get("emails")
+                .and_then(Value::as_array)
+                .map(|emails| {
+                    emails
+                        .iter()
+                        .filter_map(|e| e.get("value").and_then(Value::as_str))
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+        }
+        ResourceType::Group => {
+            if doc
+                .display_name
+                .as_deref()
+                .is_none_or(|d| d.trim().is_empty())
+            {
+                return Err(ScimError::invalid_value(
+                    "displayName is required and must be a non-empty string",
+                ));
+            }
+        }
+    }
+    doc.body = body;
+    Ok(doc)
+}
+
+fn check_schemas(rt: ResourceType, value: Value) -> Result<Value, ScimError> {
+    let Some(list) = value.as_array() else {
+        return Err(ScimError::invalid_syntax(
+            "schemas must be an array of schema URNs",
+        ));
+    };
+    if list.iter().any(|s| !s.is_string()) {
+        return Err(ScimError::invalid_syntax(
+            "schemas must be an array of schema URNs",
+        ));
+    }
+    if !list
+        .iter()
+        .filter_map(Value::as_str)
+        .any(|s| s.eq_ignore_ascii_case(rt.core_schema()))
+    {
+        return Err(ScimError::invalid_value(format!(
+            "schemas must include {}",
+            rt.core_schema()
+        )));
+    }
+    Ok(value)
+}
+
+fn parse_members(value: &Value) -> Result<Vec<Member>, ScimError> {
+    let items = match value {
+        Value::Null => return Ok(Vec::new()),
+        Value::Array(items) => items,
+        _ => {
+            return Err(ScimError::invalid_value(
+                "members must be an array of {\"value\": id} objects",
+            ))
+        }
+    };
+    items.iter().map(parse_member).collect()
+}
+
+pub fn parse_member(item: &Value) -> Result<Member, ScimError> {
+    let obj = item.as_object().ok_or_else(|| {
+        ScimError::invalid_value("each member must be an object with a \"value\"")
+    })?;
+    let text = |name: &str| -> Result<Option<String>, ScimError> {
+        match schema::get_ci(obj, name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(ScimError::invalid_value(format!(
+                "member {name} must be a string, not {other}"
+            ))),
+        }
+    };
+    let value = text("value")?.filter(|v| !v.is_empty());
+    let value = value.ok_or_else(|| {
+        ScimError::invalid_value("each member needs a non-empty \"value\" (the member's id)")
+    })?;
+    Ok(Member {
+        value,
+        member_type: text("type")?,
+        display: text("display")?,
+    })
+}
+
+/// An extension key: `urn:…:enterprise:2.0:User` with an object of attributes, or a
+/// flattened custom attribute `urn:…:Name:2.0:User:attr` as Entra sends them.
+fn normalize_extension(
+    rt: ResourceType,
+    key: &str,
+    value: Value,
+) -> Result<(String, Option<Value>), ScimError> {
+    if let Some((urn, defs)) = rt.known_extension(key) {
+        let Value::Object(attrs) = value else {
+            return Err(ScimError::invalid_value(format!(
+                "{urn} must be an object of attributes"
+            )));
+        };
+        let mut out = Map::new();
+        for (name, value) in attrs {
+            let def = schema::find(defs, &name).ok_or_else(|| {
+                ScimError::invalid_value(format!("{urn} has no attribute {name:?}"))
+            })?;
+            if let Some(value) = coerce(def, value, def.name)? {
+                out.insert(def.name.to_owned(), value);
+            }
+        }
+        return Ok((urn.to_owned(), Some(Value::Object(out))));
+    }
+    // A flattened attribute of a known extension: fold it into the extension object.
+    if let Some(idx) = key.rfind(':') {
+        let (urn, name) = (&key[..idx], &key[idx + 1..]);
+        if let Some((urn, defs)) = rt.known_extension(urn) {
+            let def = schema::find(defs, name).ok_or_else(|| {
+                ScimError::invalid_value(format!("{urn} has no attribute {name:?}"))
+            })?;
+            let value = coerce(def, value, def.name)?;
+            return Ok((
+                urn.to_owned(),
+                value.map(|v| Value::Object(Map::from_iter([(def.name.to_owned(), v)]))),
+            ));
+        }
+    }
+    Ok((key.to_owned(), Some(value)))
+}
+
+fn insert_merge(body: &mut Map<String, Value>, key: String, value: Value) {
+    match (body.get_mut(&key), value) {
+        (Some(Value::Object(existing)), Value::Object(more)) => existing.extend(more),
+        (_, value) => {
+            body.insert(key, value);
+        }
+    }
+}
+
+/// Checks a value against its definition and brings it to canonical form: booleans sent
+/// as "True"/"False" become booleans, sub-attribute names take their schema spelling,
+/// `manager` sent as a bare id becomes `{"value": id}`. `null` means "absent".
+pub fn coerce(def: &AttrDef, value: Value, path: &str) -> Result<Option<Value>, ScimError> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    if def.multi {
+        let items = match value {
+            Value::Array(items) => items,
+            // A multi-valued attribute sent as one JSON-encoded string (Entra's
+            // AppRoleAssignmentsComplex) or as a single object is taken as a list.
+            Value::String(s) if s.trim_start().starts_with('[') => match serde_json::from_str(&s) {
+                Ok(Value::Array(items)) => items,
+                _ => return Err(ScimError::invalid_value(format!("{path} must be an array"))),
+            },
+            Value::Object(o) => vec![Value::Object(o)],
+            other => {
+                return Err(ScimError::invalid_value(format!(
+                    "{path} must be an array, not {other}"
+                )))
+            }
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            if let Some(v) = coerce_single(def, item, path)? {
+                out.push(v);
+            }
+        }
+        return Ok(Some(Value::Array(out)));
+    }
+    coerce_single(def, value, path)
+}
+
+fn coerce_single(def: &AttrDef, value: Value, path: &str) -> Result<Option<Value>, ScimError> {
+    let wrong = |value: &Value| {
+        ScimError::invalid_value(format!("{path} must be {}, not {value}", expected(def.ty)))
+    };
+    Ok(Some(match def.ty {
+        AttrType::Complex => match value {
+            Value::Object(obj) => {
+                let mut out = Map::new();
+                for (name, v) in obj {
+                    match schema::find(def.sub, &name) {
+                        Some(sub) => {
+                            if let Some(v) = coerce_single(sub, v, &format!("{path}.{}", sub.name))?
+                            {
+                                out.insert(sub.name.to_owned(), v);
+                            }
+                        }
+                        None => {
+                            out.insert(name, v);
+                        }
+                    }
+                }
+                Value::Object(out)
+            }
+            // `manager` arrives as a bare id from Entra; so may other reference-holders.
+            Value::String(s) if schema::find(def.sub, "value").is_some() => {
+                Value::Object(Map::from_iter([("value".to_owned(), Value::String(s))]))
+            }
+            Value::Null => return Ok(None),
+            other => return Err(wrong(&other)),
+        },
+        AttrType::Boolean => match value {
+            Value::Bool(b) => Value::Bool(b),
+            Value::String(s) if s.eq_ignore_ascii_case("true") => Value::Bool(true),
+            Value::String(s) if s.eq_ignore_ascii_case("false") => Value::Bool(false),
+            other => return Err(wrong(&other)),
+        },
+        AttrType::Integer => match value {
+            Value::Number(n) if n.is_i64() || n.is_u64() => Value::Number(n),
+            other => return Err(wrong(&other)),
+        },
+        AttrType::Decimal => match value {
+            Value::Number(n) => Value::Number(n),
+            other => return Err(wrong(&other)),
+        },
+        AttrType::String | AttrType::Reference | AttrType::DateTime | AttrType::Binary => {
+            match value {
+                Value::String(s) => Value::String(s),
+                other => return Err(wrong(&other)),
+            }
+        }
+    }))
+}
+
+fn expected(ty: AttrType) -> &'static str {
+    match ty {
+        AttrType::Complex => "an object",
+        AttrType::Boolean => "a boolean",
+        AttrType::Integer => "an integer",
+        AttrType::Decimal => "a number",
+        _ => "a string",
+    }
+}
+
+/// The resource as a client reads it. `base` is the tenant's SCIM base URL.
+pub fn render(
+    rt: ResourceType,
+    stored: &StoredResource,
+    members: Option<&[Member]>,
+    base: &str,
+) -> Value {
+    let mut out = Map::new();
+    let body = stored.body.as_object();
+    if let Some(schemas) = body.and_then(|b| b.get("schemas")) {
+        out.insert("schemas".into(), schemas.clone());
+    }
+    out.insert("id".into(), Value::String(stored.id.clone()));
+    if let Some(body) = body {
+        for (k, v) in body {
+            if k != "schemas" {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    if let Some(members) = members {
+        let list = members
+            .iter()
+            .map(|m| {
+                let mut o = Map::new();
+                o.insert("value".into(), Value::String(m.value.clone()));
+                let kind = m.member_type.as_deref().unwrap_or("User");
+                let endpoint = if kind.eq_ignore_ascii_case("group") {
+                    "Groups"
+                } else {
+                    "Users"
+                };
+                o.insert(
+                    "$ref".into(),
+                    Value::String(format!("{base}/{endpoint}/{}", m.value)),
+                );
+                if let Some(t) = &m.member_type {
+                    o.insert("type".into(), Value::String(t.clone()));
+                }
+                if let Some(d) = &m.display {
+                    o.insert("display".into(), Value::String(d.clone()));
+                }
+                Value::Object(o)
+            })
+            .collect();
+        out.insert("members".into(), Value::Array(list));
+    }
+    let meta = serde_json::json!({
+        "resourceType": rt.name(),
+        "created": stored.created.to_rfc3339(),
+        "lastModified": stored.last_modified.to_rfc3339(),
+        "version": etag(stored.version),
+        "location": format!("{base}/{}/{}", rt.endpoint(), stored.id),
+    });
+    out.insert("meta".into(), meta);
+    Value::Object(out)
+}
+
+pub fn etag(version: i64) -> String {
+    format!("W/\"{version}\"")
+}
+
+/// `attributes` / `excludedAttributes` (RFC 7644 §3.4.2.5), already parsed.
+#[derive(Debug, Clone, Default)]
+pub struct Projection {
+    pub attributes: Vec<crate::filter::AttrRef>,
+    pub excluded: Vec<crate::filter::AttrRef>,
+}
+
+impl Projection {
+    pub fn parse(
+        attributes: Option<&str>,
+        excluded: Option<&str>,
+    ) -> Result<Projection, ScimError> {
+        let list = |raw: Option<&str>| -> Result<Vec<crate::filter::AttrRef>, ScimError> {
+            raw.unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    let attr = crate::filter::parse_attr_ref(s).map_err(|e| {
+                        ScimError::invalid_path(format!("bad attribute {s:?}: {e}"))
+                    })?;
+                    if attr.filter.is_some() {
+                        return Err(ScimError::invalid_path(format!(
+                            "{s:?}: attribute lists take no filters"
+                        )));
+                    }
+                    Ok(attr)
+                })
+                .collect()
+        };
+        Ok(Projection {
+            attributes: list(attributes)?,
+            excluded: list(excluded)?,
+        })
+    }
+
+    /// Whether the rendered resource will include the top-level attribute `name`.
+    pub fn includes(&self, name: &str) -> bool {
+        let named =
+            |a: &crate::filter::AttrRef| a.urn.is_none() && a.name.eq_ignore_ascii_case(name);
+        if !self.attributes.is_empty() {
+            return self.attributes.iter().any(named);
+        }
+        !self.excluded.iter().any(|a| named(a) && a.sub.is_none())
+    }
+
+    pub fn apply(&self, rt: ResourceType, resource: Value) -> Value {
+        let Value::Object(mut obj) = resource else {
+            return resource;
+        };
+        if !self.attributes.is_empty() {
+            let mut out = Map::new();
+            for always in ["schemas", "id"] {
+                if let Some(v) = obj.remove(always) {
+                    out.insert(always.to_owned(), v);
+                }
+            }
+            for attr in &self.attributes {
+                copy_attr(rt, &obj, &mut out, attr);
+            }
+            return Value::Object(out);
+        }
+        for attr in &self.excluded {
+            if attr.name.eq_ignore_ascii_case("id") || attr.name.eq_ignore_ascii_case("schemas") {
+                continue; // returned "always"
+            }
+            remove_attr(rt, &mut obj, attr);
+        }
+        Value::Object(obj)
+    }
+}
+
+/// The object holding `attr` (the resource itself or an extension object) and its key.
+fn container_key(
+    rt: ResourceType,
+    obj: &Map<String, Value>,
+    attr: &crate::filter::AttrRef,
+) -> (Option<String>, String) {
+    match &attr.urn {
+        Some(urn) if !urn.eq_ignore_ascii_case(rt.core_schema()) => {
+            let flat = format!("{urn}:{}", attr.name);
+            if let Some(k) = key_ci(obj, &flat) {
+                return (None, k.clone());
+            }
+            let ext = key_ci(obj, urn).cloned().unwrap_or_else(|| urn.clone());
+            (Some(ext), attr.name.clone())
+        }
+        _ => (None, attr.name.clone()),
+    }
+}
+
+fn copy_attr(
+    rt: ResourceType,
+    src: &Map<String, Value>,
+    out: &mut Map<String, Value>,
+    attr: &crate::filter::AttrRef,
+) {
+    let (ext, name) = container_key(rt, src, attr);
+    let src = match &ext {
+        Some(e) => match src.get(e).and_then(Value::as_object) {
+            Some(o) => o,
+            None => return,
+        },
+        None => src,
+    };
+    let Some(key) = key_ci(src, &name) else {
+        return;
+    };
+    let value = &src[key];
+    let picked = match &attr.sub {
+        None => Some(value.clone()),
+        Some(sub) => pick_sub(value, sub),
+    };
+    let Some(picked) = picked else { return };
+    let target = match ext {
+        Some(e) => match out.entry(e).or_insert_with(|| Value::Object(Map::new())) {
+            Value::Object(o) => o,
+            _ => return,
+        },
+        None => out,
+    };
+    match (target.get_mut(key), picked) {
+        (Some(Value::Object(existing)), Value::Object(more)) => existing.extend(more),
+        (_, picked) => {
+            target.insert(key.clone(), picked);
+        }
+    }
+}
+
+fn pick_sub(value: &Value, sub: &str) -> Option<Value> {
+    let pick = |o: &Map<String, Value>| {
+        key_ci(o, sub).map(|k| Value::Object(Map::from_iter([(k.clone(), o[k].clone())])))
+    };
+    match value {
+        Value::Object(o) => pick(o),
+        Value::Array(items) => Some(Value::Array(
+            items
+                .iter()
+                .filter_map(|i| i.as_object().and_then(pick))
+                .collect(),
+        )),
+        _ => None,
+    }
+}
+
+fn remove_attr(rt: ResourceType, obj: &mut Map<String, Value>, attr: &crate::filter::AttrRef) {
+    let (ext, name) = container_key(rt, obj, attr);
+    let container = match ext {
+        Some(e) => match obj.get_mut(&e).and_then(Value::as_object_mut) {
+            Some(o) => o,
+            None => return,
+        },
+        None => obj,
+    };
+    let Some(key) = key_ci(container, &name).cloned() else {
+        return;
+    };
+    match &attr.sub {
+        None => {
+            container.remove(&key);
+        }
+        Some(sub) => match container.get_mut(&key) {
+            Some(Value::Object(o)) => {
+                if let Some(k) = key_ci(o, sub).cloned() {
+                    o.remove(&k);
+                }
+            }
+            Some(Value::Array(items)) => {
+                for item in items.iter_mut().filter_map(Value::as_object_mut) {
+                    if let Some(k) = key_ci(item, sub).cloned() {
+                        item.remove(&k);
+                    }
+                }
+            }
+            _ => {}
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn entra_user_is_kept_as_sent_with_canonical_names() {
+        let n = normalize(
+            ResourceType::User,
+            json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+                "externalId": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef",
+                "UserName": "Test_User_ab6490ee@contoso.com",
+                "active": "True",
+                "id": "client-chosen",
+                "emails": [{"Primary": "true", "type": "work", "value": "Test_User@contoso.com"}],
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"Department": "Sales", "manager": "m-1"},
+                "urn:ietf:params:scim:schemas:extension:CustomExt:2.0:User:costCode": "CC-1"
+            }),
+        )
+        .unwrap();
+        let body = &n.doc.body;
+        assert_eq!(body["userName"], "Test_User_ab6490ee@contoso.com");
+        assert_eq!(body["active"], true);
+        assert!(body.get("id").is_none());
+        assert_eq!(body["emails"][0]["primary"], true);
+        assert_eq!(
+            body["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["department"],
+            "Sales"
+        );
+        assert_eq!(
+            body["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["manager"]["value"],
+            "m-1"
+        );
+        assert_eq!(
+            body["urn:ietf:params:scim:schemas:extension:CustomExt:2.0:User:costCode"],
+            "CC-1"
+        );
+        assert_eq!(
+            n.doc.user_name.as_deref(),
+            Some("Test_User_ab6490ee@contoso.com")
+        );
+        assert_eq!(n.doc.active, Some(true));
+        assert_eq!(n.doc.emails, vec!["Test_User@contoso.com".to_owned()]);
+    }
+
+    #[test]
+    fn wrong_types_are_invalid_values() {
+        for bad in [
+            json!({"userName": 5}),
+            json!({"userName": "a", "active": "yes"}),
+            json!({"userName": "a", "emails": "x@y"}),
+            json!({"userName": "a", "name": 3}),
+            json!({"userName": ""}),
+            json!({"displayName": "no userName"}),
+            json!({"userName": "a", "schemas": "urn"}),
+            json!({"userName": "a", "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"]}),
+        ] {
+            assert!(
+                normalize(ResourceType::User, bad.clone()).is_err(),
+                "{bad} accepted"
+            );
+        }
+        assert!(normalize(ResourceType::User, json!([1])).is_err());
+    }
+
+    #[test]
+    fn projection_keeps_id_and_schemas() {
+        let p = Projection::parse(Some("userName,name.givenName,emails.value"), None).unwrap();
+        let out = p.apply(
+            ResourceType::User,
+            json!({"schemas": [], "id": "1", "userName": "u", "name": {"givenName": "g", "familyName": "f"},
+                   "emails": [{"value": "e", "type": "work"}], "title": "t"}),
+        );
+        assert_eq!(
+            out,
+            json!({"schemas": [], "id": "1", "userName": "u", "name": {"givenName": "g"}, "emails": [{"value": "e"}]})
+        );
+        let p = Projection::parse(None, Some("members,id")).unwrap();
+        assert!(!p.includes("members"));
+        let out = p.apply(
+            ResourceType::Group,
+            json!({"id": "1", "members": [], "displayName": "d"}),
+        );
+        assert_eq!(out, json!({"id": "1", "displayName": "d"}));
+    }
+}

@@ -1,0 +1,271 @@
+//! The `scimgate` command line. Scripts depend on it exactly (see README): keep flags,
+//! outputs and exit codes stable.
+
+use crate::config::{self, FileConfig, LogFormat, ServeConfig};
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use scimgate_core::{Clock, SystemClock, TenantName};
+use scimgate_store::{Store, StoreError, Tenant};
+use serde_json::json;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "scimgate",
+    version,
+    about = "SCIM 2.0 ingest and CRM sync engine"
+)]
+pub struct Cli {
+    /// Database: a SQLite file path (created if absent) or postgres://user@host/db.
+    #[arg(long, env = "SCIMGATE_DATABASE_URL", global = true)]
+    database_url: Option<String>,
+    /// YAML configuration file; flags and SCIMGATE_* variables override it.
+    #[arg(long, env = "SCIMGATE_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, env = "SCIMGATE_LOG_FORMAT", global = true, value_enum)]
+    log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Migrate the database, then serve SCIM over HTTP.
+    Serve {
+        /// Address to listen on (port 0 picks a free port; the bound address is printed).
+        #[arg(long, env = "SCIMGATE_LISTEN")]
+        listen: Option<String>,
+        /// Public base URL used in meta.location, e.g. https://scim.example.com.
+        #[arg(long, env = "SCIMGATE_PUBLIC_URL")]
+        public_url: Option<String>,
+        /// Largest accepted request body, in bytes.
+        #[arg(long, env = "SCIMGATE_MAX_BODY_BYTES")]
+        max_body_bytes: Option<usize>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage tenants.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Manage a tenant's SCIM bearer tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Create a tenant and its first SCIM token (shown once).
+    Create {
+        name: String,
+        /// Print one JSON line: {"tenant","scim_path","token"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tenants.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create another token for a tenant (shown once).
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, default_value = "token")]
+        label: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a tenant's tokens (never their secrets).
+    List {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by its id (see `token list`).
+    Revoke {
+        #[arg(long)]
+        tenant: String,
+        id: i64,
+    },
+}
+
+/// Entry point of the `scimgate` binary.
+pub fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let file = match &cli.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    init_logging(cli.log_format.or(file.log_format).unwrap_or_default());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(cli, file))
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("SCIMGATE_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
+    let database_url = cli
+        .database_url
+        .clone()
+        .or(file.database_url.clone())
+        .unwrap_or_else(|| config::DEFAULT_DATABASE_URL.to_owned());
+    match cli.command {
+        Command::Serve {
+            listen,
+            public_url,
+            max_body_bytes,
+        } => {
+            let config = ServeConfig {
+                database_url,
+                listen: listen
+                    .or(file.listen)
+                    .unwrap_or_else(|| config::DEFAULT_LISTEN.to_owned()),
+                public_url: public_url.or(file.public_url),
+                max_body_bytes: max_body_bytes
+                    .or(file.max_body_bytes)
+                    .unwrap_or(scimgate_scim::DEFAULT_MAX_BODY_BYTES),
+            };
+            crate::serve(config).await
+        }
+        Command::Migrate => {
+            let store = open(&database_url).await?;
+            store.close().await;
+            eprintln!("database is up to date");
+            Ok(())
+        }
+        Command::Tenant { command } => tenant_command(&open(&database_url).await?, command).await,
+        Command::Token { command } => token_command(&open(&database_url).await?, command).await,
+    }
+}
+
+async fn open(database_url: &str) -> anyhow::Result<Store> {
+    Store::open(database_url)
+        .await
+        .with_context(|| format!("opening database {}", config::redact_url(database_url)))
+}
+
+async fn find_tenant(store: &Store, name: &str) -> anyhow::Result<Tenant> {
+    let name = TenantName::parse(name)?;
+    match store.tenant(&name).await? {
+        Some(t) => Ok(t),
+        None => bail!("no tenant named {name}"),
+    }
+}
+
+async fn tenant_command(store: &Store, command: TenantCommand) -> anyhow::Result<()> {
+    match command {
+        TenantCommand::Create { name, json } => {
+            let name = TenantName::parse(&name)?;
+            let now = SystemClock.now();
+            let tenant = match store.create_tenant(&name, now).await {
+                Err(StoreError::Conflict(_)) => bail!("tenant {name} already exists"),
+                other => other?,
+            };
+            let token = store.create_token(&tenant, "initial", now).await?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"tenant": name.as_str(), "scim_path": name.scim_path(), "token": token.secret})
+                );
+            } else {
+                println!("Created tenant {name}.");
+                println!("Tenant URL (path): {}", name.scim_path());
+                println!("Secret token (shown once, store it now): {}", token.secret);
+            }
+            Ok(())
+        }
+        TenantCommand::List { json } => {
+            for tenant in store.tenants().await? {
+                if json {
+                    println!(
+                        "{}",
+                        json!({"tenant": tenant.name.as_str(), "scim_path": tenant.name.scim_path()})
+                    );
+                } else {
+                    println!("{}\t{}", tenant.name, tenant.name.scim_path());
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn token_command(store: &Store, command: TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Create {
+            tenant,
+            label,
+            json,
+        } => {
+            let tenant = find_tenant(store, &tenant).await?;
+            let token = store
+                .create_token(&tenant, &label, SystemClock.now())
+                .await?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"tenant": tenant.name.as_str(), "id": token.info.id, "token": token.secret})
+                );
+            } else {
+                println!(
+                    "Token {} for tenant {} (shown once): {}",
+                    token.info.id, tenant.name, token.secret
+                );
+            }
+            Ok(())
+        }
+        TokenCommand::List { tenant, json } => {
+            let tenant = find_tenant(store, &tenant).await?;
+            for t in store.tokens(&tenant).await? {
+                if json {
+                    println!(
+                        "{}",
+                        json!({"id": t.id, "label": t.label, "created_at": t.created_at, "revoked_at": t.revoked_at})
+                    );
+                } else {
+                    let state = t
+                        .revoked_at
+                        .as_deref()
+                        .map(|r| format!("revoked {r}"))
+                        .unwrap_or_else(|| "active".into());
+                    println!("{}\t{}\t{}\t{}", t.id, t.label, t.created_at, state);
+                }
+            }
+            Ok(())
+        }
+        TokenCommand::Revoke { tenant, id } => {
+            let tenant = find_tenant(store, &tenant).await?;
+            match store.revoke_token(&tenant, id, SystemClock.now()).await {
+                Err(StoreError::NotFound) => bail!("tenant {} has no token {id}", tenant.name),
+                other => other?,
+            }
+            eprintln!("token {id} of tenant {} revoked", tenant.name);
+            Ok(())
+        }
+    }
+}

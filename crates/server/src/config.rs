@@ -1,0 +1,96 @@
+//! One typed configuration: an optional YAML file, then `SCIMGATE_*` environment
+//! variables and command-line flags on top (clap applies both). Unknown keys in the
+//! file are an error that names the key.
+
+use anyhow::Context;
+use serde::Deserialize;
+use std::path::Path;
+
+pub const DEFAULT_DATABASE_URL: &str = "scimgate.db";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct FileConfig {
+    pub database_url: Option<String>,
+    pub listen: Option<String>,
+    pub public_url: Option<String>,
+    pub max_body_bytes: Option<usize>,
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        serde_yaml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))
+    }
+}
+
+/// The effective settings of `scimgate serve`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServeConfig {
+    pub database_url: String,
+    pub listen: String,
+    pub public_url: Option<String>,
+    pub max_body_bytes: usize,
+}
+
+impl ServeConfig {
+    /// The settings as they may be logged: a database password is never printed.
+    pub fn redacted(&self) -> String {
+        format!(
+            "database_url={} listen={} public_url={} max_body_bytes={}",
+            redact_url(&self.database_url),
+            self.listen,
+            self.public_url.as_deref().unwrap_or("(from Host header)"),
+            self.max_body_bytes
+        )
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(redact_url("postgres://app@db/x"), "postgres://app@db/x");
+        assert_eq!(redact_url("scimgate.db"), "scimgate.db");
+    }
+
+    #[test]
+    fn unknown_config_keys_are_named() {
+        let err = serde_yaml::from_str::<FileConfig>("listen: x\nlisten_addr: y\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("listen_addr"), "{err}");
+    }
+}

@@ -1,0 +1,271 @@
+//! Test support shared by the store tests and the end-to-end tests.
+//!
+//! Every test gets its own database: a new SQLite file in a temporary directory, or a new
+//! PostgreSQL database (dropped afterwards) on the server named by
+//! `SCIMGATE_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`).
+//! Without a reachable PostgreSQL the PostgreSQL variants are skipped with a note, unless
+//! `SCIMGATE_TEST_REQUIRE_POSTGRES=1` (set by `.ci/run`), which makes them fail instead.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use scimgate_core::{Clock, SystemClock, TenantName};
+use scimgate_server::config::ServeConfig;
+use scimgate_store::{Backend, Store, Tenant};
+use serde_json::Value;
+use sqlx::Connection;
+use std::sync::Arc;
+
+pub use scimgate_store::Backend as DbBackend;
+
+const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+pub struct TestDb {
+    pub url: String,
+    pub backend: Backend,
+    _dir: Option<tempfile::TempDir>,
+    pg_admin: Option<(String, String)>,
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("SCIMGATE_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.to_owned())
+}
+
+fn postgres_required() -> bool {
+    std::env::var("SCIMGATE_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1" || v == "true")
+}
+
+impl TestDb {
+    /// A fresh, empty database; `None` only for PostgreSQL when none is reachable and
+    /// PostgreSQL tests are not required.
+    pub async fn new(backend: Backend) -> Option<TestDb> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = dir.path().join("test.db").display().to_string();
+                Some(TestDb {
+                    url,
+                    backend,
+                    _dir: Some(dir),
+                    pg_admin: None,
+                })
+            }
+            Backend::Postgres => {
+                sqlx::any::install_default_drivers();
+                let admin = postgres_admin_url();
+                let mut conn = match sqlx::AnyConnection::connect(&admin).await {
+                    Ok(c) => c,
+                    Err(e) if !postgres_required() => {
+                        eprintln!("note: PostgreSQL test skipped, {admin} unreachable: {e}");
+                        return None;
+                    }
+                    Err(e) => panic!(
+                        "PostgreSQL is required for this run but {admin} is unreachable: {e}"
+                    ),
+                };
+                let name = format!("sg_test_{}", uuid::Uuid::new_v4().simple());
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                let _ = conn.close().await;
+                let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+                let url = format!("{base}/{name}");
+                Some(TestDb {
+                    url,
+                    backend,
+                    _dir: None,
+                    pg_admin: Some((admin, name)),
+                })
+            }
+        }
+    }
+
+    pub async fn store(&self) -> Store {
+        Store::open(&self.url).await.unwrap()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin, name)) = self.pg_admin.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime; use a thread with its own to clean up.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(mut conn) = sqlx::AnyConnection::connect(&admin).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Runs each named `async fn(Backend)` once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::DbBackend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::DbBackend::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+/// The real HTTP server on 127.0.0.1:0 over a fresh database, with one tenant.
+pub struct TestServer {
+    pub addr: std::net::SocketAddr,
+    pub store: Store,
+    pub tenant: Tenant,
+    pub token: String,
+    pub client: reqwest::Client,
+    pub db: TestDb,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TestServer {
+    /// Starts the server, or returns `None` when the backend is unavailable (see module docs).
+    pub async fn start(backend: Backend) -> Option<TestServer> {
+        let db = TestDb::new(backend).await?;
+        let store = db.store().await;
+        let tenant = store
+            .create_tenant(&TenantName::parse("acme").unwrap(), SystemClock.now())
+            .await
+            .unwrap();
+        let token = store
+            .create_token(&tenant, "test", SystemClock.now())
+            .await
+            .unwrap()
+            .secret;
+        let config = ServeConfig {
+            database_url: db.url.clone(),
+            listen: "127.0.0.1:0".into(),
+            public_url: None,
+            max_body_bytes: 1024 * 1024,
+        };
+        let app = scimgate_server::build_app(store.clone(), Arc::new(SystemClock), &config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .build()
+            .unwrap();
+        Some(TestServer {
+            addr,
+            store,
+            tenant,
+            token,
+            client,
+            db,
+            task,
+        })
+    }
+
+    /// Adds another tenant with a token: `(tenant, token)`.
+    pub async fn add_tenant(&self, name: &str) -> (Tenant, String) {
+        let tenant = self
+            .store
+            .create_tenant(&TenantName::parse(name).unwrap(), SystemClock.now())
+            .await
+            .unwrap();
+        let token = self
+            .store
+            .create_token(&tenant, "test", SystemClock.now())
+            .await
+            .unwrap()
+            .secret;
+        (tenant, token)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// `http://addr/scim/v2/acme` + path.
+    pub fn scim(&self, path: &str) -> String {
+        self.url(&format!("/scim/v2/{}{}", self.tenant.name, path))
+    }
+
+    /// A request to the tenant's SCIM API with its token and the SCIM content type.
+    pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.scim(path))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/scim+json")
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.req(method, path);
+        if let Some(body) = body {
+            req = req.body(body.to_string());
+        }
+        read(req.send().await.unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::PATCH, path, Some(body)).await
+    }
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::PUT, path, Some(body)).await
+    }
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        self.send(reqwest::Method::DELETE, path, None).await
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Status and JSON body (`Value::Null` for an empty body). Asserts the SCIM content type
+/// on every response that has a body.
+pub async fn read(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let text = resp.text().await.unwrap();
+    if text.is_empty() {
+        return (status, Value::Null);
+    }
+    assert_eq!(
+        content_type.as_deref(),
+        Some("application/scim+json"),
+        "status {status}, body {text}"
+    );
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}")),
+    )
+}
