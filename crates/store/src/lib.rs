@@ -64,6 +64,25 @@ impl Store {
         self.backend
     }
 
+    /// SQLite's `(journal_mode, synchronous)` as a pooled connection reports them
+    /// (`("wal", 2)` = WAL with FULL sync); `None` on PostgreSQL.
+    pub async fn sqlite_durability(&self) -> Result<Option<(String, i64)>> {
+        if self.backend != Backend::Sqlite {
+            return Ok(None);
+        }
+        use sqlx::Row;
+        let mut conn = self.pool.acquire().await?;
+        let mode: String = sqlx::query("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?;
+        let sync: i64 = sqlx::query("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?;
+        Ok(Some((mode, sync)))
+    }
+
     /// Waits for all pooled connections to close (used by tests and at shutdown).
     pub async fn close(&self) {
         self.pool.close().await;

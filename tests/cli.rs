@@ -1,0 +1,228 @@
+//! The `scimgate` binary as a user and a script run it: the CLI contract, `serve`, and
+//! durability across a SIGKILL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use scimgate_testkit::{on_both_backends, DbBackend, TestDb};
+use serde_json::{json, Value};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const BIN: &str = env!("CARGO_BIN_EXE_scimgate");
+
+fn scimgate(db: &TestDb, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .arg("--database-url")
+        .arg(&db.url)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+struct Server {
+    child: tokio::process::Child,
+    base: String,
+}
+
+async fn serve(db: &TestDb) -> Server {
+    let mut child = tokio::process::Command::new(BIN)
+        .args([
+            "--database-url",
+            &db.url,
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let base = line
+        .strip_prefix("scimgate listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    Server { child, base }
+}
+
+fn create_tenant(db: &TestDb, name: &str) -> String {
+    let out = scimgate(db, &["tenant", "create", name, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "exactly one line: {stdout}");
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["tenant"], name);
+    assert_eq!(v["scim_path"], format!("/scim/v2/{name}"));
+    assert_eq!(v.as_object().unwrap().len(), 3);
+    v["token"].as_str().unwrap().to_owned()
+}
+
+async fn cli_contract(backend: DbBackend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let token = create_tenant(&db, "acme");
+    let again = scimgate(&db, &["tenant", "create", "acme", "--json"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let bad = scimgate(&db, &["tenant", "create", "Not Valid"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("tenant name"));
+
+    let second = scimgate(
+        &db,
+        &[
+            "token", "create", "--tenant", "acme", "--label", "rotation", "--json",
+        ],
+    );
+    assert!(second.status.success());
+    let second: Value = serde_json::from_slice(&second.stdout).unwrap();
+    let listed = scimgate(&db, &["token", "list", "--tenant", "acme", "--json"]);
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert_eq!(listed.lines().count(), 2);
+    assert!(!listed.contains(&token), "token list never shows secrets");
+    let revoke = scimgate(
+        &db,
+        &[
+            "token",
+            "revoke",
+            "--tenant",
+            "acme",
+            &second["id"].to_string(),
+        ],
+    );
+    assert!(
+        revoke.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoke.stderr)
+    );
+    assert!(
+        !scimgate(&db, &["token", "revoke", "--tenant", "nope", "1"])
+            .status
+            .success()
+    );
+
+    let server = serve(&db).await;
+    let client = reqwest::Client::new();
+    let url = format!(
+        "{}/scim/v2/acme/Users?filter=userName%20eq%20%22x%22",
+        server.base
+    );
+    let ok = client.get(&url).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.json::<Value>().await.unwrap()["totalResults"], 0);
+    let revoked = client
+        .get(&url)
+        .bearer_auth(second["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 401);
+}
+
+/// Writes stream in from several clients; the server is SIGKILLed mid-stream. Every write
+/// that was answered 2xx must be there after a restart.
+async fn acknowledged_writes_survive_sigkill(backend: DbBackend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let token = create_tenant(&db, "acme");
+    let mut server = serve(&db).await;
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = reqwest::Client::new();
+    let mut writers = Vec::new();
+    for w in 0..8 {
+        let (client, token, base) = (client.clone(), token.clone(), server.base.clone());
+        let (acknowledged, stop) = (acknowledged.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            for i in 0..10_000 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let name = format!("w{w}-{i}@contoso.com");
+                let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name, "active": true});
+                let sent = client
+                    .post(format!("{base}/scim/v2/acme/Users"))
+                    .bearer_auth(&token)
+                    .header("content-type", "application/scim+json")
+                    .body(body.to_string())
+                    .send()
+                    .await;
+                match sent {
+                    Ok(resp) if resp.status() == 201 => acknowledged.lock().unwrap().push(name),
+                    Ok(resp) => panic!("unexpected status {}", resp.status()),
+                    Err(_) => break, // the server is gone
+                }
+            }
+        }));
+    }
+    // Let a few hundred writes through, then kill without warning.
+    while acknowledged.lock().unwrap().len() < 300 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    server.child.start_kill().unwrap();
+    server.child.wait().await.unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+
+    let server = serve(&db).await;
+    let mut found = std::collections::HashSet::new();
+    let mut start = 1;
+    loop {
+        let page: Value = client
+            .get(format!(
+                "{}/scim/v2/acme/Users?attributes=userName&count=1000&startIndex={start}",
+                server.base
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let resources = page["Resources"].as_array().unwrap();
+        if resources.is_empty() {
+            break;
+        }
+        found.extend(
+            resources
+                .iter()
+                .map(|r| r["userName"].as_str().unwrap().to_owned()),
+        );
+        start += resources.len();
+    }
+    let lost: Vec<_> = acknowledged
+        .iter()
+        .filter(|n| !found.contains(*n))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged writes lost, e.g. {:?}",
+        lost.len(),
+        acknowledged.len(),
+        &lost[..lost.len().min(5)]
+    );
+    eprintln!(
+        "{} acknowledged writes, {} found after SIGKILL",
+        acknowledged.len(),
+        found.len()
+    );
+}
+
+on_both_backends!(cli_contract, acknowledged_writes_survive_sigkill);

@@ -1,0 +1,431 @@
+//! The store API on SQLite and on PostgreSQL, through the same test bodies.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use scimgate_core::{Clock, SystemClock, TenantName, Timestamp};
+use scimgate_store::{
+    Column, Cond, IndexedDoc, Member, MemberOp, Mutation, ResourceKind, Store, StoreError, Write,
+    MIGRATIONS,
+};
+use scimgate_testkit::{on_both_backends, DbBackend, TestDb};
+use serde_json::json;
+
+fn user(name: &str) -> IndexedDoc {
+    IndexedDoc {
+        body: json!({"userName": name}),
+        user_name: Some(name.to_owned()),
+        emails: vec![format!("{name}@example.com")],
+        active: Some(true),
+        ..IndexedDoc::default()
+    }
+}
+
+fn member(id: &str) -> Member {
+    Member {
+        value: id.to_owned(),
+        member_type: None,
+        display: None,
+    }
+}
+
+fn now() -> Timestamp {
+    SystemClock.now()
+}
+
+async fn setup(backend: DbBackend) -> Option<(TestDb, Store, scimgate_store::Tenant)> {
+    let db = TestDb::new(backend).await?;
+    let store = db.store().await;
+    let tenant = store
+        .create_tenant(&TenantName::parse("acme").unwrap(), now())
+        .await
+        .unwrap();
+    Some((db, store, tenant))
+}
+
+async fn create(store: &Store, tenant: &scimgate_store::Tenant, name: &str) -> String {
+    let out = store
+        .write(
+            tenant,
+            now(),
+            Write::Create {
+                kind: ResourceKind::User,
+                doc: user(name),
+                members: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    out.resource.unwrap().id
+}
+
+async fn tokens_are_hashed_revocable_and_scoped(backend: DbBackend) {
+    let Some((db, store, tenant)) = setup(backend).await else {
+        return;
+    };
+    let issued = store.create_token(&tenant, "entra", now()).await.unwrap();
+    assert_eq!(
+        store.authenticate(&issued.secret).await.unwrap(),
+        Some(tenant.clone())
+    );
+    assert_eq!(store.authenticate("sgt_nope").await.unwrap(), None);
+    // The secret itself is nowhere in the database.
+    let mut raw = raw_connection(&db).await;
+    let hashes: Vec<String> = sqlx::query_scalar("SELECT token_hash FROM scim_tokens")
+        .fetch_all(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(hashes.len(), 1);
+    assert!(!hashes[0].contains(&issued.secret["sgt_".len()..]));
+    store
+        .revoke_token(&tenant, issued.info.id, now())
+        .await
+        .unwrap();
+    assert_eq!(store.authenticate(&issued.secret).await.unwrap(), None);
+    assert!(store.tokens(&tenant).await.unwrap()[0].revoked_at.is_some());
+    assert!(matches!(
+        store.revoke_token(&tenant, 9999, now()).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .create_tenant(&TenantName::parse("acme").unwrap(), now())
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+/// A plain connection for looking at raw rows on either backend.
+async fn raw_connection(db: &TestDb) -> sqlx::AnyConnection {
+    use sqlx::Connection;
+    let url = match db.backend {
+        DbBackend::Sqlite => format!("sqlite://{}", db.url),
+        DbBackend::Postgres => db.url.clone(),
+    };
+    sqlx::AnyConnection::connect(&url).await.unwrap()
+}
+
+async fn writes_bump_the_change_sequence_and_version(backend: DbBackend) {
+    let Some((_db, store, tenant)) = setup(backend).await else {
+        return;
+    };
+    assert_eq!(store.change_seq(&tenant).await.unwrap(), 0);
+    let id = create(&store, &tenant, "alice").await;
+    let out = store
+        .write(
+            &tenant,
+            now(),
+            Write::Mutate {
+                kind: ResourceKind::User,
+                id: id.clone(),
+                mutator: Box::new(|current| {
+                    assert_eq!(current.version, 1);
+                    let mut doc = user("Alice2");
+                    doc.body["title"] = json!("x");
+                    Ok(Mutation {
+                        doc,
+                        members: vec![],
+                    })
+                }),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.change_seq, 2);
+    let got = out.resource.unwrap();
+    assert_eq!(got.version, 2);
+    assert_eq!(got.body["title"], "x");
+    assert_eq!(store.change_seq(&tenant).await.unwrap(), 2);
+    // Indexed columns follow the document.
+    let page = store
+        .list(
+            &tenant,
+            ResourceKind::User,
+            Some(&Cond::Eq(Column::UserName, "ALICE2".into())),
+            0,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.total, 1);
+    let page = store
+        .list(
+            &tenant,
+            ResourceKind::User,
+            Some(&Cond::Eq(Column::EmailValue, "alice2@EXAMPLE.com".into())),
+            0,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.total, 1);
+}
+
+async fn a_rejected_mutation_writes_nothing(backend: DbBackend) {
+    let Some((_db, store, tenant)) = setup(backend).await else {
+        return;
+    };
+    let id = create(&store, &tenant, "bob").await;
+    let before = store
+        .get(&tenant, ResourceKind::User, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    let err = store
+        .write(
+            &tenant,
+            now(),
+            Write::Mutate {
+                kind: ResourceKind::User,
+                id: id.clone(),
+                mutator: Box::new(|_| Err("no".into())),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Rejected(_)));
+    assert_eq!(
+        store
+            .get(&tenant, ResourceKind::User, &id)
+            .await
+            .unwrap()
+            .unwrap(),
+        before
+    );
+    assert_eq!(
+        store.change_seq(&tenant).await.unwrap(),
+        1,
+        "the failed write's sequence bump was rolled back"
+    );
+}
+
+async fn one_failing_write_does_not_sink_its_batch(backend: DbBackend) {
+    let Some((_db, store, tenant)) = setup(backend).await else {
+        return;
+    };
+    // Fired together so the writer packs them into shared transactions.
+    let writes = (0..40).map(|i| {
+        let store = store.clone();
+        let tenant = tenant.clone();
+        let name = if i % 2 == 0 {
+            "dup".to_owned()
+        } else {
+            format!("u{i}")
+        };
+        tokio::spawn(async move {
+            store
+                .write(
+                    &tenant,
+                    now(),
+                    Write::Create {
+                        kind: ResourceKind::User,
+                        doc: user(&name),
+                        members: vec![],
+                    },
+                )
+                .await
+        })
+    });
+    let mut ok = 0;
+    let mut conflicts = 0;
+    for w in writes.collect::<Vec<_>>() {
+        match w.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(StoreError::Conflict(_)) => conflicts += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!((ok, conflicts), (21, 19));
+    assert_eq!(
+        store
+            .list(&tenant, ResourceKind::User, None, 0, 100)
+            .await
+            .unwrap()
+            .total,
+        21
+    );
+    assert_eq!(store.change_seq(&tenant).await.unwrap(), 21);
+}
+
+async fn members_are_rows(backend: DbBackend) {
+    let Some((_db, store, tenant)) = setup(backend).await else {
+        return;
+    };
+    let group = IndexedDoc {
+        body: json!({"displayName": "G"}),
+        display_name: Some("G".into()),
+        ..IndexedDoc::default()
+    };
+    let out = store
+        .write(
+            &tenant,
+            now(),
+            Write::Create {
+                kind: ResourceKind::Group,
+                doc: group.clone(),
+                members: vec![member("a"), member("b")],
+            },
+        )
+        .await
+        .unwrap();
+    let gid = out.resource.unwrap().id;
+    let many: Vec<Member> = (0..1000).map(|i| member(&format!("m{i}"))).collect();
+    let mutate = |ops: Vec<MemberOp>| {
+        let doc = group.clone();
+        Write::Mutate {
+            kind: ResourceKind::Group,
+            id: gid.clone(),
+            mutator: Box::new(move |_| Ok(Mutation { doc, members: ops })),
+        }
+    };
+    store
+        .write(
+            &tenant,
+            now(),
+            mutate(vec![MemberOp::Add(many), MemberOp::Add(vec![member("a")])]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.members(&tenant, &[gid.as_str()]).await.unwrap().len(),
+        1002
+    );
+    store
+        .write(
+            &tenant,
+            now(),
+            mutate(vec![MemberOp::Remove(vec!["a".into(), "zzz".into()])]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.members(&tenant, &[gid.as_str()]).await.unwrap().len(),
+        1001
+    );
+    assert_eq!(
+        store.groups_of(&tenant, "b").await.unwrap(),
+        vec![gid.clone()]
+    );
+    let page = store
+        .list(
+            &tenant,
+            ResourceKind::Group,
+            Some(&Cond::Eq(Column::MemberValue, "m999".into())),
+            0,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.total, 1);
+    store
+        .write(&tenant, now(), mutate(vec![MemberOp::RemoveAll]))
+        .await
+        .unwrap();
+    assert!(store
+        .members(&tenant, &[gid.as_str()])
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn data_survives_reopening(backend: DbBackend) {
+    let Some((db, store, tenant)) = setup(backend).await else {
+        return;
+    };
+    let id = create(&store, &tenant, "carol").await;
+    store.close().await;
+    let reopened = db.store().await;
+    assert!(
+        reopened.migrate().await.unwrap().is_empty(),
+        "nothing left to migrate"
+    );
+    assert!(reopened
+        .get(&tenant, ResourceKind::User, &id)
+        .await
+        .unwrap()
+        .is_some());
+}
+
+async fn sqlite_commits_are_durable(backend: DbBackend) {
+    let Some((_db, store, _tenant)) = setup(backend).await else {
+        return;
+    };
+    match backend {
+        // WAL with synchronous=FULL: an acknowledged commit survives a power cut.
+        DbBackend::Sqlite => assert_eq!(
+            store.sqlite_durability().await.unwrap(),
+            Some(("wal".to_owned(), 2))
+        ),
+        DbBackend::Postgres => assert_eq!(store.sqlite_durability().await.unwrap(), None),
+    }
+}
+
+async fn scans_resume_after_a_position(backend: DbBackend) {
+    let Some((_db, store, tenant)) = setup(backend).await else {
+        return;
+    };
+    for i in 0..25 {
+        create(&store, &tenant, &format!("s{i:02}")).await;
+    }
+    let mut seen = Vec::new();
+    let mut after = 0;
+    loop {
+        let chunk = store
+            .scan(
+                &tenant,
+                ResourceKind::User,
+                Some(&Cond::StartsWith(Column::UserName, "S".into())),
+                after,
+                10,
+            )
+            .await
+            .unwrap();
+        let Some(last) = chunk.last() else { break };
+        after = last.position;
+        seen.extend(
+            chunk
+                .into_iter()
+                .map(|r| r.body["userName"].as_str().unwrap().to_owned()),
+        );
+    }
+    assert_eq!(seen.len(), 25);
+    assert_eq!(seen[0], "s00");
+    assert_eq!(seen[24], "s24");
+}
+
+on_both_backends!(
+    tokens_are_hashed_revocable_and_scoped,
+    writes_bump_the_change_sequence_and_version,
+    a_rejected_mutation_writes_nothing,
+    one_failing_write_does_not_sink_its_batch,
+    members_are_rows,
+    data_survives_reopening,
+    scans_resume_after_a_position,
+    sqlite_commits_are_durable,
+);
+
+#[test]
+fn migration_folders_carry_the_same_versions() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let names = |dir: &str| {
+        let mut v: Vec<String> = std::fs::read_dir(root.join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    };
+    let sqlite = names("sqlite");
+    assert_eq!(
+        sqlite,
+        names("postgres"),
+        "migrations/sqlite and migrations/postgres differ"
+    );
+    let embedded: Vec<String> = MIGRATIONS.iter().map(|m| m.name.to_owned()).collect();
+    assert_eq!(
+        sqlite, embedded,
+        "every migration file must be listed in crates/store/src/migrate.rs"
+    );
+    for (i, m) in MIGRATIONS.iter().enumerate() {
+        assert_eq!(m.version, i as i64 + 1);
+        assert!(m.name.starts_with(&format!("{:04}_", m.version)));
+    }
+}
