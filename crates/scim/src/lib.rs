@@ -8,6 +8,8 @@ pub mod filter;
 mod handlers;
 pub mod http;
 pub mod patch;
+#[cfg(test)]
+mod patch_tests;
 pub mod resource;
 pub mod schema;
 pub mod translate;

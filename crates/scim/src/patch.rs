@@ -145,11 +145,22 @@ pub fn parse_path(rt: ResourceType, raw: &str) -> Result<PatchPath, ScimError> {
     // Unknown names in a known schema are a client error; custom extensions are open.
     let def = lookup(rt, &attr)?;
     if let (Some(def), Some(sub)) = (def, &attr.sub) {
-        if !def.sub.is_empty() && schema::find(def.sub, sub).is_none() {
-            return Err(ScimError::invalid_path(format!(
-                "{} has no sub-attribute {sub:?}",
-                def.name
-            )));
+        match schema::find(def.sub, sub) {
+            None if !def.sub.is_empty() => {
+                return Err(ScimError::invalid_path(format!(
+                    "{} has no sub-attribute {sub:?}",
+                    def.name
+                )));
+            }
+            // A read-only sub-attribute (`manager.displayName`) is as server-owned as a
+            // read-only attribute: a path to it is refused, not silently stored.
+            Some(s) if s.mutability == Mutability::ReadOnly => {
+                return Err(ScimError::mutability(format!(
+                    "{}.{} is read-only",
+                    def.name, s.name
+                )));
+            }
+            _ => {}
         }
     }
     if let Some(def) = def {
@@ -428,6 +439,11 @@ fn apply_at(
     let Some((container, key)) = locate(rt, doc, attr, op != OpKind::Remove) else {
         return Ok(()); // removing from an extension the resource does not have
     };
+    let has_primary = def.is_some_and(|d| d.multi && schema::find(d.sub, "primary").is_some());
+    let primaries_before = match op {
+        OpKind::Add | OpKind::Replace if has_primary => primaries(container.get(&key)),
+        _ => Vec::new(),
+    };
     match (&attr.filter, &attr.sub) {
         (None, None) => apply_whole(container, &key, def, op, value, &path),
         (None, Some(sub)) => apply_sub(container, &key, def, sub, op, value, &path),
@@ -441,6 +457,46 @@ fn apply_at(
             value,
             &path,
         ),
+    }?;
+    if has_primary && op != OpKind::Remove {
+        demote_old_primaries(container.get_mut(&key), &primaries_before);
+    }
+    Ok(())
+}
+
+fn is_primary(item: &Value) -> bool {
+    item.as_object()
+        .and_then(|o| schema::get_ci(o, "primary"))
+        .is_some_and(|p| p == &Value::Bool(true))
+}
+
+/// The elements of a multi-valued attribute that are marked primary.
+fn primaries(list: Option<&Value>) -> Vec<Value> {
+    match list {
+        Some(Value::Array(items)) => items.iter().filter(|i| is_primary(i)).cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// RFC 7644 §3.5.2: an operation that makes a value primary makes the others not
+/// primary. The elements that were primary before the operation and that it left as they
+/// were lose the flag, if the operation produced (or changed) a primary element.
+fn demote_old_primaries(list: Option<&mut Value>, before: &[Value]) {
+    let Some(Value::Array(items)) = list else {
+        return;
+    };
+    let untouched = |item: &Value| before.iter().any(|b| b == item);
+    if !items.iter().any(|i| is_primary(i) && !untouched(i)) {
+        return;
+    }
+    for item in items.iter_mut() {
+        if is_primary(item) && untouched(item) {
+            if let Some(o) = item.as_object_mut() {
+                if let Some(k) = key_ci(o, "primary").cloned() {
+                    o.insert(k, Value::Bool(false));
+                }
+            }
+        }
     }
 }
 

@@ -47,8 +47,10 @@ pub fn normalize(rt: ResourceType, input: Value) -> Result<Normalized, ScimError
         }
         match rt.core_attr(&key) {
             Some(def) => {
-                if def.mutability == Mutability::ReadOnly {
-                    continue; // e.g. `groups` on a User is computed by the server
+                // `groups` on a User is computed by the server; a `password` is a secret
+                // the CRM sync never needs, so it is never stored.
+                if matches!(def.mutability, Mutability::ReadOnly | Mutability::WriteOnly) {
+                    continue;
                 }
                 if let Some(value) = coerce(def, value, def.name)? {
                     body.insert(def.name.to_owned(), value);
@@ -65,6 +67,7 @@ pub fn normalize(rt: ResourceType, input: Value) -> Result<Normalized, ScimError
             Value::Array(vec![Value::String(rt.core_schema().into())]),
         );
     }
+    list_extension_schemas(rt, &mut body);
     let members = members.or(if rt == ResourceType::Group {
         Some(Vec::new())
     } else {
@@ -121,6 +124,19 @@ pub fn index(rt: ResourceType, body: Value) -> Result<IndexedDoc, ScimError> {
     }
     doc.body = body;
     Ok(doc)
+}
+
+/// A known extension present in the body is listed in `schemas` (a PATCH may add one).
+fn list_extension_schemas(rt: ResourceType, body: &mut Map<String, Value>) {
+    let present: Vec<&'static str> =
+        body.keys().filter_map(|k| rt.known_extension(k).map(|(urn, _)| urn)).collect();
+    if let Some(Value::Array(schemas)) = body.get_mut("schemas") {
+        for urn in present {
+            if !schemas.iter().any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(urn))) {
+                schemas.push(Value::String(urn.to_owned()));
+            }
+        }
+    }
 }
 
 fn check_schemas(rt: ResourceType, value: Value) -> Result<Value, ScimError> {
@@ -616,6 +632,24 @@ mod tests {
         );
         assert_eq!(n.doc.active, Some(true));
         assert_eq!(n.doc.emails, vec!["Test_User@contoso.com".to_owned()]);
+    }
+
+    #[test]
+    fn passwords_are_never_kept_and_extensions_are_listed() {
+        let n = normalize(
+            ResourceType::User,
+            json!({"userName": "a", "password": "hunter2",
+                   "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "x"}}),
+        )
+        .unwrap();
+        assert!(n.doc.body.get("password").is_none());
+        assert_eq!(
+            n.doc.body["schemas"],
+            json!([
+                "urn:ietf:params:scim:schemas:core:2.0:User",
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+            ])
+        );
     }
 
     #[test]
