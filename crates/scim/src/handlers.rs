@@ -11,7 +11,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use scimgate_store::{Member, MemberOp, Mutation, ResourceKind, StoredResource, Write};
+use scimgate_store::{Member, MemberOp, Mutation, Rejection, ResourceKind, StoredResource, Write};
 use serde_json::{json, Value};
 
 type Result<T> = std::result::Result<T, ScimError>;
@@ -174,7 +174,8 @@ pub async fn modify(
         kind: kind(rt),
         id: id.clone(),
         mutator: Box::new(move |current| {
-            let (doc, members) = patch::patch_resource(rt, current.body, &ops).map_err(Box::new)?;
+            let (doc, members) = patch::patch_resource(rt, current.body, &ops)
+                .map_err(|e| -> Rejection { Box::new(e) })?;
             Ok(Mutation { doc, members })
         }),
     };

@@ -135,8 +135,18 @@ pub fn parse_path(rt: ResourceType, raw: &str) -> Result<PatchPath, ScimError> {
     if let Some((urn, _)) = rt.known_extension(raw) {
         return Ok(PatchPath::Extension(urn.to_owned()));
     }
-    let attr = filter::parse_attr_ref(raw)
-        .map_err(|e| ScimError::invalid_path(format!("bad path {raw:?}: {e}")))?;
+    let attr = filter::parse_attr_ref(raw).map_err(|e| {
+        // RFC 7644 §3.12: a broken filter inside a path is `invalidFilter`; anything
+        // else wrong with the path is `invalidPath`.
+        let attribute_ok = raw
+            .split_once('[')
+            .is_some_and(|(attr, _)| filter::parse_attr_ref(attr).is_ok());
+        if attribute_ok {
+            ScimError::invalid_filter(format!("bad filter in path {raw:?}: {e}"))
+        } else {
+            ScimError::invalid_path(format!("bad path {raw:?}: {e}"))
+        }
+    })?;
     if let Some(f) = &attr.filter {
         let subs = element_defs(rt, &attr);
         filter::check(f, Target::Element(subs))

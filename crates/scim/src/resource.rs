@@ -128,11 +128,16 @@ pub fn index(rt: ResourceType, body: Value) -> Result<IndexedDoc, ScimError> {
 
 /// A known extension present in the body is listed in `schemas` (a PATCH may add one).
 fn list_extension_schemas(rt: ResourceType, body: &mut Map<String, Value>) {
-    let present: Vec<&'static str> =
-        body.keys().filter_map(|k| rt.known_extension(k).map(|(urn, _)| urn)).collect();
+    let present: Vec<&'static str> = body
+        .keys()
+        .filter_map(|k| rt.known_extension(k).map(|(urn, _)| urn))
+        .collect();
     if let Some(Value::Array(schemas)) = body.get_mut("schemas") {
         for urn in present {
-            if !schemas.iter().any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(urn))) {
+            if !schemas
+                .iter()
+                .any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(urn)))
+            {
                 schemas.push(Value::String(urn.to_owned()));
             }
         }
