@@ -70,32 +70,40 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<Page> {
-        let mut count = where_clause(tenant, kind, cond)?;
-        count.sql = format!("SELECT COUNT(*) FROM {} {}", kind.table(), count.sql);
-        let total: i64 = count
-            .apply(sqlx::query(&count.sql))
-            .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?;
-
+        // One round trip in the common case: the window function counts all matches
+        // alongside the page. Only an empty page needs a separate count.
         let mut page = where_clause(tenant, kind, cond)?;
         let limit_p = page.bind(Bind::Int(limit));
         let offset_p = page.bind(Bind::Int(offset));
         page.sql = format!(
-            "SELECT {RESOURCE_COLUMNS} FROM {} {} ORDER BY pk LIMIT {limit_p} OFFSET {offset_p}",
+            "SELECT {RESOURCE_COLUMNS}, COUNT(*) OVER () AS total FROM {} {} ORDER BY pk LIMIT {limit_p} OFFSET {offset_p}",
             kind.table(),
             page.sql
         );
-        let resources = if limit > 0 {
+        let rows = if limit > 0 {
             page.apply(sqlx::query(&page.sql))
                 .fetch_all(&self.pool)
                 .await?
-                .iter()
-                .map(|row| resource_from_row(kind, row))
-                .collect::<Result<_>>()?
         } else {
             Vec::new()
         };
+        let total: i64 = match rows.first() {
+            Some(row) => row.try_get("total")?,
+            None if offset == 0 && limit > 0 => 0,
+            None => {
+                let mut count = where_clause(tenant, kind, cond)?;
+                count.sql = format!("SELECT COUNT(*) FROM {} {}", kind.table(), count.sql);
+                count
+                    .apply(sqlx::query(&count.sql))
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get(0)?
+            }
+        };
+        let resources = rows
+            .iter()
+            .map(|row| resource_from_row(kind, row))
+            .collect::<Result<_>>()?;
         Ok(Page { total, resources })
     }
 

@@ -73,6 +73,7 @@ async fn commit_batch(pool: &AnyPool, backend: Backend, jobs: Vec<Job>) {
     if let Err(err) = conn.execute(begin_sql(backend)).await {
         return fail_all(jobs, &err);
     }
+    let mut sequences = Sequences::default();
     let mut answered = Vec::with_capacity(jobs.len());
     for Job {
         tenant,
@@ -81,8 +82,16 @@ async fn commit_batch(pool: &AnyPool, backend: Backend, jobs: Vec<Job>) {
         reply,
     } in jobs
     {
-        match run_in_savepoint(&mut conn, backend, &tenant, now, write).await {
-            Ok(outcome) => answered.push((reply, Ok(outcome))),
+        let result = async {
+            let seq = sequences.next(&mut conn, backend, &tenant).await?;
+            apply(&mut conn, backend, &tenant, now, seq, write).await
+        }
+        .await;
+        match result {
+            Ok(outcome) => {
+                sequences.consume(&tenant);
+                answered.push((reply, Ok(outcome)));
+            }
             Err(Refused(err)) => answered.push((reply, Err(err))),
             Err(Fatal(err)) => {
                 // The transaction itself is broken: nothing of it may be acknowledged.
@@ -99,7 +108,12 @@ async fn commit_batch(pool: &AnyPool, backend: Backend, jobs: Vec<Job>) {
             }
         }
     }
-    match conn.execute("COMMIT").await {
+    let finished = async {
+        sequences.store(&mut conn).await?;
+        conn.execute("COMMIT").await
+    }
+    .await;
+    match finished {
         Ok(_) => {
             for (reply, result) in answered {
                 let _ = reply.send(result);
@@ -107,6 +121,7 @@ async fn commit_batch(pool: &AnyPool, backend: Backend, jobs: Vec<Job>) {
         }
         Err(err) => {
             tracing::error!(error = %err, "write batch commit failed");
+            let _ = conn.execute("ROLLBACK").await;
             conn.close_on_drop();
             for (reply, _) in answered {
                 let _ = reply.send(Err(StoreError::Unavailable(format!(
@@ -126,39 +141,84 @@ fn fail_all(jobs: Vec<Job>, err: &sqlx::Error) {
     }
 }
 
-/// A refused write (conflict, not found, rejected mutation) is rolled back to its savepoint
-/// and fails alone; a fatal error breaks the whole transaction.
+/// A refused write (conflict, not found, rejected mutation) is detected before it writes
+/// anything, so it fails alone without a savepoint; a database error breaks the batch.
 enum Failure {
     Refused(StoreError),
     Fatal(sqlx::Error),
 }
 use Failure::{Fatal, Refused};
 
-async fn run_in_savepoint(
-    conn: &mut PoolConnection<Any>,
-    backend: Backend,
-    tenant: &Tenant,
-    now: Timestamp,
-    write: Write,
-) -> std::result::Result<WriteOutcome, Failure> {
-    conn.execute("SAVEPOINT write_op").await.map_err(Fatal)?;
-    let result = apply(conn, backend, tenant, now, write).await;
-    match result {
-        Ok(outcome) => {
-            conn.execute("RELEASE SAVEPOINT write_op")
-                .await
-                .map_err(Fatal)?;
-            Ok(outcome)
+impl From<sqlx::Error> for Failure {
+    fn from(err: sqlx::Error) -> Self {
+        Fatal(err)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Database(db) => Fatal(db),
+            other => Refused(other),
         }
-        Err(err) => {
-            conn.execute("ROLLBACK TO SAVEPOINT write_op")
-                .await
-                .map_err(Fatal)?;
-            conn.execute("RELEASE SAVEPOINT write_op")
-                .await
-                .map_err(Fatal)?;
-            Err(Refused(err))
+    }
+}
+
+/// The tenants' change sequences within one batch: each tenant's row is read (and on
+/// PostgreSQL locked) once, numbers are handed out to the writes that succeed, and the
+/// final value is written back once before the commit. Commit order is sequence order,
+/// since every writer of a tenant queues on that row.
+#[derive(Default)]
+struct Sequences {
+    last: Vec<(i64, i64)>,
+    dirty: Vec<i64>,
+}
+
+impl Sequences {
+    async fn next(
+        &mut self,
+        conn: &mut PoolConnection<Any>,
+        backend: Backend,
+        tenant: &Tenant,
+    ) -> Result<i64, Failure> {
+        if let Some((_, last)) = self.last.iter().find(|(id, _)| *id == tenant.id) {
+            return Ok(last + 1);
         }
+        let lock = if backend == Backend::Postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let row = sqlx::query(&format!(
+            "SELECT change_seq FROM tenants WHERE id = $1{lock}"
+        ))
+        .bind(tenant.id)
+        .fetch_optional(&mut **conn)
+        .await?
+        .ok_or(Refused(StoreError::NotFound))?;
+        let last: i64 = row.try_get(0)?;
+        self.last.push((tenant.id, last));
+        Ok(last + 1)
+    }
+
+    fn consume(&mut self, tenant: &Tenant) {
+        if let Some((_, last)) = self.last.iter_mut().find(|(id, _)| *id == tenant.id) {
+            *last += 1;
+            if !self.dirty.contains(&tenant.id) {
+                self.dirty.push(tenant.id);
+            }
+        }
+    }
+
+    async fn store(&self, conn: &mut PoolConnection<Any>) -> Result<(), sqlx::Error> {
+        for (tenant_id, last) in self.last.iter().filter(|(id, _)| self.dirty.contains(id)) {
+            sqlx::query("UPDATE tenants SET change_seq = $2 WHERE id = $1")
+                .bind(tenant_id)
+                .bind(last)
+                .execute(&mut **conn)
+                .await?;
+        }
+        Ok(())
     }
 }
 
@@ -167,25 +227,26 @@ async fn apply(
     backend: Backend,
     tenant: &Tenant,
     now: Timestamp,
+    change_seq: i64,
     write: Write,
-) -> Result<WriteOutcome> {
-    // Tenant row first: it is the lock every write of this tenant queues on.
-    let change_seq: i64 = sqlx::query(
-        "UPDATE tenants SET change_seq = change_seq + 1 WHERE id = $1 RETURNING change_seq",
-    )
-    .bind(tenant.id)
-    .fetch_one(&mut **conn)
-    .await?
-    .try_get(0)?;
+) -> Result<WriteOutcome, Failure> {
     let stamp = now.to_rfc3339();
     match write {
         Write::Create { kind, doc, members } => {
             let id = uuid::Uuid::new_v4().to_string();
-            insert(conn, tenant, kind, &id, &doc, &stamp, change_seq).await?;
+            let position = insert(conn, tenant, kind, &id, &doc, &stamp, change_seq).await?;
             if kind == ResourceKind::Group {
                 add_members(conn, tenant, &id, &members).await?;
             }
-            let resource = fetch(conn, tenant, kind, &id, backend).await?;
+            let resource = StoredResource {
+                kind,
+                id,
+                body: doc.body,
+                created: now,
+                last_modified: now,
+                version: 1,
+                position,
+            };
             Ok(WriteOutcome {
                 resource: Some(resource),
                 change_seq,
@@ -198,12 +259,24 @@ async fn apply(
                 body: current.body,
                 version: current.version,
             })
-            .map_err(StoreError::Rejected)?;
-            update(conn, tenant, kind, &id, &mutation.doc, &stamp, change_seq).await?;
+            .map_err(|e| Refused(StoreError::Rejected(e)))?;
+            if kind == ResourceKind::User {
+                ensure_user_name_free(conn, tenant, &id, &mutation.doc).await?;
+            }
+            let version =
+                update(conn, tenant, kind, &id, &mutation.doc, &stamp, change_seq).await?;
             for op in &mutation.members {
                 apply_member_op(conn, tenant, &id, op).await?;
             }
-            let resource = fetch(conn, tenant, kind, &id, backend).await?;
+            let resource = StoredResource {
+                kind,
+                id,
+                body: mutation.doc.body,
+                created: current.created,
+                last_modified: now,
+                version,
+                position: current.position,
+            };
             Ok(WriteOutcome {
                 resource: Some(resource),
                 change_seq,
@@ -220,34 +293,55 @@ async fn apply(
                 .execute(&mut **conn)
                 .await?;
             if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
+                return Err(Refused(StoreError::NotFound));
             }
-            let (column, also) = match kind {
-                ResourceKind::User => (
-                    "member_id",
-                    Some("DELETE FROM staged_user_emails WHERE tenant_id = $1 AND user_id = $2"),
-                ),
-                ResourceKind::Group => ("group_id", None),
+            let member_column = match kind {
+                ResourceKind::User => "member_id",
+                ResourceKind::Group => "group_id",
             };
             sqlx::query(&format!(
-                "DELETE FROM staged_group_members WHERE tenant_id = $1 AND {column} = $2"
+                "DELETE FROM staged_group_members WHERE tenant_id = $1 AND {member_column} = $2"
             ))
             .bind(tenant.id)
             .bind(id.as_str())
             .execute(&mut **conn)
             .await?;
-            if let Some(sql) = also {
-                sqlx::query(sql)
-                    .bind(tenant.id)
-                    .bind(id.as_str())
-                    .execute(&mut **conn)
-                    .await?;
+            if kind == ResourceKind::User {
+                delete_emails(conn, tenant, &id).await?;
             }
             Ok(WriteOutcome {
                 resource: None,
                 change_seq,
             })
         }
+    }
+}
+
+/// A rename onto a taken userName is refused before anything is written, so the batch's
+/// transaction is never broken by a unique violation.
+async fn ensure_user_name_free(
+    conn: &mut PoolConnection<Any>,
+    tenant: &Tenant,
+    id: &str,
+    doc: &IndexedDoc,
+) -> Result<(), Failure> {
+    let Some(name) = &doc.user_name else {
+        return Ok(());
+    };
+    let taken = sqlx::query(
+        "SELECT 1 FROM staged_users WHERE tenant_id = $1 AND user_name_folded = $2 AND id <> $3",
+    )
+    .bind(tenant.id)
+    .bind(scimgate_core::text::fold_case(name))
+    .bind(id)
+    .fetch_optional(&mut **conn)
+    .await?;
+    match taken {
+        Some(_) => Err(Refused(StoreError::Conflict(conflict_name(
+            ResourceKind::User,
+            doc,
+        )))),
+        None => Ok(()),
     }
 }
 
@@ -293,6 +387,8 @@ fn folded(value: &Option<String>) -> Option<String> {
     value.as_deref().map(scimgate_core::text::fold_case)
 }
 
+/// Inserts a new resource; returns its position. A taken `userName` is a refusal, found
+/// by `ON CONFLICT DO NOTHING` rather than an error that would break the transaction.
 async fn insert(
     conn: &mut PoolConnection<Any>,
     tenant: &Tenant,
@@ -301,14 +397,15 @@ async fn insert(
     doc: &IndexedDoc,
     stamp: &str,
     change_seq: i64,
-) -> Result<()> {
+) -> Result<i64, Failure> {
     let body = body_text(doc)?;
-    let result = match kind {
+    let row = match kind {
         ResourceKind::User => {
             sqlx::query(
                 "INSERT INTO staged_users (tenant_id, id, user_name_folded, external_id, display_name_folded,
                  active, body, created_at, modified_at, version, change_seq)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, 1, $9)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, 1, $9)
+                 ON CONFLICT DO NOTHING RETURNING pk",
             )
             .bind(tenant.id)
             .bind(id)
@@ -319,14 +416,15 @@ async fn insert(
             .bind(body)
             .bind(stamp)
             .bind(change_seq)
-            .execute(&mut **conn)
-            .await
+            .fetch_optional(&mut **conn)
+            .await?
         }
         ResourceKind::Group => {
             sqlx::query(
                 "INSERT INTO staged_groups (tenant_id, id, external_id, display_name_folded,
                  body, created_at, modified_at, version, change_seq)
-                 VALUES ($1, $2, $3, $4, $5, $6, $6, 1, $7)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $6, 1, $7)
+                 ON CONFLICT DO NOTHING RETURNING pk",
             )
             .bind(tenant.id)
             .bind(id)
@@ -335,17 +433,20 @@ async fn insert(
             .bind(body)
             .bind(stamp)
             .bind(change_seq)
-            .execute(&mut **conn)
-            .await
+            .fetch_optional(&mut **conn)
+            .await?
         }
     };
-    result.map_err(|e| StoreError::from_write(e, &conflict_name(kind, doc)))?;
+    let Some(row) = row else {
+        return Err(Refused(StoreError::Conflict(conflict_name(kind, doc))));
+    };
     if kind == ResourceKind::User {
-        replace_emails(conn, tenant, id, &doc.emails).await?;
+        insert_emails(conn, tenant, id, &doc.emails).await?;
     }
-    Ok(())
+    Ok(row.try_get(0)?)
 }
 
+/// Writes a mutated resource; returns its new version.
 async fn update(
     conn: &mut PoolConnection<Any>,
     tenant: &Tenant,
@@ -354,14 +455,14 @@ async fn update(
     doc: &IndexedDoc,
     stamp: &str,
     change_seq: i64,
-) -> Result<()> {
+) -> Result<i64, Failure> {
     let body = body_text(doc)?;
-    let result = match kind {
+    let row = match kind {
         ResourceKind::User => {
             sqlx::query(
                 "UPDATE staged_users SET user_name_folded = $3, external_id = $4, display_name_folded = $5,
                  active = $6, body = $7, modified_at = $8, version = version + 1, change_seq = $9
-                 WHERE tenant_id = $1 AND id = $2",
+                 WHERE tenant_id = $1 AND id = $2 RETURNING version",
             )
             .bind(tenant.id)
             .bind(id)
@@ -372,14 +473,14 @@ async fn update(
             .bind(body)
             .bind(stamp)
             .bind(change_seq)
-            .execute(&mut **conn)
-            .await
+            .fetch_one(&mut **conn)
+            .await?
         }
         ResourceKind::Group => {
             sqlx::query(
                 "UPDATE staged_groups SET external_id = $3, display_name_folded = $4, body = $5,
                  modified_at = $6, version = version + 1, change_seq = $7
-                 WHERE tenant_id = $1 AND id = $2",
+                 WHERE tenant_id = $1 AND id = $2 RETURNING version",
             )
             .bind(tenant.id)
             .bind(id)
@@ -388,37 +489,51 @@ async fn update(
             .bind(body)
             .bind(stamp)
             .bind(change_seq)
-            .execute(&mut **conn)
-            .await
+            .fetch_one(&mut **conn)
+            .await?
         }
     };
-    result.map_err(|e| StoreError::from_write(e, &conflict_name(kind, doc)))?;
     if kind == ResourceKind::User {
-        replace_emails(conn, tenant, id, &doc.emails).await?;
+        delete_emails(conn, tenant, id).await?;
+        insert_emails(conn, tenant, id, &doc.emails).await?;
     }
-    Ok(())
+    Ok(row.try_get(0)?)
 }
 
-async fn replace_emails(
+async fn delete_emails(
     conn: &mut PoolConnection<Any>,
     tenant: &Tenant,
     id: &str,
-    emails: &[String],
-) -> Result<()> {
+) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM staged_user_emails WHERE tenant_id = $1 AND user_id = $2")
         .bind(tenant.id)
         .bind(id)
         .execute(&mut **conn)
         .await?;
-    for email in emails {
-        sqlx::query(
-            "INSERT INTO staged_user_emails (tenant_id, user_id, value_folded) VALUES ($1, $2, $3)",
-        )
-        .bind(tenant.id)
-        .bind(id)
-        .bind(scimgate_core::text::fold_case(email))
-        .execute(&mut **conn)
-        .await?;
+    Ok(())
+}
+
+async fn insert_emails(
+    conn: &mut PoolConnection<Any>,
+    tenant: &Tenant,
+    id: &str,
+    emails: &[String],
+) -> Result<(), sqlx::Error> {
+    for chunk in emails.chunks(100) {
+        let mut q = crate::query::SqlBuilder::new(tenant.id);
+        let id_p = q.bind(Bind::Text(id.to_owned()));
+        let rows: Vec<String> = chunk
+            .iter()
+            .map(|email| {
+                let value = q.bind(Bind::Text(scimgate_core::text::fold_case(email)));
+                format!("($1, {id_p}, {value})")
+            })
+            .collect();
+        q.sql = format!(
+            "INSERT INTO staged_user_emails (tenant_id, user_id, value_folded) VALUES {}",
+            rows.join(", ")
+        );
+        q.apply(sqlx::query(&q.sql)).execute(&mut **conn).await?;
     }
     Ok(())
 }
