@@ -157,6 +157,20 @@ async fn writes_bump_the_change_sequence_and_version(backend: DbBackend) {
         .await
         .unwrap();
     assert_eq!(page.total, 1);
+    let old_email = store
+        .list(
+            &tenant,
+            ResourceKind::User,
+            Some(&Cond::Eq(Column::EmailValue, "alice@example.com".into())),
+            0,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        old_email.total, 0,
+        "the e-mail index follows a changed e-mail"
+    );
 }
 
 async fn a_rejected_mutation_writes_nothing(backend: DbBackend) {

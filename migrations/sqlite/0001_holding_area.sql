@@ -26,6 +26,9 @@ CREATE TABLE staged_users (
     external_id         TEXT,
     display_name_folded TEXT,
     active              INTEGER,
+    -- the folded e-mail values, newline-separated: lets a write skip rewriting the
+    -- e-mail index when the e-mails did not change
+    emails_folded       TEXT NOT NULL DEFAULT '',
     body                TEXT NOT NULL,
     created_at          TEXT NOT NULL,
     modified_at         TEXT NOT NULL,

@@ -4,6 +4,7 @@
 //! process ([`writer`]) that packs concurrent writes into one transaction, so many SCIM
 //! requests share one durable commit (one fsync) instead of paying one each.
 
+mod auth_cache;
 mod connect;
 mod error;
 mod migrate;
@@ -13,6 +14,7 @@ mod tenants;
 mod types;
 mod writer;
 
+pub use auth_cache::TTL as AUTH_CACHE_TTL;
 pub use connect::Backend;
 pub use error::{Rejection, StoreError};
 pub use migrate::{Migration, MIGRATIONS};
@@ -35,6 +37,7 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     writer: mpsc::Sender<writer::Job>,
+    auth_cache: std::sync::Arc<auth_cache::AuthCache>,
 }
 
 impl Store {
@@ -53,6 +56,7 @@ impl Store {
             pool,
             backend,
             writer,
+            auth_cache: Default::default(),
         })
     }
 

@@ -159,15 +159,26 @@ impl Store {
         .bind(token_id)
         .execute(&self.pool)
         .await?;
+        self.auth_cache.forget_tenant(tenant.id);
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
         Ok(())
     }
 
-    /// The tenant a presented bearer token belongs to, if it is a live token.
+    /// Drops every remembered token verification (after tokens or tenants were changed
+    /// outside this store handle; revocation through it forgets them by itself).
+    pub fn forget_verified_tokens(&self) {
+        self.auth_cache.forget_all();
+    }
+
+    /// The tenant a presented bearer token belongs to, if it is a live token. Successful
+    /// verifications are remembered for [`crate::AUTH_CACHE_TTL`].
     pub async fn authenticate(&self, presented: &str) -> Result<Option<Tenant>> {
         let presented_hash = token_hash(presented);
+        if let Some(tenant) = self.auth_cache.get(&presented_hash) {
+            return Ok(Some(tenant));
+        }
         let row = sqlx::query(
             "SELECT t.id, t.name, k.token_hash FROM scim_tokens k JOIN tenants t ON t.id = k.tenant_id
              WHERE k.token_hash = $1 AND k.revoked_at IS NULL",
@@ -180,7 +191,9 @@ impl Store {
         // The index lookup already matched; the constant-time check keeps the final
         // decision free of early-exit timing whatever the database's comparison does.
         if bool::from(stored.as_bytes().ct_eq(presented_hash.as_bytes())) {
-            Ok(Some(tenant_from_row(&row)?))
+            let tenant = tenant_from_row(&row)?;
+            self.auth_cache.put(presented_hash, tenant.clone());
+            Ok(Some(tenant))
         } else {
             Ok(None)
         }

@@ -253,18 +253,29 @@ async fn apply(
             })
         }
         Write::Mutate { kind, id, mutator } => {
-            let current = fetch(conn, tenant, kind, &id, backend).await?;
+            let (current, indexed) = fetch(conn, tenant, kind, &id, backend).await?;
             let mutation: Mutation = mutator(Current {
                 id: current.id.clone(),
                 body: current.body,
                 version: current.version,
             })
             .map_err(|e| Refused(StoreError::Rejected(e)))?;
-            if kind == ResourceKind::User {
+            let renamed =
+                folded(&mutation.doc.user_name).unwrap_or_default() != indexed.user_name_folded;
+            if kind == ResourceKind::User && renamed {
                 ensure_user_name_free(conn, tenant, &id, &mutation.doc).await?;
             }
-            let version =
-                update(conn, tenant, kind, &id, &mutation.doc, &stamp, change_seq).await?;
+            let version = update(
+                conn,
+                tenant,
+                kind,
+                &id,
+                &mutation.doc,
+                &stamp,
+                change_seq,
+                &indexed,
+            )
+            .await?;
             for op in &mutation.members {
                 apply_member_op(conn, tenant, &id, op).await?;
             }
@@ -345,21 +356,31 @@ async fn ensure_user_name_free(
     }
 }
 
+/// What a write needs to know of a resource's indexed values to skip needless work.
+struct IndexedNow {
+    user_name_folded: String,
+    emails_folded: String,
+}
+
 async fn fetch(
     conn: &mut PoolConnection<Any>,
     tenant: &Tenant,
     kind: ResourceKind,
     id: &str,
     backend: Backend,
-) -> Result<StoredResource> {
+) -> Result<(StoredResource, IndexedNow)> {
     // FOR UPDATE: another replica's batch must wait for ours before it reads this row.
     let lock = if backend == Backend::Postgres {
         " FOR UPDATE"
     } else {
         ""
     };
+    let indexed = match kind {
+        ResourceKind::User => "user_name_folded, emails_folded",
+        ResourceKind::Group => "'' AS user_name_folded, '' AS emails_folded",
+    };
     let sql = format!(
-        "SELECT pk, id, body, created_at, modified_at, version FROM {} WHERE tenant_id = $1 AND id = $2{lock}",
+        "SELECT pk, id, body, created_at, modified_at, version, {indexed} FROM {} WHERE tenant_id = $1 AND id = $2{lock}",
         kind.table()
     );
     let row = sqlx::query(&sql)
@@ -368,7 +389,19 @@ async fn fetch(
         .fetch_optional(&mut **conn)
         .await?
         .ok_or(StoreError::NotFound)?;
-    resource_from_row(kind, &row)
+    let now = IndexedNow {
+        user_name_folded: row.try_get("user_name_folded")?,
+        emails_folded: row.try_get("emails_folded")?,
+    };
+    Ok((resource_from_row(kind, &row)?, now))
+}
+
+fn emails_folded(emails: &[String]) -> String {
+    emails
+        .iter()
+        .map(|e| scimgate_core::text::fold_case(e))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn body_text(doc: &IndexedDoc) -> Result<String> {
@@ -403,8 +436,8 @@ async fn insert(
         ResourceKind::User => {
             sqlx::query(
                 "INSERT INTO staged_users (tenant_id, id, user_name_folded, external_id, display_name_folded,
-                 active, body, created_at, modified_at, version, change_seq)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, 1, $9)
+                 active, body, created_at, modified_at, version, change_seq, emails_folded)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, 1, $9, $10)
                  ON CONFLICT DO NOTHING RETURNING pk",
             )
             .bind(tenant.id)
@@ -416,6 +449,7 @@ async fn insert(
             .bind(body)
             .bind(stamp)
             .bind(change_seq)
+            .bind(emails_folded(&doc.emails))
             .fetch_optional(&mut **conn)
             .await?
         }
@@ -446,7 +480,9 @@ async fn insert(
     Ok(row.try_get(0)?)
 }
 
-/// Writes a mutated resource; returns its new version.
+/// Writes a mutated resource; returns its new version. The e-mail index is rewritten
+/// only when the e-mails changed.
+#[allow(clippy::too_many_arguments)]
 async fn update(
     conn: &mut PoolConnection<Any>,
     tenant: &Tenant,
@@ -455,13 +491,16 @@ async fn update(
     doc: &IndexedDoc,
     stamp: &str,
     change_seq: i64,
+    before: &IndexedNow,
 ) -> Result<i64, Failure> {
+    let emails = emails_folded(&doc.emails);
     let body = body_text(doc)?;
     let row = match kind {
         ResourceKind::User => {
             sqlx::query(
                 "UPDATE staged_users SET user_name_folded = $3, external_id = $4, display_name_folded = $5,
-                 active = $6, body = $7, modified_at = $8, version = version + 1, change_seq = $9
+                 active = $6, body = $7, modified_at = $8, version = version + 1, change_seq = $9,
+                 emails_folded = $10
                  WHERE tenant_id = $1 AND id = $2 RETURNING version",
             )
             .bind(tenant.id)
@@ -473,6 +512,7 @@ async fn update(
             .bind(body)
             .bind(stamp)
             .bind(change_seq)
+            .bind(&emails)
             .fetch_one(&mut **conn)
             .await?
         }
@@ -493,7 +533,7 @@ async fn update(
             .await?
         }
     };
-    if kind == ResourceKind::User {
+    if kind == ResourceKind::User && emails != before.emails_folded {
         delete_emails(conn, tenant, id).await?;
         insert_emails(conn, tenant, id, &doc.emails).await?;
     }
