@@ -240,14 +240,24 @@ async fn one_failing_write_does_not_sink_its_batch(backend: DbBackend) {
     });
     let mut ok = 0;
     let mut conflicts = 0;
+    let mut seqs = Vec::new();
     for w in writes.collect::<Vec<_>>() {
         match w.await.unwrap() {
-            Ok(_) => ok += 1,
+            Ok(outcome) => {
+                ok += 1;
+                seqs.push(outcome.change_seq);
+            }
             Err(StoreError::Conflict(_)) => conflicts += 1,
             Err(e) => panic!("{e}"),
         }
     }
     assert_eq!((ok, conflicts), (21, 19));
+    seqs.sort();
+    assert_eq!(
+        seqs,
+        (1..=21).collect::<Vec<i64>>(),
+        "one number per committed write, no gaps"
+    );
     assert_eq!(
         store
             .list(&tenant, ResourceKind::User, None, 0, 100)
@@ -256,7 +266,11 @@ async fn one_failing_write_does_not_sink_its_batch(backend: DbBackend) {
             .total,
         21
     );
-    assert_eq!(store.change_seq(&tenant).await.unwrap(), 21);
+    assert_eq!(
+        store.change_seq(&tenant).await.unwrap(),
+        21,
+        "refused writes take no sequence number"
+    );
 }
 
 async fn members_are_rows(backend: DbBackend) {

@@ -78,6 +78,10 @@ pub(crate) async fn pool(raw_url: &str) -> Result<(AnyPool, Backend)> {
                         "PRAGMA journal_mode = WAL",
                         "PRAGMA synchronous = FULL",
                         "PRAGMA busy_timeout = 15000",
+                        // Reads from memory-mapped pages and a larger page cache instead
+                        // of a read() system call per page.
+                        "PRAGMA mmap_size = 268435456",
+                        "PRAGMA cache_size = -16384",
                         "PRAGMA foreign_keys = ON",
                     ] {
                         conn.execute(pragma).await?;

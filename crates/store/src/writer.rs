@@ -75,12 +75,45 @@ async fn commit_batch(pool: &AnyPool, backend: Backend, jobs: Vec<Job>) {
     }
     let mut sequences = Sequences::default();
     let mut answered = Vec::with_capacity(jobs.len());
-    for Job {
+    // New users go in first, many rows per statement: a batch of creates costs a few
+    // statements, not a few per request.
+    let (creates, others): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|job| {
+        matches!(
+            job.write,
+            Write::Create {
+                kind: ResourceKind::User,
+                ..
+            }
+        )
+    });
+    let mut creates = creates.into_iter().peekable();
+    while let Some(first) = creates.next() {
+        let mut chunk = vec![first];
+        while chunk.len() < USERS_PER_INSERT
+            && creates
+                .peek()
+                .is_some_and(|j| j.tenant.id == chunk[0].tenant.id)
+        {
+            chunk.extend(creates.next());
+        }
+        match create_users(&mut conn, backend, &mut sequences, chunk).await {
+            Ok(results) => answered.extend(results),
+            Err((err, replies)) => {
+                let pending = replies
+                    .into_iter()
+                    .chain(creates.map(|j| j.reply))
+                    .chain(others.into_iter().map(|j| j.reply));
+                return abort(conn, err, answered, pending).await;
+            }
+        }
+    }
+    let mut others = others.into_iter();
+    while let Some(Job {
         tenant,
         now,
         write,
         reply,
-    } in jobs
+    }) = others.next()
     {
         let result = async {
             let seq = sequences.next(&mut conn, backend, &tenant).await?;
@@ -89,22 +122,13 @@ async fn commit_batch(pool: &AnyPool, backend: Backend, jobs: Vec<Job>) {
         .await;
         match result {
             Ok(outcome) => {
-                sequences.consume(&tenant);
+                sequences.consume(&tenant, 1);
                 answered.push((reply, Ok(outcome)));
             }
             Err(Refused(err)) => answered.push((reply, Err(err))),
             Err(Fatal(err)) => {
-                // The transaction itself is broken: nothing of it may be acknowledged.
-                tracing::error!(error = %err, "write batch aborted");
-                let _ = conn.execute("ROLLBACK").await;
-                conn.close_on_drop();
-                let replies = answered.into_iter().map(|(reply, _)| reply).chain([reply]);
-                for reply in replies {
-                    let _ = reply.send(Err(StoreError::Unavailable(format!(
-                        "write batch aborted: {err}"
-                    ))));
-                }
-                return;
+                let pending = std::iter::once(reply).chain(others.map(|j| j.reply));
+                return abort(conn, err, answered, pending).await;
             }
         }
     }
@@ -130,6 +154,171 @@ async fn commit_batch(pool: &AnyPool, backend: Backend, jobs: Vec<Job>) {
             }
         }
     }
+}
+
+type Reply = oneshot::Sender<Result<WriteOutcome>>;
+
+/// The transaction itself is broken: nothing of it may be acknowledged.
+async fn abort(
+    mut conn: PoolConnection<Any>,
+    err: sqlx::Error,
+    answered: Vec<(Reply, Result<WriteOutcome>)>,
+    pending: impl Iterator<Item = Reply>,
+) {
+    tracing::error!(error = %err, "write batch aborted");
+    let _ = conn.execute("ROLLBACK").await;
+    conn.close_on_drop();
+    for reply in answered.into_iter().map(|(reply, _)| reply).chain(pending) {
+        let _ = reply.send(Err(StoreError::Unavailable(format!(
+            "write batch aborted: {err}"
+        ))));
+    }
+}
+
+/// Rows per multi-row INSERT of new users (10 parameters each, far below both backends' limits).
+const USERS_PER_INSERT: usize = 100;
+
+/// Inserts new users of one tenant with one multi-row statement (and one for their
+/// e-mails). A taken `userName` skips that row (`ON CONFLICT DO NOTHING`) and refuses
+/// that request alone, leaving the tenant's change sequence as if it never came.
+async fn create_users(
+    conn: &mut PoolConnection<Any>,
+    backend: Backend,
+    sequences: &mut Sequences,
+    jobs: Vec<Job>,
+) -> std::result::Result<Vec<(Reply, Result<WriteOutcome>)>, (sqlx::Error, Vec<Reply>)> {
+    let tenant = jobs[0].tenant.clone();
+    let mut rows = Vec::with_capacity(jobs.len());
+    let mut replies = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        if let Write::Create { doc, .. } = job.write {
+            rows.push((uuid::Uuid::new_v4().to_string(), job.now, doc));
+            replies.push(job.reply);
+        }
+    }
+    let inserted = async {
+        let first_seq = match sequences.next(conn, backend, &tenant).await {
+            Ok(seq) => seq,
+            Err(Fatal(err)) => return Err(err),
+            Err(Refused(_)) => return Err(sqlx::Error::RowNotFound),
+        };
+        let inserted = insert_users(conn, &tenant, first_seq, &rows).await?;
+        let seqs = compact_sequences(conn, &tenant, first_seq, &rows, &inserted).await?;
+        sequences.consume(&tenant, inserted.len() as i64);
+        let emails: Vec<(&str, &[String])> = rows
+            .iter()
+            .filter(|(id, _, _)| inserted.contains_key(id))
+            .map(|(id, _, doc)| (id.as_str(), doc.emails.as_slice()))
+            .collect();
+        insert_emails(conn, &tenant, &emails).await?;
+        Ok((seqs, inserted))
+    }
+    .await;
+    let (seqs, inserted) = match inserted {
+        Ok(done) => done,
+        Err(err) => return Err((err, replies)),
+    };
+    Ok(rows
+        .into_iter()
+        .zip(replies)
+        .map(|((id, now, doc), reply)| {
+            let result = match (inserted.get(&id), seqs.get(&id)) {
+                (Some(position), Some(change_seq)) => Ok(WriteOutcome {
+                    change_seq: *change_seq,
+                    resource: Some(StoredResource {
+                        kind: ResourceKind::User,
+                        id,
+                        body: doc.body,
+                        created: now,
+                        last_modified: now,
+                        version: 1,
+                        position: *position,
+                    }),
+                }),
+                _ => Err(StoreError::Conflict(conflict_name(
+                    ResourceKind::User,
+                    &doc,
+                ))),
+            };
+            (reply, result)
+        })
+        .collect())
+}
+
+/// Each inserted row's change sequence number. Rows were numbered in request order; when
+/// some were refused the survivors are renumbered without gaps (rare: only on conflicts).
+async fn compact_sequences(
+    conn: &mut PoolConnection<Any>,
+    tenant: &Tenant,
+    first_seq: i64,
+    rows: &[(String, Timestamp, IndexedDoc)],
+    inserted: &std::collections::HashMap<String, i64>,
+) -> Result<std::collections::HashMap<String, i64>, sqlx::Error> {
+    let mut seqs = std::collections::HashMap::with_capacity(inserted.len());
+    let mut next = first_seq;
+    for (i, (id, _, _)) in rows.iter().enumerate() {
+        if !inserted.contains_key(id) {
+            continue;
+        }
+        if next != first_seq + i as i64 {
+            sqlx::query("UPDATE staged_users SET change_seq = $3 WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.id)
+                .bind(id.as_str())
+                .bind(next)
+                .execute(&mut **conn)
+                .await?;
+        }
+        seqs.insert(id.clone(), next);
+        next += 1;
+    }
+    Ok(seqs)
+}
+
+async fn insert_users(
+    conn: &mut PoolConnection<Any>,
+    tenant: &Tenant,
+    first_seq: i64,
+    rows: &[(String, Timestamp, IndexedDoc)],
+) -> Result<std::collections::HashMap<String, i64>, sqlx::Error> {
+    let mut q = crate::query::SqlBuilder::new(tenant.id);
+    let mut values = Vec::with_capacity(rows.len());
+    for (i, (id, now, doc)) in rows.iter().enumerate() {
+        let body =
+            serde_json::to_string(&doc.body).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        let stamp = now.to_rfc3339();
+        let params = [
+            q.bind(Bind::Text(id.clone())),
+            q.bind(Bind::Text(folded(&doc.user_name).unwrap_or_default())),
+            bind_opt(&mut q, &doc.external_id),
+            bind_opt(&mut q, &folded(&doc.display_name)),
+            match doc.active {
+                Some(a) => q.bind(Bind::Int(i64::from(a))),
+                None => "NULL".to_owned(),
+            },
+            q.bind(Bind::Text(body)),
+            q.bind(Bind::Text(stamp)),
+            q.bind(Bind::Int(first_seq + i as i64)),
+            q.bind(Bind::Text(emails_folded(&doc.emails))),
+        ];
+        let [id_p, name_p, ext_p, display_p, active_p, body_p, stamp_p, seq_p, emails_p] = params;
+        values.push(format!(
+            "($1, {id_p}, {name_p}, {ext_p}, {display_p}, {active_p}, {body_p}, {stamp_p}, {stamp_p}, 1, {seq_p}, {emails_p})"
+        ));
+    }
+    q.sql = format!(
+        "INSERT INTO staged_users (tenant_id, id, user_name_folded, external_id, display_name_folded,
+         active, body, created_at, modified_at, version, change_seq, emails_folded)
+         VALUES {} ON CONFLICT DO NOTHING RETURNING id, pk",
+        values.join(", ")
+    );
+    let mut inserted = std::collections::HashMap::with_capacity(rows.len());
+    for row in q.apply(sqlx::query(&q.sql)).fetch_all(&mut **conn).await? {
+        inserted.insert(
+            row.try_get::<String, _>("id")?,
+            row.try_get::<i64, _>("pk")?,
+        );
+    }
+    Ok(inserted)
 }
 
 fn fail_all(jobs: Vec<Job>, err: &sqlx::Error) {
@@ -201,9 +390,9 @@ impl Sequences {
         Ok(last + 1)
     }
 
-    fn consume(&mut self, tenant: &Tenant) {
+    fn consume(&mut self, tenant: &Tenant, count: i64) {
         if let Some((_, last)) = self.last.iter_mut().find(|(id, _)| *id == tenant.id) {
-            *last += 1;
+            *last += count;
             if !self.dirty.contains(&tenant.id) {
                 self.dirty.push(tenant.id);
             }
@@ -475,7 +664,7 @@ async fn insert(
         return Err(Refused(StoreError::Conflict(conflict_name(kind, doc))));
     };
     if kind == ResourceKind::User {
-        insert_emails(conn, tenant, id, &doc.emails).await?;
+        insert_emails(conn, tenant, &[(id, doc.emails.as_slice())]).await?;
     }
     Ok(row.try_get(0)?)
 }
@@ -535,7 +724,7 @@ async fn update(
     };
     if kind == ResourceKind::User && emails != before.emails_folded {
         delete_emails(conn, tenant, id).await?;
-        insert_emails(conn, tenant, id, &doc.emails).await?;
+        insert_emails(conn, tenant, &[(id, doc.emails.as_slice())]).await?;
     }
     Ok(row.try_get(0)?)
 }
@@ -553,25 +742,29 @@ async fn delete_emails(
     Ok(())
 }
 
+/// Adds e-mail index rows for several users with as few statements as possible.
 async fn insert_emails(
     conn: &mut PoolConnection<Any>,
     tenant: &Tenant,
-    id: &str,
-    emails: &[String],
+    users: &[(&str, &[String])],
 ) -> Result<(), sqlx::Error> {
-    for chunk in emails.chunks(100) {
+    let rows: Vec<(&str, &String)> = users
+        .iter()
+        .flat_map(|(id, emails)| emails.iter().map(move |e| (*id, e)))
+        .collect();
+    for chunk in rows.chunks(200) {
         let mut q = crate::query::SqlBuilder::new(tenant.id);
-        let id_p = q.bind(Bind::Text(id.to_owned()));
-        let rows: Vec<String> = chunk
+        let values: Vec<String> = chunk
             .iter()
-            .map(|email| {
+            .map(|(id, email)| {
+                let id = q.bind(Bind::Text((*id).to_owned()));
                 let value = q.bind(Bind::Text(scimgate_core::text::fold_case(email)));
-                format!("($1, {id_p}, {value})")
+                format!("($1, {id}, {value})")
             })
             .collect();
         q.sql = format!(
             "INSERT INTO staged_user_emails (tenant_id, user_id, value_folded) VALUES {}",
-            rows.join(", ")
+            values.join(", ")
         );
         q.apply(sqlx::query(&q.sql)).execute(&mut **conn).await?;
     }
