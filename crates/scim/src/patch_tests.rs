@@ -1359,6 +1359,18 @@ fn enterprise_extension_attributes_stay_under_the_extension_object() {
 // ------------------------------------------------------------------------- errors
 
 #[test]
+fn an_unclosed_path_filter_is_invalid_filter() {
+    // The attribute is fine, its filter is broken: RFC 7644 §3.12 says invalidFilter.
+    for op in ["Add", "Replace", "Remove"] {
+        assert_eq!(
+            user_failure(json!([{"op": op, "path": "emails[type eq \"work\"", "value": "x"}])),
+            ScimType::InvalidFilter,
+            "{op}"
+        );
+    }
+}
+
+#[test]
 fn unknown_attributes_are_invalid_path() {
     for path in [
         "noSuchAttribute",
@@ -1367,7 +1379,6 @@ fn unknown_attributes_are_invalid_path() {
         "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:noSuch",
         "urn:ietf:params:scim:schemas:core:2.0:User:noSuch",
         "displayName[value eq \"x\"]",
-        "emails[type eq \"work\"",
         "emails]",
         "a b",
         "name.givenName.more",

@@ -107,6 +107,15 @@ async fn commit_batch(pool: &AnyPool, backend: Backend, jobs: Vec<Job>) {
             }
         }
     }
+    let mut prefetched = Prefetched::default();
+    let targets = mutation_targets(&others);
+    if let Err(err) = prefetched
+        .load(&mut conn, backend, &mut sequences, targets)
+        .await
+    {
+        let pending = others.into_iter().map(|j| j.reply);
+        return abort(conn, err, answered, pending).await;
+    }
     let mut others = others.into_iter();
     while let Some(Job {
         tenant,
@@ -117,7 +126,16 @@ async fn commit_batch(pool: &AnyPool, backend: Backend, jobs: Vec<Job>) {
     {
         let result = async {
             let seq = sequences.next(&mut conn, backend, &tenant).await?;
-            apply(&mut conn, backend, &tenant, now, seq, write).await
+            apply(
+                &mut conn,
+                backend,
+                &mut prefetched,
+                &tenant,
+                now,
+                seq,
+                write,
+            )
+            .await
         }
         .await;
         match result {
@@ -414,6 +432,7 @@ impl Sequences {
 async fn apply(
     conn: &mut PoolConnection<Any>,
     backend: Backend,
+    prefetched: &mut Prefetched,
     tenant: &Tenant,
     now: Timestamp,
     change_seq: i64,
@@ -442,10 +461,13 @@ async fn apply(
             })
         }
         Write::Mutate { kind, id, mutator } => {
-            let (current, indexed) = fetch(conn, tenant, kind, &id, backend).await?;
+            let (current, indexed) = match prefetched.rows.get(&(kind, id.clone())) {
+                Some(row) => row.clone(),
+                None => fetch(conn, tenant, kind, &id, backend).await?,
+            };
             let mutation: Mutation = mutator(Current {
                 id: current.id.clone(),
-                body: current.body,
+                body: current.body.clone(),
                 version: current.version,
             })
             .map_err(|e| Refused(StoreError::Rejected(e)))?;
@@ -470,13 +492,21 @@ async fn apply(
             }
             let resource = StoredResource {
                 kind,
-                id,
+                id: id.clone(),
                 body: mutation.doc.body,
                 created: current.created,
                 last_modified: now,
                 version,
                 position: current.position,
             };
+            // A later write of this resource in the same batch starts from this state.
+            let indexed = IndexedNow {
+                user_name_folded: folded(&mutation.doc.user_name).unwrap_or_default(),
+                emails_folded: emails_folded(&mutation.doc.emails),
+            };
+            prefetched
+                .rows
+                .insert((kind, id), (resource.clone(), indexed));
             Ok(WriteOutcome {
                 resource: Some(resource),
                 change_seq,
@@ -495,6 +525,7 @@ async fn apply(
             if done.rows_affected() == 0 {
                 return Err(Refused(StoreError::NotFound));
             }
+            prefetched.rows.remove(&(kind, id.clone()));
             let member_column = match kind {
                 ResourceKind::User => "member_id",
                 ResourceKind::Group => "group_id",
@@ -514,6 +545,81 @@ async fn apply(
                 change_seq,
             })
         }
+    }
+}
+
+/// The current rows of every resource the batch mutates, read (and on PostgreSQL locked)
+/// with one statement per tenant and kind instead of one per write.
+#[derive(Default)]
+struct Prefetched {
+    rows: std::collections::HashMap<(ResourceKind, String), (StoredResource, IndexedNow)>,
+}
+
+impl Prefetched {
+    async fn load(
+        &mut self,
+        conn: &mut PoolConnection<Any>,
+        backend: Backend,
+        sequences: &mut Sequences,
+        mut wanted: Vec<(Tenant, ResourceKind, String)>,
+    ) -> Result<(), sqlx::Error> {
+        wanted.sort_by_key(|(tenant, kind, _)| (tenant.id, *kind == ResourceKind::Group));
+        for group in wanted.chunk_by(|a, b| a.0.id == b.0.id && a.1 == b.1) {
+            let (tenant, kind) = (&group[0].0, group[0].1);
+            // The tenant's row is locked before any resource row: one lock order everywhere.
+            match sequences.next(conn, backend, tenant).await {
+                Ok(_) => {}
+                Err(Fatal(err)) => return Err(err),
+                Err(Refused(_)) => continue,
+            }
+            for ids in group.chunks(500) {
+                let mut q = crate::query::SqlBuilder::new(tenant.id);
+                let params: Vec<String> = ids
+                    .iter()
+                    .map(|(_, _, id)| q.bind(Bind::Text(id.clone())))
+                    .collect();
+                let lock = if backend == Backend::Postgres {
+                    " FOR UPDATE"
+                } else {
+                    ""
+                };
+                q.sql = format!(
+                    "SELECT pk, id, body, created_at, modified_at, version, {} FROM {} WHERE tenant_id = $1 AND id IN ({}){lock}",
+                    indexed_columns(kind),
+                    kind.table(),
+                    params.join(", ")
+                );
+                for row in q.apply(sqlx::query(&q.sql)).fetch_all(&mut **conn).await? {
+                    let indexed = IndexedNow {
+                        user_name_folded: row.try_get("user_name_folded")?,
+                        emails_folded: row.try_get("emails_folded")?,
+                    };
+                    let resource = resource_from_row(kind, &row)
+                        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+                    self.rows
+                        .insert((kind, resource.id.clone()), (resource, indexed));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The resources a batch's mutations write, gathered before any await: jobs hold
+/// mutators that cannot be shared across threads.
+fn mutation_targets(jobs: &[Job]) -> Vec<(Tenant, ResourceKind, String)> {
+    jobs.iter()
+        .filter_map(|job| match &job.write {
+            Write::Mutate { kind, id, .. } => Some((job.tenant.clone(), *kind, id.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn indexed_columns(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::User => "user_name_folded, emails_folded",
+        ResourceKind::Group => "'' AS user_name_folded, '' AS emails_folded",
     }
 }
 
@@ -546,6 +652,7 @@ async fn ensure_user_name_free(
 }
 
 /// What a write needs to know of a resource's indexed values to skip needless work.
+#[derive(Clone)]
 struct IndexedNow {
     user_name_folded: String,
     emails_folded: String,
@@ -564,10 +671,7 @@ async fn fetch(
     } else {
         ""
     };
-    let indexed = match kind {
-        ResourceKind::User => "user_name_folded, emails_folded",
-        ResourceKind::Group => "'' AS user_name_folded, '' AS emails_folded",
-    };
+    let indexed = indexed_columns(kind);
     let sql = format!(
         "SELECT pk, id, body, created_at, modified_at, version, {indexed} FROM {} WHERE tenant_id = $1 AND id = $2{lock}",
         kind.table()
