@@ -6,6 +6,7 @@
 #   bench/run.sh                 # 10 s per workload, 32 connections, 5,000 seeded users
 #   DURATION=30 bench/run.sh     # longer runs
 #   MILLION=1 bench/run.sh       # also: lookup p99 with 1,000,000 staged users
+#   ONLY_MILLION=1 MILLION=1 bench/run.sh   # just that
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$BENCH_DIR")
@@ -70,6 +71,7 @@ fresh_pg() { psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $1 WITH (FORCE)" && p
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); $(date -u +%FT%TZ)"
 echo "wrk -t2 -c$CONNECTIONS -d${DURATION}s; $SEEDED seeded users per target"
 
+if [ "${ONLY_MILLION:-0}" != 1 ]; then
 # --- the peer -------------------------------------------------------------------------
 port=$(free_port)
 (cd "$BENCH_DIR" && exec .venv/bin/gunicorn -w 1 -k gthread --threads 8 -b "127.0.0.1:$port" \
@@ -98,6 +100,7 @@ awk '{ rps[$1" "$2] = $3 } END {
     printf "  %-12s sqlite %6.1fx   postgres %6.1fx\n", w[i], rps["scimgate-sqlite " w[i]] / p, rps["scimgate-postgres " w[i]] / p
   }
 }' "$WORK/results"
+fi
 
 # --- lookups with a million staged users -----------------------------------------------
 if [ "${MILLION:-0}" = 1 ]; then
