@@ -613,21 +613,11 @@ fn apply_sub(
     path: &str,
 ) -> Result<(), ScimError> {
     match op {
-        OpKind::Remove => match container.get_mut(key) {
-            Some(Value::Object(o)) => {
-                if let Some(k) = key_ci(o, sub).cloned() {
-                    o.remove(&k);
-                }
+        OpKind::Remove => {
+            if let Some(value) = container.get_mut(key) {
+                schema::remove_sub_ci(value, sub);
             }
-            Some(Value::Array(items)) => {
-                for item in items.iter_mut().filter_map(Value::as_object_mut) {
-                    if let Some(k) = key_ci(item, sub).cloned() {
-                        item.remove(&k);
-                    }
-                }
-            }
-            _ => {}
-        },
+        }
         OpKind::Add | OpKind::Replace => {
             let value = value.unwrap_or(Value::Null);
             let multi = def.is_some_and(|d| d.multi);

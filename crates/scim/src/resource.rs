@@ -575,21 +575,11 @@ fn remove_attr(rt: ResourceType, obj: &mut Map<String, Value>, attr: &crate::fil
         None => {
             container.remove(&key);
         }
-        Some(sub) => match container.get_mut(&key) {
-            Some(Value::Object(o)) => {
-                if let Some(k) = key_ci(o, sub).cloned() {
-                    o.remove(&k);
-                }
+        Some(sub) => {
+            if let Some(value) = container.get_mut(&key) {
+                schema::remove_sub_ci(value, sub);
             }
-            Some(Value::Array(items)) => {
-                for item in items.iter_mut().filter_map(Value::as_object_mut) {
-                    if let Some(k) = key_ci(item, sub).cloned() {
-                        item.remove(&k);
-                    }
-                }
-            }
-            _ => {}
-        },
+        }
     }
 }
 

@@ -265,6 +265,24 @@ pub fn get_ci<'a>(obj: &'a serde_json::Map<String, Value>, name: &str) -> Option
     key_ci(obj, name).and_then(|k| obj.get(k))
 }
 
+/// Removes sub-attribute `sub` (any case) from a complex value or from every element of
+/// a multi-valued one.
+pub fn remove_sub_ci(value: &mut Value, sub: &str) {
+    let remove = |o: &mut serde_json::Map<String, Value>| {
+        if let Some(k) = key_ci(o, sub).cloned() {
+            o.remove(&k);
+        }
+    };
+    match value {
+        Value::Object(o) => remove(o),
+        Value::Array(items) => items
+            .iter_mut()
+            .filter_map(Value::as_object_mut)
+            .for_each(remove),
+        _ => {}
+    }
+}
+
 fn attr_json(def: &AttrDef) -> Value {
     let mut v = json!({
         "name": def.name,
