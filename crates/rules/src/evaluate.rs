@@ -1,0 +1,338 @@
+//! Evaluating one user against a rule set, top to bottom, keeping an explanation of
+//! every decision: which rule set each value, which matched, and why the others did not.
+
+use crate::model::Mode;
+use crate::ruleset::{Action, Rule, RuleSet, Scope};
+use crate::sandbox;
+use crate::settings::{fits, AccountSettings, Setting, SettingValue};
+use crate::UserInput;
+use rhai::{Dynamic, Map, AST};
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evaluation {
+    pub settings: AccountSettings,
+    /// Whether the user gets a CRM account: a user plan, no errors, active in the IdP.
+    pub synced: bool,
+    /// Why not, when `synced` is false.
+    pub not_synced_because: Option<String>,
+    pub errors: Vec<UserError>,
+    pub explanation: Explanation,
+}
+
+/// A rule that failed for this user (its expression errored, returned the wrong kind of
+/// value, named something the catalogue does not have, or ran too long).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserError {
+    pub rule: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Explanation {
+    /// One entry per setting, in the fixed order of [`Setting::ALL`].
+    pub settings: Vec<SettingTrace>,
+    /// One entry per rule, in rule order.
+    pub rules: Vec<RuleTrace>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SettingTrace {
+    pub setting: Setting,
+    pub value: Option<SettingValue>,
+    /// The rule whose value stands; `None` when no rule set it.
+    pub set_by: Option<String>,
+    /// Earlier values that a later `always` rule replaced: `(rule, value)`.
+    pub overridden: Vec<(String, SettingValue)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleTrace {
+    pub rule: String,
+    pub outcome: RuleOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum RuleOutcome {
+    /// The rule applied: what it set, and what it left alone and why.
+    Matched {
+        set: Vec<(Setting, SettingValue)>,
+        skipped: Vec<String>,
+    },
+    Inactive,
+    /// `applies_to` excluded the user, e.g. `not member of "Sales"`.
+    NotApplicable {
+        reason: String,
+    },
+    WhenFalse,
+    Failed {
+        error: String,
+    },
+}
+
+impl RuleOutcome {
+    /// A one-line reason, as a table shows it.
+    pub fn describe(&self) -> String {
+        match self {
+            RuleOutcome::Matched { set, skipped } => {
+                let mut parts: Vec<String> =
+                    set.iter().map(|(s, v)| format!("{s} = {v}")).collect();
+                parts.extend(skipped.iter().cloned());
+                if parts.is_empty() {
+                    "matched".to_owned()
+                } else {
+                    format!("matched: {}", parts.join("; "))
+                }
+            }
+            RuleOutcome::Inactive => "inactive".to_owned(),
+            RuleOutcome::NotApplicable { reason } => reason.clone(),
+            RuleOutcome::WhenFalse => "when was false".to_owned(),
+            RuleOutcome::Failed { error } => format!("error: {error}"),
+        }
+    }
+}
+
+/// Per-user evaluation state: the Rhai scope is built at most once per user, on first use.
+struct Run<'a> {
+    set: &'a RuleSet,
+    input: &'a UserInput,
+    scope: Option<rhai::Scope<'static>>,
+    settings: AccountSettings,
+    traces: Vec<SettingTrace>,
+    errors: Vec<UserError>,
+}
+
+impl RuleSet {
+    pub fn evaluate(&self, input: &UserInput) -> Evaluation {
+        let mut run = Run {
+            set: self,
+            input,
+            scope: None,
+            settings: AccountSettings::default(),
+            traces: Setting::ALL
+                .iter()
+                .map(|s| SettingTrace {
+                    setting: *s,
+                    value: None,
+                    set_by: None,
+                    overridden: Vec::new(),
+                })
+                .collect(),
+            errors: Vec::new(),
+        };
+        let rules = if self.uses_rhai {
+            sandbox::with_user(&input.user, &input.groups, || {
+                self.rules.iter().map(|r| run.rule(r)).collect()
+            })
+        } else {
+            self.rules.iter().map(|r| run.rule(r)).collect()
+        };
+        let Run {
+            settings,
+            traces,
+            errors,
+            ..
+        } = run;
+        let active = input
+            .user
+            .get("active")
+            .and_then(|a| a.as_bool())
+            .unwrap_or(true);
+        let not_synced_because = if !errors.is_empty() {
+            Some(format!("rule {:?} failed", errors[0].rule))
+        } else if settings.user_plan.is_none() {
+            Some("no rule gave the user a user plan".to_owned())
+        } else if !active {
+            Some("the user is inactive in the identity provider".to_owned())
+        } else {
+            None
+        };
+        Evaluation {
+            synced: not_synced_because.is_none(),
+            not_synced_because,
+            settings,
+            errors,
+            explanation: Explanation {
+                settings: traces,
+                rules,
+            },
+        }
+    }
+}
+
+fn member(input: &UserInput, group: &str) -> bool {
+    input.groups.iter().any(|g| {
+        g.display_name.eq_ignore_ascii_case(group)
+            || g.external_id
+                .as_deref()
+                .is_some_and(|e| e.eq_ignore_ascii_case(group))
+    })
+}
+
+impl Run<'_> {
+    fn rule(&mut self, rule: &Rule) -> RuleTrace {
+        let outcome = self.outcome(rule).unwrap_or_else(|error| {
+            self.errors.push(UserError {
+                rule: rule.name.clone(),
+                message: error.clone(),
+            });
+            RuleOutcome::Failed { error }
+        });
+        RuleTrace {
+            rule: rule.name.clone(),
+            outcome,
+        }
+    }
+
+    fn outcome(&mut self, rule: &Rule) -> Result<RuleOutcome, String> {
+        if !rule.active {
+            return Ok(RuleOutcome::Inactive);
+        }
+        match &rule.scope {
+            Scope::All => {}
+            Scope::MemberOf(g) if !member(self.input, g) => {
+                return Ok(RuleOutcome::NotApplicable {
+                    reason: format!("not member of {g:?}"),
+                });
+            }
+            Scope::NotMemberOf(g) if member(self.input, g) => {
+                return Ok(RuleOutcome::NotApplicable {
+                    reason: format!("member of {g:?}"),
+                });
+            }
+            _ => {}
+        }
+        if let Some(when) = &rule.when {
+            match self.eval(when)? {
+                d if d.is_bool() => {
+                    if !d.as_bool().unwrap_or(false) {
+                        return Ok(RuleOutcome::WhenFalse);
+                    }
+                }
+                d if d.is_unit() => return Ok(RuleOutcome::WhenFalse),
+                other => {
+                    return Err(format!(
+                        "when must be true or false, got {} ({other})",
+                        other.type_name()
+                    ))
+                }
+            }
+        }
+        // Compute every value first: a rule that fails half-way sets nothing.
+        let mut planned: Vec<(Setting, Option<SettingValue>, Mode)> = Vec::new();
+        for step in &rule.steps {
+            let value = match &step.action {
+                Action::Literal(v) => Some(v.clone()),
+                Action::Expr(ast) => {
+                    let result = self.eval(ast)?;
+                    self.to_setting(step.setting, result)?
+                }
+            };
+            planned.push((step.setting, value, step.mode));
+        }
+        if let Some((file, ast)) = &rule.script {
+            let result = self.eval(ast).map_err(|e| format!("script {file}: {e}"))?;
+            if !result.is_unit() {
+                let map = result
+                    .try_cast::<Map>()
+                    .ok_or_else(|| format!("script {file} must return a map of settings, e.g. #{{ role: \"Sales user\" }}"))?;
+                for (key, value) in map {
+                    let setting = Setting::from_name(&key)
+                        .ok_or_else(|| format!("script {file} returned unknown setting {key:?}"))?;
+                    planned.push((setting, self.to_setting(setting, value)?, Mode::Always));
+                }
+            }
+        }
+        let mut set = Vec::new();
+        let mut skipped = Vec::new();
+        for (setting, value, mode) in planned {
+            let Some(value) = value else {
+                skipped.push(format!("{setting}: expression gave no value"));
+                continue;
+            };
+            if mode == Mode::IfNotSet {
+                if let Some(existing) = self.settings.get(setting) {
+                    skipped.push(format!(
+                        "{setting}: skipped: if_not_set and already {existing}"
+                    ));
+                    continue;
+                }
+            }
+            let trace =
+                &mut self.traces[Setting::ALL.iter().position(|s| *s == setting).unwrap_or(0)];
+            if let (Some(by), Some(old)) = (trace.set_by.take(), trace.value.take()) {
+                trace.overridden.push((by, old));
+            }
+            trace.set_by = Some(rule.name.clone());
+            trace.value = Some(value.clone());
+            self.settings.put(setting, value.clone());
+            set.push((setting, value));
+        }
+        Ok(RuleOutcome::Matched { set, skipped })
+    }
+
+    fn eval(&mut self, ast: &AST) -> Result<Dynamic, String> {
+        let scope = self.scope.get_or_insert_with(|| {
+            let mut scope = rhai::Scope::new();
+            scope.push_constant_dynamic("user", sandbox::user_object(&self.input.user));
+            scope.push_constant_dynamic("groups", sandbox::groups_object(&self.input.groups));
+            scope
+        });
+        let size = scope.len();
+        let result = self.set.engine.eval_ast_with_scope::<Dynamic>(scope, ast);
+        // A script's own `let` variables must not leak into the next rule.
+        scope.rewind(size);
+        result.map_err(|e| match *e {
+            rhai::EvalAltResult::ErrorTooManyOperations(_) => {
+                format!(
+                    "stopped after {} operations (an endless loop?)",
+                    sandbox::MAX_OPERATIONS
+                )
+            }
+            other => other.to_string(),
+        })
+    }
+
+    /// A Rhai result as a setting value: `()` means "no value"; anything else must have
+    /// the setting's shape and, when a catalogue is known, name an entry of it.
+    fn to_setting(&self, setting: Setting, value: Dynamic) -> Result<Option<SettingValue>, String> {
+        if value.is_unit() {
+            return Ok(None);
+        }
+        let type_name = value.type_name();
+        let converted = if value.is_string() {
+            value.into_string().ok().map(SettingValue::Text)
+        } else if value.is_bool() {
+            value.as_bool().ok().map(SettingValue::Flag)
+        } else if value.is_array() {
+            value
+                .into_array()
+                .ok()
+                .and_then(|items| {
+                    items
+                        .into_iter()
+                        .map(|i| i.into_string().ok())
+                        .collect::<Option<Vec<_>>>()
+                })
+                .map(SettingValue::List)
+        } else {
+            None
+        };
+        let value = match converted {
+            Some(v) if fits(setting, &v) => v,
+            _ => {
+                return Err(format!(
+                    "{setting} expects {}, the expression gave {type_name}",
+                    setting.expects()
+                ))
+            }
+        };
+        if let Some(catalog) = &self.set.catalog {
+            catalog
+                .check(setting, &value)
+                .map_err(|m| format!("{setting}: {m}"))?;
+        }
+        Ok(Some(value))
+    }
+}

@@ -1,0 +1,32 @@
+//! Rules: an ordered rule set (YAML, with sandboxed Rhai where logic is needed) turns a
+//! staged user and the groups it belongs to into CRM account settings, and explains
+//! every value it sets. Pure: no database, no network, no clock (DESIGN.md §5).
+
+mod catalog;
+mod error;
+mod evaluate;
+mod model;
+mod ruleset;
+mod sandbox;
+mod settings;
+mod source;
+
+pub use catalog::Catalog;
+pub use error::{LoadError, Place};
+pub use evaluate::{Evaluation, Explanation, RuleOutcome, RuleTrace, SettingTrace, UserError};
+pub use ruleset::RuleSet;
+pub use settings::{AccountSettings, Setting, SettingValue};
+
+/// A staged user as the rules see it: the SCIM resource as received, and its groups.
+#[derive(Debug, Clone, Default)]
+pub struct UserInput {
+    pub user: serde_json::Value,
+    pub groups: Vec<GroupRef>,
+}
+
+/// A group the user is a member of: matched by display name or by externalId.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupRef {
+    pub display_name: String,
+    pub external_id: Option<String>,
+}

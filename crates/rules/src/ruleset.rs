@@ -1,0 +1,345 @@
+//! Loading a rule set: parse the YAML, compile every expression and script once, check
+//! literals against the catalogue. Every problem is reported with its rule and line.
+
+use crate::catalog::Catalog;
+use crate::error::{LoadError, Place};
+use crate::model::{
+    AppliesTo, FullSettingDef, LiteralDef, Mode, RuleDef, RuleFile, SetDef, SettingDef,
+};
+use crate::sandbox;
+use crate::settings::{fits, Setting, SettingValue};
+use crate::source::SourceMap;
+use rhai::{Engine, AST};
+use std::path::Path;
+use std::sync::Arc;
+
+pub(crate) enum Action {
+    Literal(SettingValue),
+    Expr(AST),
+}
+
+pub(crate) struct SetStep {
+    pub setting: Setting,
+    pub action: Action,
+    pub mode: Mode,
+}
+
+pub(crate) enum Scope {
+    All,
+    MemberOf(String),
+    NotMemberOf(String),
+}
+
+pub(crate) struct Rule {
+    pub name: String,
+    pub active: bool,
+    pub scope: Scope,
+    pub when: Option<AST>,
+    pub steps: Vec<SetStep>,
+    pub script: Option<(String, AST)>,
+}
+
+/// A compiled rule set, ready to evaluate any number of users.
+pub struct RuleSet {
+    pub(crate) rules: Vec<Rule>,
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) catalog: Option<Catalog>,
+    /// Whether any rule runs Rhai; if none does, users are never converted for it.
+    pub(crate) uses_rhai: bool,
+}
+
+struct Loader<'a> {
+    file: &'a str,
+    source: SourceMap<'a>,
+    engine: &'a Engine,
+    catalog: Option<&'a Catalog>,
+    errors: Vec<LoadError>,
+}
+
+impl RuleSet {
+    /// Loads a rule file; scripts named by rules are read from the file's directory.
+    pub fn load_file(path: &Path, catalog: Option<&Catalog>) -> Result<RuleSet, Vec<LoadError>> {
+        let label = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            vec![LoadError {
+                place: None,
+                rule: None,
+                message: format!("cannot read {label}: {e}"),
+            }]
+        })?;
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let read_script = move |name: &str| -> Result<String, String> {
+            let safe = !name.is_empty()
+                && !name.contains("..")
+                && !name.starts_with('/')
+                && name.ends_with(".rhai");
+            if !safe {
+                return Err(format!(
+                    "script {name:?} must be a .rhai file next to the rule file"
+                ));
+            }
+            std::fs::read_to_string(dir.join(name))
+                .map_err(|e| format!("cannot read script {name:?}: {e}"))
+        };
+        RuleSet::from_yaml(&label, &text, &read_script, catalog)
+    }
+
+    /// Loads a rule set from YAML text. `file` labels error places; `read_script` returns
+    /// the text of a script a rule names.
+    pub fn from_yaml(
+        file: &str,
+        text: &str,
+        read_script: &dyn Fn(&str) -> Result<String, String>,
+        catalog: Option<&Catalog>,
+    ) -> Result<RuleSet, Vec<LoadError>> {
+        let source = SourceMap::new(text);
+        let parsed: RuleFile = serde_yaml::from_str(text).map_err(|e| {
+            let place = e.location().map(|l| Place {
+                file: file.to_owned(),
+                line: l.line(),
+                column: l.column(),
+            });
+            let rule = place.as_ref().and_then(|p| source.rule_at(p.line));
+            // serde_yaml's message repeats the position; ours is in `place`.
+            let message = e.to_string();
+            let message = message
+                .split(" at line ")
+                .next()
+                .unwrap_or(&message)
+                .to_owned();
+            vec![LoadError {
+                place,
+                rule,
+                message,
+            }]
+        })?;
+        let engine = sandbox::engine();
+        let mut loader = Loader {
+            file,
+            source,
+            engine: &engine,
+            catalog,
+            errors: Vec::new(),
+        };
+        let mut rules = Vec::with_capacity(parsed.rules.len());
+        let mut names: Vec<String> = Vec::new();
+        for (index, def) in parsed.rules.into_iter().enumerate() {
+            if names.contains(&def.name) {
+                loader.error(
+                    index,
+                    "name",
+                    &def.name,
+                    "another rule has the same name".into(),
+                    0,
+                );
+            }
+            names.push(def.name.clone());
+            if let Some(rule) = loader.rule(index, def, read_script) {
+                rules.push(rule);
+            }
+        }
+        if !loader.errors.is_empty() {
+            return Err(loader.errors);
+        }
+        let uses_rhai = rules.iter().any(|r| {
+            r.when.is_some()
+                || r.script.is_some()
+                || r.steps.iter().any(|s| matches!(s.action, Action::Expr(_)))
+        });
+        Ok(RuleSet {
+            rules,
+            engine: Arc::new(engine),
+            catalog: catalog.cloned(),
+            uses_rhai,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    pub fn rule_names(&self) -> Vec<&str> {
+        self.rules.iter().map(|r| r.name.as_str()).collect()
+    }
+}
+
+impl Loader<'_> {
+    fn error(&mut self, index: usize, key: &str, rule: &str, message: String, line_offset: usize) {
+        let line = self
+            .source
+            .key_line(index, key)
+            .or_else(|| self.source.rule_line(index))
+            .unwrap_or(0);
+        self.errors.push(LoadError {
+            place: Some(Place {
+                file: self.file.to_owned(),
+                line: line + line_offset,
+                column: 0,
+            }),
+            rule: Some(rule.to_owned()),
+            message,
+        });
+    }
+
+    fn compile_expr(&mut self, index: usize, rule: &str, key: &str, text: &str) -> Option<AST> {
+        match self
+            .engine
+            .compile_expression_with_scope(&sandbox::compile_scope(), text)
+        {
+            Ok(ast) => Some(ast),
+            Err(e) => {
+                let offset = e.1.line().map(|l| l.saturating_sub(1)).unwrap_or(0);
+                self.error(index, key, rule, format!("{key}: {}", e.0), offset);
+                None
+            }
+        }
+    }
+
+    fn rule(
+        &mut self,
+        index: usize,
+        def: RuleDef,
+        read_script: &dyn Fn(&str) -> Result<String, String>,
+    ) -> Option<Rule> {
+        let before = self.errors.len();
+        let name = def.name.clone();
+        if name.trim().is_empty() {
+            self.error(index, "name", &name, "a rule needs a name".into(), 0);
+        }
+        let scope = match def.applies_to {
+            AppliesTo::All => Scope::All,
+            AppliesTo::MemberOf(g) => Scope::MemberOf(g),
+            AppliesTo::NotMemberOf(g) => Scope::NotMemberOf(g),
+        };
+        let when = def
+            .when
+            .as_deref()
+            .and_then(|w| self.compile_expr(index, &name, "when", w));
+        let steps = self.steps(index, &name, def.set);
+        let script = def.script.and_then(|file| match read_script(&file) {
+            Ok(text) => match self
+                .engine
+                .compile_with_scope(&sandbox::compile_scope(), &text)
+            {
+                Ok(ast) => Some((file, ast)),
+                Err(e) => {
+                    let at =
+                        e.1.line()
+                            .map(|l| format!(" (line {l} of {file})"))
+                            .unwrap_or_default();
+                    self.error(
+                        index,
+                        "script",
+                        &name,
+                        format!("script {file}: {}{at}", e.0),
+                        0,
+                    );
+                    None
+                }
+            },
+            Err(message) => {
+                self.error(index, "script", &name, message, 0);
+                None
+            }
+        });
+        if self.errors.len() > before {
+            return None;
+        }
+        Some(Rule {
+            name,
+            active: def.active,
+            scope,
+            when,
+            steps,
+            script,
+        })
+    }
+
+    fn steps(&mut self, index: usize, rule: &str, set: SetDef) -> Vec<SetStep> {
+        let defs = [
+            (Setting::UserPlan, set.user_plan),
+            (Setting::OwnerCompany, set.owner_company),
+            (Setting::PrimaryGroup, set.primary_group),
+            (Setting::SecondaryGroups, set.secondary_groups),
+            (Setting::Role, set.role),
+            (Setting::Confidential, set.confidential),
+        ];
+        let mut steps = Vec::new();
+        for (setting, def) in defs {
+            let Some(def) = def else { continue };
+            let key = setting.name();
+            let (action, mode) = match def {
+                SettingDef::Short(literal) => {
+                    (self.literal(index, rule, setting, literal), Mode::Always)
+                }
+                SettingDef::Full(FullSettingDef {
+                    value: Some(v),
+                    expr: None,
+                    mode,
+                }) => (self.literal(index, rule, setting, v), mode),
+                SettingDef::Full(FullSettingDef {
+                    value: None,
+                    expr: Some(e),
+                    mode,
+                }) => (
+                    self.compile_expr(index, rule, key, &e).map(Action::Expr),
+                    mode,
+                ),
+                SettingDef::Full(_) => {
+                    self.error(
+                        index,
+                        key,
+                        rule,
+                        format!("set.{key}: give exactly one of value or expr"),
+                        0,
+                    );
+                    (None, Mode::Always)
+                }
+            };
+            if let Some(action) = action {
+                steps.push(SetStep {
+                    setting,
+                    action,
+                    mode,
+                });
+            }
+        }
+        steps
+    }
+
+    fn literal(
+        &mut self,
+        index: usize,
+        rule: &str,
+        setting: Setting,
+        literal: LiteralDef,
+    ) -> Option<Action> {
+        let key = setting.name();
+        let value = match literal {
+            LiteralDef::Flag(b) => SettingValue::Flag(b),
+            LiteralDef::Text(t) => SettingValue::Text(t),
+            LiteralDef::List(l) => SettingValue::List(l),
+        };
+        if !fits(setting, &value) {
+            self.error(
+                index,
+                key,
+                rule,
+                format!("set.{key}: expected {}, got {value}", setting.expects()),
+                0,
+            );
+            return None;
+        }
+        if let Some(catalog) = self.catalog {
+            if let Err(message) = catalog.check(setting, &value) {
+                self.error(index, key, rule, format!("set.{key}: {message}"), 0);
+                return None;
+            }
+        }
+        Some(Action::Literal(value))
+    }
+}

@@ -1,0 +1,235 @@
+//! The Rhai sandbox: what a rule's expression or script may do (read the user, call the
+//! helpers, compute) and what it may not (I/O, eval, modules, unbounded work). Helpers
+//! that need the current user (`member_of`, `has_role`, `user.attr(...)`) read it from
+//! a thread-local set for the duration of one evaluation: evaluation is synchronous.
+
+use crate::GroupRef;
+use rhai::{Array, Dynamic, Engine, Map, Scope, INT};
+use serde_json::Value;
+use std::cell::RefCell;
+
+/// Work one expression or script may do before it is stopped with an error.
+pub const MAX_OPERATIONS: u64 = 50_000;
+
+pub(crate) fn engine() -> Engine {
+    let mut engine = Engine::new();
+    engine.set_max_operations(MAX_OPERATIONS);
+    engine.set_max_call_levels(16);
+    engine.set_max_expr_depths(64, 32);
+    engine.set_max_string_size(10_000);
+    engine.set_max_array_size(1_000);
+    engine.set_max_map_size(1_000);
+    engine.set_max_functions(64);
+    engine.set_max_variables(64);
+    engine.set_strict_variables(true);
+    engine.disable_symbol("eval");
+    engine.on_print(|_| {});
+    engine.on_debug(|_, _, _| {});
+    engine.set_optimization_level(rhai::OptimizationLevel::Full);
+
+    engine.register_fn("member_of", |group: &str| {
+        with_current(|c| c.member_of(group))
+    });
+    engine.register_fn("has_role", |role: &str| with_current(|c| c.has_role(role)));
+    engine.register_fn("attr", |_user: &mut Map, name: &str| {
+        with_current(|c| c.attr(name))
+    });
+    engine.register_fn("lower", |s: &str| s.to_lowercase());
+    engine.register_fn("upper", |s: &str| s.to_uppercase());
+    engine.register_fn("trim", |s: &str| s.trim().to_owned());
+    engine.register_fn("email_domain", |s: &str| {
+        s.rsplit_once('@')
+            .map(|(_, d)| d.to_lowercase())
+            .unwrap_or_default()
+    });
+    engine
+}
+
+/// The variables every expression and script sees. Compiling against this scope makes
+/// any other name a load-time error (strict variables).
+pub(crate) fn compile_scope() -> Scope<'static> {
+    let mut scope = Scope::new();
+    scope.push_constant("user", Map::new());
+    scope.push_constant("groups", Array::new());
+    scope
+}
+
+/// The current user, for the helpers.
+pub(crate) struct Current {
+    raw: Value,
+    groups_folded: Vec<String>,
+    roles_folded: Vec<String>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+}
+
+fn with_current<T: Default>(f: impl FnOnce(&Current) -> T) -> T {
+    CURRENT.with(|c| c.borrow().as_ref().map(f).unwrap_or_default())
+}
+
+/// Makes `user` current for the helpers while `f` runs.
+pub(crate) fn with_user<T>(raw: &Value, groups: &[GroupRef], f: impl FnOnce() -> T) -> T {
+    let current = Current {
+        raw: raw.clone(),
+        groups_folded: groups
+            .iter()
+            .flat_map(|g| {
+                std::iter::once(g.display_name.to_lowercase())
+                    .chain(g.external_id.iter().map(|e| e.to_lowercase()))
+            })
+            .collect(),
+        roles_folded: role_names(raw),
+    };
+    CURRENT.with(|c| *c.borrow_mut() = Some(current));
+    let out = f();
+    CURRENT.with(|c| *c.borrow_mut() = None);
+    out
+}
+
+impl Current {
+    fn member_of(&self, group: &str) -> bool {
+        let g = group.to_lowercase();
+        self.groups_folded.contains(&g)
+    }
+
+    fn has_role(&self, role: &str) -> bool {
+        let r = role.to_lowercase();
+        self.roles_folded.contains(&r)
+    }
+
+    /// Any attribute by its full URN path (`urn:…:Name:2.0:User:attr`), flattened as
+    /// Entra sends custom attributes or nested under its schema URN; `()` when missing.
+    fn attr(&self, path: &str) -> Dynamic {
+        let Some(obj) = self.raw.as_object() else {
+            return Dynamic::UNIT;
+        };
+        let get = |o: &serde_json::Map<String, Value>, k: &str| {
+            o.iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v.clone())
+        };
+        if let Some(v) = get(obj, path) {
+            return to_dynamic(&v);
+        }
+        if let Some((urn, name)) = path.rsplit_once(':') {
+            if let Some(Value::Object(ext)) = get(obj, urn) {
+                if let Some(v) = get(&ext, name) {
+                    return to_dynamic(&v);
+                }
+            }
+        }
+        Dynamic::UNIT
+    }
+}
+
+/// Role names a user has: `roles[].value` and `.display`, and inside values Entra sends
+/// as JSON strings (AppRoleAssignmentsComplex) their `value` and `displayName`.
+fn role_names(raw: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for role in raw
+        .get("roles")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        for key in ["value", "display"] {
+            let Some(text) = role.get(key).and_then(Value::as_str) else {
+                continue;
+            };
+            match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(inner)) => {
+                    for k in ["value", "displayName"] {
+                        if let Some(v) = inner.get(k).and_then(Value::as_str) {
+                            out.push(v.to_lowercase());
+                        }
+                    }
+                }
+                _ => out.push(text.to_lowercase()),
+            }
+        }
+    }
+    out
+}
+
+pub(crate) fn to_dynamic(v: &Value) -> Dynamic {
+    match v {
+        Value::Null => Dynamic::UNIT,
+        Value::Bool(b) => Dynamic::from_bool(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Dynamic::from_int(i as INT),
+            None => Dynamic::from_float(n.as_f64().unwrap_or_default()),
+        },
+        Value::String(s) => Dynamic::from(s.clone()),
+        Value::Array(items) => Dynamic::from_array(items.iter().map(to_dynamic).collect()),
+        Value::Object(o) => {
+            let map: Map = o
+                .iter()
+                .map(|(k, v)| (k.as_str().into(), to_dynamic(v)))
+                .collect();
+            Dynamic::from_map(map)
+        }
+    }
+}
+
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+/// The read-only `user` a rule sees: the SCIM resource with friendly accessors. Known
+/// complex attributes are always maps, so `user.name.givenName` is `()` rather than an
+/// error when the IdP sent no name.
+pub(crate) fn user_object(raw: &Value) -> Dynamic {
+    let mut map = to_dynamic(raw).try_cast::<Map>().unwrap_or_default();
+    for complex in ["name"] {
+        if !map.get(complex).is_some_and(|v| v.is_map()) {
+            map.insert(complex.into(), Dynamic::from_map(Map::new()));
+        }
+    }
+    for multi in ["emails", "phoneNumbers", "addresses", "roles"] {
+        if !map.get(multi).is_some_and(|v| v.is_array()) {
+            map.insert(multi.into(), Dynamic::from_array(Array::new()));
+        }
+    }
+    let mut enterprise = raw
+        .as_object()
+        .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(ENTERPRISE)))
+        .and_then(|(_, v)| to_dynamic(v).try_cast::<Map>())
+        .unwrap_or_default();
+    if !enterprise.get("manager").is_some_and(|v| v.is_map()) {
+        enterprise.insert("manager".into(), Dynamic::from_map(Map::new()));
+    }
+    map.insert("enterprise".into(), Dynamic::from_map(enterprise));
+    map.insert("primary_email".into(), primary_email(raw));
+    if !map.contains_key("active") {
+        map.insert("active".into(), Dynamic::from_bool(true));
+    }
+    Dynamic::from_map(map)
+}
+
+fn primary_email(raw: &Value) -> Dynamic {
+    let emails = raw.get("emails").and_then(Value::as_array);
+    let pick = emails.and_then(|list| {
+        list.iter()
+            .find(|e| {
+                e.get("primary").is_some_and(|p| {
+                    p == &Value::Bool(true)
+                        || p.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true"))
+                })
+            })
+            .or_else(|| list.first())
+    });
+    match pick.and_then(|e| e.get("value")).and_then(Value::as_str) {
+        Some(v) => Dynamic::from(v.to_owned()),
+        None => Dynamic::UNIT,
+    }
+}
+
+/// `groups`: the display names of the user's groups.
+pub(crate) fn groups_object(groups: &[GroupRef]) -> Dynamic {
+    Dynamic::from_array(
+        groups
+            .iter()
+            .map(|g| Dynamic::from(g.display_name.clone()))
+            .collect(),
+    )
+}
