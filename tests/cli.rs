@@ -226,3 +226,79 @@ async fn acknowledged_writes_survive_sigkill(backend: DbBackend) {
 }
 
 on_both_backends!(cli_contract, acknowledged_writes_survive_sigkill);
+
+#[test]
+fn rules_check_names_the_rule_and_line_and_eval_explains() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "rules:\n  - name: Sales\n    applies_to: { member_of: \"Sales\" }\n    set:\n      user_plan: \"Sales Premium\"\n      role: { expr: 'if user.title == \"Lead\" { \"Sales lead\" } else { \"Sales user\" }' }\n  - name: Fallback\n    set:\n      user_plan: { value: \"Standard\", mode: if_not_set }\n",
+    )
+    .unwrap();
+    let catalog = dir.path().join("catalog.yaml");
+    std::fs::write(&catalog, "user_plans: [{name: Standard, seats: 10}, Sales Premium]\nroles: [Sales user, Sales lead]\n").unwrap();
+    let run = |args: &[&str]| Command::new(BIN).args(args).output().unwrap();
+    let path = rules.to_str().unwrap();
+    let cat = catalog.to_str().unwrap();
+
+    let ok = run(&["rules", "check", path, "--catalog", cat]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("2 rules OK"));
+
+    let user = dir.path().join("user.json");
+    std::fs::write(
+        &user,
+        r#"{"userName": "kim@contoso.com", "title": "Lead", "active": true}"#,
+    )
+    .unwrap();
+    let eval = run(&[
+        "rules",
+        "eval",
+        path,
+        "--user",
+        user.to_str().unwrap(),
+        "--groups",
+        "Sales,Support",
+        "--catalog",
+        cat,
+        "--json",
+    ]);
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    let v: Value = serde_json::from_slice(&eval.stdout).unwrap();
+    assert_eq!(v["settings"]["user_plan"], "Sales Premium");
+    assert_eq!(v["settings"]["role"], "Sales lead");
+    assert_eq!(v["synced"], true);
+    let table = run(&["rules", "eval", path, "--user", user.to_str().unwrap()]);
+    let table = String::from_utf8_lossy(&table.stdout).to_string();
+    assert!(table.contains("not member of \"Sales\""), "{table}");
+    assert!(table.contains("\"Standard\""), "{table}");
+
+    // A catalogue miss and a bad expression: exit 1, each message names its rule and line.
+    std::fs::write(
+        &rules,
+        "rules:\n  - name: Sales\n    set:\n      user_plan: \"Gold\"\n  - name: Broken\n    set:\n      role: { expr: 'user.title +' }\n",
+    )
+    .unwrap();
+    let bad = run(&["rules", "check", path, "--catalog", cat]);
+    assert_eq!(bad.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains(&format!("{path}:4"))
+            && stderr.contains("rule \"Sales\"")
+            && stderr.contains("\"Gold\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{path}:7")) && stderr.contains("rule \"Broken\""),
+        "{stderr}"
+    );
+}

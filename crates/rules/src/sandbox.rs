@@ -47,10 +47,14 @@ pub(crate) fn engine() -> Engine {
 
 /// The variables every expression and script sees. Compiling against this scope makes
 /// any other name a load-time error (strict variables).
+///
+/// They are plain variables here, not constants: with full optimisation Rhai would fold
+/// a constant's compile-time value (an empty map) into the AST, and `user.title` would
+/// be `()` for every user. At run time they are constants, so scripts cannot assign them.
 pub(crate) fn compile_scope() -> Scope<'static> {
     let mut scope = Scope::new();
-    scope.push_constant("user", Map::new());
-    scope.push_constant("groups", Array::new());
+    scope.push("user", Map::new());
+    scope.push("groups", Array::new());
     scope
 }
 

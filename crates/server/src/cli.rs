@@ -55,6 +55,11 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Check rule files and try them on a user.
+    Rules {
+        #[command(subcommand)]
+        command: crate::rules_cli::RulesCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -129,6 +134,10 @@ fn init_logging(format: LogFormat) {
 }
 
 async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
+    if let Command::Rules { command } = cli.command {
+        // Rules are pure: no database is opened for them.
+        return crate::rules_cli::run(command);
+    }
     let database_url = cli
         .database_url
         .clone()
@@ -160,6 +169,7 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
         }
         Command::Tenant { command } => tenant_command(&open(&database_url).await?, command).await,
         Command::Token { command } => token_command(&open(&database_url).await?, command).await,
+        Command::Rules { .. } => Ok(()),
     }
 }
 

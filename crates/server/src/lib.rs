@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod config;
 mod request_id;
+mod rules_cli;
 
 use anyhow::Context;
 use axum::Router;
