@@ -13,6 +13,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use scimgate_store::{Member, MemberOp, Mutation, Rejection, ResourceKind, StoredResource, Write};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 type Result<T> = std::result::Result<T, ScimError>;
 
@@ -266,26 +267,38 @@ async fn search_one(
         }
     };
     let mut shown = Vec::with_capacity(page.len());
-    let members =
-        if rt == ResourceType::Group && req.projection.includes("members") && !page.is_empty() {
-            let ids: Vec<&str> = page.iter().map(|r| r.id.as_str()).collect();
-            Some(state.store.members(&auth.tenant, &ids).await?)
-        } else {
-            None
-        };
+    let mut members = if rt == ResourceType::Group && req.projection.includes("members") {
+        Some(members_by_group(state, auth, &page).await?)
+    } else {
+        None
+    };
     for stored in &page {
-        let mine: Option<Vec<Member>> = members.as_ref().map(|all| {
-            all.iter()
-                .filter(|(g, _)| *g == stored.id)
-                .map(|(_, m)| m.clone())
-                .collect()
-        });
+        let mine = members
+            .as_mut()
+            .map(|m| m.remove(&stored.id).unwrap_or_default());
         shown.push(
             req.projection
                 .apply(rt, render(rt, stored, mine.as_deref(), &auth.base)),
         );
     }
     Ok((total, shown))
+}
+
+/// The members of the given groups with one query, keyed by group id.
+async fn members_by_group(
+    state: &ScimState,
+    auth: &Authed,
+    groups: &[StoredResource],
+) -> Result<HashMap<String, Vec<Member>>> {
+    let mut by_group: HashMap<String, Vec<Member>> = HashMap::new();
+    if groups.is_empty() {
+        return Ok(by_group);
+    }
+    let ids: Vec<&str> = groups.iter().map(|r| r.id.as_str()).collect();
+    for (group, member) in state.store.members(&auth.tenant, &ids).await? {
+        by_group.entry(group).or_default().push(member);
+    }
+    Ok(by_group)
 }
 
 const SCAN_CHUNK: i64 = 500;
@@ -313,19 +326,15 @@ async fn scan_filtered(
             .await?;
         let Some(last) = chunk.last() else { break };
         after = last.position;
-        let members = if needs_members {
-            let ids: Vec<&str> = chunk.iter().map(|r| r.id.as_str()).collect();
-            Some(state.store.members(&auth.tenant, &ids).await?)
+        let mut members = if needs_members {
+            Some(members_by_group(state, auth, &chunk).await?)
         } else {
             None
         };
         for stored in chunk {
-            let mine: Option<Vec<Member>> = members.as_ref().map(|all| {
-                all.iter()
-                    .filter(|(g, _)| *g == stored.id)
-                    .map(|(_, m)| m.clone())
-                    .collect()
-            });
+            let mine = members
+                .as_mut()
+                .map(|m| m.remove(&stored.id).unwrap_or_default());
             let doc = render(rt, &stored, mine.as_deref(), &auth.base);
             let hit = filter::eval(filter, &doc, Target::Resource(rt))
                 .map_err(|e| ScimError::invalid_filter(e.to_string()))?;
