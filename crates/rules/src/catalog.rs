@@ -22,17 +22,24 @@ pub struct Catalog {
 #[serde(untagged)]
 pub enum CatalogEntry {
     Name(String),
-    Entry {
-        name: String,
-        #[serde(default)]
-        seats: Option<u64>,
-    },
+    Entry(NamedEntry),
+}
+
+/// Fixed: was an inline variant, where serde cannot deny unknown fields, so a typo
+/// (`{ name: Standard, sets: 3 }`) silently meant "no seat count".
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NamedEntry {
+    pub name: String,
+    #[serde(default)]
+    pub seats: Option<u64>,
 }
 
 impl CatalogEntry {
     pub fn name(&self) -> &str {
         match self {
-            CatalogEntry::Name(n) | CatalogEntry::Entry { name: n, .. } => n,
+            CatalogEntry::Name(n) => n,
+            CatalogEntry::Entry(e) => &e.name,
         }
     }
 }

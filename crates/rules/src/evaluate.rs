@@ -134,11 +134,7 @@ impl RuleSet {
             errors,
             ..
         } = run;
-        let active = input
-            .user
-            .get("active")
-            .and_then(|a| a.as_bool())
-            .unwrap_or(true);
+        let active = sandbox::is_active(&input.user);
         let not_synced_because = if !errors.is_empty() {
             Some(format!("rule {:?} failed", errors[0].rule))
         } else if settings.user_plan.is_none() {

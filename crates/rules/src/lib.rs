@@ -11,7 +11,7 @@ mod sandbox;
 mod settings;
 mod source;
 
-pub use catalog::Catalog;
+pub use catalog::{Catalog, CatalogEntry, NamedEntry};
 pub use error::{LoadError, Place};
 pub use evaluate::{Evaluation, Explanation, RuleOutcome, RuleTrace, SettingTrace, UserError};
 pub use ruleset::RuleSet;

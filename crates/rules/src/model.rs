@@ -43,14 +43,9 @@ pub(crate) enum AppliesTo {
 #[serde(untagged)]
 enum AppliesToRepr {
     Word(String),
-    Map(AppliesToMap),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AppliesToMap {
-    member_of: Option<String>,
-    not_member_of: Option<String>,
+    // A plain map checked in `try_from`: a typo (`membr_of`) then gets our message, not
+    // serde's "did not match any variant of untagged enum".
+    Map(std::collections::BTreeMap<String, String>),
 }
 
 impl TryFrom<AppliesToRepr> for AppliesTo {
@@ -62,16 +57,20 @@ impl TryFrom<AppliesToRepr> for AppliesTo {
             AppliesToRepr::Word(w) => Err(format!(
                 "applies_to: {w:?} is not `all`, `{{ member_of: G }}` or `{{ not_member_of: G }}`"
             )),
-            AppliesToRepr::Map(AppliesToMap {
-                member_of: Some(g),
-                not_member_of: None,
-            }) => Ok(AppliesTo::MemberOf(g)),
-            AppliesToRepr::Map(AppliesToMap {
-                member_of: None,
-                not_member_of: Some(g),
-            }) => Ok(AppliesTo::NotMemberOf(g)),
-            AppliesToRepr::Map(_) => {
-                Err("applies_to takes exactly one of member_of or not_member_of".to_owned())
+            AppliesToRepr::Map(map) => {
+                if map.len() == 1 {
+                    if let Some(g) = map.get("member_of") {
+                        return Ok(AppliesTo::MemberOf(g.clone()));
+                    }
+                    if let Some(g) = map.get("not_member_of") {
+                        return Ok(AppliesTo::NotMemberOf(g.clone()));
+                    }
+                }
+                let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+                Err(format!(
+                    "applies_to takes exactly one of member_of or not_member_of, not `{}`",
+                    keys.join("`, `")
+                ))
             }
         }
     }

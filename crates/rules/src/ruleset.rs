@@ -93,26 +93,8 @@ impl RuleSet {
         catalog: Option<&Catalog>,
     ) -> Result<RuleSet, Vec<LoadError>> {
         let source = SourceMap::new(text);
-        let parsed: RuleFile = serde_yaml::from_str(text).map_err(|e| {
-            let place = e.location().map(|l| Place {
-                file: file.to_owned(),
-                line: l.line(),
-                column: l.column(),
-            });
-            let rule = place.as_ref().and_then(|p| source.rule_at(p.line));
-            // serde_yaml's message repeats the position; ours is in `place`.
-            let message = e.to_string();
-            let message = message
-                .split(" at line ")
-                .next()
-                .unwrap_or(&message)
-                .to_owned();
-            vec![LoadError {
-                place,
-                rule,
-                message,
-            }]
-        })?;
+        let parsed: RuleFile =
+            serde_yaml::from_str(text).map_err(|e| vec![yaml_error(file, text, &source, &e)])?;
         let engine = sandbox::engine();
         let mut loader = Loader {
             file,
@@ -167,6 +149,70 @@ impl RuleSet {
     }
 }
 
+/// A YAML error with its rule and place. Fixed: the rule used to be the last `name:` at or
+/// *below* the error's line, so an error on a rule's last line was blamed on the next rule.
+/// serde's path (`rules[2].set: …`) says which rule it is; when the text parses as plain
+/// YAML, that gives the rule's name whatever the order of its keys.
+fn yaml_error(file: &str, text: &str, source: &SourceMap, e: &serde_yaml::Error) -> LoadError {
+    // serde_yaml's message repeats the position; ours is in `place`.
+    let message = e.to_string();
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&message)
+        .to_owned();
+    let index = message
+        .strip_prefix("rules[")
+        .and_then(|rest| rest.split(']').next())
+        .and_then(|i| i.parse::<usize>().ok());
+    let mut place = e.location().map(|l| Place {
+        file: file.to_owned(),
+        line: l.line(),
+        column: l.column(),
+    });
+    let rule = index
+        .and_then(|i| {
+            let doc: serde_yaml::Value = serde_yaml::from_str(text).ok()?;
+            let name = doc.get("rules")?.get(i)?.get("name")?.as_str()?;
+            Some(name.to_owned())
+        })
+        .or_else(|| place.as_ref().and_then(|p| source.rule_at(p.line)));
+    // serde's untagged enums only say "data did not match any variant": say which
+    // setting it is and what a setting takes.
+    let untagged = ": data did not match any variant of untagged enum SettingDef";
+    let message = match message.strip_suffix(untagged) {
+        Some(path) => {
+            let key = place
+                .as_ref()
+                .and_then(|p| source.key_at(p.line))
+                .filter(|k| Setting::from_name(k).is_some())
+                .map(|k| format!(".{k}"))
+                .unwrap_or_default();
+            format!(
+                "{path}{key}: expected a text, a list of texts, true or false, \
+                 or {{ value: …, mode: … }} or {{ expr: …, mode: … }} \
+                 with mode always or if_not_set"
+            )
+        }
+        None => message,
+    };
+    // `applies_to`'s own check is reported at the start of the rule; point at the key.
+    let about_applies_to = message
+        .split_once(": ")
+        .is_some_and(|(_, m)| m.starts_with("applies_to"));
+    if let (true, Some(p), Some(i)) = (about_applies_to, place.as_mut(), index) {
+        if let Some(line) = source.find_key_line(i, "applies_to") {
+            p.line = line;
+            p.column = 0;
+        }
+    }
+    LoadError {
+        place,
+        rule,
+        message,
+    }
+}
+
 impl Loader<'_> {
     fn error(&mut self, index: usize, key: &str, rule: &str, message: String, line_offset: usize) {
         let line = self
@@ -192,7 +238,10 @@ impl Loader<'_> {
         {
             Ok(ast) => Some(ast),
             Err(e) => {
-                let offset = e.1.line().map(|l| l.saturating_sub(1)).unwrap_or(0);
+                // Fixed: the offset counted from the key's line, one or two lines short
+                // when the code is a block scalar (`when: |`) or under its own `expr:` key.
+                let offset = e.1.line().map(|l| l.saturating_sub(1)).unwrap_or(0)
+                    + self.source.code_offset(index, key);
                 self.error(index, key, rule, format!("{key}: {}", e.0), offset);
                 None
             }

@@ -4,7 +4,7 @@
 //! a thread-local set for the duration of one evaluation: evaluation is synchronous.
 
 use crate::GroupRef;
-use rhai::{Array, Dynamic, Engine, Map, Scope, INT};
+use rhai::{Array, Dynamic, Engine, FuncRegistration, Map, Scope, INT};
 use serde_json::Value;
 use std::cell::RefCell;
 
@@ -27,13 +27,22 @@ pub(crate) fn engine() -> Engine {
     engine.on_debug(|_, _, _| {});
     engine.set_optimization_level(rhai::OptimizationLevel::Full);
 
-    engine.register_fn("member_of", |group: &str| {
-        with_current(|c| c.member_of(group))
-    });
-    engine.register_fn("has_role", |role: &str| with_current(|c| c.has_role(role)));
-    engine.register_fn("attr", |_user: &mut Map, name: &str| {
-        with_current(|c| c.attr(name))
-    });
+    // Fixed: these read the current user, so they are volatile. Registered as plain
+    // (pure, non-volatile) functions, full optimisation called them once at compile time
+    // with constant arguments, when there is no user: `member_of("Sales")` was always false.
+    FuncRegistration::new("member_of")
+        .with_volatility(true)
+        .register_into_engine(&mut engine, |group: &str| {
+            with_current(|c| c.member_of(group))
+        });
+    FuncRegistration::new("has_role")
+        .with_volatility(true)
+        .register_into_engine(&mut engine, |role: &str| with_current(|c| c.has_role(role)));
+    FuncRegistration::new("attr")
+        .with_volatility(true)
+        .register_into_engine(&mut engine, |_user: &mut Map, name: &str| {
+            with_current(|c| c.attr(name))
+        });
     engine.register_fn("lower", |s: &str| s.to_lowercase());
     engine.register_fn("upper", |s: &str| s.to_uppercase());
     engine.register_fn("trim", |s: &str| s.trim().to_owned());
@@ -204,10 +213,15 @@ pub(crate) fn user_object(raw: &Value) -> Dynamic {
     }
     map.insert("enterprise".into(), Dynamic::from_map(enterprise));
     map.insert("primary_email".into(), primary_email(raw));
-    if !map.contains_key("active") {
-        map.insert("active".into(), Dynamic::from_bool(true));
-    }
+    // Fixed: `"active": null` (or any non-boolean) was `()` here while `evaluate` counts
+    // the user as active; both now read it the same way: only `false` is inactive.
+    map.insert("active".into(), Dynamic::from_bool(is_active(raw)));
     Dynamic::from_map(map)
+}
+
+/// Whether the IdP has the user active: anything but `"active": false` is.
+pub(crate) fn is_active(raw: &Value) -> bool {
+    raw.get("active").and_then(Value::as_bool).unwrap_or(true)
 }
 
 fn primary_email(raw: &Value) -> Dynamic {
