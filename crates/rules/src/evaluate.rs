@@ -228,7 +228,9 @@ impl Run<'_> {
             planned.push((step.setting, value, step.mode));
         }
         if let Some((file, ast)) = &rule.script {
-            let result = self.eval(ast).map_err(|e| format!("script {file}: {e}"))?;
+            let result = self
+                .eval_script(ast)
+                .map_err(|e| format!("script {file}: {e}"))?;
             if !result.is_unit() {
                 let map = result
                     .try_cast::<Map>()
@@ -269,27 +271,63 @@ impl Run<'_> {
     }
 
     fn eval(&mut self, ast: &AST) -> Result<Dynamic, String> {
-        let scope = self.scope.get_or_insert_with(|| {
-            let mut scope = rhai::Scope::new();
-            scope.push_constant_dynamic("user", sandbox::user_object(&self.input.user));
-            scope.push_constant_dynamic("groups", sandbox::groups_object(&self.input.groups));
-            scope
-        });
+        self.eval_prepare();
+        let Some(scope) = self.scope.as_mut() else {
+            return Err("no scope".into());
+        };
         let size = scope.len();
         let result = self.set.engine.eval_ast_with_scope::<Dynamic>(scope, ast);
         // A script's own `let` variables must not leak into the next rule.
         scope.rewind(size);
-        result.map_err(|e| match *e {
-            rhai::EvalAltResult::ErrorTooManyOperations(_) => {
-                format!(
-                    "stopped after {} operations (an endless loop?)",
-                    sandbox::MAX_OPERATIONS
-                )
-            }
-            other => other.to_string(),
-        })
+        result.map_err(describe)
     }
 
+    /// Runs a script on a copy of the user: Rhai lets a script assign a property of a
+    /// constant map (`user.title = "x"`), and no rule may change what the next one sees.
+    fn eval_script(&mut self, ast: &AST) -> Result<Dynamic, String> {
+        let (user, groups) = {
+            self.eval_prepare();
+            let scope = self.scope.as_ref().ok_or("no scope")?;
+            (
+                scope.get_value::<Dynamic>("user"),
+                scope.get_value::<Dynamic>("groups"),
+            )
+        };
+        let mut scope = rhai::Scope::new();
+        scope.push_constant_dynamic("user", user.unwrap_or_default());
+        scope.push_constant_dynamic("groups", groups.unwrap_or_default());
+        self.set
+            .engine
+            .eval_ast_with_scope::<Dynamic>(&mut scope, ast)
+            .map_err(describe)
+    }
+
+    fn eval_prepare(&mut self) {
+        if self.scope.is_none() {
+            let mut scope = rhai::Scope::new();
+            scope.push_constant_dynamic(
+                "user",
+                sandbox::user_object(&self.input.user, &self.set.user_fields),
+            );
+            scope.push_constant_dynamic("groups", sandbox::groups_object(&self.input.groups));
+            self.scope = Some(scope);
+        }
+    }
+}
+
+fn describe(e: Box<rhai::EvalAltResult>) -> String {
+    match *e {
+        rhai::EvalAltResult::ErrorTooManyOperations(_) => {
+            format!(
+                "stopped after {} operations (an endless loop?)",
+                sandbox::MAX_OPERATIONS
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
+impl Run<'_> {
     /// A Rhai result as a setting value: `()` means "no value"; anything else must have
     /// the setting's shape and, when a catalogue is known, name an entry of it.
     fn to_setting(&self, setting: Setting, value: Dynamic) -> Result<Option<SettingValue>, String> {

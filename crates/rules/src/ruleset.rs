@@ -46,6 +46,8 @@ pub struct RuleSet {
     pub(crate) catalog: Option<Catalog>,
     /// Whether any rule runs Rhai; if none does, users are never converted for it.
     pub(crate) uses_rhai: bool,
+    /// The parts of `user` the rules' Rhai reads (converted per user, nothing more).
+    pub(crate) user_fields: sandbox::UserFields,
 }
 
 struct Loader<'a> {
@@ -54,6 +56,8 @@ struct Loader<'a> {
     engine: &'a Engine,
     catalog: Option<&'a Catalog>,
     errors: Vec<LoadError>,
+    /// Every expression and script text, to find what they read of `user`.
+    rhai_sources: Vec<String>,
 }
 
 impl RuleSet {
@@ -102,6 +106,7 @@ impl RuleSet {
             engine: &engine,
             catalog,
             errors: Vec::new(),
+            rhai_sources: Vec::new(),
         };
         let mut rules = Vec::with_capacity(parsed.rules.len());
         let mut names: Vec<String> = Vec::new();
@@ -128,11 +133,13 @@ impl RuleSet {
                 || r.script.is_some()
                 || r.steps.iter().any(|s| matches!(s.action, Action::Expr(_)))
         });
+        let user_fields = sandbox::fields_read(loader.rhai_sources.iter().map(String::as_str));
         Ok(RuleSet {
             rules,
             engine: Arc::new(engine),
             catalog: catalog.cloned(),
             uses_rhai,
+            user_fields,
         })
     }
 
@@ -232,6 +239,7 @@ impl Loader<'_> {
     }
 
     fn compile_expr(&mut self, index: usize, rule: &str, key: &str, text: &str) -> Option<AST> {
+        self.rhai_sources.push(text.to_owned());
         match self
             .engine
             .compile_expression_with_scope(&sandbox::compile_scope(), text)
@@ -269,32 +277,9 @@ impl Loader<'_> {
             .as_deref()
             .and_then(|w| self.compile_expr(index, &name, "when", w));
         let steps = self.steps(index, &name, def.set);
-        let script = def.script.and_then(|file| match read_script(&file) {
-            Ok(text) => match self
-                .engine
-                .compile_with_scope(&sandbox::compile_scope(), &text)
-            {
-                Ok(ast) => Some((file, ast)),
-                Err(e) => {
-                    let at =
-                        e.1.line()
-                            .map(|l| format!(" (line {l} of {file})"))
-                            .unwrap_or_default();
-                    self.error(
-                        index,
-                        "script",
-                        &name,
-                        format!("script {file}: {}{at}", e.0),
-                        0,
-                    );
-                    None
-                }
-            },
-            Err(message) => {
-                self.error(index, "script", &name, message, 0);
-                None
-            }
-        });
+        let script = def
+            .script
+            .and_then(|file| self.script(index, &name, file, read_script));
         if self.errors.len() > before {
             return None;
         }
@@ -306,6 +291,43 @@ impl Loader<'_> {
             steps,
             script,
         })
+    }
+
+    fn script(
+        &mut self,
+        index: usize,
+        rule: &str,
+        file: String,
+        read_script: &dyn Fn(&str) -> Result<String, String>,
+    ) -> Option<(String, AST)> {
+        let text = match read_script(&file) {
+            Ok(text) => text,
+            Err(message) => {
+                self.error(index, "script", rule, message, 0);
+                return None;
+            }
+        };
+        self.rhai_sources.push(text.clone());
+        match self
+            .engine
+            .compile_with_scope(&sandbox::compile_scope(), &text)
+        {
+            Ok(ast) => Some((file, ast)),
+            Err(e) => {
+                let at =
+                    e.1.line()
+                        .map(|l| format!(" (line {l} of {file})"))
+                        .unwrap_or_default();
+                self.error(
+                    index,
+                    "script",
+                    rule,
+                    format!("script {file}: {}{at}", e.0),
+                    0,
+                );
+                None
+            }
+        }
     }
 
     fn steps(&mut self, index: usize, rule: &str, set: SetDef) -> Vec<SetStep> {

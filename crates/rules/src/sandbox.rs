@@ -40,9 +40,7 @@ pub(crate) fn engine() -> Engine {
         .register_into_engine(&mut engine, |role: &str| with_current(|c| c.has_role(role)));
     FuncRegistration::new("attr")
         .with_volatility(true)
-        .register_into_engine(&mut engine, |_user: &mut Map, name: &str| {
-            with_current(|c| c.attr(name))
-        });
+        .register_into_engine(&mut engine, |user: &mut Map, name: &str| attr(user, name));
     engine.register_fn("lower", |s: &str| s.to_lowercase());
     engine.register_fn("upper", |s: &str| s.to_uppercase());
     engine.register_fn("trim", |s: &str| s.trim().to_owned());
@@ -67,9 +65,9 @@ pub(crate) fn compile_scope() -> Scope<'static> {
     scope
 }
 
-/// The current user, for the helpers.
+/// What the helpers need to know of the current user, computed once per user (not a
+/// copy of the whole document: `attr` reads the `user` object it is called on).
 pub(crate) struct Current {
-    raw: Value,
     groups_folded: Vec<String>,
     roles_folded: Vec<String>,
 }
@@ -85,7 +83,6 @@ fn with_current<T: Default>(f: impl FnOnce(&Current) -> T) -> T {
 /// Makes `user` current for the helpers while `f` runs.
 pub(crate) fn with_user<T>(raw: &Value, groups: &[GroupRef], f: impl FnOnce() -> T) -> T {
     let current = Current {
-        raw: raw.clone(),
         groups_folded: groups
             .iter()
             .flat_map(|g| {
@@ -111,30 +108,27 @@ impl Current {
         let r = role.to_lowercase();
         self.roles_folded.contains(&r)
     }
+}
 
-    /// Any attribute by its full URN path (`urn:…:Name:2.0:User:attr`), flattened as
-    /// Entra sends custom attributes or nested under its schema URN; `()` when missing.
-    fn attr(&self, path: &str) -> Dynamic {
-        let Some(obj) = self.raw.as_object() else {
-            return Dynamic::UNIT;
-        };
-        let get = |o: &serde_json::Map<String, Value>, k: &str| {
-            o.iter()
-                .find(|(key, _)| key.eq_ignore_ascii_case(k))
-                .map(|(_, v)| v.clone())
-        };
-        if let Some(v) = get(obj, path) {
-            return to_dynamic(&v);
-        }
-        if let Some((urn, name)) = path.rsplit_once(':') {
-            if let Some(Value::Object(ext)) = get(obj, urn) {
-                if let Some(v) = get(&ext, name) {
-                    return to_dynamic(&v);
-                }
-            }
-        }
-        Dynamic::UNIT
+/// `user.attr(path)`: any attribute by its full URN path (`urn:…:Name:2.0:User:attr`),
+/// flattened as Entra sends custom attributes or nested under its schema URN; `()` when
+/// missing. Names compare case-insensitively.
+fn attr(user: &Map, path: &str) -> Dynamic {
+    let get = |m: &Map, k: &str| {
+        m.iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(k))
+            .map(|(_, v)| v.clone())
+    };
+    if let Some(v) = get(user, path) {
+        return v;
     }
+    path.rsplit_once(':')
+        .and_then(|(urn, name)| {
+            get(user, urn)
+                .and_then(|ext| ext.try_cast::<Map>())
+                .and_then(|ext| get(&ext, name))
+        })
+        .unwrap_or(Dynamic::UNIT)
 }
 
 /// Role names a user has: `roles[].value` and `.display`, and inside values Entra sends
@@ -191,32 +185,203 @@ const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:
 /// The read-only `user` a rule sees: the SCIM resource with friendly accessors. Known
 /// complex attributes are always maps, so `user.name.givenName` is `()` rather than an
 /// error when the IdP sent no name.
-pub(crate) fn user_object(raw: &Value) -> Dynamic {
-    let mut map = to_dynamic(raw).try_cast::<Map>().unwrap_or_default();
+pub(crate) fn user_object(raw: &Value, fields: &UserFields) -> Dynamic {
+    let wanted = |name: &str| match fields {
+        UserFields::All => true,
+        UserFields::Only(names) => names.iter().any(|n| n == name),
+    };
+    let mut map = match fields {
+        UserFields::All => to_dynamic(raw).try_cast::<Map>().unwrap_or_default(),
+        UserFields::Only(names) => {
+            let obj = raw.as_object();
+            let mut map = Map::new();
+            for name in names {
+                if let Some(v) = obj.and_then(|o| o.get(name.as_str())) {
+                    map.insert(name.as_str().into(), to_dynamic(v));
+                }
+            }
+            if wanted("attr") {
+                // `user.attr(…)` reads extension attributes by their URN keys.
+                for (k, v) in obj
+                    .into_iter()
+                    .flatten()
+                    .filter(|(k, _)| k.to_ascii_lowercase().starts_with("urn:"))
+                {
+                    map.insert(k.as_str().into(), to_dynamic(v));
+                }
+            }
+            map
+        }
+    };
     for complex in ["name"] {
-        if !map.get(complex).is_some_and(|v| v.is_map()) {
+        if wanted(complex) && !map.get(complex).is_some_and(|v| v.is_map()) {
             map.insert(complex.into(), Dynamic::from_map(Map::new()));
         }
     }
     for multi in ["emails", "phoneNumbers", "addresses", "roles"] {
-        if !map.get(multi).is_some_and(|v| v.is_array()) {
+        if wanted(multi) && !map.get(multi).is_some_and(|v| v.is_array()) {
             map.insert(multi.into(), Dynamic::from_array(Array::new()));
         }
     }
-    let mut enterprise = raw
-        .as_object()
-        .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(ENTERPRISE)))
-        .and_then(|(_, v)| to_dynamic(v).try_cast::<Map>())
-        .unwrap_or_default();
-    if !enterprise.get("manager").is_some_and(|v| v.is_map()) {
-        enterprise.insert("manager".into(), Dynamic::from_map(Map::new()));
+    if wanted("enterprise") {
+        let mut enterprise = raw
+            .as_object()
+            .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(ENTERPRISE)))
+            .and_then(|(_, v)| to_dynamic(v).try_cast::<Map>())
+            .unwrap_or_default();
+        if !enterprise.get("manager").is_some_and(|v| v.is_map()) {
+            enterprise.insert("manager".into(), Dynamic::from_map(Map::new()));
+        }
+        map.insert("enterprise".into(), Dynamic::from_map(enterprise));
     }
-    map.insert("enterprise".into(), Dynamic::from_map(enterprise));
-    map.insert("primary_email".into(), primary_email(raw));
-    // Fixed: `"active": null` (or any non-boolean) was `()` here while `evaluate` counts
-    // the user as active; both now read it the same way: only `false` is inactive.
-    map.insert("active".into(), Dynamic::from_bool(is_active(raw)));
+    if wanted("primary_email") {
+        map.insert("primary_email".into(), primary_email(raw));
+    }
+    // `"active": null` (or any non-boolean) reads as active, as the sync treats it.
+    if wanted("active") {
+        map.insert("active".into(), Dynamic::from_bool(is_active(raw)));
+    }
     Dynamic::from_map(map)
+}
+
+/// Which top-level parts of `user` a rule set's Rhai reads. Only those are converted
+/// for each user, so the per-user cost does not grow with everything the IdP sends.
+/// Anything the scan cannot follow (`user` passed around, indexed, or inside a string
+/// it cannot skip) means [`UserFields::All`]: slower, never different.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum UserFields {
+    All,
+    Only(Vec<String>),
+}
+
+pub(crate) fn fields_read<'a>(sources: impl IntoIterator<Item = &'a str>) -> UserFields {
+    let mut names: Vec<String> = Vec::new();
+    for source in sources {
+        let code = without_strings(source);
+        let bytes = code.as_bytes();
+        let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+        let mut i = 0;
+        while let Some(found) = code[i..].find("user") {
+            let start = i + found;
+            let end = start + 4;
+            i = end;
+            let bounded_left = start == 0 || !ident(bytes[start - 1]) && bytes[start - 1] != b'.';
+            let bounded_right = end >= bytes.len() || !ident(bytes[end]);
+            if !(bounded_left && bounded_right) {
+                continue;
+            }
+            let rest = code[end..].trim_start();
+            let Some(after_dot) = rest.strip_prefix('.') else {
+                return UserFields::All;
+            };
+            let after_dot = after_dot.trim_start();
+            let len = after_dot
+                .bytes()
+                .take_while(|b| ident(*b) || *b == b'$')
+                .count();
+            if len == 0 {
+                return UserFields::All;
+            }
+            let name = after_dot[..len].to_owned();
+            // A method on the whole map (`user.keys()`, `user.len()`) sees every field.
+            if name != "attr" && after_dot[len..].trim_start().starts_with('(') {
+                return UserFields::All;
+            }
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    UserFields::Only(names)
+}
+
+/// The code with comments and the contents of quoted literals blanked, so neither
+/// `"Sales user"` nor `// the user's title` is taken for a use of `user`.
+fn without_strings(code: &str) -> String {
+    let mut out = String::with_capacity(code.len());
+    let mut chars = code.chars().peekable();
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    while let Some(c) = chars.next() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+                out.push(c);
+                continue;
+            }
+            out.push(if c == '\n' { '\n' } else { ' ' });
+            continue;
+        }
+        match (c, chars.peek()) {
+            ('/', Some('/')) => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        out.push('\n');
+                        break;
+                    }
+                }
+            }
+            ('/', Some('*')) => {
+                chars.next();
+                let mut last = ' ';
+                for c in chars.by_ref() {
+                    if last == '*' && c == '/' {
+                        break;
+                    }
+                    last = c;
+                }
+                out.push(' ');
+            }
+            // Backtick strings interpolate code (`${user.title}`): left as they are, so
+            // their text can only make the scan more careful, never miss a use.
+            ('"' | '\'', _) => {
+                quote = Some(c);
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_read_follows_property_access_and_skips_strings() {
+        assert_eq!(
+            fields_read(["user.enterprise.department == \"Sales user\" && user.title != ()"]),
+            UserFields::Only(vec!["enterprise".into(), "title".into()])
+        );
+        assert_eq!(
+            fields_read(["user.attr(\"urn:x:y\")"]),
+            UserFields::Only(vec!["attr".into()])
+        );
+        assert_eq!(fields_read(["let u = user; u.title"]), UserFields::All);
+        assert_eq!(fields_read(["user.keys().len()"]), UserFields::All);
+        assert_eq!(fields_read(["user[\"title\"]"]), UserFields::All);
+        assert_eq!(
+            fields_read(["superuser.x + user_count"]),
+            UserFields::Only(vec![])
+        );
+        assert_eq!(
+            fields_read(["member_of(\"Sales\")"]),
+            UserFields::Only(vec![])
+        );
+        assert_eq!(
+            fields_read(["`${user.roles.len()}`"]),
+            UserFields::Only(vec!["roles".into()])
+        );
+        assert_eq!(
+            fields_read(["// the user's `set`\nlet t = user.title; /* user */ t"]),
+            UserFields::Only(vec!["title".into()])
+        );
+    }
 }
 
 /// Whether the IdP has the user active: anything but `"active": false` is.

@@ -843,6 +843,21 @@ rules:
             Some(vec!["Sales".to_owned()])
         );
     }
+
+    // A top-level property assignment is not refused by Rhai, but it only changes the
+    // script's own copy: the next rule still sees what the IdP sent.
+    let set = load_scripts(
+        r#"
+rules:
+  - name: Retitles
+    script: retitle.rhai
+  - name: Reader
+    set: { role: { expr: 'if user.displayName == "Hacked" { "Hacked" } else { ()  }' } }
+"#,
+        &[("retitle.rhai", "user.displayName = \"Hacked\"; #{}")],
+    );
+    let eval = set.evaluate(&input(alice(), vec![]));
+    assert_eq!(eval.settings.role, None, "{:?}", eval.explanation.rules);
 }
 
 // --------------------------------------------------------- what Rhai sees of the user
