@@ -279,7 +279,7 @@ impl Run<'_> {
         let result = self.set.engine.eval_ast_with_scope::<Dynamic>(scope, ast);
         // A script's own `let` variables must not leak into the next rule.
         scope.rewind(size);
-        result.map_err(describe)
+        result.map_err(|e| describe(*e))
     }
 
     /// Runs a script on a copy of the user: Rhai lets a script assign a property of a
@@ -299,7 +299,7 @@ impl Run<'_> {
         self.set
             .engine
             .eval_ast_with_scope::<Dynamic>(&mut scope, ast)
-            .map_err(describe)
+            .map_err(|e| describe(*e))
     }
 
     fn eval_prepare(&mut self) {
@@ -315,8 +315,8 @@ impl Run<'_> {
     }
 }
 
-fn describe(e: Box<rhai::EvalAltResult>) -> String {
-    match *e {
+fn describe(e: rhai::EvalAltResult) -> String {
+    match e {
         rhai::EvalAltResult::ErrorTooManyOperations(_) => {
             format!(
                 "stopped after {} operations (an endless loop?)",

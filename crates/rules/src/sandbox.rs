@@ -348,6 +348,39 @@ fn without_strings(code: &str) -> String {
     out
 }
 
+/// Whether the IdP has the user active: anything but `"active": false` is.
+pub(crate) fn is_active(raw: &Value) -> bool {
+    raw.get("active").and_then(Value::as_bool).unwrap_or(true)
+}
+
+fn primary_email(raw: &Value) -> Dynamic {
+    let emails = raw.get("emails").and_then(Value::as_array);
+    let pick = emails.and_then(|list| {
+        list.iter()
+            .find(|e| {
+                e.get("primary").is_some_and(|p| {
+                    p == &Value::Bool(true)
+                        || p.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true"))
+                })
+            })
+            .or_else(|| list.first())
+    });
+    match pick.and_then(|e| e.get("value")).and_then(Value::as_str) {
+        Some(v) => Dynamic::from(v.to_owned()),
+        None => Dynamic::UNIT,
+    }
+}
+
+/// `groups`: the display names of the user's groups.
+pub(crate) fn groups_object(groups: &[GroupRef]) -> Dynamic {
+    Dynamic::from_array(
+        groups
+            .iter()
+            .map(|g| Dynamic::from(g.display_name.clone()))
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,37 +415,4 @@ mod tests {
             UserFields::Only(vec!["title".into()])
         );
     }
-}
-
-/// Whether the IdP has the user active: anything but `"active": false` is.
-pub(crate) fn is_active(raw: &Value) -> bool {
-    raw.get("active").and_then(Value::as_bool).unwrap_or(true)
-}
-
-fn primary_email(raw: &Value) -> Dynamic {
-    let emails = raw.get("emails").and_then(Value::as_array);
-    let pick = emails.and_then(|list| {
-        list.iter()
-            .find(|e| {
-                e.get("primary").is_some_and(|p| {
-                    p == &Value::Bool(true)
-                        || p.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true"))
-                })
-            })
-            .or_else(|| list.first())
-    });
-    match pick.and_then(|e| e.get("value")).and_then(Value::as_str) {
-        Some(v) => Dynamic::from(v.to_owned()),
-        None => Dynamic::UNIT,
-    }
-}
-
-/// `groups`: the display names of the user's groups.
-pub(crate) fn groups_object(groups: &[GroupRef]) -> Dynamic {
-    Dynamic::from_array(
-        groups
-            .iter()
-            .map(|g| Dynamic::from(g.display_name.clone()))
-            .collect(),
-    )
 }
