@@ -134,6 +134,20 @@ fn main() -> anyhow::Result<()> {
         best_rules = best_rules.min(rules_time);
         best_native = best_native.min(native_time);
     }
+    // The preview evaluates a company with `evaluate_all`, on every core of the machine.
+    let mut best_parallel = Duration::MAX;
+    for _ in 1..=args.rounds.max(1) {
+        let start = Instant::now();
+        let all = set.evaluate_all(black_box(&users));
+        best_parallel = best_parallel.min(start.elapsed());
+        anyhow::ensure!(all.len() == users.len(), "evaluate_all lost users");
+    }
+    println!(
+        "rules on all {} cores (RuleSet::evaluate_all): best {} ({})",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        ms(best_parallel),
+        per_second(users.len(), best_parallel),
+    );
     let ratio = best_rules.as_secs_f64() / best_native.as_secs_f64();
     println!(
         "best: rules {} ({}), native {} ({}), ratio rules/native {:.1}×",
@@ -145,8 +159,9 @@ fn main() -> anyhow::Result<()> {
     );
     let verdict = |met: bool| if met { "met" } else { "MISSED" };
     println!(
-        "targets (issue 3, for 100,000 users): ≤ 1 s — {}; within 10× of native — {}",
+        "targets (issue 3, for 100,000 users): ≤ 1 s — single-threaded {}, all cores {}; within 10× of native (single-threaded both) — {}",
         verdict(best_rules <= Duration::from_secs(1) || users.len() != 100_000),
+        verdict(best_parallel <= Duration::from_secs(1) || users.len() != 100_000),
         verdict(ratio <= 10.0),
     );
     match disagreement {

@@ -13,23 +13,29 @@ use rhai::{Engine, AST};
 use std::path::Path;
 use std::sync::Arc;
 
+#[derive(Clone)]
 pub(crate) enum Action {
     Literal(SettingValue),
     Expr(AST),
 }
 
+#[derive(Clone)]
 pub(crate) struct SetStep {
     pub setting: Setting,
     pub action: Action,
     pub mode: Mode,
 }
 
+/// A rule's group scope, with the explanation for users it excludes written once at
+/// load rather than for every user.
+#[derive(Clone)]
 pub(crate) enum Scope {
     All,
-    MemberOf(String),
-    NotMemberOf(String),
+    MemberOf { group: String, excluded: String },
+    NotMemberOf { group: String, excluded: String },
 }
 
+#[derive(Clone)]
 pub(crate) struct Rule {
     pub name: String,
     pub active: bool,
@@ -40,6 +46,7 @@ pub(crate) struct Rule {
 }
 
 /// A compiled rule set, ready to evaluate any number of users.
+#[derive(Clone)]
 pub struct RuleSet {
     pub(crate) rules: Vec<Rule>,
     pub(crate) engine: Arc<Engine>,
@@ -48,6 +55,7 @@ pub struct RuleSet {
     pub(crate) uses_rhai: bool,
     /// The parts of `user` the rules' Rhai reads (converted per user, nothing more).
     pub(crate) user_fields: sandbox::UserFields,
+    pub(crate) helpers: sandbox::HelpersUsed,
 }
 
 struct Loader<'a> {
@@ -134,12 +142,14 @@ impl RuleSet {
                 || r.steps.iter().any(|s| matches!(s.action, Action::Expr(_)))
         });
         let user_fields = sandbox::fields_read(loader.rhai_sources.iter().map(String::as_str));
+        let helpers = sandbox::HelpersUsed::scan(loader.rhai_sources.iter().map(String::as_str));
         Ok(RuleSet {
             rules,
             engine: Arc::new(engine),
             catalog: catalog.cloned(),
             uses_rhai,
             user_fields,
+            helpers,
         })
     }
 
@@ -269,8 +279,14 @@ impl Loader<'_> {
         }
         let scope = match def.applies_to {
             AppliesTo::All => Scope::All,
-            AppliesTo::MemberOf(g) => Scope::MemberOf(g),
-            AppliesTo::NotMemberOf(g) => Scope::NotMemberOf(g),
+            AppliesTo::MemberOf(g) => Scope::MemberOf {
+                excluded: format!("not member of {g:?}"),
+                group: g,
+            },
+            AppliesTo::NotMemberOf(g) => Scope::NotMemberOf {
+                excluded: format!("member of {g:?}"),
+                group: g,
+            },
         };
         let when = def
             .when

@@ -81,16 +81,48 @@ fn with_current<T: Default>(f: impl FnOnce(&Current) -> T) -> T {
 }
 
 /// Makes `user` current for the helpers while `f` runs.
-pub(crate) fn with_user<T>(raw: &Value, groups: &[GroupRef], f: impl FnOnce() -> T) -> T {
-    let current = Current {
-        groups_folded: groups
-            .iter()
-            .flat_map(|g| {
-                std::iter::once(g.display_name.to_lowercase())
-                    .chain(g.external_id.iter().map(|e| e.to_lowercase()))
+/// Which helpers that need the current user a rule set calls, so each user pays only
+/// for those (folding group names, parsing Entra's JSON role values).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct HelpersUsed {
+    pub member_of: bool,
+    pub has_role: bool,
+}
+
+impl HelpersUsed {
+    pub fn scan<'a>(sources: impl IntoIterator<Item = &'a str>) -> Self {
+        sources
+            .into_iter()
+            .fold(HelpersUsed::default(), |used, source| HelpersUsed {
+                member_of: used.member_of || source.contains("member_of"),
+                has_role: used.has_role || source.contains("has_role"),
             })
-            .collect(),
-        roles_folded: role_names(raw),
+    }
+}
+
+pub(crate) fn with_user<T>(
+    raw: &Value,
+    groups: &[GroupRef],
+    helpers: HelpersUsed,
+    f: impl FnOnce() -> T,
+) -> T {
+    let current = Current {
+        groups_folded: if !helpers.member_of {
+            Vec::new()
+        } else {
+            groups
+                .iter()
+                .flat_map(|g| {
+                    std::iter::once(g.display_name.to_lowercase())
+                        .chain(g.external_id.iter().map(|e| e.to_lowercase()))
+                })
+                .collect()
+        },
+        roles_folded: if helpers.has_role {
+            role_names(raw)
+        } else {
+            Vec::new()
+        },
     };
     CURRENT.with(|c| *c.borrow_mut() = Some(current));
     let out = f();

@@ -1157,3 +1157,38 @@ fn explanation_serialises_to_json() {
     assert_eq!(json["explanation"]["settings"][0]["setting"], "user_plan");
     assert_eq!(json["explanation"]["settings"][0]["set_by"], "Base");
 }
+
+#[test]
+fn evaluate_all_gives_each_user_what_evaluate_gives() {
+    let set = load(
+        r#"
+rules:
+  - name: Sales
+    applies_to: { member_of: "Sales" }
+    when: 'user.title != "Intern"'
+    set: { user_plan: "Sales Premium", role: { expr: 'if member_of("Leads") { "Lead" } else { "Seller" }' } }
+  - name: Fallback
+    set: { user_plan: { value: "Standard", mode: if_not_set } }
+"#,
+    );
+    // Enough users that the work is split over threads.
+    let users: Vec<_> = (0..2_500)
+        .map(|i| {
+            let mut user = alice();
+            user["title"] = json!(if i % 7 == 0 { "Intern" } else { "Rep" });
+            let mut groups = vec![];
+            if i % 2 == 0 {
+                groups.push(group("Sales"));
+            }
+            if i % 5 == 0 {
+                groups.push(group("Leads"));
+            }
+            input(user, groups)
+        })
+        .collect();
+    let all = set.evaluate_all(&users);
+    assert_eq!(all.len(), users.len());
+    for (user, together) in users.iter().zip(&all) {
+        assert_eq!(&set.evaluate(user), together);
+    }
+}
