@@ -31,6 +31,18 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    #[command(flatten)]
+    Database(DatabaseCommand),
+    /// Check rule files and try them on a user.
+    Rules {
+        #[command(subcommand)]
+        command: crate::rules_cli::RulesCommand,
+    },
+}
+
+/// The commands that work on the database.
+#[derive(Debug, Subcommand)]
+enum DatabaseCommand {
     /// Migrate the database, then serve SCIM over HTTP.
     Serve {
         /// Address to listen on (port 0 picks a free port; the bound address is printed).
@@ -54,11 +66,6 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
-    },
-    /// Check rule files and try them on a user.
-    Rules {
-        #[command(subcommand)]
-        command: crate::rules_cli::RulesCommand,
     },
 }
 
@@ -112,10 +119,19 @@ pub fn main() -> anyhow::Result<()> {
         None => FileConfig::default(),
     };
     init_logging(cli.log_format.or(file.log_format).unwrap_or_default());
+    let database_url = cli
+        .database_url
+        .or(file.database_url.clone())
+        .unwrap_or_else(|| config::DEFAULT_DATABASE_URL.to_owned());
+    let command = match cli.command {
+        // Rules are pure: no database and no runtime for them.
+        Command::Rules { command } => return crate::rules_cli::run(command),
+        Command::Database(command) => command,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(run(cli, file))
+    runtime.block_on(run(command, database_url, file))
 }
 
 fn init_logging(format: LogFormat) {
@@ -133,18 +149,13 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
-    if let Command::Rules { command } = cli.command {
-        // Rules are pure: no database is opened for them.
-        return crate::rules_cli::run(command);
-    }
-    let database_url = cli
-        .database_url
-        .clone()
-        .or(file.database_url.clone())
-        .unwrap_or_else(|| config::DEFAULT_DATABASE_URL.to_owned());
-    match cli.command {
-        Command::Serve {
+async fn run(
+    command: DatabaseCommand,
+    database_url: String,
+    file: FileConfig,
+) -> anyhow::Result<()> {
+    match command {
+        DatabaseCommand::Serve {
             listen,
             public_url,
             max_body_bytes,
@@ -161,15 +172,18 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             };
             crate::serve(config).await
         }
-        Command::Migrate => {
+        DatabaseCommand::Migrate => {
             let store = open(&database_url).await?;
             store.close().await;
             eprintln!("database is up to date");
             Ok(())
         }
-        Command::Tenant { command } => tenant_command(&open(&database_url).await?, command).await,
-        Command::Token { command } => token_command(&open(&database_url).await?, command).await,
-        Command::Rules { .. } => Ok(()),
+        DatabaseCommand::Tenant { command } => {
+            tenant_command(&open(&database_url).await?, command).await
+        }
+        DatabaseCommand::Token { command } => {
+            token_command(&open(&database_url).await?, command).await
+        }
     }
 }
 

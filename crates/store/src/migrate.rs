@@ -69,11 +69,7 @@ async fn apply_locked(
             Backend::Sqlite => migration.sqlite,
             Backend::Postgres => migration.postgres,
         };
-        let begin = match backend {
-            Backend::Sqlite => "BEGIN IMMEDIATE",
-            Backend::Postgres => "BEGIN",
-        };
-        conn.execute(begin).await?;
+        conn.execute(backend.begin_write()).await?;
         let step = async {
             conn.execute(sqlx::raw_sql(sql)).await?;
             sqlx::query("INSERT INTO scimgate_migrations (version, name) VALUES ($1, $2)")

@@ -200,15 +200,6 @@ impl Store {
     }
 }
 
-pub(crate) fn begin_sql(backend: Backend) -> &'static str {
-    match backend {
-        // IMMEDIATE takes the write lock up front: no deadlock upgrading a read lock
-        // when another process (the CLI) writes at the same time.
-        Backend::Sqlite => "BEGIN IMMEDIATE",
-        Backend::Postgres => "BEGIN",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

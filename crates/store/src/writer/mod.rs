@@ -22,7 +22,6 @@ use rows::{
 };
 use sequences::Sequences;
 
-use crate::tenants::begin_sql;
 use crate::{
     Backend, Current, Mutation, ResourceKind, Result, StoreError, StoredResource, Tenant, Write,
     WriteOutcome,
@@ -86,7 +85,7 @@ async fn commit_batch(pool: &AnyPool, backend: Backend, jobs: Vec<Job>) {
         Ok(conn) => conn,
         Err(err) => return fail_all(jobs, &err),
     };
-    if let Err(err) = conn.execute(begin_sql(backend)).await {
+    if let Err(err) = conn.execute(backend.begin_write()).await {
         return fail_all(jobs, &err);
     }
     let mut sequences = Sequences::default();
