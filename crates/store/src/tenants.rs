@@ -1,7 +1,7 @@
 //! Tenants and their SCIM bearer tokens. A token is shown once at creation; only its
 //! SHA-256 is stored, and the comparison after the lookup is constant-time.
 
-use crate::{Backend, Result, Store, StoreError};
+use crate::{Result, Store, StoreError};
 use scimgate_core::{TenantName, Timestamp};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
