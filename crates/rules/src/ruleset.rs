@@ -258,9 +258,22 @@ impl Loader<'_> {
             Err(e) => {
                 // Fixed: the offset counted from the key's line, one or two lines short
                 // when the code is a block scalar (`when: |`) or under its own `expr:` key.
-                let offset = e.1.line().map(|l| l.saturating_sub(1)).unwrap_or(0)
-                    + self.source.code_offset(index, key);
+                let code_line = e.1.line().map(|l| l.saturating_sub(1)).unwrap_or(0);
+                let offset = code_line + self.source.code_offset(index, key);
                 self.error(index, key, rule, format!("{key}: {}", e.0), offset);
+                // The column: where that line of code sits in the file, plus Rhai's column.
+                let code = text.lines().nth(code_line).unwrap_or_default();
+                if let Some(place) = self.errors.last_mut().and_then(|err| err.place.as_mut()) {
+                    if let Some(start) = self.source.column_of(place.line, code) {
+                        let indent = code.len() - code.trim_start().len();
+                        place.column = start
+                            + e.1
+                                .position()
+                                .unwrap_or(1)
+                                .saturating_sub(1)
+                                .saturating_sub(indent);
+                    }
+                }
                 None
             }
         }

@@ -27,6 +27,16 @@ impl<'a> SourceMap<'a> {
     }
 
     /// The line of rule number `index` (0-based) — its `name:` line.
+    /// 1-based column where `code` starts on 1-based `line`, if it is there.
+    pub fn column_of(&self, line: usize, code: &str) -> Option<usize> {
+        let text = self.lines.get(line.checked_sub(1)?)?;
+        let code = code.trim();
+        (!code.is_empty())
+            .then(|| text.find(code))
+            .flatten()
+            .map(|byte| text[..byte].chars().count() + 1)
+    }
+
     pub fn rule_line(&self, index: usize) -> Option<usize> {
         self.rule_lines().get(index).map(|(line, _)| *line)
     }

@@ -672,3 +672,23 @@ fn load_file_that_does_not_exist() {
     assert!(errors[0].to_string().contains("nope.yaml"), "{}", errors[0]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn rhai_syntax_errors_give_line_and_column_in_the_file() {
+    let errors = refuse(
+        "rules:\n  - name: Flow\n    set:\n      role: { expr: 'user.title +' }\n  - name: Block\n    when: |\n      user.title == \"x\" &&\n        (1 +)\n",
+        None,
+    );
+    let places: Vec<(usize, usize)> = errors
+        .iter()
+        .map(|e| {
+            e.place
+                .as_ref()
+                .map(|p| (p.line, p.column))
+                .unwrap_or_default()
+        })
+        .collect();
+    // `user.title +` starts at column 22 of line 4 and is incomplete at its end (col 34);
+    // the stray `)` of the block scalar is at line 8, column 13.
+    assert_eq!(places, vec![(4, 34), (8, 13)], "{}", show(&errors));
+}
