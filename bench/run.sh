@@ -66,7 +66,9 @@ start_scimgate() { # DATABASE_URL → sets ADDR and TOKEN
   wait_http "http://$ADDR/healthz"
 }
 
-fresh_pg() { psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $1 WITH (FORCE)" && psql "$PG_ADMIN" -qc "CREATE DATABASE $1"; echo "$PG_BASE/$1"; }
+# Loopback, so no TLS (scimgate's default, sslmode=prefer, would encrypt when the server
+# offers it; the figures in BENCHMARKS.md are without TLS).
+fresh_pg() { psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $1 WITH (FORCE)" && psql "$PG_ADMIN" -qc "CREATE DATABASE $1"; echo "$PG_BASE/$1?sslmode=disable"; }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); $(date -u +%FT%TZ)"
 echo "wrk -t2 -c$CONNECTIONS -d${DURATION}s; $SEEDED seeded users per target"
