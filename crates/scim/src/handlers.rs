@@ -3,7 +3,8 @@
 use crate::error::ScimError;
 use crate::filter::{self, Target};
 use crate::http::{empty_response, scim_response, Authed, ListRequest, QueryParams, ScimBody};
-use crate::resource::{self, etag, render, Projection};
+use crate::render::{etag, render, Projection};
+use crate::resource;
 use crate::schema::{self, ResourceType};
 use crate::translate::{mentions_members, translate};
 use crate::{discovery, patch, ScimState};

@@ -3,7 +3,7 @@
 
 use crate::error::{ScimError, SCIM_CONTENT_TYPE};
 use crate::filter::{self, Filter, Target};
-use crate::resource::Projection;
+use crate::render::Projection;
 use crate::schema::ResourceType;
 use crate::ScimState;
 use axum::body::Body;

@@ -10,6 +10,7 @@ pub mod http;
 pub mod patch;
 #[cfg(test)]
 mod patch_tests;
+pub mod render;
 pub mod resource;
 pub mod schema;
 pub mod translate;
