@@ -314,17 +314,8 @@ impl Run<'_> {
     /// Runs a script on a copy of the user: Rhai lets a script assign a property of a
     /// constant map (`user.title = "x"`), and no rule may change what the next one sees.
     fn eval_script(&mut self, ast: &AST) -> Result<Dynamic, String> {
-        let (user, groups) = {
-            self.eval_prepare();
-            let scope = self.scope.as_ref().ok_or("no scope")?;
-            (
-                scope.get_value::<Dynamic>("user"),
-                scope.get_value::<Dynamic>("groups"),
-            )
-        };
-        let mut scope = rhai::Scope::new();
-        scope.push_constant_dynamic("user", user.unwrap_or_default());
-        scope.push_constant_dynamic("groups", groups.unwrap_or_default());
+        self.eval_prepare();
+        let mut scope = self.scope.clone().ok_or("no scope")?;
         self.set
             .engine
             .eval_ast_with_scope::<Dynamic>(&mut scope, ast)
@@ -339,6 +330,7 @@ impl Run<'_> {
                 sandbox::user_object(&self.input.user, &self.set.user_fields),
             );
             scope.push_constant_dynamic("groups", sandbox::groups_object(&self.input.groups));
+            scope.push_constant_dynamic("group_ids", sandbox::group_ids_object(&self.input.groups));
             self.scope = Some(scope);
         }
     }

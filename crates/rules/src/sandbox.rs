@@ -62,6 +62,7 @@ pub(crate) fn compile_scope() -> Scope<'static> {
     let mut scope = Scope::new();
     scope.push("user", Map::new());
     scope.push("groups", Array::new());
+    scope.push("group_ids", Array::new());
     scope
 }
 
@@ -401,6 +402,17 @@ fn primary_email(raw: &Value) -> Dynamic {
         Some(v) => Dynamic::from(v.to_owned()),
         None => Dynamic::UNIT,
     }
+}
+
+/// `group_ids`: the externalIds of the user's groups (Entra's object ids), where known.
+pub(crate) fn group_ids_object(groups: &[GroupRef]) -> Dynamic {
+    Dynamic::from_array(
+        groups
+            .iter()
+            .filter_map(|g| g.external_id.clone())
+            .map(Dynamic::from)
+            .collect(),
+    )
 }
 
 /// `groups`: the display names of the user's groups.

@@ -1192,3 +1192,27 @@ rules:
         assert_eq!(&set.evaluate(user), together);
     }
 }
+
+#[test]
+fn group_ids_hold_the_groups_external_ids() {
+    let set = load(
+        r#"
+rules:
+  - name: By object id
+    when: '"8aa1a0c0" in group_ids && !("8aa1a0c0" in groups)'
+    set: { role: "Sales user" }
+"#,
+    );
+    let eval = set.evaluate(&input(
+        alice(),
+        vec![group_ext("Sales", "8aa1a0c0"), group("Support")],
+    ));
+    assert_eq!(
+        eval.settings.role.as_deref(),
+        Some("Sales user"),
+        "{:?}",
+        eval.explanation.rules
+    );
+    let eval = set.evaluate(&input(alice(), vec![group("Sales")]));
+    assert_eq!(eval.settings.role, None);
+}
