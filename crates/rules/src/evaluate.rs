@@ -256,10 +256,14 @@ impl Run<'_> {
             };
             planned.push((step.setting, value, step.mode));
         }
-        if let Some((file, ast)) = &rule.script {
-            let result = self
-                .eval_script(ast)
-                .map_err(|e| format!("script {file}: {e}"))?;
+        if let Some(script) = &rule.script {
+            let file = &script.file;
+            let result = if script.modifies_user {
+                self.eval_script(&script.ast)
+            } else {
+                self.eval(&script.ast)
+            }
+            .map_err(|e| format!("script {file}: {e}"))?;
             if !result.is_unit() {
                 let map = result
                     .try_cast::<Map>()

@@ -36,13 +36,21 @@ pub(crate) enum Scope {
 }
 
 #[derive(Clone)]
+pub(crate) struct Script {
+    pub file: String,
+    pub ast: AST,
+    /// Whether it must run on a copy of the user (see [`sandbox::may_modify_user`]).
+    pub modifies_user: bool,
+}
+
+#[derive(Clone)]
 pub(crate) struct Rule {
     pub name: String,
     pub active: bool,
     pub scope: Scope,
     pub when: Option<AST>,
     pub steps: Vec<SetStep>,
-    pub script: Option<(String, AST)>,
+    pub script: Option<Script>,
 }
 
 /// A compiled rule set, ready to evaluate any number of users.
@@ -328,7 +336,7 @@ impl Loader<'_> {
         rule: &str,
         file: String,
         read_script: &dyn Fn(&str) -> Result<String, String>,
-    ) -> Option<(String, AST)> {
+    ) -> Option<Script> {
         let text = match read_script(&file) {
             Ok(text) => text,
             Err(message) => {
@@ -341,7 +349,11 @@ impl Loader<'_> {
             .engine
             .compile_with_scope(&sandbox::compile_scope(), &text)
         {
-            Ok(ast) => Some((file, ast)),
+            Ok(ast) => Some(Script {
+                modifies_user: sandbox::may_modify_user(&text),
+                file,
+                ast,
+            }),
             Err(e) => {
                 let at =
                     e.1.line()

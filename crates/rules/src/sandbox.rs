@@ -328,6 +328,63 @@ pub(crate) fn fields_read<'a>(sources: impl IntoIterator<Item = &'a str>) -> Use
     UserFields::Only(names)
 }
 
+/// Whether a script might change `user` (which Rhai allows for properties of a constant
+/// map, `user.title = "x"`, and for `this` in method-style calls). Such a script runs on
+/// a copy; every other script shares the user's scope, which costs nothing. When in
+/// doubt: true.
+pub(crate) fn may_modify_user(source: &str) -> bool {
+    let code = without_strings(source);
+    let bytes = code.as_bytes();
+    let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut i = 0;
+    while let Some(found) = code[i..].find("user") {
+        let start = i + found;
+        let end = start + 4;
+        i = end;
+        let bounded = (start == 0 || !ident(bytes[start - 1]) && bytes[start - 1] != b'.')
+            && (end >= bytes.len() || !ident(bytes[end]));
+        if !bounded {
+            continue;
+        }
+        // Walk the chain after `user`: `.name`, `[...]`, then look at what follows.
+        let mut rest = code[end..].trim_start();
+        loop {
+            if let Some(after) = rest.strip_prefix('.') {
+                let after = after.trim_start();
+                let len = after
+                    .bytes()
+                    .take_while(|b| ident(*b) || *b == b'$')
+                    .count();
+                if len == 0 {
+                    return true;
+                }
+                let name = &after[..len];
+                rest = after[len..].trim_start();
+                if rest.starts_with('(') && name != "attr" {
+                    return true; // a method call may mutate `this`
+                }
+            } else if rest.starts_with('[') {
+                match rest.find(']') {
+                    Some(close) => rest = rest[close + 1..].trim_start(),
+                    None => return true,
+                }
+            } else {
+                break;
+            }
+        }
+        let assigns = rest.starts_with('=') && !rest.starts_with("==")
+            || [
+                "+=", "-=", "*=", "/=", "%=", "**=", "<<=", ">>=", "&=", "|=", "^=",
+            ]
+            .iter()
+            .any(|op| rest.starts_with(op));
+        if assigns {
+            return true;
+        }
+    }
+    false
+}
+
 /// The code with comments and the contents of quoted literals blanked, so neither
 /// `"Sales user"` nor `// the user's title` is taken for a use of `user`.
 fn without_strings(code: &str) -> String {
@@ -441,6 +498,14 @@ mod tests {
         );
         assert_eq!(fields_read(["let u = user; u.title"]), UserFields::All);
         assert_eq!(fields_read(["user.keys().len()"]), UserFields::All);
+        assert!(!may_modify_user(
+            "let cc = user.attr(\"x\"); if user.title == \"a\" { 1 } user.name.givenName != ()"
+        ));
+        assert!(may_modify_user("user.title = \"x\";"));
+        assert!(may_modify_user("user.name.givenName += \"x\";"));
+        assert!(may_modify_user("user[\"title\"] = 1;"));
+        assert!(may_modify_user("user.emails.push(1);"));
+        assert!(!may_modify_user("let u = user; u.title = \"x\";"));
         assert_eq!(fields_read(["user[\"title\"]"]), UserFields::All);
         assert_eq!(
             fields_read(["superuser.x + user_count"]),
