@@ -8,6 +8,7 @@ mod evaluate;
 mod model;
 mod ruleset;
 mod sandbox;
+mod scan;
 mod settings;
 mod source;
 

@@ -6,9 +6,9 @@ use crate::error::{LoadError, Place};
 use crate::model::{
     AppliesTo, FullSettingDef, LiteralDef, Mode, RuleDef, RuleFile, SetDef, SettingDef,
 };
-use crate::sandbox;
 use crate::settings::{fits, Setting, SettingValue};
 use crate::source::SourceMap;
+use crate::{sandbox, scan};
 use rhai::{Engine, AST};
 use std::path::Path;
 use std::sync::Arc;
@@ -39,7 +39,7 @@ pub(crate) enum Scope {
 pub(crate) struct Script {
     pub file: String,
     pub ast: AST,
-    /// Whether it must run on a copy of the user (see [`sandbox::may_modify_user`]).
+    /// Whether it must run on a copy of the user (see [`scan::may_modify_user`]).
     pub modifies_user: bool,
 }
 
@@ -62,7 +62,7 @@ pub struct RuleSet {
     /// Whether any rule runs Rhai; if none does, users are never converted for it.
     pub(crate) uses_rhai: bool,
     /// The parts of `user` the rules' Rhai reads (converted per user, nothing more).
-    pub(crate) user_fields: sandbox::UserFields,
+    pub(crate) user_fields: scan::UserFields,
     pub(crate) helpers: sandbox::HelpersUsed,
 }
 
@@ -149,7 +149,7 @@ impl RuleSet {
                 || r.script.is_some()
                 || r.steps.iter().any(|s| matches!(s.action, Action::Expr(_)))
         });
-        let user_fields = sandbox::fields_read(loader.rhai_sources.iter().map(String::as_str));
+        let user_fields = scan::fields_read(loader.rhai_sources.iter().map(String::as_str));
         let helpers = sandbox::HelpersUsed::scan(loader.rhai_sources.iter().map(String::as_str));
         Ok(RuleSet {
             rules,
@@ -350,7 +350,7 @@ impl Loader<'_> {
             .compile_with_scope(&sandbox::compile_scope(), &text)
         {
             Ok(ast) => Some(Script {
-                modifies_user: sandbox::may_modify_user(&text),
+                modifies_user: scan::may_modify_user(&text),
                 file,
                 ast,
             }),
