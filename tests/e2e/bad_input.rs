@@ -4,7 +4,7 @@
 //! (with `meta.version`) and its change sequence must be exactly what they were before.
 
 use reqwest::Method;
-use scimgate_testkit::{on_both_backends, DbBackend, TestServer};
+use scimgate_testkit::{entra_user, on_both_backends, DbBackend, TestServer};
 use serde_json::{json, Value};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -16,25 +16,6 @@ const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 
 /// What the test server accepts (`max_body_bytes` in the test kit).
 const BODY_LIMIT: usize = 1024 * 1024;
-
-fn entra_user(user_name: &str, external_id: &str) -> Value {
-    json!({
-        "schemas": [USER, ENTERPRISE],
-        "externalId": external_id,
-        "userName": user_name,
-        "active": true,
-        "addresses": [{"primary": true, "type": "work", "country": "NO", "locality": "Oslo",
-                       "postalCode": "0150", "streetAddress": "Sentrum 1"}],
-        "displayName": "Test User",
-        "emails": [{"primary": true, "type": "work", "value": user_name}],
-        "meta": {"resourceType": "User"},
-        "name": {"formatted": "givenName familyName", "familyName": "familyName", "givenName": "givenName"},
-        "phoneNumbers": [{"type": "mobile", "value": "+47 900 00 000"}],
-        "roles": [],
-        "title": "Sales rep",
-        ENTERPRISE: {"employeeNumber": "701984", "department": "Sales", "manager": {"value": "boss-id"}}
-    })
-}
 
 fn entra_group(display_name: &str) -> Value {
     json!({

@@ -1,32 +1,12 @@
 //! Replays of what Microsoft Entra ID sends, line by line of ENTRA.md.
 
 use reqwest::Method;
-use scimgate_testkit::{on_both_backends, TestServer};
+use scimgate_testkit::{entra_user, on_both_backends, TestServer};
 use serde_json::{json, Value};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-
-/// The user Entra creates (from Microsoft's provisioning docs), with a given userName.
-fn entra_user(user_name: &str, external_id: &str) -> Value {
-    json!({
-        "schemas": [USER, ENTERPRISE],
-        "externalId": external_id,
-        "userName": user_name,
-        "active": true,
-        "addresses": [{"primary": true, "type": "work", "country": "NO", "locality": "Oslo",
-                       "postalCode": "0150", "streetAddress": "Sentrum 1"}],
-        "displayName": "Test User",
-        "emails": [{"primary": true, "type": "work", "value": user_name}],
-        "meta": {"resourceType": "User"},
-        "name": {"formatted": "givenName familyName", "familyName": "familyName", "givenName": "givenName"},
-        "phoneNumbers": [{"type": "mobile", "value": "+47 900 00 000"}],
-        "roles": [],
-        "title": "Sales rep",
-        ENTERPRISE: {"employeeNumber": "701984", "department": "Sales", "manager": {"value": "boss-id"}}
-    })
-}
 
 fn ops(operations: Value) -> Value {
     json!({"schemas": [PATCH_OP], "Operations": operations})

@@ -269,3 +269,25 @@ pub async fn read(resp: reqwest::Response) -> (u16, Value) {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}")),
     )
 }
+
+/// The user Microsoft Entra ID creates (its documented POST body: core + enterprise
+/// extension), with the given `userName` and `externalId`.
+pub fn entra_user(user_name: &str, external_id: &str) -> Value {
+    let enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", enterprise],
+        "externalId": external_id,
+        "userName": user_name,
+        "active": true,
+        "addresses": [{"primary": true, "type": "work", "country": "NO", "locality": "Oslo",
+                       "postalCode": "0150", "streetAddress": "Sentrum 1"}],
+        "displayName": "Test User",
+        "emails": [{"primary": true, "type": "work", "value": user_name}],
+        "meta": {"resourceType": "User"},
+        "name": {"formatted": "givenName familyName", "familyName": "familyName", "givenName": "givenName"},
+        "phoneNumbers": [{"type": "mobile", "value": "+47 900 00 000"}],
+        "roles": [],
+        "title": "Sales rep",
+        enterprise: {"employeeNumber": "701984", "department": "Sales", "manager": {"value": "boss-id"}}
+    })
+}
