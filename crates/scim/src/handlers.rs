@@ -497,49 +497,50 @@ pub async fn service_provider_config(State(s): State<ScimState>, auth: Authed) -
     ))
 }
 
-pub async fn schemas(auth: Authed) -> Result<Response> {
-    let all = schema::all_schemas(&auth.base);
-    Ok(scim_response(
+/// A discovery collection (`/Schemas`, `/ResourceTypes`) as a ListResponse.
+fn discovery_list(all: Vec<Value>) -> Response {
+    scim_response(
         StatusCode::OK,
         &list_response(all.len() as i64, 1, all),
         HeaderMap::new(),
-    ))
+    )
+}
+
+/// One entry of a discovery collection by its `id` (case-insensitive), or 404.
+fn discovery_entry(all: Vec<Value>, what: &str, id: &str) -> Result<Response> {
+    let found = all
+        .into_iter()
+        .find(|s| s["id"].as_str().is_some_and(|s| s.eq_ignore_ascii_case(id)))
+        .ok_or_else(|| ScimError::not_found(format!("{what} {id} not found")))?;
+    Ok(scim_response(StatusCode::OK, &found, HeaderMap::new()))
+}
+
+pub async fn schemas(auth: Authed) -> Result<Response> {
+    Ok(discovery_list(schema::all_schemas(&auth.base)))
 }
 
 pub async fn schema_by_id(
     auth: Authed,
     path: std::result::Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response> {
-    let id = resource_id(path)?;
-    let found = schema::all_schemas(&auth.base).into_iter().find(|s| {
-        s["id"]
-            .as_str()
-            .is_some_and(|s| s.eq_ignore_ascii_case(&id))
-    });
-    let found = found.ok_or_else(|| ScimError::not_found(format!("schema {id} not found")))?;
-    Ok(scim_response(StatusCode::OK, &found, HeaderMap::new()))
+    discovery_entry(
+        schema::all_schemas(&auth.base),
+        "schema",
+        &resource_id(path)?,
+    )
 }
 
 pub async fn resource_types(auth: Authed) -> Result<Response> {
-    let all = discovery::resource_types(&auth.base);
-    Ok(scim_response(
-        StatusCode::OK,
-        &list_response(all.len() as i64, 1, all),
-        HeaderMap::new(),
-    ))
+    Ok(discovery_list(discovery::resource_types(&auth.base)))
 }
 
 pub async fn resource_type_by_id(
     auth: Authed,
     path: std::result::Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response> {
-    let id = resource_id(path)?;
-    let found = discovery::resource_types(&auth.base).into_iter().find(|s| {
-        s["id"]
-            .as_str()
-            .is_some_and(|s| s.eq_ignore_ascii_case(&id))
-    });
-    let found =
-        found.ok_or_else(|| ScimError::not_found(format!("resource type {id} not found")))?;
-    Ok(scim_response(StatusCode::OK, &found, HeaderMap::new()))
+    discovery_entry(
+        discovery::resource_types(&auth.base),
+        "resource type",
+        &resource_id(path)?,
+    )
 }
