@@ -90,6 +90,17 @@ async fn commit_batch(pool: &AnyPool, backend: Backend, jobs: Vec<Job>) {
     }
     let mut sequences = Sequences::default();
     let mut answered = Vec::with_capacity(jobs.len());
+    // Every tenant row the batch writes is locked first, in id order (the jobs are sorted
+    // by tenant), before any resource row: one lock order for every batch, so replicas
+    // sharing one PostgreSQL cannot deadlock however their batches mix creates and PATCHes.
+    let mut tenants: Vec<Tenant> = jobs.iter().map(|job| job.tenant.clone()).collect();
+    tenants.dedup_by_key(|t| t.id);
+    for tenant in &tenants {
+        if let Err(Fatal(err)) = sequences.next(&mut conn, backend, tenant).await {
+            let pending = jobs.into_iter().map(|j| j.reply);
+            return abort(conn, err, answered, pending).await;
+        }
+    }
     // New users go in first, many rows per statement: a batch of creates costs a few
     // statements, not a few per request.
     let (creates, others): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|job| {
