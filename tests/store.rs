@@ -419,6 +419,98 @@ async fn scans_resume_after_a_position(backend: DbBackend) {
     assert_eq!(seen[24], "s24");
 }
 
+/// Two stores on one database stand for two `scimgate serve` replicas: their batches mix
+/// creates and PATCHes of two tenants at once, and none may fail or deadlock.
+async fn two_replicas_write_side_by_side(backend: DbBackend) {
+    let Some((db, first, acme)) = setup(backend).await else {
+        return;
+    };
+    let second = db.store().await;
+    let globex = first
+        .create_tenant(&TenantName::parse("globex").unwrap(), now())
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for tenant in [&acme, &globex] {
+        for i in 0..4 {
+            ids.push((
+                tenant.clone(),
+                create(&first, tenant, &format!("seed{i}")).await,
+            ));
+        }
+    }
+    // Each replica creates users in one tenant and PATCHes users of the other, so their
+    // batches want the two tenants' rows in opposite orders unless the store orders them.
+    let mut writes = Vec::new();
+    for round in 0..40 {
+        for (n, store) in [&first, &second].into_iter().enumerate() {
+            let (creates_in, patches_in) = if n == 0 {
+                (&acme, &globex)
+            } else {
+                (&globex, &acme)
+            };
+            for k in 0..2 {
+                let (store, tenant) = (store.clone(), creates_in.clone());
+                let name = format!("r{round}-s{n}-{k}");
+                writes.push(tokio::spawn(async move {
+                    store
+                        .write(
+                            &tenant,
+                            now(),
+                            Write::Create {
+                                kind: ResourceKind::User,
+                                doc: user(&name),
+                                members: vec![],
+                            },
+                        )
+                        .await
+                }));
+            }
+            for (tenant, id) in ids.iter().filter(|(t, _)| t.id == patches_in.id) {
+                let (store, tenant, id) = (store.clone(), tenant.clone(), id.clone());
+                writes.push(tokio::spawn(async move {
+                    let write = Write::Mutate {
+                        kind: ResourceKind::User,
+                        id,
+                        mutator: Box::new(move |current| {
+                            let mut doc = user(current.body["userName"].as_str().unwrap_or("x"));
+                            doc.body["title"] = json!(format!("round {round}"));
+                            Ok(Mutation {
+                                doc,
+                                members: vec![],
+                            })
+                        }),
+                    };
+                    store.write(&tenant, now(), write).await
+                }));
+            }
+        }
+    }
+    let total = writes.len();
+    for w in writes {
+        if let Err(e) = w.await.unwrap() {
+            panic!("a write of two replicas failed: {e}");
+        }
+    }
+    // 40 rounds × 2 replicas × 2 tenants new users, plus the 4 seeds of each tenant.
+    for tenant in [&acme, &globex] {
+        assert_eq!(
+            first
+                .list(tenant, ResourceKind::User, None, 0, 1)
+                .await
+                .unwrap()
+                .total,
+            4 + 80
+        );
+    }
+    let seqs = first.change_seq(&acme).await.unwrap() + first.change_seq(&globex).await.unwrap();
+    assert_eq!(
+        seqs as usize,
+        total + 8,
+        "every committed write took exactly one number"
+    );
+}
+
 on_both_backends!(
     tokens_are_hashed_revocable_and_scoped,
     writes_bump_the_change_sequence_and_version,
@@ -428,6 +520,7 @@ on_both_backends!(
     data_survives_reopening,
     scans_resume_after_a_position,
     sqlite_commits_are_durable,
+    two_replicas_write_side_by_side,
 );
 
 #[test]
