@@ -93,6 +93,20 @@ async fn tokens_are_hashed_revocable_and_scoped(backend: DbBackend) {
     ));
 }
 
+/// How many resources of the tenant match `cond` exactly.
+async fn matching(
+    store: &Store,
+    tenant: &scimgate_store::Tenant,
+    kind: ResourceKind,
+    cond: Cond,
+) -> i64 {
+    store
+        .list(tenant, kind, Some(&cond), 0, 10)
+        .await
+        .unwrap()
+        .total
+}
+
 /// A plain connection for looking at raw rows on either backend.
 async fn raw_connection(db: &TestDb) -> sqlx::AnyConnection {
     use sqlx::Connection;
@@ -135,42 +149,30 @@ async fn writes_bump_the_change_sequence_and_version(backend: DbBackend) {
     assert_eq!(got.body["title"], "x");
     assert_eq!(store.change_seq(&tenant).await.unwrap(), 2);
     // Indexed columns follow the document.
-    let page = store
-        .list(
-            &tenant,
-            ResourceKind::User,
-            Some(&Cond::Eq(Column::UserName, "ALICE2".into())),
-            0,
-            10,
-        )
-        .await
-        .unwrap();
-    assert_eq!(page.total, 1);
-    let page = store
-        .list(
-            &tenant,
-            ResourceKind::User,
-            Some(&Cond::Eq(Column::EmailValue, "alice2@EXAMPLE.com".into())),
-            0,
-            10,
-        )
-        .await
-        .unwrap();
-    assert_eq!(page.total, 1);
-    let old_email = store
-        .list(
-            &tenant,
-            ResourceKind::User,
-            Some(&Cond::Eq(Column::EmailValue, "alice@example.com".into())),
-            0,
-            10,
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        old_email.total, 0,
-        "the e-mail index follows a changed e-mail"
-    );
+    let page = matching(
+        &store,
+        &tenant,
+        ResourceKind::User,
+        Cond::Eq(Column::UserName, "ALICE2".into()),
+    )
+    .await;
+    assert_eq!(page, 1);
+    let page = matching(
+        &store,
+        &tenant,
+        ResourceKind::User,
+        Cond::Eq(Column::EmailValue, "alice2@EXAMPLE.com".into()),
+    )
+    .await;
+    assert_eq!(page, 1);
+    let old_email = matching(
+        &store,
+        &tenant,
+        ResourceKind::User,
+        Cond::Eq(Column::EmailValue, "alice@example.com".into()),
+    )
+    .await;
+    assert_eq!(old_email, 0, "the e-mail index follows a changed e-mail");
 }
 
 async fn a_rejected_mutation_writes_nothing(backend: DbBackend) {
@@ -332,17 +334,14 @@ async fn members_are_rows(backend: DbBackend) {
         store.groups_of(&tenant, "b").await.unwrap(),
         vec![gid.clone()]
     );
-    let page = store
-        .list(
-            &tenant,
-            ResourceKind::Group,
-            Some(&Cond::Eq(Column::MemberValue, "m999".into())),
-            0,
-            10,
-        )
-        .await
-        .unwrap();
-    assert_eq!(page.total, 1);
+    let page = matching(
+        &store,
+        &tenant,
+        ResourceKind::Group,
+        Cond::Eq(Column::MemberValue, "m999".into()),
+    )
+    .await;
+    assert_eq!(page, 1);
     store
         .write(&tenant, now(), mutate(vec![MemberOp::RemoveAll]))
         .await
