@@ -9,6 +9,18 @@ use crate::UserInput;
 use rhai::{Dynamic, Map, AST};
 use serde::Serialize;
 
+/// What a sync needs of one user: the settings and whether the user is synced, without
+/// the explanation. [`RuleSet::decide`] skips building the explanation (its strings and
+/// per-rule traces are most of the allocations of an evaluation), which matters when a
+/// whole company of users is planned at once.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    pub settings: AccountSettings,
+    pub synced: bool,
+    pub not_synced_because: Option<String>,
+    pub errors: Vec<UserError>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Evaluation {
     pub settings: AccountSettings,
@@ -99,47 +111,50 @@ struct Run<'a> {
     input: &'a UserInput,
     scope: Option<rhai::Scope<'static>>,
     settings: AccountSettings,
+    /// Whether to build the explanation; `traces` stays empty when not.
+    explain: bool,
     traces: Vec<SettingTrace>,
     errors: Vec<UserError>,
 }
 
 impl RuleSet {
     /// Evaluates many users on all cores (evaluation is pure, so users are independent);
-    /// results are in input order. This is what a preview of a whole company uses.
+    /// results are in input order. This is what explaining a whole company uses.
     pub fn evaluate_all(&self, inputs: &[UserInput]) -> Vec<Evaluation> {
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(16);
-        if threads < 2 || inputs.len() < 1_000 {
-            return inputs.iter().map(|input| self.evaluate(input)).collect();
-        }
-        let chunk = inputs.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = inputs
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|input| self.evaluate(input))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            // A panicking evaluation is a bug; carrying on without its users would be worse.
-            workers
-                .into_iter()
-                .flat_map(|w| w.join().unwrap_or_default())
-                .collect()
-        })
+        on_all_cores(inputs, |input| self.evaluate(input))
     }
 
+    /// [`RuleSet::decide`] for many users on all cores, in input order: what planning a
+    /// sync of a whole company uses.
+    pub fn decide_all(&self, inputs: &[UserInput]) -> Vec<Decision> {
+        on_all_cores(inputs, |input| self.decide(input))
+    }
+
+    /// The settings of one user without the explanation.
+    pub fn decide(&self, input: &UserInput) -> Decision {
+        self.run(input, false).0
+    }
+
+    /// The settings of one user and the explanation of every value.
     pub fn evaluate(&self, input: &UserInput) -> Evaluation {
-        let mut run = Run {
-            set: self,
-            input,
-            scope: None,
-            settings: AccountSettings::default(),
-            traces: Setting::ALL
+        let (decision, explanation) = self.run(input, true);
+        let Decision {
+            settings,
+            synced,
+            not_synced_because,
+            errors,
+        } = decision;
+        Evaluation {
+            settings,
+            synced,
+            not_synced_because,
+            errors,
+            explanation,
+        }
+    }
+    fn run(&self, input: &UserInput, explain: bool) -> (Decision, Explanation) {
+        let traces = if explain {
+            Setting::ALL
                 .iter()
                 .map(|s| SettingTrace {
                     setting: *s,
@@ -147,15 +162,25 @@ impl RuleSet {
                     set_by: None,
                     overridden: Vec::new(),
                 })
-                .collect(),
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut run = Run {
+            set: self,
+            input,
+            scope: None,
+            settings: AccountSettings::default(),
+            explain,
+            traces,
             errors: Vec::new(),
         };
         let rules = if self.uses_rhai {
             sandbox::with_user(&input.user, &input.groups, self.helpers, || {
-                self.rules.iter().map(|r| run.rule(r)).collect()
+                self.rules.iter().filter_map(|r| run.rule(r)).collect()
             })
         } else {
-            self.rules.iter().map(|r| run.rule(r)).collect()
+            self.rules.iter().filter_map(|r| run.rule(r)).collect()
         };
         let Run {
             settings,
@@ -173,17 +198,43 @@ impl RuleSet {
         } else {
             None
         };
-        Evaluation {
-            synced: not_synced_because.is_none(),
-            not_synced_because,
-            settings,
-            errors,
-            explanation: Explanation {
+        (
+            Decision {
+                synced: not_synced_because.is_none(),
+                not_synced_because,
+                settings,
+                errors,
+            },
+            Explanation {
                 settings: traces,
                 rules,
             },
-        }
+        )
     }
+}
+
+/// Maps `f` over `inputs` on every core, keeping input order. Small inputs stay on the
+/// calling thread: starting threads costs more than evaluating a few hundred users.
+fn on_all_cores<T: Send>(inputs: &[UserInput], f: impl Fn(&UserInput) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(16);
+    if threads < 2 || inputs.len() < 1_000 {
+        return inputs.iter().map(&f).collect();
+    }
+    let chunk = inputs.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = inputs
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<_>>()))
+            .collect();
+        // A panicking evaluation is a bug; carrying on without its users would be worse.
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    })
 }
 
 fn member(input: &UserInput, group: &str) -> bool {
@@ -196,7 +247,8 @@ fn member(input: &UserInput, group: &str) -> bool {
 }
 
 impl Run<'_> {
-    fn rule(&mut self, rule: &Rule) -> RuleTrace {
+    /// Applies one rule; its trace when explaining.
+    fn rule(&mut self, rule: &Rule) -> Option<RuleTrace> {
         let outcome = self.outcome(rule).unwrap_or_else(|error| {
             self.errors.push(UserError {
                 rule: rule.name.clone(),
@@ -204,9 +256,20 @@ impl Run<'_> {
             });
             RuleOutcome::Failed { error }
         });
-        RuleTrace {
+        self.explain.then(|| RuleTrace {
             rule: rule.name.clone(),
             outcome,
+        })
+    }
+
+    /// Why `applies_to` excluded the user, written only when explaining.
+    fn excluded(&self, reason: &str) -> RuleOutcome {
+        RuleOutcome::NotApplicable {
+            reason: if self.explain {
+                reason.to_owned()
+            } else {
+                String::new()
+            },
         }
     }
 
@@ -217,14 +280,10 @@ impl Run<'_> {
         match &rule.scope {
             Scope::All => {}
             Scope::MemberOf { group, excluded } if !member(self.input, group) => {
-                return Ok(RuleOutcome::NotApplicable {
-                    reason: excluded.clone(),
-                });
+                return Ok(self.excluded(excluded));
             }
             Scope::NotMemberOf { group, excluded } if member(self.input, group) => {
-                return Ok(RuleOutcome::NotApplicable {
-                    reason: excluded.clone(),
-                });
+                return Ok(self.excluded(excluded));
             }
             _ => {}
         }
@@ -279,16 +338,22 @@ impl Run<'_> {
         let mut skipped = Vec::new();
         for (setting, value, mode) in planned {
             let Some(value) = value else {
-                skipped.push(format!("{setting}: expression gave no value"));
+                if self.explain {
+                    skipped.push(format!("{setting}: expression gave no value"));
+                }
                 continue;
             };
-            if mode == Mode::IfNotSet {
-                if let Some(existing) = self.settings.get(setting) {
+            if mode == Mode::IfNotSet && self.settings.is_set(setting) {
+                if let Some(existing) = self.settings.get(setting).filter(|_| self.explain) {
                     skipped.push(format!(
                         "{setting}: skipped: if_not_set and already {existing}"
                     ));
-                    continue;
                 }
+                continue;
+            }
+            if !self.explain {
+                self.settings.put(setting, value);
+                continue;
             }
             let trace =
                 &mut self.traces[Setting::ALL.iter().position(|s| *s == setting).unwrap_or(0)];
@@ -333,8 +398,17 @@ impl Run<'_> {
                 "user",
                 sandbox::user_object(&self.input.user, &self.set.user_fields),
             );
-            scope.push_constant_dynamic("groups", sandbox::groups_object(&self.input.groups));
-            scope.push_constant_dynamic("group_ids", sandbox::group_ids_object(&self.input.groups));
+            // Rules that never name `groups` or `group_ids` get them empty: the names
+            // must exist (they were compiled against), the per-user arrays need not.
+            let used = self.set.helpers;
+            let groups: &[crate::GroupRef] = if used.groups { &self.input.groups } else { &[] };
+            scope.push_constant_dynamic("groups", sandbox::groups_object(groups));
+            let groups: &[crate::GroupRef] = if used.group_ids {
+                &self.input.groups
+            } else {
+                &[]
+            };
+            scope.push_constant_dynamic("group_ids", sandbox::group_ids_object(groups));
             self.scope = Some(scope);
         }
     }

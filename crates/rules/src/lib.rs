@@ -14,7 +14,9 @@ mod source;
 
 pub use catalog::{Catalog, CatalogEntry, NamedEntry};
 pub use error::{LoadError, Place};
-pub use evaluate::{Evaluation, Explanation, RuleOutcome, RuleTrace, SettingTrace, UserError};
+pub use evaluate::{
+    Decision, Evaluation, Explanation, RuleOutcome, RuleTrace, SettingTrace, UserError,
+};
 pub use ruleset::RuleSet;
 pub use settings::{AccountSettings, Setting, SettingValue};
 

@@ -23,6 +23,7 @@ pub(crate) fn engine() -> Engine {
     engine.set_max_functions(64);
     engine.set_max_variables(64);
     engine.set_strict_variables(true);
+    engine.set_max_strings_interned(0);
     engine.disable_symbol("eval");
     engine.on_print(|_| {});
     engine.on_debug(|_, _, _| {});
@@ -82,13 +83,15 @@ fn with_current<T: Default>(f: impl FnOnce(&Current) -> T) -> T {
     CURRENT.with(|c| c.borrow().as_ref().map(f).unwrap_or_default())
 }
 
-/// Makes `user` current for the helpers while `f` runs.
-/// Which helpers that need the current user a rule set calls, so each user pays only
-/// for those (folding group names, parsing Entra's JSON role values).
+/// Which per-user values a rule set's Rhai uses, so each user pays only for those:
+/// folding group names for `member_of`, parsing Entra's JSON role values for `has_role`,
+/// and the `groups` / `group_ids` arrays.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct HelpersUsed {
     pub member_of: bool,
     pub has_role: bool,
+    pub groups: bool,
+    pub group_ids: bool,
 }
 
 impl HelpersUsed {
@@ -96,12 +99,27 @@ impl HelpersUsed {
         sources
             .into_iter()
             .fold(HelpersUsed::default(), |used, source| HelpersUsed {
-                member_of: used.member_of || source.contains("member_of"),
-                has_role: used.has_role || source.contains("has_role"),
+                member_of: used.member_of || mentions(source, "member_of"),
+                has_role: used.has_role || mentions(source, "has_role"),
+                groups: used.groups || mentions(source, "groups"),
+                group_ids: used.group_ids || mentions(source, "group_ids"),
             })
     }
 }
 
+/// Whether `source` names the identifier `name` as a variable or function: not as part
+/// of a longer name, and not as a property (`out.secondary_groups`, `x.groups`). A
+/// mention inside a string literal counts too, which only costs a little time.
+fn mentions(source: &str, name: &str) -> bool {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    source.match_indices(name).any(|(at, _)| {
+        let before = source[..at].chars().next_back();
+        let after = source[at + name.len()..].chars().next();
+        !before.is_some_and(|c| is_ident(c) || c == '.') && !after.is_some_and(is_ident)
+    })
+}
+
+/// Makes `user` current for the helpers while `f` runs.
 pub(crate) fn with_user<T>(
     raw: &Value,
     groups: &[GroupRef],
@@ -320,4 +338,24 @@ pub(crate) fn groups_object(groups: &[GroupRef]) -> Dynamic {
             .map(|g| Dynamic::from(g.display_name.clone()))
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mentions_finds_names_not_parts_or_properties() {
+        assert!(mentions("for g in groups { }", "groups"));
+        assert!(mentions("groups.len() > 2", "groups"));
+        assert!(mentions("member_of(\"Sales\")", "member_of"));
+        assert!(!mentions("out.secondary_groups = [];", "groups"));
+        assert!(!mentions("user.groups", "groups"));
+        assert!(!mentions("my_groups.len()", "groups"));
+        assert!(!mentions("groups_x", "groups"));
+        assert!(mentions("group_ids.contains(\"x\")", "group_ids"));
+        assert!(!mentions("group_ids.contains(\"x\")", "groups"));
+        let used = HelpersUsed::scan(["out.secondary_groups = [\"x\"];", "user.title"]);
+        assert!(!used.groups && !used.group_ids && !used.member_of && !used.has_role);
+    }
 }

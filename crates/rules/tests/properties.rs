@@ -225,6 +225,55 @@ proptest! {
         let reloaded = everything().evaluate(&input);
         prop_assert_eq!(&first, &reloaded);
     }
+
+    /// `decide` (no explanation, what a sync uses) decides exactly what `evaluate` does,
+    /// one user at a time and for many users on all cores.
+    #[test]
+    fn decide_agrees_with_evaluate(user in any_user(), groups in any_groups()) {
+        for set in [everything(), everything_with_catalogue()] {
+            let input = UserInput { user: user.clone(), groups: groups.clone() };
+            let eval = set.evaluate(&input);
+            let decision = set.decide(&input);
+            prop_assert_eq!(&decision.settings, &eval.settings);
+            prop_assert_eq!(decision.synced, eval.synced);
+            prop_assert_eq!(&decision.not_synced_because, &eval.not_synced_because);
+            prop_assert_eq!(&decision.errors, &eval.errors);
+        }
+    }
+}
+
+/// Above the size where `decide_all` starts threads, it keeps input order and agrees
+/// with `decide` for every user.
+#[test]
+fn decide_all_keeps_order_and_agrees() {
+    let set = everything();
+    let inputs: Vec<UserInput> = (0..2_500)
+        .map(|i| UserInput {
+            user: serde_json::json!({
+                "userName": format!("user{i}@example.com"),
+                "active": i % 7 != 0,
+                "emails": [{ "value": format!("user{i}@example.com"), "primary": true }],
+                "title": if i % 3 == 0 { "Sales Director" } else { "Engineer" },
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+                    "department": if i % 2 == 0 { "Sales" } else { "HR" }
+                }
+            }),
+            groups: if i % 5 == 0 {
+                vec![GroupRef {
+                    display_name: "HR team".into(),
+                    external_id: None,
+                }]
+            } else {
+                Vec::new()
+            },
+        })
+        .collect();
+    let all = set.decide_all(&inputs);
+    assert_eq!(all.len(), inputs.len());
+    for (input, decision) in inputs.iter().zip(&all) {
+        assert_eq!(decision, &set.decide(input));
+    }
+    assert!(all.iter().any(|d| d.synced) && all.iter().any(|d| !d.synced));
 }
 
 #[test]
