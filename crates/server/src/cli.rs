@@ -5,7 +5,7 @@ use crate::config::{self, FileConfig, LogFormat, ServeConfig};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use scimgate_core::{Clock, SystemClock, TenantName};
-use scimgate_store::{Store, StoreError, Tenant};
+use scimgate_store::{Store, StoreError, Tenant, TokenKind};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -67,6 +67,22 @@ enum DatabaseCommand {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Manage a tenant's admin API tokens (distinct from SCIM tokens).
+    AdminToken {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Import a tenant's CRM catalogue (user plans with seats, companies, groups, roles).
+    Catalog {
+        #[command(subcommand)]
+        command: crate::sync_cli::CatalogCommand,
+    },
+    /// Show what a sync would do, without doing it.
+    Preview(crate::sync_cli::PreviewArgs),
+    /// Sync the whole company, or one user.
+    Sync(crate::sync_cli::SyncArgs),
+    /// List a tenant's sync runs, or show one.
+    Runs(crate::sync_cli::RunsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,15 +139,25 @@ pub fn main() -> anyhow::Result<()> {
         .database_url
         .or(file.database_url.clone())
         .unwrap_or_else(|| config::DEFAULT_DATABASE_URL.to_owned());
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    };
     let command = match cli.command {
-        // Rules are pure: no database and no runtime for them.
+        Command::Rules {
+            command: crate::rules_cli::RulesCommand::Apply { tenant, file },
+        } => {
+            return runtime()?.block_on(async {
+                let store = open(&database_url).await?;
+                crate::sync_cli::rules_apply(&store, &tenant, &file).await
+            })
+        }
+        // Checking and trying rules is pure: no database and no runtime for them.
         Command::Rules { command } => return crate::rules_cli::run(command),
         Command::Database(command) => command,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(run(command, database_url, file))
+    runtime()?.block_on(run(command, database_url, file))
 }
 
 fn init_logging(format: LogFormat) {
@@ -182,18 +208,33 @@ async fn run(
             tenant_command(&open(&database_url).await?, command).await
         }
         DatabaseCommand::Token { command } => {
-            token_command(&open(&database_url).await?, command).await
+            token_command(&open(&database_url).await?, TokenKind::Scim, command).await
+        }
+        DatabaseCommand::AdminToken { command } => {
+            token_command(&open(&database_url).await?, TokenKind::Admin, command).await
+        }
+        DatabaseCommand::Catalog { command } => {
+            crate::sync_cli::catalog(&open(&database_url).await?, command).await
+        }
+        DatabaseCommand::Preview(args) => {
+            crate::sync_cli::preview(&open(&database_url).await?, args).await
+        }
+        DatabaseCommand::Sync(args) => {
+            crate::sync_cli::sync(&open(&database_url).await?, args).await
+        }
+        DatabaseCommand::Runs(args) => {
+            crate::sync_cli::runs(&open(&database_url).await?, args).await
         }
     }
 }
 
-async fn open(database_url: &str) -> anyhow::Result<Store> {
+pub(crate) async fn open(database_url: &str) -> anyhow::Result<Store> {
     Store::open(database_url)
         .await
         .with_context(|| format!("opening database {}", config::redact_url(database_url)))
 }
 
-async fn find_tenant(store: &Store, name: &str) -> anyhow::Result<Tenant> {
+pub(crate) async fn find_tenant(store: &Store, name: &str) -> anyhow::Result<Tenant> {
     let name = TenantName::parse(name)?;
     match store.tenant(&name).await? {
         Some(t) => Ok(t),
@@ -239,7 +280,11 @@ async fn tenant_command(store: &Store, command: TenantCommand) -> anyhow::Result
     }
 }
 
-async fn token_command(store: &Store, command: TokenCommand) -> anyhow::Result<()> {
+async fn token_command(
+    store: &Store,
+    kind: TokenKind,
+    command: TokenCommand,
+) -> anyhow::Result<()> {
     match command {
         TokenCommand::Create {
             tenant,
@@ -248,7 +293,7 @@ async fn token_command(store: &Store, command: TokenCommand) -> anyhow::Result<(
         } => {
             let tenant = find_tenant(store, &tenant).await?;
             let token = store
-                .create_token(&tenant, &label, SystemClock.now())
+                .create_token_of(kind, &tenant, &label, SystemClock.now())
                 .await?;
             if json {
                 println!(
@@ -265,7 +310,7 @@ async fn token_command(store: &Store, command: TokenCommand) -> anyhow::Result<(
         }
         TokenCommand::List { tenant, json } => {
             let tenant = find_tenant(store, &tenant).await?;
-            for t in store.tokens(&tenant).await? {
+            for t in store.tokens_of(kind, &tenant).await? {
                 if json {
                     println!(
                         "{}",
@@ -284,7 +329,10 @@ async fn token_command(store: &Store, command: TokenCommand) -> anyhow::Result<(
         }
         TokenCommand::Revoke { tenant, id } => {
             let tenant = find_tenant(store, &tenant).await?;
-            match store.revoke_token(&tenant, id, SystemClock.now()).await {
+            match store
+                .revoke_token_of(kind, &tenant, id, SystemClock.now())
+                .await
+            {
                 Err(StoreError::NotFound) => bail!("tenant {} has no token {id}", tenant.name),
                 other => other?,
             }

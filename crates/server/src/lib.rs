@@ -4,6 +4,7 @@ pub mod cli;
 pub mod config;
 mod request_id;
 mod rules_cli;
+mod sync_cli;
 
 use anyhow::Context;
 use axum::Router;

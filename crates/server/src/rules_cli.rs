@@ -29,10 +29,18 @@ pub enum RulesCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Save a rule file (and the .rhai scripts it names) as a tenant's rule set, after
+    /// checking it against the tenant's catalogue.
+    Apply {
+        #[arg(long)]
+        tenant: String,
+        file: PathBuf,
+    },
 }
 
 pub fn run(command: RulesCommand) -> anyhow::Result<()> {
     match command {
+        RulesCommand::Apply { .. } => bail!("rules apply needs the database"),
         RulesCommand::Check { file, catalog } => {
             let set = load(&file, catalog.as_deref())?;
             println!("{}: {} rules OK", file.display(), set.len());

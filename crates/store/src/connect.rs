@@ -15,7 +15,7 @@ pub enum Backend {
 impl Backend {
     /// Starts a transaction that will write. On SQLite, IMMEDIATE takes the write lock up
     /// front: no deadlock upgrading a read lock while another process (the CLI) writes.
-    pub(crate) fn begin_write(self) -> &'static str {
+    pub fn begin_write(self) -> &'static str {
         match self {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",

@@ -10,6 +10,7 @@ mod error;
 mod migrate;
 mod query;
 mod resources;
+mod snapshot;
 mod tenants;
 mod types;
 mod writer;
@@ -20,7 +21,8 @@ pub use error::{Rejection, StoreError};
 pub use migrate::{Migration, MIGRATIONS};
 pub use query::{Column, Cond};
 pub use resources::Page;
-pub use tenants::{IssuedToken, Tenant, TokenInfo};
+pub use snapshot::{Snapshot, StagedGroup, StagedUser};
+pub use tenants::{IssuedToken, Tenant, TokenInfo, TokenKind};
 pub use types::{
     Current, IndexedDoc, Member, MemberOp, Mutation, Mutator, ResourceKind, StoredResource, Write,
     WriteOutcome,

@@ -22,7 +22,10 @@ macro_rules! migration {
     };
 }
 
-pub const MIGRATIONS: &[Migration] = &[migration!(1, "0001_holding_area.sql")];
+pub const MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001_holding_area.sql"),
+    migration!(2, "0002_crm_and_sync.sql"),
+];
 
 /// Serialises concurrent start-ups of several replicas on one PostgreSQL.
 const PG_MIGRATION_LOCK: i64 = 0x5c17_6a7e;

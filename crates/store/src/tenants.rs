@@ -36,14 +36,36 @@ impl std::fmt::Debug for IssuedToken {
     }
 }
 
-const TOKEN_PREFIX: &str = "sgt_";
+/// SCIM tokens (pasted into Entra) and admin API tokens live in separate tables and
+/// carry different prefixes, so one kind can never authenticate as the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Scim,
+    Admin,
+}
 
-fn new_token_secret() -> Result<String> {
+impl TokenKind {
+    fn table(self) -> &'static str {
+        match self {
+            TokenKind::Scim => "scim_tokens",
+            TokenKind::Admin => "admin_tokens",
+        }
+    }
+
+    fn prefix(self) -> &'static str {
+        match self {
+            TokenKind::Scim => "sgt_",
+            TokenKind::Admin => "sga_",
+        }
+    }
+}
+
+fn new_token_secret(kind: TokenKind) -> Result<String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)
         .map_err(|e| StoreError::Corrupt(format!("no randomness for a token: {e}")))?;
-    let mut secret = String::with_capacity(TOKEN_PREFIX.len() + 64);
-    secret.push_str(TOKEN_PREFIX);
+    let mut secret = String::with_capacity(4 + 64);
+    secret.push_str(kind.prefix());
     for b in bytes {
         secret.push_str(&format!("{b:02x}"));
     }
@@ -104,17 +126,30 @@ impl Store {
             .try_get(0)?)
     }
 
+    /// A new SCIM token for the tenant.
     pub async fn create_token(
         &self,
         tenant: &Tenant,
         label: &str,
         now: Timestamp,
     ) -> Result<IssuedToken> {
-        let secret = new_token_secret()?;
+        self.create_token_of(TokenKind::Scim, tenant, label, now)
+            .await
+    }
+
+    pub async fn create_token_of(
+        &self,
+        kind: TokenKind,
+        tenant: &Tenant,
+        label: &str,
+        now: Timestamp,
+    ) -> Result<IssuedToken> {
+        let secret = new_token_secret(kind)?;
         let created_at = now.to_rfc3339();
-        let row = sqlx::query(
-            "INSERT INTO scim_tokens (tenant_id, label, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
-        )
+        let row = sqlx::query(&format!(
+            "INSERT INTO {} (tenant_id, label, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+            kind.table()
+        ))
         .bind(tenant.id)
         .bind(label)
         .bind(token_hash(&secret))
@@ -133,27 +168,46 @@ impl Store {
     }
 
     pub async fn tokens(&self, tenant: &Tenant) -> Result<Vec<TokenInfo>> {
-        sqlx::query("SELECT id, label, created_at, revoked_at FROM scim_tokens WHERE tenant_id = $1 ORDER BY id")
-            .bind(tenant.id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|row| {
-                Ok(TokenInfo {
-                    id: row.try_get("id")?,
-                    label: row.try_get("label")?,
-                    created_at: row.try_get("created_at")?,
-                    revoked_at: row.try_get("revoked_at")?,
-                })
+        self.tokens_of(TokenKind::Scim, tenant).await
+    }
+
+    pub async fn tokens_of(&self, kind: TokenKind, tenant: &Tenant) -> Result<Vec<TokenInfo>> {
+        sqlx::query(&format!(
+            "SELECT id, label, created_at, revoked_at FROM {} WHERE tenant_id = $1 ORDER BY id",
+            kind.table()
+        ))
+        .bind(tenant.id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(TokenInfo {
+                id: row.try_get("id")?,
+                label: row.try_get("label")?,
+                created_at: row.try_get("created_at")?,
+                revoked_at: row.try_get("revoked_at")?,
             })
-            .collect()
+        })
+        .collect()
     }
 
     /// Revokes one of the tenant's tokens; `NotFound` if the id is not one of its tokens.
     pub async fn revoke_token(&self, tenant: &Tenant, token_id: i64, now: Timestamp) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE scim_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE tenant_id = $2 AND id = $3",
-        )
+        self.revoke_token_of(TokenKind::Scim, tenant, token_id, now)
+            .await
+    }
+
+    pub async fn revoke_token_of(
+        &self,
+        kind: TokenKind,
+        tenant: &Tenant,
+        token_id: i64,
+        now: Timestamp,
+    ) -> Result<()> {
+        let done = sqlx::query(&format!(
+            "UPDATE {} SET revoked_at = COALESCE(revoked_at, $1) WHERE tenant_id = $2 AND id = $3",
+            kind.table()
+        ))
         .bind(now.to_rfc3339())
         .bind(tenant.id)
         .bind(token_id)
@@ -179,11 +233,27 @@ impl Store {
         if let Some(tenant) = self.auth_cache.get(&presented_hash) {
             return Ok(Some(tenant));
         }
-        let row = sqlx::query(
-            "SELECT t.id, t.name, k.token_hash FROM scim_tokens k JOIN tenants t ON t.id = k.tenant_id
+        let tenant = self.verify_token(TokenKind::Scim, &presented_hash).await?;
+        if let Some(tenant) = &tenant {
+            self.auth_cache.put(presented_hash, tenant.clone());
+        }
+        Ok(tenant)
+    }
+
+    /// The tenant an admin API token belongs to, if it is live. Not cached: the admin
+    /// API is not a hot path, and a revoke must take effect at once in every process.
+    pub async fn authenticate_admin(&self, presented: &str) -> Result<Option<Tenant>> {
+        self.verify_token(TokenKind::Admin, &token_hash(presented))
+            .await
+    }
+
+    async fn verify_token(&self, kind: TokenKind, presented_hash: &str) -> Result<Option<Tenant>> {
+        let row = sqlx::query(&format!(
+            "SELECT t.id, t.name, k.token_hash FROM {} k JOIN tenants t ON t.id = k.tenant_id
              WHERE k.token_hash = $1 AND k.revoked_at IS NULL",
-        )
-        .bind(&presented_hash)
+            kind.table()
+        ))
+        .bind(presented_hash)
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
@@ -191,9 +261,7 @@ impl Store {
         // The index lookup already matched; the constant-time check keeps the final
         // decision free of early-exit timing whatever the database's comparison does.
         if bool::from(stored.as_bytes().ct_eq(presented_hash.as_bytes())) {
-            let tenant = tenant_from_row(&row)?;
-            self.auth_cache.put(presented_hash, tenant.clone());
-            Ok(Some(tenant))
+            Ok(Some(tenant_from_row(&row)?))
         } else {
             Ok(None)
         }
@@ -206,10 +274,13 @@ mod tests {
 
     #[test]
     fn secrets_are_long_random_and_hashed() {
-        let a = new_token_secret().unwrap();
-        let b = new_token_secret().unwrap();
+        let a = new_token_secret(TokenKind::Scim).unwrap();
+        let b = new_token_secret(TokenKind::Scim).unwrap();
         assert_ne!(a, b);
-        assert_eq!(a.len(), TOKEN_PREFIX.len() + 64);
+        assert!(a.starts_with("sgt_"));
+        assert_eq!(a.len(), 4 + 64);
+        let admin = new_token_secret(TokenKind::Admin).unwrap();
+        assert!(admin.starts_with("sga_"));
         assert_eq!(token_hash(&a).len(), 64);
         assert_ne!(token_hash(&a), token_hash(&b));
         assert!(!format!(

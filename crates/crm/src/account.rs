@@ -1,0 +1,120 @@
+//! A CRM account, and the changes a sync makes to accounts.
+
+use scimgate_rules::AccountSettings;
+use serde::Serialize;
+
+/// What an account should look like: the identity taken from the staged user and the
+/// six settings from the rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountFields {
+    pub username: String,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub user_plan: Option<String>,
+    pub owner_company: Option<String>,
+    pub primary_group: Option<String>,
+    pub secondary_groups: Vec<String>,
+    pub role: Option<String>,
+    pub confidential: bool,
+    pub active: bool,
+}
+
+impl AccountFields {
+    pub fn new(
+        username: String,
+        display_name: Option<String>,
+        email: Option<String>,
+        settings: &AccountSettings,
+        active: bool,
+    ) -> AccountFields {
+        AccountFields {
+            username,
+            display_name,
+            email,
+            user_plan: settings.user_plan.clone(),
+            owner_company: settings.owner_company.clone(),
+            primary_group: settings.primary_group.clone(),
+            secondary_groups: settings.secondary_groups.clone().unwrap_or_default(),
+            role: settings.role.clone(),
+            confidential: settings.confidential.unwrap_or(false),
+            active,
+        }
+    }
+
+    /// The fields that differ, as `(field, old, new)` in a fixed order, values as text.
+    pub fn diff(&self, new: &AccountFields) -> Vec<(&'static str, String, String)> {
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        let mut out = Vec::new();
+        let mut field = |name: &'static str, old: String, new: String| {
+            if old != new {
+                out.push((name, old, new));
+            }
+        };
+        field("username", self.username.clone(), new.username.clone());
+        field(
+            "display_name",
+            text(&self.display_name),
+            text(&new.display_name),
+        );
+        field("email", text(&self.email), text(&new.email));
+        field("user_plan", text(&self.user_plan), text(&new.user_plan));
+        field(
+            "owner_company",
+            text(&self.owner_company),
+            text(&new.owner_company),
+        );
+        field(
+            "primary_group",
+            text(&self.primary_group),
+            text(&new.primary_group),
+        );
+        field(
+            "secondary_groups",
+            self.secondary_groups.join(", "),
+            new.secondary_groups.join(", "),
+        );
+        field("role", text(&self.role), text(&new.role));
+        field(
+            "confidential",
+            self.confidential.to_string(),
+            new.confidential.to_string(),
+        );
+        field("active", self.active.to_string(), new.active.to_string());
+        out
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CrmAccount {
+    pub pk: i64,
+    /// The staged user the account belongs to; `None` after a restart, until the IdP
+    /// sends the user again and the account is re-linked by externalId.
+    pub staged_user_id: Option<String>,
+    pub external_id: Option<String>,
+    #[serde(flatten)]
+    pub fields: AccountFields,
+    pub created_at: String,
+    pub updated_at: String,
+    pub deactivated_at: Option<String>,
+}
+
+/// One change to the CRM. Each is idempotent: a create for a staged user that already
+/// has an account updates that account instead; a deactivation of an inactive account
+/// does nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Create {
+        staged_user_id: String,
+        external_id: Option<String>,
+        fields: AccountFields,
+    },
+    Update {
+        pk: i64,
+        /// Set when the account is (re-)linked to this staged user.
+        staged_user_id: String,
+        external_id: Option<String>,
+        fields: AccountFields,
+    },
+    /// Deprovisioning: the account is deactivated and its seat freed; its data is kept.
+    Deactivate { pk: i64 },
+}

@@ -1,0 +1,177 @@
+//! Five-field cron schedules (minute hour day-of-month month day-of-week), in UTC:
+//! `*`, numbers, ranges `a-b`, lists `a,b`, and steps `*/n` or `a-b/n`. Day-of-week 0 or
+//! 7 is Sunday. As in classic cron, when both day fields are restricted a day matches if
+//! either does.
+
+use scimgate_core::Timestamp;
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cron {
+    text: String,
+    minutes: u64,
+    hours: u64,
+    days: u64,
+    months: u64,
+    weekdays: u64,
+    days_restricted: bool,
+    weekdays_restricted: bool,
+}
+
+impl std::fmt::Display for Cron {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+fn field(text: &str, name: &str, min: u32, max: u32) -> Result<u64, String> {
+    let mut bits = 0u64;
+    for part in text.split(',') {
+        let (range, step) = match part.split_once('/') {
+            Some((r, s)) => {
+                let step: u32 = s
+                    .parse()
+                    .map_err(|_| format!("{name}: step {s:?} is not a number"))?;
+                if step == 0 {
+                    return Err(format!("{name}: a step of 0 never fires"));
+                }
+                (r, step)
+            }
+            None => (part, 1),
+        };
+        let number = |t: &str| -> Result<u32, String> {
+            let n: u32 = t
+                .parse()
+                .map_err(|_| format!("{name}: {t:?} is not a number"))?;
+            if n < min || n > max {
+                return Err(format!("{name}: {n} is outside {min}-{max}"));
+            }
+            Ok(n)
+        };
+        let (from, to) = if range == "*" {
+            (min, max)
+        } else if let Some((a, b)) = range.split_once('-') {
+            let (a, b) = (number(a)?, number(b)?);
+            if a > b {
+                return Err(format!("{name}: range {a}-{b} runs backwards"));
+            }
+            (a, b)
+        } else {
+            let n = number(range)?;
+            (n, if part.contains('/') { max } else { n })
+        };
+        let mut n = from;
+        while n <= to {
+            bits |= 1 << n;
+            n += step;
+        }
+    }
+    Ok(bits)
+}
+
+impl Cron {
+    pub fn parse(text: &str) -> Result<Cron, String> {
+        let parts: Vec<&str> = text.split_whitespace().collect();
+        let [minute, hour, day, month, weekday] = parts[..] else {
+            return Err(format!(
+                "schedule {text:?}: expected 5 fields (minute hour day-of-month month day-of-week), got {}",
+                parts.len()
+            ));
+        };
+        let wrap = |e: String| format!("schedule {text:?}: {e}");
+        let mut weekdays = field(weekday, "day of week", 0, 7).map_err(wrap)?;
+        if weekdays & (1 << 7) != 0 {
+            weekdays |= 1;
+        }
+        Ok(Cron {
+            text: parts.join(" "),
+            minutes: field(minute, "minute", 0, 59).map_err(wrap)?,
+            hours: field(hour, "hour", 0, 23).map_err(wrap)?,
+            days: field(day, "day of month", 1, 31).map_err(wrap)?,
+            months: field(month, "month", 1, 12).map_err(wrap)?,
+            weekdays,
+            days_restricted: day != "*",
+            weekdays_restricted: weekday != "*",
+        })
+    }
+
+    fn matches(&self, t: OffsetDateTime) -> bool {
+        let bit = |set: u64, n: u8| set & (1 << n) != 0;
+        let day = bit(self.days, t.day());
+        let weekday = bit(self.weekdays, t.weekday().number_days_from_sunday());
+        let day_ok = match (self.days_restricted, self.weekdays_restricted) {
+            (true, true) => day || weekday,
+            _ => day && weekday,
+        };
+        bit(self.minutes, t.minute())
+            && bit(self.hours, t.hour())
+            && bit(self.months, u8::from(t.month()))
+            && day_ok
+    }
+
+    /// The latest fire time at or before `now`, looking back at most `horizon_minutes`.
+    pub fn latest_fire(&self, now: Timestamp, horizon_minutes: i64) -> Option<Timestamp> {
+        let minute = now.unix_millis().div_euclid(60_000) * 60_000;
+        (0..=horizon_minutes)
+            .map(|back| minute - back * 60_000)
+            .find(|millis| {
+                OffsetDateTime::from_unix_timestamp(millis / 1000).is_ok_and(|t| self.matches(t))
+            })
+            .and_then(Timestamp::from_unix_millis)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        Timestamp::parse_rfc3339(text).unwrap()
+    }
+
+    #[test]
+    fn every_fifteen_minutes() {
+        let cron = Cron::parse("*/15 * * * *").unwrap();
+        assert_eq!(
+            cron.latest_fire(at("2026-11-22T10:14:59Z"), 60),
+            Some(at("2026-11-22T10:00:00Z"))
+        );
+        assert_eq!(
+            cron.latest_fire(at("2026-11-22T10:15:00Z"), 60),
+            Some(at("2026-11-22T10:15:00Z"))
+        );
+    }
+
+    #[test]
+    fn ranges_lists_and_weekdays() {
+        let cron = Cron::parse("30 8-17/3 * * 1-5").unwrap();
+        // 2026-11-22 is a Sunday: the last fire is Friday 17:30.
+        assert_eq!(
+            cron.latest_fire(at("2026-11-22T12:00:00Z"), 4 * 24 * 60),
+            Some(at("2026-11-20T17:30:00Z"))
+        );
+        let cron = Cron::parse("0 0 1,15 * 0").unwrap();
+        // Day 15 or any Sunday (both day fields restricted: either matches).
+        assert_eq!(
+            cron.latest_fire(at("2026-11-22T12:00:00Z"), 8 * 24 * 60),
+            Some(at("2026-11-22T00:00:00Z"))
+        );
+        let sunday7 = Cron::parse("0 0 * * 7").unwrap();
+        assert!(sunday7.latest_fire(at("2026-11-22T00:00:00Z"), 0).is_some());
+    }
+
+    #[test]
+    fn bad_schedules_name_the_field() {
+        for (text, needle) in [
+            ("* * * *", "expected 5 fields"),
+            ("60 * * * *", "minute: 60 is outside 0-59"),
+            ("*/0 * * * *", "step of 0"),
+            ("* 5-2 * * *", "runs backwards"),
+            ("* * x * *", "day of month: \"x\" is not a number"),
+            ("* * * 13 *", "month: 13"),
+        ] {
+            let err = Cron::parse(text).err().unwrap_or_default();
+            assert!(err.contains(needle), "{text}: {err}");
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! The sync engine: plan (preview) what the rules make of the staged users against the
+//! CRM, apply it (one user, the company, or automatically), hold mass deprovisioning for
+//! an admin, restart, and keep the history of every run. DESIGN.md §6.
+
+pub mod auto;
+pub mod cron;
+pub mod lease;
+pub mod plan;
+pub mod rulestore;
+pub mod runs;
+pub mod settings;
+mod sync;
+
+pub use plan::{Action, FieldChange, Plan, PlanItem, Scope, SeatUse, Totals};
+pub use rulestore::RuleSource;
+pub use runs::{Run, RunStatus, RunUser, Trigger};
+pub use settings::SyncSettings;
+pub use sync::{Outcome, Syncer};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Store(#[from] scimgate_store::StoreError),
+    #[error(transparent)]
+    Crm(#[from] scimgate_crm::CrmError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("corrupt sync data: {0}")]
+    Corrupt(String),
+    /// The rule set does not compile (every problem, one per line).
+    #[error("{0}")]
+    Rules(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// Another run of this tenant holds the sync lease.
+    #[error("a sync of this tenant is already running; try again when it has finished")]
+    Busy,
+    /// An approve or reject of a run that is not held.
+    #[error("{0}")]
+    Conflict(String),
+}
+
+pub type Result<T, E = SyncError> = std::result::Result<T, E>;

@@ -1,0 +1,471 @@
+//! The planner: staged users, their groups and the tenant's rules against the CRM
+//! accounts give one action per user, with the seat count of every user plan. Pure:
+//! preview shows a plan, a sync applies one, and both get the same plan from the same
+//! data.
+
+use scimgate_crm::{AccountFields, CrmAccount};
+use scimgate_rules::{
+    AccountSettings, Catalog, CatalogEntry, Decision, GroupRef, RuleSet, UserInput,
+};
+use scimgate_store::{Snapshot, StagedUser};
+use serde::Serialize;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    Update,
+    Deprovision,
+    Unchanged,
+    Error,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Deprovision => "deprovision",
+            Action::Unchanged => "unchanged",
+            Action::Error => "error",
+        }
+    }
+}
+
+/// One field an update changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldChange {
+    pub field: &'static str,
+    pub old: String,
+    pub new: String,
+}
+
+/// What the plan does to one staged user (or, for a deprovision of a user the IdP
+/// deleted, to one account that has no staged user any more).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanItem {
+    /// The staged user's id; for an account whose user was deleted, the id it had.
+    pub user_id: String,
+    pub username: String,
+    pub external_id: Option<String>,
+    pub action: Action,
+    /// The account the action applies to, when there is one.
+    pub account: Option<i64>,
+    /// What the account will look like (create, update, unchanged); `None` otherwise.
+    pub target: Option<AccountFields>,
+    pub changes: Vec<FieldChange>,
+    /// Why the user is in error, or why the account is deprovisioned.
+    pub reason: Option<String>,
+    /// Whether the rules give this user an account (user plan, active, no errors).
+    pub synced: bool,
+    /// When the IdP first sent the user: seats go to earlier users first.
+    #[serde(skip)]
+    pub arrived: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SeatUse {
+    pub user_plan: String,
+    /// Active accounts with this plan once the plan is applied.
+    pub used: u64,
+    /// `None`: the catalogue sets no limit.
+    pub purchased: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    pub users_received: u64,
+    pub users_synced: u64,
+    pub create: u64,
+    pub update: u64,
+    pub deprovision: u64,
+    pub unchanged: u64,
+    pub error: u64,
+    /// Accounts waiting to be re-linked after a restart (left alone until then).
+    pub awaiting_relink: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Plan {
+    pub totals: Totals,
+    pub seats: Vec<SeatUse>,
+    pub items: Vec<PlanItem>,
+}
+
+/// Which users a plan covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every staged user and every account (a company sync).
+    Company,
+    /// One staged user (by id); every other account keeps what it has.
+    User(String),
+}
+
+/// A staged user with its groups, as the planner takes it.
+pub struct PlanInput<'a> {
+    pub user: &'a StagedUser,
+    pub groups: Vec<GroupRef>,
+}
+
+/// Builds each staged user's groups from the snapshot's memberships.
+pub fn inputs(snapshot: &Snapshot) -> Vec<PlanInput<'_>> {
+    let groups: HashMap<&str, GroupRef> = snapshot
+        .groups
+        .iter()
+        .map(|g| {
+            (
+                g.id.as_str(),
+                GroupRef {
+                    display_name: g.display_name.clone(),
+                    external_id: g.external_id.clone(),
+                },
+            )
+        })
+        .collect();
+    let mut by_member: HashMap<&str, Vec<GroupRef>> = HashMap::new();
+    for (group_id, member_id) in &snapshot.memberships {
+        if let Some(group) = groups.get(group_id.as_str()) {
+            by_member
+                .entry(member_id.as_str())
+                .or_default()
+                .push(group.clone());
+        }
+    }
+    snapshot
+        .users
+        .iter()
+        .map(|user| PlanInput {
+            groups: by_member.remove(user.id.as_str()).unwrap_or_default(),
+            user,
+        })
+        .collect()
+}
+
+/// The plan. `users` are the staged users in scope (all for a company, the one for a
+/// user sync); `accounts` are all of the tenant's accounts.
+pub fn plan(
+    rules: &RuleSet,
+    catalog: &Catalog,
+    users: &[PlanInput<'_>],
+    accounts: &[CrmAccount],
+    scope: &Scope,
+) -> Plan {
+    let rule_inputs: Vec<UserInput> = users
+        .iter()
+        .map(|u| UserInput {
+            user: u.user.body.clone(),
+            groups: u.groups.clone(),
+        })
+        .collect();
+    let decisions = rules.decide_all(&rule_inputs);
+    drop(rule_inputs);
+    plan_decided(catalog, users, &decisions, accounts, scope)
+}
+
+/// [`plan`] with the rules already evaluated (`decisions[i]` is `users[i]`'s).
+pub fn plan_decided(
+    catalog: &Catalog,
+    users: &[PlanInput<'_>],
+    decisions: &[Decision],
+    accounts: &[CrmAccount],
+    scope: &Scope,
+) -> Plan {
+    let by_staged: HashMap<&str, &CrmAccount> = accounts
+        .iter()
+        .filter_map(|a| a.staged_user_id.as_deref().map(|id| (id, a)))
+        .collect();
+    // Accounts a restart unlinked, by externalId, waiting for their user to come back.
+    let mut unlinked: HashMap<&str, &CrmAccount> = accounts
+        .iter()
+        .filter(|a| a.staged_user_id.is_none())
+        .filter_map(|a| a.external_id.as_deref().map(|e| (e, a)))
+        .collect();
+
+    let mut items = Vec::with_capacity(users.len());
+    for (input, decision) in users.iter().zip(decisions) {
+        let user = input.user;
+        let account = by_staged
+            .get(user.id.as_str())
+            .copied()
+            .or_else(|| user.external_id.as_deref().and_then(|e| unlinked.remove(e)));
+        items.push(item(user, decision, account));
+    }
+    let relinked: std::collections::HashSet<i64> = items.iter().filter_map(|i| i.account).collect();
+
+    if *scope == Scope::Company {
+        // Accounts whose staged user is gone: the IdP deleted the user.
+        let staged: std::collections::HashSet<&str> =
+            users.iter().map(|u| u.user.id.as_str()).collect();
+        for account in accounts {
+            let Some(id) = account.staged_user_id.as_deref() else {
+                continue;
+            };
+            if staged.contains(id) || !account.fields.active || relinked.contains(&account.pk) {
+                continue;
+            }
+            items.push(PlanItem {
+                user_id: id.to_owned(),
+                username: account.fields.username.clone(),
+                external_id: account.external_id.clone(),
+                action: Action::Deprovision,
+                account: Some(account.pk),
+                target: None,
+                changes: vec![FieldChange {
+                    field: "active",
+                    old: "true".into(),
+                    new: "false".into(),
+                }],
+                reason: Some("the user was deleted in the identity provider".into()),
+                synced: false,
+                arrived: String::new(),
+            });
+        }
+    }
+
+    let seats = allocate_seats(catalog, &mut items, accounts, scope);
+    let mut totals = Totals {
+        users_received: users.len() as u64,
+        awaiting_relink: accounts
+            .iter()
+            .filter(|a| a.staged_user_id.is_none() && a.fields.active && !relinked.contains(&a.pk))
+            .count() as u64,
+        ..Totals::default()
+    };
+    for item in &items {
+        if item.synced && item.action != Action::Error {
+            totals.users_synced += 1;
+        }
+        match item.action {
+            Action::Create => totals.create += 1,
+            Action::Update => totals.update += 1,
+            Action::Deprovision => totals.deprovision += 1,
+            Action::Unchanged => totals.unchanged += 1,
+            Action::Error => totals.error += 1,
+        }
+    }
+    Plan {
+        totals,
+        seats,
+        items,
+    }
+}
+
+/// The CRM identity of a staged user: userName, a display name, the primary e-mail.
+fn identity(user: &StagedUser) -> (String, Option<String>, Option<String>) {
+    let body = &user.body;
+    let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_owned);
+    let username = text(body.get("userName")).unwrap_or_else(|| user.id.clone());
+    let display = text(body.get("displayName")).or_else(|| {
+        let name = body.get("name")?;
+        let formatted = text(name.get("formatted"));
+        formatted.or_else(|| {
+            let parts: Vec<String> = [name.get("givenName"), name.get("familyName")]
+                .into_iter()
+                .filter_map(text)
+                .collect();
+            (!parts.is_empty()).then(|| parts.join(" "))
+        })
+    });
+    let emails = body.get("emails").and_then(|e| e.as_array());
+    let email = emails.and_then(|list| {
+        let primary = list.iter().find(|e| {
+            e.get("primary").is_some_and(|p| {
+                p.as_bool() == Some(true)
+                    || p.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true"))
+            })
+        });
+        text(primary.or(list.first()).and_then(|e| e.get("value")))
+    });
+    (username, display, email)
+}
+
+fn item(user: &StagedUser, decision: &Decision, account: Option<&CrmAccount>) -> PlanItem {
+    let (username, display_name, email) = identity(user);
+    let mut out = PlanItem {
+        user_id: user.id.clone(),
+        username: username.clone(),
+        external_id: user.external_id.clone(),
+        action: Action::Unchanged,
+        account: account.map(|a| a.pk),
+        target: None,
+        changes: Vec::new(),
+        reason: None,
+        synced: decision.synced,
+        arrived: user.created_at.clone(),
+    };
+    if !decision.errors.is_empty() {
+        out.action = Action::Error;
+        out.reason = Some(
+            decision
+                .errors
+                .iter()
+                .map(|e| format!("rule {:?}: {}", e.rule, e.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
+        return out;
+    }
+    if !decision.synced {
+        // No account, or one to deprovision: inactive in the IdP or no user plan.
+        match account {
+            Some(a) if a.fields.active => {
+                out.action = Action::Deprovision;
+                out.changes = vec![FieldChange {
+                    field: "active",
+                    old: "true".into(),
+                    new: "false".into(),
+                }];
+            }
+            _ => out.action = Action::Unchanged,
+        }
+        out.reason = decision.not_synced_because.clone();
+        return out;
+    }
+    let target = AccountFields::new(username, display_name, email, &decision.settings, true);
+    match account {
+        None => out.action = Action::Create,
+        Some(a) => {
+            let changes: Vec<FieldChange> = a
+                .fields
+                .diff(&target)
+                .into_iter()
+                .map(|(field, old, new)| FieldChange { field, old, new })
+                .collect();
+            let relink = a.staged_user_id.as_deref() != Some(user.id.as_str());
+            out.action = if changes.is_empty() && !relink {
+                Action::Unchanged
+            } else {
+                Action::Update
+            };
+            out.changes = changes;
+        }
+    }
+    out.target = Some(target);
+    out
+}
+
+/// Gives seats to the users whose plan needs one, in a stable order, and turns the
+/// users beyond a plan's purchased seats into errors naming the plan.
+///
+/// The order (documented in docs/sync.md): accounts that already hold a seat of the
+/// plan keep it; then users by when the IdP first sent them, then by id. Active
+/// accounts outside the plan's scope (other users in a one-user sync, accounts waiting
+/// to be re-linked) keep their seats and count as used.
+fn allocate_seats(
+    catalog: &Catalog,
+    items: &mut [PlanItem],
+    accounts: &[CrmAccount],
+    scope: &Scope,
+) -> Vec<SeatUse> {
+    let purchased: HashMap<&str, Option<u64>> = catalog
+        .user_plans
+        .iter()
+        .map(|e| match e {
+            CatalogEntry::Name(n) => (n.as_str(), None),
+            CatalogEntry::Entry(e) => (e.name.as_str(), e.seats),
+        })
+        .collect();
+    let by_pk: HashMap<i64, &CrmAccount> = accounts.iter().map(|a| (a.pk, a)).collect();
+    let planned: std::collections::HashSet<i64> = items.iter().filter_map(|i| i.account).collect();
+    let mut used: HashMap<String, u64> = HashMap::new();
+    let keep = |used: &mut HashMap<String, u64>, account: &CrmAccount| {
+        if let (true, Some(plan)) = (account.fields.active, &account.fields.user_plan) {
+            *used.entry(plan.clone()).or_default() += 1;
+        }
+    };
+    // Seats held by accounts this plan does not touch.
+    for account in accounts {
+        let untouched = match scope {
+            Scope::Company => account.staged_user_id.is_none() && !planned.contains(&account.pk),
+            Scope::User(_) => !planned.contains(&account.pk),
+        };
+        if untouched {
+            keep(&mut used, account);
+        }
+    }
+    // Users in error keep their account as it is, seat included.
+    for item in items.iter().filter(|i| i.action == Action::Error) {
+        if let Some(account) = item.account.and_then(|pk| by_pk.get(&pk)) {
+            keep(&mut used, account);
+        }
+    }
+    let holds_seat = |item: &PlanItem| {
+        item.account.and_then(|pk| by_pk.get(&pk)).is_some_and(|a| {
+            a.fields.active
+                && a.fields.user_plan.as_deref()
+                    == item.target.as_ref().and_then(|t| t.user_plan.as_deref())
+        })
+    };
+    let mut wanting: Vec<(bool, usize)> = items
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| {
+            i.target
+                .as_ref()
+                .is_some_and(|t| t.active && t.user_plan.is_some())
+        })
+        .map(|(n, i)| (!holds_seat(i), n))
+        .collect();
+    wanting.sort_by(|(a_new, a), (b_new, b)| {
+        a_new
+            .cmp(b_new)
+            .then_with(|| items[*a].arrived.cmp(&items[*b].arrived))
+            .then_with(|| items[*a].user_id.cmp(&items[*b].user_id))
+    });
+    for (_, n) in wanting {
+        let Some(plan) = items[n].target.as_ref().and_then(|t| t.user_plan.clone()) else {
+            continue;
+        };
+        let count = used.entry(plan.clone()).or_default();
+        let limit = purchased.get(plan.as_str()).copied().flatten();
+        if limit.is_some_and(|limit| *count >= limit) {
+            let item = &mut items[n];
+            item.action = Action::Error;
+            item.reason = Some(format!(
+                "user plan {plan:?} has no free seat ({} purchased, all in use)",
+                limit.unwrap_or_default()
+            ));
+            item.target = None;
+            item.changes.clear();
+            // The account, if any, stays as it is, with the seat it has.
+            if let Some(account) = item.account.and_then(|pk| by_pk.get(&pk)) {
+                keep(&mut used, account);
+            }
+        } else {
+            *count += 1;
+        }
+    }
+    let mut seats: Vec<SeatUse> = catalog
+        .user_plans
+        .iter()
+        .map(|e| SeatUse {
+            user_plan: e.name().to_owned(),
+            used: used.get(e.name()).copied().unwrap_or(0),
+            purchased: purchased.get(e.name()).copied().flatten(),
+        })
+        .collect();
+    // Plans in use that the catalogue no longer lists still show.
+    for (plan, count) in &used {
+        if !seats.iter().any(|s| &s.user_plan == plan) {
+            seats.push(SeatUse {
+                user_plan: plan.clone(),
+                used: *count,
+                purchased: None,
+            });
+        }
+    }
+    seats
+}
+
+/// Settings, as the preview shows them beside a target (used by the one-user preview).
+pub fn settings_of(fields: &AccountFields) -> AccountSettings {
+    AccountSettings {
+        user_plan: fields.user_plan.clone(),
+        owner_company: fields.owner_company.clone(),
+        primary_group: fields.primary_group.clone(),
+        secondary_groups: Some(fields.secondary_groups.clone()),
+        role: fields.role.clone(),
+        confidential: Some(fields.confidential),
+    }
+}

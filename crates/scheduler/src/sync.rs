@@ -1,0 +1,584 @@
+//! Running syncs: preview (a pure read), sync a user or the company under the tenant's
+//! lease, the mass-deprovision guard, approve / reject, and restart.
+
+use crate::plan::{self, Action, Plan, PlanItem, Scope};
+use crate::runs::{self, Counts, RunStatus, RunUser, Trigger};
+use crate::{lease, rulestore, settings, Result, SyncError};
+use scimgate_core::{Clock, Timestamp};
+use scimgate_crm::{BuiltinCrm, Change, CrmAccount, CrmTarget};
+use scimgate_rules::{Catalog, RuleSet};
+use scimgate_store::{Snapshot, Store, Tenant};
+use std::sync::Arc;
+
+/// How long a run's lease lasts without renewal; renewed after every chunk, so only a
+/// stopped process lets it run out.
+const LEASE_TTL_MS: i64 = 120_000;
+/// Changes applied (and committed) per transaction.
+const CHUNK: usize = 1_000;
+
+/// What a sync run did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Outcome {
+    pub run_id: i64,
+    pub status: RunStatus,
+    pub created: u64,
+    pub updated: u64,
+    pub deprovisioned: u64,
+    pub unchanged: u64,
+    pub errors: u64,
+    pub held: u64,
+}
+
+#[derive(Clone)]
+pub struct Syncer {
+    store: Store,
+    crm: BuiltinCrm,
+    clock: Arc<dyn Clock>,
+    /// Names this process in leases.
+    holder: String,
+}
+
+fn lease_name(tenant: &Tenant) -> String {
+    format!("sync:{}", tenant.id)
+}
+
+impl Syncer {
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Syncer {
+        Syncer {
+            crm: BuiltinCrm::new(store.clone()),
+            store,
+            clock,
+            holder: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn crm(&self) -> &BuiltinCrm {
+        &self.crm
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// The saved rule set compiled against the current catalogue.
+    pub async fn saved_rules(&self, tenant: &Tenant, catalog: &Catalog) -> Result<RuleSet> {
+        let source = rulestore::load(&self.store, tenant).await?.ok_or_else(|| {
+            SyncError::NotFound(
+                "this tenant has no rule set yet: save one (scimgate rules apply, or PUT …/rules)"
+                    .into(),
+            )
+        })?;
+        source.compile(catalog).map_err(|e| {
+            SyncError::Rules(format!(
+                "the saved rule set no longer compiles against the catalogue:\n{e}"
+            ))
+        })
+    }
+
+    /// The plan for the whole company, with the saved rules or a draft (not saved). A
+    /// pure read.
+    pub async fn preview(
+        &self,
+        tenant: &Tenant,
+        draft: Option<&rulestore::RuleSource>,
+    ) -> Result<Plan> {
+        let catalog = self.crm.catalog(tenant).await?;
+        let rules = match draft {
+            Some(source) => source.compile(&catalog).map_err(SyncError::Rules)?,
+            None => self.saved_rules(tenant, &catalog).await?,
+        };
+        let snapshot = self.store.snapshot(tenant).await?;
+        let accounts = self.crm.accounts(tenant).await?;
+        Ok(company_plan(&rules, &catalog, &snapshot, &accounts))
+    }
+
+    /// One user's plan item and the explanation of every value the rules set.
+    pub async fn preview_user(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+        draft: Option<&rulestore::RuleSource>,
+    ) -> Result<(PlanItem, scimgate_rules::Evaluation)> {
+        let catalog = self.crm.catalog(tenant).await?;
+        let rules = match draft {
+            Some(source) => source.compile(&catalog).map_err(SyncError::Rules)?,
+            None => self.saved_rules(tenant, &catalog).await?,
+        };
+        let accounts = self.crm.accounts(tenant).await?;
+        let (user, groups) = self
+            .store
+            .staged_user_with_groups(tenant, user_id)
+            .await?
+            .ok_or_else(|| SyncError::NotFound(format!("no staged user with id {user_id:?}")))?;
+        let input = plan::PlanInput {
+            user: &user,
+            groups: groups
+                .iter()
+                .map(|g| scimgate_rules::GroupRef {
+                    display_name: g.display_name.clone(),
+                    external_id: g.external_id.clone(),
+                })
+                .collect(),
+        };
+        let evaluation = rules.evaluate(&scimgate_rules::UserInput {
+            user: user.body.clone(),
+            groups: input.groups.clone(),
+        });
+        let plan = plan::plan(
+            &rules,
+            &catalog,
+            std::slice::from_ref(&input),
+            &accounts,
+            &Scope::User(user_id.to_owned()),
+        );
+        let item = plan
+            .items
+            .into_iter()
+            .next()
+            .ok_or_else(|| SyncError::Corrupt("a one-user plan without its user".into()))?;
+        Ok((item, evaluation))
+    }
+
+    /// Syncs the whole company.
+    pub async fn sync_company(&self, tenant: &Tenant, trigger: Trigger) -> Result<Outcome> {
+        self.with_lease(tenant, |this| async move {
+            this.run_company(tenant, trigger).await
+        })
+        .await
+    }
+
+    /// Syncs one staged user (by id); nobody else's account changes.
+    pub async fn sync_user(&self, tenant: &Tenant, user_id: &str) -> Result<Outcome> {
+        self.with_lease(tenant, |this| async move {
+            this.run_user(tenant, user_id).await
+        })
+        .await
+    }
+
+    async fn with_lease<'a, F, Fut, T>(&'a self, tenant: &'a Tenant, work: F) -> Result<T>
+    where
+        F: FnOnce(&'a Syncer) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let name = lease_name(tenant);
+        if !lease::acquire(
+            &self.store,
+            &name,
+            &self.holder,
+            self.clock.now(),
+            LEASE_TTL_MS,
+        )
+        .await?
+        {
+            return Err(SyncError::Busy);
+        }
+        let result = work(self).await;
+        let released = lease::release(&self.store, &name, &self.holder).await;
+        let value = result?;
+        released?;
+        Ok(value)
+    }
+
+    async fn renew(&self, tenant: &Tenant) -> Result<()> {
+        if lease::acquire(
+            &self.store,
+            &lease_name(tenant),
+            &self.holder,
+            self.clock.now(),
+            LEASE_TTL_MS,
+        )
+        .await?
+        {
+            Ok(())
+        } else {
+            Err(SyncError::Busy)
+        }
+    }
+
+    fn stamp(&self) -> String {
+        self.clock.now().to_rfc3339()
+    }
+
+    async fn begin(&self, tenant: &Tenant, trigger: Trigger) -> Result<i64> {
+        let now = self.stamp();
+        runs::fail_interrupted(&self.store, tenant, &now).await?;
+        settings::ensure_row(&self.store, tenant).await?;
+        runs::start(&self.store, tenant, trigger, &now).await
+    }
+
+    async fn run_company(&self, tenant: &Tenant, trigger: Trigger) -> Result<Outcome> {
+        let run_id = self.begin(tenant, trigger).await?;
+        let result = async {
+            let catalog = self.crm.catalog(tenant).await?;
+            let rules = self.saved_rules(tenant, &catalog).await?;
+            let snapshot = self.store.snapshot(tenant).await?;
+            let accounts = self.crm.accounts(tenant).await?;
+            let plan = company_plan(&rules, &catalog, &snapshot, &accounts);
+            let settings = settings::load(&self.store, tenant).await?;
+            let active = accounts.iter().filter(|a| a.fields.active).count() as u64;
+            let hold = settings.guard_trips(plan.totals.deprovision, active);
+            let outcome = self.apply(tenant, run_id, &plan, hold).await?;
+            // Everything up to this change sequence has been synced: the on-change
+            // trigger need not start another run for it.
+            sqlx::query(
+                "UPDATE sync_settings SET change_claimed_seq = $1 WHERE tenant_id = $2 AND change_claimed_seq < $1",
+            )
+            .bind(snapshot.change_seq)
+            .bind(tenant.id)
+            .execute(self.store.pool())
+            .await?;
+            if hold {
+                runs::supersede_held(&self.store, tenant, run_id).await?;
+            }
+            Ok(outcome)
+        }
+        .await;
+        self.settle(run_id, result).await
+    }
+
+    async fn run_user(&self, tenant: &Tenant, user_id: &str) -> Result<Outcome> {
+        let run_id = self.begin(tenant, Trigger::ManualUser).await?;
+        let result = async {
+            let catalog = self.crm.catalog(tenant).await?;
+            let rules = self.saved_rules(tenant, &catalog).await?;
+            let accounts = self.crm.accounts(tenant).await?;
+            let plan = match self.store.staged_user_with_groups(tenant, user_id).await? {
+                Some((user, groups)) => {
+                    let input = plan::PlanInput {
+                        user: &user,
+                        groups: groups
+                            .into_iter()
+                            .map(|g| scimgate_rules::GroupRef {
+                                display_name: g.display_name,
+                                external_id: g.external_id,
+                            })
+                            .collect(),
+                    };
+                    plan::plan(
+                        &rules,
+                        &catalog,
+                        std::slice::from_ref(&input),
+                        &accounts,
+                        &Scope::User(user_id.to_owned()),
+                    )
+                }
+                // Deleted in the IdP: deprovision the account it had, if any.
+                None => deleted_user_plan(user_id, &accounts).ok_or_else(|| {
+                    SyncError::NotFound(format!("no staged user with id {user_id:?}"))
+                })?,
+            };
+            self.apply(tenant, run_id, &plan, false).await
+        }
+        .await;
+        self.settle(run_id, result).await
+    }
+
+    /// Records a run that failed as failed (with the reason) before passing the error on.
+    async fn settle(&self, run_id: i64, result: Result<Outcome>) -> Result<Outcome> {
+        if let Err(e) = &result {
+            // Keep whatever counts were recorded so far: only status and message change.
+            let _ = sqlx::query(
+                "UPDATE sync_runs SET status = 'failed', finished_at = $1, message = $2 WHERE id = $3",
+            )
+            .bind(self.stamp())
+            .bind(e.to_string())
+            .bind(run_id)
+            .execute(self.store.pool())
+            .await;
+        }
+        result
+    }
+
+    /// Applies a plan chunk by chunk (each chunk one transaction), recording each user's
+    /// outcome. With `hold`, deprovisions are recorded as held and not applied.
+    async fn apply(
+        &self,
+        tenant: &Tenant,
+        run_id: i64,
+        plan: &Plan,
+        hold: bool,
+    ) -> Result<Outcome> {
+        let mut counts = Counts {
+            totals: plan.totals.clone(),
+            created: 0,
+            updated: 0,
+            deprovisioned: 0,
+            errors: plan.totals.error,
+            held: 0,
+        };
+        let mut records: Vec<RunUser> = plan
+            .items
+            .iter()
+            .filter(|i| i.action == Action::Error)
+            .map(|i| RunUser {
+                user_id: i.user_id.clone(),
+                username: i.username.clone(),
+                outcome: "error".into(),
+                account: i.account,
+                error: i.reason.clone(),
+            })
+            .collect();
+        let work: Vec<&PlanItem> = plan
+            .items
+            .iter()
+            .filter(|i| {
+                matches!(
+                    i.action,
+                    Action::Create | Action::Update | Action::Deprovision
+                )
+            })
+            .collect();
+        for chunk in work.chunks(CHUNK) {
+            let mut changes = Vec::with_capacity(chunk.len());
+            let mut applied: Vec<&PlanItem> = Vec::with_capacity(chunk.len());
+            for item in chunk {
+                let change = match (item.action, item.account, &item.target) {
+                    (Action::Create, _, Some(fields)) => Change::Create {
+                        staged_user_id: item.user_id.clone(),
+                        external_id: item.external_id.clone(),
+                        fields: fields.clone(),
+                    },
+                    (Action::Update, Some(pk), Some(fields)) => Change::Update {
+                        pk,
+                        staged_user_id: item.user_id.clone(),
+                        external_id: item.external_id.clone(),
+                        fields: fields.clone(),
+                    },
+                    (Action::Deprovision, Some(pk), _) => {
+                        if hold {
+                            counts.held += 1;
+                            records.push(RunUser {
+                                user_id: item.user_id.clone(),
+                                username: item.username.clone(),
+                                outcome: "held".into(),
+                                account: Some(pk),
+                                error: item.reason.clone(),
+                            });
+                            continue;
+                        }
+                        Change::Deactivate { pk }
+                    }
+                    _ => continue,
+                };
+                changes.push(change);
+                applied.push(item);
+            }
+            if !changes.is_empty() {
+                let pks = self.crm.apply(tenant, &changes, &self.stamp()).await?;
+                for (item, pk) in applied.iter().zip(pks) {
+                    let outcome = match item.action {
+                        Action::Create => {
+                            counts.created += 1;
+                            "created"
+                        }
+                        Action::Update => {
+                            counts.updated += 1;
+                            "updated"
+                        }
+                        _ => {
+                            counts.deprovisioned += 1;
+                            "deprovisioned"
+                        }
+                    };
+                    records.push(RunUser {
+                        user_id: item.user_id.clone(),
+                        username: item.username.clone(),
+                        outcome: outcome.into(),
+                        account: Some(pk),
+                        error: item
+                            .reason
+                            .clone()
+                            .filter(|_| item.action == Action::Deprovision),
+                    });
+                }
+            }
+            runs::record_users(&self.store, tenant, run_id, &records).await?;
+            records.clear();
+            runs::finish(&self.store, run_id, RunStatus::Running, &counts, None, None).await?;
+            self.renew(tenant).await?;
+        }
+        runs::record_users(&self.store, tenant, run_id, &records).await?;
+        let status = if counts.held > 0 {
+            RunStatus::Held
+        } else {
+            RunStatus::Completed
+        };
+        let message = (counts.held > 0).then(|| {
+            format!(
+                "held: this run would deprovision {} accounts, more than the guard allows; approve or reject it",
+                counts.held
+            )
+        });
+        runs::finish(
+            &self.store,
+            run_id,
+            status,
+            &counts,
+            message.as_deref(),
+            Some(&self.stamp()),
+        )
+        .await?;
+        Ok(Outcome {
+            run_id,
+            status,
+            created: counts.created,
+            updated: counts.updated,
+            deprovisioned: counts.deprovisioned,
+            unchanged: counts.totals.unchanged,
+            errors: counts.errors,
+            held: counts.held,
+        })
+    }
+
+    /// Approves a held run: the deprovisions it held that a fresh plan still wants are
+    /// applied now.
+    pub async fn approve(&self, tenant: &Tenant, run_id: i64) -> Result<Outcome> {
+        self.with_lease(tenant, |this| async move {
+            let run = this.held_run(tenant, run_id).await?;
+            let held: std::collections::HashSet<i64> = runs::users(&this.store, tenant, run.id)
+                .await?
+                .into_iter()
+                .filter(|u| u.outcome == "held")
+                .filter_map(|u| u.account)
+                .collect();
+            let catalog = this.crm.catalog(tenant).await?;
+            let rules = this.saved_rules(tenant, &catalog).await?;
+            let snapshot = this.store.snapshot(tenant).await?;
+            let accounts = this.crm.accounts(tenant).await?;
+            let fresh = company_plan(&rules, &catalog, &snapshot, &accounts);
+            let items: Vec<PlanItem> = fresh
+                .items
+                .into_iter()
+                .filter(|i| {
+                    i.action == Action::Deprovision
+                        && i.account.is_some_and(|pk| held.contains(&pk))
+                })
+                .collect();
+            let plan = Plan {
+                totals: crate::Totals {
+                    deprovision: items.len() as u64,
+                    ..Default::default()
+                },
+                seats: Vec::new(),
+                items,
+            };
+            let mut outcome = this.apply(tenant, run.id, &plan, false).await?;
+            // apply() wrote this pass's counts over the run's; put the run's back, with
+            // the approved deprovisions added.
+            sqlx::query(
+                "UPDATE sync_runs SET status = 'approved', finished_at = $1, users_received = $2,
+                    users_synced = $3, created = $4, updated = $5, deprovisioned = $6,
+                    unchanged = $7, errors = $8, held = 0, message = $9
+                 WHERE id = $10",
+            )
+            .bind(this.stamp())
+            .bind(run.users_received)
+            .bind(run.users_synced)
+            .bind(run.created)
+            .bind(run.updated)
+            .bind(run.deprovisioned + outcome.deprovisioned as i64)
+            .bind(run.unchanged)
+            .bind(run.errors)
+            .bind(format!(
+                "approved: {} held deprovisions applied",
+                outcome.deprovisioned
+            ))
+            .bind(run.id)
+            .execute(this.store.pool())
+            .await?;
+            outcome.status = RunStatus::Approved;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    /// Rejects a held run: its deprovisions are discarded.
+    pub async fn reject(&self, tenant: &Tenant, run_id: i64) -> Result<()> {
+        let run = self.held_run(tenant, run_id).await?;
+        runs::set_status(
+            &self.store,
+            tenant,
+            run.id,
+            RunStatus::Rejected,
+            &self.stamp(),
+        )
+        .await?;
+        sqlx::query("UPDATE sync_runs SET message = 'rejected: the held deprovisions were discarded' WHERE id = $1")
+            .bind(run.id)
+            .execute(self.store.pool())
+            .await?;
+        Ok(())
+    }
+
+    async fn held_run(&self, tenant: &Tenant, run_id: i64) -> Result<runs::Run> {
+        let run = runs::get(&self.store, tenant, run_id)
+            .await?
+            .ok_or_else(|| SyncError::NotFound(format!("no run {run_id}")))?;
+        if run.status != RunStatus::Held {
+            return Err(SyncError::Conflict(format!(
+                "run {run_id} is {}, not held",
+                run.status.name()
+            )));
+        }
+        Ok(run)
+    }
+
+    /// Restart sync: the holding area is cleared (the IdP sends everything again); CRM
+    /// accounts are kept, unlinked, and re-linked by externalId as users come back.
+    pub async fn restart(&self, tenant: &Tenant) -> Result<u64> {
+        self.with_lease(tenant, |this| async move {
+            // Unlink first: stopped between the two steps, the next run re-links the
+            // accounts whose users are still staged instead of deprovisioning anyone.
+            let unlinked = this.crm.unlink_all(tenant).await?;
+            this.store.clear_staged(tenant).await?;
+            settings::ensure_row(&this.store, tenant).await?;
+            sqlx::query("UPDATE sync_settings SET restarted_at = $1 WHERE tenant_id = $2")
+                .bind(this.stamp())
+                .bind(tenant.id)
+                .execute(this.store.pool())
+                .await?;
+            Ok(unlinked)
+        })
+        .await
+    }
+}
+
+fn company_plan(
+    rules: &RuleSet,
+    catalog: &Catalog,
+    snapshot: &Snapshot,
+    accounts: &[CrmAccount],
+) -> Plan {
+    let inputs = plan::inputs(snapshot);
+    plan::plan(rules, catalog, &inputs, accounts, &Scope::Company)
+}
+
+/// A one-user plan for a user the IdP deleted: deprovision its active account.
+fn deleted_user_plan(user_id: &str, accounts: &[CrmAccount]) -> Option<Plan> {
+    let account = accounts
+        .iter()
+        .find(|a| a.staged_user_id.as_deref() == Some(user_id))?;
+    let mut plan = Plan::default();
+    if account.fields.active {
+        plan.totals.deprovision = 1;
+        plan.items.push(PlanItem {
+            user_id: user_id.to_owned(),
+            username: account.fields.username.clone(),
+            external_id: account.external_id.clone(),
+            action: Action::Deprovision,
+            account: Some(account.pk),
+            target: None,
+            changes: Vec::new(),
+            reason: Some("the user was deleted in the identity provider".into()),
+            synced: false,
+            arrived: String::new(),
+        });
+    } else {
+        plan.totals.unchanged = 1;
+    }
+    Some(plan)
+}

@@ -1,0 +1,324 @@
+//! `scimgate catalog import`, `rules apply`, `preview`, `sync`, `runs`: the sync loop
+//! from a terminal.
+
+use crate::cli::find_tenant;
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand, ValueEnum};
+use scimgate_core::{Clock, SystemClock};
+use scimgate_rules::Catalog;
+use scimgate_scheduler::{runs, Plan, RuleSource, Syncer, Trigger};
+use scimgate_store::Store;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Replace the tenant's catalogue with a YAML file (user_plans with seats,
+    /// companies, groups, roles).
+    Import {
+        #[arg(long)]
+        tenant: String,
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, Default)]
+pub enum Format {
+    #[default]
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    #[arg(long)]
+    tenant: String,
+    /// Preview a draft rule file instead of the saved rule set (nothing is saved).
+    #[arg(long)]
+    rules: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[arg(long)]
+    tenant: String,
+    /// Sync only this user: a staged user id or a userName.
+    #[arg(long)]
+    user: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    #[arg(long)]
+    tenant: String,
+    /// Show one run with what it did to each user.
+    #[arg(long)]
+    run: Option<i64>,
+    #[arg(long, default_value_t = 20)]
+    limit: i64,
+    #[arg(long)]
+    json: bool,
+}
+
+fn syncer(store: &Store) -> Syncer {
+    Syncer::new(store.clone(), Arc::new(SystemClock))
+}
+
+pub async fn catalog(store: &Store, command: CatalogCommand) -> anyhow::Result<()> {
+    let CatalogCommand::Import { tenant, file } = command;
+    let tenant = find_tenant(store, &tenant).await?;
+    let text =
+        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    let catalog =
+        Catalog::from_yaml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    syncer(store)
+        .crm()
+        .replace_catalog(&tenant, &catalog)
+        .await?;
+    println!(
+        "catalogue of {} imported: {} user plans, {} companies, {} groups, {} roles",
+        tenant.name,
+        catalog.user_plans.len(),
+        catalog.companies.len(),
+        catalog.groups.len(),
+        catalog.roles.len()
+    );
+    Ok(())
+}
+
+pub async fn rules_apply(store: &Store, tenant: &str, file: &Path) -> anyhow::Result<()> {
+    let tenant = find_tenant(store, tenant).await?;
+    let source = RuleSource::from_file(file).map_err(anyhow::Error::msg)?;
+    let syncer = syncer(store);
+    use scimgate_crm::CrmTarget;
+    let catalog = syncer.crm().catalog(&tenant).await?;
+    match scimgate_scheduler::rulestore::save(
+        store,
+        &tenant,
+        &source,
+        &catalog,
+        &SystemClock.now().to_rfc3339(),
+    )
+    .await
+    {
+        Ok(set) => {
+            println!("rule set of {} saved: {} rules", tenant.name, set.len());
+            Ok(())
+        }
+        Err(scimgate_scheduler::SyncError::Rules(problems)) => {
+            bail!("{} was not saved:\n{problems}", file.display())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn preview(store: &Store, args: PreviewArgs) -> anyhow::Result<()> {
+    let tenant = find_tenant(store, &args.tenant).await?;
+    let draft = match &args.rules {
+        Some(path) => Some(RuleSource::from_file(path).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let plan = syncer(store).preview(&tenant, draft.as_ref()).await?;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
+        Format::Csv => print_csv(&plan),
+        Format::Table => print_table(&plan),
+    }
+    Ok(())
+}
+
+fn text(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("")
+}
+
+fn print_table(plan: &Plan) {
+    println!(
+        "{:<12} {:<32} {:<20} {:<18} DETAIL",
+        "ACTION", "USER", "USER PLAN", "ROLE"
+    );
+    for item in &plan.items {
+        let target = item.target.as_ref();
+        let detail = if let Some(reason) = &item.reason {
+            reason.clone()
+        } else {
+            item.changes
+                .iter()
+                .map(|c| format!("{}: {:?} → {:?}", c.field, c.old, c.new))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        println!(
+            "{:<12} {:<32} {:<20} {:<18} {}",
+            item.action.name(),
+            item.username,
+            target.map(|t| text(&t.user_plan)).unwrap_or(""),
+            target.map(|t| text(&t.role)).unwrap_or(""),
+            detail
+        );
+    }
+    let t = &plan.totals;
+    println!();
+    println!(
+        "users received {}, will be synced {}: create {}, update {}, deprovision {}, unchanged {}, error {}",
+        t.users_received, t.users_synced, t.create, t.update, t.deprovision, t.unchanged, t.error
+    );
+    if t.awaiting_relink > 0 {
+        println!(
+            "accounts waiting for their user to be sent again (after a restart): {}",
+            t.awaiting_relink
+        );
+    }
+    for seat in &plan.seats {
+        let purchased = seat
+            .purchased
+            .map_or_else(|| "unlimited".to_owned(), |p| p.to_string());
+        println!("seats {}: {} / {}", seat.user_plan, seat.used, purchased);
+    }
+}
+
+/// RFC 4180: quote every field, double inner quotes.
+fn csv_row(fields: &[&str]) -> String {
+    fields
+        .iter()
+        .map(|f| format!("\"{}\"", f.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn print_csv(plan: &Plan) {
+    println!(
+        "{}",
+        csv_row(&[
+            "action",
+            "user_id",
+            "username",
+            "user_plan",
+            "owner_company",
+            "primary_group",
+            "secondary_groups",
+            "role",
+            "confidential",
+            "detail",
+        ])
+    );
+    for item in &plan.items {
+        let t = item.target.as_ref();
+        let groups = t.map(|t| t.secondary_groups.join(";")).unwrap_or_default();
+        let confidential = t.map(|t| t.confidential.to_string()).unwrap_or_default();
+        let detail = item.reason.clone().unwrap_or_else(|| {
+            item.changes
+                .iter()
+                .map(|c| format!("{}: {} -> {}", c.field, c.old, c.new))
+                .collect::<Vec<_>>()
+                .join("; ")
+        });
+        println!(
+            "{}",
+            csv_row(&[
+                item.action.name(),
+                &item.user_id,
+                &item.username,
+                t.map(|t| text(&t.user_plan)).unwrap_or(""),
+                t.map(|t| text(&t.owner_company)).unwrap_or(""),
+                t.map(|t| text(&t.primary_group)).unwrap_or(""),
+                &groups,
+                t.map(|t| text(&t.role)).unwrap_or(""),
+                &confidential,
+                &detail,
+            ])
+        );
+    }
+}
+
+pub async fn sync(store: &Store, args: SyncArgs) -> anyhow::Result<()> {
+    let tenant = find_tenant(store, &args.tenant).await?;
+    let syncer = syncer(store);
+    let outcome = match &args.user {
+        Some(user) => {
+            // An id, or else a userName.
+            let id = match store.staged_user_with_groups(&tenant, user).await? {
+                Some(_) => user.clone(),
+                None => match store.staged_user_id_by_name(&tenant, user).await? {
+                    Some(id) => id,
+                    // Maybe deleted in the IdP: the id may still name an account.
+                    None => user.clone(),
+                },
+            };
+            syncer.sync_user(&tenant, &id).await?
+        }
+        None => {
+            if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                eprintln!("syncing {}…", tenant.name);
+            }
+            syncer.sync_company(&tenant, Trigger::ManualCompany).await?
+        }
+    };
+    println!(
+        "run {} {}: created {}, updated {}, deprovisioned {}, unchanged {}, errors {}{}",
+        outcome.run_id,
+        outcome.status.name(),
+        outcome.created,
+        outcome.updated,
+        outcome.deprovisioned,
+        outcome.unchanged,
+        outcome.errors,
+        if outcome.held > 0 {
+            format!(
+                ", held {} deprovisions (approve or reject the run)",
+                outcome.held
+            )
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
+}
+
+pub async fn runs(store: &Store, args: RunsArgs) -> anyhow::Result<()> {
+    let tenant = find_tenant(store, &args.tenant).await?;
+    if let Some(id) = args.run {
+        let Some(run) = runs::get(store, &tenant, id).await? else {
+            bail!("tenant {} has no run {id}", tenant.name);
+        };
+        let users = runs::users(store, &tenant, id).await?;
+        if args.json {
+            println!("{}", json!({"run": run, "users": users}));
+        } else {
+            println!("{}", serde_json::to_string_pretty(&run)?);
+            for u in users {
+                println!(
+                    "{}\t{}\t{}",
+                    u.outcome,
+                    u.username,
+                    u.error.unwrap_or_default()
+                );
+            }
+        }
+        return Ok(());
+    }
+    for run in runs::list(store, &tenant, args.limit).await? {
+        if args.json {
+            println!("{}", serde_json::to_string(&run)?);
+        } else {
+            println!(
+                "{}\t{}\t{}\t{}\tcreated {} updated {} deprovisioned {} unchanged {} errors {} held {}\t{}",
+                run.id,
+                run.trigger,
+                run.status.name(),
+                run.started_at,
+                run.created,
+                run.updated,
+                run.deprovisioned,
+                run.unchanged,
+                run.errors,
+                run.held,
+                run.message.unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,208 @@
+//! Reading a tenant's whole holding area at once, as the sync planner needs it, and
+//! clearing it (restart sync).
+
+use crate::{Backend, Result, Store, StoreError, Tenant};
+use serde_json::Value;
+use sqlx::{Executor, Row};
+
+/// A staged user as the planner sees it.
+#[derive(Debug, Clone)]
+pub struct StagedUser {
+    pub id: String,
+    pub external_id: Option<String>,
+    /// When the IdP first sent the user (RFC 3339): the order in which users get seats.
+    pub created_at: String,
+    pub body: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedGroup {
+    pub id: String,
+    pub display_name: String,
+    pub external_id: Option<String>,
+}
+
+/// The holding area of one tenant at one instant.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub users: Vec<StagedUser>,
+    pub groups: Vec<StagedGroup>,
+    /// `(group id, member id)`.
+    pub memberships: Vec<(String, String)>,
+    /// The tenant's change sequence when the snapshot was read.
+    pub change_seq: i64,
+}
+
+const USER_COLUMNS: &str = "id, external_id, created_at, body";
+
+fn user_from_row(row: &sqlx::any::AnyRow) -> Result<StagedUser> {
+    let id: String = row.try_get("id")?;
+    let body: String = row.try_get("body")?;
+    let body = serde_json::from_str(&body)
+        .map_err(|e| StoreError::Corrupt(format!("staged user {id} has a bad body: {e}")))?;
+    Ok(StagedUser {
+        external_id: row.try_get("external_id")?,
+        created_at: row.try_get("created_at")?,
+        body,
+        id,
+    })
+}
+
+impl Store {
+    /// Every staged user, group and membership of the tenant, read consistently (one
+    /// transaction; repeatable read on PostgreSQL), users in the order they arrived.
+    pub async fn snapshot(&self, tenant: &Tenant) -> Result<Snapshot> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                .await?;
+        }
+        let change_seq: i64 = sqlx::query("SELECT change_seq FROM tenants WHERE id = $1")
+            .bind(tenant.id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        let users = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM staged_users WHERE tenant_id = $1 ORDER BY pk"
+        ))
+        .bind(tenant.id)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(user_from_row)
+        .collect::<Result<Vec<_>>>()?;
+        let groups = sqlx::query(
+            "SELECT id, external_id, body FROM staged_groups WHERE tenant_id = $1 ORDER BY pk",
+        )
+        .bind(tenant.id)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(group_from_row)
+        .collect::<Result<Vec<_>>>()?;
+        let memberships = sqlx::query(
+            "SELECT group_id, member_id FROM staged_group_members WHERE tenant_id = $1",
+        )
+        .bind(tenant.id)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect::<Result<Vec<_>>>()?;
+        tx.commit().await?;
+        Ok(Snapshot {
+            users,
+            groups,
+            memberships,
+            change_seq,
+        })
+    }
+
+    /// One staged user and the groups it is a direct member of; `None` if not staged.
+    pub async fn staged_user_with_groups(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+    ) -> Result<Option<(StagedUser, Vec<StagedGroup>)>> {
+        let Some(row) = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM staged_users WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind(tenant.id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let user = user_from_row(&row)?;
+        let groups = sqlx::query(
+            "SELECT g.id, g.external_id, g.body FROM staged_groups g
+             JOIN staged_group_members m ON m.tenant_id = g.tenant_id AND m.group_id = g.id
+             WHERE g.tenant_id = $1 AND m.member_id = $2 ORDER BY g.pk",
+        )
+        .bind(tenant.id)
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(group_from_row)
+        .collect::<Result<Vec<_>>>()?;
+        Ok(Some((user, groups)))
+    }
+
+    /// The id of the staged user with this userName (case-insensitive, as SCIM compares it).
+    pub async fn staged_user_id_by_name(
+        &self,
+        tenant: &Tenant,
+        user_name: &str,
+    ) -> Result<Option<String>> {
+        Ok(sqlx::query(
+            "SELECT id FROM staged_users WHERE tenant_id = $1 AND user_name_folded = $2",
+        )
+        .bind(tenant.id)
+        .bind(scimgate_core::text::fold_case(user_name))
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|row| row.try_get(0))
+        .transpose()?)
+    }
+
+    /// Restart sync: removes every staged user, group and membership of the tenant in
+    /// one transaction (the IdP sends them again). The tenant row is locked first, as
+    /// the SCIM writer locks it, so no SCIM write interleaves.
+    pub async fn clear_staged(&self, tenant: &Tenant) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        conn.execute(self.backend.begin_write()).await?;
+        let result: Result<()> = async {
+            sqlx::query("UPDATE tenants SET change_seq = change_seq + 1 WHERE id = $1")
+                .bind(tenant.id)
+                .execute(&mut *conn)
+                .await?;
+            for table in [
+                "staged_group_members",
+                "staged_user_emails",
+                "staged_groups",
+                "staged_users",
+            ] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1"))
+                    .bind(tenant.id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                conn.execute("COMMIT").await?;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = conn.execute("ROLLBACK").await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The connection pool, for the crates that keep their own tables in this database
+    /// (the CRM side and the scheduler). Their migrations are applied with ours.
+    pub fn pool(&self) -> &sqlx::AnyPool {
+        &self.pool
+    }
+}
+
+fn group_from_row(row: &sqlx::any::AnyRow) -> Result<StagedGroup> {
+    let id: String = row.try_get("id")?;
+    let body: String = row.try_get("body")?;
+    let body: Value = serde_json::from_str(&body)
+        .map_err(|e| StoreError::Corrupt(format!("staged group {id} has a bad body: {e}")))?;
+    Ok(StagedGroup {
+        display_name: body
+            .get("displayName")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        external_id: row.try_get("external_id")?,
+        id,
+    })
+}
