@@ -54,6 +54,9 @@ enum DatabaseCommand {
         /// Largest accepted request body, in bytes.
         #[arg(long, env = "SCIMGATE_MAX_BODY_BYTES")]
         max_body_bytes: Option<usize>,
+        /// How often (ms) automatic sync checks for due schedules and settled changes.
+        #[arg(long, env = "SCIMGATE_SYNC_TICK_MS")]
+        sync_tick_ms: Option<u64>,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -185,6 +188,7 @@ async fn run(
             listen,
             public_url,
             max_body_bytes,
+            sync_tick_ms,
         } => {
             let config = ServeConfig {
                 database_url,
@@ -195,6 +199,10 @@ async fn run(
                 max_body_bytes: max_body_bytes
                     .or(file.max_body_bytes)
                     .unwrap_or(scimgate_scim::DEFAULT_MAX_BODY_BYTES),
+                sync_tick_ms: sync_tick_ms
+                    .or(file.sync_tick_ms)
+                    .unwrap_or(config::DEFAULT_SYNC_TICK_MS)
+                    .max(10),
             };
             crate::serve(config).await
         }

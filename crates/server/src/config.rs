@@ -17,6 +17,7 @@ pub struct FileConfig {
     pub public_url: Option<String>,
     pub max_body_bytes: Option<usize>,
     pub log_format: Option<LogFormat>,
+    pub sync_tick_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -43,17 +44,22 @@ pub struct ServeConfig {
     pub listen: String,
     pub public_url: Option<String>,
     pub max_body_bytes: usize,
+    /// How often automatic sync looks for due schedules and settled changes.
+    pub sync_tick_ms: u64,
 }
+
+pub const DEFAULT_SYNC_TICK_MS: u64 = 1_000;
 
 impl ServeConfig {
     /// The settings as they may be logged: a database password is never printed.
     pub fn redacted(&self) -> String {
         format!(
-            "database_url={} listen={} public_url={} max_body_bytes={}",
+            "database_url={} listen={} public_url={} max_body_bytes={} sync_tick_ms={}",
             redact_url(&self.database_url),
             self.listen,
             self.public_url.as_deref().unwrap_or("(from Host header)"),
-            self.max_body_bytes
+            self.max_body_bytes,
+            self.sync_tick_ms
         )
     }
 }

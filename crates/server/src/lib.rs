@@ -47,15 +47,47 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let app = build_app(store.clone(), Arc::new(scimgate_core::SystemClock), &config);
+    let clock: SharedClock = Arc::new(scimgate_core::SystemClock);
+    let app = build_app(store.clone(), clock.clone(), &config);
+    let auto_sync = tokio::spawn(run_auto_sync(
+        scimgate_scheduler::Syncer::new(store.clone(), clock.clone()),
+        clock,
+        std::time::Duration::from_millis(config.sync_tick_ms),
+    ));
     tracing::info!(%addr, backend = store.backend().name(), "listening");
     // Scripts and tests read the bound address (useful with port 0) from this line.
     println!("scimgate listening on http://{addr}");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    // A run stopped here is completed by the next one (runs are resumable).
+    auto_sync.abort();
     store.close().await;
     Ok(())
+}
+
+/// Automatic sync: every tick, each tenant with user sync active gets a run when its
+/// schedule fired or its SCIM changes have settled. Replicas coordinate through the
+/// database, so every replica can run this loop.
+async fn run_auto_sync(
+    syncer: scimgate_scheduler::Syncer,
+    clock: SharedClock,
+    every: std::time::Duration,
+) {
+    let auto = scimgate_scheduler::auto::AutoSync::new(syncer);
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match auto.tick(clock.now()).await {
+            Ok(started) => {
+                for run in started {
+                    tracing::info!(tenant = %run.tenant, trigger = run.trigger.name(), "automatic sync ran");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "automatic sync check failed"),
+        }
+    }
 }
 
 async fn shutdown_signal() {
