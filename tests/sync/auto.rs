@@ -1,0 +1,160 @@
+//! Automatic sync with an injected clock: the schedule and the on-change debounce, and
+//! two replicas (two stores on one database) running each tick once.
+
+use crate::fixture::Fixture;
+use scimgate_core::{Clock, Timestamp};
+use scimgate_scheduler::auto::AutoSync;
+use scimgate_scheduler::{SyncSettings, Syncer, Trigger};
+use scimgate_testkit::{on_both_backends, DbBackend};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+on_both_backends!(
+    nothing_runs_until_user_sync_is_switched_on,
+    schedule_fires_once_per_cron_slot_across_two_replicas,
+    changes_sync_once_after_the_quiet_period_across_two_replicas,
+);
+
+/// A clock the test moves by hand.
+struct TestClock(AtomicI64);
+
+impl TestClock {
+    fn at(text: &str) -> Arc<TestClock> {
+        Arc::new(TestClock(AtomicI64::new(
+            Timestamp::parse_rfc3339(text).unwrap().unix_millis(),
+        )))
+    }
+    fn advance(&self, seconds: i64) {
+        self.0.fetch_add(seconds * 1000, Ordering::SeqCst);
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_unix_millis(self.0.load(Ordering::SeqCst)).unwrap()
+    }
+}
+
+/// Two replicas: each its own store (own pool and writer) on the fixture's database.
+async fn replicas(f: &Fixture, clock: &Arc<TestClock>) -> (AutoSync, AutoSync) {
+    let mut out = Vec::new();
+    for _ in 0..2 {
+        let store = f.server.db.store().await;
+        out.push(AutoSync::new(Syncer::new(store, clock.clone())));
+    }
+    let b = out.pop().unwrap();
+    let a = out.pop().unwrap();
+    (a, b)
+}
+
+async fn switch_on(f: &Fixture, schedule: &str, debounce: u32) {
+    let settings = SyncSettings {
+        user_sync_active: true,
+        schedule: schedule.into(),
+        debounce_seconds: debounce,
+        ..SyncSettings::default()
+    };
+    scimgate_scheduler::settings::save(f.syncer.store(), f.tenant(), &settings)
+        .await
+        .unwrap();
+}
+
+async fn run_count(f: &Fixture) -> usize {
+    scimgate_scheduler::runs::list(f.syncer.store(), f.tenant(), 1000)
+        .await
+        .unwrap()
+        .len()
+}
+
+async fn nothing_runs_until_user_sync_is_switched_on(backend: DbBackend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    f.user("ann@acme.no", "e-ann", "Ops").await;
+    let clock = TestClock::at("2026-11-22T10:00:00Z");
+    let (a, _) = replicas(&f, &clock).await;
+    for _ in 0..3 {
+        assert!(a.tick(clock.now()).await.unwrap().is_empty());
+        clock.advance(3600);
+    }
+    assert_eq!(run_count(&f).await, 0);
+    assert!(f.accounts().await.is_empty());
+    assert!(!SyncSettings::default().user_sync_active, "off by default");
+}
+
+async fn schedule_fires_once_per_cron_slot_across_two_replicas(backend: DbBackend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    f.user("ann@acme.no", "e-ann", "Ops").await;
+    let clock = TestClock::at("2026-11-22T10:07:00Z");
+    // Debounce of a day: only the schedule can start runs here.
+    switch_on(&f, "*/15 * * * *", 86_400).await;
+    let (a, b) = replicas(&f, &clock).await;
+
+    // The 10:00 slot: exactly one replica runs it.
+    let ran_a = a.tick(clock.now()).await.unwrap();
+    let ran_b = b.tick(clock.now()).await.unwrap();
+    assert_eq!(ran_a.len() + ran_b.len(), 1, "{ran_a:?} {ran_b:?}");
+    assert_eq!(
+        ran_a.iter().chain(&ran_b).next().unwrap().trigger,
+        Trigger::Schedule
+    );
+    assert_eq!(f.accounts().await.len(), 1);
+    // Later in the same slot: nothing.
+    clock.advance(7 * 60);
+    assert!(a.tick(clock.now()).await.unwrap().is_empty());
+    assert!(b.tick(clock.now()).await.unwrap().is_empty());
+    // 10:15: one more run, whichever replica looks first.
+    clock.advance(60);
+    let ran = b.tick(clock.now()).await.unwrap().len() + a.tick(clock.now()).await.unwrap().len();
+    assert_eq!(ran, 1);
+    assert_eq!(run_count(&f).await, 2);
+    let runs = scimgate_scheduler::runs::list(f.syncer.store(), f.tenant(), 10)
+        .await
+        .unwrap();
+    assert!(runs.iter().all(|r| r.trigger == "schedule"));
+}
+
+async fn changes_sync_once_after_the_quiet_period_across_two_replicas(backend: DbBackend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    let clock = TestClock::at("2026-11-22T10:01:00Z");
+    // A yearly schedule (1 January, 00:00) that has not fired within a day.
+    switch_on(&f, "0 0 1 1 *", 30).await;
+    let (a, b) = replicas(&f, &clock).await;
+    // Nothing changed yet: the first look only notes the sequence.
+    a.tick(clock.now()).await.unwrap();
+    b.tick(clock.now()).await.unwrap();
+    let settled_runs = run_count(&f).await;
+
+    f.user("ann@acme.no", "e-ann", "Ops").await;
+    clock.advance(5);
+    assert!(
+        a.tick(clock.now()).await.unwrap().is_empty(),
+        "writes have not settled"
+    );
+    assert!(b.tick(clock.now()).await.unwrap().is_empty());
+    f.user("bob@acme.no", "e-bob", "Ops").await;
+    // Replicas tick every second: they see the second write as it happens.
+    assert!(a.tick(clock.now()).await.unwrap().is_empty());
+    assert!(b.tick(clock.now()).await.unwrap().is_empty());
+    clock.advance(20);
+    // 25 s after the first write but only 20 s after the last: still waiting.
+    assert!(a.tick(clock.now()).await.unwrap().is_empty());
+    assert!(b.tick(clock.now()).await.unwrap().is_empty());
+    clock.advance(15);
+    let ran = a.tick(clock.now()).await.unwrap().len() + b.tick(clock.now()).await.unwrap().len();
+    assert_eq!(ran, 1, "one run for the settled changes");
+    assert_eq!(f.accounts().await.len(), 2);
+    let runs = scimgate_scheduler::runs::list(f.syncer.store(), f.tenant(), 10)
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), settled_runs + 1);
+    assert_eq!(runs[0].trigger, "change");
+    // Quiet afterwards: no more runs.
+    clock.advance(120);
+    assert!(a.tick(clock.now()).await.unwrap().is_empty());
+    assert!(b.tick(clock.now()).await.unwrap().is_empty());
+}

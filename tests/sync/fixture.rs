@@ -1,0 +1,184 @@
+//! A server with a catalogue and a rule set, and the syncer over its database.
+
+use scimgate_crm::{CrmAccount, CrmTarget};
+use scimgate_rules::Catalog;
+use scimgate_scheduler::{rulestore, Plan, PlanItem, RuleSource, Syncer};
+use scimgate_testkit::{entra_user, DbBackend, TestServer};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+pub const CATALOG: &str = r#"
+user_plans:
+  - { name: "Standard", seats: 4 }
+  - { name: "Sales Premium", seats: 1 }
+companies: ["Acme"]
+groups: ["Staff", "Sales"]
+roles: ["User", "Sales user", "Finance user"]
+"#;
+
+pub const RULES: &str = r#"
+rules:
+  - name: Sales
+    applies_to: { member_of: "Sales" }
+    set:
+      user_plan: "Sales Premium"
+      role: "Sales user"
+      primary_group: "Sales"
+  - name: Finance role
+    applies_to: all
+    set:
+      role:
+        mode: if_not_set
+        expr: 'if user.enterprise.department == "Finance" { "Finance user" } else { () }'
+  - name: Everyone
+    applies_to: { not_member_of: "Contractors" }
+    set:
+      user_plan: { value: "Standard", mode: if_not_set }
+      role: { value: "User", mode: if_not_set }
+      primary_group: { value: "Staff", mode: if_not_set }
+      owner_company: "Acme"
+"#;
+
+pub struct Fixture {
+    pub server: TestServer,
+    pub syncer: Syncer,
+}
+
+impl Fixture {
+    pub async fn start(backend: DbBackend) -> Option<Fixture> {
+        Self::with(backend, CATALOG, RULES).await
+    }
+
+    pub async fn with(backend: DbBackend, catalog: &str, rules: &str) -> Option<Fixture> {
+        let server = TestServer::start(backend).await?;
+        let syncer = Syncer::new(server.store.clone(), Arc::new(scimgate_core::SystemClock));
+        let fixture = Fixture { server, syncer };
+        fixture.set_catalog(catalog).await;
+        fixture.set_rules(rules).await;
+        Some(fixture)
+    }
+
+    pub fn tenant(&self) -> &scimgate_store::Tenant {
+        &self.server.tenant
+    }
+
+    pub async fn set_catalog(&self, yaml: &str) {
+        let catalog = Catalog::from_yaml(yaml).unwrap();
+        self.syncer
+            .crm()
+            .replace_catalog(self.tenant(), &catalog)
+            .await
+            .unwrap();
+    }
+
+    pub async fn set_rules(&self, yaml: &str) {
+        let catalog = self.syncer.crm().catalog(self.tenant()).await.unwrap();
+        rulestore::save(
+            self.syncer.store(),
+            self.tenant(),
+            &draft(yaml),
+            &catalog,
+            "2026-11-22T00:00:00Z",
+        )
+        .await
+        .unwrap();
+    }
+
+    /// POSTs an Entra-shaped user; returns its id.
+    pub async fn user(&self, user_name: &str, external_id: &str, department: &str) -> String {
+        let mut body = entra_user(user_name, external_id);
+        body["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["department"] =
+            json!(department);
+        let (status, created) = self.server.post("/Users", body).await;
+        assert_eq!(status, 201, "{created}");
+        created["id"].as_str().unwrap().to_owned()
+    }
+
+    /// POSTs a group with members; returns its id.
+    pub async fn group(&self, name: &str, members: &[&str]) -> String {
+        let members: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
+        let (status, created) = self
+            .server
+            .post(
+                "/Groups",
+                json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                    "displayName": name,
+                    "externalId": format!("ext-{name}"),
+                    "members": members,
+                }),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        created["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Entra's disable: PATCH Replace active "False".
+    pub async fn set_active(&self, id: &str, active: bool) {
+        let (status, body) = self
+            .server
+            .patch(
+                &format!("/Users/{id}"),
+                json!({
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "Replace", "path": "active", "value": if active { "True" } else { "False" }}]
+                }),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    pub async fn set_department(&self, id: &str, department: &str) {
+        let (status, body) = self
+            .server
+            .patch(
+                &format!("/Users/{id}"),
+                json!({
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "Replace",
+                        "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+                        "value": department}]
+                }),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    pub async fn accounts(&self) -> Vec<CrmAccount> {
+        self.syncer.crm().accounts(self.tenant()).await.unwrap()
+    }
+
+    pub async fn account_of(&self, user_id: &str) -> Option<CrmAccount> {
+        self.accounts()
+            .await
+            .into_iter()
+            .find(|a| a.staged_user_id.as_deref() == Some(user_id))
+    }
+
+    pub async fn preview(&self) -> Plan {
+        self.syncer.preview(self.tenant(), None).await.unwrap()
+    }
+}
+
+pub fn draft(yaml: &str) -> RuleSource {
+    RuleSource {
+        yaml: yaml.to_owned(),
+        scripts: Default::default(),
+    }
+}
+
+pub fn item<'p>(plan: &'p Plan, user_id: &str) -> &'p PlanItem {
+    plan.items
+        .iter()
+        .find(|i| i.user_id == user_id)
+        .unwrap_or_else(|| panic!("{user_id} not in the plan: {:#?}", plan.items))
+}
+
+pub fn seats(plan: &Plan, user_plan: &str) -> (u64, Option<u64>) {
+    let s = plan
+        .seats
+        .iter()
+        .find(|s| s.user_plan == user_plan)
+        .unwrap();
+    (s.used, s.purchased)
+}

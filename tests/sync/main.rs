@@ -1,0 +1,8 @@
+//! Sync engine end to end: users and groups arrive over real SCIM HTTP, the scheduler
+//! plans and applies, on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod actions;
+mod auto;
+mod fixture;
+mod guard;
