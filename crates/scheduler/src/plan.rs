@@ -7,9 +7,9 @@ use scimgate_crm::{AccountFields, CrmAccount};
 use scimgate_rules::{
     AccountSettings, Catalog, CatalogEntry, Decision, GroupRef, RuleSet, UserInput,
 };
-use scimgate_store::{Snapshot, StagedUser};
+use scimgate_store::{Snapshot, StagedGroup, StagedUser};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -102,44 +102,81 @@ pub enum Scope {
     User(String),
 }
 
-/// A staged user with its groups, as the planner takes it.
-pub struct PlanInput<'a> {
-    pub user: &'a StagedUser,
-    pub groups: Vec<GroupRef>,
+/// Who a staged user is, beside what the rules read of it.
+#[derive(Debug, Clone)]
+pub struct UserMeta {
+    pub id: String,
+    pub external_id: Option<String>,
+    /// When the IdP first sent the user (RFC 3339).
+    pub arrived: String,
 }
 
-/// Builds each staged user's groups from the snapshot's memberships.
-pub fn inputs(snapshot: &Snapshot) -> Vec<PlanInput<'_>> {
-    let groups: HashMap<&str, GroupRef> = snapshot
-        .groups
-        .iter()
-        .map(|g| {
-            (
-                g.id.as_str(),
-                GroupRef {
-                    display_name: g.display_name.clone(),
-                    external_id: g.external_id.clone(),
-                },
-            )
-        })
-        .collect();
-    let mut by_member: HashMap<&str, Vec<GroupRef>> = HashMap::new();
-    for (group_id, member_id) in &snapshot.memberships {
-        if let Some(group) = groups.get(group_id.as_str()) {
-            by_member
-                .entry(member_id.as_str())
-                .or_default()
-                .push(group.clone());
+/// Staged users ready to plan: `inputs[i]` is what the rules see of `meta[i]`. Kept as
+/// two vectors so the rules can evaluate `inputs` as one slice on every core.
+#[derive(Debug, Default)]
+pub struct PlanUsers {
+    pub meta: Vec<UserMeta>,
+    pub inputs: Vec<UserInput>,
+}
+
+impl PlanUsers {
+    /// Takes the snapshot apart (its documents move, they are not copied: a company of
+    /// 100,000 users is the largest thing a preview holds).
+    pub fn from_snapshot(snapshot: Snapshot) -> PlanUsers {
+        let groups: HashMap<String, GroupRef> = snapshot
+            .groups
+            .into_iter()
+            .map(|g| {
+                (
+                    g.id,
+                    GroupRef {
+                        display_name: g.display_name,
+                        external_id: g.external_id,
+                    },
+                )
+            })
+            .collect();
+        let mut by_member: HashMap<String, Vec<GroupRef>> = HashMap::new();
+        for (group_id, member_id) in snapshot.memberships {
+            if let Some(group) = groups.get(&group_id) {
+                by_member.entry(member_id).or_default().push(group.clone());
+            }
+        }
+        let mut out = PlanUsers::default();
+        for user in snapshot.users {
+            out.inputs.push(UserInput {
+                groups: by_member.remove(&user.id).unwrap_or_default(),
+                user: user.body,
+            });
+            out.meta.push(UserMeta {
+                id: user.id,
+                external_id: user.external_id,
+                arrived: user.created_at,
+            });
+        }
+        out
+    }
+
+    /// One staged user and its groups.
+    pub fn one(user: StagedUser, groups: Vec<StagedGroup>) -> PlanUsers {
+        PlanUsers {
+            inputs: vec![UserInput {
+                user: user.body,
+                groups: groups
+                    .into_iter()
+                    .map(|g| GroupRef {
+                        display_name: g.display_name,
+                        external_id: g.external_id,
+                    })
+                    .collect(),
+            }],
+            meta: vec![UserMeta {
+                id: user.id,
+                external_id: user.external_id,
+                arrived: user.created_at,
+            }],
         }
     }
-    snapshot
-        .users
-        .iter()
-        .map(|user| PlanInput {
-            groups: by_member.remove(user.id.as_str()).unwrap_or_default(),
-            user,
-        })
-        .collect()
 }
 
 /// The plan. `users` are the staged users in scope (all for a company, the one for a
@@ -147,115 +184,187 @@ pub fn inputs(snapshot: &Snapshot) -> Vec<PlanInput<'_>> {
 pub fn plan(
     rules: &RuleSet,
     catalog: &Catalog,
-    users: &[PlanInput<'_>],
+    users: &PlanUsers,
     accounts: &[CrmAccount],
     scope: &Scope,
 ) -> Plan {
-    let rule_inputs: Vec<UserInput> = users
-        .iter()
-        .map(|u| UserInput {
-            user: u.user.body.clone(),
-            groups: u.groups.clone(),
-        })
-        .collect();
-    let decisions = rules.decide_all(&rule_inputs);
-    drop(rule_inputs);
-    plan_decided(catalog, users, &decisions, accounts, scope)
+    let mut planner = Planner::new(rules, catalog, accounts, scope.clone());
+    planner.add(users);
+    planner.finish()
 }
 
-/// [`plan`] with the rules already evaluated (`decisions[i]` is `users[i]`'s).
-pub fn plan_decided(
-    catalog: &Catalog,
-    users: &[PlanInput<'_>],
-    decisions: &[Decision],
-    accounts: &[CrmAccount],
-    scope: &Scope,
-) -> Plan {
-    let by_staged: HashMap<&str, &CrmAccount> = accounts
-        .iter()
-        .filter_map(|a| a.staged_user_id.as_deref().map(|id| (id, a)))
-        .collect();
-    // Accounts a restart unlinked, by externalId, waiting for their user to come back.
-    let mut unlinked: HashMap<&str, &CrmAccount> = accounts
-        .iter()
-        .filter(|a| a.staged_user_id.is_none())
-        .filter_map(|a| a.external_id.as_deref().map(|e| (e, a)))
-        .collect();
+/// Builds a plan from users handed in chunks, so a company of any size is planned
+/// without holding every staged user's document at once: each chunk is evaluated and
+/// reduced to its plan items, and its documents are dropped.
+pub struct Planner<'a> {
+    rules: &'a RuleSet,
+    catalog: &'a Catalog,
+    accounts: &'a [CrmAccount],
+    scope: Scope,
+    by_staged: HashMap<&'a str, &'a CrmAccount>,
+    /// Accounts a restart unlinked, by externalId, waiting for their user to come back.
+    unlinked: HashMap<&'a str, &'a CrmAccount>,
+    /// Accounts some staged user of this plan maps to.
+    matched: HashSet<i64>,
+    /// Member id → indexes into the holding area's groups (built from the first chunk).
+    groups_of: Option<HashMap<String, Vec<usize>>>,
+    items: Vec<PlanItem>,
+    received: u64,
+}
 
-    let mut items = Vec::with_capacity(users.len());
-    for (input, decision) in users.iter().zip(decisions) {
-        let user = input.user;
-        let account = by_staged
-            .get(user.id.as_str())
-            .copied()
-            .or_else(|| user.external_id.as_deref().and_then(|e| unlinked.remove(e)));
-        items.push(item(user, decision, account));
+impl<'a> Planner<'a> {
+    pub fn new(
+        rules: &'a RuleSet,
+        catalog: &'a Catalog,
+        accounts: &'a [CrmAccount],
+        scope: Scope,
+    ) -> Planner<'a> {
+        Planner {
+            rules,
+            catalog,
+            accounts,
+            scope,
+            by_staged: accounts
+                .iter()
+                .filter_map(|a| a.staged_user_id.as_deref().map(|id| (id, a)))
+                .collect(),
+            unlinked: accounts
+                .iter()
+                .filter(|a| a.staged_user_id.is_none())
+                .filter_map(|a| a.external_id.as_deref().map(|e| (e, a)))
+                .collect(),
+            matched: HashSet::new(),
+            groups_of: None,
+            items: Vec::new(),
+            received: 0,
+        }
     }
-    let relinked: std::collections::HashSet<i64> = items.iter().filter_map(|i| i.account).collect();
 
-    if *scope == Scope::Company {
-        // Accounts whose staged user is gone: the IdP deleted the user.
-        let staged: std::collections::HashSet<&str> =
-            users.iter().map(|u| u.user.id.as_str()).collect();
-        for account in accounts {
-            let Some(id) = account.staged_user_id.as_deref() else {
-                continue;
-            };
-            if staged.contains(id) || !account.fields.active || relinked.contains(&account.pk) {
-                continue;
+    /// Plans a chunk of staged users read from the holding area.
+    pub fn add_staged(&mut self, holding: &Snapshot, users: Vec<StagedUser>) {
+        let groups_of = self.groups_of.get_or_insert_with(|| {
+            let index: HashMap<&str, usize> = holding
+                .groups
+                .iter()
+                .enumerate()
+                .map(|(n, g)| (g.id.as_str(), n))
+                .collect();
+            let mut out: HashMap<String, Vec<usize>> = HashMap::new();
+            for (group_id, member_id) in &holding.memberships {
+                if let Some(n) = index.get(group_id.as_str()) {
+                    out.entry(member_id.clone()).or_default().push(*n);
+                }
             }
-            items.push(PlanItem {
-                user_id: id.to_owned(),
-                username: account.fields.username.clone(),
-                external_id: account.external_id.clone(),
-                action: Action::Deprovision,
-                account: Some(account.pk),
-                target: None,
-                changes: vec![FieldChange {
-                    field: "active",
-                    old: "true".into(),
-                    new: "false".into(),
-                }],
-                reason: Some("the user was deleted in the identity provider".into()),
-                synced: false,
-                arrived: String::new(),
+            out
+        });
+        let mut chunk = PlanUsers::default();
+        for user in users {
+            let groups = groups_of
+                .get(&user.id)
+                .map(|list| {
+                    list.iter()
+                        .map(|n| GroupRef {
+                            display_name: holding.groups[*n].display_name.clone(),
+                            external_id: holding.groups[*n].external_id.clone(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            chunk.inputs.push(UserInput {
+                user: user.body,
+                groups,
+            });
+            chunk.meta.push(UserMeta {
+                id: user.id,
+                external_id: user.external_id,
+                arrived: user.created_at,
             });
         }
+        self.add(&chunk);
     }
 
-    let seats = allocate_seats(catalog, &mut items, accounts, scope);
-    let mut totals = Totals {
-        users_received: users.len() as u64,
-        awaiting_relink: accounts
-            .iter()
-            .filter(|a| a.staged_user_id.is_none() && a.fields.active && !relinked.contains(&a.pk))
-            .count() as u64,
-        ..Totals::default()
-    };
-    for item in &items {
-        if item.synced && item.action != Action::Error {
-            totals.users_synced += 1;
-        }
-        match item.action {
-            Action::Create => totals.create += 1,
-            Action::Update => totals.update += 1,
-            Action::Deprovision => totals.deprovision += 1,
-            Action::Unchanged => totals.unchanged += 1,
-            Action::Error => totals.error += 1,
+    /// Plans staged users with their groups.
+    pub fn add(&mut self, users: &PlanUsers) {
+        let decisions = self.rules.decide_all(&users.inputs);
+        self.received += users.meta.len() as u64;
+        for ((meta, input), decision) in users.meta.iter().zip(&users.inputs).zip(&decisions) {
+            let account = self.by_staged.get(meta.id.as_str()).copied().or_else(|| {
+                meta.external_id
+                    .as_deref()
+                    .and_then(|e| self.unlinked.remove(e))
+            });
+            if let Some(a) = account {
+                self.matched.insert(a.pk);
+            }
+            self.items.push(item(meta, &input.user, decision, account));
         }
     }
-    Plan {
-        totals,
-        seats,
-        items,
+
+    pub fn finish(mut self) -> Plan {
+        if self.scope == Scope::Company {
+            // Accounts whose staged user is gone: the IdP deleted the user.
+            for account in self.accounts {
+                let Some(id) = account.staged_user_id.as_deref() else {
+                    continue;
+                };
+                if !account.fields.active || self.matched.contains(&account.pk) {
+                    continue;
+                }
+                self.items.push(PlanItem {
+                    user_id: id.to_owned(),
+                    username: account.fields.username.clone(),
+                    external_id: account.external_id.clone(),
+                    action: Action::Deprovision,
+                    account: Some(account.pk),
+                    target: None,
+                    changes: vec![FieldChange {
+                        field: "active",
+                        old: "true".into(),
+                        new: "false".into(),
+                    }],
+                    reason: Some("the user was deleted in the identity provider".into()),
+                    synced: false,
+                    arrived: String::new(),
+                });
+            }
+        }
+        let mut items = self.items;
+        let seats = allocate_seats(self.catalog, &mut items, self.accounts, &self.scope);
+        let mut totals = Totals {
+            users_received: self.received,
+            awaiting_relink: self
+                .accounts
+                .iter()
+                .filter(|a| {
+                    a.staged_user_id.is_none() && a.fields.active && !self.matched.contains(&a.pk)
+                })
+                .count() as u64,
+            ..Totals::default()
+        };
+        for item in &items {
+            if item.synced && item.action != Action::Error {
+                totals.users_synced += 1;
+            }
+            match item.action {
+                Action::Create => totals.create += 1,
+                Action::Update => totals.update += 1,
+                Action::Deprovision => totals.deprovision += 1,
+                Action::Unchanged => totals.unchanged += 1,
+                Action::Error => totals.error += 1,
+            }
+        }
+        Plan {
+            totals,
+            seats,
+            items,
+        }
     }
 }
 
 /// The CRM identity of a staged user: userName, a display name, the primary e-mail.
-fn identity(user: &StagedUser) -> (String, Option<String>, Option<String>) {
-    let body = &user.body;
+fn identity(meta: &UserMeta, body: &serde_json::Value) -> (String, Option<String>, Option<String>) {
     let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_owned);
-    let username = text(body.get("userName")).unwrap_or_else(|| user.id.clone());
+    let username = text(body.get("userName")).unwrap_or_else(|| meta.id.clone());
     let display = text(body.get("displayName")).or_else(|| {
         let name = body.get("name")?;
         let formatted = text(name.get("formatted"));
@@ -280,19 +389,24 @@ fn identity(user: &StagedUser) -> (String, Option<String>, Option<String>) {
     (username, display, email)
 }
 
-fn item(user: &StagedUser, decision: &Decision, account: Option<&CrmAccount>) -> PlanItem {
-    let (username, display_name, email) = identity(user);
+fn item(
+    meta: &UserMeta,
+    body: &serde_json::Value,
+    decision: &Decision,
+    account: Option<&CrmAccount>,
+) -> PlanItem {
+    let (username, display_name, email) = identity(meta, body);
     let mut out = PlanItem {
-        user_id: user.id.clone(),
+        user_id: meta.id.clone(),
         username: username.clone(),
-        external_id: user.external_id.clone(),
+        external_id: meta.external_id.clone(),
         action: Action::Unchanged,
         account: account.map(|a| a.pk),
         target: None,
         changes: Vec::new(),
         reason: None,
         synced: decision.synced,
-        arrived: user.created_at.clone(),
+        arrived: meta.arrived.clone(),
     };
     if !decision.errors.is_empty() {
         out.action = Action::Error;
@@ -332,7 +446,7 @@ fn item(user: &StagedUser, decision: &Decision, account: Option<&CrmAccount>) ->
                 .into_iter()
                 .map(|(field, old, new)| FieldChange { field, old, new })
                 .collect();
-            let relink = a.staged_user_id.as_deref() != Some(user.id.as_str());
+            let relink = a.staged_user_id.as_deref() != Some(meta.id.as_str());
             out.action = if changes.is_empty() && !relink {
                 Action::Unchanged
             } else {

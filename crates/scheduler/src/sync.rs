@@ -7,7 +7,7 @@ use crate::{lease, rulestore, settings, Result, SyncError};
 use scimgate_core::{Clock, Timestamp};
 use scimgate_crm::{BuiltinCrm, Change, CrmAccount, CrmTarget};
 use scimgate_rules::{Catalog, RuleSet};
-use scimgate_store::{Snapshot, Store, Tenant};
+use scimgate_store::{Store, Tenant};
 use std::sync::Arc;
 
 /// How long a run's lease lasts without renewal; renewed after every chunk, so only a
@@ -91,9 +91,9 @@ impl Syncer {
             Some(source) => source.compile(&catalog).map_err(SyncError::Rules)?,
             None => self.saved_rules(tenant, &catalog).await?,
         };
-        let snapshot = self.store.snapshot(tenant).await?;
         let accounts = self.crm.accounts(tenant).await?;
-        Ok(company_plan(&rules, &catalog, &snapshot, &accounts))
+        let (plan, _) = company_plan(&self.store, tenant, &rules, &catalog, &accounts).await?;
+        Ok(plan)
     }
 
     /// One user's plan item and the explanation of every value the rules set.
@@ -114,24 +114,12 @@ impl Syncer {
             .staged_user_with_groups(tenant, user_id)
             .await?
             .ok_or_else(|| SyncError::NotFound(format!("no staged user with id {user_id:?}")))?;
-        let input = plan::PlanInput {
-            user: &user,
-            groups: groups
-                .iter()
-                .map(|g| scimgate_rules::GroupRef {
-                    display_name: g.display_name.clone(),
-                    external_id: g.external_id.clone(),
-                })
-                .collect(),
-        };
-        let evaluation = rules.evaluate(&scimgate_rules::UserInput {
-            user: user.body.clone(),
-            groups: input.groups.clone(),
-        });
+        let users = plan::PlanUsers::one(user, groups);
+        let evaluation = rules.evaluate(&users.inputs[0]);
         let plan = plan::plan(
             &rules,
             &catalog,
-            std::slice::from_ref(&input),
+            &users,
             &accounts,
             &Scope::User(user_id.to_owned()),
         );
@@ -215,9 +203,9 @@ impl Syncer {
         let result = async {
             let catalog = self.crm.catalog(tenant).await?;
             let rules = self.saved_rules(tenant, &catalog).await?;
-            let snapshot = self.store.snapshot(tenant).await?;
             let accounts = self.crm.accounts(tenant).await?;
-            let plan = company_plan(&rules, &catalog, &snapshot, &accounts);
+            let (plan, change_seq) =
+                company_plan(&self.store, tenant, &rules, &catalog, &accounts).await?;
             let settings = settings::load(&self.store, tenant).await?;
             let active = accounts.iter().filter(|a| a.fields.active).count() as u64;
             let hold = settings.guard_trips(plan.totals.deprovision, active);
@@ -227,7 +215,7 @@ impl Syncer {
             sqlx::query(
                 "UPDATE sync_settings SET change_claimed_seq = $1 WHERE tenant_id = $2 AND change_claimed_seq < $1",
             )
-            .bind(snapshot.change_seq)
+            .bind(change_seq)
             .bind(tenant.id)
             .execute(self.store.pool())
             .await?;
@@ -247,25 +235,13 @@ impl Syncer {
             let rules = self.saved_rules(tenant, &catalog).await?;
             let accounts = self.crm.accounts(tenant).await?;
             let plan = match self.store.staged_user_with_groups(tenant, user_id).await? {
-                Some((user, groups)) => {
-                    let input = plan::PlanInput {
-                        user: &user,
-                        groups: groups
-                            .into_iter()
-                            .map(|g| scimgate_rules::GroupRef {
-                                display_name: g.display_name,
-                                external_id: g.external_id,
-                            })
-                            .collect(),
-                    };
-                    plan::plan(
-                        &rules,
-                        &catalog,
-                        std::slice::from_ref(&input),
-                        &accounts,
-                        &Scope::User(user_id.to_owned()),
-                    )
-                }
+                Some((user, groups)) => plan::plan(
+                    &rules,
+                    &catalog,
+                    &plan::PlanUsers::one(user, groups),
+                    &accounts,
+                    &Scope::User(user_id.to_owned()),
+                ),
                 // Deleted in the IdP: deprovision the account it had, if any.
                 None => deleted_user_plan(user_id, &accounts).ok_or_else(|| {
                     SyncError::NotFound(format!("no staged user with id {user_id:?}"))
@@ -447,9 +423,8 @@ impl Syncer {
                 .collect();
             let catalog = this.crm.catalog(tenant).await?;
             let rules = this.saved_rules(tenant, &catalog).await?;
-            let snapshot = this.store.snapshot(tenant).await?;
             let accounts = this.crm.accounts(tenant).await?;
-            let fresh = company_plan(&rules, &catalog, &snapshot, &accounts);
+            let (fresh, _) = company_plan(&this.store, tenant, &rules, &catalog, &accounts).await?;
             let items: Vec<PlanItem> = fresh
                 .items
                 .into_iter()
@@ -547,14 +522,26 @@ impl Syncer {
     }
 }
 
-fn company_plan(
+/// Users planned per chunk: large enough to keep both cores busy, small enough that a
+/// chunk's documents are a few megabytes.
+const PLAN_CHUNK: usize = 4_096;
+
+/// The whole company's plan, reading the holding area chunk by chunk. Returns the plan
+/// and the change sequence it reflects.
+async fn company_plan(
+    store: &Store,
+    tenant: &Tenant,
     rules: &RuleSet,
     catalog: &Catalog,
-    snapshot: &Snapshot,
     accounts: &[CrmAccount],
-) -> Plan {
-    let inputs = plan::inputs(snapshot);
-    plan::plan(rules, catalog, &inputs, accounts, &Scope::Company)
+) -> Result<(Plan, i64)> {
+    let mut planner = plan::Planner::new(rules, catalog, accounts, Scope::Company);
+    let holding = store
+        .scan_holding_area(tenant, PLAN_CHUNK, |holding, users| {
+            planner.add_staged(holding, users)
+        })
+        .await?;
+    Ok((planner.finish(), holding.change_seq))
 }
 
 /// A one-user plan for a user the IdP deleted: deprovision its active account.

@@ -1,5 +1,6 @@
 //! Wiring: configuration, the HTTP application, the CLI.
 
+mod admin;
 pub mod cli;
 pub mod config;
 mod request_id;
@@ -17,6 +18,7 @@ use tokio::net::TcpListener;
 
 /// The whole HTTP application over an open store.
 pub fn build_app(store: Store, clock: SharedClock, config: &ServeConfig) -> Router {
+    let admin = admin::router(store.clone(), clock.clone());
     let scim = ScimState {
         store,
         clock,
@@ -25,6 +27,7 @@ pub fn build_app(store: Store, clock: SharedClock, config: &ServeConfig) -> Rout
     };
     Router::new()
         .merge(scimgate_scim::router(scim))
+        .merge(admin)
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .route("/scim", axum::routing::any(scimgate_scim::not_found))
         .route(

@@ -62,15 +62,17 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?
             .try_get(0)?;
-        let users = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM staged_users WHERE tenant_id = $1 ORDER BY pk"
-        ))
-        .bind(tenant.id)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(user_from_row)
-        .collect::<Result<Vec<_>>>()?;
+        // Row by row: holding every body as text and as parsed JSON at once would
+        // double the peak memory of a large tenant's preview.
+        let mut users = Vec::new();
+        {
+            let sql =
+                format!("SELECT {USER_COLUMNS} FROM staged_users WHERE tenant_id = $1 ORDER BY pk");
+            let mut rows = sqlx::query(&sql).bind(tenant.id).fetch(&mut *tx);
+            while let Some(row) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+                users.push(user_from_row(&row)?);
+            }
+        }
         let groups = sqlx::query(
             "SELECT id, external_id, body FROM staged_groups WHERE tenant_id = $1 ORDER BY pk",
         )
@@ -96,6 +98,66 @@ impl Store {
             memberships,
             change_seq,
         })
+    }
+
+    /// The holding area read for planning, without holding every user at once: groups,
+    /// memberships and the change sequence first, then the users in arrival order, `chunk`
+    /// at a time, handed to `each` (and dropped after). One read transaction (repeatable
+    /// read on PostgreSQL), so the chunks are one consistent picture.
+    pub async fn scan_holding_area(
+        &self,
+        tenant: &Tenant,
+        chunk: usize,
+        mut each: impl FnMut(&Snapshot, Vec<StagedUser>),
+    ) -> Result<Snapshot> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                .await?;
+        }
+        let mut holding = Snapshot {
+            change_seq: sqlx::query("SELECT change_seq FROM tenants WHERE id = $1")
+                .bind(tenant.id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?,
+            ..Snapshot::default()
+        };
+        holding.groups = sqlx::query(
+            "SELECT id, external_id, body FROM staged_groups WHERE tenant_id = $1 ORDER BY pk",
+        )
+        .bind(tenant.id)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(group_from_row)
+        .collect::<Result<Vec<_>>>()?;
+        holding.memberships = sqlx::query(
+            "SELECT group_id, member_id FROM staged_group_members WHERE tenant_id = $1",
+        )
+        .bind(tenant.id)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect::<Result<Vec<_>>>()?;
+        {
+            let sql =
+                format!("SELECT {USER_COLUMNS} FROM staged_users WHERE tenant_id = $1 ORDER BY pk");
+            let mut rows = sqlx::query(&sql).bind(tenant.id).fetch(&mut *tx);
+            let mut batch = Vec::with_capacity(chunk);
+            while let Some(row) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+                batch.push(user_from_row(&row)?);
+                if batch.len() >= chunk.max(1) {
+                    each(&holding, std::mem::take(&mut batch));
+                }
+            }
+            if !batch.is_empty() {
+                each(&holding, batch);
+            }
+        }
+        tx.commit().await?;
+        Ok(holding)
     }
 
     /// One staged user and the groups it is a direct member of; `None` if not staged.

@@ -1,0 +1,280 @@
+//! The admin API: JSON over HTTP for one tenant at a time, under
+//! `/api/v1/tenants/{tenant}/…`, authenticated with the tenant's admin token. Its
+//! OpenAPI document (`openapi.json`, served at `/api/v1/openapi.json`) is written by
+//! hand; a test checks it documents exactly the routes of [`endpoints`].
+
+mod accounts;
+mod auth;
+mod body;
+mod catalog;
+mod error;
+mod params;
+mod preview;
+mod rules;
+mod runs;
+mod settings;
+mod staged;
+mod sync;
+
+pub use error::ApiError;
+
+use axum::handler::Handler;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::{any, on, MethodFilter, MethodRouter};
+use axum::Router;
+use scimgate_core::clock::SharedClock;
+use scimgate_scheduler::Syncer;
+use scimgate_store::Store;
+
+#[derive(Clone)]
+pub struct AdminState {
+    store: Store,
+    syncer: Syncer,
+}
+
+/// The admin API's routes, with their state.
+pub fn router(store: Store, clock: SharedClock) -> Router {
+    let state = AdminState {
+        syncer: Syncer::new(store.clone(), clock),
+        store,
+    };
+    endpoints()
+        .into_iter()
+        .fold(Router::new(), |router, e| router.route(e.path, e.handler))
+        .route("/api", any(no_endpoint))
+        .route("/api/{*rest}", any(no_endpoint))
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verb {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+impl Verb {
+    /// As OpenAPI spells it.
+    #[cfg_attr(not(test), allow(dead_code))] // read by the OpenAPI tests
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Verb::Get => "get",
+            Verb::Post => "post",
+            Verb::Put => "put",
+            Verb::Delete => "delete",
+        }
+    }
+
+    fn filter(self) -> MethodFilter {
+        match self {
+            Verb::Get => MethodFilter::GET,
+            Verb::Post => MethodFilter::POST,
+            Verb::Put => MethodFilter::PUT,
+            Verb::Delete => MethodFilter::DELETE,
+        }
+    }
+}
+
+pub(crate) struct Endpoint {
+    #[cfg_attr(not(test), allow(dead_code))] // read by the OpenAPI tests
+    pub verb: Verb,
+    pub path: &'static str,
+    handler: MethodRouter<AdminState>,
+}
+
+fn endpoint<H, T>(verb: Verb, path: &'static str, handler: H) -> Endpoint
+where
+    H: Handler<T, AdminState>,
+    T: 'static,
+{
+    Endpoint {
+        verb,
+        path,
+        handler: on(verb.filter(), handler),
+    }
+}
+
+macro_rules! tenant_path {
+    ($rest:literal) => {
+        concat!("/api/v1/tenants/{tenant}", $rest)
+    };
+}
+
+/// Every route the admin API serves: the router is built from this list, and the
+/// OpenAPI test checks the document against it.
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    use Verb::{Delete, Get, Post, Put};
+    vec![
+        endpoint(Get, "/api/v1/openapi.json", openapi),
+        endpoint(Get, tenant_path!("/catalog"), catalog::get),
+        endpoint(Put, tenant_path!("/catalog"), catalog::replace),
+        endpoint(
+            Put,
+            tenant_path!("/catalog/{kind}/{name}"),
+            catalog::put_entry,
+        ),
+        endpoint(
+            Delete,
+            tenant_path!("/catalog/{kind}/{name}"),
+            catalog::delete_entry,
+        ),
+        endpoint(Get, tenant_path!("/rules"), rules::get),
+        endpoint(Put, tenant_path!("/rules"), rules::put),
+        endpoint(Post, tenant_path!("/rules/validate"), rules::validate),
+        endpoint(Put, tenant_path!("/rules/order"), rules::order),
+        endpoint(
+            Post,
+            tenant_path!("/rules/{name}/activate"),
+            rules::activate,
+        ),
+        endpoint(
+            Post,
+            tenant_path!("/rules/{name}/deactivate"),
+            rules::deactivate,
+        ),
+        endpoint(Get, tenant_path!("/users"), staged::users),
+        endpoint(Get, tenant_path!("/groups"), staged::groups),
+        endpoint(Get, tenant_path!("/groups/{id}/members"), staged::members),
+        endpoint(Get, tenant_path!("/preview"), preview::saved),
+        endpoint(Post, tenant_path!("/preview"), preview::draft),
+        endpoint(Get, tenant_path!("/preview/users/{id}"), preview::user),
+        endpoint(Post, tenant_path!("/sync"), sync::company),
+        endpoint(Post, tenant_path!("/sync/users/{id}"), sync::user),
+        endpoint(Post, tenant_path!("/restart"), sync::restart),
+        endpoint(Get, tenant_path!("/runs"), runs::list),
+        endpoint(Get, tenant_path!("/runs/{id}"), runs::get),
+        endpoint(Post, tenant_path!("/runs/{id}/approve"), runs::approve),
+        endpoint(Post, tenant_path!("/runs/{id}/reject"), runs::reject),
+        endpoint(Get, tenant_path!("/settings"), settings::get),
+        endpoint(Put, tenant_path!("/settings"), settings::put),
+        endpoint(Get, tenant_path!("/accounts"), accounts::list),
+        endpoint(Get, tenant_path!("/accounts/{pk}"), accounts::get),
+    ]
+}
+
+const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+async fn no_endpoint() -> ApiError {
+    ApiError::not_found("no such admin API endpoint (see /api/v1/openapi.json)")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "this endpoint does not take that method (see /api/v1/openapi.json)",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn document() -> Value {
+        serde_json::from_str(OPENAPI).expect("openapi.json is JSON")
+    }
+
+    const METHODS: [&str; 8] = [
+        "get", "put", "post", "delete", "options", "head", "patch", "trace",
+    ];
+
+    #[test]
+    fn openapi_documents_every_route_and_no_other() {
+        let doc = document();
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3.0"));
+        let served: Vec<(String, &str)> = endpoints()
+            .iter()
+            .map(|e| (e.path.to_owned(), e.verb.name()))
+            .collect();
+        for (path, verb) in &served {
+            let op = &doc["paths"][path.as_str()][*verb];
+            assert!(op.is_object(), "{verb} {path} is not in openapi.json");
+            assert!(
+                op["responses"].is_object(),
+                "{verb} {path} has no responses"
+            );
+            if path.contains("{tenant}") {
+                for status in ["401", "404"] {
+                    assert!(
+                        op["responses"][status].is_object(),
+                        "{verb} {path} does not document {status}"
+                    );
+                }
+            }
+        }
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for verb in item.as_object().unwrap().keys() {
+                if METHODS.contains(&verb.as_str()) {
+                    assert!(
+                        served.iter().any(|(p, v)| p == path && v == verb),
+                        "openapi.json documents {verb} {path}, which is not served"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Every `{name}` in a path is a documented path parameter.
+    #[test]
+    fn openapi_documents_every_path_parameter() {
+        let doc = document();
+        for e in endpoints() {
+            let item = &doc["paths"][e.path];
+            let op = &item[e.verb.name()];
+            let params: Vec<Value> = [&item["parameters"], &op["parameters"]]
+                .into_iter()
+                .filter_map(Value::as_array)
+                .flatten()
+                .map(|p| resolve(&doc, p).clone())
+                .collect();
+            for name in e
+                .path
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+            {
+                assert!(
+                    params
+                        .iter()
+                        .any(|p| p["name"] == name && p["in"] == "path"),
+                    "{} {}: path parameter {name} is not documented",
+                    e.verb.name(),
+                    e.path
+                );
+            }
+        }
+    }
+
+    fn resolve<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
+        match v["$ref"].as_str().and_then(|r| r.strip_prefix('#')) {
+            Some(pointer) => doc.pointer(pointer).unwrap_or(&Value::Null),
+            None => v,
+        }
+    }
+
+    /// Every `$ref` points at something the document defines.
+    #[test]
+    fn openapi_references_resolve() {
+        fn walk(doc: &Value, v: &Value) {
+            match v {
+                Value::Object(map) => {
+                    if let Some(r) = map.get("$ref").and_then(Value::as_str) {
+                        let pointer = r.strip_prefix('#').unwrap_or(r);
+                        assert!(doc.pointer(pointer).is_some(), "dangling $ref {r}");
+                    }
+                    map.values().for_each(|v| walk(doc, v));
+                }
+                Value::Array(list) => list.iter().for_each(|v| walk(doc, v)),
+                _ => {}
+            }
+        }
+        let doc = document();
+        walk(&doc, &doc);
+    }
+}
