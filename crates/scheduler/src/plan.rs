@@ -440,12 +440,16 @@ fn item(
     match account {
         None => out.action = Action::Create,
         Some(a) => {
-            let changes: Vec<FieldChange> = a
-                .fields
-                .diff(&target)
-                .into_iter()
-                .map(|(field, old, new)| FieldChange { field, old, new })
-                .collect();
+            // Most accounts of a re-sync are unchanged: compare before describing.
+            let changes: Vec<FieldChange> = if a.fields == target {
+                Vec::new()
+            } else {
+                a.fields
+                    .diff(&target)
+                    .into_iter()
+                    .map(|(field, old, new)| FieldChange { field, old, new })
+                    .collect()
+            };
             let relink = a.staged_user_id.as_deref() != Some(meta.id.as_str());
             out.action = if changes.is_empty() && !relink {
                 Action::Unchanged

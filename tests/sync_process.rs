@@ -1,0 +1,291 @@
+//! The sync engine as real processes: a `scimgate sync` killed half-way is completed by
+//! the next run without duplicates, and two `scimgate serve` replicas on one database
+//! run each automatic sync once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use scimgate_core::{Clock, SystemClock, TenantName};
+use scimgate_crm::CrmTarget;
+use scimgate_rules::Catalog;
+use scimgate_scheduler::{rulestore, RuleSource, RunStatus, SyncSettings, Syncer, Trigger};
+use scimgate_store::{IndexedDoc, ResourceKind, Store, Tenant, Write};
+use scimgate_testkit::{entra_user, on_both_backends, DbBackend, TestDb};
+use serde_json::json;
+use sqlx::Row;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const BIN: &str = env!("CARGO_BIN_EXE_scimgate");
+
+const RULES: &str = "rules:\n  - name: Everyone\n    set: { user_plan: Standard, role: User }\n";
+const CATALOG: &str = "user_plans: [Standard]\nroles: [User]\n";
+
+/// A tenant with an unlimited Standard plan and a rule giving it to everyone.
+async fn tenant_with_rules(store: &Store) -> Tenant {
+    let tenant = store
+        .create_tenant(&TenantName::parse("acme").unwrap(), SystemClock.now())
+        .await
+        .unwrap();
+    let syncer = Syncer::new(store.clone(), Arc::new(SystemClock));
+    syncer
+        .crm()
+        .replace_catalog(&tenant, &Catalog::from_yaml(CATALOG).unwrap())
+        .await
+        .unwrap();
+    let source = RuleSource {
+        yaml: RULES.into(),
+        scripts: Default::default(),
+    };
+    let catalog = syncer.crm().catalog(&tenant).await.unwrap();
+    rulestore::save(store, &tenant, &source, &catalog, "2026-11-22T00:00:00Z")
+        .await
+        .unwrap();
+    tenant
+}
+
+/// Stages `count` users through the store's write path, many at a time.
+async fn stage_users(store: &Store, tenant: &Tenant, count: usize) {
+    let mut tasks = Vec::new();
+    for i in 0..count {
+        let (store, tenant) = (store.clone(), tenant.clone());
+        tasks.push(tokio::spawn(async move {
+            let name = format!("user{i}@contoso.com");
+            let doc = IndexedDoc {
+                body: json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name, "externalId": format!("ext-{i}"), "active": true}),
+                user_name: Some(name.clone()),
+                external_id: Some(format!("ext-{i}")),
+                active: Some(true),
+                emails: vec![],
+                display_name: None,
+            };
+            store
+                .write(&tenant, SystemClock.now(), Write::Create { kind: ResourceKind::User, doc, members: vec![] })
+                .await
+                .unwrap();
+        }));
+        if tasks.len() >= 256 {
+            for t in tasks.drain(..) {
+                t.await.unwrap();
+            }
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+async fn count(store: &Store, sql: &str) -> i64 {
+    sqlx::query(sql)
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap()
+}
+
+async fn a_sync_killed_half_way_is_completed_by_the_next_without_duplicates(backend: DbBackend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let store = db.store().await;
+    let tenant = tenant_with_rules(&store).await;
+    const USERS: i64 = 30_000;
+    stage_users(&store, &tenant, USERS as usize).await;
+
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["--database-url", &db.url, "sync", "--tenant", "acme"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Kill it once some chunks are committed and before the last one is.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let at_kill = loop {
+        let accounts = count(&store, "SELECT COUNT(*) FROM crm_accounts").await;
+        if accounts >= 1_000 {
+            child.start_kill().unwrap();
+            break accounts;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the sync never committed a chunk"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    child.wait().await.unwrap();
+    let after_kill = count(&store, "SELECT COUNT(*) FROM crm_accounts").await;
+    assert!(
+        after_kill < USERS,
+        "the run finished before the kill ({at_kill} when killed)"
+    );
+    let running = count(
+        &store,
+        "SELECT COUNT(*) FROM sync_runs WHERE status = 'running'",
+    )
+    .await;
+    assert_eq!(running, 1, "the killed run is left running");
+
+    // The killed process's lease runs out (2 minutes); rather than wait, the test lets it
+    // expire now.
+    sqlx::query("UPDATE leases SET expires_at = 0")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let syncer = Syncer::new(store.clone(), Arc::new(SystemClock));
+    let next = syncer
+        .sync_company(&tenant, Trigger::ManualCompany)
+        .await
+        .unwrap();
+    assert_eq!(next.status, RunStatus::Completed);
+    assert_eq!(
+        next.created as i64,
+        USERS - after_kill,
+        "the next run creates exactly the rest"
+    );
+    assert_eq!(next.unchanged as i64, after_kill);
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM crm_accounts").await,
+        USERS
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(DISTINCT staged_user_id) FROM crm_accounts"
+        )
+        .await,
+        USERS,
+        "no duplicates"
+    );
+    let runs = scimgate_scheduler::runs::list(&store, &tenant, 10)
+        .await
+        .unwrap();
+    let killed = runs.iter().find(|r| r.id != next.run_id).unwrap();
+    assert_eq!(killed.status, RunStatus::Failed);
+    assert!(killed.message.as_deref().unwrap().contains("interrupted"));
+    let again = syncer
+        .sync_company(&tenant, Trigger::ManualCompany)
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.created, again.updated, again.unchanged as i64),
+        (0, 0, USERS)
+    );
+}
+
+struct Server {
+    child: tokio::process::Child,
+    base: String,
+}
+
+async fn serve(db: &TestDb) -> Server {
+    let mut child = tokio::process::Command::new(BIN)
+        .args([
+            "--database-url",
+            &db.url,
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--sync-tick-ms",
+            "100",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let base = line
+        .strip_prefix("scimgate listening on ")
+        .unwrap()
+        .to_owned();
+    Server { child, base }
+}
+
+async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn two_servers_run_each_settled_change_once(backend: DbBackend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let store = db.store().await;
+    let tenant = tenant_with_rules(&store).await;
+    let token = store
+        .create_token(&tenant, "entra", SystemClock.now())
+        .await
+        .unwrap()
+        .secret;
+    // On, with a schedule that does not fire today (1 January) and a 1 s quiet period.
+    let settings = SyncSettings {
+        user_sync_active: true,
+        schedule: "0 0 1 1 *".into(),
+        debounce_seconds: 1,
+        ..SyncSettings::default()
+    };
+    scimgate_scheduler::settings::save(&store, &tenant, &settings)
+        .await
+        .unwrap();
+    let mut a = serve(&db).await;
+    let mut b = serve(&db).await;
+    let client = reqwest::Client::new();
+
+    let runs = || async { count(&store, "SELECT COUNT(*) FROM sync_runs").await };
+    for (round, server) in [(1, &a), (2, &b)] {
+        for n in 0..3 {
+            let user = entra_user(
+                &format!("r{round}u{n}@contoso.com"),
+                &format!("r{round}-{n}"),
+            );
+            let resp = client
+                .post(format!("{}/scim/v2/acme/Users", server.base))
+                .bearer_auth(&token)
+                .header("content-type", "application/scim+json")
+                .body(user.to_string())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 201);
+        }
+        wait_for("the automatic sync", async || {
+            count(&store, "SELECT COUNT(*) FROM crm_accounts").await == round * 3
+        })
+        .await;
+        // Give the other replica time to (wrongly) start a second run.
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        assert_eq!(
+            runs().await,
+            round,
+            "one run per settled change, round {round}"
+        );
+    }
+    let list = scimgate_scheduler::runs::list(&store, &tenant, 10)
+        .await
+        .unwrap();
+    assert!(
+        list.iter()
+            .all(|r| r.trigger == "change" && r.status == RunStatus::Completed),
+        "{list:?}"
+    );
+    assert_eq!(list.iter().map(|r| r.created).sum::<i64>(), 6);
+    a.child.start_kill().unwrap();
+    b.child.start_kill().unwrap();
+    let _ = a.child.wait().await;
+    let _ = b.child.wait().await;
+}
+
+on_both_backends!(
+    a_sync_killed_half_way_is_completed_by_the_next_without_duplicates,
+    two_servers_run_each_settled_change_once,
+);
