@@ -549,3 +549,93 @@ fn migration_folders_carry_the_same_versions() {
         assert!(m.name.starts_with(&format!("{:04}_", m.version)));
     }
 }
+
+/// The holding area read for planning: chunked, in arrival order, with groups and
+/// memberships; on SQLite the direct bulk reader (multi-threaded runtime) and the pool
+/// (single-threaded runtime) must see the same thing.
+async fn holding_area_scan(store: &Store, tenant: &scimgate_store::Tenant) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut chunks = Vec::new();
+    let holding = store
+        .scan_holding_area(tenant, 3, |holding, users| {
+            assert_eq!(holding.groups.len(), 1);
+            chunks.push(users.len());
+            for u in users {
+                let groups: Vec<&str> = holding
+                    .memberships
+                    .iter()
+                    .filter(|(_, m)| *m == u.id)
+                    .map(|(g, _)| g.as_str())
+                    .collect();
+                seen.push(format!(
+                    "{} {} groups={}",
+                    u.body["userName"].as_str().unwrap(),
+                    u.created_at.len(),
+                    groups.len()
+                ));
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(chunks, vec![3, 3, 1], "chunks of 3, the rest last");
+    assert_eq!(holding.memberships.len(), 2);
+    assert_eq!(holding.groups[0].display_name, "Sales");
+    assert!(holding.change_seq >= 8);
+    seen
+}
+
+async fn seed_holding_area(store: &Store, tenant: &scimgate_store::Tenant) {
+    let mut ids = Vec::new();
+    for n in 0..7 {
+        ids.push(create(store, tenant, &format!("u{n}")).await);
+    }
+    store
+        .write(
+            tenant,
+            now(),
+            Write::Create {
+                kind: ResourceKind::Group,
+                doc: IndexedDoc {
+                    body: json!({"displayName": "Sales"}),
+                    display_name: Some("Sales".into()),
+                    ..IndexedDoc::default()
+                },
+                members: vec![member(&ids[1]), member(&ids[5])],
+            },
+        )
+        .await
+        .unwrap();
+}
+
+async fn the_holding_area_scans_in_chunks(backend: DbBackend) {
+    let Some((db, store, tenant)) = setup(backend).await else {
+        return;
+    };
+    seed_holding_area(&store, &tenant).await;
+    let multi = holding_area_scan(&store, &tenant).await;
+    assert_eq!(multi[0], "u0 24 groups=0");
+    assert_eq!(multi[1], "u1 24 groups=1");
+    assert_eq!(multi.len(), 7);
+    // The same database through a single-threaded runtime (the pool's path on SQLite).
+    let url = db.url.clone();
+    let single = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let store = Store::open(&url).await.unwrap();
+                let tenant = store
+                    .tenant(&TenantName::parse("acme").unwrap())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                holding_area_scan(&store, &tenant).await
+            })
+    })
+    .join()
+    .unwrap();
+    assert_eq!(multi, single);
+}
+
+on_both_backends!(the_holding_area_scans_in_chunks);

@@ -42,6 +42,50 @@ fn account_from_row(row: &sqlx::any::AnyRow) -> Result<CrmAccount> {
     })
 }
 
+/// Every account of a tenant on a direct SQLite connection: the planner reads them all
+/// on every preview and sync (see `Store::sqlite_bulk_read`).
+fn accounts_sqlite(
+    tx: &rusqlite::Transaction<'_>,
+    tenant_id: i64,
+) -> scimgate_store::Result<Vec<CrmAccount>> {
+    let mut stmt = tx.prepare(&format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM crm_accounts WHERE tenant_id = ?1 ORDER BY pk"
+    ))?;
+    let mut rows = stmt.query([tenant_id])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let pk: i64 = row.get("pk")?;
+        let groups = row
+            .get_ref("secondary_groups")?
+            .as_str()
+            .map_err(rusqlite::Error::from)?;
+        let secondary_groups = serde_json::from_str(groups).map_err(|e| {
+            scimgate_store::StoreError::Corrupt(format!("account {pk}: secondary_groups: {e}"))
+        })?;
+        out.push(CrmAccount {
+            pk,
+            staged_user_id: row.get("staged_user_id")?,
+            external_id: row.get("external_id")?,
+            fields: AccountFields {
+                username: row.get("username")?,
+                display_name: row.get("display_name")?,
+                email: row.get("email")?,
+                user_plan: row.get("user_plan")?,
+                owner_company: row.get("owner_company")?,
+                primary_group: row.get("primary_group")?,
+                secondary_groups,
+                role: row.get("role")?,
+                confidential: row.get::<_, i64>("confidential")? != 0,
+                active: row.get::<_, i64>("active")? != 0,
+            },
+            created_at: row.get("created_at")?,
+            updated_at: row.get("updated_at")?,
+            deactivated_at: row.get("deactivated_at")?,
+        });
+    }
+    Ok(out)
+}
+
 impl BuiltinCrm {
     pub fn new(store: Store) -> BuiltinCrm {
         BuiltinCrm { store }
@@ -248,6 +292,12 @@ impl CrmTarget for BuiltinCrm {
     }
 
     async fn accounts(&self, tenant: &Tenant) -> Result<Vec<CrmAccount>> {
+        if let Some(read) = self
+            .store
+            .sqlite_bulk_read(|tx| accounts_sqlite(tx, tenant.id))
+        {
+            return Ok(read?);
+        }
         sqlx::query(&format!(
             "SELECT {ACCOUNT_COLUMNS} FROM crm_accounts WHERE tenant_id = $1 ORDER BY pk"
         ))

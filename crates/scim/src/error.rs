@@ -140,7 +140,10 @@ impl From<StoreError> for ScimError {
                 Ok(scim) => *scim,
                 Err(other) => ScimError::invalid_value(other.to_string()),
             },
-            StoreError::Unavailable(_) | StoreError::WriterStopped | StoreError::Database(_) => {
+            StoreError::Unavailable(_)
+            | StoreError::WriterStopped
+            | StoreError::Database(_)
+            | StoreError::SqliteRead(_) => {
                 tracing::error!(error = %err, "store unavailable");
                 ScimError::unavailable("the store is temporarily unavailable; retry later")
             }

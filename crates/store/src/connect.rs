@@ -64,6 +64,17 @@ pub(crate) fn normalize_url(raw: &str) -> Result<(String, Backend)> {
     Ok((url, Backend::Sqlite))
 }
 
+/// The file of a SQLite URL (what `normalize_url` would open); `None` for PostgreSQL.
+pub(crate) fn sqlite_path(raw_url: &str) -> Option<std::path::PathBuf> {
+    let (url, backend) = normalize_url(raw_url).ok()?;
+    if backend != Backend::Sqlite {
+        return None;
+    }
+    let rest = url.strip_prefix("sqlite://")?;
+    let path = rest.split_once('?').map_or(rest, |(p, _)| p);
+    Some(std::path::PathBuf::from(path))
+}
+
 pub(crate) async fn pool(raw_url: &str) -> Result<(AnyPool, Backend)> {
     sqlx::any::install_default_drivers();
     let (url, backend) = normalize_url(raw_url)?;
@@ -107,6 +118,15 @@ pub(crate) async fn pool(raw_url: &str) -> Result<(AnyPool, Backend)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bulk_reader_opens_the_same_sqlite_file() {
+        let path = |url: &str| sqlite_path(url).map(|p| p.display().to_string());
+        assert_eq!(path("scimgate.db").as_deref(), Some("scimgate.db"));
+        assert_eq!(path("sqlite:/tmp/x.db").as_deref(), Some("/tmp/x.db"));
+        assert_eq!(path("sqlite:///tmp/y.db?mode=rwc").as_deref(), Some("/tmp/y.db"));
+        assert_eq!(path("postgres://u@h/db"), None);
+    }
 
     #[test]
     fn bare_paths_are_sqlite_files_created_on_demand() {

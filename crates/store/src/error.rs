@@ -16,6 +16,8 @@ pub enum StoreError {
     BadUrl { url: String, reason: String },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    SqliteRead(#[from] rusqlite::Error),
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
     #[error("the store's writer has stopped")]

@@ -5,6 +5,7 @@
 //! requests share one durable commit (one fsync) instead of paying one each.
 
 mod auth_cache;
+mod bulk;
 mod connect;
 mod error;
 mod migrate;
@@ -40,6 +41,8 @@ pub struct Store {
     backend: Backend,
     writer: mpsc::Sender<writer::Job>,
     auth_cache: std::sync::Arc<auth_cache::AuthCache>,
+    /// The SQLite file, for bulk reads on a direct connection (see [`bulk`]).
+    sqlite_path: Option<std::path::PathBuf>,
 }
 
 impl Store {
@@ -59,6 +62,7 @@ impl Store {
             backend,
             writer,
             auth_cache: Default::default(),
+            sqlite_path: connect::sqlite_path(database_url),
         })
     }
 

@@ -36,15 +36,28 @@ pub struct Snapshot {
 const USER_COLUMNS: &str = "id, external_id, created_at, body";
 
 fn user_from_row(row: &sqlx::any::AnyRow) -> Result<StagedUser> {
-    let id: String = row.try_get("id")?;
     let body: String = row.try_get("body")?;
-    let body = serde_json::from_str(&body)
+    user_from_parts(
+        row.try_get("id")?,
+        row.try_get("external_id")?,
+        row.try_get("created_at")?,
+        &body,
+    )
+}
+
+fn user_from_parts(
+    id: String,
+    external_id: Option<String>,
+    created_at: String,
+    body: &str,
+) -> Result<StagedUser> {
+    let body = serde_json::from_str(body)
         .map_err(|e| StoreError::Corrupt(format!("staged user {id} has a bad body: {e}")))?;
     Ok(StagedUser {
-        external_id: row.try_get("external_id")?,
-        created_at: row.try_get("created_at")?,
-        body,
         id,
+        external_id,
+        created_at,
+        body,
     })
 }
 
@@ -110,6 +123,11 @@ impl Store {
         chunk: usize,
         mut each: impl FnMut(&Snapshot, Vec<StagedUser>),
     ) -> Result<Snapshot> {
+        if let Some(result) =
+            self.sqlite_bulk_read(|tx| scan_sqlite(tx, tenant.id, chunk, &mut each))
+        {
+            return result;
+        }
         let mut tx = self.pool.begin().await?;
         if self.backend == Backend::Postgres {
             tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -254,9 +272,12 @@ impl Store {
 }
 
 fn group_from_row(row: &sqlx::any::AnyRow) -> Result<StagedGroup> {
-    let id: String = row.try_get("id")?;
     let body: String = row.try_get("body")?;
-    let body: Value = serde_json::from_str(&body)
+    group_from_parts(row.try_get("id")?, row.try_get("external_id")?, &body)
+}
+
+fn group_from_parts(id: String, external_id: Option<String>, body: &str) -> Result<StagedGroup> {
+    let body: Value = serde_json::from_str(body)
         .map_err(|e| StoreError::Corrupt(format!("staged group {id} has a bad body: {e}")))?;
     Ok(StagedGroup {
         display_name: body
@@ -264,7 +285,61 @@ fn group_from_row(row: &sqlx::any::AnyRow) -> Result<StagedGroup> {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned(),
-        external_id: row.try_get("external_id")?,
+        external_id,
         id,
     })
+}
+
+/// [`Store::scan_holding_area`] on a direct SQLite connection (see `bulk`).
+fn scan_sqlite(
+    tx: &rusqlite::Transaction<'_>,
+    tenant_id: i64,
+    chunk: usize,
+    each: &mut impl FnMut(&Snapshot, Vec<StagedUser>),
+) -> Result<Snapshot> {
+    let mut holding = Snapshot {
+        change_seq: tx.query_row(
+            "SELECT change_seq FROM tenants WHERE id = ?1",
+            [tenant_id],
+            |r| r.get(0),
+        )?,
+        ..Snapshot::default()
+    };
+    let mut groups = tx.prepare(
+        "SELECT id, external_id, body FROM staged_groups WHERE tenant_id = ?1 ORDER BY pk",
+    )?;
+    let mut rows = groups.query([tenant_id])?;
+    while let Some(row) = rows.next()? {
+        let body = row.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
+        holding
+            .groups
+            .push(group_from_parts(row.get(0)?, row.get(1)?, body)?);
+    }
+    let mut members =
+        tx.prepare("SELECT group_id, member_id FROM staged_group_members WHERE tenant_id = ?1")?;
+    let mut rows = members.query([tenant_id])?;
+    while let Some(row) = rows.next()? {
+        holding.memberships.push((row.get(0)?, row.get(1)?));
+    }
+    let mut users = tx.prepare(&format!(
+        "SELECT {USER_COLUMNS} FROM staged_users WHERE tenant_id = ?1 ORDER BY pk"
+    ))?;
+    let mut rows = users.query([tenant_id])?;
+    let mut batch = Vec::with_capacity(chunk);
+    while let Some(row) = rows.next()? {
+        let body = row.get_ref(3)?.as_str().map_err(rusqlite::Error::from)?;
+        batch.push(user_from_parts(
+            row.get(0)?,
+            row.get(1)?,
+            row.get(2)?,
+            body,
+        )?);
+        if batch.len() >= chunk.max(1) {
+            each(&holding, std::mem::take(&mut batch));
+        }
+    }
+    if !batch.is_empty() {
+        each(&holding, batch);
+    }
+    Ok(holding)
 }
