@@ -15,6 +15,8 @@ on_both_backends!(
     deleted_user_is_deprovisioned_and_its_data_kept,
     rule_errors_are_per_user_and_leave_the_account_alone,
     restart_keeps_accounts_and_relinks_them_by_external_id,
+    a_user_left_without_a_plan_is_deprovisioned,
+    one_run_per_tenant_at_a_time,
 );
 
 async fn first_sync_creates_accounts_and_a_second_changes_nothing(backend: DbBackend) {
@@ -451,4 +453,93 @@ async fn restart_keeps_accounts_and_relinks_them_by_external_id(backend: DbBacke
         .await
         .unwrap();
     assert_eq!((again.created, again.updated, again.unchanged), (0, 0, 1));
+}
+
+async fn a_user_left_without_a_plan_is_deprovisioned(backend: DbBackend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    let ann = f.user("ann@acme.no", "e-ann", "Ops").await;
+    let bob = f.user("bob@acme.no", "e-bob", "Ops").await;
+    let contractors = f.group("Contractors", &[&bob]).await;
+    assert!(!contractors.is_empty());
+    // Bob is a contractor: "Everyone" skips him, so no rule gives him a plan.
+    let plan = f.preview().await;
+    assert_eq!(item(&plan, &bob).action, Action::Unchanged);
+    assert!(!item(&plan, &bob).synced);
+    assert!(item(&plan, &bob)
+        .reason
+        .as_deref()
+        .unwrap()
+        .contains("no rule gave the user a user plan"));
+    f.syncer
+        .sync_company(f.tenant(), Trigger::ManualCompany)
+        .await
+        .unwrap();
+    assert!(f.account_of(&bob).await.is_none());
+    // Ann becomes a contractor too: her account loses its plan, so it is deprovisioned.
+    let (status, _) = f
+        .server
+        .patch(
+            &format!("/Groups/{contractors}"),
+            serde_json::json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "Add", "path": "members", "value": [{"value": ann}]}]
+            }),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let plan = f.preview().await;
+    assert_eq!(item(&plan, &ann).action, Action::Deprovision);
+    let outcome = f
+        .syncer
+        .sync_company(f.tenant(), Trigger::ManualCompany)
+        .await
+        .unwrap();
+    assert_eq!(outcome.deprovisioned, 1);
+    assert!(!f.account_of(&ann).await.unwrap().fields.active);
+}
+
+async fn one_run_per_tenant_at_a_time(backend: DbBackend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    f.user("ann@acme.no", "e-ann", "Ops").await;
+    // Another process (another replica, the CLI) holds the tenant's sync lease.
+    let now = scimgate_core::Clock::now(&scimgate_core::SystemClock);
+    let name = format!("sync:{}", f.tenant().id);
+    assert!(scimgate_scheduler::lease::acquire(
+        f.syncer.store(),
+        &name,
+        "other-process",
+        now,
+        60_000
+    )
+    .await
+    .unwrap());
+    let err = f
+        .syncer
+        .sync_company(f.tenant(), Trigger::ManualCompany)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, scimgate_scheduler::SyncError::Busy), "{err}");
+    assert!(f.syncer.sync_user(f.tenant(), "x").await.is_err());
+    assert!(f.accounts().await.is_empty());
+    assert!(
+        scimgate_scheduler::runs::list(f.syncer.store(), f.tenant(), 5)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a refused run leaves no record"
+    );
+    // Released (or run out), the next run goes ahead.
+    scimgate_scheduler::lease::release(f.syncer.store(), &name, "other-process")
+        .await
+        .unwrap();
+    let run = f
+        .syncer
+        .sync_company(f.tenant(), Trigger::ManualCompany)
+        .await
+        .unwrap();
+    assert_eq!(run.created, 1);
 }
