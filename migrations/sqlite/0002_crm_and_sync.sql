@@ -76,9 +76,9 @@ CREATE INDEX crm_accounts_external_id ON crm_accounts(tenant_id, external_id);
 CREATE TABLE sync_runs (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     tenant_id       INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
-    -- manual_user | manual_company | schedule | change | approval
+    -- manual_user | manual_company | schedule | change
     trigger_kind    TEXT NOT NULL,
-    -- running | completed | failed | held | approved | rejected
+    -- running | completed | failed | held | approved | rejected | superseded
     status          TEXT NOT NULL,
     started_at      TEXT NOT NULL,
     finished_at     TEXT,

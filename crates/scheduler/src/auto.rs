@@ -53,7 +53,9 @@ impl AutoSync {
                 Ok(_) => {}
                 Err(crate::SyncError::Busy) => continue,
                 Err(e) => {
-                    // Recorded as a failed run; the next tick tries again.
+                    // Recorded as a failed run. The claim is spent: the next schedule
+                    // fire or SCIM change tries again (retrying every tick would fill
+                    // the history while, say, the saved rules do not compile).
                     tracing::warn!(tenant = %tenant.name, error = %e, "automatic sync failed");
                 }
             }

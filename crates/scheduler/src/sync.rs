@@ -36,7 +36,12 @@ pub struct Syncer {
     clock: Arc<dyn Clock>,
     /// Names this process in leases.
     holder: String,
+    progress: Option<Progress>,
 }
+
+/// Told how a long run is going: `(step, done, total)`, where step is "planned" (users
+/// evaluated so far; total unknown) or "applied" (changes committed of all to apply).
+pub type Progress = Arc<dyn Fn(&'static str, u64, Option<u64>) + Send + Sync>;
 
 fn lease_name(tenant: &Tenant) -> String {
     format!("sync:{}", tenant.id)
@@ -49,6 +54,19 @@ impl Syncer {
             store,
             clock,
             holder: uuid::Uuid::new_v4().to_string(),
+            progress: None,
+        }
+    }
+
+    /// Reports progress of company runs to `progress` (the CLI shows it on a terminal).
+    pub fn with_progress(mut self, progress: Progress) -> Syncer {
+        self.progress = Some(progress);
+        self
+    }
+
+    fn report(&self, step: &'static str, done: u64, total: Option<u64>) {
+        if let Some(progress) = &self.progress {
+            progress(step, done, total);
         }
     }
 
@@ -92,7 +110,15 @@ impl Syncer {
             None => self.saved_rules(tenant, &catalog).await?,
         };
         let accounts = self.crm.accounts(tenant).await?;
-        let (plan, _) = company_plan(&self.store, tenant, &rules, &catalog, &accounts).await?;
+        let (plan, _) = company_plan(
+            &self.store,
+            |s, d, t| self.report(s, d, t),
+            tenant,
+            &rules,
+            &catalog,
+            &accounts,
+        )
+        .await?;
         Ok(plan)
     }
 
@@ -205,7 +231,7 @@ impl Syncer {
             let rules = self.saved_rules(tenant, &catalog).await?;
             let accounts = self.crm.accounts(tenant).await?;
             let (plan, change_seq) =
-                company_plan(&self.store, tenant, &rules, &catalog, &accounts).await?;
+                company_plan(&self.store, |s, d, t| self.report(s, d, t), tenant, &rules, &catalog, &accounts).await?;
             let settings = settings::load(&self.store, tenant).await?;
             let active = accounts.iter().filter(|a| a.fields.active).count() as u64;
             let hold = settings.guard_trips(plan.totals.deprovision, active);
@@ -308,6 +334,8 @@ impl Syncer {
                 )
             })
             .collect();
+        let total = work.len() as u64;
+        let mut done = 0u64;
         for chunk in work.chunks(CHUNK) {
             let mut changes = Vec::with_capacity(chunk.len());
             let mut applied: Vec<&PlanItem> = Vec::with_capacity(chunk.len());
@@ -376,6 +404,8 @@ impl Syncer {
             records.clear();
             runs::finish(&self.store, run_id, RunStatus::Running, &counts, None, None).await?;
             self.renew(tenant).await?;
+            done += chunk.len() as u64;
+            self.report("applied", done, Some(total));
         }
         runs::record_users(&self.store, tenant, run_id, &records).await?;
         let status = if counts.held > 0 {
@@ -424,7 +454,15 @@ impl Syncer {
             let catalog = this.crm.catalog(tenant).await?;
             let rules = this.saved_rules(tenant, &catalog).await?;
             let accounts = this.crm.accounts(tenant).await?;
-            let (fresh, _) = company_plan(&this.store, tenant, &rules, &catalog, &accounts).await?;
+            let (fresh, _) = company_plan(
+                &this.store,
+                |s, d, t| this.report(s, d, t),
+                tenant,
+                &rules,
+                &catalog,
+                &accounts,
+            )
+            .await?;
             let items: Vec<PlanItem> = fresh
                 .items
                 .into_iter()
@@ -530,15 +568,19 @@ const PLAN_CHUNK: usize = 4_096;
 /// and the change sequence it reflects.
 async fn company_plan(
     store: &Store,
+    report: impl Fn(&'static str, u64, Option<u64>),
     tenant: &Tenant,
     rules: &RuleSet,
     catalog: &Catalog,
     accounts: &[CrmAccount],
 ) -> Result<(Plan, i64)> {
     let mut planner = plan::Planner::new(rules, catalog, accounts, Scope::Company);
+    let mut planned = 0u64;
     let holding = store
         .scan_holding_area(tenant, PLAN_CHUNK, |holding, users| {
-            planner.add_staged(holding, users)
+            planned += users.len() as u64;
+            planner.add_staged(holding, users);
+            report("planned", planned, None);
         })
         .await?;
     Ok((planner.finish(), holding.change_seq))

@@ -65,7 +65,21 @@ pub struct RunsArgs {
 }
 
 fn syncer(store: &Store) -> Syncer {
-    Syncer::new(store.clone(), Arc::new(SystemClock))
+    let syncer = Syncer::new(store.clone(), Arc::new(SystemClock));
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        // One line rewritten in place; scripts (no terminal) get only the result.
+        syncer.with_progress(Arc::new(|step, done, total| {
+            match total {
+                Some(total) => eprint!("\r{step} {done} / {total}   "),
+                None => eprint!("\r{step} {done} users   "),
+            }
+            if total == Some(done) {
+                eprintln!();
+            }
+        }))
+    } else {
+        syncer
+    }
 }
 
 pub async fn catalog(store: &Store, command: CatalogCommand) -> anyhow::Result<()> {
@@ -250,13 +264,11 @@ pub async fn sync(store: &Store, args: SyncArgs) -> anyhow::Result<()> {
             };
             syncer.sync_user(&tenant, &id).await?
         }
-        None => {
-            if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-                eprintln!("syncing {}…", tenant.name);
-            }
-            syncer.sync_company(&tenant, Trigger::ManualCompany).await?
-        }
+        None => syncer.sync_company(&tenant, Trigger::ManualCompany).await?,
     };
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        eprint!("\r\x1b[K"); // clear the progress line
+    }
     println!(
         "run {} {}: created {}, updated {}, deprovisioned {}, unchanged {}, errors {}{}",
         outcome.run_id,

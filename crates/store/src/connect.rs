@@ -124,7 +124,10 @@ mod tests {
         let path = |url: &str| sqlite_path(url).map(|p| p.display().to_string());
         assert_eq!(path("scimgate.db").as_deref(), Some("scimgate.db"));
         assert_eq!(path("sqlite:/tmp/x.db").as_deref(), Some("/tmp/x.db"));
-        assert_eq!(path("sqlite:///tmp/y.db?mode=rwc").as_deref(), Some("/tmp/y.db"));
+        assert_eq!(
+            path("sqlite:///tmp/y.db?mode=rwc").as_deref(),
+            Some("/tmp/y.db")
+        );
         assert_eq!(path("postgres://u@h/db"), None);
     }
 
