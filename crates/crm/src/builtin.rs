@@ -2,9 +2,9 @@
 
 use crate::{AccountFields, CatalogKind, Change, CrmAccount, CrmError, CrmTarget, Result};
 use scimgate_rules::{Catalog, CatalogEntry, NamedEntry};
-use scimgate_store::{Store, Tenant};
+use scimgate_store::{Store, Tenant, TxWork};
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, Executor, Row};
+use sqlx::{Any, Row};
 
 #[derive(Clone)]
 pub struct BuiltinCrm {
@@ -91,28 +91,11 @@ impl BuiltinCrm {
         BuiltinCrm { store }
     }
 
-    /// Runs `work` in one write transaction (IMMEDIATE on SQLite, so it queues behind
-    /// the SCIM writer instead of deadlocking with it).
     async fn in_write_tx<T>(
         &self,
-        work: impl for<'c> FnOnce(
-            &'c mut PoolConnection<Any>,
-        ) -> std::pin::Pin<
-            Box<dyn std::future::Future<Output = Result<T>> + Send + 'c>,
-        >,
+        work: impl for<'c> FnOnce(&'c mut PoolConnection<Any>) -> TxWork<'c, T, CrmError>,
     ) -> Result<T> {
-        let mut conn = self.store.pool().acquire().await?;
-        conn.execute(self.store.backend().begin_write()).await?;
-        match work(&mut conn).await {
-            Ok(value) => {
-                conn.execute("COMMIT").await?;
-                Ok(value)
-            }
-            Err(e) => {
-                let _ = conn.execute("ROLLBACK").await;
-                Err(e)
-            }
-        }
+        self.store.write_transaction(work).await
     }
 
     /// Replaces the tenant's whole catalogue (what `scimgate catalog import` does).

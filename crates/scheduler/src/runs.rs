@@ -236,41 +236,32 @@ pub(crate) async fn record_users(
     if users.is_empty() {
         return Ok(());
     }
-    let mut conn = store.pool().acquire().await?;
-    use sqlx::Executor;
-    conn.execute(store.backend().begin_write()).await?;
-    let result: Result<()> = async {
-        for user in users {
-            // A run resumed after a crash may record a user twice: the last word stands.
-            sqlx::query(
-                "INSERT INTO sync_run_users (run_id, tenant_id, staged_user_id, username, outcome, account_pk, error)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (run_id, staged_user_id) DO UPDATE SET outcome = excluded.outcome,
-                    account_pk = excluded.account_pk, error = excluded.error",
-            )
-            .bind(run_id)
-            .bind(tenant.id)
-            .bind(&user.user_id)
-            .bind(&user.username)
-            .bind(&user.outcome)
-            .bind(user.account)
-            .bind(&user.error)
-            .execute(&mut *conn)
-            .await?;
-        }
-        Ok(())
-    }
-    .await;
-    match result {
-        Ok(()) => {
-            conn.execute("COMMIT").await?;
-            Ok(())
-        }
-        Err(e) => {
-            let _ = conn.execute("ROLLBACK").await;
-            Err(e)
-        }
-    }
+    let (tenant_id, users) = (tenant.id, users.to_vec());
+    store
+        .write_transaction(move |conn| {
+            Box::pin(async move {
+                for user in &users {
+                    // A run resumed after a crash may record a user twice: the last word stands.
+                    sqlx::query(
+                        "INSERT INTO sync_run_users (run_id, tenant_id, staged_user_id, username, outcome, account_pk, error)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)
+                         ON CONFLICT (run_id, staged_user_id) DO UPDATE SET outcome = excluded.outcome,
+                            account_pk = excluded.account_pk, error = excluded.error",
+                    )
+                    .bind(run_id)
+                    .bind(tenant_id)
+                    .bind(&user.user_id)
+                    .bind(&user.username)
+                    .bind(&user.outcome)
+                    .bind(user.account)
+                    .bind(&user.error)
+                    .execute(&mut **conn)
+                    .await?;
+                }
+                Ok::<_, SyncError>(())
+            })
+        })
+        .await
 }
 
 pub async fn list(store: &Store, tenant: &Tenant, limit: i64) -> Result<Vec<Run>> {

@@ -1,4 +1,5 @@
-//! Bulk reads on SQLite through a direct connection. sqlx runs each SQLite connection on
+//! Transactions for the crates that keep their own tables here, and bulk reads on
+//! SQLite through a direct connection. sqlx runs each SQLite connection on
 //! its own thread and hands every row over a channel, which costs ≈ 10 µs a row; reading
 //! 100,000 staged users and their accounts that way was most of a preview's time. Here
 //! the rows are read on the calling thread (in `block_in_place`) inside one read
@@ -6,6 +7,13 @@
 
 use crate::{Backend, Result, Store};
 use rusqlite::{Connection, OpenFlags, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, Executor};
+use std::future::Future;
+use std::pin::Pin;
+
+/// The future a [`Store::write_transaction`] body returns, borrowing the connection.
+pub type TxWork<'c, T, E> = Pin<Box<dyn Future<Output = std::result::Result<T, E>> + Send + 'c>>;
 
 impl Store {
     /// Runs `read` in a read transaction on a direct SQLite connection. `None` when the
@@ -38,5 +46,29 @@ impl Store {
             tx.commit()?;
             Ok(out)
         }))
+    }
+}
+
+impl Store {
+    /// Runs `work` in one write transaction on a pooled connection: committed if it
+    /// returns `Ok`, rolled back otherwise. IMMEDIATE on SQLite, so it queues behind the
+    /// SCIM writer instead of deadlocking with it. For the tables of the crates that
+    /// keep their own data here (CRM accounts, run history).
+    pub async fn write_transaction<T, E: From<sqlx::Error>>(
+        &self,
+        work: impl for<'c> FnOnce(&'c mut PoolConnection<Any>) -> TxWork<'c, T, E>,
+    ) -> std::result::Result<T, E> {
+        let mut conn = self.pool.acquire().await?;
+        conn.execute(self.backend.begin_write()).await?;
+        match work(&mut conn).await {
+            Ok(value) => {
+                conn.execute("COMMIT").await?;
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = conn.execute("ROLLBACK").await;
+                Err(e)
+            }
+        }
     }
 }

@@ -17,6 +17,7 @@ mod types;
 mod writer;
 
 pub use auth_cache::TTL as AUTH_CACHE_TTL;
+pub use bulk::TxWork;
 pub use connect::Backend;
 pub use error::{Rejection, StoreError};
 pub use migrate::{Migration, MIGRATIONS};

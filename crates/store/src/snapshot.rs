@@ -65,52 +65,12 @@ impl Store {
     /// Every staged user, group and membership of the tenant, read consistently (one
     /// transaction; repeatable read on PostgreSQL), users in the order they arrived.
     pub async fn snapshot(&self, tenant: &Tenant) -> Result<Snapshot> {
-        let mut tx = self.pool.begin().await?;
-        if self.backend == Backend::Postgres {
-            tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                .await?;
-        }
-        let change_seq: i64 = sqlx::query("SELECT change_seq FROM tenants WHERE id = $1")
-            .bind(tenant.id)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-        // Row by row: holding every body as text and as parsed JSON at once would
-        // double the peak memory of a large tenant's preview.
         let mut users = Vec::new();
-        {
-            let sql =
-                format!("SELECT {USER_COLUMNS} FROM staged_users WHERE tenant_id = $1 ORDER BY pk");
-            let mut rows = sqlx::query(&sql).bind(tenant.id).fetch(&mut *tx);
-            while let Some(row) = futures_util::TryStreamExt::try_next(&mut rows).await? {
-                users.push(user_from_row(&row)?);
-            }
-        }
-        let groups = sqlx::query(
-            "SELECT id, external_id, body FROM staged_groups WHERE tenant_id = $1 ORDER BY pk",
-        )
-        .bind(tenant.id)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(group_from_row)
-        .collect::<Result<Vec<_>>>()?;
-        let memberships = sqlx::query(
-            "SELECT group_id, member_id FROM staged_group_members WHERE tenant_id = $1",
-        )
-        .bind(tenant.id)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-        .collect::<Result<Vec<_>>>()?;
-        tx.commit().await?;
-        Ok(Snapshot {
-            users,
-            groups,
-            memberships,
-            change_seq,
-        })
+        let mut snapshot = self
+            .scan_holding_area(tenant, 4_096, |_, chunk| users.extend(chunk))
+            .await?;
+        snapshot.users = users;
+        Ok(snapshot)
     }
 
     /// The holding area read for planning, without holding every user at once: groups,
@@ -231,37 +191,28 @@ impl Store {
     /// one transaction (the IdP sends them again). The tenant row is locked first, as
     /// the SCIM writer locks it, so no SCIM write interleaves.
     pub async fn clear_staged(&self, tenant: &Tenant) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        conn.execute(self.backend.begin_write()).await?;
-        let result: Result<()> = async {
-            sqlx::query("UPDATE tenants SET change_seq = change_seq + 1 WHERE id = $1")
-                .bind(tenant.id)
-                .execute(&mut *conn)
-                .await?;
-            for table in [
-                "staged_group_members",
-                "staged_user_emails",
-                "staged_groups",
-                "staged_users",
-            ] {
-                sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1"))
-                    .bind(tenant.id)
-                    .execute(&mut *conn)
+        let tenant_id = tenant.id;
+        self.write_transaction(move |conn| {
+            Box::pin(async move {
+                sqlx::query("UPDATE tenants SET change_seq = change_seq + 1 WHERE id = $1")
+                    .bind(tenant_id)
+                    .execute(&mut **conn)
                     .await?;
-            }
-            Ok(())
-        }
-        .await;
-        match result {
-            Ok(()) => {
-                conn.execute("COMMIT").await?;
-                Ok(())
-            }
-            Err(e) => {
-                let _ = conn.execute("ROLLBACK").await;
-                Err(e)
-            }
-        }
+                for table in [
+                    "staged_group_members",
+                    "staged_user_emails",
+                    "staged_groups",
+                    "staged_users",
+                ] {
+                    sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1"))
+                        .bind(tenant_id)
+                        .execute(&mut **conn)
+                        .await?;
+                }
+                Ok::<_, StoreError>(())
+            })
+        })
+        .await
     }
 
     /// The connection pool, for the crates that keep their own tables in this database
