@@ -23,6 +23,8 @@ pub enum SyncError {
     Store(#[from] scimgate_store::StoreError),
     #[error(transparent)]
     Crm(#[from] scimgate_crm::CrmError),
+    #[error(transparent)]
+    Notify(#[from] scimgate_notify::NotifyError),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("corrupt sync data: {0}")]

@@ -157,6 +157,7 @@ pub(crate) async fn fail_interrupted(store: &Store, tenant: &Tenant, now: &str) 
 
 /// The counts as applied so far; called after every chunk, so a run that stops half-way
 /// still shows what it did.
+#[derive(Clone)]
 pub(crate) struct Counts {
     pub totals: Totals,
     pub created: u64,
@@ -166,8 +167,8 @@ pub(crate) struct Counts {
     pub held: u64,
 }
 
-pub(crate) async fn finish(
-    store: &Store,
+pub(crate) async fn finish<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
     run_id: i64,
     status: RunStatus,
     counts: &Counts,
@@ -193,7 +194,7 @@ pub(crate) async fn finish(
     .bind(n(counts.held))
     .bind(message)
     .bind(run_id)
-    .execute(store.pool())
+    .execute(executor)
     .await?;
     Ok(())
 }

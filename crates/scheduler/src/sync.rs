@@ -235,7 +235,7 @@ impl Syncer {
             let settings = settings::load(&self.store, tenant).await?;
             let active = accounts.iter().filter(|a| a.fields.active).count() as u64;
             let hold = settings.guard_trips(plan.totals.deprovision, active);
-            let outcome = self.apply(tenant, run_id, &plan, hold).await?;
+            let outcome = self.apply(tenant, run_id, &plan, hold, true).await?;
             // Everything up to this change sequence has been synced: the on-change
             // trigger need not start another run for it.
             sqlx::query(
@@ -251,7 +251,7 @@ impl Syncer {
             Ok(outcome)
         }
         .await;
-        self.settle(run_id, result).await
+        self.settle(tenant, run_id, true, result).await
     }
 
     async fn run_user(&self, tenant: &Tenant, user_id: &str) -> Result<Outcome> {
@@ -273,26 +273,106 @@ impl Syncer {
                     SyncError::NotFound(format!("no staged user with id {user_id:?}"))
                 })?,
             };
-            self.apply(tenant, run_id, &plan, false).await
+            self.apply(tenant, run_id, &plan, false, false).await
         }
         .await;
-        self.settle(run_id, result).await
+        self.settle(tenant, run_id, false, result).await
     }
 
-    /// Records a run that failed as failed (with the reason) before passing the error on.
-    async fn settle(&self, run_id: i64, result: Result<Outcome>) -> Result<Outcome> {
+    /// Records a run that failed as failed (with the reason), and the `sync.failed`
+    /// notification with it, before passing the error on.
+    async fn settle(
+        &self,
+        tenant: &Tenant,
+        run_id: i64,
+        company: bool,
+        result: Result<Outcome>,
+    ) -> Result<Outcome> {
         if let Err(e) = &result {
-            // Keep whatever counts were recorded so far: only status and message change.
-            let _ = sqlx::query(
-                "UPDATE sync_runs SET status = 'failed', finished_at = $1, message = $2 WHERE id = $3",
-            )
-            .bind(self.stamp())
-            .bind(e.to_string())
-            .bind(run_id)
-            .execute(self.store.pool())
-            .await;
+            let why = e.to_string();
+            let report = self.run_report(
+                tenant,
+                run_id,
+                &Plan::default(),
+                company,
+                Some(why.clone()),
+                0,
+            );
+            let (events, ended) = report.events();
+            let now = self.clock.now();
+            let tenant_row = tenant.clone();
+            let recorded = self
+                .store
+                .write_transaction(move |conn| {
+                    Box::pin(async move {
+                        // Keep whatever counts were recorded so far: only status and
+                        // message change.
+                        sqlx::query(
+                            "UPDATE sync_runs SET status = 'failed', finished_at = $1, message = $2 WHERE id = $3",
+                        )
+                        .bind(now.to_rfc3339())
+                        .bind(&why)
+                        .bind(run_id)
+                        .execute(&mut **conn)
+                        .await?;
+                        scimgate_notify::outbox::record(
+                            conn,
+                            &tenant_row,
+                            &events,
+                            &ended,
+                            now.unix_millis(),
+                            &now.to_rfc3339(),
+                        )
+                        .await?;
+                        Ok::<_, SyncError>(())
+                    })
+                })
+                .await;
+            if let Err(record_error) = recorded {
+                tracing::error!(run = run_id, error = %record_error, "could not record a failed run");
+            }
         }
         result
+    }
+
+    /// What a finished run tells the notifier.
+    fn run_report(
+        &self,
+        tenant: &Tenant,
+        run_id: i64,
+        plan: &Plan,
+        company: bool,
+        failure: Option<String>,
+        held: u64,
+    ) -> scimgate_notify::RunReport {
+        let user_errors: Vec<(String, String)> = plan
+            .items
+            .iter()
+            .filter(|i| i.action == Action::Error)
+            .map(|i| (i.username.clone(), i.reason.clone().unwrap_or_default()))
+            .collect();
+        let plans_out_of_seats = plan
+            .seats
+            .iter()
+            .filter(|s| {
+                let refused = format!("user plan {:?} has no free seat", s.user_plan);
+                user_errors.iter().any(|(_, r)| r.starts_with(&refused))
+            })
+            .map(|s| s.user_plan.clone())
+            .collect();
+        scimgate_notify::RunReport {
+            run_id,
+            company,
+            failure,
+            users_received: plan.totals.users_received,
+            user_errors,
+            plans_out_of_seats,
+            held,
+            where_to_look: format!(
+                "scimgate runs --tenant {name} --run {run_id} (admin API: GET /api/v1/tenants/{name}/runs/{run_id})",
+                name = tenant.name
+            ),
+        }
     }
 
     /// Applies a plan chunk by chunk (each chunk one transaction), recording each user's
@@ -303,6 +383,7 @@ impl Syncer {
         run_id: i64,
         plan: &Plan,
         hold: bool,
+        company: bool,
     ) -> Result<Outcome> {
         let mut counts = Counts {
             totals: plan.totals.clone(),
@@ -402,7 +483,15 @@ impl Syncer {
             }
             runs::record_users(&self.store, tenant, run_id, &records).await?;
             records.clear();
-            runs::finish(&self.store, run_id, RunStatus::Running, &counts, None, None).await?;
+            runs::finish(
+                self.store.pool(),
+                run_id,
+                RunStatus::Running,
+                &counts,
+                None,
+                None,
+            )
+            .await?;
             self.renew(tenant).await?;
             done += chunk.len() as u64;
             self.report("applied", done, Some(total));
@@ -419,15 +508,37 @@ impl Syncer {
                 counts.held
             )
         });
-        runs::finish(
-            &self.store,
-            run_id,
-            status,
-            &counts,
-            message.as_deref(),
-            Some(&self.stamp()),
-        )
-        .await?;
+        // The run's outcome and the notifications it causes commit together.
+        let report = self.run_report(tenant, run_id, plan, company, None, counts.held);
+        let (events, ended) = report.events();
+        let now = self.clock.now();
+        let tenant_row = tenant.clone();
+        let final_counts = counts.clone();
+        self.store
+            .write_transaction(move |conn| {
+                Box::pin(async move {
+                    runs::finish(
+                        &mut **conn,
+                        run_id,
+                        status,
+                        &final_counts,
+                        message.as_deref(),
+                        Some(&now.to_rfc3339()),
+                    )
+                    .await?;
+                    scimgate_notify::outbox::record(
+                        conn,
+                        &tenant_row,
+                        &events,
+                        &ended,
+                        now.unix_millis(),
+                        &now.to_rfc3339(),
+                    )
+                    .await?;
+                    Ok::<_, SyncError>(())
+                })
+            })
+            .await?;
         Ok(Outcome {
             run_id,
             status,
@@ -479,7 +590,7 @@ impl Syncer {
                 seats: Vec::new(),
                 items,
             };
-            let mut outcome = this.apply(tenant, run.id, &plan, false).await?;
+            let mut outcome = this.apply(tenant, run.id, &plan, false, false).await?;
             // apply() wrote this pass's counts over the run's; put the run's back, with
             // the approved deprovisions added.
             sqlx::query(

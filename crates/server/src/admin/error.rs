@@ -5,6 +5,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use scimgate_crm::CrmError;
+use scimgate_notify::NotifyError;
 use scimgate_scheduler::SyncError;
 use scimgate_store::StoreError;
 use serde_json::json;
@@ -76,6 +77,7 @@ impl From<SyncError> for ApiError {
             SyncError::Busy => ApiError::conflict(SyncError::Busy.to_string()),
             SyncError::Conflict(m) => ApiError::conflict(m),
             SyncError::Crm(e) => e.into(),
+            SyncError::Notify(e) => e.into(),
             SyncError::Store(e) => e.into(),
             e @ (SyncError::Database(_) | SyncError::Corrupt(_)) => ApiError::internal(&e),
         }
@@ -89,6 +91,17 @@ impl From<CrmError> for ApiError {
             CrmError::NotFound => ApiError::not_found("not found"),
             CrmError::Store(e) => e.into(),
             e @ (CrmError::Database(_) | CrmError::Corrupt(_)) => ApiError::internal(&e),
+        }
+    }
+}
+
+impl From<NotifyError> for ApiError {
+    fn from(e: NotifyError) -> ApiError {
+        match e {
+            NotifyError::Invalid(m) => ApiError::bad_request(m),
+            NotifyError::NotFound => ApiError::not_found("not found"),
+            NotifyError::Store(e) => e.into(),
+            e @ (NotifyError::Database(_) | NotifyError::Corrupt(_)) => ApiError::internal(&e),
         }
     }
 }

@@ -1,0 +1,182 @@
+//! The events admins can subscribe to, and how a sync run's outcome becomes events.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventKind {
+    /// A run with user errors.
+    #[serde(rename = "sync.error")]
+    SyncError,
+    /// A run that could not complete.
+    #[serde(rename = "sync.failed")]
+    SyncFailed,
+    /// The mass-deprovision guard held a run.
+    #[serde(rename = "sync.held")]
+    SyncHeld,
+    /// A user plan ran out of seats.
+    #[serde(rename = "seats.exhausted")]
+    SeatsExhausted,
+    /// A burst of rejected SCIM tokens.
+    #[serde(rename = "scim.auth_failures")]
+    ScimAuthFailures,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 5] = [
+        EventKind::SyncError,
+        EventKind::SyncFailed,
+        EventKind::SyncHeld,
+        EventKind::SeatsExhausted,
+        EventKind::ScimAuthFailures,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::SyncError => "sync.error",
+            EventKind::SyncFailed => "sync.failed",
+            EventKind::SyncHeld => "sync.held",
+            EventKind::SeatsExhausted => "seats.exhausted",
+            EventKind::ScimAuthFailures => "scim.auth_failures",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.name() == text)
+    }
+
+    /// Kinds whose end a later company run can see (and announce as resolved).
+    fn ended_by_a_run(self) -> bool {
+        !matches!(self, EventKind::ScimAuthFailures)
+    }
+}
+
+/// One occurrence of a condition: what, why (the cause makes the fingerprint), and the
+/// text a person needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    pub kind: EventKind,
+    /// What distinguishes this problem from another of the same kind (the plan that is
+    /// full, the error messages): the same cause again is the same problem.
+    pub cause: String,
+    /// One line: what happened.
+    pub title: String,
+    /// What happened, how many users, the first errors, where to look.
+    pub details: Vec<String>,
+    pub run_id: Option<i64>,
+}
+
+impl Event {
+    pub fn fingerprint(&self) -> String {
+        let digest = Sha256::digest(format!("{}\n{}", self.kind.name(), self.cause).as_bytes());
+        digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// What a finished sync run tells the notifier.
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    pub run_id: i64,
+    /// A company run (manual, scheduled or on change) sees every condition, so what it
+    /// does not report has ended. A one-user run ends nothing.
+    pub company: bool,
+    /// The run could not complete: why.
+    pub failure: Option<String>,
+    pub users_received: u64,
+    /// `(username, reason)` of every user in error, in plan order.
+    pub user_errors: Vec<(String, String)>,
+    /// User plans that turned users away for lack of seats.
+    pub plans_out_of_seats: Vec<String>,
+    /// Deprovisions the guard held.
+    pub held: u64,
+    /// How the admin reaches the run, e.g. `scimgate runs --tenant acme --run 7`.
+    pub where_to_look: String,
+}
+
+impl RunReport {
+    /// The conditions this run shows, and the kinds whose absence here means "resolved".
+    pub fn events(&self) -> (Vec<Event>, Vec<EventKind>) {
+        let mut events = Vec::new();
+        let look = format!("Where to look: {}", self.where_to_look);
+        if let Some(why) = &self.failure {
+            events.push(Event {
+                kind: EventKind::SyncFailed,
+                cause: why.clone(),
+                title: "the sync could not complete".into(),
+                details: vec![format!("Error: {why}"), look.clone()],
+                run_id: Some(self.run_id),
+            });
+        }
+        let seat_errors = |reason: &str| reason.contains("has no free seat");
+        let rule_errors: Vec<&(String, String)> = self
+            .user_errors
+            .iter()
+            .filter(|(_, reason)| !seat_errors(reason))
+            .collect();
+        if !rule_errors.is_empty() {
+            let mut causes: Vec<&str> = rule_errors.iter().map(|(_, r)| r.as_str()).collect();
+            causes.sort_unstable();
+            causes.dedup();
+            let mut details = vec![format!(
+                "{} of {} users could not be synced because of an error.",
+                rule_errors.len(),
+                self.users_received
+            )];
+            details.extend(
+                rule_errors
+                    .iter()
+                    .take(5)
+                    .map(|(user, reason)| format!("- {user}: {reason}")),
+            );
+            if rule_errors.len() > 5 {
+                details.push(format!("… and {} more", rule_errors.len() - 5));
+            }
+            details.push(look.clone());
+            events.push(Event {
+                kind: EventKind::SyncError,
+                cause: causes.join("\n"),
+                title: format!("{} users could not be synced", rule_errors.len()),
+                details,
+                run_id: Some(self.run_id),
+            });
+        }
+        for plan in &self.plans_out_of_seats {
+            let refused = self
+                .user_errors
+                .iter()
+                .filter(|(_, r)| seat_errors(r) && r.contains(&format!("{plan:?}")))
+                .count();
+            events.push(Event {
+                kind: EventKind::SeatsExhausted,
+                cause: plan.clone(),
+                title: format!("user plan {plan:?} has no free seats"),
+                details: vec![
+                    format!("{refused} users did not get a {plan:?} seat. Buy more seats or change the rules."),
+                    look.clone(),
+                ],
+                run_id: Some(self.run_id),
+            });
+        }
+        if self.held > 0 {
+            events.push(Event {
+                kind: EventKind::SyncHeld,
+                cause: "held".into(),
+                title: format!("a sync was held: it would deprovision {} accounts", self.held),
+                details: vec![
+                    format!("The run would deprovision {} accounts, more than the guard allows. Nothing was deprovisioned. Check the scoping in the identity provider, then approve or reject the run.", self.held),
+                    look,
+                ],
+                run_id: Some(self.run_id),
+            });
+        }
+        let ended = if self.company && self.failure.is_none() {
+            EventKind::ALL
+                .into_iter()
+                .filter(|k| k.ended_by_a_run())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        (events, ended)
+    }
+}
