@@ -6,3 +6,4 @@ mod actions;
 mod auto;
 mod fixture;
 mod guard;
+mod review;

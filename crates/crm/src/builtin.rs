@@ -3,7 +3,6 @@
 use crate::{AccountFields, CatalogKind, Change, CrmAccount, CrmError, CrmTarget, Result};
 use scimgate_rules::{Catalog, CatalogEntry, NamedEntry};
 use scimgate_store::{Store, Tenant, TxWork};
-use sqlx::pool::PoolConnection;
 use sqlx::{Any, Row};
 
 #[derive(Clone)]
@@ -93,7 +92,7 @@ impl BuiltinCrm {
 
     async fn in_write_tx<T>(
         &self,
-        work: impl for<'c> FnOnce(&'c mut PoolConnection<Any>) -> TxWork<'c, T, CrmError>,
+        work: impl for<'c> FnOnce(&'c mut sqlx::AnyConnection) -> TxWork<'c, T, CrmError>,
     ) -> Result<T> {
         self.store.write_transaction(work).await
     }
@@ -106,7 +105,7 @@ impl BuiltinCrm {
             Box::pin(async move {
                 sqlx::query("DELETE FROM catalog_entries WHERE tenant_id = $1")
                     .bind(tenant_id)
-                    .execute(&mut **conn)
+                    .execute(&mut *conn)
                     .await?;
                 for (kind, name, seats) in rows {
                     insert_entry(conn, tenant_id, kind, &name, seats).await?;
@@ -169,13 +168,14 @@ impl BuiltinCrm {
     }
 
     /// Restart sync: every account forgets its staged user (the holding area is being
-    /// cleared), keeping its externalId so the user can be re-linked when sent again.
-    pub async fn unlink_all(&self, tenant: &Tenant) -> Result<u64> {
+    /// cleared), keeping its externalId so the user can be re-linked when sent again. On
+    /// `conn`, inside the restart's transaction.
+    pub async fn unlink_all_in(conn: &mut sqlx::AnyConnection, tenant: &Tenant) -> Result<u64> {
         let done = sqlx::query(
             "UPDATE crm_accounts SET staged_user_id = NULL WHERE tenant_id = $1 AND staged_user_id IS NOT NULL",
         )
         .bind(tenant.id)
-        .execute(self.store.pool())
+        .execute(&mut *conn)
         .await?;
         Ok(done.rows_affected())
     }
@@ -184,6 +184,12 @@ impl BuiltinCrm {
 fn check_entry(kind: CatalogKind, name: &str, seats: Option<u64>) -> Result<()> {
     if name.trim().is_empty() {
         return Err(CrmError::Invalid(format!("a {} needs a name", kind.name())));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(CrmError::Invalid(format!(
+            "{name:?}: a {} name cannot contain control characters",
+            kind.name()
+        )));
     }
     if seats.is_some() && kind != CatalogKind::UserPlan {
         return Err(CrmError::Invalid(format!(
@@ -225,7 +231,7 @@ fn catalog_rows(catalog: &Catalog) -> Result<Vec<(CatalogKind, String, Option<i6
 }
 
 async fn insert_entry(
-    conn: &mut PoolConnection<Any>,
+    conn: &mut sqlx::AnyConnection,
     tenant_id: i64,
     kind: CatalogKind,
     name: &str,
@@ -238,7 +244,7 @@ async fn insert_entry(
     .bind(kind.name())
     .bind(name)
     .bind(seats)
-    .execute(&mut **conn)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
@@ -311,7 +317,7 @@ impl CrmTarget for BuiltinCrm {
 
 /// Applies one change; returns the account's pk.
 async fn apply_one(
-    conn: &mut PoolConnection<Any>,
+    conn: &mut sqlx::AnyConnection,
     tenant_id: i64,
     change: &Change,
     now: &str,
@@ -344,7 +350,7 @@ async fn apply_one(
                 fields,
             )?
             .bind(now)
-            .fetch_one(&mut **conn)
+            .fetch_one(&mut *conn)
             .await?;
             Ok(row.try_get(0)?)
         }
@@ -366,7 +372,7 @@ async fn apply_one(
                 .bind(now)
                 .bind(tenant_id)
                 .bind(pk)
-                .execute(&mut **conn)
+                .execute(&mut *conn)
                 .await?;
             if done.rows_affected() == 0 {
                 return Err(CrmError::NotFound);
@@ -381,7 +387,7 @@ async fn apply_one(
             .bind(now)
             .bind(tenant_id)
             .bind(pk)
-            .execute(&mut **conn)
+            .execute(&mut *conn)
             .await?;
             Ok(*pk)
         }
@@ -392,17 +398,21 @@ type Query<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
 
 /// Binds the ten account fields, in the column order both statements use.
 fn bind_fields<'q>(query: Query<'q>, fields: &'q AccountFields) -> Result<Query<'q>> {
-    let groups = serde_json::to_string(&fields.secondary_groups)
-        .map_err(|e| CrmError::Corrupt(e.to_string()))?;
+    // PostgreSQL refuses NUL in text, and an IdP (or a rule) may pass one on: one such
+    // user must not fail every batch it is in, so NULs are dropped.
+    let text = |v: &str| v.replace('\0', "");
+    let opt = |v: &Option<String>| v.as_deref().map(text);
+    let groups: Vec<String> = fields.secondary_groups.iter().map(|g| text(g)).collect();
+    let groups = serde_json::to_string(&groups).map_err(|e| CrmError::Corrupt(e.to_string()))?;
     Ok(query
-        .bind(&fields.username)
-        .bind(&fields.display_name)
-        .bind(&fields.email)
-        .bind(&fields.user_plan)
-        .bind(&fields.owner_company)
-        .bind(&fields.primary_group)
+        .bind(text(&fields.username))
+        .bind(opt(&fields.display_name))
+        .bind(opt(&fields.email))
+        .bind(opt(&fields.user_plan))
+        .bind(opt(&fields.owner_company))
+        .bind(opt(&fields.primary_group))
         .bind(groups)
-        .bind(&fields.role)
+        .bind(opt(&fields.role))
         .bind(i64::from(fields.confidential))
         .bind(i64::from(fields.active)))
 }

@@ -9,8 +9,7 @@ use crate::{NotifyError, Result};
 use scimgate_store::{Store, Tenant};
 use serde::Serialize;
 use serde_json::json;
-use sqlx::pool::PoolConnection;
-use sqlx::{Any, Row};
+use sqlx::Row;
 
 /// An identical problem within this window is not sent again (it is counted, and the
 /// next message says how often it recurred).
@@ -19,7 +18,7 @@ pub const GROUPING_WINDOW_MS: i64 = 24 * 3600 * 1000;
 /// Records `events` (and the end of every open problem of the `ended` kinds that is not
 /// among them) for the tenant's subscribers, on `conn` inside the caller's transaction.
 pub async fn record(
-    conn: &mut PoolConnection<Any>,
+    conn: &mut sqlx::AnyConnection,
     tenant: &Tenant,
     events: &[Event],
     ended: &[EventKind],
@@ -30,7 +29,7 @@ pub async fn record(
         "SELECT id, channel, target, events, created_at, secret FROM subscriptions WHERE tenant_id = $1 ORDER BY id",
     )
     .bind(tenant.id)
-    .fetch_all(&mut **conn)
+    .fetch_all(&mut *conn)
     .await?
     .iter()
     .map(|row| Ok((subscriptions::from_row(row)?, row.try_get("secret")?)))
@@ -44,7 +43,7 @@ pub async fn record(
         )
         .bind(tenant.id)
         .bind(&fingerprint)
-        .fetch_optional(&mut **conn)
+        .fetch_optional(&mut *conn)
         .await?;
         let recurred = match group {
             None => {
@@ -57,7 +56,7 @@ pub async fn record(
                 .bind(event.kind.name())
                 .bind(&event.cause)
                 .bind(now_ms)
-                .execute(&mut **conn)
+                .execute(&mut *conn)
                 .await?;
                 Some(0)
             }
@@ -77,7 +76,7 @@ pub async fn record(
                 sqlx::query("UPDATE notification_groups SET recurrences = recurrences + 1 WHERE tenant_id = $1 AND fingerprint = $2")
                     .bind(tenant.id)
                     .bind(&fingerprint)
-                    .execute(&mut **conn)
+                    .execute(&mut *conn)
                     .await?;
             }
             Some(recurred) => {
@@ -85,7 +84,7 @@ pub async fn record(
                     .bind(now_ms)
                     .bind(tenant.id)
                     .bind(&fingerprint)
-                    .execute(&mut **conn)
+                    .execute(&mut *conn)
                     .await?;
                 let message = Message::firing(tenant, event, recurred, now);
                 enqueue(
@@ -107,7 +106,7 @@ pub async fn record(
         )
         .bind(tenant.id)
         .bind(kind.name())
-        .fetch_all(&mut **conn)
+        .fetch_all(&mut *conn)
         .await?;
         for row in open {
             let fingerprint: String = row.try_get("fingerprint")?;
@@ -121,7 +120,7 @@ pub async fn record(
             )
             .bind(tenant.id)
             .bind(&fingerprint)
-            .execute(&mut **conn)
+            .execute(&mut *conn)
             .await?;
             let message = Message::resolved(tenant, *kind, &cause, &fingerprint, recurrences, now);
             enqueue(conn, tenant, &subscribers, *kind, &message, now_ms, now).await?;
@@ -238,7 +237,7 @@ fn escape(text: &str) -> String {
 }
 
 async fn enqueue(
-    conn: &mut PoolConnection<Any>,
+    conn: &mut sqlx::AnyConnection,
     tenant: &Tenant,
     subscribers: &[(Subscription, Option<String>)],
     kind: EventKind,
@@ -261,7 +260,7 @@ async fn enqueue(
         .bind(payload)
         .bind(now_ms)
         .bind(now)
-        .execute(&mut **conn)
+        .execute(&mut *conn)
         .await?;
     }
     Ok(())

@@ -229,10 +229,14 @@ fn on_all_cores<T: Send>(inputs: &[UserInput], f: impl Fn(&UserInput) -> T + Syn
             .chunks(chunk)
             .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<_>>()))
             .collect();
-        // A panicking evaluation is a bug; carrying on without its users would be worse.
+        // A panicking evaluation is a bug; carrying on without its users would make them
+        // look deleted to a sync. The panic goes on to the caller.
         workers
             .into_iter()
-            .flat_map(|w| w.join().unwrap_or_default())
+            .flat_map(|w| {
+                w.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
             .collect()
     })
 }

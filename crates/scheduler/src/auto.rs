@@ -7,6 +7,7 @@ use crate::cron::Cron;
 use crate::runs::Trigger;
 use crate::{settings, Result, Syncer};
 use scimgate_core::Timestamp;
+use sqlx::Row;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -41,30 +42,51 @@ impl AutoSync {
         let store = self.syncer.store();
         let mut started = Vec::new();
         for tenant in store.tenants().await? {
-            let config = settings::load(store, &tenant).await?;
-            if !config.user_sync_active {
-                continue;
-            }
-            let trigger = match self.due(&tenant, &config, now).await? {
-                Some(t) => t,
-                None => continue,
-            };
-            match self.syncer.sync_company(&tenant, trigger).await {
-                Ok(_) => {}
-                Err(crate::SyncError::Busy) => continue,
+            // One tenant's trouble (its database rows, its rules) must not stop the
+            // others' automatic sync.
+            match self.tick_tenant(&tenant, now).await {
+                Ok(Some(trigger)) => started.push(Started {
+                    tenant: tenant.name.to_string(),
+                    trigger,
+                }),
+                Ok(None) => {}
                 Err(e) => {
-                    // Recorded as a failed run. The claim is spent: the next schedule
-                    // fire or SCIM change tries again (retrying every tick would fill
-                    // the history while, say, the saved rules do not compile).
-                    tracing::warn!(tenant = %tenant.name, error = %e, "automatic sync failed");
+                    tracing::warn!(tenant = %tenant.name, error = %e, "automatic sync check failed")
                 }
             }
-            started.push(Started {
-                tenant: tenant.name.to_string(),
-                trigger,
-            });
         }
         Ok(started)
+    }
+
+    async fn tick_tenant(
+        &self,
+        tenant: &scimgate_store::Tenant,
+        now: Timestamp,
+    ) -> Result<Option<Trigger>> {
+        let store = self.syncer.store();
+        let config = settings::load(store, tenant).await?;
+        if !config.user_sync_active {
+            return Ok(None);
+        }
+        let Some(claim) = self.due(tenant, &config, now).await? else {
+            return Ok(None);
+        };
+        match self.syncer.sync_company(tenant, claim.trigger).await {
+            Ok(_) => {}
+            Err(crate::SyncError::Busy) => {
+                // Another run (manual, or another replica's) is on: give the tick back
+                // so the next look runs it, instead of losing it.
+                claim.release(store, tenant).await?;
+                return Ok(None);
+            }
+            Err(e) => {
+                // Recorded as a failed run. The claim is spent: the next schedule fire or
+                // SCIM change tries again (retrying every tick would fill the history
+                // while, say, the saved rules do not compile).
+                tracing::warn!(tenant = %tenant.name, error = %e, "automatic sync failed");
+            }
+        }
+        Ok(Some(claim.trigger))
     }
 
     /// Claims a due tick for this replica, if there is one.
@@ -73,9 +95,16 @@ impl AutoSync {
         tenant: &scimgate_store::Tenant,
         config: &settings::SyncSettings,
         now: Timestamp,
-    ) -> Result<Option<Trigger>> {
+    ) -> Result<Option<Claim>> {
         let store = self.syncer.store();
         settings::ensure_row(store, tenant).await?;
+        let row = sqlx::query(
+            "SELECT cron_claimed_at, change_claimed_seq FROM sync_settings WHERE tenant_id = $1",
+        )
+        .bind(tenant.id)
+        .fetch_one(store.pool())
+        .await?;
+        let (cron_before, change_before): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
         if let Ok(cron) = Cron::parse(&config.schedule) {
             if let Some(fire) = cron.latest_fire(now, CRON_HORIZON_MINUTES) {
                 let claimed = sqlx::query(
@@ -87,7 +116,12 @@ impl AutoSync {
                 .await?
                 .rows_affected();
                 if claimed == 1 {
-                    return Ok(Some(Trigger::Schedule));
+                    return Ok(Some(Claim {
+                        trigger: Trigger::Schedule,
+                        column: "cron_claimed_at",
+                        before: cron_before,
+                        claimed: fire.unix_millis(),
+                    }));
                 }
             }
         }
@@ -112,6 +146,39 @@ impl AutoSync {
         .execute(store.pool())
         .await?
         .rows_affected();
-        Ok((claimed == 1).then_some(Trigger::Change))
+        Ok((claimed == 1).then_some(Claim {
+            trigger: Trigger::Change,
+            column: "change_claimed_seq",
+            before: change_before,
+            claimed: seq,
+        }))
+    }
+}
+
+/// A tick this replica claimed: which trigger, and how to give it back.
+struct Claim {
+    trigger: Trigger,
+    column: &'static str,
+    before: i64,
+    claimed: i64,
+}
+
+impl Claim {
+    /// Undoes the claim, unless another replica has claimed a later tick since.
+    async fn release(
+        &self,
+        store: &scimgate_store::Store,
+        tenant: &scimgate_store::Tenant,
+    ) -> Result<()> {
+        sqlx::query(&format!(
+            "UPDATE sync_settings SET {col} = $1 WHERE tenant_id = $2 AND {col} = $3",
+            col = self.column
+        ))
+        .bind(self.before)
+        .bind(tenant.id)
+        .bind(self.claimed)
+        .execute(store.pool())
+        .await?;
+        Ok(())
     }
 }

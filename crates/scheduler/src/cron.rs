@@ -35,6 +35,9 @@ fn field(text: &str, name: &str, min: u32, max: u32) -> Result<u64, String> {
                 if step == 0 {
                     return Err(format!("{name}: a step of 0 never fires"));
                 }
+                if step > max {
+                    return Err(format!("{name}: step {step} is larger than {max}"));
+                }
                 (r, step)
             }
             None => (part, 1),
@@ -63,7 +66,10 @@ fn field(text: &str, name: &str, min: u32, max: u32) -> Result<u64, String> {
         let mut n = from;
         while n <= to {
             bits |= 1 << n;
-            n += step;
+            n = match n.checked_add(step) {
+                Some(next) => next,
+                None => break,
+            };
         }
     }
     Ok(bits)
@@ -166,6 +172,7 @@ mod tests {
             ("* * * *", "expected 5 fields"),
             ("60 * * * *", "minute: 60 is outside 0-59"),
             ("*/0 * * * *", "step of 0"),
+            ("5/4294967295 * * * *", "larger than 59"),
             ("* 5-2 * * *", "runs backwards"),
             ("* * x * *", "day of month: \"x\" is not a number"),
             ("* * * 13 *", "month: 13"),

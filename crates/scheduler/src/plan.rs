@@ -91,6 +91,9 @@ pub struct Plan {
     pub totals: Totals,
     pub seats: Vec<SeatUse>,
     pub items: Vec<PlanItem>,
+    /// The mass-deprovision guard holds this plan's deprovisions: a sync applies the
+    /// rest and waits for an admin. Their accounts keep their seats meanwhile.
+    pub deprovisions_held: bool,
 }
 
 /// Which users a plan covers.
@@ -300,7 +303,13 @@ impl<'a> Planner<'a> {
         }
     }
 
-    pub fn finish(mut self) -> Plan {
+    pub fn finish(self) -> Plan {
+        self.finish_guarded(|_, _| false)
+    }
+
+    /// The plan, asking `guard_trips(deprovisions, active accounts)` whether the
+    /// mass-deprovision guard holds its deprovisions (which changes who gets seats).
+    pub fn finish_guarded(mut self, guard_trips: impl Fn(u64, u64) -> bool) -> Plan {
         if self.scope == Scope::Company {
             // Accounts whose staged user is gone: the IdP deleted the user.
             for account in self.accounts {
@@ -329,7 +338,13 @@ impl<'a> Planner<'a> {
             }
         }
         let mut items = self.items;
-        let seats = allocate_seats(self.catalog, &mut items, self.accounts, &self.scope);
+        let deprovisions = items
+            .iter()
+            .filter(|i| i.action == Action::Deprovision)
+            .count() as u64;
+        let active = self.accounts.iter().filter(|a| a.fields.active).count() as u64;
+        let held = guard_trips(deprovisions, active);
+        let seats = allocate_seats(self.catalog, &mut items, self.accounts, &self.scope, held);
         let mut totals = Totals {
             users_received: self.received,
             awaiting_relink: self
@@ -357,7 +372,17 @@ impl<'a> Planner<'a> {
             totals,
             seats,
             items,
+            deprovisions_held: held,
         }
+    }
+}
+
+/// `active` false, as a boolean or as Entra's string "False".
+fn inactive(body: &serde_json::Value) -> bool {
+    match body.get("active") {
+        Some(serde_json::Value::Bool(b)) => !b,
+        Some(serde_json::Value::String(s)) => s.eq_ignore_ascii_case("false"),
+        _ => false,
     }
 }
 
@@ -408,6 +433,22 @@ fn item(
         synced: decision.synced,
         arrived: meta.arrived.clone(),
     };
+    // Inactive in the IdP: the account goes, whatever the rules say (even if they fail
+    // for this user, an account must not outlive its user's access).
+    if inactive(body) {
+        if let Some(a) = account.filter(|a| a.fields.active) {
+            out.action = Action::Deprovision;
+            out.account = Some(a.pk);
+            out.changes = vec![FieldChange {
+                field: "active",
+                old: "true".into(),
+                new: "false".into(),
+            }];
+        }
+        out.synced = false;
+        out.reason = Some("the user is inactive in the identity provider".into());
+        return out;
+    }
     if !decision.errors.is_empty() {
         out.action = Action::Error;
         out.reason = Some(
@@ -475,6 +516,7 @@ fn allocate_seats(
     items: &mut [PlanItem],
     accounts: &[CrmAccount],
     scope: &Scope,
+    deprovisions_held: bool,
 ) -> Vec<SeatUse> {
     let purchased: HashMap<&str, Option<u64>> = catalog
         .user_plans
@@ -502,8 +544,11 @@ fn allocate_seats(
             keep(&mut used, account);
         }
     }
-    // Users in error keep their account as it is, seat included.
-    for item in items.iter().filter(|i| i.action == Action::Error) {
+    // Users in error keep their account as it is, seat included; so do accounts whose
+    // deprovisioning the guard holds back.
+    for item in items.iter().filter(|i| {
+        i.action == Action::Error || (deprovisions_held && i.action == Action::Deprovision)
+    }) {
         if let Some(account) = item.account.and_then(|pk| by_pk.get(&pk)) {
             keep(&mut used, account);
         }
@@ -531,6 +576,23 @@ fn allocate_seats(
             .then_with(|| items[*a].arrived.cmp(&items[*b].arrived))
             .then_with(|| items[*a].user_id.cmp(&items[*b].user_id))
     });
+    // Users moving to another plan hold their current seat until the new one is
+    // granted: if it is not, they keep the old one, and nobody else may have taken it.
+    let current_plan = |item: &PlanItem| {
+        item.account
+            .and_then(|pk| by_pk.get(&pk))
+            .filter(|a| a.fields.active)
+            .and_then(|a| a.fields.user_plan.clone())
+    };
+    for (_, n) in &wanting {
+        let wanted = items[*n]
+            .target
+            .as_ref()
+            .and_then(|t| t.user_plan.as_deref());
+        if let Some(old) = current_plan(&items[*n]).filter(|old| Some(old.as_str()) != wanted) {
+            *used.entry(old).or_default() += 1;
+        }
+    }
     for (_, n) in wanting {
         let Some(plan) = items[n].target.as_ref().and_then(|t| t.user_plan.clone()) else {
             continue;
@@ -546,12 +608,19 @@ fn allocate_seats(
             ));
             item.target = None;
             item.changes.clear();
-            // The account, if any, stays as it is, with the seat it has.
-            if let Some(account) = item.account.and_then(|pk| by_pk.get(&pk)) {
-                keep(&mut used, account);
+            // The account, if any, stays as it is, with the seat it has: a mover's is
+            // counted already; a holder refused because seats were cut is counted here.
+            let old = current_plan(item);
+            if old.as_deref() == Some(plan.as_str()) {
+                *used.entry(plan).or_default() += 1;
             }
         } else {
             *count += 1;
+            if let Some(old) = current_plan(&items[n]).filter(|old| *old != plan) {
+                if let Some(c) = used.get_mut(&old) {
+                    *c = c.saturating_sub(1);
+                }
+            }
         }
     }
     let mut seats: Vec<SeatUse> = catalog

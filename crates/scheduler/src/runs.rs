@@ -199,25 +199,6 @@ pub(crate) async fn finish<'e>(
     Ok(())
 }
 
-pub(crate) async fn set_status(
-    store: &Store,
-    tenant: &Tenant,
-    run_id: i64,
-    status: RunStatus,
-    now: &str,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE sync_runs SET status = $1, finished_at = $2 WHERE tenant_id = $3 AND id = $4",
-    )
-    .bind(status.name())
-    .bind(now)
-    .bind(tenant.id)
-    .bind(run_id)
-    .execute(store.pool())
-    .await?;
-    Ok(())
-}
-
 /// Marks earlier held runs as superseded by `run_id`.
 pub(crate) async fn supersede_held(store: &Store, tenant: &Tenant, run_id: i64) -> Result<()> {
     sqlx::query("UPDATE sync_runs SET status = 'superseded' WHERE tenant_id = $1 AND status = 'held' AND id < $2")
@@ -256,7 +237,7 @@ pub(crate) async fn record_users(
                     .bind(&user.outcome)
                     .bind(user.account)
                     .bind(&user.error)
-                    .execute(&mut **conn)
+                    .execute(&mut *conn)
                     .await?;
                 }
                 Ok::<_, SyncError>(())

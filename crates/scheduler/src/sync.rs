@@ -110,6 +110,7 @@ impl Syncer {
             None => self.saved_rules(tenant, &catalog).await?,
         };
         let accounts = self.crm.accounts(tenant).await?;
+        let guard = settings::load(&self.store, tenant).await?;
         let (plan, _) = company_plan(
             &self.store,
             |s, d, t| self.report(s, d, t),
@@ -117,6 +118,7 @@ impl Syncer {
             &rules,
             &catalog,
             &accounts,
+            Some(&guard),
         )
         .await?;
         Ok(plan)
@@ -173,16 +175,23 @@ impl Syncer {
         .await
     }
 
-    async fn with_lease<'a, F, Fut, T>(&'a self, tenant: &'a Tenant, work: F) -> Result<T>
+    /// Runs `work` holding the tenant's sync lease, on a copy of this syncer that holds
+    /// it under an owner id of its own: two runs started through one syncer (two admin
+    /// requests) exclude each other like runs of two replicas do.
+    async fn with_lease<F, Fut, T>(&self, tenant: &Tenant, work: F) -> Result<T>
     where
-        F: FnOnce(&'a Syncer) -> Fut,
+        F: FnOnce(Syncer) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
+        let run = Syncer {
+            holder: format!("{}/{}", self.holder, uuid::Uuid::new_v4()),
+            ..self.clone()
+        };
         let name = lease_name(tenant);
         if !lease::acquire(
             &self.store,
             &name,
-            &self.holder,
+            &run.holder,
             self.clock.now(),
             LEASE_TTL_MS,
         )
@@ -190,8 +199,9 @@ impl Syncer {
         {
             return Err(SyncError::Busy);
         }
-        let result = work(self).await;
-        let released = lease::release(&self.store, &name, &self.holder).await;
+        let holder = run.holder.clone();
+        let result = work(run).await;
+        let released = lease::release(&self.store, &name, &holder).await;
         let value = result?;
         released?;
         Ok(value)
@@ -230,11 +240,18 @@ impl Syncer {
             let catalog = self.crm.catalog(tenant).await?;
             let rules = self.saved_rules(tenant, &catalog).await?;
             let accounts = self.crm.accounts(tenant).await?;
-            let (plan, change_seq) =
-                company_plan(&self.store, |s, d, t| self.report(s, d, t), tenant, &rules, &catalog, &accounts).await?;
-            let settings = settings::load(&self.store, tenant).await?;
-            let active = accounts.iter().filter(|a| a.fields.active).count() as u64;
-            let hold = settings.guard_trips(plan.totals.deprovision, active);
+            let guard = settings::load(&self.store, tenant).await?;
+            let (plan, change_seq) = company_plan(
+                &self.store,
+                |s, d, t| self.report(s, d, t),
+                tenant,
+                &rules,
+                &catalog,
+                &accounts,
+                Some(&guard),
+            )
+            .await?;
+            let hold = plan.deprovisions_held;
             let outcome = self.apply(tenant, run_id, &plan, hold, true).await?;
             // Everything up to this change sequence has been synced: the on-change
             // trigger need not start another run for it.
@@ -255,6 +272,23 @@ impl Syncer {
     }
 
     async fn run_user(&self, tenant: &Tenant, user_id: &str) -> Result<Outcome> {
+        // A mistyped id is the caller's mistake, not a failed run in the history.
+        let staged = self
+            .store
+            .staged_user_with_groups(tenant, user_id)
+            .await?
+            .is_some();
+        let has_account = self
+            .crm
+            .accounts(tenant)
+            .await?
+            .iter()
+            .any(|a| a.staged_user_id.as_deref() == Some(user_id));
+        if !staged && !has_account {
+            return Err(SyncError::NotFound(format!(
+                "no staged user or account with id {user_id:?}"
+            )));
+        }
         let run_id = self.begin(tenant, Trigger::ManualUser).await?;
         let result = async {
             let catalog = self.crm.catalog(tenant).await?;
@@ -313,7 +347,7 @@ impl Syncer {
                         .bind(now.to_rfc3339())
                         .bind(&why)
                         .bind(run_id)
-                        .execute(&mut **conn)
+                        .execute(&mut *conn)
                         .await?;
                         scimgate_notify::outbox::record(
                             conn,
@@ -405,7 +439,7 @@ impl Syncer {
                 error: i.reason.clone(),
             })
             .collect();
-        let work: Vec<&PlanItem> = plan
+        let mut work: Vec<&PlanItem> = plan
             .items
             .iter()
             .filter(|i| {
@@ -415,6 +449,13 @@ impl Syncer {
                 )
             })
             .collect();
+        // Seats are freed before they are taken: a run stopped half-way never leaves
+        // more accounts on a plan than it has seats.
+        work.sort_by_key(|i| match i.action {
+            Action::Deprovision => 0,
+            Action::Update => 1,
+            _ => 2,
+        });
         let total = work.len() as u64;
         let mut done = 0u64;
         for chunk in work.chunks(CHUNK) {
@@ -518,7 +559,7 @@ impl Syncer {
             .write_transaction(move |conn| {
                 Box::pin(async move {
                     runs::finish(
-                        &mut **conn,
+                        &mut *conn,
                         run_id,
                         status,
                         &final_counts,
@@ -565,6 +606,7 @@ impl Syncer {
             let catalog = this.crm.catalog(tenant).await?;
             let rules = this.saved_rules(tenant, &catalog).await?;
             let accounts = this.crm.accounts(tenant).await?;
+            // Approved: no guard for this plan.
             let (fresh, _) = company_plan(
                 &this.store,
                 |s, d, t| this.report(s, d, t),
@@ -572,6 +614,7 @@ impl Syncer {
                 &rules,
                 &catalog,
                 &accounts,
+                None,
             )
             .await?;
             let items: Vec<PlanItem> = fresh
@@ -589,6 +632,7 @@ impl Syncer {
                 },
                 seats: Vec::new(),
                 items,
+                deprovisions_held: false,
             };
             let mut outcome = this.apply(tenant, run.id, &plan, false, false).await?;
             // apply() wrote this pass's counts over the run's; put the run's back, with
@@ -622,20 +666,27 @@ impl Syncer {
 
     /// Rejects a held run: its deprovisions are discarded.
     pub async fn reject(&self, tenant: &Tenant, run_id: i64) -> Result<()> {
-        let run = self.held_run(tenant, run_id).await?;
-        runs::set_status(
-            &self.store,
-            tenant,
-            run.id,
-            RunStatus::Rejected,
-            &self.stamp(),
-        )
-        .await?;
-        sqlx::query("UPDATE sync_runs SET message = 'rejected: the held deprovisions were discarded' WHERE id = $1")
+        // Under the lease, like approve: the two cannot interleave.
+        self.with_lease(tenant, |this| async move {
+            let run = this.held_run(tenant, run_id).await?;
+            let done = sqlx::query(
+                "UPDATE sync_runs SET status = 'rejected', finished_at = $1,
+                    message = 'rejected: the held deprovisions were discarded'
+                 WHERE tenant_id = $2 AND id = $3 AND status = 'held'",
+            )
+            .bind(this.stamp())
+            .bind(tenant.id)
             .bind(run.id)
-            .execute(self.store.pool())
+            .execute(this.store.pool())
             .await?;
-        Ok(())
+            if done.rows_affected() == 0 {
+                return Err(SyncError::Conflict(format!(
+                    "run {run_id} is no longer held"
+                )));
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn held_run(&self, tenant: &Tenant, run_id: i64) -> Result<runs::Run> {
@@ -655,17 +706,27 @@ impl Syncer {
     /// accounts are kept, unlinked, and re-linked by externalId as users come back.
     pub async fn restart(&self, tenant: &Tenant) -> Result<u64> {
         self.with_lease(tenant, |this| async move {
-            // Unlink first: stopped between the two steps, the next run re-links the
-            // accounts whose users are still staged instead of deprovisioning anyone.
-            let unlinked = this.crm.unlink_all(tenant).await?;
-            this.store.clear_staged(tenant).await?;
             settings::ensure_row(&this.store, tenant).await?;
-            sqlx::query("UPDATE sync_settings SET restarted_at = $1 WHERE tenant_id = $2")
-                .bind(this.stamp())
-                .bind(tenant.id)
-                .execute(this.store.pool())
-                .await?;
-            Ok(unlinked)
+            let (tenant_row, now) = (tenant.clone(), this.stamp());
+            // One transaction: accounts unlinked, holding area cleared, time noted. Half
+            // of it alone would leave accounts to be deprovisioned or duplicated.
+            this.store
+                .write_transaction(move |conn| {
+                    Box::pin(async move {
+                        let unlinked =
+                            scimgate_crm::BuiltinCrm::unlink_all_in(conn, &tenant_row).await?;
+                        Store::clear_staged_in(conn, &tenant_row).await?;
+                        sqlx::query(
+                            "UPDATE sync_settings SET restarted_at = $1 WHERE tenant_id = $2",
+                        )
+                        .bind(now)
+                        .bind(tenant_row.id)
+                        .execute(&mut *conn)
+                        .await?;
+                        Ok::<_, SyncError>(unlinked)
+                    })
+                })
+                .await
         })
         .await
     }
@@ -684,6 +745,7 @@ async fn company_plan(
     rules: &RuleSet,
     catalog: &Catalog,
     accounts: &[CrmAccount],
+    guard: Option<&settings::SyncSettings>,
 ) -> Result<(Plan, i64)> {
     let mut planner = plan::Planner::new(rules, catalog, accounts, Scope::Company);
     let mut planned = 0u64;
@@ -694,7 +756,10 @@ async fn company_plan(
             report("planned", planned, None);
         })
         .await?;
-    Ok((planner.finish(), holding.change_seq))
+    let plan = planner.finish_guarded(|deprovisions, active| {
+        guard.is_some_and(|g| g.guard_trips(deprovisions, active))
+    });
+    Ok((plan, holding.change_seq))
 }
 
 /// A one-user plan for a user the IdP deleted: deprovision its active account.

@@ -7,8 +7,7 @@
 
 use crate::{Backend, Result, Store};
 use rusqlite::{Connection, OpenFlags, Transaction};
-use sqlx::pool::PoolConnection;
-use sqlx::{Any, Executor};
+use sqlx::AnyConnection;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -56,17 +55,18 @@ impl Store {
     /// keep their own data here (CRM accounts, run history).
     pub async fn write_transaction<T, E: From<sqlx::Error>>(
         &self,
-        work: impl for<'c> FnOnce(&'c mut PoolConnection<Any>) -> TxWork<'c, T, E>,
+        work: impl for<'c> FnOnce(&'c mut AnyConnection) -> TxWork<'c, T, E>,
     ) -> std::result::Result<T, E> {
-        let mut conn = self.pool.acquire().await?;
-        conn.execute(self.backend.begin_write()).await?;
-        match work(&mut conn).await {
+        // A sqlx transaction, not a bare BEGIN: if this future is dropped half-way (a
+        // client hung up, shutdown), the connection is rolled back before it is reused.
+        let mut tx = self.pool.begin_with(self.backend.begin_write()).await?;
+        match work(&mut tx).await {
             Ok(value) => {
-                conn.execute("COMMIT").await?;
+                tx.commit().await?;
                 Ok(value)
             }
             Err(e) => {
-                let _ = conn.execute("ROLLBACK").await;
+                let _ = tx.rollback().await;
                 Err(e)
             }
         }

@@ -127,11 +127,12 @@ impl Store {
             while let Some(row) = futures_util::TryStreamExt::try_next(&mut rows).await? {
                 batch.push(user_from_row(&row)?);
                 if batch.len() >= chunk.max(1) {
-                    each(&holding, std::mem::take(&mut batch));
+                    let users = std::mem::take(&mut batch);
+                    off_the_runtime(|| each(&holding, users));
                 }
             }
             if !batch.is_empty() {
-                each(&holding, batch);
+                off_the_runtime(|| each(&holding, batch));
             }
         }
         tx.commit().await?;
@@ -187,32 +188,27 @@ impl Store {
         .transpose()?)
     }
 
-    /// Restart sync: removes every staged user, group and membership of the tenant in
-    /// one transaction (the IdP sends them again). The tenant row is locked first, as
+    /// Restart sync: removes every staged user, group and membership of the tenant, on
+    /// `conn` inside the caller's write transaction (so the caller's own changes — the
+    /// CRM unlinking its accounts — commit with it). The tenant row is updated first, as
     /// the SCIM writer locks it, so no SCIM write interleaves.
-    pub async fn clear_staged(&self, tenant: &Tenant) -> Result<()> {
-        let tenant_id = tenant.id;
-        self.write_transaction(move |conn| {
-            Box::pin(async move {
-                sqlx::query("UPDATE tenants SET change_seq = change_seq + 1 WHERE id = $1")
-                    .bind(tenant_id)
-                    .execute(&mut **conn)
-                    .await?;
-                for table in [
-                    "staged_group_members",
-                    "staged_user_emails",
-                    "staged_groups",
-                    "staged_users",
-                ] {
-                    sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1"))
-                        .bind(tenant_id)
-                        .execute(&mut **conn)
-                        .await?;
-                }
-                Ok::<_, StoreError>(())
-            })
-        })
-        .await
+    pub async fn clear_staged_in(conn: &mut sqlx::AnyConnection, tenant: &Tenant) -> Result<()> {
+        sqlx::query("UPDATE tenants SET change_seq = change_seq + 1 WHERE id = $1")
+            .bind(tenant.id)
+            .execute(&mut *conn)
+            .await?;
+        for table in [
+            "staged_group_members",
+            "staged_user_emails",
+            "staged_groups",
+            "staged_users",
+        ] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1"))
+                .bind(tenant.id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
     }
 
     /// The connection pool, for the crates that keep their own tables in this database
@@ -239,6 +235,18 @@ fn group_from_parts(id: String, external_id: Option<String>, body: &str) -> Resu
         external_id,
         id,
     })
+}
+
+/// Runs CPU-heavy work (a chunk's planning) without stalling the async runtime's other
+/// tasks: on a multi-threaded runtime this thread hands its tasks to another first.
+fn off_the_runtime<T>(work: impl FnOnce() -> T) -> T {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread {
+        tokio::task::block_in_place(work)
+    } else {
+        work()
+    }
 }
 
 /// [`Store::scan_holding_area`] on a direct SQLite connection (see `bulk`).
