@@ -66,12 +66,17 @@ impl Worker {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| crate::NotifyError::Invalid(format!("HTTP client: {e}")))?;
+        // The lease owner must be unique across replicas (two hosts may share a pid).
+        let mut suffix = [0u8; 8];
+        getrandom::fill(&mut suffix)
+            .map_err(|e| crate::NotifyError::Corrupt(format!("no randomness: {e}")))?;
+        let suffix: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
         Ok(Worker {
             store,
             clock,
             config,
             http,
-            holder,
+            holder: format!("{holder}-{suffix}"),
         })
     }
 

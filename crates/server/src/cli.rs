@@ -203,6 +203,7 @@ async fn run(
                     .or(file.sync_tick_ms)
                     .unwrap_or(config::DEFAULT_SYNC_TICK_MS)
                     .max(10),
+                smtp: file.smtp,
             };
             crate::serve(config).await
         }

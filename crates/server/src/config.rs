@@ -18,6 +18,8 @@ pub struct FileConfig {
     pub max_body_bytes: Option<usize>,
     pub log_format: Option<LogFormat>,
     pub sync_tick_ms: Option<u64>,
+    /// Where notification e-mails go out; without it e-mail messages wait in the outbox.
+    pub smtp: Option<scimgate_notify::email::SmtpConfig>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -44,8 +46,10 @@ pub struct ServeConfig {
     pub listen: String,
     pub public_url: Option<String>,
     pub max_body_bytes: usize,
-    /// How often automatic sync looks for due schedules and settled changes.
+    /// How often automatic sync looks for due schedules and settled changes (and the
+    /// notification worker for due messages).
     pub sync_tick_ms: u64,
+    pub smtp: Option<scimgate_notify::email::SmtpConfig>,
 }
 
 pub const DEFAULT_SYNC_TICK_MS: u64 = 1_000;
@@ -54,12 +58,15 @@ impl ServeConfig {
     /// The settings as they may be logged: a database password is never printed.
     pub fn redacted(&self) -> String {
         format!(
-            "database_url={} listen={} public_url={} max_body_bytes={} sync_tick_ms={}",
+            "database_url={} listen={} public_url={} max_body_bytes={} sync_tick_ms={} smtp={}",
             redact_url(&self.database_url),
             self.listen,
             self.public_url.as_deref().unwrap_or("(from Host header)"),
             self.max_body_bytes,
-            self.sync_tick_ms
+            self.sync_tick_ms,
+            self.smtp
+                .as_ref()
+                .map_or_else(|| "(none)".to_owned(), |s| format!("{}:{}", s.host, s.port))
         )
     }
 }

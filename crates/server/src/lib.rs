@@ -52,19 +52,32 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let clock: SharedClock = Arc::new(scimgate_core::SystemClock);
     let app = build_app(store.clone(), clock.clone(), &config);
+    let every = std::time::Duration::from_millis(config.sync_tick_ms);
     let auto_sync = tokio::spawn(run_auto_sync(
         scimgate_scheduler::Syncer::new(store.clone(), clock.clone()),
-        clock,
-        std::time::Duration::from_millis(config.sync_tick_ms),
+        clock.clone(),
+        every,
     ));
+    let delivery = scimgate_notify::deliver::Worker::new(
+        store.clone(),
+        clock,
+        scimgate_notify::deliver::DeliveryConfig {
+            smtp: config.smtp.clone(),
+            ..Default::default()
+        },
+        format!("serve-{}", std::process::id()),
+    )?;
+    let delivery = tokio::spawn(scimgate_notify::deliver::run(delivery, every));
     tracing::info!(%addr, backend = store.backend().name(), "listening");
     // Scripts and tests read the bound address (useful with port 0) from this line.
     println!("scimgate listening on http://{addr}");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
-    // A run stopped here is completed by the next one (runs are resumable).
+    // A run stopped here is completed by the next one (runs are resumable); a message
+    // being sent is sent again when its lease runs out.
     auto_sync.abort();
+    delivery.abort();
     store.close().await;
     Ok(())
 }

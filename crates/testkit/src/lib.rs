@@ -157,6 +157,7 @@ impl TestServer {
             public_url: None,
             max_body_bytes: 1024 * 1024,
             sync_tick_ms: 1_000,
+            smtp: None,
         };
         let app = scimgate_server::build_app(store.clone(), Arc::new(SystemClock), &config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
