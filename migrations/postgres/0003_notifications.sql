@@ -63,5 +63,6 @@ CREATE TABLE welcome_sent (
     PRIMARY KEY (tenant_id, account_pk)
 );
 
-ALTER TABLE sync_settings ADD COLUMN welcome_email BIGINT NOT NULL DEFAULT 0;
+-- welcome e-mail: on since (RFC 3339; NULL = off); only accounts created since get one
+ALTER TABLE sync_settings ADD COLUMN welcome_email_since TEXT;
 ALTER TABLE sync_settings ADD COLUMN sign_in_url TEXT;

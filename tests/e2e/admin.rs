@@ -1159,10 +1159,11 @@ async fn settings_are_saved_and_bad_ones_refused(backend: DbBackend) {
     assert_eq!(
         defaults,
         json!({"user_sync_active": false, "schedule": "*/15 * * * *", "debounce_seconds": 30,
-               "guard_percent": 10, "guard_minimum": 5})
+               "guard_percent": 10, "guard_minimum": 5, "welcome_email": false, "sign_in_url": null})
     );
     let new = json!({"user_sync_active": true, "schedule": "0 6 * * 1-5", "debounce_seconds": 60,
-                     "guard_percent": 20, "guard_minimum": 3});
+                     "guard_percent": 20, "guard_minimum": 3, "welcome_email": true,
+                     "sign_in_url": "https://crm.acme.no/login"});
     assert_eq!(ok(api.put("/settings", new.clone()).await), new);
     assert_eq!(ok(api.get("/settings").await), new);
 
@@ -1182,6 +1183,9 @@ async fn settings_are_saved_and_bad_ones_refused(backend: DbBackend) {
     assert!(message(400, &api.put("/settings", typo).await).contains("unknown field `schedul`"));
     let partial = api.put("/settings", json!({"schedule": "* * * * *"})).await;
     assert!(message(400, &partial).contains("missing field"));
+    let mut no_url = new.clone();
+    no_url["sign_in_url"] = json!(null);
+    assert!(message(400, &api.put("/settings", no_url).await).contains("sign_in_url"));
     let yaml = api
         .send(
             Method::PUT,

@@ -7,3 +7,4 @@ mod auto;
 mod fixture;
 mod guard;
 mod review;
+mod welcome;

@@ -19,6 +19,13 @@ pub struct SyncSettings {
     pub guard_percent: u32,
     /// …and more than this many.
     pub guard_minimum: u32,
+    /// Each account a sync creates (from when this is switched on) gets one welcome
+    /// e-mail at its primary address.
+    #[serde(default)]
+    pub welcome_email: bool,
+    /// The CRM sign-in address the welcome e-mail points to.
+    #[serde(default)]
+    pub sign_in_url: Option<String>,
 }
 
 impl Default for SyncSettings {
@@ -29,6 +36,8 @@ impl Default for SyncSettings {
             debounce_seconds: 30,
             guard_percent: 10,
             guard_minimum: 5,
+            welcome_email: false,
+            sign_in_url: None,
         }
     }
 }
@@ -46,6 +55,20 @@ impl SyncSettings {
                 "debounce_seconds: at most one day (86400)".into(),
             ));
         }
+        if let Some(url) = &self.sign_in_url {
+            if !(url.starts_with("https://") || url.starts_with("http://"))
+                || url.chars().any(char::is_whitespace)
+            {
+                return Err(SyncError::Invalid(format!(
+                    "sign_in_url: {url:?} is not an http:// or https:// address"
+                )));
+            }
+        }
+        if self.welcome_email && self.sign_in_url.is_none() {
+            return Err(SyncError::Invalid(
+                "welcome_email: set sign_in_url too, so the e-mail can say where to sign in".into(),
+            ));
+        }
         Cron::parse(&self.schedule).map_err(SyncError::Invalid)
     }
 
@@ -58,7 +81,8 @@ impl SyncSettings {
 
 pub async fn load(store: &Store, tenant: &Tenant) -> Result<SyncSettings> {
     let row = sqlx::query(
-        "SELECT user_sync_active, schedule, debounce_seconds, guard_percent, guard_minimum
+        "SELECT user_sync_active, schedule, debounce_seconds, guard_percent, guard_minimum,
+            welcome_email_since, sign_in_url
          FROM sync_settings WHERE tenant_id = $1",
     )
     .bind(tenant.id)
@@ -77,7 +101,24 @@ pub async fn load(store: &Store, tenant: &Tenant) -> Result<SyncSettings> {
         debounce_seconds: number("debounce_seconds")?,
         guard_percent: number("guard_percent")?,
         guard_minimum: number("guard_minimum")?,
+        welcome_email: row.try_get::<Option<String>, _>("welcome_email_since")?.is_some(),
+        sign_in_url: row.try_get("sign_in_url")?,
     })
+}
+
+/// Since when welcome e-mails are on (`None`: off), and the sign-in address.
+pub(crate) async fn welcome(store: &Store, tenant: &Tenant) -> Result<Option<(String, String)>> {
+    let row = sqlx::query(
+        "SELECT welcome_email_since, sign_in_url FROM sync_settings WHERE tenant_id = $1",
+    )
+    .bind(tenant.id)
+    .fetch_optional(store.pool())
+    .await?;
+    Ok(row.and_then(|row| {
+        let since: Option<String> = row.try_get(0).ok()?;
+        let url: Option<String> = row.try_get(1).ok()?;
+        since.zip(url)
+    }))
 }
 
 /// Makes sure the tenant has a settings row (the automatic-sync claims live in it).
@@ -99,18 +140,34 @@ pub(crate) async fn ensure_row(store: &Store, tenant: &Tenant) -> Result<()> {
     Ok(())
 }
 
+/// Saves valid settings. `now` starts the welcome e-mails when they are switched on
+/// (accounts created earlier never get one); switching them off clears it.
 pub async fn save(store: &Store, tenant: &Tenant, settings: &SyncSettings) -> Result<()> {
+    save_at(store, tenant, settings, &scimgate_core::Clock::now(&scimgate_core::SystemClock).to_rfc3339()).await
+}
+
+pub async fn save_at(
+    store: &Store,
+    tenant: &Tenant,
+    settings: &SyncSettings,
+    now: &str,
+) -> Result<()> {
     settings.validate()?;
     ensure_row(store, tenant).await?;
     sqlx::query(
         "UPDATE sync_settings SET user_sync_active = $1, schedule = $2, debounce_seconds = $3,
-            guard_percent = $4, guard_minimum = $5 WHERE tenant_id = $6",
+            guard_percent = $4, guard_minimum = $5, sign_in_url = $6,
+            welcome_email_since = CASE WHEN $7 = 0 THEN NULL ELSE COALESCE(welcome_email_since, $8) END
+         WHERE tenant_id = $9",
     )
     .bind(i64::from(settings.user_sync_active))
     .bind(&settings.schedule)
     .bind(i64::from(settings.debounce_seconds))
     .bind(i64::from(settings.guard_percent))
     .bind(i64::from(settings.guard_minimum))
+    .bind(&settings.sign_in_url)
+    .bind(i64::from(settings.welcome_email))
+    .bind(now)
     .bind(tenant.id)
     .execute(store.pool())
     .await?;

@@ -551,6 +551,7 @@ impl Syncer {
         });
         // The run's outcome and the notifications it causes commit together.
         let report = self.run_report(tenant, run_id, plan, company, None, counts.held);
+        let welcome = settings::welcome(&self.store, tenant).await?;
         let (events, ended) = report.events();
         let now = self.clock.now();
         let tenant_row = tenant.clone();
@@ -576,6 +577,17 @@ impl Syncer {
                         &now.to_rfc3339(),
                     )
                     .await?;
+                    if let Some((since, sign_in_url)) = &welcome {
+                        scimgate_notify::welcome::record_pending(
+                            conn,
+                            &tenant_row,
+                            since,
+                            sign_in_url,
+                            now.unix_millis(),
+                            &now.to_rfc3339(),
+                        )
+                        .await?;
+                    }
                     Ok::<_, SyncError>(())
                 })
             })
