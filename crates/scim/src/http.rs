@@ -45,12 +45,23 @@ impl FromRequestParts<ScimState> for Authed {
             .nth(3)
             .unwrap_or_default()
             .to_owned();
-        let token = bearer(parts).ok_or_else(ScimError::unauthorized)?;
-        let tenant = state
-            .store
-            .authenticate(token)
-            .await?
-            .ok_or_else(ScimError::unauthorized)?;
+        let authenticated = match bearer(parts) {
+            Some(token) => state.store.authenticate(token).await?,
+            None => None,
+        };
+        let Some(tenant) = authenticated else {
+            if let Ok(named) = TenantName::parse(&path_tenant) {
+                let now = state.clock.now();
+                if state.auth_failures.rejected(&named, now) {
+                    tokio::spawn(crate::auth_failures::notify(
+                        state.store.clone(),
+                        named,
+                        now,
+                    ));
+                }
+            }
+            return Err(ScimError::unauthorized());
+        };
         // A valid token of another tenant learns nothing about this one: 404, as if absent.
         let Ok(path_tenant) = TenantName::parse(&path_tenant) else {
             return Err(ScimError::not_found("no such tenant"));

@@ -2,7 +2,8 @@
 //!
 //! Ingest only stages what arrives: it never calls rules or CRM code (DESIGN.md §2).
 
-pub mod discovery;
+pub mod auth_failures;
+mod discovery;
 pub mod error;
 pub mod filter;
 mod handlers;
@@ -31,6 +32,8 @@ pub struct ScimState {
     /// Externally visible base URL (`https://scim.example.com`); when absent the request's
     /// `Host` header is used.
     pub public_url: Option<String>,
+    /// Rejected tokens per tenant, for `scim.auth_failures` notifications.
+    pub auth_failures: std::sync::Arc<auth_failures::AuthFailures>,
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;

@@ -24,6 +24,7 @@ pub fn build_app(store: Store, clock: SharedClock, config: &ServeConfig) -> Rout
         clock,
         max_body_bytes: config.max_body_bytes,
         public_url: config.public_url.clone(),
+        auth_failures: Default::default(),
     };
     Router::new()
         .merge(scimgate_scim::router(scim))
