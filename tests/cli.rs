@@ -302,3 +302,126 @@ fn rules_check_names_the_rule_and_line_and_eval_explains() {
         "{stderr}"
     );
 }
+
+/// `scimgate notify`: subscriptions added, listed (never with a secret), tested and
+/// removed; mistakes exit 1 with a message naming what is wrong.
+async fn notify_cli(backend: DbBackend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    create_tenant(&db, "acme");
+    let run = |args: &[&str]| {
+        let mut all = vec!["notify", "--tenant", "acme"];
+        all.extend_from_slice(args);
+        scimgate(&db, &all)
+    };
+    let stdout = |out: &std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout.clone()).unwrap()
+    };
+    let failure = |out: std::process::Output| {
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8(out.stderr).unwrap()
+    };
+
+    let email = stdout(&run(&[
+        "add",
+        "--email",
+        "ops@acme.example",
+        "--events",
+        "sync.error,sync.held",
+    ]));
+    assert!(
+        email.contains("ops@acme.example") && email.contains("sync.error,sync.held"),
+        "{email}"
+    );
+    assert!(!email.contains("secret"), "{email}");
+    let hook = stdout(&run(&[
+        "add",
+        "--webhook",
+        "https://hooks.acme.example/x",
+        "--events",
+        "seats.exhausted",
+    ]));
+    let secret_line = hook
+        .lines()
+        .find(|l| l.contains("shown once"))
+        .unwrap_or_else(|| panic!("no secret line: {hook}"));
+    let secret = secret_line.rsplit(' ').next().unwrap();
+    assert_eq!(secret.len(), 64, "{secret_line}");
+    let scripted: Value = serde_json::from_str(&stdout(&run(&[
+        "add",
+        "--webhook",
+        "https://hooks.acme.example/y",
+        "--events",
+        "sync.failed",
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(scripted["channel"], "webhook");
+    assert_eq!(scripted["secret"].as_str().unwrap().len(), 64);
+
+    let listed = stdout(&run(&["list", "--json"]));
+    assert_eq!(listed.lines().count(), 3, "{listed}");
+    assert!(
+        !listed.contains(secret) && !listed.contains("secret"),
+        "{listed}"
+    );
+    let first: Value = serde_json::from_str(listed.lines().next().unwrap()).unwrap();
+    assert_eq!(first["target"], "ops@acme.example");
+    assert_eq!(first["events"], json!(["sync.error", "sync.held"]));
+    let id = first["id"].to_string();
+    assert!(stdout(&run(&["list"])).contains(&format!("{id}\temail\tops@acme.example")));
+
+    let tested = stdout(&run(&["test", &id]));
+    assert!(tested.contains("queued"), "{tested}");
+    let outbox = stdout(&run(&["outbox", "--status", "pending", "--json"]));
+    let message: Value = serde_json::from_str(outbox.trim()).unwrap();
+    assert_eq!(message["event"], "test");
+    assert_eq!(message["target"], "ops@acme.example");
+    assert_eq!(stdout(&run(&["outbox", "--status", "dead"])), "");
+
+    assert!(run(&["remove", &id]).status.success());
+    assert!(failure(run(&["remove", &id])).contains(&format!("no subscription {id}")));
+    assert!(failure(run(&["test", &id])).contains(&format!("no subscription {id}")));
+    assert_eq!(stdout(&run(&["list"])).lines().count(), 2);
+
+    let unknown = failure(run(&[
+        "add",
+        "--email",
+        "a@acme.example",
+        "--events",
+        "sync.eror",
+    ]));
+    assert!(
+        unknown.contains("\"sync.eror\"") && unknown.contains("seats.exhausted"),
+        "{unknown}"
+    );
+    let address = failure(run(&[
+        "add",
+        "--email",
+        "acme.example",
+        "--events",
+        "sync.error",
+    ]));
+    assert!(address.contains("\"acme.example\""), "{address}");
+    let url = failure(run(&[
+        "add",
+        "--webhook",
+        "ftp://x.example",
+        "--events",
+        "sync.error",
+    ]));
+    assert!(url.contains("\"ftp://x.example\""), "{url}");
+    let status = failure(run(&["outbox", "--status", "failed"]));
+    assert!(status.contains("\"failed\""), "{status}");
+    let tenant = failure(scimgate(&db, &["notify", "--tenant", "nope", "list"]));
+    assert!(tenant.contains("no tenant named nope"), "{tenant}");
+    assert_eq!(stdout(&run(&["list"])).lines().count(), 2, "nothing added");
+}
+
+on_both_backends!(notify_cli);

@@ -6,3 +6,4 @@ mod bad_input;
 mod concurrency;
 mod entra;
 mod isolation;
+mod notifications;

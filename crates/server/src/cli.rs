@@ -86,6 +86,8 @@ enum DatabaseCommand {
     Sync(crate::sync_cli::SyncArgs),
     /// List a tenant's sync runs, or show one.
     Runs(crate::sync_cli::RunsArgs),
+    /// Manage a tenant's notification subscriptions (e-mail, webhooks) and see its outbox.
+    Notify(crate::notify_cli::NotifyArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -233,6 +235,9 @@ async fn run(
         }
         DatabaseCommand::Runs(args) => {
             crate::sync_cli::runs(&open(&database_url).await?, args).await
+        }
+        DatabaseCommand::Notify(args) => {
+            crate::notify_cli::run(&open(&database_url).await?, args).await
         }
     }
 }

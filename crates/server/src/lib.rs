@@ -3,6 +3,7 @@
 mod admin;
 pub mod cli;
 pub mod config;
+mod notify_cli;
 mod request_id;
 mod rules_cli;
 mod sync_cli;

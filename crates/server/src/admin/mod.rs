@@ -8,6 +8,7 @@ mod auth;
 mod body;
 mod catalog;
 mod error;
+mod notifications;
 mod params;
 mod preview;
 mod rules;
@@ -31,13 +32,15 @@ use scimgate_store::Store;
 pub struct AdminState {
     store: Store,
     syncer: Syncer,
+    clock: SharedClock,
 }
 
 /// The admin API's routes, with their state.
 pub fn router(store: Store, clock: SharedClock) -> Router {
     let state = AdminState {
-        syncer: Syncer::new(store.clone(), clock),
+        syncer: Syncer::new(store.clone(), clock.clone()),
         store,
+        clock,
     };
     endpoints()
         .into_iter()
@@ -152,6 +155,19 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         endpoint(Put, tenant_path!("/settings"), settings::put),
         endpoint(Get, tenant_path!("/accounts"), accounts::list),
         endpoint(Get, tenant_path!("/accounts/{pk}"), accounts::get),
+        endpoint(Get, tenant_path!("/subscriptions"), notifications::list),
+        endpoint(Post, tenant_path!("/subscriptions"), notifications::add),
+        endpoint(
+            Delete,
+            tenant_path!("/subscriptions/{id}"),
+            notifications::remove,
+        ),
+        endpoint(
+            Post,
+            tenant_path!("/subscriptions/{id}/test"),
+            notifications::test,
+        ),
+        endpoint(Get, tenant_path!("/outbox"), notifications::outbox),
     ]
 }
 

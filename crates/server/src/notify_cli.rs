@@ -1,0 +1,191 @@
+//! `scimgate notify`: a tenant's notification subscriptions and outbox from a terminal.
+
+use crate::cli::find_tenant;
+use anyhow::bail;
+use clap::{ArgGroup, Args, Subcommand};
+use scimgate_core::{Clock, SystemClock};
+use scimgate_notify::{outbox, subscriptions, Channel, EventKind, NotifyError, Subscription};
+use scimgate_store::{Store, Tenant};
+use serde_json::json;
+
+#[derive(Debug, Args)]
+pub struct NotifyArgs {
+    /// The tenant's name.
+    #[arg(long)]
+    tenant: String,
+    #[command(subcommand)]
+    command: NotifyCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum NotifyCommand {
+    /// Subscribe an e-mail address or a webhook to events (a webhook's secret is shown once).
+    #[command(group(ArgGroup::new("target").required(true).args(["email", "webhook"])))]
+    Add {
+        /// An e-mail address (the SMTP server in the config file sends to it).
+        #[arg(long)]
+        email: Option<String>,
+        /// An http:// or https:// URL; each message is POSTed with an HMAC signature.
+        #[arg(long)]
+        webhook: Option<String>,
+        /// Comma-separated: sync.error, sync.failed, sync.held, seats.exhausted, scim.auth_failures.
+        #[arg(long, required = true, value_delimiter = ',')]
+        events: Vec<String>,
+        /// Print one JSON line: the subscription, and for a webhook its "secret".
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the subscriptions (never a webhook's secret).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a subscription by its id (see `notify list`).
+    Remove { id: i64 },
+    /// Queue a test message to one subscription; a running `scimgate serve` delivers it.
+    Test { id: i64 },
+    /// The messages sent, waiting and given up on (dead, with the last error), newest first.
+    Outbox {
+        /// pending, delivered or dead.
+        #[arg(long)]
+        status: Option<String>,
+        /// Messages to show.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn events(names: &[String]) -> anyhow::Result<Vec<EventKind>> {
+    names
+        .iter()
+        .map(|name| name.trim())
+        .filter(|name| !name.is_empty())
+        .map(|name| match EventKind::parse(name) {
+            Some(kind) => Ok(kind),
+            None => bail!(
+                "unknown event {name:?} (events: {})",
+                EventKind::ALL.map(EventKind::name).join(", ")
+            ),
+        })
+        .collect()
+}
+
+fn no_subscription(tenant: &Tenant, id: i64) -> impl Fn(NotifyError) -> anyhow::Error + '_ {
+    move |e| match e {
+        NotifyError::NotFound => anyhow::anyhow!("tenant {} has no subscription {id}", tenant.name),
+        e => e.into(),
+    }
+}
+
+fn names(events: &[EventKind]) -> String {
+    events
+        .iter()
+        .map(|k| k.name())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn line(s: &Subscription) -> String {
+    format!(
+        "{}\t{}\t{}\t{}\t{}",
+        s.id,
+        s.channel.name(),
+        s.target,
+        names(&s.events),
+        s.created_at
+    )
+}
+
+pub async fn run(store: &Store, args: NotifyArgs) -> anyhow::Result<()> {
+    let tenant = find_tenant(store, &args.tenant).await?;
+    let now = SystemClock.now();
+    match args.command {
+        NotifyCommand::Add {
+            email,
+            webhook,
+            events: event_names,
+            json,
+        } => {
+            let (channel, target) = match (email, webhook) {
+                (Some(address), None) => (Channel::Email, address),
+                (None, Some(url)) => (Channel::Webhook, url),
+                _ => bail!("give either --email or --webhook"),
+            };
+            let kinds = events(&event_names)?;
+            let created =
+                subscriptions::add(store, &tenant, channel, &target, &kinds, &now.to_rfc3339())
+                    .await?;
+            let s = &created.subscription;
+            if json {
+                let mut value = json!(s);
+                if let (Some(secret), Some(map)) = (&created.secret, value.as_object_mut()) {
+                    map.insert("secret".into(), json!(secret));
+                }
+                println!("{value}");
+            } else {
+                println!(
+                    "Subscription {} of tenant {}: {} {} for {}",
+                    s.id,
+                    tenant.name,
+                    s.channel.name(),
+                    s.target,
+                    names(&s.events)
+                );
+                if let Some(secret) = &created.secret {
+                    println!("Signing secret (shown once, store it now): {secret}");
+                }
+            }
+        }
+        NotifyCommand::List { json } => {
+            for s in subscriptions::list(store, &tenant).await? {
+                if json {
+                    println!("{}", json!(s));
+                } else {
+                    println!("{}", line(&s));
+                }
+            }
+        }
+        NotifyCommand::Remove { id } => {
+            subscriptions::remove(store, &tenant, id)
+                .await
+                .map_err(no_subscription(&tenant, id))?;
+            eprintln!("subscription {id} of tenant {} removed", tenant.name);
+        }
+        NotifyCommand::Test { id } => {
+            let outbox_id =
+                outbox::enqueue_test(store, &tenant, id, now.unix_millis(), &now.to_rfc3339())
+                    .await
+                    .map_err(no_subscription(&tenant, id))?;
+            println!(
+                "Test message {outbox_id} queued for subscription {id}; a running server delivers it (see notify outbox)"
+            );
+        }
+        NotifyCommand::Outbox {
+            status,
+            limit,
+            json,
+        } => {
+            let limit = limit.max(0);
+            for m in outbox::list(store, &tenant, status.as_deref(), limit).await? {
+                if json {
+                    println!("{}", json!(m));
+                } else {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}\t{} attempts\t{}\t{}",
+                        m.id,
+                        m.status,
+                        m.event,
+                        m.channel,
+                        m.target,
+                        m.attempts,
+                        m.created_at,
+                        m.last_error.as_deref().unwrap_or("")
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
