@@ -73,6 +73,15 @@ impl Event {
     }
 }
 
+/// "1 user", "7 users".
+fn users(n: usize) -> String {
+    if n == 1 {
+        "1 user".into()
+    } else {
+        format!("{n} users")
+    }
+}
+
 /// What a finished sync run tells the notifier.
 #[derive(Debug, Clone, Default)]
 pub struct RunReport {
@@ -118,9 +127,9 @@ impl RunReport {
             causes.sort_unstable();
             causes.dedup();
             let mut details = vec![format!(
-                "{} of {} users could not be synced because of an error.",
+                "{} of {} could not be synced because of an error.",
                 rule_errors.len(),
-                self.users_received
+                users(self.users_received as usize)
             )];
             details.extend(
                 rule_errors
@@ -135,7 +144,7 @@ impl RunReport {
             events.push(Event {
                 kind: EventKind::SyncError,
                 cause: causes.join("\n"),
-                title: format!("{} users could not be synced", rule_errors.len()),
+                title: format!("{} could not be synced", users(rule_errors.len())),
                 details,
                 run_id: Some(self.run_id),
             });
@@ -151,7 +160,10 @@ impl RunReport {
                 cause: plan.clone(),
                 title: format!("user plan {plan:?} has no free seats"),
                 details: vec![
-                    format!("{refused} users did not get a {plan:?} seat. Buy more seats or change the rules."),
+                    format!(
+                        "{} did not get a {plan:?} seat. Buy more seats or change the rules.",
+                        users(refused)
+                    ),
                     look.clone(),
                 ],
                 run_id: Some(self.run_id),

@@ -101,6 +101,10 @@ pub async fn record(
         }
     }
     for kind in ended {
+        // A sync.error's cause is the whole set of error messages: when the set changes,
+        // the new set was just announced, and the old set is not "resolved" (some of its
+        // errors may remain). It is closed without a message.
+        let superseded = *kind == EventKind::SyncError && events.iter().any(|e| e.kind == *kind);
         let open = sqlx::query(
             "SELECT fingerprint, cause, recurrences FROM notification_groups WHERE tenant_id = $1 AND kind = $2 AND open = 1",
         )
@@ -122,6 +126,9 @@ pub async fn record(
             .bind(&fingerprint)
             .execute(&mut *conn)
             .await?;
+            if superseded {
+                continue;
+            }
             let message = Message::resolved(tenant, *kind, &cause, &fingerprint, recurrences, now);
             enqueue(conn, tenant, &subscribers, *kind, &message, now_ms, now).await?;
         }

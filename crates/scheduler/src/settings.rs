@@ -101,7 +101,9 @@ pub async fn load(store: &Store, tenant: &Tenant) -> Result<SyncSettings> {
         debounce_seconds: number("debounce_seconds")?,
         guard_percent: number("guard_percent")?,
         guard_minimum: number("guard_minimum")?,
-        welcome_email: row.try_get::<Option<String>, _>("welcome_email_since")?.is_some(),
+        welcome_email: row
+            .try_get::<Option<String>, _>("welcome_email_since")?
+            .is_some(),
         sign_in_url: row.try_get("sign_in_url")?,
     })
 }
@@ -143,7 +145,13 @@ pub(crate) async fn ensure_row(store: &Store, tenant: &Tenant) -> Result<()> {
 /// Saves valid settings. `now` starts the welcome e-mails when they are switched on
 /// (accounts created earlier never get one); switching them off clears it.
 pub async fn save(store: &Store, tenant: &Tenant, settings: &SyncSettings) -> Result<()> {
-    save_at(store, tenant, settings, &scimgate_core::Clock::now(&scimgate_core::SystemClock).to_rfc3339()).await
+    save_at(
+        store,
+        tenant,
+        settings,
+        &scimgate_core::Clock::now(&scimgate_core::SystemClock).to_rfc3339(),
+    )
+    .await
 }
 
 pub async fn save_at(

@@ -293,3 +293,9 @@ pub fn entra_user(user_name: &str, external_id: &str) -> Value {
         enterprise: {"employeeNumber": "701984", "department": "Sales", "manager": {"value": "boss-id"}}
     })
 }
+
+pub mod smtp;
+pub mod webhook;
+
+pub use smtp::{ReceivedMail, SmtpServer};
+pub use webhook::{hmac_sha256_hex, ReceivedRequest, WebhookReceiver};
