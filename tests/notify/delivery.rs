@@ -178,3 +178,43 @@ async fn a_webhook_answering_400_makes_the_message_dead_without_retrying(backend
     assert!(signed_with(&requests[0], &secret));
     assert_eq!(f.outbox().await[0].status, "dead");
 }
+
+on_both_backends!(two_replicas_deliver_each_message_once);
+
+/// Two workers on two stores (two replicas) share one outbox: every message reaches the
+/// receiver exactly once.
+async fn two_replicas_deliver_each_message_once(backend: DbBackend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    let hook = WebhookReceiver::start(&[200]).await;
+    for n in 0..25 {
+        f.subscribe_webhook(
+            &format!("{}?subscriber={n}", hook.url),
+            &[EventKind::SyncError],
+        )
+        .await;
+    }
+    failing_run(&f).await;
+    assert_eq!(f.outbox().await.len(), 25);
+    let other = scimgate_notify::deliver::Worker::new(
+        f.server.db.store().await,
+        f.clock.clone(),
+        scimgate_notify::deliver::DeliveryConfig::default(),
+        "replica-b".into(),
+    )
+    .unwrap();
+    let mine = f.worker(None);
+    let (a, b) = tokio::join!(f.deliver(&mine), f.deliver(&other));
+    assert_eq!(a + b, 25, "each message attempted once ({a} + {b})");
+    let mut ids: Vec<String> = hook
+        .requests()
+        .iter()
+        .map(|r| r.header("x-scimgate-delivery").unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 25);
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 25, "no message delivered twice");
+    assert!(f.outbox().await.iter().all(|m| m.status == "delivered"));
+}
