@@ -1244,7 +1244,50 @@ async fn restart_clears_staged_users_and_relinks_accounts(backend: DbBackend) {
     assert_eq!(relinked["bob@contoso.com"]["staged_user_id"], Value::Null);
 }
 
+/// A catalogue change that would leave the saved rules naming nothing is refused, with
+/// the rule and its line, and changes nothing.
+async fn catalogue_changes_that_break_the_saved_rules_are_refused(backend: DbBackend) {
+    let Some(api) = Api::ready(backend).await else {
+        return;
+    };
+    let before = ok(api.get("/catalog").await);
+    let delete = api
+        .send(
+            Method::DELETE,
+            "/catalog/role/Service%20user",
+            &[],
+            Body::Empty,
+        )
+        .await;
+    let text = message(409, &delete);
+    assert!(
+        text.contains("rule \"Service\"") && text.contains("\"Service user\""),
+        "{text}"
+    );
+    let replace = api
+        .put(
+            "/catalog",
+            json!({"user_plans": ["Standard"], "roles": ["Sales user"]}),
+        )
+        .await;
+    let text = message(409, &replace);
+    assert!(text.contains("change the rules first"), "{text}");
+    assert_eq!(ok(api.get("/catalog").await), before, "nothing changed");
+    // An entry no rule names can go.
+    ok(api.put("/catalog/company/Fabrikam", json!({})).await);
+    let unused = api
+        .send(
+            Method::DELETE,
+            "/catalog/company/Fabrikam",
+            &[],
+            Body::Empty,
+        )
+        .await;
+    assert_eq!(unused.0, 204);
+}
+
 on_both_backends!(
+    catalogue_changes_that_break_the_saved_rules_are_refused,
     auth_refuses_bad_tokens_and_hides_other_tenants,
     catalogue_is_replaced_edited_and_read,
     rules_are_saved_only_when_valid,

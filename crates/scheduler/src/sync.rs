@@ -97,6 +97,20 @@ impl Syncer {
         })
     }
 
+    /// Refuses a catalogue the saved rule set cannot compile against (a rule names a plan,
+    /// company, group or role it lacks): changing the catalogue first would make every
+    /// preview and sync fail until the rules are changed.
+    pub async fn check_catalogue(&self, tenant: &Tenant, catalog: &Catalog) -> Result<()> {
+        let Some(source) = rulestore::load(&self.store, tenant).await? else {
+            return Ok(());
+        };
+        source.compile(catalog).map(|_| ()).map_err(|problems| {
+            SyncError::Conflict(format!(
+                "the saved rule set needs what this change removes; change the rules first:\n{problems}"
+            ))
+        })
+    }
+
     /// The plan for the whole company, with the saved rules or a draft (not saved). A
     /// pure read.
     pub async fn preview(

@@ -89,10 +89,9 @@ pub async fn catalog(store: &Store, command: CatalogCommand) -> anyhow::Result<(
         std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
     let catalog =
         Catalog::from_yaml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    syncer(store)
-        .crm()
-        .replace_catalog(&tenant, &catalog)
-        .await?;
+    let syncer = syncer(store);
+    syncer.check_catalogue(&tenant, &catalog).await?;
+    syncer.crm().replace_catalog(&tenant, &catalog).await?;
     println!(
         "catalogue of {} imported: {} user plans, {} companies, {} groups, {} roles",
         tenant.name,

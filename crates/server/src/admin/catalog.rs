@@ -75,6 +75,10 @@ pub async fn replace(
             .json::<Catalog>()
             .map_err(|e| ApiError::bad_request(format!("catalogue: {}", e.message)))?,
     };
+    state
+        .syncer
+        .check_catalogue(&admin.tenant, &catalog)
+        .await?;
     let crm = state.syncer.crm();
     crm.replace_catalog(&admin.tenant, &catalog).await?;
     Ok(Json(catalog_json(&crm.catalog(&admin.tenant).await?)))
@@ -120,6 +124,18 @@ pub async fn delete_entry(
     params.only(&[])?;
     let kind = kind(path.get("kind")?)?;
     let name = path.get("name")?;
+    let mut remaining = state.syncer.crm().catalog(&admin.tenant).await?;
+    let entries = match kind {
+        CatalogKind::UserPlan => &mut remaining.user_plans,
+        CatalogKind::Company => &mut remaining.companies,
+        CatalogKind::Group => &mut remaining.groups,
+        CatalogKind::Role => &mut remaining.roles,
+    };
+    entries.retain(|e| e.name() != name);
+    state
+        .syncer
+        .check_catalogue(&admin.tenant, &remaining)
+        .await?;
     match state
         .syncer
         .crm()
