@@ -214,7 +214,22 @@ impl Syncer {
             return Err(SyncError::Busy);
         }
         let holder = run.holder.clone();
+        // Renewed in the background too, so a long planning phase (no chunk committed
+        // yet) does not outlive the lease; apply() checks it after every chunk.
+        let renewer = {
+            let (run, tenant) = (run.clone(), tenant.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_millis(LEASE_TTL_MS as u64 / 4))
+                        .await;
+                    if run.renew(&tenant).await.is_err() {
+                        return;
+                    }
+                }
+            })
+        };
         let result = work(run).await;
+        renewer.abort();
         let released = lease::release(&self.store, &name, &holder).await;
         let value = result?;
         released?;
@@ -660,7 +675,22 @@ impl Syncer {
                 items,
                 deprovisions_held: false,
             };
-            let mut outcome = this.apply(tenant, run.id, &plan, false, false).await?;
+            let mut outcome = match this.apply(tenant, run.id, &plan, false, false).await {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    // Still held: approving again applies what is left (each deprovision
+                    // is idempotent). Not left "running", which the next run would call
+                    // interrupted.
+                    let _ = sqlx::query(
+                        "UPDATE sync_runs SET status = 'held', message = $1 WHERE id = $2",
+                    )
+                    .bind(format!("approval failed ({e}); approve again to finish it"))
+                    .bind(run.id)
+                    .execute(this.store.pool())
+                    .await;
+                    return Err(e);
+                }
+            };
             // apply() wrote this pass's counts over the run's; put the run's back, with
             // the approved deprovisions added.
             sqlx::query(
