@@ -352,7 +352,20 @@ impl Syncer {
         result: Result<Outcome>,
     ) -> Result<Outcome> {
         if let Err(e) = &result {
-            let why = e.to_string();
+            // What the admin reads in the run history: the reason when it is theirs to
+            // fix (rules, catalogue, a missing rule set); for a database or internal
+            // failure only that it happened — the details go to the server log.
+            let why = match e {
+                SyncError::Database(_)
+                | SyncError::Store(_)
+                | SyncError::Crm(_)
+                | SyncError::Notify(_)
+                | SyncError::Corrupt(_) => {
+                    tracing::error!(run = run_id, error = %e, "sync run failed");
+                    "a database or internal error stopped the run (details in the server log); the next run completes it".to_owned()
+                }
+                other => other.to_string(),
+            };
             let report = self.run_report(
                 tenant,
                 run_id,

@@ -62,7 +62,12 @@ fn user_json(user: &StagedUser, groups: &[&StagedGroup]) -> Value {
         "externalId": user.external_id,
         "displayName": text(user, "displayName"),
         // As the rules see it: absent means active.
-        "active": user.body.get("active").and_then(Value::as_bool).unwrap_or(true),
+        // Entra may send "False" as a string; anything but false is active.
+        "active": match user.body.get("active") {
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) => !s.eq_ignore_ascii_case("false"),
+            _ => true,
+        },
         "groups": groups.iter().map(|g| g.display_name.as_str()).collect::<Vec<_>>(),
     })
 }
