@@ -83,8 +83,22 @@ impl Worker {
     /// Delivers what is due now; returns how many messages were attempted.
     pub async fn run_once(&self) -> Result<usize> {
         let now = self.clock.now();
-        let due = outbox::claim(&self.store, &self.holder, now.unix_millis(), LEASE_MS, 20).await?;
+        let due = outbox::claim(
+            &self.store,
+            &self.holder,
+            now.unix_millis(),
+            LEASE_MS,
+            20,
+            self.config.smtp.is_some(),
+        )
+        .await?;
         for entry in &due {
+            // Each send gets the full lease: a batch of slow receivers must not outlive
+            // it, or another replica would send the rest too.
+            let until = self.clock.now().unix_millis() + LEASE_MS;
+            if !outbox::renew_lease(&self.store, entry.id, &self.holder, until).await? {
+                continue;
+            }
             let result = self.send(entry).await;
             let now = self.clock.now();
             match result {
@@ -126,6 +140,16 @@ impl Worker {
     async fn send(&self, entry: &OutboxEntry) -> Result<(), Failure> {
         match entry.channel.as_str() {
             "webhook" => self.send_webhook(entry).await,
+            "email"
+                if !outbox::subscription_exists(&self.store, entry)
+                    .await
+                    .unwrap_or(true) =>
+            {
+                Err(Failure {
+                    message: "the subscription was removed".into(),
+                    retry: false,
+                })
+            }
             "email" => match &self.config.smtp {
                 Some(smtp) => crate::email::send(smtp, entry).await,
                 None => Err(Failure {

@@ -67,8 +67,10 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn fingerprint(&self) -> String {
-        let digest = Sha256::digest(format!("{}\n{}", self.kind.name(), self.cause).as_bytes());
+    /// Tenant, kind and cause: the same problem of the same tenant.
+    pub fn fingerprint(&self, tenant: &str) -> String {
+        let digest =
+            Sha256::digest(format!("{tenant}\n{}\n{}", self.kind.name(), self.cause).as_bytes());
         digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
     }
 }

@@ -34,79 +34,75 @@ pub async fn record(
     .iter()
     .map(|row| Ok((subscriptions::from_row(row)?, row.try_get("secret")?)))
     .collect::<Result<_>>()?;
+    // Group states: 1 = current (announced, still there); 2 = superseded (a sync.error
+    // set that changed: not announced as resolved, and still inside its window); 0 =
+    // ended (resolved, or never announced).
+    let lock = match conn.backend_name() {
+        "PostgreSQL" => " FOR UPDATE",
+        _ => "",
+    };
     let mut current = Vec::new();
     for event in events {
-        let fingerprint = event.fingerprint();
+        let fingerprint = event.fingerprint(tenant.name.as_str());
         current.push(fingerprint.clone());
-        let group = sqlx::query(
-            "SELECT open, last_sent_at, recurrences FROM notification_groups WHERE tenant_id = $1 AND fingerprint = $2",
+        // Insert-if-absent, then read it locked: two replicas recording the same problem
+        // at once take turns instead of both deciding to send.
+        sqlx::query(
+            "INSERT INTO notification_groups (tenant_id, fingerprint, kind, cause, open, last_sent_at, recurrences)
+             VALUES ($1, $2, $3, $4, 0, 0, 0) ON CONFLICT (tenant_id, fingerprint) DO NOTHING",
         )
         .bind(tenant.id)
         .bind(&fingerprint)
-        .fetch_optional(&mut *conn)
+        .bind(event.kind.name())
+        .bind(&event.cause)
+        .execute(&mut *conn)
         .await?;
-        let recurred = match group {
-            None => {
-                sqlx::query(
-                    "INSERT INTO notification_groups (tenant_id, fingerprint, kind, cause, open, last_sent_at, recurrences)
-                     VALUES ($1, $2, $3, $4, 1, $5, 0)",
-                )
+        let row = sqlx::query(&format!(
+            "SELECT open, last_sent_at, recurrences FROM notification_groups
+             WHERE tenant_id = $1 AND fingerprint = $2{lock}"
+        ))
+        .bind(tenant.id)
+        .bind(&fingerprint)
+        .fetch_one(&mut *conn)
+        .await?;
+        let open: i64 = row.try_get("open")?;
+        let last: i64 = row.try_get("last_sent_at")?;
+        let recurrences: i64 = row.try_get("recurrences")?;
+        if open != 0 && now_ms - last < GROUPING_WINDOW_MS {
+            // Sent recently and not ended since: counted, not sent.
+            sqlx::query("UPDATE notification_groups SET open = 1, recurrences = recurrences + 1 WHERE tenant_id = $1 AND fingerprint = $2")
                 .bind(tenant.id)
                 .bind(&fingerprint)
-                .bind(event.kind.name())
-                .bind(&event.cause)
-                .bind(now_ms)
                 .execute(&mut *conn)
                 .await?;
-                Some(0)
-            }
-            Some(row) => {
-                let open: i64 = row.try_get("open")?;
-                let last: i64 = row.try_get("last_sent_at")?;
-                let recurrences: i64 = row.try_get("recurrences")?;
-                if open != 0 && now_ms - last < GROUPING_WINDOW_MS {
-                    None
-                } else {
-                    Some(if open != 0 { recurrences } else { 0 })
-                }
-            }
-        };
-        match recurred {
-            None => {
-                sqlx::query("UPDATE notification_groups SET recurrences = recurrences + 1 WHERE tenant_id = $1 AND fingerprint = $2")
-                    .bind(tenant.id)
-                    .bind(&fingerprint)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            Some(recurred) => {
-                sqlx::query("UPDATE notification_groups SET open = 1, last_sent_at = $1, recurrences = 0 WHERE tenant_id = $2 AND fingerprint = $3")
-                    .bind(now_ms)
-                    .bind(tenant.id)
-                    .bind(&fingerprint)
-                    .execute(&mut *conn)
-                    .await?;
-                let message = Message::firing(tenant, event, recurred, now);
-                enqueue(
-                    conn,
-                    tenant,
-                    &subscribers,
-                    event.kind,
-                    &message,
-                    now_ms,
-                    now,
-                )
-                .await?;
-            }
+            continue;
         }
+        let recurred = if open != 0 { recurrences } else { 0 };
+        sqlx::query("UPDATE notification_groups SET open = 1, last_sent_at = $1, recurrences = 0 WHERE tenant_id = $2 AND fingerprint = $3")
+            .bind(now_ms)
+            .bind(tenant.id)
+            .bind(&fingerprint)
+            .execute(&mut *conn)
+            .await?;
+        let message = Message::firing(tenant, event, recurred, now);
+        enqueue(
+            conn,
+            tenant,
+            &subscribers,
+            event.kind,
+            &message,
+            now_ms,
+            now,
+        )
+        .await?;
     }
     for kind in ended {
         // A sync.error's cause is the whole set of error messages: when the set changes,
         // the new set was just announced, and the old set is not "resolved" (some of its
-        // errors may remain). It is closed without a message.
+        // errors may remain): it is superseded, and keeps its window.
         let superseded = *kind == EventKind::SyncError && events.iter().any(|e| e.kind == *kind);
         let open = sqlx::query(
-            "SELECT fingerprint, cause, recurrences FROM notification_groups WHERE tenant_id = $1 AND kind = $2 AND open = 1",
+            "SELECT fingerprint, cause, recurrences, open FROM notification_groups WHERE tenant_id = $1 AND kind = $2 AND open <> 0",
         )
         .bind(tenant.id)
         .bind(kind.name())
@@ -117,8 +113,15 @@ pub async fn record(
             if current.contains(&fingerprint) {
                 continue;
             }
-            let cause: String = row.try_get("cause")?;
-            let recurrences: i64 = row.try_get("recurrences")?;
+            let state: i64 = row.try_get("open")?;
+            if superseded {
+                sqlx::query("UPDATE notification_groups SET open = 2 WHERE tenant_id = $1 AND fingerprint = $2")
+                    .bind(tenant.id)
+                    .bind(&fingerprint)
+                    .execute(&mut *conn)
+                    .await?;
+                continue;
+            }
             sqlx::query(
                 "UPDATE notification_groups SET open = 0 WHERE tenant_id = $1 AND fingerprint = $2",
             )
@@ -126,9 +129,12 @@ pub async fn record(
             .bind(&fingerprint)
             .execute(&mut *conn)
             .await?;
-            if superseded {
+            if state != 1 {
+                // Superseded earlier: the set that replaced it gets the "resolved".
                 continue;
             }
+            let cause: String = row.try_get("cause")?;
+            let recurrences: i64 = row.try_get("recurrences")?;
             let message = Message::resolved(tenant, *kind, &cause, &fingerprint, recurrences, now);
             enqueue(conn, tenant, &subscribers, *kind, &message, now_ms, now).await?;
         }
@@ -170,7 +176,7 @@ impl Message {
             details,
             run_id: event.run_id,
             recurrences,
-            fingerprint: event.fingerprint(),
+            fingerprint: event.fingerprint(&tenant.name.to_string()),
             occurred_at: now.to_owned(),
         }
     }
@@ -349,7 +355,15 @@ pub async fn claim(
     now_ms: i64,
     lease_ms: i64,
     limit: i64,
+    include_email: bool,
 ) -> Result<Vec<OutboxEntry>> {
+    // A worker that cannot send e-mail (no SMTP configured) leaves it to one that can,
+    // or to later, instead of spending its attempts.
+    let email = if include_email {
+        ""
+    } else {
+        " AND channel <> 'email'"
+    };
     let lock = match store.backend() {
         scimgate_store::Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         scimgate_store::Backend::Sqlite => "",
@@ -357,7 +371,7 @@ pub async fn claim(
     sqlx::query(&format!(
         "UPDATE outbox SET lease_holder = $1, lease_until = $2
          WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $3
-                      AND lease_until <= $3 ORDER BY id LIMIT $4{lock})
+                      AND lease_until <= $3{email} ORDER BY id LIMIT $4{lock})
          RETURNING {ENTRY_COLUMNS}"
     ))
     .bind(holder)
@@ -385,6 +399,37 @@ pub async fn webhook_secret(store: &Store, entry: &OutboxEntry) -> Result<Option
             .map(|row| row.try_get::<Option<String>, _>(0))
             .transpose()?
             .flatten(),
+    )
+}
+
+/// Extends this worker's lease on one message just before sending it; `false`: the
+/// lease ran out and another worker may have it, so this one must not send.
+pub async fn renew_lease(store: &Store, id: i64, holder: &str, until_ms: i64) -> Result<bool> {
+    Ok(sqlx::query(
+        "UPDATE outbox SET lease_until = $1 WHERE id = $2 AND lease_holder = $3 AND status = 'pending'",
+    )
+    .bind(until_ms)
+    .bind(id)
+    .bind(holder)
+    .execute(store.pool())
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Whether the subscription a message was queued for still exists (`true` for messages
+/// of no subscription, such as welcome e-mails).
+pub async fn subscription_exists(store: &Store, entry: &OutboxEntry) -> Result<bool> {
+    let Some(id) = entry.subscription_id else {
+        return Ok(true);
+    };
+    Ok(
+        sqlx::query("SELECT 1 FROM subscriptions WHERE tenant_id = $1 AND id = $2")
+            .bind(entry.tenant_id)
+            .bind(id)
+            .fetch_optional(store.pool())
+            .await?
+            .is_some(),
     )
 }
 

@@ -727,6 +727,7 @@ impl Syncer {
             .bind(run.id)
             .execute(this.store.pool())
             .await?;
+            this.close_held(tenant).await?;
             outcome.status = RunStatus::Approved;
             Ok(outcome)
         })
@@ -753,9 +754,31 @@ impl Syncer {
                     "run {run_id} is no longer held"
                 )));
             }
-            Ok(())
+            this.close_held(tenant).await
         })
         .await
+    }
+
+    /// An admin decided on the held run: the `sync.held` problem is over (one "resolved"
+    /// message), so the next hold is announced again, not grouped away.
+    async fn close_held(&self, tenant: &Tenant) -> Result<()> {
+        let (tenant_row, now) = (tenant.clone(), self.clock.now());
+        self.store
+            .write_transaction(move |conn| {
+                Box::pin(async move {
+                    scimgate_notify::outbox::record(
+                        conn,
+                        &tenant_row,
+                        &[],
+                        &[scimgate_notify::EventKind::SyncHeld],
+                        now.unix_millis(),
+                        &now.to_rfc3339(),
+                    )
+                    .await
+                })
+            })
+            .await?;
+        Ok(())
     }
 
     async fn held_run(&self, tenant: &Tenant, run_id: i64) -> Result<runs::Run> {

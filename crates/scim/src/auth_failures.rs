@@ -26,10 +26,15 @@ impl AuthFailures {
     /// this rejection completes a burst (once per window).
     pub fn rejected(&self, tenant: &TenantName, now: Timestamp) -> bool {
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if windows.len() >= MAX_TRACKED && !windows.contains_key(tenant.as_str()) {
-            windows.clear();
-        }
         let now = now.unix_millis();
+        if windows.len() >= MAX_TRACKED && !windows.contains_key(tenant.as_str()) {
+            // Forget finished windows; if the map is still full, names the client made up
+            // must not push out a real tenant's count: this one is not counted.
+            windows.retain(|_, (start, _)| now - *start < WINDOW_MS);
+            if windows.len() >= MAX_TRACKED {
+                return false;
+            }
+        }
         let entry = windows
             .entry(tenant.as_str().to_owned())
             .or_insert((now, 0));
