@@ -45,6 +45,16 @@ impl EventKind {
         EventKind::ALL.into_iter().find(|k| k.name() == text)
     }
 
+    /// [`EventKind::parse`], or a message naming the valid kinds (for the API and CLI).
+    pub fn parse_named(text: &str) -> Result<EventKind, String> {
+        EventKind::parse(text).ok_or_else(|| {
+            format!(
+                "unknown event {text:?} (events: {})",
+                EventKind::ALL.map(EventKind::name).join(", ")
+            )
+        })
+    }
+
     /// Kinds whose end a later company run can see (and announce as resolved).
     fn ended_by_a_run(self) -> bool {
         !matches!(self, EventKind::ScimAuthFailures)

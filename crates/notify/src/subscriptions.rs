@@ -27,6 +27,17 @@ impl Channel {
             _ => None,
         }
     }
+
+    /// [`Channel::parse`], or a message naming the valid channels.
+    pub fn parse_named(text: &str) -> Result<Channel, String> {
+        Channel::parse(text).ok_or_else(|| {
+            format!(
+                "unknown channel {text:?} (channels: {}, {})",
+                Channel::Email.name(),
+                Channel::Webhook.name()
+            )
+        })
+    }
 }
 
 /// A subscription as listed: the webhook secret is never part of it.

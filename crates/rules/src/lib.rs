@@ -18,6 +18,7 @@ pub use evaluate::{
     Decision, Evaluation, Explanation, RuleOutcome, RuleTrace, SettingTrace, UserError,
 };
 pub use ruleset::RuleSet;
+pub use sandbox::is_active;
 pub use settings::{AccountSettings, Setting, SettingValue};
 
 /// A staged user as the rules see it: the SCIM resource as received, and its groups.

@@ -297,8 +297,15 @@ pub(crate) fn user_object(raw: &Value, fields: &UserFields) -> Dynamic {
 }
 
 /// Whether the IdP has the user active: anything but `"active": false` is.
-pub(crate) fn is_active(raw: &Value) -> bool {
-    raw.get("active").and_then(Value::as_bool).unwrap_or(true)
+/// Whether a SCIM user is active: `active` false — a boolean, or Entra's string
+/// `"False"` — means inactive; anything else, or no `active` at all, means active. The
+/// rules, the planner and the admin API all decide it here.
+pub fn is_active(raw: &Value) -> bool {
+    match raw.get("active") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => !s.eq_ignore_ascii_case("false"),
+        _ => true,
+    }
 }
 
 fn primary_email(raw: &Value) -> Dynamic {

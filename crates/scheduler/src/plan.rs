@@ -377,15 +377,6 @@ impl<'a> Planner<'a> {
     }
 }
 
-/// `active` false, as a boolean or as Entra's string "False".
-fn inactive(body: &serde_json::Value) -> bool {
-    match body.get("active") {
-        Some(serde_json::Value::Bool(b)) => !b,
-        Some(serde_json::Value::String(s)) => s.eq_ignore_ascii_case("false"),
-        _ => false,
-    }
-}
-
 /// The CRM identity of a staged user: userName, a display name, the primary e-mail.
 fn identity(meta: &UserMeta, body: &serde_json::Value) -> (String, Option<String>, Option<String>) {
     let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_owned);
@@ -435,7 +426,7 @@ fn item(
     };
     // Inactive in the IdP: the account goes, whatever the rules say (even if they fail
     // for this user, an account must not outlive its user's access).
-    if inactive(body) {
+    if !scimgate_rules::is_active(body) {
         if let Some(a) = account.filter(|a| a.fields.active) {
             out.action = Action::Deprovision;
             out.account = Some(a.pk);

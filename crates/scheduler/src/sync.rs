@@ -307,13 +307,15 @@ impl Syncer {
             .staged_user_with_groups(tenant, user_id)
             .await?
             .is_some();
-        let has_account = self
-            .crm
-            .accounts(tenant)
-            .await?
-            .iter()
-            .any(|a| a.staged_user_id.as_deref() == Some(user_id));
-        if !staged && !has_account {
+        // Only a user no longer staged needs the (whole) account list to be looked up.
+        let known = staged
+            || self
+                .crm
+                .accounts(tenant)
+                .await?
+                .iter()
+                .any(|a| a.staged_user_id.as_deref() == Some(user_id));
+        if !known {
             return Err(SyncError::NotFound(format!(
                 "no staged user or account with id {user_id:?}"
             )));

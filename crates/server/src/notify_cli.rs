@@ -62,13 +62,7 @@ fn events(names: &[String]) -> anyhow::Result<Vec<EventKind>> {
         .iter()
         .map(|name| name.trim())
         .filter(|name| !name.is_empty())
-        .map(|name| match EventKind::parse(name) {
-            Some(kind) => Ok(kind),
-            None => bail!(
-                "unknown event {name:?} (events: {})",
-                EventKind::ALL.map(EventKind::name).join(", ")
-            ),
-        })
+        .map(|name| EventKind::parse_named(name).map_err(anyhow::Error::msg))
         .collect()
 }
 

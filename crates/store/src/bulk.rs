@@ -14,6 +14,13 @@ use std::pin::Pin;
 /// The future a [`Store::write_transaction`] body returns, borrowing the connection.
 pub type TxWork<'c, T, E> = Pin<Box<dyn Future<Output = std::result::Result<T, E>> + Send + 'c>>;
 
+/// Whether blocking this thread is allowed (`block_in_place`): only on a multi-threaded
+/// tokio runtime, where its other tasks can move to another thread.
+pub(crate) fn on_multi_thread_runtime() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+}
+
 impl Store {
     /// Runs `read` in a read transaction on a direct SQLite connection. `None` when the
     /// store is PostgreSQL, or when not on a multi-threaded runtime (where blocking the
@@ -26,9 +33,7 @@ impl Store {
             return None;
         }
         let path = self.sqlite_path.as_ref()?;
-        let multi_thread = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        if !multi_thread {
+        if !on_multi_thread_runtime() {
             return None;
         }
         Some(tokio::task::block_in_place(|| {

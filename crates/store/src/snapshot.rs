@@ -240,9 +240,7 @@ fn group_from_parts(id: String, external_id: Option<String>, body: &str) -> Resu
 /// Runs CPU-heavy work (a chunk's planning) without stalling the async runtime's other
 /// tasks: on a multi-threaded runtime this thread hands its tasks to another first.
 fn off_the_runtime<T>(work: impl FnOnce() -> T) -> T {
-    let multi_thread = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if multi_thread {
+    if crate::bulk::on_multi_thread_runtime() {
         tokio::task::block_in_place(work)
     } else {
         work()

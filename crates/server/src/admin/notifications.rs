@@ -22,22 +22,11 @@ pub struct NewSubscriptionBody {
 }
 
 fn channel(name: &str) -> Result<Channel> {
-    Channel::parse(name).ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "unknown channel {name:?} (channels: {}, {})",
-            Channel::Email.name(),
-            Channel::Webhook.name()
-        ))
-    })
+    Channel::parse_named(name).map_err(ApiError::bad_request)
 }
 
 fn event(name: &str) -> Result<EventKind> {
-    EventKind::parse(name).ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "unknown event {name:?} (events: {})",
-            EventKind::ALL.map(EventKind::name).join(", ")
-        ))
-    })
+    EventKind::parse_named(name).map_err(ApiError::bad_request)
 }
 
 /// A subscription's id that this tenant does not have is a 404 naming it.

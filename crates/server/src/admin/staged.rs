@@ -61,13 +61,8 @@ fn user_json(user: &StagedUser, groups: &[&StagedGroup]) -> Value {
         "userName": text(user, "userName"),
         "externalId": user.external_id,
         "displayName": text(user, "displayName"),
-        // As the rules see it: absent means active.
-        // Entra may send "False" as a string; anything but false is active.
-        "active": match user.body.get("active") {
-            Some(Value::Bool(b)) => *b,
-            Some(Value::String(s)) => !s.eq_ignore_ascii_case("false"),
-            _ => true,
-        },
+        // As the rules see it.
+        "active": scimgate_rules::is_active(&user.body),
         "groups": groups.iter().map(|g| g.display_name.as_str()).collect::<Vec<_>>(),
     })
 }
