@@ -279,6 +279,19 @@ async fn members_are_rows(backend: DbBackend) {
     let Some((_db, store, tenant)) = setup(backend).await else {
         return;
     };
+    // Members must be users of the tenant: create them together (one group commit).
+    let names: Vec<String> = ["a".to_owned(), "b".to_owned()]
+        .into_iter()
+        .chain((0..1000).map(|i| format!("m{i}")))
+        .collect();
+    let mut creating = tokio::task::JoinSet::new();
+    for name in names {
+        let (store, tenant) = (store.clone(), tenant.clone());
+        creating.spawn(async move { (name.clone(), create(&store, &tenant, &name).await) });
+    }
+    let ids: std::collections::HashMap<String, String> =
+        creating.join_all().await.into_iter().collect();
+    let id = |name: &str| ids[name].clone();
     let group = IndexedDoc {
         body: json!({"displayName": "G"}),
         display_name: Some("G".into()),
@@ -291,26 +304,34 @@ async fn members_are_rows(backend: DbBackend) {
             Write::Create {
                 kind: ResourceKind::Group,
                 doc: group.clone(),
-                members: vec![member("a"), member("b")],
+                members: vec![member(&id("a")), member(&id("b"))],
             },
         )
         .await
         .unwrap();
     let gid = out.resource.unwrap().id;
-    let many: Vec<Member> = (0..1000).map(|i| member(&format!("m{i}"))).collect();
+    let many: Vec<Member> = (0..1000).map(|i| member(&id(&format!("m{i}")))).collect();
     let mutate = |ops: Vec<MemberOp>| {
         let doc = group.clone();
         Write::Mutate {
             kind: ResourceKind::Group,
             id: gid.clone(),
-            mutator: Box::new(move |_| Ok(Mutation { doc, members: ops })),
+            mutator: Box::new(move |_| {
+                Ok(Mutation {
+                    doc: doc.clone(),
+                    members: ops.clone(),
+                })
+            }),
         }
     };
     store
         .write(
             &tenant,
             now(),
-            mutate(vec![MemberOp::Add(many), MemberOp::Add(vec![member("a")])]),
+            mutate(vec![
+                MemberOp::Add(many),
+                MemberOp::Add(vec![member(&id("a"))]),
+            ]),
         )
         .await
         .unwrap();
@@ -322,7 +343,7 @@ async fn members_are_rows(backend: DbBackend) {
         .write(
             &tenant,
             now(),
-            mutate(vec![MemberOp::Remove(vec!["a".into(), "zzz".into()])]),
+            mutate(vec![MemberOp::Remove(vec![id("a"), "zzz".into()])]),
         )
         .await
         .unwrap();
@@ -331,14 +352,14 @@ async fn members_are_rows(backend: DbBackend) {
         1001
     );
     assert_eq!(
-        store.groups_of(&tenant, "b").await.unwrap(),
+        store.groups_of(&tenant, &id("b")).await.unwrap(),
         vec![gid.clone()]
     );
     let page = matching(
         &store,
         &tenant,
         ResourceKind::Group,
-        Cond::Eq(Column::MemberValue, "m999".into()),
+        Cond::Eq(Column::MemberValue, id("m999")),
     )
     .await;
     assert_eq!(page, 1);

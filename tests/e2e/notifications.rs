@@ -3,6 +3,7 @@
 
 use reqwest::Method;
 use scimgate_core::{Clock, SystemClock};
+use scimgate_notify::target::TargetPolicy;
 use scimgate_store::{Tenant, TokenKind};
 use scimgate_testkit::{on_both_backends, DbBackend, TestServer};
 use serde_json::{json, Value};
@@ -57,7 +58,12 @@ fn expect(status: u16, got: (u16, Value)) -> Value {
 
 impl Api {
     async fn start(backend: DbBackend) -> Option<Api> {
-        let s = TestServer::start(backend).await?;
+        Self::start_with(backend, TargetPolicy::ALLOW_PRIVATE).await
+    }
+
+    /// A server whose webhooks may reach what `policy` permits.
+    async fn start_with(backend: DbBackend, policy: TargetPolicy) -> Option<Api> {
+        let s = TestServer::start_with(backend, |c| c.webhook_targets = policy).await?;
         let token = admin_token(&s, &s.tenant).await;
         Some(Api { s, token })
     }
@@ -296,9 +302,12 @@ async fn a_test_message_is_queued_and_shown_in_the_outbox(backend: DbBackend) {
 }
 
 async fn bad_subscriptions_are_refused_with_a_message(backend: DbBackend) {
-    let Some(api) = Api::start(backend).await else {
+    // As in production: webhooks go to public addresses only.
+    let Some(api) = Api::start_with(backend, TargetPolicy::PUBLIC_ONLY).await else {
         return;
     };
+    let webhook =
+        |target: &str| json!({"channel": "webhook", "target": target, "events": ["sync.error"]});
     let cases = [
         (
             json!({"channel": "email", "target": "ops@acme.example", "events": ["sync.error", "sync.eror"]}),
@@ -323,6 +332,25 @@ async fn bad_subscriptions_are_refused_with_a_message(backend: DbBackend) {
         (
             json!({"channel": "webhook", "target": "hooks.acme.example/x", "events": ["sync.error"]}),
             vec!["\"hooks.acme.example/x\"", "URL"],
+        ),
+        (
+            webhook("https://user:secret@hooks.acme.example/x"),
+            vec!["credentials"],
+        ),
+        (webhook("http://[::1"), vec!["not a valid URL"]),
+        (
+            webhook("http://169.254.169.254/latest/meta-data/"),
+            vec!["private, loopback or link-local", "allow_private_webhooks"],
+        ),
+        (webhook("http://127.0.0.1:9/"), vec!["private"]),
+        (webhook("http://[::1]:9/"), vec!["private"]),
+        (webhook("http://10.0.0.8/hook"), vec!["private"]),
+        (webhook("http://192.168.1.1/hook"), vec!["private"]),
+        (webhook("http://localhost:9/"), vec!["private"]),
+        (webhook("http://[fe80::1]/"), vec!["private"]),
+        (
+            json!({"channel": "webhook", "target": "https://hooks.acme.example/\u{0}", "events": ["sync.error"]}),
+            vec!["NUL"],
         ),
         (
             json!({"channel": "email", "target": "ops@acme.example", "evnts": ["sync.error"]}),
@@ -370,6 +398,33 @@ async fn bad_subscriptions_are_refused_with_a_message(backend: DbBackend) {
         .await;
     assert!(message(400, &query).contains("\"channel\""));
     assert!(api.subscriptions().await.is_empty(), "nothing was saved");
+    // Nothing is lost for the public ones.
+    expect(
+        201,
+        api.subscribe(webhook("https://hooks.acme.example/x")).await,
+    );
+}
+
+/// With private targets allowed (the server's switch), 127.0.0.1 is accepted; credentials
+/// in the URL and broken URLs still are not.
+async fn private_webhooks_need_the_servers_switch(backend: DbBackend) {
+    let Some(api) = Api::start_with(backend, TargetPolicy::ALLOW_PRIVATE).await else {
+        return;
+    };
+    let webhook =
+        |target: &str| json!({"channel": "webhook", "target": target, "events": ["sync.error"]});
+    expect(201, api.subscribe(webhook("http://127.0.0.1:9/hook")).await);
+    expect(201, api.subscribe(webhook("http://localhost:9/hook")).await);
+    message(
+        400,
+        &api.subscribe(webhook("http://u:p@127.0.0.1:9/")).await,
+    );
+    message(400, &api.subscribe(webhook("http://[::1")).await);
+    let listed = api.subscriptions().await;
+    assert_eq!(listed.len(), 2);
+    assert!(listed
+        .iter()
+        .all(|s| !s["target"].as_str().unwrap().contains('@')));
 }
 
 async fn tokens_are_checked_and_tenants_kept_apart(backend: DbBackend) {
@@ -490,5 +545,6 @@ on_both_backends!(
     subscriptions_are_added_listed_and_removed,
     a_test_message_is_queued_and_shown_in_the_outbox,
     bad_subscriptions_are_refused_with_a_message,
+    private_webhooks_need_the_servers_switch,
     tokens_are_checked_and_tenants_kept_apart,
 );

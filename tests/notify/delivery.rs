@@ -179,6 +179,43 @@ async fn a_webhook_answering_400_makes_the_message_dead_without_retrying(backend
     assert_eq!(f.outbox().await[0].status, "dead");
 }
 
+on_both_backends!(a_server_that_refuses_private_targets_never_reaches_one_at_send_time);
+
+/// Subscriptions made while private targets were allowed (or a name whose address changed
+/// since) are checked again at every send: a worker that allows only public addresses
+/// never reaches 127.0.0.1, whether the URL names the address or a name resolving to it.
+async fn a_server_that_refuses_private_targets_never_reaches_one_at_send_time(backend: DbBackend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    let hook = WebhookReceiver::start(&[200]).await;
+    let by_name = hook.url.replace("127.0.0.1", "localhost");
+    f.subscribe_webhook(&hook.url, &[EventKind::SyncError])
+        .await;
+    f.subscribe_webhook(&by_name, &[EventKind::SyncError]).await;
+    failing_run(&f).await;
+    let strict = scimgate_notify::deliver::Worker::new(
+        f.server.db.store().await,
+        f.clock.clone(),
+        scimgate_notify::deliver::DeliveryConfig::default(),
+        "strict".into(),
+    )
+    .unwrap();
+    assert_eq!(strict.run_once().await.unwrap(), 2);
+    let outbox = f.outbox().await;
+    let literal = outbox.iter().find(|m| m.target == hook.url).unwrap();
+    assert_eq!(literal.status, "dead", "{literal:?}");
+    assert!(
+        literal.last_error.as_deref().unwrap().contains("private"),
+        "{literal:?}"
+    );
+    // A name is resolved at send time; with no permitted address it is not reached
+    // (retried later: DNS may change back).
+    let named = outbox.iter().find(|m| m.target == by_name).unwrap();
+    assert_ne!(named.status, "delivered", "{named:?}");
+    assert!(hook.requests().is_empty(), "a private receiver was reached");
+}
+
 on_both_backends!(two_replicas_deliver_each_message_once);
 
 /// Two workers on two stores (two replicas) share one outbox: every message reaches the
@@ -200,7 +237,10 @@ async fn two_replicas_deliver_each_message_once(backend: DbBackend) {
     let other = scimgate_notify::deliver::Worker::new(
         f.server.db.store().await,
         f.clock.clone(),
-        scimgate_notify::deliver::DeliveryConfig::default(),
+        scimgate_notify::deliver::DeliveryConfig {
+            targets: scimgate_notify::target::TargetPolicy::ALLOW_PRIVATE,
+            ..Default::default()
+        },
         "replica-b".into(),
     )
     .unwrap();

@@ -127,6 +127,8 @@ impl Fixture {
                 password: None,
                 from: "scimgate <noreply@scimgate.test>".into(),
             }),
+            // The test receivers listen on 127.0.0.1.
+            targets: scimgate_notify::target::TargetPolicy::ALLOW_PRIVATE,
         };
         Worker::new(
             self.server.store.clone(),
@@ -157,6 +159,7 @@ impl Fixture {
             address,
             events,
             &self.now(),
+            scimgate_notify::target::TargetPolicy::ALLOW_PRIVATE,
         )
         .await
         .unwrap();
@@ -177,6 +180,7 @@ impl Fixture {
             url,
             events,
             &self.now(),
+            scimgate_notify::target::TargetPolicy::ALLOW_PRIVATE,
         )
         .await
         .unwrap();

@@ -21,6 +21,7 @@ async fn a_burst_of_rejected_tokens_is_one_message(backend: DbBackend) {
         "https://hooks.acme.no/scimgate",
         &[EventKind::ScimAuthFailures],
         "2026-11-22T00:00:00Z",
+        scimgate_notify::target::TargetPolicy::ALLOW_PRIVATE,
     )
     .await
     .unwrap();
@@ -32,6 +33,7 @@ async fn a_burst_of_rejected_tokens_is_one_message(backend: DbBackend) {
         "ops@acme.no",
         &[EventKind::SyncError],
         "2026-11-22T00:00:00Z",
+        scimgate_notify::target::TargetPolicy::ALLOW_PRIVATE,
     )
     .await
     .unwrap();

@@ -219,8 +219,8 @@ async fn seed(store: &Store, tenant: &Tenant, count: usize) -> anyhow::Result<()
                         id: id.clone(),
                         mutator: Box::new(move |_| {
                             Ok(Mutation {
-                                doc,
-                                members: vec![MemberOp::Add(add)],
+                                doc: doc.clone(),
+                                members: vec![MemberOp::Add(add.clone())],
                             })
                         }),
                     },

@@ -185,6 +185,13 @@ fn check_entry(kind: CatalogKind, name: &str, seats: Option<u64>) -> Result<()> 
     if name.trim().is_empty() {
         return Err(CrmError::Invalid(format!("a {} needs a name", kind.name())));
     }
+    if name.len() > scimgate_core::text::MAX_INDEXED_BYTES {
+        return Err(CrmError::Invalid(format!(
+            "a {} name is at most {} bytes long",
+            kind.name(),
+            scimgate_core::text::MAX_INDEXED_BYTES
+        )));
+    }
     if name.chars().any(char::is_control) {
         return Err(CrmError::Invalid(format!(
             "{name:?}: a {} name cannot contain control characters",

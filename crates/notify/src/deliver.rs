@@ -22,6 +22,8 @@ pub struct DeliveryConfig {
     pub first_backoff_ms: i64,
     pub webhook_timeout: Duration,
     pub smtp: Option<crate::email::SmtpConfig>,
+    /// Which addresses webhooks may reach, checked again at every send.
+    pub targets: crate::target::TargetPolicy,
 }
 
 impl Default for DeliveryConfig {
@@ -31,6 +33,7 @@ impl Default for DeliveryConfig {
             first_backoff_ms: 5_000,
             webhook_timeout: Duration::from_secs(10),
             smtp: None,
+            targets: crate::target::TargetPolicy::PUBLIC_ONLY,
         }
     }
 }
@@ -64,6 +67,9 @@ impl Worker {
         let http = reqwest::Client::builder()
             .timeout(config.webhook_timeout)
             .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(crate::target::GuardedResolver {
+                policy: config.targets,
+            }))
             .build()
             .map_err(|e| crate::NotifyError::Invalid(format!("HTTP client: {e}")))?;
         // The lease owner must be unique across replicas (two hosts may share a pid).
@@ -175,9 +181,21 @@ impl Worker {
                 message: "the subscription was removed".into(),
                 retry: false,
             })?;
+        // Subscribed under a policy that may since have changed; an IP address in the
+        // URL never meets the resolver, so it is checked here.
+        let url = reqwest::Url::parse(&entry.target).map_err(|_| Failure {
+            message: "the webhook URL is not valid".into(),
+            retry: false,
+        })?;
+        crate::target::check_literal_host(&url, self.config.targets).map_err(|message| {
+            Failure {
+                message,
+                retry: false,
+            }
+        })?;
         let response = self
             .http
-            .post(&entry.target)
+            .post(url)
             .header("content-type", "application/json")
             .header("x-scimgate-event", &entry.event)
             .header("x-scimgate-delivery", entry.id.to_string())

@@ -8,6 +8,7 @@ pub mod email;
 pub mod event;
 pub mod outbox;
 pub mod subscriptions;
+pub mod target;
 pub mod welcome;
 
 pub use event::{Event, EventKind, RunReport};

@@ -1,5 +1,6 @@
 //! Who receives which events: e-mail addresses and webhook URLs, per tenant.
 
+use crate::target::TargetPolicy;
 use crate::{EventKind, NotifyError, Result};
 use scimgate_store::{Store, Tenant};
 use serde::Serialize;
@@ -65,7 +66,7 @@ impl std::fmt::Debug for NewSubscription {
     }
 }
 
-fn check_target(channel: Channel, target: &str) -> Result<()> {
+fn check_target(channel: Channel, target: &str, policy: TargetPolicy) -> Result<()> {
     let ok = match channel {
         // Enough to catch a paste of the wrong thing; the SMTP server has the last word.
         Channel::Email => {
@@ -77,9 +78,8 @@ fn check_target(channel: Channel, target: &str) -> Result<()> {
                     .any(|c| c.is_whitespace() || c == ',' || c == ';')
         }
         Channel::Webhook => {
-            (target.starts_with("https://") || target.starts_with("http://"))
-                && target.len() > "http://x".len()
-                && !target.chars().any(char::is_whitespace)
+            crate::target::check_webhook_url(target, policy)?;
+            true
         }
     };
     if ok {
@@ -106,9 +106,10 @@ pub async fn add(
     target: &str,
     events: &[EventKind],
     now: &str,
+    policy: TargetPolicy,
 ) -> Result<NewSubscription> {
     let target = target.trim();
-    check_target(channel, target)?;
+    check_target(channel, target, policy)?;
     if events.is_empty() {
         return Err(NotifyError::Invalid(format!(
             "name at least one event: {}",
@@ -195,13 +196,17 @@ mod tests {
 
     #[test]
     fn targets_are_checked_per_channel() {
-        assert!(check_target(Channel::Email, "ops@acme.no").is_ok());
+        let strict = TargetPolicy::PUBLIC_ONLY;
+        assert!(check_target(Channel::Email, "ops@acme.no", strict).is_ok());
         for bad in ["ops", "@acme.no", "ops@acme", "a@b.no, c@d.no", "a b@c.no"] {
-            assert!(check_target(Channel::Email, bad).is_err(), "{bad}");
+            assert!(check_target(Channel::Email, bad, strict).is_err(), "{bad}");
         }
-        assert!(check_target(Channel::Webhook, "https://hooks.acme.no/scim").is_ok());
+        assert!(check_target(Channel::Webhook, "https://hooks.acme.no/scim", strict).is_ok());
         for bad in ["ftp://x.no", "hooks.acme.no", "https://", "https://a b"] {
-            assert!(check_target(Channel::Webhook, bad).is_err(), "{bad}");
+            assert!(
+                check_target(Channel::Webhook, bad, strict).is_err(),
+                "{bad}"
+            );
         }
     }
 }

@@ -3,17 +3,18 @@
 use crate::schema::{ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
 use serde_json::{json, Value};
 
-pub fn service_provider_config(base: &str, max_payload: usize) -> Value {
+/// RFC 7643 §5 exactly: strict clients (the python-scim models) refuse any attribute
+/// the RFC does not define, so the input limits are in docs/entra.md, not here. There
+/// is no `documentationUri`: it would have to be an address that exists for everyone.
+pub fn service_provider_config(base: &str) -> Value {
     json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
-        "documentationUri": "https://github.com/scimgate/scimgate/blob/main/docs/entra.md",
         "patch": { "supported": true },
         "bulk": { "supported": false, "maxOperations": 0, "maxPayloadSize": 0 },
         "filter": { "supported": true, "maxResults": crate::http::MAX_COUNT },
         "changePassword": { "supported": false },
         "sort": { "supported": false },
-        "etag": { "supported": false },
-        "maxPayloadSize": max_payload,
+        "etag": { "supported": true },
         "authenticationSchemes": [{
             "type": "oauthbearertoken",
             "name": "OAuth Bearer Token",

@@ -140,6 +140,17 @@ impl From<StoreError> for ScimError {
                 Ok(scim) => *scim,
                 Err(other) => ScimError::invalid_value(other.to_string()),
             },
+            StoreError::Unstorable(why) => ScimError::invalid_value(why),
+            StoreError::UnknownMember(id) => ScimError::invalid_value(format!(
+                "member {id:?} is not a user or group of this tenant (nor may a group be its own member)"
+            )),
+            StoreError::VersionMismatch { current } => crate::etag::stale(current),
+            ref db @ StoreError::Database(_) if db.is_input_refused() => {
+                tracing::info!(error = %err, "the database refused a client's value");
+                ScimError::invalid_value(
+                    "a value is too long or holds a character that cannot be stored",
+                )
+            }
             StoreError::Unavailable(_)
             | StoreError::WriterStopped
             | StoreError::Database(_)
@@ -170,6 +181,10 @@ impl IntoResponse for ScimError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"scimgate\""),
             );
+        }
+        // Only a real outage is a 503, and a client may come back shortly.
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         response
     }
@@ -210,6 +225,29 @@ mod tests {
             status_and_type(StoreError::Database(sqlx::Error::RowNotFound).into()),
             (503, None)
         );
+        assert_eq!(
+            status_and_type(StoreError::Unstorable("userName holds NUL".into()).into()),
+            (400, Some("invalidValue"))
+        );
+        let unknown: ScimError = StoreError::UnknownMember("u-9".into()).into();
+        assert_eq!(
+            (unknown.status.as_u16(), unknown.scim_type),
+            (400, Some(ScimType::InvalidValue))
+        );
+        assert!(unknown.detail.contains("u-9"), "{}", unknown.detail);
+        assert_eq!(
+            status_and_type(StoreError::VersionMismatch { current: 4 }.into()),
+            (412, None)
+        );
+    }
+
+    #[test]
+    fn outages_say_when_to_come_back() {
+        let response = ScimError::unavailable("down").into_response();
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+        let response = ScimError::invalid_value("x").into_response();
+        assert!(!response.headers().contains_key(header::RETRY_AFTER));
     }
 
     #[test]

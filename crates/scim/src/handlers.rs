@@ -7,7 +7,7 @@ use crate::render::{etag, render, Projection};
 use crate::resource;
 use crate::schema::{self, ResourceType};
 use crate::translate::{mentions_members, translate};
-use crate::{discovery, patch, ScimState};
+use crate::{discovery, etag, patch, ScimState};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -26,8 +26,14 @@ fn kind(rt: ResourceType) -> ResourceKind {
 }
 
 fn resource_id(path: std::result::Result<Path<(String, String)>, PathRejection>) -> Result<String> {
-    path.map(|Path((_, id))| id)
-        .map_err(|e| ScimError::invalid_syntax(format!("bad resource path: {e}")))
+    let id = path
+        .map(|Path((_, id))| id)
+        .map_err(|e| ScimError::invalid_syntax(format!("bad resource path: {e}")))?;
+    // An id no resource could have (a NUL, 1 MB) names nothing, on either database.
+    if !crate::limits::is_possible_id(&id) {
+        return Err(ScimError::not_found("no resource has this id"));
+    }
+    Ok(id)
 }
 
 fn single_headers(
@@ -110,13 +116,22 @@ pub async fn get(
     rt: ResourceType,
     id: &str,
     q: &QueryParams,
+    headers: &HeaderMap,
 ) -> Result<Response> {
     let projection = Projection::parse(q.get("attributes"), q.get("excludedAttributes"))?;
+    let unless = etag::if_none_match(headers)?;
     let stored = state
         .store
         .get(&auth.tenant, kind(rt), id)
         .await?
         .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", rt.name())))?;
+    if unless.is_some_and(|c| c.matches(stored.version)) {
+        let mut response = empty_response(StatusCode::NOT_MODIFIED);
+        response
+            .headers_mut()
+            .extend(single_headers(&auth, rt, &stored, false));
+        return Ok(response);
+    }
     let shown = show(state, &auth, rt, &stored, &projection).await?;
     Ok(scim_response(
         StatusCode::OK,
@@ -131,7 +146,9 @@ pub async fn replace(
     rt: ResourceType,
     id: String,
     body: Value,
+    headers: &HeaderMap,
 ) -> Result<Response> {
+    let condition = etag::if_match(headers)?;
     let normalized = resource::normalize(rt, body)?;
     let member_ops = match normalized.members {
         Some(members) => vec![MemberOp::RemoveAll, MemberOp::Add(members)],
@@ -141,10 +158,11 @@ pub async fn replace(
     let write = Write::Mutate {
         kind: kind(rt),
         id: id.clone(),
-        mutator: Box::new(move |_current| {
+        mutator: Box::new(move |current| {
+            check_current(condition.as_ref(), &current)?;
             Ok(Mutation {
-                doc,
-                members: member_ops,
+                doc: doc.clone(),
+                members: member_ops.clone(),
             })
         }),
     };
@@ -170,12 +188,15 @@ pub async fn modify(
     rt: ResourceType,
     id: String,
     body: Value,
+    headers: &HeaderMap,
 ) -> Result<Response> {
+    let condition = etag::if_match(headers)?;
     let ops = patch::parse(rt, body)?;
     let write = Write::Mutate {
         kind: kind(rt),
         id: id.clone(),
         mutator: Box::new(move |current| {
+            check_current(condition.as_ref(), &current)?;
             let (doc, members) = patch::patch_resource(rt, current.body, &ops)
                 .map_err(|e| -> Rejection { Box::new(e) })?;
             Ok(Mutation { doc, members })
@@ -214,10 +235,15 @@ pub async fn delete(
     auth: Authed,
     rt: ResourceType,
     id: String,
+    headers: &HeaderMap,
 ) -> Result<Response> {
     let write = Write::Delete {
         kind: kind(rt),
         id: id.clone(),
+        if_match: match etag::if_match(headers)? {
+            None | Some(etag::Condition::Any) => None,
+            Some(etag::Condition::Versions(versions)) => Some(versions),
+        },
     };
     state
         .store
@@ -234,6 +260,17 @@ fn not_found_as(err: scimgate_store::StoreError, rt: ResourceType, id: &str) -> 
             ScimError::not_found(format!("{} {id} not found", rt.name()))
         }
         other => other.into(),
+    }
+}
+
+/// `If-Match`, checked against the version the write's transaction sees.
+fn check_current(
+    condition: Option<&etag::Condition>,
+    current: &scimgate_store::Current,
+) -> std::result::Result<(), Rejection> {
+    match condition {
+        Some(c) if !c.matches(current.version) => Err(Box::new(etag::stale(current.version))),
+        _ => Ok(()),
     }
 }
 
@@ -430,31 +467,35 @@ macro_rules! resource_routes {
             auth: Authed,
             path: std::result::Result<Path<(String, String)>, PathRejection>,
             q: QueryParams,
+            headers: HeaderMap,
         ) -> Result<Response> {
-            get(&s, auth, $rt, &resource_id(path)?, &q).await
+            get(&s, auth, $rt, &resource_id(path)?, &q, &headers).await
         }
         pub async fn $put(
             State(s): State<ScimState>,
             auth: Authed,
             path: std::result::Result<Path<(String, String)>, PathRejection>,
+            headers: HeaderMap,
             ScimBody(body): ScimBody,
         ) -> Result<Response> {
-            replace(&s, auth, $rt, resource_id(path)?, body).await
+            replace(&s, auth, $rt, resource_id(path)?, body, &headers).await
         }
         pub async fn $patch(
             State(s): State<ScimState>,
             auth: Authed,
             path: std::result::Result<Path<(String, String)>, PathRejection>,
+            headers: HeaderMap,
             ScimBody(body): ScimBody,
         ) -> Result<Response> {
-            modify(&s, auth, $rt, resource_id(path)?, body).await
+            modify(&s, auth, $rt, resource_id(path)?, body, &headers).await
         }
         pub async fn $delete(
             State(s): State<ScimState>,
             auth: Authed,
             path: std::result::Result<Path<(String, String)>, PathRejection>,
+            headers: HeaderMap,
         ) -> Result<Response> {
-            delete(&s, auth, $rt, resource_id(path)?).await
+            delete(&s, auth, $rt, resource_id(path)?, &headers).await
         }
     };
 }
@@ -489,10 +530,10 @@ pub async fn search_root(
     search_all(&s, auth, req).await
 }
 
-pub async fn service_provider_config(State(s): State<ScimState>, auth: Authed) -> Result<Response> {
+pub async fn service_provider_config(auth: Authed) -> Result<Response> {
     Ok(scim_response(
         StatusCode::OK,
-        &discovery::service_provider_config(&auth.base, s.max_body_bytes),
+        &discovery::service_provider_config(&auth.base),
         HeaderMap::new(),
     ))
 }

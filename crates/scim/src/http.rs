@@ -164,8 +164,11 @@ impl ListRequest {
         let filter = match filter.map(str::trim).filter(|f| !f.is_empty()) {
             None => None,
             Some(text) => {
-                let parsed = filter::parse_filter(text)
+                let mut parsed = filter::parse_filter(text)
                     .map_err(|e| ScimError::invalid_filter(format!("bad filter {text:?}: {e}")))?;
+                if let [rt] = targets {
+                    parsed = filter::qualify(parsed, *rt);
+                }
                 let mut errors = targets
                     .iter()
                     .filter_map(|rt| filter::check(&parsed, Target::Resource(*rt)).err());

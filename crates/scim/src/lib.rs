@@ -5,9 +5,11 @@
 pub mod auth_failures;
 mod discovery;
 pub mod error;
+pub mod etag;
 pub mod filter;
 mod handlers;
 pub mod http;
+pub mod limits;
 pub mod patch;
 #[cfg(test)]
 mod patch_tests;

@@ -135,18 +135,20 @@ pub fn parse_path(rt: ResourceType, raw: &str) -> Result<PatchPath, ScimError> {
     if let Some((urn, _)) = rt.known_extension(raw) {
         return Ok(PatchPath::Extension(urn.to_owned()));
     }
-    let attr = filter::parse_attr_ref(raw).map_err(|e| {
-        // RFC 7644 §3.12: a broken filter inside a path is `invalidFilter`; anything
-        // else wrong with the path is `invalidPath`.
-        let attribute_ok = raw
-            .split_once('[')
-            .is_some_and(|(attr, _)| filter::parse_attr_ref(attr).is_ok());
-        if attribute_ok {
-            ScimError::invalid_filter(format!("bad filter in path {raw:?}: {e}"))
-        } else {
-            ScimError::invalid_path(format!("bad path {raw:?}: {e}"))
-        }
-    })?;
+    let attr = filter::parse_attr_ref(raw)
+        .map(|a| filter::qualify_attr(a, rt))
+        .map_err(|e| {
+            // RFC 7644 §3.12: a broken filter inside a path is `invalidFilter`; anything
+            // else wrong with the path is `invalidPath`.
+            let attribute_ok = raw
+                .split_once('[')
+                .is_some_and(|(attr, _)| filter::parse_attr_ref(attr).is_ok());
+            if attribute_ok {
+                ScimError::invalid_filter(format!("bad filter in path {raw:?}: {e}"))
+            } else {
+                ScimError::invalid_path(format!("bad path {raw:?}: {e}"))
+            }
+        })?;
     if let Some(f) = &attr.filter {
         let subs = element_defs(rt, &attr);
         filter::check(f, Target::Element(subs))
@@ -363,6 +365,7 @@ fn member_ids(filter: &Filter) -> Result<Vec<String>, ScimError> {
             && attr.urn.is_none()
             && attr.sub.is_none() =>
         {
+            crate::limits::check_member_id(id)?;
             Ok(vec![id.clone()])
         }
         Filter::Or(a, b) => {
@@ -522,6 +525,11 @@ fn apply_whole(
         || container.get(key).is_some_and(Value::is_array),
         |d| d.multi,
     );
+    // A PATCH may add (or remove) one value of a multi-valued attribute as a bare object.
+    let value = match value {
+        Some(one @ Value::Object(_)) if multi => Some(Value::Array(vec![one])),
+        other => other,
+    };
     match op {
         OpKind::Remove => match (value, container.get_mut(key)) {
             // Entra's default remove carries the values to take out of a list.

@@ -64,9 +64,7 @@ pub fn render(
     Value::Object(out)
 }
 
-pub fn etag(version: i64) -> String {
-    format!("W/\"{version}\"")
-}
+pub use crate::etag::etag;
 
 /// `attributes` / `excludedAttributes` (RFC 7644 §3.4.2.5), already parsed.
 #[derive(Debug, Clone, Default)]

@@ -46,9 +46,14 @@ pub fn normalize(rt: ResourceType, input: Value) -> Result<Normalized, ScimError
         }
         match rt.core_attr(&key) {
             Some(def) => {
-                // `groups` on a User is computed by the server; a `password` is a secret
-                // the CRM sync never needs, so it is never stored.
-                if matches!(def.mutability, Mutability::ReadOnly | Mutability::WriteOnly) {
+                // `groups` on a User is computed by the server: ignored (RFC 7643 §7).
+                if def.mutability == Mutability::ReadOnly {
+                    continue;
+                }
+                // A `password` is a secret the CRM sync never needs, so it is never
+                // stored; but one of the wrong type is still the client's mistake.
+                if def.mutability == Mutability::WriteOnly {
+                    coerce(def, value, def.name)?;
                     continue;
                 }
                 if let Some(value) = coerce(def, value, def.name)? {
@@ -122,6 +127,7 @@ pub fn index(rt: ResourceType, body: Value) -> Result<IndexedDoc, ScimError> {
         }
     }
     doc.body = body;
+    crate::limits::check_doc(&doc)?;
     Ok(doc)
 }
 
@@ -197,11 +203,13 @@ pub fn parse_member(item: &Value) -> Result<Member, ScimError> {
     let value = value.ok_or_else(|| {
         ScimError::invalid_value("each member needs a non-empty \"value\" (the member's id)")
     })?;
-    Ok(Member {
+    let member = Member {
         value,
         member_type: text("type")?,
         display: text("display")?,
-    })
+    };
+    crate::limits::check_member(&member)?;
+    Ok(member)
 }
 
 /// An extension key: `urn:…:enterprise:2.0:User` with an object of attributes, or a
@@ -219,6 +227,11 @@ fn normalize_extension(
         };
         let mut out = Map::new();
         for (name, value) in attrs {
+            // Some clients (the python-scim models) repeat the extension's URN inside its
+            // object as `schemas`; the top-level `schemas` already lists it.
+            if name.eq_ignore_ascii_case("schemas") {
+                continue;
+            }
             let def = schema::find(defs, &name).ok_or_else(|| {
                 ScimError::invalid_value(format!("{urn} has no attribute {name:?}"))
             })?;
@@ -264,13 +277,13 @@ pub fn coerce(def: &AttrDef, value: Value, path: &str) -> Result<Option<Value>, 
     if def.multi {
         let items = match value {
             Value::Array(items) => items,
-            // A multi-valued attribute sent as one JSON-encoded string (Entra's
-            // AppRoleAssignmentsComplex) or as a single object is taken as a list.
+            // A multi-valued attribute sent as one JSON-encoded string is Entra's
+            // AppRoleAssignmentsComplex: taken as the list it encodes. A single object is
+            // not a list in a resource body (PATCH, which may add one value, wraps it).
             Value::String(s) if s.trim_start().starts_with('[') => match serde_json::from_str(&s) {
                 Ok(Value::Array(items)) => items,
                 _ => return Err(ScimError::invalid_value(format!("{path} must be an array"))),
             },
-            Value::Object(o) => vec![Value::Object(o)],
             other => {
                 return Err(ScimError::invalid_value(format!(
                     "{path} must be an array, not {other}"
@@ -314,6 +327,15 @@ fn coerce_single(def: &AttrDef, value: Value, path: &str) -> Result<Option<Value
             // `manager` arrives as a bare id from Entra; so may other reference-holders.
             Value::String(s) if schema::find(def.sub, "value").is_some() => {
                 Value::Object(Map::from_iter([("value".to_owned(), Value::String(s))]))
+            }
+            // Entra jobs created before the `aadOptscim062020` flag send `manager` as a
+            // list of one reference object: `[{"$ref": …, "value": id}]`.
+            Value::Array(mut items)
+                if items.len() == 1
+                    && items[0].is_object()
+                    && schema::find(def.sub, "value").is_some() =>
+            {
+                return coerce_single(def, items.remove(0), path);
             }
             Value::Null => return Ok(None),
             other => return Err(wrong(&other)),

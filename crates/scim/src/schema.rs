@@ -58,6 +58,9 @@ pub struct AttrDef {
     pub required: bool,
     pub mutability: Mutability,
     pub sub: &'static [AttrDef],
+    /// What a `reference` attribute points to (RFC 7643 §7): resource types, or
+    /// `external` / `uri`. Clients read it to know what a valid value is.
+    pub reference_types: &'static [&'static str],
 }
 
 const fn attr(name: &'static str, ty: AttrType) -> AttrDef {
@@ -69,6 +72,13 @@ const fn attr(name: &'static str, ty: AttrType) -> AttrDef {
         required: false,
         mutability: Mutability::ReadWrite,
         sub: &[],
+        reference_types: &[],
+    }
+}
+const fn reference(name: &'static str, to: &'static [&'static str]) -> AttrDef {
+    AttrDef {
+        reference_types: to,
+        ..attr(name, AttrType::Reference)
     }
 }
 const fn string(name: &'static str) -> AttrDef {
@@ -91,6 +101,7 @@ const fn complex(name: &'static str, sub: &'static [AttrDef]) -> AttrDef {
         required: false,
         mutability: Mutability::ReadWrite,
         sub,
+        reference_types: &[],
     }
 }
 const fn multi(mut def: AttrDef) -> AttrDef {
@@ -104,12 +115,19 @@ const MULTI_VALUE_SUBS: &[AttrDef] = &[
     string("type"),
     attr("primary", AttrType::Boolean),
 ];
-const REFERENCE_SUBS: &[AttrDef] = &[
+/// A group's members (RFC 7643 §4.2): users and groups of the same tenant.
+const MEMBER_SUBS: &[AttrDef] = &[
     exact(string("value")),
-    exact(attr("$ref", AttrType::Reference)),
+    exact(reference("$ref", &["User", "Group"])),
     string("display"),
     string("type"),
-    attr("primary", AttrType::Boolean),
+];
+/// A user's groups (RFC 7643 §4.1.2), computed by the server.
+const GROUP_REFERENCE_SUBS: &[AttrDef] = &[
+    exact(string("value")),
+    exact(reference("$ref", &["Group"])),
+    string("display"),
+    string("type"),
 ];
 const ADDRESS_SUBS: &[AttrDef] = &[
     string("formatted"),
@@ -131,7 +149,7 @@ const NAME_SUBS: &[AttrDef] = &[
 ];
 const MANAGER_SUBS: &[AttrDef] = &[
     exact(string("value")),
-    exact(attr("$ref", AttrType::Reference)),
+    exact(reference("$ref", &["User"])),
     read_only(string("displayName")),
 ];
 
@@ -148,7 +166,7 @@ pub const COMMON: &[AttrDef] = &[
             string("resourceType"),
             attr("created", AttrType::DateTime),
             attr("lastModified", AttrType::DateTime),
-            exact(attr("location", AttrType::Reference)),
+            exact(reference("location", &["uri"])),
             exact(string("version")),
         ],
     )),
@@ -162,7 +180,7 @@ pub const USER: &[AttrDef] = &[
     complex("name", NAME_SUBS),
     string("displayName"),
     string("nickName"),
-    attr("profileUrl", AttrType::Reference),
+    reference("profileUrl", &["external"]),
     string("title"),
     string("userType"),
     string("preferredLanguage"),
@@ -178,7 +196,7 @@ pub const USER: &[AttrDef] = &[
     multi(complex("ims", MULTI_VALUE_SUBS)),
     multi(complex("photos", MULTI_VALUE_SUBS)),
     multi(complex("addresses", ADDRESS_SUBS)),
-    read_only(multi(complex("groups", REFERENCE_SUBS))),
+    read_only(multi(complex("groups", GROUP_REFERENCE_SUBS))),
     multi(complex("entitlements", MULTI_VALUE_SUBS)),
     multi(complex("roles", MULTI_VALUE_SUBS)),
     multi(complex("x509Certificates", MULTI_VALUE_SUBS)),
@@ -198,7 +216,7 @@ pub const GROUP: &[AttrDef] = &[
         required: true,
         ..string("displayName")
     },
-    multi(complex("members", REFERENCE_SUBS)),
+    multi(complex("members", MEMBER_SUBS)),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -243,6 +261,15 @@ impl ResourceType {
                 Some((ENTERPRISE_USER_SCHEMA, ENTERPRISE_USER))
             }
             _ => None,
+        }
+    }
+
+    /// The known extension that defines an attribute of this name, for attributes
+    /// addressed without their URN (Entra's legacy `manager`).
+    pub fn extension_owning(self, name: &str) -> Option<&'static str> {
+        match self {
+            ResourceType::User => find(ENTERPRISE_USER, name).map(|_| ENTERPRISE_USER_SCHEMA),
+            ResourceType::Group => None,
         }
     }
 
@@ -302,6 +329,9 @@ fn attr_json(def: &AttrDef) -> Value {
     });
     if !def.sub.is_empty() {
         v["subAttributes"] = Value::Array(def.sub.iter().map(attr_json).collect());
+    }
+    if def.ty == AttrType::Reference {
+        v["referenceTypes"] = json!(def.reference_types);
     }
     v
 }

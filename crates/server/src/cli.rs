@@ -25,6 +25,10 @@ pub struct Cli {
     /// Log format on stderr.
     #[arg(long, env = "SCIMGATE_LOG_FORMAT", global = true, value_enum)]
     log_format: Option<LogFormat>,
+    /// Let webhooks point to private, loopback and link-local addresses (refused by
+    /// default, so that no tenant admin can make the server call internal services).
+    #[arg(long, env = "SCIMGATE_ALLOW_PRIVATE_WEBHOOKS", global = true)]
+    allow_private_webhooks: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -162,7 +166,10 @@ pub fn main() -> anyhow::Result<()> {
         Command::Rules { command } => return crate::rules_cli::run(command),
         Command::Database(command) => command,
     };
-    runtime()?.block_on(run(command, database_url, file))
+    let webhook_targets = scimgate_notify::target::TargetPolicy {
+        allow_private: cli.allow_private_webhooks || file.allow_private_webhooks == Some(true),
+    };
+    runtime()?.block_on(run(command, database_url, file, webhook_targets))
 }
 
 fn init_logging(format: LogFormat) {
@@ -184,6 +191,7 @@ async fn run(
     command: DatabaseCommand,
     database_url: String,
     file: FileConfig,
+    webhook_targets: scimgate_notify::target::TargetPolicy,
 ) -> anyhow::Result<()> {
     match command {
         DatabaseCommand::Serve {
@@ -206,6 +214,7 @@ async fn run(
                     .unwrap_or(config::DEFAULT_SYNC_TICK_MS)
                     .max(10),
                 smtp: file.smtp,
+                webhook_targets,
             };
             crate::serve(config).await
         }
@@ -237,7 +246,7 @@ async fn run(
             crate::sync_cli::runs(&open(&database_url).await?, args).await
         }
         DatabaseCommand::Notify(args) => {
-            crate::notify_cli::run(&open(&database_url).await?, args).await
+            crate::notify_cli::run(&open(&database_url).await?, args, webhook_targets).await
         }
     }
 }

@@ -20,6 +20,8 @@ pub struct FileConfig {
     pub sync_tick_ms: Option<u64>,
     /// Where notification e-mails go out; without it e-mail messages wait in the outbox.
     pub smtp: Option<scimgate_notify::email::SmtpConfig>,
+    /// Let webhooks reach private, loopback and link-local addresses (default: no).
+    pub allow_private_webhooks: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -50,6 +52,8 @@ pub struct ServeConfig {
     /// notification worker for due messages).
     pub sync_tick_ms: u64,
     pub smtp: Option<scimgate_notify::email::SmtpConfig>,
+    /// Which addresses webhook subscriptions may point to.
+    pub webhook_targets: scimgate_notify::target::TargetPolicy,
 }
 
 pub const DEFAULT_SYNC_TICK_MS: u64 = 1_000;
@@ -58,7 +62,7 @@ impl ServeConfig {
     /// The settings as they may be logged: a database password is never printed.
     pub fn redacted(&self) -> String {
         format!(
-            "database_url={} listen={} public_url={} max_body_bytes={} sync_tick_ms={} smtp={}",
+            "database_url={} listen={} public_url={} max_body_bytes={} sync_tick_ms={} smtp={} allow_private_webhooks={}",
             redact_url(&self.database_url),
             self.listen,
             self.public_url.as_deref().unwrap_or("(from Host header)"),
@@ -66,7 +70,8 @@ impl ServeConfig {
             self.sync_tick_ms,
             self.smtp
                 .as_ref()
-                .map_or_else(|| "(none)".to_owned(), |s| format!("{}:{}", s.host, s.port))
+                .map_or_else(|| "(none)".to_owned(), |s| format!("{}:{}", s.host, s.port)),
+            self.webhook_targets.allow_private
         )
     }
 }

@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 
 /// The whole HTTP application over an open store.
 pub fn build_app(store: Store, clock: SharedClock, config: &ServeConfig) -> Router {
-    let admin = admin::router(store.clone(), clock.clone());
+    let admin = admin::router(store.clone(), clock.clone(), config.webhook_targets);
     let scim = ScimState {
         store,
         clock,
@@ -65,6 +65,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         clock,
         scimgate_notify::deliver::DeliveryConfig {
             smtp: config.smtp.clone(),
+            targets: config.webhook_targets,
             ..Default::default()
         },
         format!("serve-{}", std::process::id()),

@@ -92,7 +92,11 @@ fn line(s: &Subscription) -> String {
     )
 }
 
-pub async fn run(store: &Store, args: NotifyArgs) -> anyhow::Result<()> {
+pub async fn run(
+    store: &Store,
+    args: NotifyArgs,
+    webhook_targets: scimgate_notify::target::TargetPolicy,
+) -> anyhow::Result<()> {
     let tenant = find_tenant(store, &args.tenant).await?;
     let now = SystemClock.now();
     match args.command {
@@ -108,9 +112,16 @@ pub async fn run(store: &Store, args: NotifyArgs) -> anyhow::Result<()> {
                 _ => bail!("give either --email or --webhook"),
             };
             let kinds = events(&event_names)?;
-            let created =
-                subscriptions::add(store, &tenant, channel, &target, &kinds, &now.to_rfc3339())
-                    .await?;
+            let created = subscriptions::add(
+                store,
+                &tenant,
+                channel,
+                &target,
+                &kinds,
+                &now.to_rfc3339(),
+                webhook_targets,
+            )
+            .await?;
             let s = &created.subscription;
             if json {
                 let mut value = json!(s);

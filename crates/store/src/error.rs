@@ -24,6 +24,55 @@ pub enum StoreError {
     WriterStopped,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A value no database here may hold (see `scimgate_core::text`): the client's
+    /// mistake, refused before it reached a database or, failing that, by one.
+    #[error("{0}")]
+    Unstorable(String),
+    /// A group member that is neither a user nor a group of the tenant (or is the group).
+    #[error("member {0:?} is not a user or group of this tenant")]
+    UnknownMember(String),
+    /// The resource changed since the version the client named (`If-Match`).
+    #[error("the resource has changed: it is at version {current}")]
+    VersionMismatch { current: i64 },
+}
+
+impl From<crate::UnstorableAt> for StoreError {
+    fn from((place, why): crate::UnstorableAt) -> Self {
+        StoreError::Unstorable(format!("{place} {why}"))
+    }
+}
+
+/// How a database error reflects on the request that caused it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blame {
+    /// The statement failed on what it was given (PostgreSQL's data exceptions, class 22,
+    /// and program limits such as an index entry too large, class 54): the client's value.
+    Input,
+    /// Anything else: the database, the connection, the server.
+    Outage,
+}
+
+/// Tells apart a value the database refused from a database that failed.
+pub fn blame(err: &sqlx::Error) -> Blame {
+    match err {
+        sqlx::Error::Database(db) => match db.code() {
+            Some(code) if code.starts_with("22") || code.starts_with("54") => Blame::Input,
+            _ => Blame::Outage,
+        },
+        _ => Blame::Outage,
+    }
+}
+
+impl StoreError {
+    /// True when the failure is the request's own value, refused by a database: callers
+    /// answer 400, not 5xx. Explicit checks catch these first; this is the safety net.
+    pub fn is_input_refused(&self) -> bool {
+        match self {
+            StoreError::Unstorable(_) => true,
+            StoreError::Database(err) => blame(err) == Blame::Input,
+            _ => false,
+        }
+    }
 }
 
 impl StoreError {

@@ -19,15 +19,15 @@ mod writer;
 pub use auth_cache::TTL as AUTH_CACHE_TTL;
 pub use bulk::TxWork;
 pub use connect::Backend;
-pub use error::{Rejection, StoreError};
+pub use error::{blame, Blame, Rejection, StoreError};
 pub use migrate::{Migration, MIGRATIONS};
 pub use query::{Column, Cond};
 pub use resources::Page;
 pub use snapshot::{Snapshot, StagedGroup, StagedUser};
 pub use tenants::{IssuedToken, Tenant, TokenInfo, TokenKind};
 pub use types::{
-    Current, IndexedDoc, Member, MemberOp, Mutation, Mutator, ResourceKind, StoredResource, Write,
-    WriteOutcome,
+    check_member_id, Current, IndexedDoc, Member, MemberOp, Mutation, Mutator, ResourceKind,
+    StoredResource, UnstorableAt, Write, WriteOutcome,
 };
 
 use sqlx::AnyPool;

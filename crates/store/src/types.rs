@@ -82,8 +82,9 @@ pub struct Mutation {
 }
 
 /// Computes the new state from the current one, inside the transaction that writes it,
-/// so concurrent PATCHes of one resource never lose each other's changes.
-pub type Mutator = Box<dyn FnOnce(Current) -> Result<Mutation, Rejection> + Send>;
+/// so concurrent PATCHes of one resource never lose each other's changes. It may be
+/// called more than once: a batch the database refuses is retried in parts.
+pub type Mutator = Box<dyn Fn(Current) -> Result<Mutation, Rejection> + Send + Sync>;
 
 pub enum Write {
     Create {
@@ -99,6 +100,9 @@ pub enum Write {
     Delete {
         kind: ResourceKind,
         id: String,
+        /// Delete only if the resource is at one of these versions (`If-Match`);
+        /// otherwise [`crate::StoreError::VersionMismatch`].
+        if_match: Option<Vec<i64>>,
     },
 }
 
@@ -107,7 +111,7 @@ impl std::fmt::Debug for Write {
         match self {
             Write::Create { kind, .. } => write!(f, "Create({})", kind.name()),
             Write::Mutate { kind, id, .. } => write!(f, "Mutate({}, {id})", kind.name()),
-            Write::Delete { kind, id } => write!(f, "Delete({}, {id})", kind.name()),
+            Write::Delete { kind, id, .. } => write!(f, "Delete({}, {id})", kind.name()),
         }
     }
 }
@@ -118,4 +122,89 @@ pub struct WriteOutcome {
     pub resource: Option<StoredResource>,
     /// The tenant's change sequence number assigned to this write.
     pub change_seq: i64,
+}
+
+/// A value the store refuses before any database sees it: where it is, and why.
+pub type UnstorableAt = (String, scimgate_core::text::Unstorable);
+
+impl IndexedDoc {
+    /// The store's input rules (see [`scimgate_core::text`]): indexed values of at most
+    /// `MAX_INDEXED_BYTES`, every string and key of the body within `MAX_TEXT_BYTES`,
+    /// no NUL anywhere. Indexed values are checked first: their tighter limit is the
+    /// clearer message.
+    pub fn check_storable(&self) -> Result<(), UnstorableAt> {
+        use scimgate_core::text::{check_storable, check_storable_json, MAX_INDEXED_BYTES};
+        let indexed = [
+            ("userName", &self.user_name),
+            ("externalId", &self.external_id),
+            ("displayName", &self.display_name),
+        ];
+        for (name, value) in indexed {
+            if let Some(value) = value {
+                check_storable(value, MAX_INDEXED_BYTES).map_err(|why| (name.to_owned(), why))?;
+            }
+        }
+        for email in &self.emails {
+            check_storable(email, MAX_INDEXED_BYTES)
+                .map_err(|why| ("emails.value".to_owned(), why))?;
+        }
+        check_storable_json(&self.body)
+    }
+}
+
+impl Member {
+    /// A member's id is indexed; its type and display are plain text.
+    pub fn check_storable(&self) -> Result<(), UnstorableAt> {
+        use scimgate_core::text::{check_storable, MAX_TEXT_BYTES};
+        check_member_id(&self.value)?;
+        for (name, value) in [
+            ("members.type", &self.member_type),
+            ("members.display", &self.display),
+        ] {
+            if let Some(value) = value {
+                check_storable(value, MAX_TEXT_BYTES).map_err(|why| (name.to_owned(), why))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn check_member_id(id: &str) -> Result<(), UnstorableAt> {
+    scimgate_core::text::check_storable(id, scimgate_core::text::MAX_INDEXED_BYTES)
+        .map_err(|why| ("members.value".to_owned(), why))
+}
+
+impl MemberOp {
+    pub fn check_storable(&self) -> Result<(), UnstorableAt> {
+        match self {
+            MemberOp::Add(members) => members.iter().try_for_each(Member::check_storable),
+            MemberOp::Remove(ids) => ids.iter().try_for_each(|id| check_member_id(id)),
+            MemberOp::RemoveAll => Ok(()),
+        }
+    }
+}
+
+impl Mutation {
+    pub fn check_storable(&self) -> Result<(), UnstorableAt> {
+        self.doc.check_storable()?;
+        self.members.iter().try_for_each(MemberOp::check_storable)
+    }
+}
+
+impl Write {
+    /// Checks what can be checked before the write joins a batch; a mutation's result is
+    /// checked by the writer once the mutator has computed it.
+    pub fn check_storable(&self) -> Result<(), UnstorableAt> {
+        let id_ok = |id: &str| {
+            scimgate_core::text::check_storable(id, scimgate_core::text::MAX_INDEXED_BYTES)
+                .map_err(|why| ("id".to_owned(), why))
+        };
+        match self {
+            Write::Create { doc, members, .. } => {
+                doc.check_storable()?;
+                members.iter().try_for_each(Member::check_storable)
+            }
+            Write::Mutate { id, .. } | Write::Delete { id, .. } => id_ok(id),
+        }
+    }
 }

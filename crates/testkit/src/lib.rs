@@ -140,6 +140,14 @@ pub struct TestServer {
 impl TestServer {
     /// Starts the server, or returns `None` when the backend is unavailable (see module docs).
     pub async fn start(backend: Backend) -> Option<TestServer> {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Like [`TestServer::start`], with the serve configuration changed first.
+    pub async fn start_with(
+        backend: Backend,
+        configure: impl FnOnce(&mut ServeConfig),
+    ) -> Option<TestServer> {
         let db = TestDb::new(backend).await?;
         let store = db.store().await;
         let tenant = store
@@ -158,7 +166,11 @@ impl TestServer {
             max_body_bytes: 1024 * 1024,
             sync_tick_ms: 1_000,
             smtp: None,
+            // The tests' webhook receivers listen on 127.0.0.1.
+            webhook_targets: scimgate_notify::target::TargetPolicy::ALLOW_PRIVATE,
         };
+        let mut config = config;
+        configure(&mut config);
         let app = scimgate_server::build_app(store.clone(), Arc::new(SystemClock), &config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

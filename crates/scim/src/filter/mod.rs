@@ -4,9 +4,11 @@
 mod eval;
 mod parse;
 mod print;
+mod qualify;
 
 pub use eval::{check, eval, EvalError, Target};
 pub use parse::{parse_attr_ref, parse_filter, ParseError};
+pub use qualify::{qualify, qualify_attr};
 
 use serde_json::Value;
 

@@ -64,6 +64,11 @@ impl<'a> Lexer<'a> {
                     let text = &trimmed[..len];
                     let value: String = serde_json::from_str(text)
                         .map_err(|e| self.err(format!("bad string literal: {e}")))?;
+                    // Nothing stored can hold NUL (see scimgate_core::text), and PostgreSQL
+                    // refuses it even as a parameter: say so instead of failing the query.
+                    if value.contains('\0') {
+                        return Err(self.err("a string cannot hold a NUL character (\\u0000)"));
+                    }
                     self.pos += len;
                     out.push((start, Tok::Str(value)));
                     continue;

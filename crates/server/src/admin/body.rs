@@ -50,9 +50,14 @@ impl<S: Send + Sync> FromRequest<S> for Document {
         if !yaml {
             return Ok(Document::Json(bytes));
         }
-        String::from_utf8(bytes.to_vec())
-            .map(Document::Yaml)
-            .map_err(|e| ApiError::bad_request(format!("the YAML body is not UTF-8: {e}")))
+        let text = String::from_utf8(bytes.to_vec())
+            .map_err(|e| ApiError::bad_request(format!("the YAML body is not UTF-8: {e}")))?;
+        if text.contains('\0') {
+            return Err(ApiError::bad_request(
+                "the YAML body holds a NUL character, which cannot be stored",
+            ));
+        }
+        Ok(Document::Yaml(text))
     }
 }
 
@@ -78,7 +83,13 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<Option<T>> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    serde_json::from_slice(bytes)
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("the JSON body is not accepted: {e}")))?;
+    // Every string the admin API stores obeys the store's rules (no NUL, at most 64 KiB):
+    // checked once here, naming the field, before any type or database sees it.
+    scimgate_core::text::check_storable_json(&value)
+        .map_err(|(place, why)| ApiError::bad_request(format!("{place} {why}")))?;
+    serde_json::from_value(value)
         .map(Some)
         .map_err(|e| ApiError::bad_request(format!("the JSON body is not accepted: {e}")))
 }

@@ -53,7 +53,20 @@ impl ApiError {
         tracing::error!(error = %detail, "admin API request failed");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
     }
+
+    /// A database error: the client's value when the database refused it (too long for
+    /// an index, a NUL), otherwise the server's failure. Explicit checks catch the known
+    /// cases first with a better message; this keeps the rest from being a 500.
+    fn database(err: &sqlx::Error) -> ApiError {
+        if scimgate_store::blame(err) == scimgate_store::Blame::Input {
+            tracing::info!(error = %err, "the database refused a client's value");
+            return ApiError::bad_request(UNSTORABLE);
+        }
+        ApiError::internal(err)
+    }
 }
+
+const UNSTORABLE: &str = "a value is too long or holds a character that cannot be stored";
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -79,7 +92,8 @@ impl From<SyncError> for ApiError {
             SyncError::Crm(e) => e.into(),
             SyncError::Notify(e) => e.into(),
             SyncError::Store(e) => e.into(),
-            e @ (SyncError::Database(_) | SyncError::Corrupt(_)) => ApiError::internal(&e),
+            SyncError::Database(e) => ApiError::database(&e),
+            e @ SyncError::Corrupt(_) => ApiError::internal(&e),
         }
     }
 }
@@ -90,7 +104,8 @@ impl From<CrmError> for ApiError {
             CrmError::Invalid(m) => ApiError::bad_request(m),
             CrmError::NotFound => ApiError::not_found("not found"),
             CrmError::Store(e) => e.into(),
-            e @ (CrmError::Database(_) | CrmError::Corrupt(_)) => ApiError::internal(&e),
+            CrmError::Database(e) => ApiError::database(&e),
+            e @ CrmError::Corrupt(_) => ApiError::internal(&e),
         }
     }
 }
@@ -101,7 +116,8 @@ impl From<NotifyError> for ApiError {
             NotifyError::Invalid(m) => ApiError::bad_request(m),
             NotifyError::NotFound => ApiError::not_found("not found"),
             NotifyError::Store(e) => e.into(),
-            e @ (NotifyError::Database(_) | NotifyError::Corrupt(_)) => ApiError::internal(&e),
+            NotifyError::Database(e) => ApiError::database(&e),
+            e @ NotifyError::Corrupt(_) => ApiError::internal(&e),
         }
     }
 }
@@ -111,6 +127,12 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => ApiError::not_found("not found"),
             StoreError::Conflict(what) => ApiError::conflict(format!("{what} already exists")),
+            StoreError::Unstorable(why) => ApiError::bad_request(why),
+            StoreError::UnknownMember(_) => ApiError::bad_request(e.to_string()),
+            StoreError::VersionMismatch { .. } => {
+                ApiError::new(StatusCode::PRECONDITION_FAILED, e.to_string())
+            }
+            StoreError::Database(e) => ApiError::database(&e),
             e => ApiError::internal(&e),
         }
     }

@@ -33,14 +33,20 @@ pub struct AdminState {
     store: Store,
     syncer: Syncer,
     clock: SharedClock,
+    webhook_targets: scimgate_notify::target::TargetPolicy,
 }
 
 /// The admin API's routes, with their state.
-pub fn router(store: Store, clock: SharedClock) -> Router {
+pub fn router(
+    store: Store,
+    clock: SharedClock,
+    webhook_targets: scimgate_notify::target::TargetPolicy,
+) -> Router {
     let state = AdminState {
         syncer: Syncer::new(store.clone(), clock.clone()),
         store,
         clock,
+        webhook_targets,
     };
     endpoints()
         .into_iter()
@@ -48,7 +54,28 @@ pub fn router(store: Store, clock: SharedClock) -> Router {
         .route("/api", any(no_endpoint))
         .route("/api/{*rest}", any(no_endpoint))
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(refuse_nul_in_url))
         .with_state(state)
+}
+
+/// A NUL (`%00`) in the URL names nothing that could be stored: 404 for the path (no such
+/// user, entry or run can exist), 400 for the query. Refused here, once, so no handler
+/// passes one to a database (PostgreSQL fails on it; SQLite would not).
+async fn refuse_nul_in_url(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let uri = request.uri();
+    // Every `%` in a valid URI starts an escape, so `%00` cannot be part of another one.
+    let nul = |s: &str| s.as_bytes().windows(3).any(|w| w == b"%00");
+    if nul(uri.path()) {
+        return ApiError::not_found("not found: the path holds a NUL character").into_response();
+    }
+    if uri.query().is_some_and(nul) {
+        return ApiError::bad_request("a query parameter holds a NUL character (%00)")
+            .into_response();
+    }
+    next.run(request).await
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -72,6 +72,7 @@ pub async fn add(
         &body.target,
         &events,
         &now.to_rfc3339(),
+        state.webhook_targets,
     )
     .await?;
     let mut answer = json!(created.subscription);

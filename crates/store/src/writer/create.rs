@@ -2,7 +2,7 @@
 
 use super::rows::{bind_opt, conflict_name, emails_folded, folded, insert_emails};
 use super::sequences::Sequences;
-use super::{Failure::Fatal, Failure::Refused, Job, Reply};
+use super::{Failure::Fatal, Failure::Refused, Job};
 use crate::query::Bind;
 use crate::{
     Backend, IndexedDoc, ResourceKind, Result, StoreError, StoredResource, Tenant, Write,
@@ -22,62 +22,46 @@ pub(super) async fn create_users(
     conn: &mut PoolConnection<Any>,
     backend: Backend,
     sequences: &mut Sequences,
-    jobs: Vec<Job>,
-) -> std::result::Result<Vec<(Reply, Result<WriteOutcome>)>, (sqlx::Error, Vec<Reply>)> {
-    let tenant = jobs[0].tenant.clone();
-    let mut rows = Vec::with_capacity(jobs.len());
-    let mut replies = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        if let Write::Create { doc, .. } = job.write {
-            rows.push((uuid::Uuid::new_v4().to_string(), job.now, doc));
-            replies.push(job.reply);
-        }
-    }
-    let inserted = async {
-        let first_seq = match sequences.next(conn, backend, &tenant).await {
-            Ok(seq) => seq,
-            Err(Fatal(err)) => return Err(err),
-            Err(Refused(_)) => return Err(sqlx::Error::RowNotFound),
-        };
-        let inserted = insert_users(conn, &tenant, first_seq, &rows).await?;
-        let seqs = compact_sequences(conn, &tenant, first_seq, &rows, &inserted).await?;
-        sequences.consume(&tenant, inserted.len() as i64);
-        let emails: Vec<(&str, &[String])> = rows
-            .iter()
-            .filter(|(id, _, _)| inserted.contains_key(id))
-            .map(|(id, _, doc)| (id.as_str(), doc.emails.as_slice()))
-            .collect();
-        insert_emails(conn, &tenant, &emails).await?;
-        Ok((seqs, inserted))
-    }
-    .await;
-    let (seqs, inserted) = match inserted {
-        Ok(done) => done,
-        Err(err) => return Err((err, replies)),
+    jobs: &[&Job],
+) -> std::result::Result<Vec<Result<WriteOutcome>>, sqlx::Error> {
+    let tenant = &jobs[0].tenant;
+    let rows: Vec<(String, Timestamp, &IndexedDoc)> = jobs
+        .iter()
+        .filter_map(|job| match &job.write {
+            Write::Create { doc, .. } => Some((uuid::Uuid::new_v4().to_string(), job.now, doc)),
+            _ => None,
+        })
+        .collect();
+    let first_seq = match sequences.next(conn, backend, tenant).await {
+        Ok(seq) => seq,
+        Err(Fatal(err)) => return Err(err),
+        Err(Refused(_)) => return Err(sqlx::Error::RowNotFound),
     };
+    let inserted = insert_users(conn, tenant, first_seq, &rows).await?;
+    let seqs = compact_sequences(conn, tenant, first_seq, &rows, &inserted).await?;
+    sequences.consume(tenant, inserted.len() as i64);
+    let emails: Vec<(&str, &[String])> = rows
+        .iter()
+        .filter(|(id, _, _)| inserted.contains_key(id))
+        .map(|(id, _, doc)| (id.as_str(), doc.emails.as_slice()))
+        .collect();
+    insert_emails(conn, tenant, &emails).await?;
     Ok(rows
         .into_iter()
-        .zip(replies)
-        .map(|((id, now, doc), reply)| {
-            let result = match (inserted.get(&id), seqs.get(&id)) {
-                (Some(position), Some(change_seq)) => Ok(WriteOutcome {
-                    change_seq: *change_seq,
-                    resource: Some(StoredResource {
-                        kind: ResourceKind::User,
-                        id,
-                        body: doc.body,
-                        created: now,
-                        last_modified: now,
-                        version: 1,
-                        position: *position,
-                    }),
+        .map(|(id, now, doc)| match (inserted.get(&id), seqs.get(&id)) {
+            (Some(position), Some(change_seq)) => Ok(WriteOutcome {
+                change_seq: *change_seq,
+                resource: Some(StoredResource {
+                    kind: ResourceKind::User,
+                    id,
+                    body: doc.body.clone(),
+                    created: now,
+                    last_modified: now,
+                    version: 1,
+                    position: *position,
                 }),
-                _ => Err(StoreError::Conflict(conflict_name(
-                    ResourceKind::User,
-                    &doc,
-                ))),
-            };
-            (reply, result)
+            }),
+            _ => Err(StoreError::Conflict(conflict_name(ResourceKind::User, doc))),
         })
         .collect())
 }
@@ -88,7 +72,7 @@ pub(super) async fn compact_sequences(
     conn: &mut PoolConnection<Any>,
     tenant: &Tenant,
     first_seq: i64,
-    rows: &[(String, Timestamp, IndexedDoc)],
+    rows: &[(String, Timestamp, &IndexedDoc)],
     inserted: &std::collections::HashMap<String, i64>,
 ) -> Result<std::collections::HashMap<String, i64>, sqlx::Error> {
     let mut seqs = std::collections::HashMap::with_capacity(inserted.len());
@@ -115,7 +99,7 @@ pub(super) async fn insert_users(
     conn: &mut PoolConnection<Any>,
     tenant: &Tenant,
     first_seq: i64,
-    rows: &[(String, Timestamp, IndexedDoc)],
+    rows: &[(String, Timestamp, &IndexedDoc)],
 ) -> Result<std::collections::HashMap<String, i64>, sqlx::Error> {
     let mut q = crate::query::SqlBuilder::new(tenant.id);
     let mut values = Vec::with_capacity(rows.len());

@@ -3,9 +3,14 @@
 //! `synchronous=FULL` (SQLite) or a default PostgreSQL, that one commit is one fsync for
 //! the whole batch, and every 2xx the SCIM layer sends is backed by a durable commit.
 //!
-//! A write that must be refused (taken `userName`, unknown id, invalid PATCH) is found
-//! out before it writes anything, so it fails alone without a savepoint; a database
-//! error aborts the batch and every request in it gets 503, none a false 2xx.
+//! One request's mistake never fails another's:
+//! - values no database may store are refused before a write joins a batch
+//!   ([`Write::check_storable`]), and a mutation's result before it is written;
+//! - a write that must be refused (taken `userName`, unknown id, invalid PATCH) is found
+//!   out before it writes anything, so it fails alone without a savepoint;
+//! - if the database still refuses the batch, the batch is retried in halves until the
+//!   one write at fault fails alone: 400 when the database refused its value, 503 when
+//!   the database itself failed. A lost connection fails the batch at once (503).
 //!
 //! - [`create`]: new users of a batch go in with one multi-row statement.
 //! - [`rows`]: reading, writing and indexing single resources and members.
@@ -17,11 +22,13 @@ mod sequences;
 
 use create::{create_users, USERS_PER_INSERT};
 use rows::{
-    add_members, apply_member_op, delete_emails, emails_folded, ensure_user_name_free, fetch,
-    folded, insert_group, mutation_targets, update, IndexedNow, Prefetched,
+    add_members, apply_member_op, delete_emails, emails_folded, ensure_members_exist,
+    ensure_user_name_free, fetch, folded, insert_group, mutation_targets, update, IndexedNow,
+    Prefetched,
 };
 use sequences::Sequences;
 
+use crate::error::{blame, Blame};
 use crate::{
     Backend, Current, Mutation, ResourceKind, Result, StoreError, StoredResource, Tenant, Write,
     WriteOutcome,
@@ -55,6 +62,7 @@ impl crate::Store {
         now: Timestamp,
         write: Write,
     ) -> Result<WriteOutcome> {
+        write.check_storable()?;
         let (reply, answer) = oneshot::channel();
         self.writer
             .send(Job {
@@ -76,34 +84,102 @@ async fn run(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Job>) {
         // writing on one PostgreSQL cannot deadlock each other.
         batch.sort_by_key(|job: &Job| job.tenant.id);
         let jobs = std::mem::take(&mut batch);
-        commit_batch(&pool, backend, jobs).await;
+        commit_or_split(&pool, backend, jobs).await;
     }
 }
 
-async fn commit_batch(pool: &AnyPool, backend: Backend, jobs: Vec<Job>) {
-    let mut conn = match pool.acquire().await {
-        Ok(conn) => conn,
-        Err(err) => return fail_all(jobs, &err),
-    };
-    if let Err(err) = conn.execute(backend.begin_write()).await {
-        return fail_all(jobs, &err);
+/// Commits the jobs as one batch and answers them. When the database refuses the batch,
+/// its halves are tried on their own (each still in tenant order), down to the single
+/// write at fault, so that only it fails.
+async fn commit_or_split(pool: &AnyPool, backend: Backend, jobs: Vec<Job>) {
+    let mut parts = vec![jobs];
+    while let Some(mut jobs) = parts.pop() {
+        match commit_batch(pool, backend, &jobs).await {
+            Ok(results) => {
+                for (job, result) in jobs.into_iter().zip(results) {
+                    let _ = job.reply.send(result);
+                }
+            }
+            Err(err) if jobs.len() > 1 && matches!(err, sqlx::Error::Database(_)) => {
+                tracing::warn!(error = %err, writes = jobs.len(), "write batch refused; retrying it in halves");
+                let second = jobs.split_off(jobs.len() / 2);
+                parts.push(second);
+                parts.push(jobs);
+            }
+            Err(err) => {
+                let input = blame(&err) == Blame::Input && jobs.len() == 1;
+                if input {
+                    tracing::info!(error = %err, "the database refused a value of this write");
+                } else {
+                    tracing::error!(error = %err, writes = jobs.len(), "write batch failed");
+                }
+                for job in jobs {
+                    let answer = if input {
+                        StoreError::Unstorable(
+                            "a value is too long or holds a character the database cannot store"
+                                .into(),
+                        )
+                    } else {
+                        StoreError::Unavailable(format!("write batch failed: {err}"))
+                    };
+                    let _ = job.reply.send(Err(answer));
+                }
+            }
+        }
     }
+}
+
+/// Runs the jobs in one transaction. `Ok` holds each job's own answer (some may be
+/// refusals) and means the transaction committed; `Err` means nothing of it did.
+async fn commit_batch(
+    pool: &AnyPool,
+    backend: Backend,
+    jobs: &[Job],
+) -> std::result::Result<Vec<Result<WriteOutcome>>, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    conn.execute(backend.begin_write()).await?;
+    match run_batch(&mut conn, backend, jobs).await {
+        Ok(results) => match conn.execute("COMMIT").await {
+            Ok(_) => Ok(results),
+            Err(err) => {
+                rollback(conn).await;
+                Err(err)
+            }
+        },
+        Err(err) => {
+            rollback(conn).await;
+            Err(err)
+        }
+    }
+}
+
+async fn rollback(mut conn: PoolConnection<Any>) {
+    let _ = conn.execute("ROLLBACK").await;
+    // The connection may be in any state after a failure: do not hand it out again.
+    conn.close_on_drop();
+}
+
+async fn run_batch(
+    conn: &mut PoolConnection<Any>,
+    backend: Backend,
+    jobs: &[Job],
+) -> std::result::Result<Vec<Result<WriteOutcome>>, sqlx::Error> {
     let mut sequences = Sequences::default();
-    let mut answered = Vec::with_capacity(jobs.len());
+    let mut results: Vec<Option<Result<WriteOutcome>>> = (0..jobs.len()).map(|_| None).collect();
     // Every tenant row the batch writes is locked first, in id order (the jobs are sorted
     // by tenant), before any resource row: one lock order for every batch, so replicas
     // sharing one PostgreSQL cannot deadlock however their batches mix creates and PATCHes.
-    let mut tenants: Vec<Tenant> = jobs.iter().map(|job| job.tenant.clone()).collect();
+    let mut tenants: Vec<&Tenant> = jobs.iter().map(|job| &job.tenant).collect();
     tenants.dedup_by_key(|t| t.id);
-    for tenant in &tenants {
-        if let Err(Fatal(err)) = sequences.next(&mut conn, backend, tenant).await {
-            let pending = jobs.into_iter().map(|j| j.reply);
-            return abort(conn, err, answered, pending).await;
+    for tenant in tenants {
+        match sequences.next(conn, backend, tenant).await {
+            Ok(_) | Err(Refused(_)) => {}
+            Err(Fatal(err)) => return Err(err),
         }
     }
     // New users go in first, many rows per statement: a batch of creates costs a few
     // statements, not a few per request.
-    let (creates, others): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|job| {
+    let is_user_create = |job: &Job| {
         matches!(
             job.write,
             Write::Create {
@@ -111,121 +187,50 @@ async fn commit_batch(pool: &AnyPool, backend: Backend, jobs: Vec<Job>) {
                 ..
             }
         )
-    });
-    let mut creates = creates.into_iter().peekable();
-    while let Some(first) = creates.next() {
-        let mut chunk = vec![first];
-        while chunk.len() < USERS_PER_INSERT
-            && creates
-                .peek()
-                .is_some_and(|j| j.tenant.id == chunk[0].tenant.id)
-        {
-            chunk.extend(creates.next());
-        }
-        match create_users(&mut conn, backend, &mut sequences, chunk).await {
-            Ok(results) => answered.extend(results),
-            Err((err, replies)) => {
-                let pending = replies
-                    .into_iter()
-                    .chain(creates.map(|j| j.reply))
-                    .chain(others.into_iter().map(|j| j.reply));
-                return abort(conn, err, answered, pending).await;
+    };
+    let creates: Vec<usize> = (0..jobs.len())
+        .filter(|&i| is_user_create(&jobs[i]))
+        .collect();
+    for chunk in creates.chunk_by(|&a, &b| jobs[a].tenant.id == jobs[b].tenant.id) {
+        for chunk in chunk.chunks(USERS_PER_INSERT) {
+            let chunk_jobs: Vec<&Job> = chunk.iter().map(|&i| &jobs[i]).collect();
+            let answers = create_users(conn, backend, &mut sequences, &chunk_jobs).await?;
+            for (&i, answer) in chunk.iter().zip(answers) {
+                results[i] = Some(answer);
             }
         }
     }
+    let others: Vec<usize> = (0..jobs.len())
+        .filter(|&i| !is_user_create(&jobs[i]))
+        .collect();
     let mut prefetched = Prefetched::default();
-    let targets = mutation_targets(&others);
-    if let Err(err) = prefetched
-        .load(&mut conn, backend, &mut sequences, targets)
-        .await
-    {
-        let pending = others.into_iter().map(|j| j.reply);
-        return abort(conn, err, answered, pending).await;
-    }
-    let mut others = others.into_iter();
-    while let Some(Job {
-        tenant,
-        now,
-        write,
-        reply,
-    }) = others.next()
-    {
+    let targets = mutation_targets(others.iter().map(|&i| &jobs[i]));
+    prefetched
+        .load(conn, backend, &mut sequences, targets)
+        .await?;
+    for i in others {
+        let Job {
+            tenant, now, write, ..
+        } = &jobs[i];
         let result = async {
-            let seq = sequences.next(&mut conn, backend, &tenant).await?;
-            apply(
-                &mut conn,
-                backend,
-                &mut prefetched,
-                &tenant,
-                now,
-                seq,
-                write,
-            )
-            .await
+            let seq = sequences.next(conn, backend, tenant).await?;
+            apply(conn, backend, &mut prefetched, tenant, *now, seq, write).await
         }
         .await;
-        match result {
+        results[i] = Some(match result {
             Ok(outcome) => {
-                sequences.consume(&tenant, 1);
-                answered.push((reply, Ok(outcome)));
+                sequences.consume(tenant, 1);
+                Ok(outcome)
             }
-            Err(Refused(err)) => answered.push((reply, Err(err))),
-            Err(Fatal(err)) => {
-                let pending = std::iter::once(reply).chain(others.map(|j| j.reply));
-                return abort(conn, err, answered, pending).await;
-            }
-        }
+            Err(Refused(err)) => Err(err),
+            Err(Fatal(err)) => return Err(err),
+        });
     }
-    let finished = async {
-        sequences.store(&mut conn).await?;
-        conn.execute("COMMIT").await
-    }
-    .await;
-    match finished {
-        Ok(_) => {
-            for (reply, result) in answered {
-                let _ = reply.send(result);
-            }
-        }
-        Err(err) => {
-            tracing::error!(error = %err, "write batch commit failed");
-            let _ = conn.execute("ROLLBACK").await;
-            conn.close_on_drop();
-            for (reply, _) in answered {
-                let _ = reply.send(Err(StoreError::Unavailable(format!(
-                    "commit failed: {err}"
-                ))));
-            }
-        }
-    }
-}
-
-type Reply = oneshot::Sender<Result<WriteOutcome>>;
-
-/// The transaction itself is broken: nothing of it may be acknowledged.
-async fn abort(
-    mut conn: PoolConnection<Any>,
-    err: sqlx::Error,
-    answered: Vec<(Reply, Result<WriteOutcome>)>,
-    pending: impl Iterator<Item = Reply>,
-) {
-    tracing::error!(error = %err, "write batch aborted");
-    let _ = conn.execute("ROLLBACK").await;
-    conn.close_on_drop();
-    for reply in answered.into_iter().map(|(reply, _)| reply).chain(pending) {
-        let _ = reply.send(Err(StoreError::Unavailable(format!(
-            "write batch aborted: {err}"
-        ))));
-    }
-}
-
-fn fail_all(jobs: Vec<Job>, err: &sqlx::Error) {
-    tracing::error!(error = %err, "write batch could not start");
-    for job in jobs {
-        let _ = job
-            .reply
-            .send(Err(StoreError::Unavailable(err.to_string())));
-    }
+    sequences.store(conn).await?;
+    Ok(results
+        .into_iter()
+        .map(|r| r.unwrap_or(Err(StoreError::Unavailable("write was not run".into()))))
+        .collect())
 }
 
 /// A refused write (conflict, not found, rejected mutation) is detected before it writes
@@ -258,20 +263,24 @@ async fn apply(
     tenant: &Tenant,
     now: Timestamp,
     change_seq: i64,
-    write: Write,
+    write: &Write,
 ) -> Result<WriteOutcome, Failure> {
     let stamp = now.to_rfc3339();
     match write {
         Write::Create { kind, doc, members } => {
+            let kind = *kind;
             let id = uuid::Uuid::new_v4().to_string();
-            let position = insert_group(conn, tenant, kind, &id, &doc, &stamp, change_seq).await?;
             if kind == ResourceKind::Group {
-                add_members(conn, tenant, &id, &members).await?;
+                ensure_members_exist(conn, tenant, &id, members).await?;
+            }
+            let position = insert_group(conn, tenant, kind, &id, doc, &stamp, change_seq).await?;
+            if kind == ResourceKind::Group {
+                add_members(conn, tenant, &id, members).await?;
             }
             let resource = StoredResource {
                 kind,
                 id,
-                body: doc.body,
+                body: doc.body.clone(),
                 created: now,
                 last_modified: now,
                 version: 1,
@@ -283,9 +292,10 @@ async fn apply(
             })
         }
         Write::Mutate { kind, id, mutator } => {
+            let kind = *kind;
             let (current, indexed) = match prefetched.rows.get(&(kind, id.clone())) {
                 Some(row) => row.clone(),
-                None => fetch(conn, tenant, kind, &id, backend).await?,
+                None => fetch(conn, tenant, kind, id, backend).await?,
             };
             let mutation: Mutation = mutator(Current {
                 id: current.id.clone(),
@@ -293,16 +303,22 @@ async fn apply(
                 version: current.version,
             })
             .map_err(|e| Refused(StoreError::Rejected(e)))?;
+            mutation.check_storable().map_err(|e| Refused(e.into()))?;
             let renamed =
                 folded(&mutation.doc.user_name).unwrap_or_default() != indexed.user_name_folded;
             if kind == ResourceKind::User && renamed {
-                ensure_user_name_free(conn, tenant, &id, &mutation.doc).await?;
+                ensure_user_name_free(conn, tenant, id, &mutation.doc).await?;
+            }
+            for op in &mutation.members {
+                if let crate::MemberOp::Add(members) = op {
+                    ensure_members_exist(conn, tenant, id, members).await?;
+                }
             }
             let version = update(
                 conn,
                 tenant,
                 kind,
-                &id,
+                id,
                 &mutation.doc,
                 &stamp,
                 change_seq,
@@ -310,7 +326,7 @@ async fn apply(
             )
             .await?;
             for op in &mutation.members {
-                apply_member_op(conn, tenant, &id, op).await?;
+                apply_member_op(conn, tenant, id, op).await?;
             }
             let resource = StoredResource {
                 kind,
@@ -328,13 +344,25 @@ async fn apply(
             };
             prefetched
                 .rows
-                .insert((kind, id), (resource.clone(), indexed));
+                .insert((kind, id.clone()), (resource.clone(), indexed));
             Ok(WriteOutcome {
                 resource: Some(resource),
                 change_seq,
             })
         }
-        Write::Delete { kind, id } => {
+        Write::Delete { kind, id, if_match } => {
+            let kind = *kind;
+            if let Some(expected) = if_match {
+                let (current, _) = match prefetched.rows.get(&(kind, id.clone())) {
+                    Some(row) => row.clone(),
+                    None => fetch(conn, tenant, kind, id, backend).await?,
+                };
+                if !expected.contains(&current.version) {
+                    return Err(Refused(StoreError::VersionMismatch {
+                        current: current.version,
+                    }));
+                }
+            }
             let sql = format!(
                 "DELETE FROM {} WHERE tenant_id = $1 AND id = $2",
                 kind.table()
@@ -348,19 +376,16 @@ async fn apply(
                 return Err(Refused(StoreError::NotFound));
             }
             prefetched.rows.remove(&(kind, id.clone()));
-            let member_column = match kind {
-                ResourceKind::User => "member_id",
-                ResourceKind::Group => "group_id",
-            };
-            sqlx::query(&format!(
-                "DELETE FROM staged_group_members WHERE tenant_id = $1 AND {member_column} = $2"
-            ))
+            // A deleted resource leaves every group it was in (and a group, its members).
+            sqlx::query(
+                "DELETE FROM staged_group_members WHERE tenant_id = $1 AND (group_id = $2 OR member_id = $2)",
+            )
             .bind(tenant.id)
             .bind(id.as_str())
             .execute(&mut **conn)
             .await?;
             if kind == ResourceKind::User {
-                delete_emails(conn, tenant, &id).await?;
+                delete_emails(conn, tenant, id).await?;
             }
             Ok(WriteOutcome {
                 resource: None,
