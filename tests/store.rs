@@ -531,7 +531,120 @@ async fn two_replicas_write_side_by_side(backend: DbBackend) {
     );
 }
 
+/// What one database would refuse is refused by both, before either sees it.
+async fn unstorable_values_are_refused_alike(backend: DbBackend) {
+    let Some((_db, store, tenant)) = setup(backend).await else {
+        return;
+    };
+    let with_body = |mut doc: IndexedDoc, key: &str, value: &str| {
+        doc.body[key] = json!(value);
+        doc
+    };
+    for (what, doc) in [
+        ("NUL in userName", user("a\0b")),
+        ("1 MB userName", user(&"x".repeat(1 << 20))),
+        ("4 KB userName", user(&"x".repeat(4096))),
+        ("NUL in the body", with_body(user("ok"), "title", "t\0")),
+        (
+            "65 KiB in the body",
+            with_body(user("ok"), "title", &"t".repeat(65 * 1024 + 1)),
+        ),
+    ] {
+        let refused = store
+            .write(
+                &tenant,
+                now(),
+                Write::Create {
+                    kind: ResourceKind::User,
+                    doc,
+                    members: vec![],
+                },
+            )
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Unstorable(_))),
+            "{what}: {refused:?}"
+        );
+    }
+    assert_eq!(
+        store.change_seq(&tenant).await.unwrap(),
+        0,
+        "nothing written"
+    );
+}
+
+/// Should a value the checks let through still be refused by the database (PostgreSQL
+/// refuses NUL in text; SQLite stores it), the batch it shares is retried in parts: every
+/// other write of the batch, of this tenant or another, commits, and only the culprit fails,
+/// as the client's mistake, not as an outage.
+async fn a_write_the_database_refuses_fails_alone(backend: DbBackend) {
+    let Some((_db, store, tenant)) = setup(backend).await else {
+        return;
+    };
+    let other = store
+        .create_tenant(&TenantName::parse("globex").unwrap(), SystemClock.now())
+        .await
+        .unwrap();
+    let mut writes = tokio::task::JoinSet::new();
+    for i in 0..93 {
+        let store = store.clone();
+        let tenant = if i % 2 == 0 {
+            tenant.clone()
+        } else {
+            other.clone()
+        };
+        writes.spawn(async move {
+            let bad = i % 31 == 0;
+            let name = if bad {
+                format!("bad\0{i}")
+            } else {
+                format!("u{i}")
+            };
+            let write = Write::Create {
+                kind: ResourceKind::User,
+                doc: user(&name),
+                members: vec![],
+            };
+            let result = if bad {
+                store.write_unchecked(&tenant, now(), write).await
+            } else {
+                store.write(&tenant, now(), write).await
+            };
+            (bad, result)
+        });
+    }
+    let results = writes.join_all().await;
+    let mut stored = 0;
+    for (bad, result) in results {
+        match (bad, result) {
+            (false, Ok(_)) => stored += 1,
+            (false, Err(e)) => panic!("a valid write failed: {e}"),
+            (true, Err(e)) => assert!(
+                matches!(e, StoreError::Unstorable(_)),
+                "the culprit's failure is its value, not an outage: {e:?}"
+            ),
+            // SQLite stores NUL: there is nothing to refuse.
+            (true, Ok(_)) => assert_eq!(backend, DbBackend::Sqlite),
+        }
+    }
+    assert_eq!(stored, 90);
+    let total = |t: scimgate_store::Tenant| {
+        let store = store.clone();
+        async move {
+            store
+                .list(&t, ResourceKind::User, None, 0, 200)
+                .await
+                .unwrap()
+                .total
+        }
+    };
+    let expected_bad = if backend == DbBackend::Sqlite { 3 } else { 0 };
+    assert_eq!(total(tenant).await + total(other).await, 90 + expected_bad);
+}
+
 on_both_backends!(
+    unstorable_values_are_refused_alike,
+    a_write_the_database_refuses_fails_alone,
     tokens_are_hashed_revocable_and_scoped,
     writes_bump_the_change_sequence_and_version,
     a_rejected_mutation_writes_nothing,

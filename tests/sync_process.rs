@@ -8,13 +8,13 @@ use scimgate_crm::CrmTarget;
 use scimgate_rules::Catalog;
 use scimgate_scheduler::{rulestore, RuleSource, RunStatus, SyncSettings, Syncer, Trigger};
 use scimgate_store::{IndexedDoc, ResourceKind, Store, Tenant, Write};
+use scimgate_testkit::process::ServeProcess;
 use scimgate_testkit::{entra_user, on_both_backends, DbBackend, TestDb};
 use serde_json::json;
 use sqlx::Row;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 const BIN: &str = env!("CARGO_BIN_EXE_scimgate");
 
@@ -174,38 +174,8 @@ async fn a_sync_killed_half_way_is_completed_by_the_next_without_duplicates(back
     );
 }
 
-struct Server {
-    child: tokio::process::Child,
-    base: String,
-}
-
-async fn serve(db: &TestDb) -> Server {
-    let mut child = tokio::process::Command::new(BIN)
-        .args([
-            "--database-url",
-            &db.url,
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--sync-tick-ms",
-            "100",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let base = line
-        .strip_prefix("scimgate listening on ")
-        .unwrap()
-        .to_owned();
-    Server { child, base }
+async fn serve(db: &TestDb) -> ServeProcess {
+    ServeProcess::start(BIN, &db.url, &["--sync-tick-ms", "100"]).await
 }
 
 async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
@@ -237,8 +207,8 @@ async fn two_servers_run_each_settled_change_once(backend: DbBackend) {
     scimgate_scheduler::settings::save(&store, &tenant, &settings)
         .await
         .unwrap();
-    let mut a = serve(&db).await;
-    let mut b = serve(&db).await;
+    let a = serve(&db).await;
+    let b = serve(&db).await;
     let client = reqwest::Client::new();
 
     let runs = || async { count(&store, "SELECT COUNT(*) FROM sync_runs").await };
@@ -279,10 +249,8 @@ async fn two_servers_run_each_settled_change_once(backend: DbBackend) {
         "{list:?}"
     );
     assert_eq!(list.iter().map(|r| r.created).sum::<i64>(), 6);
-    a.child.start_kill().unwrap();
-    b.child.start_kill().unwrap();
-    let _ = a.child.wait().await;
-    let _ = b.child.wait().await;
+    a.stop().await;
+    b.stop().await;
 }
 
 on_both_backends!(

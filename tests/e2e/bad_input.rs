@@ -53,8 +53,11 @@ struct Row {
     content_type: Header,
     auth: Header,
     body: Option<Vec<u8>>,
+    headers: Vec<(&'static str, String)>,
     status: u16,
     scim_type: Option<&'static str>,
+    /// Words the error's `detail` must contain (the attribute or id it names).
+    detail: Option<String>,
 }
 
 fn row(what: impl Into<String>, method: Method, path: impl Into<String>) -> Row {
@@ -66,8 +69,10 @@ fn row(what: impl Into<String>, method: Method, path: impl Into<String>) -> Row 
         content_type: Header::Default,
         auth: Header::Default,
         body: None,
+        headers: Vec::new(),
         status: 0,
         scim_type: None,
+        detail: None,
     }
 }
 
@@ -99,6 +104,14 @@ impl Row {
     }
     fn bad(self, scim_type: &'static str) -> Row {
         self.expect(400, Some(scim_type))
+    }
+    fn header(mut self, name: &'static str, value: impl Into<String>) -> Row {
+        self.headers.push((name, value.into()));
+        self
+    }
+    fn naming(mut self, words: impl Into<String>) -> Row {
+        self.detail = Some(words.into());
+        self
     }
 }
 
@@ -142,6 +155,9 @@ async fn check(s: &TestServer, row: &Row) -> Vec<String> {
         (Header::Default, Some(_)) => req = req.header("content-type", "application/scim+json"),
         (Header::Set(v), _) => req = req.header("content-type", v.as_str()),
         _ => {}
+    }
+    for (name, value) in &row.headers {
+        req = req.header(*name, value.as_str());
     }
     if let Some(body) = &row.body {
         req = req.body(body.clone());
@@ -208,6 +224,12 @@ async fn check(s: &TestServer, row: &Row) -> Vec<String> {
     if body.get("detail").is_some_and(|d| !d.is_string()) {
         problems.push("detail is not a string".into());
     }
+    if let Some(words) = &row.detail {
+        let detail = body["detail"].as_str().unwrap_or_default();
+        if !detail.contains(words.as_str()) {
+            problems.push(format!("detail does not name {words:?}"));
+        }
+    }
     if !problems.is_empty() {
         let shown: String = text.chars().take(300).collect();
         problems.push(format!("body: {shown}"));
@@ -219,11 +241,18 @@ struct Ids {
     alice: String,
     bob: String,
     group: String,
+    /// A user of another tenant: never a member of this tenant's groups.
+    stranger: String,
 }
 
 fn rows(ids: &Ids) -> Vec<Row> {
     use Method as M;
-    let Ids { alice, bob, group } = ids;
+    let Ids {
+        alice,
+        bob,
+        group,
+        stranger,
+    } = ids;
     let alice_path = format!("/Users/{alice}");
     let bob_path = format!("/Users/{bob}");
     let group_path = format!("/Groups/{group}");
@@ -848,7 +877,7 @@ fn rows(ids: &Ids) -> Vec<Row> {
         patch_user(
             "remove userName",
             one(json!({"op": "remove", "path": "userName"})),
-            "invalidValue",
+            "mutability",
         ),
         patch_user(
             "replace userName with \"\"",
@@ -946,7 +975,7 @@ fn rows(ids: &Ids) -> Vec<Row> {
             one(json!({"op": "Replace", "path": "members.display", "value": "x"})),
             "invalidPath",
         ),
-        patch_group("remove displayName", one(json!({"op": "Remove", "path": "displayName"})), "invalidValue"),
+        patch_group("remove displayName", one(json!({"op": "Remove", "path": "displayName"})), "mutability"),
         patch_group("displayName a number", one(json!({"op": "Replace", "path": "displayName", "value": 5})), "invalidValue"),
         patch_group("path id", one(json!({"op": "Replace", "path": "id", "value": "x"})), "mutability"),
         patch_group("unknown attribute", one(json!({"op": "Replace", "path": "userName", "value": "x"})), "invalidPath"),
@@ -956,8 +985,251 @@ fn rows(ids: &Ids) -> Vec<Row> {
                 {"op": "Add", "path": "members", "value": [{"value": bob}]},
                 {"op": "Remove", "path": "displayName"}
             ])),
-            "invalidValue",
+            "mutability",
         ),
+    ]);
+
+    // ---- Values no database may store (both refuse them alike) -------------------
+    let long = |n: usize| "x".repeat(n);
+    let too_long = long(1025);
+    let mut too_long_name = entra_user("n@contoso.com", "n-1");
+    too_long_name["userName"] = json!(format!("{too_long}@contoso.com"));
+    let with = |key: &str, value: Value| {
+        let mut u = entra_user("new@contoso.com", "new-1");
+        u[key] = value;
+        u
+    };
+    for (what, body, names) in [
+        (
+            "userName holds NUL",
+            with("userName", json!("nul\u{0}@contoso.com")),
+            "userName",
+        ),
+        (
+            "displayName holds NUL",
+            with("displayName", json!("Ann\u{0}")),
+            "displayName",
+        ),
+        ("title holds NUL", with("title", json!("\u{0}")), "title"),
+        (
+            "an attribute name holds NUL",
+            with("x\u{0}y", json!("v")),
+            "attribute name",
+        ),
+        (
+            "name.givenName holds NUL",
+            with("name", json!({"givenName": "A\u{0}"})),
+            "name.givenName",
+        ),
+        (
+            "userName of 4 KB",
+            with("userName", json!(long(4096))),
+            "userName",
+        ),
+        (
+            "userName of 1 MB",
+            with("userName", json!(long(1_000_000))),
+            "userName",
+        ),
+        ("userName of 1025 bytes", too_long_name, "userName"),
+        (
+            "externalId of 4 KB",
+            with("externalId", json!(long(4096))),
+            "externalId",
+        ),
+        (
+            "displayName of 4 KB",
+            with("displayName", json!(long(4096))),
+            "displayName",
+        ),
+        (
+            "e-mail of 4 KB",
+            with(
+                "emails",
+                json!([{"value": format!("{}@contoso.com", long(4096)), "type": "work"}]),
+            ),
+            "emails.value",
+        ),
+        (
+            "title of 65 KiB",
+            with("title", json!(long(65 * 1024 + 1))),
+            "title",
+        ),
+    ] {
+        rows.push(
+            row(format!("POST /Users: {what}"), M::POST, "/Users")
+                .json(body)
+                .bad("invalidValue")
+                .naming(names),
+        );
+    }
+    rows.extend([
+        row("POST /Groups: displayName holds NUL", M::POST, "/Groups")
+            .json(entra_group("Sales\u{0}"))
+            .bad("invalidValue")
+            .naming("displayName"),
+        row("POST /Groups: displayName of 4 KB", M::POST, "/Groups")
+            .json(entra_group(&long(4096)))
+            .bad("invalidValue")
+            .naming("displayName"),
+        row("PUT /Users/{id}: userName holds NUL", M::PUT, &alice_path)
+            .json(entra_user("alice\u{0}@contoso.com", "a-1"))
+            .bad("invalidValue")
+            .naming("userName"),
+        row("PATCH /Users/{id}: displayName holds NUL", M::PATCH, &alice_path)
+            .json(ops(json!([{"op": "replace", "path": "displayName", "value": "A\u{0}"}])))
+            .bad("invalidValue")
+            .naming("displayName"),
+        row("PATCH /Users/{id}: e-mail of 4 KB", M::PATCH, &alice_path)
+            .json(ops(json!([{"op": "add", "path": "emails[type eq \"home\"].value", "value": long(4096)}])))
+            .bad("invalidValue")
+            .naming("emails"),
+        row("PATCH /Groups/{id}: displayName of 4 KB", M::PATCH, &group_path)
+            .json(ops(json!([{"op": "replace", "path": "displayName", "value": long(4096)}])))
+            .bad("invalidValue")
+            .naming("displayName"),
+        row("PATCH /Groups/{id}: member id holds NUL", M::PATCH, &group_path)
+            .json(ops(json!([{"op": "Add", "path": "members", "value": [{"value": "u\u{0}"}]}])))
+            .bad("invalidValue")
+            .naming("members.value"),
+        row("PATCH /Groups/{id}: member display holds NUL", M::PATCH, &group_path)
+            .json(ops(json!([{"op": "Add", "path": "members", "value": [{"value": bob, "display": "B\u{0}"}]}])))
+            .bad("invalidValue")
+            .naming("members.display"),
+        row("PATCH /Groups/{id}: remove a member id of 4 KB", M::PATCH, &group_path)
+            .json(ops(json!([{"op": "Remove", "path": "members", "value": [{"value": long(4096)}]}])))
+            .bad("invalidValue")
+            .naming("members.value"),
+        row("GET /Users: filter value holds NUL", M::GET, "/Users")
+            .q("filter", "userName eq \"a\\u0000\"")
+            .bad("invalidFilter"),
+        row("GET /Users/{NUL}", M::GET, "/Users/%00").expect(404, None),
+        row("GET /Groups/{NUL}", M::GET, "/Groups/a%00b").expect(404, None),
+        row("GET /Users/{4 KB id}", M::GET, format!("/Users/{}", long(4096))).expect(404, None),
+        row("PATCH /Users/{NUL}", M::PATCH, "/Users/%00")
+            .json(ops(json!([{"op": "replace", "path": "title", "value": "x"}])))
+            .expect(404, None),
+        row("PUT /Groups/{NUL}", M::PUT, "/Groups/%00")
+            .json(entra_group("Sales"))
+            .expect(404, None),
+        row("DELETE /Users/{NUL}", M::DELETE, "/Users/%00").expect(404, None),
+    ]);
+
+    // ---- Members must be users or groups of this tenant --------------------------
+    let unknown = "2f0e6b1c-0000-4000-8000-0000000000ff";
+    // (A new group may hold an existing one: "the group itself" is a PUT and PATCH case.)
+    let mut with_members = |what: &str, id: &str, also_post: bool| {
+        let mut g = entra_group("Members");
+        g["members"] = json!([{"value": bob}, {"value": id}]);
+        if also_post {
+            rows.push(
+                row(format!("POST /Groups: member {what}"), M::POST, "/Groups")
+                    .json(g.clone())
+                    .bad("invalidValue")
+                    .naming(id),
+            );
+        }
+        rows.push(
+            row(
+                format!("PUT /Groups/{{id}}: member {what}"),
+                M::PUT,
+                &group_path,
+            )
+            .json(g)
+            .bad("invalidValue")
+            .naming(id),
+        );
+        for op in ["Add", "add", "Replace"] {
+            rows.push(
+                row(format!("PATCH /Groups/{{id}}: {op} member {what}"), M::PATCH, &group_path)
+                    .json(ops(json!([{"op": op, "path": "members", "value": [{"value": bob}, {"value": id}]}])))
+                    .bad("invalidValue")
+                    .naming(id),
+            );
+        }
+    };
+    with_members("that does not exist", unknown, true);
+    with_members("of another tenant", stranger, true);
+    with_members("that is the group itself", group, false);
+    rows.push(
+        row(
+            "PATCH /Groups/{id}: path-less replace with an unknown member",
+            M::PATCH,
+            &group_path,
+        )
+        .json(ops(
+            json!([{"op": "replace", "value": {"members": [{"value": unknown}]}}]),
+        ))
+        .bad("invalidValue")
+        .naming(unknown),
+    );
+
+    // ---- Wrong JSON types -----------------------------------------------------------
+    for (what, body) in [
+        ("password is a number", with("password", json!(12345))),
+        (
+            "password is an object",
+            with("password", json!({"value": "x"})),
+        ),
+        (
+            "emails is an object",
+            with("emails", json!({"value": "a@contoso.com"})),
+        ),
+        (
+            "photos is an object",
+            with("photos", json!({"value": "https://x/p.png"})),
+        ),
+        (
+            "addresses is an object",
+            with("addresses", json!({"locality": "Oslo"})),
+        ),
+    ] {
+        rows.push(
+            row(format!("POST /Users: {what}"), M::POST, "/Users")
+                .json(body)
+                .bad("invalidValue"),
+        );
+    }
+
+    // ---- ETags: a stale If-Match changes nothing ---------------------------------
+    rows.extend([
+        row("PATCH /Users/{id}: stale If-Match", M::PATCH, &alice_path)
+            .json(ops(
+                json!([{"op": "replace", "path": "title", "value": "x"}]),
+            ))
+            .header("if-match", "W/\"999\"")
+            .expect(412, None),
+        row("PUT /Users/{id}: stale If-Match", M::PUT, &alice_path)
+            .json(entra_user("alice@contoso.com", "a-1"))
+            .header("if-match", "\"0\"")
+            .expect(412, None),
+        row(
+            "DELETE /Groups/{id}: stale If-Match",
+            M::DELETE,
+            &group_path,
+        )
+        .header("if-match", "W/\"999\"")
+        .expect(412, None),
+        row(
+            "PATCH /Groups/{id}: If-Match not ours",
+            M::PATCH,
+            &group_path,
+        )
+        .json(ops(
+            json!([{"op": "replace", "path": "displayName", "value": "x"}]),
+        ))
+        .header("if-match", "\"abc\"")
+        .expect(412, None),
+        row(
+            "PATCH /Users/{id}: If-Match not a tag",
+            M::PATCH,
+            &alice_path,
+        )
+        .json(ops(
+            json!([{"op": "replace", "path": "title", "value": "x"}]),
+        ))
+        .header("if-match", "7")
+        .bad("invalidSyntax"),
     ]);
 
     // ---- Uniqueness -------------------------------------------------------------
@@ -1189,10 +1461,23 @@ async fn malformed_requests(backend: DbBackend) {
         )
         .await;
     assert_eq!(status, 204);
+    let (other, other_token) = s.add_tenant("globex").await;
+    let stranger = s
+        .client
+        .post(s.url(&format!("/scim/v2/{}/Users", other.name)))
+        .bearer_auth(other_token)
+        .header("content-type", "application/scim+json")
+        .body(entra_user("stranger@globex.com", "s-1").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stranger.status(), 201);
+    let stranger: Value = stranger.json().await.unwrap();
     let ids = Ids {
         alice: ids[0].clone(),
         bob: ids[1].clone(),
         group,
+        stranger: stranger["id"].as_str().unwrap().to_owned(),
     };
 
     let table = rows(&ids);

@@ -625,7 +625,142 @@ async fn put_replaces(backend: scimgate_testkit::DbBackend) {
     assert_eq!(status, 404);
 }
 
+/// Microsoft's "Known issues… SCIM 2.0 protocol compliance": provisioning jobs created
+/// before the `aadOptscim062020` flag still address the manager by its bare name, with the
+/// array form, and check the reference with `manager eq` in a filter.
+async fn legacy_manager_forms(backend: scimgate_testkit::DbBackend) {
+    let Some(s) = start(backend).await else {
+        return;
+    };
+    let boss = create_user(&s, "boss@contoso.com", "b-1").await;
+    let ann = create_user(&s, "ann@contoso.com", "a-1").await;
+    let (status, body) = s
+        .patch(
+            &format!("/Users/{ann}"),
+            ops(json!([{"op": "Add", "path": "manager", "value": [
+                {"$ref": format!("../Users/{boss}"), "value": boss}
+            ]}])),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body[ENTERPRISE]["manager"]["value"], boss.as_str());
+    let (status, found) = s
+        .get(&format!(
+            "/Users?filter=id%20eq%20%22{ann}%22%20and%20manager%20eq%20%22{boss}%22"
+        ))
+        .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["totalResults"], 1, "{found}");
+    assert_eq!(found["Resources"][0]["id"], ann.as_str());
+    let (_, none) = s
+        .get(&format!(
+            "/Users?filter=id%20eq%20%22{ann}%22%20and%20manager%20eq%20%22someone-else%22"
+        ))
+        .await;
+    assert_eq!(none["totalResults"], 0, "{none}");
+    // Replace with the array form, then the standard forms still work too.
+    let (status, _) = s
+        .patch(
+            &format!("/Users/{ann}"),
+            ops(json!([{"op": "Replace", "path": "manager", "value": [{"value": ann}]}])),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = s
+        .patch(
+            &format!("/Users/{ann}"),
+            ops(json!([{"op": "Replace", "path": format!("{ENTERPRISE}:manager"), "value": boss}])),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body[ENTERPRISE]["manager"]["value"], boss.as_str());
+    // Other enterprise attributes by bare name, too.
+    let (status, body) = s
+        .patch(
+            &format!("/Users/{ann}"),
+            ops(json!([{"op": "Replace", "path": "department", "value": "Sales"}])),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body[ENTERPRISE]["department"], "Sales");
+}
+
+/// RFC 7644 §3.14: `meta.version` is the ETag; `If-Match` makes PUT, PATCH and DELETE
+/// conditional (412 when stale) and `If-None-Match` makes GET answer 304 when current.
+async fn etags(backend: scimgate_testkit::DbBackend) {
+    let Some(s) = start(backend).await else {
+        return;
+    };
+    let (_, spc) = s.get("/ServiceProviderConfig").await;
+    assert_eq!(spc["etag"]["supported"], true);
+    let id = create_user(&s, "etag@contoso.com", "e-1").await;
+    let path = format!("/Users/{id}");
+    let resp = s.req(Method::GET, &path).send().await.unwrap();
+    let etag = resp.headers()["etag"].to_str().unwrap().to_owned();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(etag, "W/\"1\"");
+    assert_eq!(body["meta"]["version"], etag.as_str());
+
+    // GET with the current tag: 304, no body; with an old one: 200.
+    let resp = s
+        .req(Method::GET, &path)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 304);
+    assert_eq!(resp.headers()["etag"], etag.as_str());
+    assert!(resp.bytes().await.unwrap().is_empty());
+
+    let rename = |name: &str| ops(json!([{"op": "Replace", "path": "displayName", "value": name}]));
+    let send = |method: Method, if_match: &str, body: Option<Value>| {
+        let mut req = s.req(method, &path).header("if-match", if_match);
+        if let Some(body) = body {
+            req = req.body(body.to_string());
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let etag = resp
+                .headers()
+                .get("etag")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (status, etag)
+        }
+    };
+    // The current tag: the PATCH applies and the version moves on.
+    let (status, now) = send(Method::PATCH, &etag, Some(rename("One"))).await;
+    assert_eq!((status, now.as_deref()), (200, Some("W/\"2\"")));
+    // The old tag: 412 for PATCH, PUT and DELETE, and nothing changes.
+    for (method, body) in [
+        (Method::PATCH, Some(rename("Two"))),
+        (Method::PUT, Some(entra_user("etag@contoso.com", "e-2"))),
+        (Method::DELETE, None),
+    ] {
+        let (status, _) = send(method.clone(), &etag, body).await;
+        assert_eq!(status, 412, "{method}");
+    }
+    let (_, after) = s.get(&path).await;
+    assert_eq!(after["displayName"], "One");
+    assert_eq!(after["meta"]["version"], "W/\"2\"");
+    // `*` and lists of tags; then DELETE with the current tag.
+    let (status, _) = send(Method::PATCH, "*", Some(rename("Three"))).await;
+    assert_eq!(status, 200);
+    let (status, _) = send(
+        Method::PUT,
+        "W/\"1\", W/\"3\"",
+        Some(entra_user("etag@contoso.com", "e-3")),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = send(Method::DELETE, "W/\"4\"", None).await;
+    assert_eq!(status, 204);
+    assert_eq!(s.get(&path).await.0, 404);
+}
+
 on_both_backends!(
+    legacy_manager_forms,
+    etags,
     test_connection,
     create_and_match,
     custom_extension_attributes_are_kept,

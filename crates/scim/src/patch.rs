@@ -113,6 +113,16 @@ fn parse_operation(
         }
     };
     let value = schema::get_ci(op, "value").cloned();
+    if let (OpKind::Remove, Some(PatchPath::Attr(attr))) = (kind, &path) {
+        // RFC 7644 §3.5.2.2: removing a required attribute is a mutability error.
+        let required = lookup(rt, attr).ok().flatten().is_some_and(|d| d.required);
+        if required && attr.sub.is_none() {
+            return Err(ScimError::mutability(at(format!(
+                "{} is required and cannot be removed",
+                attr.name
+            ))));
+        }
+    }
     match (kind, &path, &value) {
         (OpKind::Remove, None, _) => Err(ScimError::no_target(at("remove needs a path".into()))),
         (OpKind::Add | OpKind::Replace, _, None) => Err(ScimError::invalid_value(at(

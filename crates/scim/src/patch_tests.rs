@@ -919,9 +919,10 @@ fn bad_member_operations_are_client_errors() {
         group(json!([{"op": "Replace", "path": "userName", "value": "x"}])),
         ScimType::InvalidPath
     );
+    // A group's displayName is required: removing it is a mutability error.
     assert_eq!(
         group(json!([{"op": "Remove", "path": "displayName"}])),
-        ScimType::InvalidValue
+        ScimType::Mutability
     );
 }
 
@@ -1207,13 +1208,13 @@ fn a_failing_operation_fails_the_whole_request() {
     .unwrap_err();
     assert_eq!(err.scim_type, Some(ScimType::InvalidValue));
 
-    // A failure only the final validation sees (userName removed) also fails it all.
+    // A failure only the final validation sees (userName blank) also fails it all.
     let err = try_patch(
         ResourceType::User,
         entra_user(),
         json!([
             {"op": "Replace", "path": "displayName", "value": "Changed"},
-            {"op": "Remove", "path": "userName"}
+            {"op": "Replace", "path": "userName", "value": "  "}
         ]),
     )
     .unwrap_err();
@@ -1435,12 +1436,60 @@ fn server_owned_attributes_are_mutability_errors() {
             "{path}"
         );
     }
+    // Required attributes cannot be removed (RFC 7644 §3.5.2.2).
+    for path in [
+        "userName",
+        "UserName",
+        "urn:ietf:params:scim:schemas:core:2.0:User:userName",
+    ] {
+        assert_eq!(
+            user_failure(json!([{"op": "Remove", "path": path}])),
+            ScimType::Mutability,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        failure(
+            ResourceType::Group,
+            entra_group(),
+            json!([{"op": "Remove", "path": "displayName"}])
+        ),
+        ScimType::Mutability
+    );
     // The read-only sub-attribute of the manager.
     assert_eq!(
         user_failure(
             json!([{"op": "Replace", "path": format!("{ENT}:manager.displayName"), "value": "x"}])
         ),
         ScimType::Mutability
+    );
+}
+
+#[test]
+fn legacy_entra_manager_by_bare_name_and_array_form() {
+    // Jobs created before Entra's `aadOptscim062020` flag send this.
+    for op in ["Add", "Replace"] {
+        let user = patch_user(
+            bare_user(),
+            json!([{"op": op, "path": "manager", "value": [{"$ref": "../Users/m-9", "value": "m-9"}]}]),
+        );
+        assert_eq!(
+            user[ENT]["manager"],
+            json!({"$ref": "../Users/m-9", "value": "m-9"}),
+            "{op}"
+        );
+    }
+    let user = patch_user(
+        bare_user(),
+        json!([{"op": "Add", "path": "employeeNumber", "value": "E-7"}]),
+    );
+    assert_eq!(user[ENT]["employeeNumber"], "E-7");
+    // More than one manager is not a manager.
+    assert_eq!(
+        user_failure(
+            json!([{"op": "Add", "path": "manager", "value": [{"value": "a"}, {"value": "b"}]}])
+        ),
+        ScimType::InvalidValue
     );
 }
 
@@ -1484,7 +1533,6 @@ fn wrong_value_types_are_invalid_value() {
         json!([{"op": "Add", "path": "title"}]),
         json!([{"op": "Replace", "value": "not an object"}]),
         json!([{"op": "Add", "value": [{"title": "x"}]}]),
-        json!([{"op": "Remove", "path": "userName"}]),
     ] {
         assert_eq!(user_failure(ops.clone()), ScimType::InvalidValue, "{ops}");
     }

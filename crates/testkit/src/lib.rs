@@ -306,6 +306,7 @@ pub fn entra_user(user_name: &str, external_id: &str) -> Value {
     })
 }
 
+pub mod process;
 pub mod smtp;
 pub mod webhook;
 

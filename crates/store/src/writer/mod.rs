@@ -63,6 +63,18 @@ impl crate::Store {
         write: Write,
     ) -> Result<WriteOutcome> {
         write.check_storable()?;
+        self.write_unchecked(tenant, now, write).await
+    }
+
+    /// [`crate::Store::write`] without the input check: only for tests that must make the
+    /// database itself refuse a write, to see that it fails alone.
+    #[doc(hidden)]
+    pub async fn write_unchecked(
+        &self,
+        tenant: &Tenant,
+        now: Timestamp,
+        write: Write,
+    ) -> Result<WriteOutcome> {
         let (reply, answer) = oneshot::channel();
         self.writer
             .send(Job {
