@@ -1286,7 +1286,118 @@ async fn catalogue_changes_that_break_the_saved_rules_are_refused(backend: DbBac
     assert_eq!(unused.0, 204);
 }
 
+/// What PostgreSQL would refuse (NUL, index entries too large) is refused up front, on
+/// both databases alike: 400 for a body or query, 404 for a path naming what cannot exist;
+/// never a 500, and nothing changes.
+async fn values_no_database_can_store_are_refused_alike(backend: DbBackend) {
+    let Some(api) = Api::empty(backend).await else {
+        return;
+    };
+    ok(api
+        .put(
+            "/catalog",
+            json!({"user_plans": [{"name": "Standard", "seats": 5}], "roles": [{"name": "User"}]}),
+        )
+        .await);
+    let settings = json!({"user_sync_active": false, "schedule": "0 6 * * *", "debounce_seconds": 30,
+                          "guard_percent": 10, "guard_minimum": 5, "welcome_email": true,
+                          "sign_in_url": "https://crm.acme.no/login"});
+    ok(api.put("/settings", settings.clone()).await);
+    let before = (
+        ok(api.get("/catalog").await),
+        ok(api.get("/settings").await),
+    );
+
+    let megabyte = "p".repeat(1_000_000);
+    let two_kb = "p".repeat(2048);
+    let mut nul_url = settings.clone();
+    nul_url["sign_in_url"] = json!("https://crm.acme.no/\u{0}login");
+    let bodies: Vec<(&str, Method, String, Body, &str)> = vec![
+        (
+            "a 1 MB catalogue name",
+            Method::PUT,
+            "/catalog".into(),
+            Body::Json(json!({"user_plans": [{"name": megabyte}]})),
+            "longer than",
+        ),
+        (
+            "a 2 KB catalogue name (YAML)",
+            Method::PUT,
+            "/catalog".into(),
+            Body::Yaml(format!("user_plans: [{two_kb}]\n")),
+            "at most 1024 bytes",
+        ),
+        (
+            "a 2 KB catalogue name in the path",
+            Method::PUT,
+            format!("/catalog/role/{two_kb}"),
+            Body::Empty,
+            "at most 1024 bytes",
+        ),
+        (
+            "a NUL in a catalogue name",
+            Method::PUT,
+            "/catalog".into(),
+            Body::Json(json!({"roles": [{"name": "Us\u{0}er"}]})),
+            "NUL",
+        ),
+        (
+            "a NUL in sign_in_url",
+            Method::PUT,
+            "/settings".into(),
+            Body::Json(nul_url),
+            "sign_in_url",
+        ),
+        (
+            "a NUL in a YAML rule set",
+            Method::PUT,
+            "/rules".into(),
+            Body::Yaml("rules:\n  - name: \"A\\0\"\n    set: {role: User}\n\0".into()),
+            "NUL",
+        ),
+    ];
+    for (what, method, rest, body, says) in bodies {
+        let got = api.send(method, &rest, &[], body).await;
+        let text = message(400, &got);
+        assert!(text.contains(says), "{what}: {text}");
+    }
+    // A NUL in the path names nothing; in the query it is a bad request.
+    for (method, rest) in [
+        (Method::GET, "/preview/users/%00"),
+        (Method::POST, "/sync/users/a%00b"),
+        (Method::GET, "/groups/%00/members"),
+        (Method::PUT, "/catalog/role/Us%00er"),
+        (Method::DELETE, "/catalog/role/%00"),
+        (Method::GET, "/runs/%00"),
+    ] {
+        let got = api
+            .call(
+                Some(&api.token),
+                method.clone(),
+                &api.path(rest),
+                &[],
+                Body::Empty,
+            )
+            .await;
+        message(404, &got);
+    }
+    for (rest, name) in [
+        ("/users", "search"),
+        ("/groups", "search"),
+        ("/preview", "filter"),
+    ] {
+        let got = api.get_with(rest, &[(name, "a\u{0}b")]).await;
+        assert!(message(400, &got).contains("NUL"), "{rest}?{name}");
+    }
+    let after = (
+        ok(api.get("/catalog").await),
+        ok(api.get("/settings").await),
+    );
+    assert_eq!(before, after, "nothing changed");
+}
+
 on_both_backends!(
+    values_no_database_can_store_are_refused_alike,
     catalogue_changes_that_break_the_saved_rules_are_refused,
     auth_refuses_bad_tokens_and_hides_other_tenants,
     catalogue_is_replaced_edited_and_read,
