@@ -758,7 +758,101 @@ async fn etags(backend: scimgate_testkit::DbBackend) {
     assert_eq!(s.get(&path).await.0, 404);
 }
 
+/// A user stored before the input limits existed, with values they now refuse (a 2 KB
+/// externalId, a 100 KiB title), must still take Entra's deprovisioning PATCH and a PUT
+/// that re-sends the same values; only new values must fit.
+async fn resources_stored_before_the_limits_can_still_change(backend: scimgate_testkit::DbBackend) {
+    let Some(s) = start(backend).await else {
+        return;
+    };
+    let external_id = "e".repeat(2048);
+    let mut body = entra_user("legacy@contoso.com", &external_id);
+    body["title"] = json!("t".repeat(100 * 1024));
+    let doc = scimgate_store::IndexedDoc {
+        body: body.clone(),
+        user_name: Some("legacy@contoso.com".into()),
+        external_id: Some(external_id.clone()),
+        active: Some(true),
+        ..Default::default()
+    };
+    let stored = s
+        .store
+        .write_unchecked(
+            &s.tenant,
+            scimgate_core::Clock::now(&scimgate_core::SystemClock),
+            scimgate_store::Write::Create {
+                kind: scimgate_store::ResourceKind::User,
+                doc,
+                members: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    let path = format!("/Users/{}", stored.resource.unwrap().id);
+    let (status, after) = s
+        .patch(
+            &path,
+            ops(json!([{"op": "Replace", "path": "active", "value": "False"}])),
+        )
+        .await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(after["active"], false);
+    assert_eq!(after["externalId"], external_id.as_str());
+    let (status, after) = s.put(&path, body.clone()).await;
+    assert_eq!(status, 200, "{after}");
+    // A new value that does not fit is still refused.
+    let (status, refused) = s
+        .patch(
+            &path,
+            ops(json!([{"op": "Replace", "path": "nickName", "value": "n".repeat(70 * 1024)}])),
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["scimType"], "invalidValue");
+}
+
+/// Deleting a member changes the groups it was in: their version (ETag) moves on.
+async fn deleting_a_member_moves_its_groups_version(backend: scimgate_testkit::DbBackend) {
+    let Some(s) = start(backend).await else {
+        return;
+    };
+    let user = create_user(&s, "leaver@contoso.com", "l-1").await;
+    let (_, group) = s
+        .post(
+            "/Groups",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Team"}),
+        )
+        .await;
+    let group = format!("/Groups/{}", group["id"].as_str().unwrap());
+    let (status, _) = s
+        .patch(
+            &group,
+            ops(json!([{"op": "Add", "path": "members", "value": [{"value": user}]}])),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, before) = s.get(&group).await;
+    assert_eq!(before["meta"]["version"], "W/\"2\"");
+    assert_eq!(s.delete(&format!("/Users/{user}")).await.0, 204);
+    let resp = s
+        .req(Method::GET, &group)
+        .header("if-none-match", "W/\"2\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        200,
+        "the client's copy (with the member) is stale"
+    );
+    let after: Value = resp.json().await.unwrap();
+    assert_eq!(after["meta"]["version"], "W/\"3\"");
+    assert_eq!(after["members"], json!([]));
+}
+
 on_both_backends!(
+    resources_stored_before_the_limits_can_still_change,
+    deleting_a_member_moves_its_groups_version,
     legacy_manager_forms,
     etags,
     test_connection,

@@ -46,36 +46,63 @@ pub fn check_storable(s: &str, max: usize) -> Result<(), Unstorable> {
 /// the error names the first offending place as a dotted path (`name.givenName`,
 /// `emails[1].value`).
 pub fn check_storable_json(value: &Value) -> Result<(), (String, Unstorable)> {
-    let mut path = String::new();
-    walk(value, &mut path)
+    check_storable_json_over(value, None)
 }
 
-fn walk(value: &Value, path: &mut String) -> Result<(), (String, Unstorable)> {
+/// Like [`check_storable_json`], but what `before` (the stored document) already holds at
+/// the same place passes: a resource stored before these rules, with a value they would
+/// refuse, can still be changed elsewhere (Entra's deprovisioning PATCH must land).
+pub fn check_storable_json_over(
+    value: &Value,
+    before: Option<&Value>,
+) -> Result<(), (String, Unstorable)> {
+    let mut path = String::new();
+    walk(value, before, &mut path)
+}
+
+fn walk(
+    value: &Value,
+    before: Option<&Value>,
+    path: &mut String,
+) -> Result<(), (String, Unstorable)> {
+    if before == Some(value) {
+        return Ok(());
+    }
     match value {
         Value::String(s) => {
             check_storable(s, MAX_TEXT_BYTES).map_err(|why| (display_path(path), why))
         }
         Value::Array(items) => {
+            let old = before.and_then(Value::as_array);
             for (i, item) in items.iter().enumerate() {
+                // An element kept from before passes wherever it now stands.
+                if old.is_some_and(|old| old.contains(item)) {
+                    continue;
+                }
                 let len = path.len();
                 path.push_str(&format!("[{i}]"));
-                walk(item, path)?;
+                walk(item, old.and_then(|old| old.get(i)), path)?;
                 path.truncate(len);
             }
             Ok(())
         }
         Value::Object(map) => {
+            let old = before.and_then(Value::as_object);
             for (key, item) in map {
                 let len = path.len();
                 if !path.is_empty() {
                     path.push('.');
                 }
+                let old_item = old.and_then(|old| old.get(key));
                 // A key is checked by its own rules but named by the object it is in:
                 // echoing a 1 MB or NUL-holding key back in the message helps nobody.
-                check_storable(key, MAX_TEXT_BYTES)
-                    .map_err(|why| (format!("an attribute name in {}", display_path(path)), why))?;
+                if old_item.is_none() {
+                    check_storable(key, MAX_TEXT_BYTES).map_err(|why| {
+                        (format!("an attribute name in {}", display_path(path)), why)
+                    })?;
+                }
                 path.push_str(key);
-                walk(item, path)?;
+                walk(item, old_item, path)?;
                 path.truncate(len);
             }
             Ok(())
@@ -145,6 +172,15 @@ mod tests {
                 "{doc}"
             );
         }
+        // What the stored document already holds passes; what is new does not.
+        let stored = json!({"title": "t\0", "emails": [{"value": "a\0"}]});
+        let patched = json!({"title": "t\0", "emails": [{"value": "b"}, {"value": "a\0"}], "x": 1});
+        assert_eq!(check_storable_json_over(&patched, Some(&stored)), Ok(()));
+        let worse = json!({"title": "t\0", "nickName": "n\0"});
+        assert_eq!(
+            check_storable_json_over(&worse, Some(&stored)),
+            Err(("nickName".to_owned(), Unstorable::Nul))
+        );
         let fine = json!({"userName": "a", "n": [1, true, null, {"k": "v"}]});
         assert_eq!(check_storable_json(&fine), Ok(()));
         let exactly = json!({"x": "y".repeat(MAX_TEXT_BYTES)});

@@ -67,6 +67,9 @@ impl Worker {
         let http = reqwest::Client::builder()
             .timeout(config.webhook_timeout)
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy from the environment (HTTPS_PROXY…) would resolve webhook hosts
+            // itself, past the resolver that keeps them off private addresses.
+            .no_proxy()
             .dns_resolver(Arc::new(crate::target::GuardedResolver {
                 policy: config.targets,
             }))

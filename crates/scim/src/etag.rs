@@ -65,8 +65,10 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<Condition>, ScimError> {
     condition(headers, header::IF_MATCH)
 }
 
-pub fn if_none_match(headers: &HeaderMap) -> Result<Option<Condition>, ScimError> {
-    condition(headers, header::IF_NONE_MATCH)
+/// A malformed `If-None-Match` is ignored: at worst the client gets the full answer it
+/// would have had without the header.
+pub fn if_none_match(headers: &HeaderMap) -> Option<Condition> {
+    condition(headers, header::IF_NONE_MATCH).ok().flatten()
 }
 
 pub fn stale(current: i64) -> ScimError {

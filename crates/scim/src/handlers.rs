@@ -89,6 +89,7 @@ pub async fn create(
     body: Value,
 ) -> Result<Response> {
     let normalized = resource::normalize(rt, body)?;
+    crate::limits::check_doc(&normalized.doc)?;
     let write = Write::Create {
         kind: kind(rt),
         doc: normalized.doc,
@@ -119,7 +120,7 @@ pub async fn get(
     headers: &HeaderMap,
 ) -> Result<Response> {
     let projection = Projection::parse(q.get("attributes"), q.get("excludedAttributes"))?;
-    let unless = etag::if_none_match(headers)?;
+    let unless = etag::if_none_match(headers);
     let stored = state
         .store
         .get(&auth.tenant, kind(rt), id)
@@ -160,6 +161,8 @@ pub async fn replace(
         id: id.clone(),
         mutator: Box::new(move |current| {
             check_current(condition.as_ref(), &current)?;
+            crate::limits::check_doc_over(&doc, &current.body)
+                .map_err(|e| -> Rejection { Box::new(e) })?;
             Ok(Mutation {
                 doc: doc.clone(),
                 members: member_ops.clone(),

@@ -12,8 +12,16 @@ fn refuse((place, why): UnstorableAt) -> ScimError {
     ScimError::invalid_value(format!("{place} {why}"))
 }
 
+/// A new resource (POST).
 pub fn check_doc(doc: &IndexedDoc) -> Result<(), ScimError> {
     doc.check_storable().map_err(refuse)
+}
+
+/// A changed resource (PUT, PATCH): values the stored body already holds pass, so a
+/// resource stored before these limits can still be changed (Entra's deprovisioning
+/// PATCH of such a user must land); every new value must fit.
+pub fn check_doc_over(doc: &IndexedDoc, stored: &serde_json::Value) -> Result<(), ScimError> {
+    doc.check_storable_over(Some(stored)).map_err(refuse)
 }
 
 pub fn check_member(member: &Member) -> Result<(), ScimError> {

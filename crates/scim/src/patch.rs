@@ -805,7 +805,9 @@ pub fn patch_resource(
     body: Value,
     ops: &[PatchOperation],
 ) -> Result<(scimgate_store::IndexedDoc, Vec<MemberOp>), ScimError> {
+    let stored = body.clone();
     let (patched, members) = apply(rt, body, ops)?;
     let normalized = resource::normalize(rt, patched)?;
+    crate::limits::check_doc_over(&normalized.doc, &stored)?;
     Ok((normalized.doc, members))
 }

@@ -127,7 +127,6 @@ pub fn index(rt: ResourceType, body: Value) -> Result<IndexedDoc, ScimError> {
         }
     }
     doc.body = body;
-    crate::limits::check_doc(&doc)?;
     Ok(doc)
 }
 

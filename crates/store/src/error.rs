@@ -45,20 +45,28 @@ impl From<crate::UnstorableAt> for StoreError {
 /// How a database error reflects on the request that caused it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Blame {
-    /// The statement failed on what it was given (PostgreSQL's data exceptions, class 22,
-    /// and program limits such as an index entry too large, class 54): the client's value.
+    /// The database refused a value it was given: the client's.
     Input,
-    /// Anything else: the database, the connection, the server.
+    /// Anything else: the database, the connection, the server, or our own bug.
     Outage,
 }
+
+/// PostgreSQL's codes for a text value it cannot hold: NUL (`22021`, `22P05`), too long
+/// for its column (`22001`), too large for an index entry (`54000`). Only these are the
+/// client's: other data exceptions (a bad cast, a bad date) would be our own bugs, and
+/// must stay server errors rather than pass as a client's mistake.
+const REFUSED_VALUE_CODES: [&str; 4] = ["22021", "22P05", "22001", "54000"];
 
 /// Tells apart a value the database refused from a database that failed.
 pub fn blame(err: &sqlx::Error) -> Blame {
     match err {
-        sqlx::Error::Database(db) => match db.code() {
-            Some(code) if code.starts_with("22") || code.starts_with("54") => Blame::Input,
-            _ => Blame::Outage,
-        },
+        sqlx::Error::Database(db)
+            if db
+                .code()
+                .is_some_and(|code| REFUSED_VALUE_CODES.contains(&code.as_ref())) =>
+        {
+            Blame::Input
+        }
         _ => Blame::Outage,
     }
 }

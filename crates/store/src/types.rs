@@ -133,22 +133,40 @@ impl IndexedDoc {
     /// no NUL anywhere. Indexed values are checked first: their tighter limit is the
     /// clearer message.
     pub fn check_storable(&self) -> Result<(), UnstorableAt> {
-        use scimgate_core::text::{check_storable, check_storable_json, MAX_INDEXED_BYTES};
+        self.check_storable_over(None)
+    }
+
+    /// The same rules for a changed resource: values the stored body (`before`) already
+    /// holds pass, so a resource stored before the rules can still be changed elsewhere.
+    pub fn check_storable_over(&self, before: Option<&Value>) -> Result<(), UnstorableAt> {
+        use scimgate_core::text::{check_storable, check_storable_json_over, MAX_INDEXED_BYTES};
+        let kept = |name: &str, value: &str| {
+            before.and_then(|b| b.get(name)).and_then(Value::as_str) == Some(value)
+        };
         let indexed = [
             ("userName", &self.user_name),
             ("externalId", &self.external_id),
             ("displayName", &self.display_name),
         ];
         for (name, value) in indexed {
-            if let Some(value) = value {
+            if let Some(value) = value.as_deref().filter(|v| !kept(name, v)) {
                 check_storable(value, MAX_INDEXED_BYTES).map_err(|why| (name.to_owned(), why))?;
             }
         }
-        for email in &self.emails {
+        let kept_email = |email: &str| {
+            before
+                .and_then(|b| b.get("emails"))
+                .and_then(Value::as_array)
+                .is_some_and(|old| {
+                    old.iter()
+                        .any(|e| e.get("value").and_then(Value::as_str) == Some(email))
+                })
+        };
+        for email in self.emails.iter().filter(|e| !kept_email(e)) {
             check_storable(email, MAX_INDEXED_BYTES)
                 .map_err(|why| ("emails.value".to_owned(), why))?;
         }
-        check_storable_json(&self.body)
+        check_storable_json_over(&self.body, before)
     }
 }
 
@@ -185,8 +203,9 @@ impl MemberOp {
 }
 
 impl Mutation {
-    pub fn check_storable(&self) -> Result<(), UnstorableAt> {
-        self.doc.check_storable()?;
+    /// Checks the new state; what the stored body (`before`) already holds passes.
+    pub fn check_storable_over(&self, before: &Value) -> Result<(), UnstorableAt> {
+        self.doc.check_storable_over(Some(before))?;
         self.members.iter().try_for_each(MemberOp::check_storable)
     }
 }

@@ -100,41 +100,45 @@ async fn run(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-/// Commits the jobs as one batch and answers them. When the database refuses the batch,
-/// its halves are tried on their own (each still in tenant order), down to the single
-/// write at fault, so that only it fails.
+/// Commits the jobs as one batch and answers them. When the database refuses a value of
+/// the batch, its halves are tried on their own (each still in tenant order), down to the
+/// single write at fault, so that only it fails. When the database itself fails, nothing
+/// is retried: every write still waiting gets 503 at once (retrying a failing database
+/// 2n times would only keep every tenant waiting longer).
 async fn commit_or_split(pool: &AnyPool, backend: Backend, jobs: Vec<Job>) {
     let mut parts = vec![jobs];
     while let Some(mut jobs) = parts.pop() {
-        match commit_batch(pool, backend, &jobs).await {
+        let err = match commit_batch(pool, backend, &jobs).await {
             Ok(results) => {
                 for (job, result) in jobs.into_iter().zip(results) {
                     let _ = job.reply.send(result);
                 }
+                continue;
             }
-            Err(err) if jobs.len() > 1 && matches!(err, sqlx::Error::Database(_)) => {
-                tracing::warn!(error = %err, writes = jobs.len(), "write batch refused; retrying it in halves");
+            Err(err) => err,
+        };
+        match blame(&err) {
+            Blame::Input if jobs.len() > 1 => {
+                tracing::warn!(error = %err, writes = jobs.len(), "the database refused a value in a write batch; retrying it in halves");
                 let second = jobs.split_off(jobs.len() / 2);
                 parts.push(second);
                 parts.push(jobs);
             }
-            Err(err) => {
-                let input = blame(&err) == Blame::Input && jobs.len() == 1;
-                if input {
-                    tracing::info!(error = %err, "the database refused a value of this write");
-                } else {
-                    tracing::error!(error = %err, writes = jobs.len(), "write batch failed");
-                }
+            Blame::Input => {
+                tracing::info!(error = %err, "the database refused a value of this write");
                 for job in jobs {
-                    let answer = if input {
-                        StoreError::Unstorable(
-                            "a value is too long or holds a character the database cannot store"
-                                .into(),
-                        )
-                    } else {
-                        StoreError::Unavailable(format!("write batch failed: {err}"))
-                    };
-                    let _ = job.reply.send(Err(answer));
+                    let _ = job.reply.send(Err(StoreError::Unstorable(
+                        "a value is too long or holds a character the database cannot store".into(),
+                    )));
+                }
+            }
+            Blame::Outage => {
+                let waiting: Vec<Job> = jobs.into_iter().chain(parts.drain(..).flatten()).collect();
+                tracing::error!(error = %err, writes = waiting.len(), "write batch failed");
+                for job in waiting {
+                    let _ = job.reply.send(Err(StoreError::Unavailable(format!(
+                        "write batch failed: {err}"
+                    ))));
                 }
             }
         }
@@ -150,25 +154,19 @@ async fn commit_batch(
 ) -> std::result::Result<Vec<Result<WriteOutcome>>, sqlx::Error> {
     let mut conn = pool.acquire().await?;
     conn.execute(backend.begin_write()).await?;
-    match run_batch(&mut conn, backend, jobs).await {
-        Ok(results) => match conn.execute("COMMIT").await {
-            Ok(_) => Ok(results),
-            Err(err) => {
-                rollback(conn).await;
-                Err(err)
-            }
-        },
-        Err(err) => {
-            rollback(conn).await;
-            Err(err)
+    let committed = match run_batch(&mut conn, backend, jobs).await {
+        Ok(results) => conn.execute("COMMIT").await.map(|_| results),
+        Err(err) => Err(err),
+    };
+    if let Err(err) = &committed {
+        let _ = conn.execute("ROLLBACK").await;
+        // After a refused value the connection is sound; after anything else it may be
+        // in any state, so it is not handed out again.
+        if blame(err) == Blame::Outage {
+            conn.close_on_drop();
         }
     }
-}
-
-async fn rollback(mut conn: PoolConnection<Any>) {
-    let _ = conn.execute("ROLLBACK").await;
-    // The connection may be in any state after a failure: do not hand it out again.
-    conn.close_on_drop();
+    committed
 }
 
 async fn run_batch(
@@ -315,7 +313,9 @@ async fn apply(
                 version: current.version,
             })
             .map_err(|e| Refused(StoreError::Rejected(e)))?;
-            mutation.check_storable().map_err(|e| Refused(e.into()))?;
+            mutation
+                .check_storable_over(&current.body)
+                .map_err(|e| Refused(e.into()))?;
             let renamed =
                 folded(&mutation.doc.user_name).unwrap_or_default() != indexed.user_name_folded;
             if kind == ResourceKind::User && renamed {
@@ -388,6 +388,25 @@ async fn apply(
                 return Err(Refused(StoreError::NotFound));
             }
             prefetched.rows.remove(&(kind, id.clone()));
+            // The groups it was a member of change (their members are part of what a client
+            // reads): their version moves on, so an ETag the client holds is stale.
+            let touched = sqlx::query(
+                "UPDATE staged_groups SET version = version + 1, modified_at = $3, change_seq = $4
+                 WHERE tenant_id = $1 AND id IN
+                   (SELECT group_id FROM staged_group_members WHERE tenant_id = $1 AND member_id = $2)",
+            )
+            .bind(tenant.id)
+            .bind(id.as_str())
+            .bind(&stamp)
+            .bind(change_seq)
+            .execute(&mut **conn)
+            .await?;
+            if touched.rows_affected() > 0 {
+                // Later writes of this batch read those groups afresh.
+                prefetched
+                    .rows
+                    .retain(|(k, _), _| *k != ResourceKind::Group);
+            }
             // A deleted resource leaves every group it was in (and a group, its members).
             sqlx::query(
                 "DELETE FROM staged_group_members WHERE tenant_id = $1 AND (group_id = $2 OR member_id = $2)",

@@ -58,10 +58,15 @@ impl Prefetched {
                         user_name_folded: row.try_get("user_name_folded")?,
                         emails_folded: row.try_get("emails_folded")?,
                     };
-                    let resource = resource_from_row(kind, &row)
-                        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-                    self.rows
-                        .insert((kind, resource.id.clone()), (resource, indexed));
+                    // A row that cannot be read is left out: its own write reads it again
+                    // and is refused alone (Corrupt), not the whole batch.
+                    match resource_from_row(kind, &row) {
+                        Ok(resource) => {
+                            self.rows
+                                .insert((kind, resource.id.clone()), (resource, indexed));
+                        }
+                        Err(e) => tracing::error!(error = %e, "unreadable stored resource"),
+                    }
                 }
             }
         }
@@ -116,7 +121,9 @@ pub(super) async fn ensure_user_name_free(
 }
 
 /// Members must name a user or group of this tenant, and a group is not its own member.
-/// Checked before the write changes anything, so a refusal needs no savepoint.
+/// Checked before the write changes anything, so a refusal needs no savepoint. No other
+/// write of the tenant can delete a member between this check and the commit: every write
+/// of a tenant holds the tenant's row (its change sequence) until it commits.
 pub(super) async fn ensure_members_exist(
     conn: &mut PoolConnection<Any>,
     tenant: &Tenant,
