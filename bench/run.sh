@@ -7,6 +7,8 @@
 #   DURATION=30 bench/run.sh     # longer runs
 #   MILLION=1 bench/run.sh       # also: lookup p99 with 1,000,000 staged users
 #   ONLY_MILLION=1 MILLION=1 bench/run.sh   # just that
+#   COMPARE_BIN=/path/to/older/scimgate bench/run.sh   # also that build, same run, as "baseline-*"
+#   WORKLOADS="patch_group create_user" bench/run.sh  # a subset of the workloads
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$BENCH_DIR")
@@ -50,9 +52,11 @@ run_workload() {
   if [ -n "${errors:-}" ]; then grep -m1 'unexpected status' <<<"$out" >&2 || true; fi
 }
 
+WORKLOADS=${WORKLOADS:-create_user lookup patch_user patch_group}
+
 bench_target() { # NAME HOSTPORT BASEPATH TOKEN
   python3 "$BENCH_DIR/seed.py" "http://$2$3" "$4" "$SEEDED" "$WORK/$1.ids" "$WORK/$1.group"
-  for workload in create_user lookup patch_user patch_group; do
+  for workload in $WORKLOADS; do
     run_workload "$1" "$workload" "$2" "$3" "$4" "$WORK/$1.ids" "$WORK/$1.group" "$SEEDED"
   done
 }
@@ -83,23 +87,33 @@ wait_http "http://127.0.0.1:$port/v2/ServiceProviderConfig"
 bench_target peer "127.0.0.1:$port" /v2 peer-token
 kill "${PIDS[-1]}"
 
-# --- scimgate on SQLite -------------------------------------------------------------------
-start_scimgate "$WORK/bench.db"
-bench_target scimgate-sqlite "$ADDR" /scim/v2/bench "$TOKEN"
-kill "${PIDS[-1]}"
-
-# --- scimgate on PostgreSQL ---------------------------------------------------------------
-start_scimgate "$(fresh_pg scimgate_bench)"
-bench_target scimgate-postgres "$ADDR" /scim/v2/bench "$TOKEN"
-kill "${PIDS[-1]}"
+# --- scimgate on SQLite and PostgreSQL (and an older build, when compared) ----------------
+bench_scimgate() { # NAME-PREFIX
+  rm -f "$WORK/bench.db"*
+  start_scimgate "$WORK/bench.db"
+  bench_target "$1-sqlite" "$ADDR" /scim/v2/bench "$TOKEN"
+  kill "${PIDS[-1]}"
+  start_scimgate "$(fresh_pg scimgate_bench)"
+  bench_target "$1-postgres" "$ADDR" /scim/v2/bench "$TOKEN"
+  kill "${PIDS[-1]}"
+}
+bench_scimgate scimgate
+if [ -n "${COMPARE_BIN:-}" ]; then
+  CURRENT=$SCIMGATE
+  SCIMGATE=$COMPARE_BIN
+  bench_scimgate baseline
+  SCIMGATE=$CURRENT
+fi
 
 echo
 echo "ratios (scimgate / peer, requests/s):"
-awk '{ rps[$1" "$2] = $3 } END {
-  split("create_user lookup patch_user patch_group", w, " ");
-  for (i = 1; i <= 4; i++) {
+awk -v workloads="$WORKLOADS" '{ rps[$1" "$2] = $3 } END {
+  n = split(workloads, w, " ");
+  for (i = 1; i <= n; i++) {
     p = rps["peer " w[i]];
     printf "  %-12s sqlite %6.1fx   postgres %6.1fx\n", w[i], rps["scimgate-sqlite " w[i]] / p, rps["scimgate-postgres " w[i]] / p
+    if (("baseline-sqlite " w[i]) in rps)
+      printf "  %-12s this build / baseline: sqlite %.2fx   postgres %.2fx\n", "", rps["scimgate-sqlite " w[i]] / rps["baseline-sqlite " w[i]], rps["scimgate-postgres " w[i]] / rps["baseline-postgres " w[i]]
   }
 }' "$WORK/results"
 fi

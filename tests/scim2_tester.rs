@@ -56,6 +56,16 @@ async fn the_scim2_tester_suite_passes(backend: DbBackend) {
         .rfind(|l| l.starts_with("scim2-tester:"))
         .unwrap_or("(no summary line)");
     eprintln!("{backend:?}: {summary}");
+    // `.ci/run` prints these after the tests: how many checks ran, on each database.
+    let report = workspace_root().join("target/scim2-tester-summary.txt");
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(report)
+    {
+        use std::io::Write;
+        let _ = writeln!(file, "{backend:?}: {summary}");
+    }
     let failures: Vec<&str> = stdout
         .lines()
         .filter(|l| {

@@ -642,7 +642,83 @@ async fn a_write_the_database_refuses_fails_alone(backend: DbBackend) {
     assert_eq!(total(tenant).await + total(other).await, 90 + expected_bad);
 }
 
+/// Members are checked against what exists when the write runs, also when a batch both
+/// deletes users and adds them to a group: no group is left with a member that is gone.
+async fn members_deleted_in_the_same_batch_never_dangle(backend: DbBackend) {
+    let Some((_db, store, tenant)) = setup(backend).await else {
+        return;
+    };
+    let mut users = Vec::new();
+    for i in 0..30 {
+        users.push(create(&store, &tenant, &format!("d{i}")).await);
+    }
+    let group = store
+        .write(
+            &tenant,
+            now(),
+            Write::Create {
+                kind: ResourceKind::Group,
+                doc: IndexedDoc {
+                    body: json!({"displayName": "G"}),
+                    display_name: Some("G".into()),
+                    ..IndexedDoc::default()
+                },
+                members: vec![],
+            },
+        )
+        .await
+        .unwrap()
+        .resource
+        .unwrap()
+        .id;
+    let mut writes = tokio::task::JoinSet::new();
+    for (i, user) in users.iter().enumerate() {
+        let add = Write::Mutate {
+            kind: ResourceKind::Group,
+            id: group.clone(),
+            mutator: {
+                let user = user.clone();
+                Box::new(move |_| {
+                    Ok(Mutation {
+                        doc: IndexedDoc {
+                            body: json!({"displayName": "G"}),
+                            display_name: Some("G".into()),
+                            ..IndexedDoc::default()
+                        },
+                        members: vec![MemberOp::Add(vec![member(&user)])],
+                    })
+                })
+            },
+        };
+        let delete = Write::Delete {
+            kind: ResourceKind::User,
+            id: user.clone(),
+            if_match: None,
+        };
+        // Half the users are deleted before their add is queued, half after.
+        let order = if i % 2 == 0 {
+            [delete, add]
+        } else {
+            [add, delete]
+        };
+        for write in order {
+            let (store, tenant) = (store.clone(), tenant.clone());
+            writes.spawn(async move { store.write(&tenant, now(), write).await.is_ok() });
+        }
+    }
+    writes.join_all().await;
+    assert!(
+        store
+            .members(&tenant, &[group.as_str()])
+            .await
+            .unwrap()
+            .is_empty(),
+        "every member added was deleted: none may remain"
+    );
+}
+
 on_both_backends!(
+    members_deleted_in_the_same_batch_never_dangle,
     unstorable_values_are_refused_alike,
     a_write_the_database_refuses_fails_alone,
     tokens_are_hashed_revocable_and_scoped,

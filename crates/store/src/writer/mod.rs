@@ -17,14 +17,15 @@
 //! - [`sequences`]: the tenants' change sequence numbers for the batch.
 
 mod create;
+mod members;
 mod rows;
 mod sequences;
 
 use create::{create_users, USERS_PER_INSERT};
+use members::KnownMembers;
 use rows::{
-    add_members, apply_member_op, delete_emails, emails_folded, ensure_members_exist,
-    ensure_user_name_free, fetch, folded, insert_group, mutation_targets, update, IndexedNow,
-    Prefetched,
+    add_members, apply_member_op, delete_emails, emails_folded, ensure_user_name_free, fetch,
+    folded, insert_group, mutation_targets, update, IndexedNow, Prefetched,
 };
 use sequences::Sequences;
 
@@ -218,13 +219,21 @@ async fn run_batch(
     prefetched
         .load(conn, backend, &mut sequences, targets)
         .await?;
+    let mut members = KnownMembers::default();
+    members
+        .load(conn, others.iter().map(|&i| &jobs[i]), &prefetched)
+        .await?;
     for i in others {
         let Job {
             tenant, now, write, ..
         } = &jobs[i];
         let result = async {
             let seq = sequences.next(conn, backend, tenant).await?;
-            apply(conn, backend, &mut prefetched, tenant, *now, seq, write).await
+            let batch = BatchState {
+                prefetched: &mut prefetched,
+                members: &mut members,
+            };
+            apply(conn, backend, batch, tenant, *now, seq, write).await
         }
         .await;
         results[i] = Some(match result {
@@ -266,10 +275,16 @@ impl From<StoreError> for Failure {
     }
 }
 
+/// What the batch knows ahead of its writes: the rows they change, the members they add.
+struct BatchState<'a> {
+    prefetched: &'a mut Prefetched,
+    members: &'a mut KnownMembers,
+}
+
 async fn apply(
     conn: &mut PoolConnection<Any>,
     backend: Backend,
-    prefetched: &mut Prefetched,
+    batch: BatchState<'_>,
     tenant: &Tenant,
     now: Timestamp,
     change_seq: i64,
@@ -281,7 +296,7 @@ async fn apply(
             let kind = *kind;
             let id = uuid::Uuid::new_v4().to_string();
             if kind == ResourceKind::Group {
-                ensure_members_exist(conn, tenant, &id, members).await?;
+                batch.members.ensure(conn, tenant, &id, members).await?;
             }
             let position = insert_group(conn, tenant, kind, &id, doc, &stamp, change_seq).await?;
             if kind == ResourceKind::Group {
@@ -303,7 +318,7 @@ async fn apply(
         }
         Write::Mutate { kind, id, mutator } => {
             let kind = *kind;
-            let (current, indexed) = match prefetched.rows.get(&(kind, id.clone())) {
+            let (current, indexed) = match batch.prefetched.rows.get(&(kind, id.clone())) {
                 Some(row) => row.clone(),
                 None => fetch(conn, tenant, kind, id, backend).await?,
             };
@@ -323,7 +338,7 @@ async fn apply(
             }
             for op in &mutation.members {
                 if let crate::MemberOp::Add(members) = op {
-                    ensure_members_exist(conn, tenant, id, members).await?;
+                    batch.members.ensure(conn, tenant, id, members).await?;
                 }
             }
             let version = update(
@@ -354,7 +369,8 @@ async fn apply(
                 user_name_folded: folded(&mutation.doc.user_name).unwrap_or_default(),
                 emails_folded: emails_folded(&mutation.doc.emails),
             };
-            prefetched
+            batch
+                .prefetched
                 .rows
                 .insert((kind, id.clone()), (resource.clone(), indexed));
             Ok(WriteOutcome {
@@ -365,7 +381,7 @@ async fn apply(
         Write::Delete { kind, id, if_match } => {
             let kind = *kind;
             if let Some(expected) = if_match {
-                let (current, _) = match prefetched.rows.get(&(kind, id.clone())) {
+                let (current, _) = match batch.prefetched.rows.get(&(kind, id.clone())) {
                     Some(row) => row.clone(),
                     None => fetch(conn, tenant, kind, id, backend).await?,
                 };
@@ -387,7 +403,8 @@ async fn apply(
             if done.rows_affected() == 0 {
                 return Err(Refused(StoreError::NotFound));
             }
-            prefetched.rows.remove(&(kind, id.clone()));
+            batch.prefetched.rows.remove(&(kind, id.clone()));
+            batch.members.forget(tenant, id);
             // The groups it was a member of change (their members are part of what a client
             // reads): their version moves on, so an ETag the client holds is stale.
             let touched = sqlx::query(
@@ -403,7 +420,8 @@ async fn apply(
             .await?;
             if touched.rows_affected() > 0 {
                 // Later writes of this batch read those groups afresh.
-                prefetched
+                batch
+                    .prefetched
                     .rows
                     .retain(|(k, _), _| *k != ResourceKind::Group);
             }

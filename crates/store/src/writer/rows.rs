@@ -120,47 +120,6 @@ pub(super) async fn ensure_user_name_free(
     }
 }
 
-/// Members must name a user or group of this tenant, and a group is not its own member.
-/// Checked before the write changes anything, so a refusal needs no savepoint. No other
-/// write of the tenant can delete a member between this check and the commit: every write
-/// of a tenant holds the tenant's row (its change sequence) until it commits.
-pub(super) async fn ensure_members_exist(
-    conn: &mut PoolConnection<Any>,
-    tenant: &Tenant,
-    group_id: &str,
-    members: &[Member],
-) -> Result<(), Failure> {
-    if let Some(own) = members.iter().find(|m| m.value == group_id) {
-        return Err(Refused(StoreError::UnknownMember(own.value.clone())));
-    }
-    let mut wanted: Vec<&str> = members.iter().map(|m| m.value.as_str()).collect();
-    wanted.sort_unstable();
-    wanted.dedup();
-    for ids in wanted.chunks(500) {
-        let mut q = crate::query::SqlBuilder::new(tenant.id);
-        let params: Vec<String> = ids
-            .iter()
-            .map(|id| q.bind(Bind::Text((*id).to_owned())))
-            .collect();
-        let list = params.join(", ");
-        q.sql = format!(
-            "SELECT id FROM staged_users WHERE tenant_id = $1 AND id IN ({list})
-             UNION ALL SELECT id FROM staged_groups WHERE tenant_id = $1 AND id IN ({list})"
-        );
-        let found: std::collections::HashSet<String> = q
-            .apply(sqlx::query(&q.sql))
-            .fetch_all(&mut **conn)
-            .await?
-            .iter()
-            .map(|row| row.try_get::<String, _>(0))
-            .collect::<Result<_, _>>()?;
-        if let Some(missing) = ids.iter().find(|id| !found.contains(**id)) {
-            return Err(Refused(StoreError::UnknownMember((*missing).to_owned())));
-        }
-    }
-    Ok(())
-}
-
 /// What a write needs to know of a resource's indexed values to skip needless work.
 #[derive(Clone)]
 pub(super) struct IndexedNow {
