@@ -8,11 +8,12 @@
 //!   ([`Write::check_storable`]), and a mutation's result before it is written;
 //! - a write that must be refused (taken `userName`, unknown id, invalid PATCH) is found
 //!   out before it writes anything, so it fails alone without a savepoint;
-//! - if the database still refuses the batch, the batch is retried in halves until the
-//!   one write at fault fails alone: 400 when the database refused its value, 503 when
-//!   the database itself failed. A lost connection fails the batch at once (503).
+//! - if the database still refuses a value of the batch, the batch is retried in halves
+//!   until the one write at fault fails alone (400); if the database itself fails, every
+//!   waiting write gets 503 at once.
 //!
 //! - [`create`]: new users of a batch go in with one multi-row statement.
+//! - [`members`]: group members must exist in the tenant; checked once per batch.
 //! - [`rows`]: reading, writing and indexing single resources and members.
 //! - [`sequences`]: the tenants' change sequence numbers for the batch.
 
