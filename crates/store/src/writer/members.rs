@@ -113,7 +113,10 @@ fn added_ids(ops: &[MemberOp]) -> Vec<String> {
         .collect()
 }
 
-/// Which of `ids` are users or groups of the tenant.
+/// Which of `ids` (distinct) are users or groups of the tenant. Counted first, among
+/// users only (members are nearly always users): one row back instead of one per id (rows
+/// are what costs, on SQLite most). Groups are looked at, and ids listed, only when some
+/// are not users, and listed only when some are missing: a client's mistake, and rare.
 async fn existing(
     conn: &mut PoolConnection<Any>,
     tenant: &Tenant,
@@ -121,19 +124,58 @@ async fn existing(
 ) -> Result<HashSet<String>, sqlx::Error> {
     let mut found = HashSet::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
-        let mut q = crate::query::SqlBuilder::new(tenant.id);
-        let params: Vec<String> = chunk
-            .iter()
-            .map(|id| q.bind(Bind::Text((*id).to_owned())))
-            .collect();
-        let list = params.join(", ");
-        q.sql = format!(
-            "SELECT id FROM staged_users WHERE tenant_id = $1 AND id IN ({list})
-             UNION ALL SELECT id FROM staged_groups WHERE tenant_id = $1 AND id IN ({list})"
-        );
+        let mut all_there = false;
+        for tables in [Tables::Users, Tables::UsersAndGroups] {
+            let q = ids_query(tenant, chunk, "COUNT(*)", tables);
+            let count: i64 = q
+                .apply(sqlx::query(&q.sql))
+                .fetch_one(&mut **conn)
+                .await?
+                .try_get(0)?;
+            if count == chunk.len() as i64 {
+                all_there = true;
+                break;
+            }
+        }
+        if all_there {
+            found.extend(chunk.iter().map(|id| (*id).to_owned()));
+            continue;
+        }
+        let q = ids_query(tenant, chunk, "id", Tables::UsersAndGroups);
         for row in q.apply(sqlx::query(&q.sql)).fetch_all(&mut **conn).await? {
             found.insert(row.try_get::<String, _>(0)?);
         }
     }
     Ok(found)
+}
+
+#[derive(Clone, Copy)]
+enum Tables {
+    Users,
+    UsersAndGroups,
+}
+
+/// `SELECT {what}` over the tenant's users (and groups) whose id is one of `ids`. Ids are
+/// ours (UUIDs), so no user and group share one and a count is a count of distinct ids.
+fn ids_query(
+    tenant: &Tenant,
+    ids: &[&str],
+    what: &str,
+    tables: Tables,
+) -> crate::query::SqlBuilder {
+    let mut q = crate::query::SqlBuilder::new(tenant.id);
+    let params: Vec<String> = ids
+        .iter()
+        .map(|id| q.bind(Bind::Text((*id).to_owned())))
+        .collect();
+    let list = params.join(", ");
+    let users = format!("SELECT id FROM staged_users WHERE tenant_id = $1 AND id IN ({list})");
+    q.sql = match tables {
+        Tables::Users => format!("SELECT {what} FROM ({users}) AS found"),
+        Tables::UsersAndGroups => format!(
+            "SELECT {what} FROM ({users}
+             UNION ALL SELECT id FROM staged_groups WHERE tenant_id = $1 AND id IN ({list})) AS found"
+        ),
+    };
+    q
 }
