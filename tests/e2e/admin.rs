@@ -1318,7 +1318,7 @@ async fn values_no_database_can_store_are_refused_alike(backend: DbBackend) {
             Method::PUT,
             "/catalog".into(),
             Body::Json(json!({"user_plans": [{"name": megabyte}]})),
-            "longer than",
+            "at most 1024 bytes",
         ),
         (
             "a 2 KB catalogue name (YAML)",

@@ -57,21 +57,27 @@ pub fn check_storable_json_over(
     before: Option<&Value>,
 ) -> Result<(), (String, Unstorable)> {
     let mut path = String::new();
-    walk(value, before, &mut path)
+    walk(value, before, MAX_TEXT_BYTES, &mut path)
+}
+
+/// Only the NUL rule, for documents whose long texts are bounded elsewhere (an admin
+/// API body: a rule set may be long; the names in it have their own limits).
+pub fn check_no_nul_json(value: &Value) -> Result<(), (String, Unstorable)> {
+    let mut path = String::new();
+    walk(value, None, usize::MAX, &mut path)
 }
 
 fn walk(
     value: &Value,
     before: Option<&Value>,
+    max: usize,
     path: &mut String,
 ) -> Result<(), (String, Unstorable)> {
     if before == Some(value) {
         return Ok(());
     }
     match value {
-        Value::String(s) => {
-            check_storable(s, MAX_TEXT_BYTES).map_err(|why| (display_path(path), why))
-        }
+        Value::String(s) => check_storable(s, max).map_err(|why| (display_path(path), why)),
         Value::Array(items) => {
             let old = before.and_then(Value::as_array);
             for (i, item) in items.iter().enumerate() {
@@ -81,7 +87,7 @@ fn walk(
                 }
                 let len = path.len();
                 path.push_str(&format!("[{i}]"));
-                walk(item, old.and_then(|old| old.get(i)), path)?;
+                walk(item, old.and_then(|old| old.get(i)), max, path)?;
                 path.truncate(len);
             }
             Ok(())
@@ -97,12 +103,12 @@ fn walk(
                 // A key is checked by its own rules but named by the object it is in:
                 // echoing a 1 MB or NUL-holding key back in the message helps nobody.
                 if old_item.is_none() {
-                    check_storable(key, MAX_TEXT_BYTES).map_err(|why| {
+                    check_storable(key, max).map_err(|why| {
                         (format!("an attribute name in {}", display_path(path)), why)
                     })?;
                 }
                 path.push_str(key);
-                walk(item, old_item, path)?;
+                walk(item, old_item, max, path)?;
                 path.truncate(len);
             }
             Ok(())
@@ -180,6 +186,15 @@ mod tests {
         assert_eq!(
             check_storable_json_over(&worse, Some(&stored)),
             Err(("nickName".to_owned(), Unstorable::Nul))
+        );
+        // The NUL-only walk lets long strings through.
+        assert_eq!(
+            check_no_nul_json(&json!({"yaml": "y".repeat(MAX_TEXT_BYTES * 2)})),
+            Ok(())
+        );
+        assert_eq!(
+            check_no_nul_json(&json!({"a": ["\0"]})),
+            Err(("a[0]".to_owned(), Unstorable::Nul))
         );
         let fine = json!({"userName": "a", "n": [1, true, null, {"k": "v"}]});
         assert_eq!(check_storable_json(&fine), Ok(()));

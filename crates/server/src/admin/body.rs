@@ -85,9 +85,10 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<Option<T>> {
     }
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request(format!("the JSON body is not accepted: {e}")))?;
-    // Every string the admin API stores obeys the store's rules (no NUL, at most 64 KiB):
-    // checked once here, naming the field, before any type or database sees it.
-    scimgate_core::text::check_storable_json(&value)
+    // No string the admin API stores may hold NUL (PostgreSQL refuses it; SQLite would
+    // not): checked once here, naming the field, before any type or database sees it.
+    // Lengths are the body limit's and, for names, their own checks' business.
+    scimgate_core::text::check_no_nul_json(&value)
         .map_err(|(place, why)| ApiError::bad_request(format!("{place} {why}")))?;
     serde_json::from_value(value)
         .map(Some)
