@@ -1,4 +1,4 @@
-//! DESIGN.md §8: every malformed request gets a SCIM error with the right status and
+//! docs/design.md §8: every malformed request gets a SCIM error with the right status and
 //! `scimType`, never a 500 and never a partial write. One table of requests, run in a
 //! loop against one server per backend; after every row the tenant's Users and Groups
 //! (with `meta.version`) and its change sequence must be exactly what they were before.

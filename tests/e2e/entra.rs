@@ -1,4 +1,5 @@
-//! Replays of what Microsoft Entra ID sends, line by line of ENTRA.md.
+//! Replays of what Microsoft Entra ID sends, requirement by requirement
+//! (docs/entra.md lists each with its test).
 
 use reqwest::Method;
 use scimgate_testkit::{entra_user, on_both_backends, TestServer};

@@ -335,7 +335,7 @@ async fn tenants_see_nothing_of_each_other(backend: DbBackend) {
             failures.push(format!("(b) acme's token: GET {rest}: {e}"));
         }
     }
-    // Removing globex's user from acme's group is a no-op (ENTRA.md: unknown member ids
+    // Removing globex's user from acme's group is a no-op (docs/entra.md: unknown member ids
     // are no-ops) and touches no globex membership.
     let remove = json!({"schemas": [PATCH_OP], "Operations": [
         {"op": "Remove", "path": "members", "value": [{"value": globex.user}]},

@@ -1,7 +1,7 @@
 //! Notifications: admins subscribe e-mail addresses and webhooks to critical events; each
 //! message is written to an outbox in the transaction of the event that caused it and
 //! delivered by a worker with retries. A problem that recurs is one message (grouped by
-//! fingerprint), and its end is one "resolved" message. DESIGN.md §6.
+//! fingerprint), and its end is one "resolved" message. docs/design.md §6.
 
 pub mod deliver;
 pub mod email;

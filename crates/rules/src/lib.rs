@@ -1,6 +1,6 @@
 //! Rules: an ordered rule set (YAML, with sandboxed Rhai where logic is needed) turns a
 //! staged user and the groups it belongs to into CRM account settings, and explains
-//! every value it sets. Pure: no database, no network, no clock (DESIGN.md §5).
+//! every value it sets. Pure: no database, no network, no clock (docs/design.md §5).
 
 mod catalog;
 mod error;

@@ -1,5 +1,5 @@
 //! Every class of broken rule file is refused with a message that names the rule and the
-//! place (`file:line`), DESIGN.md §8: bad YAML, unknown keys and settings, bad scopes,
+//! place (`file:line`), docs/design.md §8: bad YAML, unknown keys and settings, bad scopes,
 //! bad Rhai, unknown variables, catalogue misses, wrong literal types, ambiguous
 //! settings, duplicate names, and scripts that are missing or outside the rule directory.
 

@@ -1,4 +1,4 @@
-//! Rules may only name what the CRM has (DESIGN.md §4): a literal that names nothing is
+//! Rules may only name what the CRM has (docs/design.md §3): a literal that names nothing is
 //! refused at load (see broken_files.rs); a computed value that names nothing is an
 //! error in that user's result, never a crash.
 

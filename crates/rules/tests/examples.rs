@@ -1,6 +1,6 @@
 //! Every rule file under `rules/` loads and compiles against `rules/catalog.yaml`, and
 //! each scenario does what its header comment promises for Entra-shaped users — so the
-//! examples cannot rot (STYLE.md 11).
+//! examples cannot rot.
 
 // Helper functions outside #[test] fns panic on purpose, like testkit's.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

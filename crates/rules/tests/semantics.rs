@@ -1,4 +1,4 @@
-//! What a rule set does to a user, and how it explains it (DESIGN.md §5): order and
+//! What a rule set does to a user, and how it explains it (docs/design.md §5): order and
 //! override, inactive rules, group scope, `when`, `expr`, `script`, the `user` object
 //! Rhai sees, and when a user is synced.
 

@@ -1,6 +1,6 @@
 //! The sync engine: plan (preview) what the rules make of the staged users against the
 //! CRM, apply it (one user, the company, or automatically), hold mass deprovisioning for
-//! an admin, restart, and keep the history of every run. DESIGN.md §6.
+//! an admin, restart, and keep the history of every run. docs/design.md §6.
 
 pub mod auto;
 pub mod cron;

@@ -1,6 +1,6 @@
 //! SCIM 2.0 service provider (RFC 7643/7644) in front of the holding area.
 //!
-//! Ingest only stages what arrives: it never calls rules or CRM code (DESIGN.md §2).
+//! Ingest only stages what arrives: it never calls rules or CRM code (docs/design.md §2).
 
 pub mod auth_failures;
 mod discovery;

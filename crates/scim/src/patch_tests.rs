@@ -1,5 +1,5 @@
 //! The PATCH engine against what Microsoft Entra ID really sends (every line of the PATCH,
-//! Groups and Deprovisioning sections of /work/shared/ENTRA.md) and against RFC 7644
+//! Groups and Deprovisioning sections of docs/entra.md) and against RFC 7644
 //! §3.5.2, plus a property test that no operation list makes it panic.
 
 use crate::error::{ScimError, ScimType};
