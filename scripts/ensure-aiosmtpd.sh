@@ -9,21 +9,13 @@ cd "$(dirname "$0")/.."
 venv="${SCIMGATE_SMTP_VENV:-target/smtp-venv}"
 python="$venv/bin/python"
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+. scripts/python-venv.sh
 
 if [ -x "$python" ] && "$python" -c 'import aiosmtpd' 2>/dev/null; then
   echo "aiosmtpd is installed in $venv"
   exit 0
 fi
 
-if ! command -v python3 >/dev/null || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
-  echo "python3 with venv is not installed; installing it from Debian's packages"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
-fi
-
-rm -rf "$venv"
-mkdir -p "$(dirname "$venv")"
-python3 -m venv "$venv"
+new_venv "$venv"
 "$python" -m pip install -q --disable-pip-version-check 'aiosmtpd>=1.4,<2'
 "$python" -c 'import aiosmtpd; print("aiosmtpd", aiosmtpd.__version__, "installed in '"$venv"'")'

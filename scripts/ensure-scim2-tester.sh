@@ -15,7 +15,7 @@ python="$venv/bin/python"
 # httpx it names as its `httpx2` extra), so that is the HTTP package installed with it.
 pins=(scim2-tester==0.5.2 scim2-client==0.13.2 scim2-models==0.12.3 httpx2==2.17.0)
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+. scripts/python-venv.sh
 
 # Installed at exactly the pinned versions? (Nonzero exit when any is missing or differs.)
 pinned() {
@@ -31,15 +31,7 @@ if [ -x "$python" ] && pinned; then
   exit 0
 fi
 
-if ! command -v python3 >/dev/null || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
-  echo "python3 with venv is not installed; installing it from Debian's packages"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
-fi
-
-rm -rf "$venv"
-mkdir -p "$(dirname "$venv")"
-python3 -m venv "$venv"
+new_venv "$venv"
 "$python" -m pip install -q --disable-pip-version-check "${pins[@]}"
 pinned || { echo "scim2-tester: pip did not install ${pins[*]}" >&2; exit 1; }
 echo "${pins[*]} installed in $venv"
