@@ -647,3 +647,6 @@ pub fn settings_of(fields: &AccountFields) -> AccountSettings {
         confidential: Some(fields.confidential),
     }
 }
+
+#[cfg(test)]
+mod seat_tests;
