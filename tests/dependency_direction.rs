@@ -1,0 +1,124 @@
+//! The crates' dependencies point one way (docs/design.md §2, docs/architecture.md):
+//! core and rules depend on nothing of ours; store on core; crm and notify on store;
+//! scim (ingest) on store only, never on rules, CRM, notifications or the scheduler;
+//! the scheduler on the domain crates; only the front ends (server, and the application
+//! layer to come) see everything. A new dependency against these arrows fails here.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What each production crate may depend on, of ours.
+fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
+    BTreeMap::from([
+        ("scimgate-core", &[][..]),
+        ("scimgate-rules", &[][..]),
+        ("scimgate-store", &["scimgate-core"][..]),
+        ("scimgate-crm", &["scimgate-core", "scimgate-store"][..]),
+        ("scimgate-notify", &["scimgate-core", "scimgate-store"][..]),
+        ("scimgate-scim", &["scimgate-core", "scimgate-store"][..]),
+        (
+            "scimgate-scheduler",
+            &[
+                "scimgate-core",
+                "scimgate-store",
+                "scimgate-crm",
+                "scimgate-notify",
+                "scimgate-rules",
+            ][..],
+        ),
+    ])
+}
+
+/// Arrows that exist today against the design, each to be cut by the application-layer
+/// work (issue 10): the catalogue and account settings move from rules to core, and the
+/// auth-failure notice leaves the SCIM crate. Remove a line when its arrow is gone; the
+/// test fails if a listed arrow no longer exists, so the list cannot go stale.
+const KNOWN_VIOLATIONS: &[(&str, &str)] = &[
+    ("scimgate-crm", "scimgate-rules"),
+    ("scimgate-scim", "scimgate-notify"),
+];
+
+/// Each workspace crate's normal (not dev, not build) dependencies among ours.
+fn workspace_graph() -> BTreeMap<String, BTreeSet<String>> {
+    let output = std::process::Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let mut graph = BTreeMap::new();
+    for package in metadata["packages"].as_array().expect("packages") {
+        let name = package["name"].as_str().expect("name").to_owned();
+        let deps = package["dependencies"]
+            .as_array()
+            .expect("dependencies")
+            .iter()
+            .filter(|d| d["kind"].is_null())
+            .filter_map(|d| d["name"].as_str())
+            .filter(|d| d.starts_with("scimgate"))
+            .map(str::to_owned)
+            .collect();
+        graph.insert(name, deps);
+    }
+    graph
+}
+
+#[test]
+fn dependencies_point_one_way() {
+    let graph = workspace_graph();
+    let allowed = allowed();
+    let mut against = Vec::new();
+    let mut stale = Vec::new();
+    for (krate, may) in &allowed {
+        let deps = graph
+            .get(*krate)
+            .unwrap_or_else(|| panic!("{krate} is not in the workspace"));
+        for dep in deps {
+            let known = KNOWN_VIOLATIONS.contains(&(*krate, dep.as_str()));
+            if !may.contains(&dep.as_str()) && !known {
+                against.push(format!("{krate} -> {dep}"));
+            }
+        }
+    }
+    for (krate, dep) in KNOWN_VIOLATIONS {
+        if !graph.get(*krate).is_some_and(|deps| deps.contains(*dep)) {
+            stale.push(format!("{krate} -> {dep}"));
+        }
+    }
+    assert!(
+        against.is_empty(),
+        "dependencies against the design's arrows: {against:?}"
+    );
+    assert!(
+        stale.is_empty(),
+        "these arrows are gone: remove them from KNOWN_VIOLATIONS: {stale:?}"
+    );
+    // Every production crate is covered (a new one must say what it may use).
+    let covered: BTreeSet<&str> = allowed.keys().copied().collect();
+    let production: BTreeSet<&str> = graph
+        .keys()
+        .map(String::as_str)
+        .filter(|name| {
+            name.starts_with("scimgate-")
+                && !matches!(
+                    *name,
+                    "scimgate-server" | "scimgate-testkit" | "scimgate-app"
+                )
+                && !name.ends_with("bench")
+        })
+        .collect();
+    assert_eq!(
+        production, covered,
+        "a crate without its allowed dependencies"
+    );
+}
