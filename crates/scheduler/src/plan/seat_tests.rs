@@ -1,7 +1,8 @@
 //! Seat allocation, case by case (docs/sync.md "Seats"): who gets a plan's purchased
 //! seats when there are fewer than users who want them, and who keeps what.
 
-use super::{allocate_seats, Action, PlanItem, Scope, SeatUse};
+use super::allocate_seats;
+use crate::plan::{Action, PlanItem, Scope, SeatUse};
 use scimgate_crm::{AccountFields, CrmAccount};
 use scimgate_rules::{Catalog, CatalogEntry, NamedEntry};
 
