@@ -2,12 +2,12 @@
 //! durability across a SIGKILL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use scimgate_testkit::process::ServeProcess;
 use scimgate_testkit::{on_both_backends, DbBackend, TestDb};
 use serde_json::{json, Value};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 const BIN: &str = env!("CARGO_BIN_EXE_scimgate");
 
@@ -20,36 +20,8 @@ fn scimgate(db: &TestDb, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-struct Server {
-    child: tokio::process::Child,
-    base: String,
-}
-
-async fn serve(db: &TestDb) -> Server {
-    let mut child = tokio::process::Command::new(BIN)
-        .args([
-            "--database-url",
-            &db.url,
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let base = line
-        .strip_prefix("scimgate listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    Server { child, base }
+async fn serve(db: &TestDb) -> ServeProcess {
+    ServeProcess::start(BIN, &db.url, &[]).await
 }
 
 fn create_tenant(db: &TestDb, name: &str) -> String {

@@ -14,11 +14,12 @@ use crate::query::Bind;
 use crate::{Current, Member, MemberOp, ResourceKind, StoreError, Tenant, Write};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, Row};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 #[derive(Default)]
 pub(super) struct KnownMembers {
-    existing: HashSet<(i64, String)>,
+    /// Per tenant id, the ids known to exist.
+    existing: HashMap<i64, HashSet<String>>,
 }
 
 impl KnownMembers {
@@ -62,16 +63,17 @@ impl KnownMembers {
         for same_tenant in wanted.chunk_by(|a, b| a.0.id == b.0.id) {
             let tenant = same_tenant[0].0;
             let ids: Vec<&str> = same_tenant.iter().map(|(_, id)| id.as_str()).collect();
-            for id in existing(conn, tenant, &ids).await? {
-                self.existing.insert((tenant.id, id));
-            }
+            let found = existing(conn, tenant, &ids).await?;
+            self.existing.entry(tenant.id).or_default().extend(found);
         }
         Ok(())
     }
 
     /// A resource deleted in this batch is no longer a possible member.
     pub(super) fn forget(&mut self, tenant: &Tenant, id: &str) {
-        self.existing.remove(&(tenant.id, id.to_owned()));
+        if let Some(ids) = self.existing.get_mut(&tenant.id) {
+            ids.remove(id);
+        }
     }
 
     pub(super) async fn ensure(
@@ -87,7 +89,12 @@ impl KnownMembers {
         let mut unknown: Vec<&str> = members
             .iter()
             .map(|m| m.value.as_str())
-            .filter(|id| !self.existing.contains(&(tenant.id, (*id).to_owned())))
+            .filter(|id| {
+                !self
+                    .existing
+                    .get(&tenant.id)
+                    .is_some_and(|known| known.contains(*id))
+            })
             .collect();
         if unknown.is_empty() {
             return Ok(());
@@ -98,8 +105,7 @@ impl KnownMembers {
         if let Some(missing) = unknown.iter().find(|id| !found.contains(**id)) {
             return Err(Refused(StoreError::UnknownMember((*missing).to_owned())));
         }
-        self.existing
-            .extend(found.into_iter().map(|id| (tenant.id, id)));
+        self.existing.entry(tenant.id).or_default().extend(found);
         Ok(())
     }
 }
