@@ -89,7 +89,6 @@ pub async fn create(
     body: Value,
 ) -> Result<Response> {
     let normalized = resource::normalize(rt, body)?;
-    crate::limits::check_doc(&normalized.doc)?;
     let write = Write::Create {
         kind: kind(rt),
         doc: normalized.doc,
@@ -161,8 +160,6 @@ pub async fn replace(
         id: id.clone(),
         mutator: Box::new(move |current| {
             check_current(condition.as_ref(), &current)?;
-            crate::limits::check_doc_over(&doc, &current.body)
-                .map_err(|e| -> Rejection { Box::new(e) })?;
             Ok(Mutation {
                 doc: doc.clone(),
                 members: member_ops.clone(),

@@ -1,36 +1,11 @@
-//! What a resource may hold to be stored (the store's rules, [`IndexedDoc::check_storable`]):
-//! no NUL anywhere, indexed attributes of at most [`MAX_INDEXED_BYTES`], every other
-//! string of at most [`MAX_TEXT_BYTES`]. Checked on the final document of every POST, PUT
-//! and PATCH before the write joins a batch, so a bad value is this request's
-//! `400 invalidValue` and never another request's failure.
+//! What a resource may hold to be stored is the store's rule (`IndexedDoc::check_storable`,
+//! `scimgate_core::text`): no NUL anywhere, indexed attributes of at most
+//! [`MAX_INDEXED_BYTES`], every other string of at most [`MAX_TEXT_BYTES`]. The store checks
+//! every write before it joins a batch (a PATCH's result, before it is written) and its
+//! refusal, naming the attribute, becomes `400 invalidValue` (`error.rs`). What stays here
+//! is what the store never sees: ids in URLs.
 
-use crate::error::ScimError;
 pub use scimgate_core::text::{MAX_INDEXED_BYTES, MAX_TEXT_BYTES};
-use scimgate_store::{IndexedDoc, Member, UnstorableAt};
-
-fn refuse((place, why): UnstorableAt) -> ScimError {
-    ScimError::invalid_value(format!("{place} {why}"))
-}
-
-/// A new resource (POST).
-pub fn check_doc(doc: &IndexedDoc) -> Result<(), ScimError> {
-    doc.check_storable().map_err(refuse)
-}
-
-/// A changed resource (PUT, PATCH): values the stored body already holds pass, so a
-/// resource stored before these limits can still be changed (Entra's deprovisioning
-/// PATCH of such a user must land); every new value must fit.
-pub fn check_doc_over(doc: &IndexedDoc, stored: &serde_json::Value) -> Result<(), ScimError> {
-    doc.check_storable_over(Some(stored)).map_err(refuse)
-}
-
-pub fn check_member(member: &Member) -> Result<(), ScimError> {
-    member.check_storable().map_err(refuse)
-}
-
-pub fn check_member_id(id: &str) -> Result<(), ScimError> {
-    scimgate_store::check_member_id(id).map_err(refuse)
-}
 
 /// A resource id from a URL. Ids are ours (UUIDs); one that could never have been stored
 /// names nothing, on either database.
@@ -41,7 +16,8 @@ pub fn is_possible_id(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use scimgate_store::MemberOp;
+    use crate::error::{ScimError, ScimType};
+    use scimgate_store::{IndexedDoc, Member, MemberOp, StoreError};
     use serde_json::json;
 
     fn doc(user_name: &str) -> IndexedDoc {
@@ -50,6 +26,11 @@ mod tests {
             user_name: Some(user_name.to_owned()),
             ..IndexedDoc::default()
         }
+    }
+
+    /// The store's refusal as the SCIM client reads it.
+    fn refusal(doc: &IndexedDoc) -> ScimError {
+        StoreError::from(doc.check_storable().unwrap_err()).into()
     }
 
     #[test]
@@ -88,13 +69,13 @@ mod tests {
             ),
         ];
         for (doc, place) in cases {
-            let err = check_doc(&doc).unwrap_err();
+            let err = refusal(&doc);
             assert_eq!(err.status.as_u16(), 400);
-            assert_eq!(err.scim_type, Some(crate::error::ScimType::InvalidValue));
+            assert_eq!(err.scim_type, Some(ScimType::InvalidValue));
             assert!(err.detail.starts_with(place), "{place}: {}", err.detail);
         }
         // At the limit is fine.
-        assert!(check_doc(&doc(&"u".repeat(MAX_INDEXED_BYTES))).is_ok());
+        assert!(doc(&"u".repeat(MAX_INDEXED_BYTES)).check_storable().is_ok());
     }
 
     #[test]
@@ -104,9 +85,9 @@ mod tests {
             member_type: None,
             display: display.map(str::to_owned),
         };
-        assert!(check_member(&member("id-1", Some("Ann"))).is_ok());
-        assert!(check_member(&member("id\0", None)).is_err());
-        assert!(check_member(&member("id", Some("\0"))).is_err());
+        assert!(member("id-1", Some("Ann")).check_storable().is_ok());
+        assert!(member("id\0", None).check_storable().is_err());
+        assert!(member("id", Some("\0")).check_storable().is_err());
         let op = MemberOp::Remove(vec!["x".repeat(2000)]);
         assert!(op.check_storable().is_err());
         assert!(MemberOp::RemoveAll.check_storable().is_ok());

@@ -163,7 +163,6 @@ fn member_ids(filter: &Filter) -> Result<Vec<String>, ScimError> {
             && attr.urn.is_none()
             && attr.sub.is_none() =>
         {
-            crate::limits::check_member_id(id)?;
             Ok(vec![id.clone()])
         }
         Filter::Or(a, b) => {
@@ -593,9 +592,7 @@ pub fn patch_resource(
     body: Value,
     ops: &[PatchOperation],
 ) -> Result<(scimgate_store::IndexedDoc, Vec<MemberOp>), ScimError> {
-    let stored = body.clone();
     let (patched, members) = apply(rt, body, ops)?;
     let normalized = resource::normalize(rt, patched)?;
-    crate::limits::check_doc_over(&normalized.doc, &stored)?;
     Ok((normalized.doc, members))
 }

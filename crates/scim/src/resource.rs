@@ -202,13 +202,11 @@ pub fn parse_member(item: &Value) -> Result<Member, ScimError> {
     let value = value.ok_or_else(|| {
         ScimError::invalid_value("each member needs a non-empty \"value\" (the member's id)")
     })?;
-    let member = Member {
+    Ok(Member {
         value,
         member_type: text("type")?,
         display: text("display")?,
-    };
-    crate::limits::check_member(&member)?;
-    Ok(member)
+    })
 }
 
 /// An extension key: `urn:…:enterprise:2.0:User` with an object of attributes, or a

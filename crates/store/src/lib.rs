@@ -26,8 +26,8 @@ pub use resources::Page;
 pub use snapshot::{Snapshot, StagedGroup, StagedUser};
 pub use tenants::{IssuedToken, Tenant, TokenInfo, TokenKind};
 pub use types::{
-    check_member_id, Current, IndexedDoc, Member, MemberOp, Mutation, Mutator, ResourceKind,
-    StoredResource, UnstorableAt, Write, WriteOutcome,
+    Current, IndexedDoc, Member, MemberOp, Mutation, Mutator, ResourceKind, StoredResource,
+    UnstorableAt, Write, WriteOutcome,
 };
 
 use sqlx::AnyPool;

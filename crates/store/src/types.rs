@@ -187,7 +187,7 @@ impl Member {
     }
 }
 
-pub fn check_member_id(id: &str) -> Result<(), UnstorableAt> {
+fn check_member_id(id: &str) -> Result<(), UnstorableAt> {
     scimgate_core::text::check_storable(id, scimgate_core::text::MAX_INDEXED_BYTES)
         .map_err(|why| ("members.value".to_owned(), why))
 }

@@ -50,6 +50,10 @@ impl KnownMembers {
                         body: current.body.clone(),
                         version: current.version,
                     })
+                    .ok()
+                    // A mutation the store refuses is refused when it runs; its ids must
+                    // not reach a query (PostgreSQL fails on a NUL).
+                    .filter(|m| m.check_storable_over(&current.body).is_ok())
                     .map(|m| added_ids(&m.members))
                     .unwrap_or_default(),
                     None => Vec::new(),
