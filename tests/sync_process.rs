@@ -4,9 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use scimgate_core::{Clock, SystemClock, TenantName};
-use scimgate_crm::CrmTarget;
 use scimgate_rules::Catalog;
-use scimgate_scheduler::{rulestore, RuleSource, RunStatus, SyncSettings, Syncer, Trigger};
+use scimgate_scheduler::{RuleSource, RunStatus, SyncSettings, Syncer, Trigger};
+use scimgate_store::Expect;
 use scimgate_store::{IndexedDoc, ResourceKind, Store, Tenant, Write};
 use scimgate_testkit::process::ServeProcess;
 use scimgate_testkit::{entra_user, on_both_backends, DbBackend, TestDb};
@@ -27,21 +27,20 @@ async fn tenant_with_rules(store: &Store) -> Tenant {
         .create_tenant(&TenantName::parse("acme").unwrap(), SystemClock.now())
         .await
         .unwrap();
-    let syncer = Syncer::new(store.clone(), Arc::new(SystemClock));
-    syncer
-        .crm()
-        .replace_catalog(&tenant, &Catalog::from_yaml(CATALOG).unwrap())
+    let app = app(store);
+    app.replace_catalog(&tenant, Expect::Any, Catalog::from_yaml(CATALOG).unwrap())
         .await
         .unwrap();
     let source = RuleSource {
         yaml: RULES.into(),
         scripts: Default::default(),
     };
-    let catalog = syncer.crm().catalog(&tenant).await.unwrap();
-    rulestore::save(store, &tenant, &source, &catalog, "2026-11-22T00:00:00Z")
-        .await
-        .unwrap();
+    app.save_rules(&tenant, Expect::Any, source).await.unwrap();
     tenant
+}
+
+fn app(store: &Store) -> scimgate_app::App {
+    scimgate_app::App::builtin(store.clone(), Arc::new(SystemClock), Default::default())
 }
 
 /// Stages `count` users through the store's write path, many at a time.
@@ -204,7 +203,8 @@ async fn two_servers_run_each_settled_change_once(backend: DbBackend) {
         debounce_seconds: 1,
         ..SyncSettings::default()
     };
-    scimgate_scheduler::settings::save(&store, &tenant, &settings)
+    app(&store)
+        .save_settings(&tenant, Expect::Any, &settings)
         .await
         .unwrap();
     let a = serve(&db).await;

@@ -148,9 +148,18 @@ impl Api {
         query: &[(&str, &str)],
         body: Body,
     ) -> (u16, Value) {
-        let mut req = self.s.client.request(method, self.s.url(path)).query(query);
+        let mut req = self
+            .s
+            .client
+            .request(method.clone(), self.s.url(path))
+            .query(query);
         if let Some(token) = token {
             req = req.bearer_auth(token);
+        }
+        if let Some(rest) = path.strip_prefix("/api/v1/tenants/acme") {
+            let base = self.s.url("/api/v1/tenants/acme");
+            req =
+                crate::with_current_version(&self.s.client, &base, token, &method, rest, req).await;
         }
         req = match body {
             Body::Empty => req,

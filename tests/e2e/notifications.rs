@@ -82,11 +82,13 @@ impl Api {
         let mut req = self
             .s
             .client
-            .request(method, self.s.url(&path))
+            .request(method.clone(), self.s.url(&path))
             .query(query);
         if let Some(token) = token {
             req = req.bearer_auth(token);
         }
+        let base = self.s.url(&format!("/api/v1/tenants/{tenant}"));
+        req = crate::with_current_version(&self.s.client, &base, token, &method, rest, req).await;
         if let Some(body) = body {
             req = req
                 .header("content-type", "application/json")

@@ -289,11 +289,17 @@ async fn a_failed_run_reaches_only_the_failed_subscribers(backend: DbBackend) {
     f.user("ann@acme.no", "Ops").await;
     // The CRM drops a role the saved rules name: the run cannot even start planning.
     let catalog = crate::fixture::CATALOG.replace("\"Sales user\", ", "");
+    // Straight to the store, past the application's guard (which would refuse it), as
+    // a CRM whose catalogue changed under scimgate would be.
+    let catalog = scimgate_rules::Catalog::from_yaml(&catalog).unwrap();
     f.syncer
-        .crm()
-        .replace_catalog(
+        .store()
+        .edit_catalog(
             f.tenant(),
-            &scimgate_rules::Catalog::from_yaml(&catalog).unwrap(),
+            scimgate_store::Expect::Any,
+            scimgate_store::CatalogEdit::Replace(catalog),
+            f.now(),
+            |_, _| Ok::<(), scimgate_store::StoreError>(()),
         )
         .await
         .unwrap();

@@ -7,7 +7,8 @@ use scimgate_notify::email::{SmtpConfig, SmtpSecurity};
 use scimgate_notify::outbox::{self, OutboxEntry};
 use scimgate_notify::{subscriptions, Channel, EventKind, Subscription};
 use scimgate_rules::Catalog;
-use scimgate_scheduler::{rulestore, Outcome, RuleSource, Syncer, Trigger};
+use scimgate_scheduler::{Outcome, RuleSource, Syncer, Trigger};
+use scimgate_store::Expect;
 use scimgate_testkit::{entra_user, DbBackend, TestServer};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -90,26 +91,34 @@ impl Fixture {
             clock,
         };
         let catalog = Catalog::from_yaml(CATALOG).unwrap();
-        f.syncer
-            .crm()
-            .replace_catalog(f.tenant(), &catalog)
+        let app = f.app();
+        app.replace_catalog(f.tenant(), Expect::Any, catalog)
             .await
             .unwrap();
         let source = RuleSource {
             yaml: RULES.to_owned(),
             scripts: Default::default(),
         };
-        rulestore::save(f.syncer.store(), f.tenant(), &source, &catalog, &f.now())
+        app.save_rules(f.tenant(), Expect::Any, source)
             .await
             .unwrap();
         Some(f)
+    }
+
+    /// The application layer over the fixture's store and clock.
+    pub fn app(&self) -> scimgate_app::App {
+        scimgate_app::App::builtin(
+            self.server.store.clone(),
+            self.clock.clone(),
+            scimgate_notify::target::TargetPolicy::ALLOW_PRIVATE,
+        )
     }
 
     pub fn tenant(&self) -> &scimgate_store::Tenant {
         &self.server.tenant
     }
 
-    fn now(&self) -> String {
+    pub fn now(&self) -> String {
         self.clock.now().to_rfc3339()
     }
 
@@ -158,11 +167,13 @@ impl Fixture {
             Channel::Email,
             address,
             events,
+            Expect::Any,
             &self.now(),
             scimgate_notify::target::TargetPolicy::ALLOW_PRIVATE,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .value;
         assert!(new.secret.is_none(), "e-mail subscriptions have no secret");
         new.subscription
     }
@@ -179,11 +190,13 @@ impl Fixture {
             Channel::Webhook,
             url,
             events,
+            Expect::Any,
             &self.now(),
             scimgate_notify::target::TargetPolicy::ALLOW_PRIVATE,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .value;
         (new.subscription, new.secret.unwrap())
     }
 

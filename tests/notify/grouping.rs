@@ -120,20 +120,14 @@ async fn a_new_error_beside_an_old_one_is_announced_without_resolving_the_old(ba
         "{}  - name: Boss company\n    applies_to: all\n    set:\n      owner_company:\n        expr: 'if user.enterprise.department == \"Boss2\" {{ \"Nowhere Ltd\" }} else {{ () }}'\n",
         crate::fixture::RULES.replace("      owner_company: \"Acme\"\n", "      owner_company: { value: \"Acme\", mode: if_not_set }\n")
     );
-    let catalog = scimgate_rules::Catalog::from_yaml(crate::fixture::CATALOG).unwrap();
     let source = scimgate_scheduler::RuleSource {
         yaml: extra,
         scripts: Default::default(),
     };
-    scimgate_scheduler::rulestore::save(
-        f.syncer.store(),
-        f.tenant(),
-        &source,
-        &catalog,
-        "2026-11-22T10:00:00Z",
-    )
-    .await
-    .unwrap();
+    f.app()
+        .save_rules(f.tenant(), scimgate_store::Expect::Any, source)
+        .await
+        .unwrap();
     let boss2 = f.user("boss2@acme.no", "Boss2").await;
     f.clock.advance_hours(1);
     f.sync().await;

@@ -216,9 +216,13 @@ async fn draft_rules_preview_saves_nothing(backend: DbBackend) {
     // The saved rules still apply.
     let saved = f.preview().await;
     assert_eq!(item(&saved, &ann).action, Action::Create);
-    let source = scimgate_scheduler::rulestore::load(f.syncer.store(), f.tenant())
+    let source = f
+        .syncer
+        .store()
+        .rule_set(f.tenant())
         .await
         .unwrap()
+        .value
         .unwrap();
     assert_eq!(source.yaml, crate::fixture::RULES);
     // A broken draft is an error naming the rule, not a preview.

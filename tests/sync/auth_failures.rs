@@ -20,6 +20,7 @@ async fn a_burst_of_rejected_tokens_is_one_message(backend: DbBackend) {
         Channel::Webhook,
         "https://hooks.acme.no/scimgate",
         &[EventKind::ScimAuthFailures],
+        scimgate_store::Expect::Any,
         "2026-11-22T00:00:00Z",
         scimgate_notify::target::TargetPolicy::ALLOW_PRIVATE,
     )
@@ -32,6 +33,7 @@ async fn a_burst_of_rejected_tokens_is_one_message(backend: DbBackend) {
         Channel::Email,
         "ops@acme.no",
         &[EventKind::SyncError],
+        scimgate_store::Expect::Any,
         "2026-11-22T00:00:00Z",
         scimgate_notify::target::TargetPolicy::ALLOW_PRIVATE,
     )

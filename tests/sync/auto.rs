@@ -54,7 +54,8 @@ async fn switch_on(f: &Fixture, schedule: &str, debounce: u32) {
         debounce_seconds: debounce,
         ..SyncSettings::default()
     };
-    scimgate_scheduler::settings::save(f.syncer.store(), f.tenant(), &settings)
+    f.app()
+        .save_settings(f.tenant(), scimgate_store::Expect::Any, &settings)
         .await
         .unwrap();
 }

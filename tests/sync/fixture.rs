@@ -1,8 +1,10 @@
 //! A server with a catalogue and a rule set, and the syncer over its database.
 
+use scimgate_app::App;
 use scimgate_crm::{CrmAccount, CrmTarget};
 use scimgate_rules::Catalog;
-use scimgate_scheduler::{rulestore, Plan, PlanItem, RuleSource, Syncer};
+use scimgate_scheduler::{Plan, PlanItem, RuleSource, Syncer};
+use scimgate_store::Expect;
 use scimgate_testkit::{entra_user, DbBackend, TestServer};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -42,6 +44,8 @@ rules:
 pub struct Fixture {
     pub server: TestServer,
     pub syncer: Syncer,
+    /// Where the syncer (and [`Fixture::app`]) put accounts.
+    pub crm: Arc<dyn CrmTarget>,
 }
 
 impl Fixture {
@@ -50,9 +54,26 @@ impl Fixture {
     }
 
     pub async fn with(backend: DbBackend, catalog: &str, rules: &str) -> Option<Fixture> {
+        Self::into_target(backend, catalog, rules, None).await
+    }
+
+    /// A fixture syncing into `crm` (`None`: the built-in CRM).
+    pub async fn into_target(
+        backend: DbBackend,
+        catalog: &str,
+        rules: &str,
+        crm: Option<Arc<dyn CrmTarget>>,
+    ) -> Option<Fixture> {
         let server = TestServer::start(backend).await?;
-        let syncer = Syncer::new(server.store.clone(), Arc::new(scimgate_core::SystemClock));
-        let fixture = Fixture { server, syncer };
+        let crm =
+            crm.unwrap_or_else(|| Arc::new(scimgate_crm::BuiltinCrm::new(server.store.clone())));
+        let clock = Arc::new(scimgate_core::SystemClock);
+        let syncer = Syncer::with_crm(server.store.clone(), clock, crm.clone());
+        let fixture = Fixture {
+            server,
+            syncer,
+            crm,
+        };
         fixture.set_catalog(catalog).await;
         fixture.set_rules(rules).await;
         Some(fixture)
@@ -62,26 +83,29 @@ impl Fixture {
         &self.server.tenant
     }
 
+    /// The application layer over the fixture's store and CRM target.
+    pub fn app(&self) -> App {
+        App::new(
+            self.server.store.clone(),
+            Arc::new(scimgate_core::SystemClock),
+            self.crm.clone(),
+            scimgate_notify::target::TargetPolicy::ALLOW_PRIVATE,
+        )
+    }
+
     pub async fn set_catalog(&self, yaml: &str) {
         let catalog = Catalog::from_yaml(yaml).unwrap();
-        self.syncer
-            .crm()
-            .replace_catalog(self.tenant(), &catalog)
+        self.app()
+            .replace_catalog(self.tenant(), Expect::Any, catalog)
             .await
             .unwrap();
     }
 
     pub async fn set_rules(&self, yaml: &str) {
-        let catalog = self.syncer.crm().catalog(self.tenant()).await.unwrap();
-        rulestore::save(
-            self.syncer.store(),
-            self.tenant(),
-            &draft(yaml),
-            &catalog,
-            "2026-11-22T00:00:00Z",
-        )
-        .await
-        .unwrap();
+        self.app()
+            .save_rules(self.tenant(), Expect::Any, draft(yaml))
+            .await
+            .unwrap();
     }
 
     /// POSTs an Entra-shaped user; returns its id.

@@ -117,7 +117,8 @@ async fn rejection_discards_the_held_deprovisions(backend: DbBackend) {
         guard_percent: 80,
         ..SyncSettings::default()
     };
-    scimgate_scheduler::settings::save(f.syncer.store(), f.tenant(), &settings)
+    f.app()
+        .save_settings(f.tenant(), scimgate_store::Expect::Any, &settings)
         .await
         .unwrap();
     let through = f

@@ -8,4 +8,5 @@ mod auto;
 mod fixture;
 mod guard;
 mod review;
+mod target;
 mod welcome;

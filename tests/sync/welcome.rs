@@ -34,7 +34,8 @@ async fn switch_welcome(f: &Fixture, on: bool) {
         sign_in_url: Some("https://crm.acme.no/login".into()),
         ..SyncSettings::default()
     };
-    scimgate_scheduler::settings::save(f.syncer.store(), f.tenant(), &settings)
+    f.app()
+        .save_settings(f.tenant(), scimgate_store::Expect::Any, &settings)
         .await
         .unwrap();
 }

@@ -10,9 +10,9 @@ mod users;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use scimgate_core::{Clock, SystemClock, TenantName};
-use scimgate_crm::CrmTarget;
 use scimgate_rules::Catalog;
-use scimgate_scheduler::{rulestore, RuleSource, Syncer, Trigger};
+use scimgate_scheduler::{Syncer, Trigger};
+use scimgate_store::Expect;
 use scimgate_store::{IndexedDoc, Member, MemberOp, Mutation, ResourceKind, Store, Tenant, Write};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -113,7 +113,6 @@ fn text(v: &serde_json::Value, key: &str) -> Option<String> {
 
 async fn seed(store: &Store, tenant: &Tenant, count: usize) -> anyhow::Result<()> {
     let started = Instant::now();
-    let syncer = Syncer::new(store.clone(), Arc::new(SystemClock));
     // The bench catalogue with seats for everyone: the first sync creates every account.
     let mut catalog = Catalog::from_yaml(&std::fs::read_to_string(repo("rules/catalog.yaml"))?)
         .map_err(anyhow::Error::msg)?;
@@ -123,17 +122,11 @@ async fn seed(store: &Store, tenant: &Tenant, count: usize) -> anyhow::Result<()
             seats: Some(count as u64),
         });
     }
-    syncer.crm().replace_catalog(tenant, &catalog).await?;
-    let source = RuleSource::from_file(&repo("rules/bench.yaml")).map_err(anyhow::Error::msg)?;
-    rulestore::save(
-        store,
-        tenant,
-        &source,
-        &syncer.crm().catalog(tenant).await?,
-        &SystemClock.now().to_rfc3339(),
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let app = scimgate_app::App::builtin(store.clone(), Arc::new(SystemClock), Default::default());
+    app.replace_catalog(tenant, Expect::Any, catalog).await?;
+    let source =
+        scimgate_rules::read_source_file(&repo("rules/bench.yaml")).map_err(anyhow::Error::msg)?;
+    app.save_rules(tenant, Expect::Any, source).await?;
 
     let generated = users::generate(count, 42);
     let mut members: BTreeMap<(String, Option<String>), Vec<String>> = BTreeMap::new();

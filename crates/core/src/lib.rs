@@ -1,8 +1,16 @@
 //! Domain types shared by every scimgate crate. No I/O, no HTTP, no SQL here.
 
+pub mod account;
+pub mod catalog;
 pub mod clock;
+pub mod rule_source;
+pub mod staged;
 pub mod tenant;
 pub mod text;
 
+pub use account::{AccountFields, Change, CrmAccount};
+pub use catalog::{Catalog, CatalogEntry, CatalogKind, NamedEntry};
 pub use clock::{Clock, SystemClock, Timestamp};
-pub use tenant::{TenantName, TenantNameError};
+pub use rule_source::RuleSource;
+pub use staged::{StagedGroup, StagedUser};
+pub use tenant::{Tenant, TenantName, TenantNameError};

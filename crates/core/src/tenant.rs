@@ -3,6 +3,13 @@
 
 use std::fmt;
 
+/// A tenant as stored: its database id (what every row is scoped by) and its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    pub id: i64,
+    pub name: TenantName,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TenantName(String);
 

@@ -1,47 +1,61 @@
-//! The CRM side of a sync: what exists in the CRM (the catalogue) and the accounts the
-//! sync creates and maintains. The planner talks to a [`CrmTarget`]; the built-in one
-//! ([`BuiltinCrm`]) keeps both in scimgate's own database, and an HTTP CRM API can be
-//! another implementation without the planner changing.
+//! Where accounts go. A sync plans what each staged user's CRM account should be and
+//! hands the changes to a [`CrmTarget`], chosen at start-up. The built-in target
+//! ([`BuiltinCrm`]) keeps accounts in scimgate's own database; [`MemoryCrm`] keeps them
+//! in memory (tests, and the reference for what a target must do); a connector to a
+//! real CRM's API is another implementation, and nothing above this trait changes.
 
-mod account;
 mod builtin;
-mod catalog;
+mod memory;
 
-pub use account::{AccountFields, Change, CrmAccount};
 pub use builtin::BuiltinCrm;
-pub use catalog::CatalogKind;
+pub use memory::MemoryCrm;
+pub use scimgate_core::{AccountFields, CatalogKind, Change, CrmAccount};
 
-use scimgate_rules::Catalog;
-use scimgate_store::Tenant;
+use scimgate_core::Tenant;
+use std::future::Future;
+use std::pin::Pin;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CrmError {
     #[error(transparent)]
     Store(#[from] scimgate_store::StoreError),
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("corrupt CRM data: {0}")]
-    Corrupt(String),
+    /// The target refused a change (e.g. an account that is not there).
     #[error("{0}")]
-    Invalid(String),
-    #[error("not found")]
-    NotFound,
+    Refused(String),
+    #[error("the CRM is unavailable: {0}")]
+    Unavailable(String),
 }
 
 pub type Result<T, E = CrmError> = std::result::Result<T, E>;
 
-/// Where accounts go. Every method is tenant-scoped; an implementation never sees
-/// another tenant's data through it.
-#[allow(async_fn_in_trait)]
+/// What every [`CrmTarget`] method returns: a boxed future, so the trait is object-safe
+/// (`Arc<dyn CrmTarget>`) and the future can move between threads.
+pub type CrmFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// A place accounts are kept. Every method is tenant-scoped; an implementation never
+/// shows one tenant's accounts to another.
 pub trait CrmTarget: Send + Sync {
-    /// What exists in the CRM: user plans (with purchased seats), companies, groups, roles.
-    async fn catalog(&self, tenant: &Tenant) -> Result<Catalog>;
+    /// Names the target in logs and the run history.
+    fn name(&self) -> &'static str;
 
-    /// Every account of the tenant, active or not.
-    async fn accounts(&self, tenant: &Tenant) -> Result<Vec<CrmAccount>>;
+    /// Every account of the tenant, active or not, by pk.
+    fn accounts<'a>(&'a self, tenant: &'a Tenant) -> CrmFuture<'a, Vec<CrmAccount>>;
 
-    /// Applies changes as one unit where the CRM allows it (the built-in one commits
-    /// them in one transaction). Applying a change that is already in effect changes
-    /// nothing, so a run repeated after a crash cannot duplicate accounts.
-    async fn apply(&self, tenant: &Tenant, changes: &[Change], now: &str) -> Result<Vec<i64>>;
+    fn account<'a>(&'a self, tenant: &'a Tenant, pk: i64) -> CrmFuture<'a, Option<CrmAccount>>;
+
+    /// Applies changes as one unit where the target allows it, returning each change's
+    /// account pk. Applying a change that is already in effect changes nothing, so a run
+    /// repeated after a crash cannot duplicate accounts: a create for a staged user that
+    /// already has an account updates it.
+    fn apply<'a>(
+        &'a self,
+        tenant: &'a Tenant,
+        changes: &'a [Change],
+        now: &'a str,
+    ) -> CrmFuture<'a, Vec<i64>>;
+
+    /// Restart sync: every account forgets its staged user (the holding area is about to
+    /// be cleared), keeping its externalId, by which it is re-linked when the user is
+    /// sent again. Returns how many accounts were unlinked.
+    fn unlink_all<'a>(&'a self, tenant: &'a Tenant) -> CrmFuture<'a, u64>;
 }

@@ -2,6 +2,7 @@
 
 use crate::target::TargetPolicy;
 use crate::{EventKind, NotifyError, Result};
+use scimgate_store::edits::{self, Aggregate, Expect, Versioned};
 use scimgate_store::{Store, Tenant};
 use serde::Serialize;
 use sqlx::Row;
@@ -99,15 +100,18 @@ fn new_secret() -> Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Adds a subscription if `expect` is still the subscriptions' version.
+#[allow(clippy::too_many_arguments)]
 pub async fn add(
     store: &Store,
     tenant: &Tenant,
     channel: Channel,
     target: &str,
     events: &[EventKind],
+    expect: Expect,
     now: &str,
     policy: TargetPolicy,
-) -> Result<NewSubscription> {
+) -> Result<Versioned<NewSubscription>> {
     let target = target.trim();
     check_target(channel, target, policy)?;
     if events.is_empty() {
@@ -125,28 +129,46 @@ pub async fn add(
     };
     let events_json =
         serde_json::to_string(&events).map_err(|e| NotifyError::Corrupt(e.to_string()))?;
-    let id: i64 = sqlx::query(
-        "INSERT INTO subscriptions (tenant_id, channel, target, events, secret, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-    )
-    .bind(tenant.id)
-    .bind(channel.name())
-    .bind(target)
-    .bind(events_json)
-    .bind(&secret)
-    .bind(now)
-    .fetch_one(store.pool())
-    .await?
-    .try_get(0)?;
-    Ok(NewSubscription {
-        subscription: Subscription {
-            id,
-            channel,
-            target: target.to_owned(),
-            events,
-            created_at: now.to_owned(),
+    let (tenant, row_target, row_secret, row_now) = (
+        tenant.clone(),
+        target.to_owned(),
+        secret.clone(),
+        now.to_owned(),
+    );
+    let (version, id) = store
+        .write_transaction(move |conn| {
+            Box::pin(async move {
+                let version = edits::bump(conn, &tenant, Aggregate::Subscriptions, expect, &row_now)
+                    .await?;
+                let id: i64 = sqlx::query(
+                    "INSERT INTO subscriptions (tenant_id, channel, target, events, secret, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                )
+                .bind(tenant.id)
+                .bind(channel.name())
+                .bind(&row_target)
+                .bind(events_json)
+                .bind(&row_secret)
+                .bind(&row_now)
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get(0)?;
+                Ok::<_, NotifyError>((version, id))
+            })
+        })
+        .await?;
+    Ok(Versioned {
+        version,
+        value: NewSubscription {
+            subscription: Subscription {
+                id,
+                channel,
+                target: target.to_owned(),
+                events,
+                created_at: now.to_owned(),
+            },
+            secret,
         },
-        secret,
     })
 }
 
@@ -166,6 +188,16 @@ pub(crate) fn from_row(row: &sqlx::any::AnyRow) -> Result<Subscription> {
     })
 }
 
+/// The subscriptions with their version.
+pub async fn list_versioned(
+    store: &Store,
+    tenant: &Tenant,
+) -> Result<Versioned<Vec<Subscription>>> {
+    let version = store.edit_version(tenant, Aggregate::Subscriptions).await?;
+    let value = list(store, tenant).await?;
+    Ok(Versioned { version, value })
+}
+
 pub async fn list(store: &Store, tenant: &Tenant) -> Result<Vec<Subscription>> {
     sqlx::query(
         "SELECT id, channel, target, events, created_at FROM subscriptions WHERE tenant_id = $1 ORDER BY id",
@@ -178,16 +210,32 @@ pub async fn list(store: &Store, tenant: &Tenant) -> Result<Vec<Subscription>> {
     .collect()
 }
 
-pub async fn remove(store: &Store, tenant: &Tenant, id: i64) -> Result<()> {
-    let done = sqlx::query("DELETE FROM subscriptions WHERE tenant_id = $1 AND id = $2")
-        .bind(tenant.id)
-        .bind(id)
-        .execute(store.pool())
-        .await?;
-    if done.rows_affected() == 0 {
-        return Err(NotifyError::NotFound);
-    }
-    Ok(())
+/// Removes a subscription if `expect` is still the subscriptions' version; returns the
+/// new version.
+pub async fn remove(
+    store: &Store,
+    tenant: &Tenant,
+    id: i64,
+    expect: Expect,
+    now: &str,
+) -> Result<i64> {
+    let (tenant, now) = (tenant.clone(), now.to_owned());
+    store
+        .write_transaction(move |conn| {
+            Box::pin(async move {
+                let done =
+                    sqlx::query("DELETE FROM subscriptions WHERE tenant_id = $1 AND id = $2")
+                        .bind(tenant.id)
+                        .bind(id)
+                        .execute(&mut *conn)
+                        .await?;
+                if done.rows_affected() == 0 {
+                    return Err(NotifyError::NotFound);
+                }
+                Ok(edits::bump(conn, &tenant, Aggregate::Subscriptions, expect, &now).await?)
+            })
+        })
+        .await
 }
 
 #[cfg(test)]

@@ -1,59 +1,68 @@
 //! Welcome e-mails: one per account a sync created, to its primary address, through the
-//! outbox. Which accounts still need one is read from the database (created since the
-//! tenant switched welcome e-mails on, and not in `welcome_sent`), so a run that stopped
-//! before recording them is made good by the next run, and no account gets two.
+//! outbox. The sync offers every account created since the tenant switched welcome
+//! e-mails on; those not in `welcome_sent` get one. So a run that stopped before
+//! recording them is made good by the next run, and no account gets two.
 
 use crate::Result;
 use scimgate_store::Tenant;
 use serde_json::json;
 use sqlx::Row;
 
-/// Queues the welcome e-mails still owed, on `conn` inside the run's final transaction.
-/// Returns how many were queued.
+/// An account that may be owed a welcome e-mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAccount {
+    pub pk: i64,
+    pub username: String,
+    pub display_name: Option<String>,
+    pub email: String,
+}
+
+/// Queues a welcome e-mail for each account in `owed` that has not had one, on `conn`
+/// inside the run's final transaction. The caller passes every active account with an
+/// address created since welcome e-mails were switched on (the CRM target is the one
+/// that knows them); `welcome_sent` makes sure none gets two. Returns how many were
+/// queued.
 pub async fn record_pending(
     conn: &mut sqlx::AnyConnection,
     tenant: &Tenant,
-    since: &str,
+    owed: &[NewAccount],
     sign_in_url: &str,
     now_ms: i64,
     now: &str,
 ) -> Result<u64> {
-    let owed = sqlx::query(
-        "SELECT pk, username, display_name, email FROM crm_accounts a
-         WHERE tenant_id = $1 AND active = 1 AND email IS NOT NULL AND email <> ''
-           AND created_at >= $2
-           AND NOT EXISTS (SELECT 1 FROM welcome_sent w WHERE w.tenant_id = a.tenant_id AND w.account_pk = a.pk)
-         ORDER BY pk",
-    )
-    .bind(tenant.id)
-    .bind(since)
-    .fetch_all(&mut *conn)
-    .await?;
+    if owed.is_empty() {
+        return Ok(0);
+    }
+    let sent: std::collections::HashSet<i64> =
+        sqlx::query("SELECT account_pk FROM welcome_sent WHERE tenant_id = $1")
+            .bind(tenant.id)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, sqlx::Error>>()?;
     let mut queued = 0;
-    for row in owed {
-        let pk: i64 = row.try_get("pk")?;
-        let username: String = row.try_get("username")?;
-        let name: Option<String> = row.try_get("display_name")?;
-        let email: String = row.try_get("email")?;
+    for account in owed.iter().filter(|a| !sent.contains(&a.pk)) {
         let first = sqlx::query(
             "INSERT INTO welcome_sent (tenant_id, account_pk) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         )
         .bind(tenant.id)
-        .bind(pk)
+        .bind(account.pk)
         .execute(&mut *conn)
         .await?
         .rows_affected();
         if first == 0 {
             continue;
         }
-        let payload = message(name.as_deref().unwrap_or(&username), &username, sign_in_url);
+        let name = account.display_name.as_deref().unwrap_or(&account.username);
+        let payload = message(name, &account.username, sign_in_url);
         sqlx::query(
             "INSERT INTO outbox (tenant_id, subscription_id, channel, target, event, payload, status,
                 attempts, next_attempt_at, lease_until, created_at)
              VALUES ($1, NULL, 'email', $2, 'welcome', $3, 'pending', 0, $4, 0, $5)",
         )
         .bind(tenant.id)
-        .bind(&email)
+        .bind(&account.email)
         .bind(payload.to_string())
         .bind(now_ms)
         .bind(now)

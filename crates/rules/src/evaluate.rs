@@ -466,8 +466,7 @@ impl Run<'_> {
             }
         };
         if let Some(catalog) = &self.set.catalog {
-            catalog
-                .check(setting, &value)
+            crate::catalog::check(catalog, setting, &value)
                 .map_err(|m| format!("{setting}: {m}"))?;
         }
         Ok(Some(value))

@@ -3,22 +3,27 @@
 //! every value it sets. Pure: no database, no network, no clock (docs/design.md §5).
 
 mod catalog;
+mod edit;
 mod error;
 mod evaluate;
 mod model;
 mod ruleset;
 mod sandbox;
+mod saved;
 mod scan;
 mod settings;
 mod source;
 
 pub use catalog::{Catalog, CatalogEntry, NamedEntry};
+pub use edit::{edit_yaml, EditError, RuleEdit};
 pub use error::{LoadError, Place};
 pub use evaluate::{
     Decision, Evaluation, Explanation, RuleOutcome, RuleTrace, SettingTrace, UserError,
 };
 pub use ruleset::RuleSet;
 pub use sandbox::is_active;
+pub use saved::{compile, problems_text, read_source_file, rule_summary};
+pub use scimgate_core::RuleSource;
 pub use settings::{AccountSettings, Setting, SettingValue};
 
 /// A staged user as the rules see it: the SCIM resource as received, and its groups.

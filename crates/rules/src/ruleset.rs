@@ -447,7 +447,7 @@ impl Loader<'_> {
             return None;
         }
         if let Some(catalog) = self.catalog {
-            if let Err(message) = catalog.check(setting, &value) {
+            if let Err(message) = crate::catalog::check(catalog, setting, &value) {
                 self.error(index, key, rule, format!("set.{key}: {message}"), 0);
                 return None;
             }

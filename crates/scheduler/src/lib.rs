@@ -6,16 +6,15 @@ pub mod auto;
 pub mod cron;
 pub mod lease;
 pub mod plan;
-pub mod rulestore;
 pub mod runs;
 pub mod settings;
 mod sync;
 
 pub use plan::{Action, FieldChange, Plan, PlanItem, Scope, SeatUse, Totals};
-pub use rulestore::RuleSource;
 pub use runs::{Run, RunStatus, RunUser, Trigger};
+pub use scimgate_core::RuleSource;
 pub use settings::SyncSettings;
-pub use sync::{Outcome, Syncer};
+pub use sync::{Outcome, Progress, Syncer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {

@@ -3,9 +3,9 @@
 //! preview shows a plan, a sync applies one, and both get the same plan from the same
 //! data.
 
-use scimgate_crm::{AccountFields, CrmAccount};
+use scimgate_core::{AccountFields, CrmAccount, StagedGroup, StagedUser};
 use scimgate_rules::{AccountSettings, Catalog, Decision, GroupRef, RuleSet, UserInput};
-use scimgate_store::{Snapshot, StagedGroup, StagedUser};
+use scimgate_store::Snapshot;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
@@ -469,7 +469,7 @@ fn item(
         out.reason = decision.not_synced_because.clone();
         return out;
     }
-    let target = AccountFields::new(username, display_name, email, &decision.settings, true);
+    let target = account_fields(username, display_name, email, &decision.settings);
     match account {
         None => out.action = Action::Create,
         Some(a) => {
@@ -505,5 +505,27 @@ pub fn settings_of(fields: &AccountFields) -> AccountSettings {
         secondary_groups: Some(fields.secondary_groups.clone()),
         role: fields.role.clone(),
         confidential: Some(fields.confidential),
+    }
+}
+
+/// What an active account should look like: the identity from the staged user, the six
+/// settings from the rules.
+fn account_fields(
+    username: String,
+    display_name: Option<String>,
+    email: Option<String>,
+    settings: &AccountSettings,
+) -> AccountFields {
+    AccountFields {
+        username,
+        display_name,
+        email,
+        user_plan: settings.user_plan.clone(),
+        owner_company: settings.owner_company.clone(),
+        primary_group: settings.primary_group.clone(),
+        secondary_groups: settings.secondary_groups.clone().unwrap_or_default(),
+        role: settings.role.clone(),
+        confidential: settings.confidential.unwrap_or(false),
+        active: true,
     }
 }

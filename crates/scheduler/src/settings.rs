@@ -2,7 +2,7 @@
 
 use crate::cron::Cron;
 use crate::{Result, SyncError};
-use scimgate_store::{Store, Tenant};
+use scimgate_store::{Aggregate, Expect, Store, Tenant, Versioned};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
@@ -142,42 +142,51 @@ pub(crate) async fn ensure_row(store: &Store, tenant: &Tenant) -> Result<()> {
     Ok(())
 }
 
-/// Saves valid settings. `now` starts the welcome e-mails when they are switched on
-/// (accounts created earlier never get one); switching them off clears it.
-pub async fn save(store: &Store, tenant: &Tenant, settings: &SyncSettings) -> Result<()> {
-    save_at(
-        store,
-        tenant,
-        settings,
-        &scimgate_core::Clock::now(&scimgate_core::SystemClock).to_rfc3339(),
-    )
-    .await
+/// The settings with their version (see `scimgate_store::edits`).
+pub async fn load_versioned(store: &Store, tenant: &Tenant) -> Result<Versioned<SyncSettings>> {
+    let version = store.edit_version(tenant, Aggregate::Settings).await?;
+    let value = load(store, tenant).await?;
+    Ok(Versioned { version, value })
 }
 
-pub async fn save_at(
+/// Saves valid settings if `expect` is still their version; returns the new version.
+/// `now` starts the welcome e-mails when they are switched on (accounts created earlier
+/// never get one); switching them off clears it.
+pub async fn save(
     store: &Store,
     tenant: &Tenant,
     settings: &SyncSettings,
+    expect: Expect,
     now: &str,
-) -> Result<()> {
+) -> Result<i64> {
     settings.validate()?;
     ensure_row(store, tenant).await?;
-    sqlx::query(
-        "UPDATE sync_settings SET user_sync_active = $1, schedule = $2, debounce_seconds = $3,
-            guard_percent = $4, guard_minimum = $5, sign_in_url = $6,
-            welcome_email_since = CASE WHEN $7 = 0 THEN NULL ELSE COALESCE(welcome_email_since, $8) END
-         WHERE tenant_id = $9",
-    )
-    .bind(i64::from(settings.user_sync_active))
-    .bind(&settings.schedule)
-    .bind(i64::from(settings.debounce_seconds))
-    .bind(i64::from(settings.guard_percent))
-    .bind(i64::from(settings.guard_minimum))
-    .bind(&settings.sign_in_url)
-    .bind(i64::from(settings.welcome_email))
-    .bind(now)
-    .bind(tenant.id)
-    .execute(store.pool())
-    .await?;
-    Ok(())
+    let (tenant, settings, now) = (tenant.clone(), settings.clone(), now.to_owned());
+    store
+        .write_transaction(move |conn| {
+            Box::pin(async move {
+                let version =
+                    scimgate_store::edits::bump(conn, &tenant, Aggregate::Settings, expect, &now)
+                        .await?;
+                sqlx::query(
+                    "UPDATE sync_settings SET user_sync_active = $1, schedule = $2, debounce_seconds = $3,
+                        guard_percent = $4, guard_minimum = $5, sign_in_url = $6,
+                        welcome_email_since = CASE WHEN $7 = 0 THEN NULL ELSE COALESCE(welcome_email_since, $8) END
+                     WHERE tenant_id = $9",
+                )
+                .bind(i64::from(settings.user_sync_active))
+                .bind(&settings.schedule)
+                .bind(i64::from(settings.debounce_seconds))
+                .bind(i64::from(settings.guard_percent))
+                .bind(i64::from(settings.guard_minimum))
+                .bind(&settings.sign_in_url)
+                .bind(i64::from(settings.welcome_email))
+                .bind(&now)
+                .bind(tenant.id)
+                .execute(&mut *conn)
+                .await?;
+                Ok::<_, SyncError>(version)
+            })
+        })
+        .await
 }

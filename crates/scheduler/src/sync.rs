@@ -3,9 +3,10 @@
 
 use crate::plan::{self, Action, Plan, PlanItem, Scope};
 use crate::runs::{self, Counts, RunStatus, RunUser, Trigger};
-use crate::{lease, rulestore, settings, Result, SyncError};
-use scimgate_core::{Clock, Timestamp};
+use crate::{lease, settings, Result, SyncError};
+use scimgate_core::{Clock, RuleSource, Timestamp};
 use scimgate_crm::{BuiltinCrm, Change, CrmAccount, CrmTarget};
+use scimgate_notify::welcome::NewAccount;
 use scimgate_rules::{Catalog, RuleSet};
 use scimgate_store::{Store, Tenant};
 use std::sync::Arc;
@@ -32,7 +33,8 @@ pub struct Outcome {
 #[derive(Clone)]
 pub struct Syncer {
     store: Store,
-    crm: BuiltinCrm,
+    /// Where accounts go (chosen at start-up).
+    crm: Arc<dyn CrmTarget>,
     clock: Arc<dyn Clock>,
     /// Names this process in leases.
     holder: String,
@@ -48,9 +50,16 @@ fn lease_name(tenant: &Tenant) -> String {
 }
 
 impl Syncer {
+    /// A syncer into the built-in CRM (accounts in the store's database).
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Syncer {
+        let crm = Arc::new(BuiltinCrm::new(store.clone()));
+        Syncer::with_crm(store, clock, crm)
+    }
+
+    /// A syncer into the given CRM target.
+    pub fn with_crm(store: Store, clock: Arc<dyn Clock>, crm: Arc<dyn CrmTarget>) -> Syncer {
         Syncer {
-            crm: BuiltinCrm::new(store.clone()),
+            crm,
             store,
             clock,
             holder: uuid::Uuid::new_v4().to_string(),
@@ -74,7 +83,7 @@ impl Syncer {
         &self.store
     }
 
-    pub fn crm(&self) -> &BuiltinCrm {
+    pub fn crm(&self) -> &Arc<dyn CrmTarget> {
         &self.crm
     }
 
@@ -84,45 +93,39 @@ impl Syncer {
 
     /// The saved rule set compiled against the current catalogue.
     pub async fn saved_rules(&self, tenant: &Tenant, catalog: &Catalog) -> Result<RuleSet> {
-        let source = rulestore::load(&self.store, tenant).await?.ok_or_else(|| {
+        let source = self.store.rule_set(tenant).await?.value.ok_or_else(|| {
             SyncError::NotFound(
                 "this tenant has no rule set yet: save one (scimgate rules apply, or PUT …/rules)"
                     .into(),
             )
         })?;
-        source.compile(catalog).map_err(|e| {
+        scimgate_rules::compile(&source, catalog).map_err(|problems| {
             SyncError::Rules(format!(
-                "the saved rule set no longer compiles against the catalogue:\n{e}"
+                "the saved rule set no longer compiles against the catalogue:\n{}",
+                scimgate_rules::problems_text(&problems)
             ))
         })
     }
 
-    /// Refuses a catalogue the saved rule set cannot compile against (a rule names a plan,
-    /// company, group or role it lacks): changing the catalogue first would make every
-    /// preview and sync fail until the rules are changed.
-    pub async fn check_catalogue(&self, tenant: &Tenant, catalog: &Catalog) -> Result<()> {
-        let Some(source) = rulestore::load(&self.store, tenant).await? else {
-            return Ok(());
-        };
-        source.compile(catalog).map(|_| ()).map_err(|problems| {
-            SyncError::Conflict(format!(
-                "the saved rule set needs what this change removes; change the rules first:\n{problems}"
-            ))
-        })
+    /// The rules a plan uses: a draft (not saved) when given, else the saved ones.
+    async fn rules_for(
+        &self,
+        tenant: &Tenant,
+        catalog: &Catalog,
+        draft: Option<&RuleSource>,
+    ) -> Result<RuleSet> {
+        match draft {
+            Some(source) => scimgate_rules::compile(source, catalog)
+                .map_err(|problems| SyncError::Rules(scimgate_rules::problems_text(&problems))),
+            None => self.saved_rules(tenant, catalog).await,
+        }
     }
 
     /// The plan for the whole company, with the saved rules or a draft (not saved). A
     /// pure read.
-    pub async fn preview(
-        &self,
-        tenant: &Tenant,
-        draft: Option<&rulestore::RuleSource>,
-    ) -> Result<Plan> {
-        let catalog = self.crm.catalog(tenant).await?;
-        let rules = match draft {
-            Some(source) => source.compile(&catalog).map_err(SyncError::Rules)?,
-            None => self.saved_rules(tenant, &catalog).await?,
-        };
+    pub async fn preview(&self, tenant: &Tenant, draft: Option<&RuleSource>) -> Result<Plan> {
+        let catalog = self.store.catalog(tenant).await?;
+        let rules = self.rules_for(tenant, &catalog, draft).await?;
         let accounts = self.crm.accounts(tenant).await?;
         let guard = settings::load(&self.store, tenant).await?;
         let (plan, _) = company_plan(
@@ -143,13 +146,10 @@ impl Syncer {
         &self,
         tenant: &Tenant,
         user_id: &str,
-        draft: Option<&rulestore::RuleSource>,
+        draft: Option<&RuleSource>,
     ) -> Result<(PlanItem, scimgate_rules::Evaluation)> {
-        let catalog = self.crm.catalog(tenant).await?;
-        let rules = match draft {
-            Some(source) => source.compile(&catalog).map_err(SyncError::Rules)?,
-            None => self.saved_rules(tenant, &catalog).await?,
-        };
+        let catalog = self.store.catalog(tenant).await?;
+        let rules = self.rules_for(tenant, &catalog, draft).await?;
         let accounts = self.crm.accounts(tenant).await?;
         let (user, groups) = self
             .store
@@ -266,7 +266,7 @@ impl Syncer {
     async fn run_company(&self, tenant: &Tenant, trigger: Trigger) -> Result<Outcome> {
         let run_id = self.begin(tenant, trigger).await?;
         let result = async {
-            let catalog = self.crm.catalog(tenant).await?;
+            let catalog = self.store.catalog(tenant).await?;
             let rules = self.saved_rules(tenant, &catalog).await?;
             let accounts = self.crm.accounts(tenant).await?;
             let guard = settings::load(&self.store, tenant).await?;
@@ -281,7 +281,7 @@ impl Syncer {
             )
             .await?;
             let hold = plan.deprovisions_held;
-            let outcome = self.apply(tenant, run_id, &plan, hold, true).await?;
+            let outcome = self.apply(tenant, run_id, &plan, &accounts, hold, true).await?;
             // Everything up to this change sequence has been synced: the on-change
             // trigger need not start another run for it.
             sqlx::query(
@@ -322,7 +322,7 @@ impl Syncer {
         }
         let run_id = self.begin(tenant, Trigger::ManualUser).await?;
         let result = async {
-            let catalog = self.crm.catalog(tenant).await?;
+            let catalog = self.store.catalog(tenant).await?;
             let rules = self.saved_rules(tenant, &catalog).await?;
             let accounts = self.crm.accounts(tenant).await?;
             let plan = match self.store.staged_user_with_groups(tenant, user_id).await? {
@@ -338,7 +338,8 @@ impl Syncer {
                     SyncError::NotFound(format!("no staged user with id {user_id:?}"))
                 })?,
             };
-            self.apply(tenant, run_id, &plan, false, false).await
+            self.apply(tenant, run_id, &plan, &accounts, false, false)
+                .await
         }
         .await;
         self.settle(tenant, run_id, false, result).await
@@ -460,9 +461,22 @@ impl Syncer {
         tenant: &Tenant,
         run_id: i64,
         plan: &Plan,
+        accounts: &[CrmAccount],
         hold: bool,
         company: bool,
     ) -> Result<Outcome> {
+        let welcome = settings::welcome(&self.store, tenant).await?;
+        // Accounts owed a welcome e-mail: those created since it was switched on (some
+        // perhaps by a run that stopped before queuing theirs), and those created now.
+        let mut owed: std::collections::BTreeMap<i64, NewAccount> = match &welcome {
+            Some((since, _)) => accounts
+                .iter()
+                .filter(|a| a.fields.active && a.created_at.as_str() >= since.as_str())
+                .filter_map(new_account)
+                .map(|a| (a.pk, a))
+                .collect(),
+            None => Default::default(),
+        };
         let mut counts = Counts {
             totals: plan.totals.clone(),
             created: 0,
@@ -543,6 +557,9 @@ impl Syncer {
                     let outcome = match item.action {
                         Action::Create => {
                             counts.created += 1;
+                            if let Some(fields) = &item.target {
+                                owed.extend(new_account_of(pk, fields).map(|a| (pk, a)));
+                            }
                             "created"
                         }
                         Action::Update => {
@@ -551,6 +568,7 @@ impl Syncer {
                         }
                         _ => {
                             counts.deprovisioned += 1;
+                            owed.remove(&pk);
                             "deprovisioned"
                         }
                     };
@@ -595,7 +613,7 @@ impl Syncer {
         });
         // The run's outcome and the notifications it causes commit together.
         let report = self.run_report(tenant, run_id, plan, company, None, counts.held);
-        let welcome = settings::welcome(&self.store, tenant).await?;
+        let owed: Vec<NewAccount> = owed.into_values().collect();
         let (events, ended) = report.events();
         let now = self.clock.now();
         let tenant_row = tenant.clone();
@@ -621,11 +639,11 @@ impl Syncer {
                         &now.to_rfc3339(),
                     )
                     .await?;
-                    if let Some((since, sign_in_url)) = &welcome {
+                    if let Some((_, sign_in_url)) = &welcome {
                         scimgate_notify::welcome::record_pending(
                             conn,
                             &tenant_row,
-                            since,
+                            &owed,
                             sign_in_url,
                             now.unix_millis(),
                             &now.to_rfc3339(),
@@ -659,7 +677,7 @@ impl Syncer {
                 .filter(|u| u.outcome == "held")
                 .filter_map(|u| u.account)
                 .collect();
-            let catalog = this.crm.catalog(tenant).await?;
+            let catalog = this.store.catalog(tenant).await?;
             let rules = this.saved_rules(tenant, &catalog).await?;
             let accounts = this.crm.accounts(tenant).await?;
             // Approved: no guard for this plan.
@@ -690,7 +708,10 @@ impl Syncer {
                 items,
                 deprovisions_held: false,
             };
-            let mut outcome = match this.apply(tenant, run.id, &plan, false, false).await {
+            let mut outcome = match this
+                .apply(tenant, run.id, &plan, &accounts, false, false)
+                .await
+            {
                 Ok(outcome) => outcome,
                 Err(e) => {
                     // Still held: approving again applies what is left (each deprovision
@@ -801,14 +822,15 @@ impl Syncer {
     pub async fn restart(&self, tenant: &Tenant) -> Result<u64> {
         self.with_lease(tenant, |this| async move {
             settings::ensure_row(&this.store, tenant).await?;
+            // Accounts first, then the holding area: stopped in between, the staged users
+            // are still there and the next sync re-links the accounts by externalId. The
+            // other order would leave accounts linked to users that are gone, which the
+            // next sync would deprovision.
+            let unlinked = this.crm.unlink_all(tenant).await?;
             let (tenant_row, now) = (tenant.clone(), this.stamp());
-            // One transaction: accounts unlinked, holding area cleared, time noted. Half
-            // of it alone would leave accounts to be deprovisioned or duplicated.
             this.store
                 .write_transaction(move |conn| {
                     Box::pin(async move {
-                        let unlinked =
-                            scimgate_crm::BuiltinCrm::unlink_all_in(conn, &tenant_row).await?;
                         Store::clear_staged_in(conn, &tenant_row).await?;
                         sqlx::query(
                             "UPDATE sync_settings SET restarted_at = $1 WHERE tenant_id = $2",
@@ -817,10 +839,11 @@ impl Syncer {
                         .bind(tenant_row.id)
                         .execute(&mut *conn)
                         .await?;
-                        Ok::<_, SyncError>(unlinked)
+                        Ok::<_, SyncError>(())
                     })
                 })
-                .await
+                .await?;
+            Ok(unlinked)
         })
         .await
     }
@@ -880,4 +903,19 @@ fn deleted_user_plan(user_id: &str, accounts: &[CrmAccount]) -> Option<Plan> {
         plan.totals.unchanged = 1;
     }
     Some(plan)
+}
+
+/// A welcome e-mail's addressee, if the account has an address.
+fn new_account(account: &CrmAccount) -> Option<NewAccount> {
+    new_account_of(account.pk, &account.fields)
+}
+
+fn new_account_of(pk: i64, fields: &scimgate_core::AccountFields) -> Option<NewAccount> {
+    let email = fields.email.as_deref().filter(|e| !e.is_empty())?;
+    Some(NewAccount {
+        pk,
+        username: fields.username.clone(),
+        display_name: fields.display_name.clone(),
+        email: email.to_owned(),
+    })
 }

@@ -158,7 +158,8 @@ impl From<StoreError> for ScimError {
                 tracing::error!(error = %err, "store unavailable");
                 ScimError::unavailable("the store is temporarily unavailable; retry later")
             }
-            StoreError::BadUrl { .. } | StoreError::Corrupt(_) => {
+            // Admin edits only; SCIM never writes a versioned aggregate.
+            StoreError::BadUrl { .. } | StoreError::Corrupt(_) | StoreError::Stale { .. } => {
                 tracing::error!(error = %err, "store failure");
                 ScimError::internal("internal error")
             }

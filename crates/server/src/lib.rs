@@ -19,7 +19,8 @@ use tokio::net::TcpListener;
 
 /// The whole HTTP application over an open store.
 pub fn build_app(store: Store, clock: SharedClock, config: &ServeConfig) -> Router {
-    let admin = admin::router(store.clone(), clock.clone(), config.webhook_targets);
+    let app = scimgate_app::App::builtin(store.clone(), clock.clone(), config.webhook_targets);
+    let admin = admin::router(app);
     let scim = ScimState {
         store,
         clock,

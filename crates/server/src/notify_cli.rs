@@ -5,6 +5,7 @@ use anyhow::bail;
 use clap::{ArgGroup, Args, Subcommand};
 use scimgate_core::{Clock, SystemClock};
 use scimgate_notify::{outbox, subscriptions, Channel, EventKind, NotifyError, Subscription};
+use scimgate_store::Expect;
 use scimgate_store::{Store, Tenant};
 use serde_json::json;
 
@@ -112,16 +113,20 @@ pub async fn run(
                 _ => bail!("give either --email or --webhook"),
             };
             let kinds = events(&event_names)?;
+            // The command line adds and removes deliberately, not as an edit of a list
+            // it read: no version to compare.
             let created = subscriptions::add(
                 store,
                 &tenant,
                 channel,
                 &target,
                 &kinds,
+                Expect::Any,
                 &now.to_rfc3339(),
                 webhook_targets,
             )
-            .await?;
+            .await?
+            .value;
             let s = &created.subscription;
             if json {
                 let mut value = json!(s);
@@ -153,7 +158,7 @@ pub async fn run(
             }
         }
         NotifyCommand::Remove { id } => {
-            subscriptions::remove(store, &tenant, id)
+            subscriptions::remove(store, &tenant, id, Expect::Any, &now.to_rfc3339())
                 .await
                 .map_err(no_subscription(&tenant, id))?;
             eprintln!("subscription {id} of tenant {} removed", tenant.name);

@@ -4,9 +4,11 @@
 use crate::cli::find_tenant;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
-use scimgate_core::{Clock, SystemClock};
+use scimgate_app::{App, AppError, Expect};
+use scimgate_core::SystemClock;
+use scimgate_notify::target::TargetPolicy;
 use scimgate_rules::Catalog;
-use scimgate_scheduler::{runs, Plan, RuleSource, Syncer, Trigger};
+use scimgate_scheduler::Plan;
 use scimgate_store::Store;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -64,11 +66,16 @@ pub struct RunsArgs {
     json: bool,
 }
 
-fn syncer(store: &Store) -> Syncer {
-    let syncer = Syncer::new(store.clone(), Arc::new(SystemClock));
+/// The application over `store`, into the built-in CRM, on the system clock.
+fn app(store: &Store) -> App {
+    let app = App::builtin(
+        store.clone(),
+        Arc::new(SystemClock),
+        TargetPolicy::default(),
+    );
     if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         // One line rewritten in place; scripts (no terminal) get only the result.
-        syncer.with_progress(Arc::new(|step, done, total| {
+        app.with_progress(Arc::new(|step, done, total| {
             match total {
                 Some(total) => eprint!("\r{step} {done} / {total}   "),
                 None => eprint!("\r{step} {done} users   "),
@@ -78,7 +85,7 @@ fn syncer(store: &Store) -> Syncer {
             }
         }))
     } else {
-        syncer
+        app
     }
 }
 
@@ -89,9 +96,11 @@ pub async fn catalog(store: &Store, command: CatalogCommand) -> anyhow::Result<(
         std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
     let catalog =
         Catalog::from_yaml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    let syncer = syncer(store);
-    syncer.check_catalogue(&tenant, &catalog).await?;
-    syncer.crm().replace_catalog(&tenant, &catalog).await?;
+    // A file import replaces whatever is there (no version to compare); the saved rules
+    // must still compile against it.
+    app(store)
+        .replace_catalog(&tenant, Expect::Any, catalog.clone())
+        .await?;
     println!(
         "catalogue of {} imported: {} user plans, {} companies, {} groups, {} roles",
         tenant.name,
@@ -105,26 +114,21 @@ pub async fn catalog(store: &Store, command: CatalogCommand) -> anyhow::Result<(
 
 pub async fn rules_apply(store: &Store, tenant: &str, file: &Path) -> anyhow::Result<()> {
     let tenant = find_tenant(store, tenant).await?;
-    let source = RuleSource::from_file(file).map_err(anyhow::Error::msg)?;
-    let syncer = syncer(store);
-    use scimgate_crm::CrmTarget;
-    let catalog = syncer.crm().catalog(&tenant).await?;
-    match scimgate_scheduler::rulestore::save(
-        store,
-        &tenant,
-        &source,
-        &catalog,
-        &SystemClock.now().to_rfc3339(),
-    )
-    .await
-    {
-        Ok(set) => {
-            println!("rule set of {} saved: {} rules", tenant.name, set.len());
+    let source = scimgate_rules::read_source_file(file).map_err(anyhow::Error::msg)?;
+    match app(store).save_rules(&tenant, Expect::Any, source).await {
+        Ok(saved) => {
+            println!(
+                "rule set of {} saved: {} rules",
+                tenant.name,
+                saved.value.rules.len()
+            );
             Ok(())
         }
-        Err(scimgate_scheduler::SyncError::Rules(problems)) => {
-            bail!("{} was not saved:\n{problems}", file.display())
-        }
+        Err(AppError::Rules { problems, .. }) => bail!(
+            "{} was not saved:\n{}",
+            file.display(),
+            scimgate_rules::problems_text(&problems)
+        ),
         Err(e) => Err(e.into()),
     }
 }
@@ -132,10 +136,10 @@ pub async fn rules_apply(store: &Store, tenant: &str, file: &Path) -> anyhow::Re
 pub async fn preview(store: &Store, args: PreviewArgs) -> anyhow::Result<()> {
     let tenant = find_tenant(store, &args.tenant).await?;
     let draft = match &args.rules {
-        Some(path) => Some(RuleSource::from_file(path).map_err(anyhow::Error::msg)?),
+        Some(path) => Some(scimgate_rules::read_source_file(path).map_err(anyhow::Error::msg)?),
         None => None,
     };
-    let plan = syncer(store).preview(&tenant, draft.as_ref()).await?;
+    let plan = app(store).preview(&tenant, draft.as_ref()).await?;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
         Format::Csv => print_csv(&plan),
@@ -249,21 +253,10 @@ fn print_csv(plan: &Plan) {
 
 pub async fn sync(store: &Store, args: SyncArgs) -> anyhow::Result<()> {
     let tenant = find_tenant(store, &args.tenant).await?;
-    let syncer = syncer(store);
+    let app = app(store);
     let outcome = match &args.user {
-        Some(user) => {
-            // An id, or else a userName.
-            let id = match store.staged_user_with_groups(&tenant, user).await? {
-                Some(_) => user.clone(),
-                None => match store.staged_user_id_by_name(&tenant, user).await? {
-                    Some(id) => id,
-                    // Maybe deleted in the IdP: the id may still name an account.
-                    None => user.clone(),
-                },
-            };
-            syncer.sync_user(&tenant, &id).await?
-        }
-        None => syncer.sync_company(&tenant, Trigger::ManualCompany).await?,
+        Some(user) => app.sync_user(&tenant, user).await?,
+        None => app.sync_company(&tenant).await?,
     };
     if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         eprint!("\r\x1b[K"); // clear the progress line
@@ -292,10 +285,10 @@ pub async fn sync(store: &Store, args: SyncArgs) -> anyhow::Result<()> {
 pub async fn runs(store: &Store, args: RunsArgs) -> anyhow::Result<()> {
     let tenant = find_tenant(store, &args.tenant).await?;
     if let Some(id) = args.run {
-        let Some(run) = runs::get(store, &tenant, id).await? else {
-            bail!("tenant {} has no run {id}", tenant.name);
+        let (run, users) = match app(store).run(&tenant, id).await {
+            Err(AppError::NotFound(_)) => bail!("tenant {} has no run {id}", tenant.name),
+            found => found?,
         };
-        let users = runs::users(store, &tenant, id).await?;
         if args.json {
             println!("{}", json!({"run": run, "users": users}));
         } else {
@@ -311,7 +304,7 @@ pub async fn runs(store: &Store, args: RunsArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    for run in runs::list(store, &tenant, args.limit).await? {
+    for run in app(store).runs(&tenant, args.limit).await? {
         if args.json {
             println!("{}", serde_json::to_string(&run)?);
         } else {

@@ -4,13 +4,17 @@
 //! process ([`writer`]) that packs concurrent writes into one transaction, so many SCIM
 //! requests share one durable commit (one fsync) instead of paying one each.
 
+mod accounts;
 mod auth_cache;
 mod bulk;
+mod catalog;
 mod connect;
+pub mod edits;
 mod error;
 mod migrate;
 mod query;
 mod resources;
+mod rule_sets;
 mod snapshot;
 mod tenants;
 mod types;
@@ -19,10 +23,12 @@ mod writer;
 pub use auth_cache::TTL as AUTH_CACHE_TTL;
 pub use bulk::TxWork;
 pub use connect::Backend;
+pub use edits::{Aggregate, Expect, Versioned};
 pub use error::{blame, Blame, Rejection, StoreError};
 pub use migrate::{Migration, MIGRATIONS};
 pub use query::{Column, Cond};
 pub use resources::Page;
+pub use rule_sets::CatalogEdit;
 pub use snapshot::{Snapshot, StagedGroup, StagedUser};
 pub use tenants::{IssuedToken, Tenant, TokenInfo, TokenKind};
 pub use types::{

@@ -26,6 +26,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_holding_area.sql"),
     migration!(2, "0002_crm_and_sync.sql"),
     migration!(3, "0003_notifications.sql"),
+    migration!(4, "0004_edit_versions.sql"),
 ];
 
 /// Serialises concurrent start-ups of several replicas on one PostgreSQL.

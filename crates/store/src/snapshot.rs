@@ -5,22 +5,7 @@ use crate::{Backend, Result, Store, StoreError, Tenant};
 use serde_json::Value;
 use sqlx::{Executor, Row};
 
-/// A staged user as the planner sees it.
-#[derive(Debug, Clone)]
-pub struct StagedUser {
-    pub id: String,
-    pub external_id: Option<String>,
-    /// When the IdP first sent the user (RFC 3339): the order in which users get seats.
-    pub created_at: String,
-    pub body: Value,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StagedGroup {
-    pub id: String,
-    pub display_name: String,
-    pub external_id: Option<String>,
-}
+pub use scimgate_core::{StagedGroup, StagedUser};
 
 /// The holding area of one tenant at one instant.
 #[derive(Debug, Clone, Default)]

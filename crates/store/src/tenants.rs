@@ -2,16 +2,11 @@
 //! SHA-256 is stored, and the comparison after the lookup is constant-time.
 
 use crate::{Result, Store, StoreError};
+pub use scimgate_core::Tenant;
 use scimgate_core::{TenantName, Timestamp};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 use subtle::ConstantTimeEq;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tenant {
-    pub id: i64,
-    pub name: TenantName,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenInfo {

@@ -3,7 +3,7 @@
 
 use super::allocate_seats;
 use crate::plan::{Action, PlanItem, Scope, SeatUse};
-use scimgate_crm::{AccountFields, CrmAccount};
+use scimgate_core::{AccountFields, CrmAccount};
 use scimgate_rules::{Catalog, CatalogEntry, NamedEntry};
 
 fn catalog(plans: &[(&str, Option<u64>)]) -> Catalog {

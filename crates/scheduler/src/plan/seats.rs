@@ -2,7 +2,7 @@
 //! users who want them, and who keeps what (docs/sync.md).
 
 use super::{Action, PlanItem, Scope, SeatUse};
-use scimgate_crm::CrmAccount;
+use scimgate_core::CrmAccount;
 use scimgate_rules::{Catalog, CatalogEntry};
 use std::collections::{HashMap, HashSet};
 

@@ -1,12 +1,12 @@
 //! The CRM accounts the sync created and maintains.
 
 use super::auth::Admin;
-use super::error::{ApiError, Result};
+use super::error::Result;
 use super::params::{Params, Segments};
 use super::AdminState;
 use axum::extract::State;
 use axum::Json;
-use scimgate_crm::{CrmAccount, CrmTarget};
+use scimgate_crm::CrmAccount;
 use serde_json::{json, Value};
 
 /// `active` and `linked` (to a staged user; false after a restart until re-linked)
@@ -18,17 +18,8 @@ pub async fn list(
     params: Params,
 ) -> Result<Json<Value>> {
     params.only(&["active", "linked"])?;
-    let active = params.flag("active")?;
-    let linked = params.flag("linked")?;
-    let accounts: Vec<CrmAccount> = state
-        .syncer
-        .crm()
-        .accounts(&admin.tenant)
-        .await?
-        .into_iter()
-        .filter(|a| active.is_none_or(|want| a.fields.active == want))
-        .filter(|a| linked.is_none_or(|want| a.staged_user_id.is_some() == want))
-        .collect();
+    let (active, linked) = (params.flag("active")?, params.flag("linked")?);
+    let accounts = state.app.accounts(&admin.tenant, active, linked).await?;
     Ok(Json(json!({"accounts": accounts})))
 }
 
@@ -41,11 +32,5 @@ pub async fn get(
 ) -> Result<Json<CrmAccount>> {
     params.only(&[])?;
     let pk = path.number("pk", "account")?;
-    state
-        .syncer
-        .crm()
-        .account(&admin.tenant, pk)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("no account {pk}")))
+    Ok(Json(state.app.account(&admin.tenant, pk).await?))
 }

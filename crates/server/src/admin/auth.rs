@@ -37,7 +37,7 @@ impl FromRequestParts<AdminState> for Admin {
                 "missing admin token: send Authorization: Bearer sga_… (create one with scimgate admin-token create --tenant T)",
             ));
         };
-        let Some(tenant) = state.store.authenticate_admin(token).await? else {
+        let Some(tenant) = state.app.store().authenticate_admin(token).await? else {
             let message = if token.starts_with("sgt_") {
                 "this is a SCIM token; the admin API takes an admin token (sga_…)"
             } else {

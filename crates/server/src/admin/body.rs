@@ -71,42 +71,46 @@ impl Document {
     /// Like [`Document::json`], but an empty body is `None` (an optional body).
     pub fn json_or_empty<T: DeserializeOwned>(&self) -> Result<Option<T>> {
         match self {
-            Document::Json(bytes) => parse_json(bytes),
+            Document::Json(bytes) => parse_json(bytes, true),
             Document::Yaml(_) => Err(ApiError::unsupported_media_type(
                 "this endpoint takes a JSON body (application/json), not YAML",
             )),
         }
     }
+
+    /// The `version` a JSON object body names (what the change is based on, as GET
+    /// returned it), if any; the typed body never sees that member.
+    pub fn version(&self) -> Result<Option<i64>> {
+        let Document::Json(bytes) = self else {
+            return Ok(None);
+        };
+        let value: Option<serde_json::Value> = parse_json(bytes, false)?;
+        match value.as_ref().and_then(|v| v.get("version")) {
+            None => Ok(None),
+            Some(v) => v.as_i64().map(Some).ok_or_else(|| {
+                ApiError::bad_request(format!("version: {v} is not a version number"))
+            }),
+        }
+    }
 }
 
-fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<Option<T>> {
+fn parse_json<T: DeserializeOwned>(bytes: &[u8], without_version: bool) -> Result<Option<T>> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    let value: serde_json::Value = serde_json::from_slice(bytes)
+    let mut value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request(format!("the JSON body is not accepted: {e}")))?;
     // No string the admin API stores may hold NUL (PostgreSQL refuses it; SQLite would
     // not): checked once here, naming the field, before any type or database sees it.
     // Lengths are the body limit's and, for names, their own checks' business.
     scimgate_core::text::check_no_nul_json(&value)
         .map_err(|(place, why)| ApiError::bad_request(format!("{place} {why}")))?;
+    if let (true, Some(object)) = (without_version, value.as_object_mut()) {
+        object.remove("version");
+    }
     serde_json::from_value(value)
         .map(Some)
         .map_err(|e| ApiError::bad_request(format!("the JSON body is not accepted: {e}")))
-}
-
-/// A JSON body of type `T`.
-pub struct JsonBody<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<JsonBody<T>> {
-        Document::from_request(req, state)
-            .await?
-            .json()
-            .map(JsonBody)
-    }
 }
 
 #[cfg(test)]

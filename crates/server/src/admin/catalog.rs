@@ -1,24 +1,20 @@
-//! The tenant's CRM catalogue: user plans (with seats), companies, groups, roles.
+//! The tenant's CRM catalogue: user plans (with seats), companies, groups, roles. Every
+//! write names the version it is based on (see `version`).
 
 use super::auth::Admin;
 use super::body::Document;
 use super::error::{ApiError, Result};
 use super::params::{Params, Segments};
-use super::AdminState;
+use super::{version, AdminState};
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::Json;
-use scimgate_crm::{CatalogKind, CrmError, CrmTarget};
-use scimgate_rules::{Catalog, CatalogEntry};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use scimgate_app::Versioned;
+use scimgate_core::{Catalog, CatalogEntry, CatalogKind};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-fn seats(entry: &CatalogEntry) -> Option<u64> {
-    match entry {
-        CatalogEntry::Name(_) => None,
-        CatalogEntry::Entry(e) => e.seats,
-    }
-}
+const CATALOGUE: &str = "the catalogue";
 
 /// The catalogue as the API shows it: every entry an object; user plans with `seats`
 /// (`null` = no limit).
@@ -29,13 +25,20 @@ fn catalog_json(catalog: &Catalog) -> Value {
     let plans: Vec<Value> = catalog
         .user_plans
         .iter()
-        .map(|e| json!({"name": e.name(), "seats": seats(e)}))
+        .map(|e| json!({"name": e.name(), "seats": e.seats()}))
         .collect();
     json!({
         "user_plans": plans,
         "companies": names(&catalog.companies),
         "groups": names(&catalog.groups),
         "roles": names(&catalog.roles),
+    })
+}
+
+fn respond(catalog: Versioned<Catalog>) -> Result<Response> {
+    version::respond(Versioned {
+        version: catalog.version,
+        value: catalog_json(&catalog.value),
     })
 }
 
@@ -54,10 +57,9 @@ pub async fn get(
     admin: Admin,
     State(state): State<AdminState>,
     params: Params,
-) -> Result<Json<Value>> {
+) -> Result<Response> {
     params.only(&[])?;
-    let catalog = state.syncer.crm().catalog(&admin.tenant).await?;
-    Ok(Json(catalog_json(&catalog)))
+    respond(state.app.catalog(&admin.tenant).await?)
 }
 
 /// Replaces the whole catalogue (JSON in the shape GET returns, or the YAML file).
@@ -66,8 +68,9 @@ pub async fn replace(
     admin: Admin,
     State(state): State<AdminState>,
     params: Params,
+    headers: HeaderMap,
     body: Document,
-) -> Result<Json<Value>> {
+) -> Result<Response> {
     params.only(&[])?;
     let catalog = match &body {
         Document::Yaml(text) => Catalog::from_yaml(text).map_err(ApiError::bad_request)?,
@@ -75,13 +78,13 @@ pub async fn replace(
             .json::<Catalog>()
             .map_err(|e| ApiError::bad_request(format!("catalogue: {}", e.message)))?,
     };
-    state
-        .syncer
-        .check_catalogue(&admin.tenant, &catalog)
-        .await?;
-    let crm = state.syncer.crm();
-    crm.replace_catalog(&admin.tenant, &catalog).await?;
-    Ok(Json(catalog_json(&crm.catalog(&admin.tenant).await?)))
+    let expect = version::expected(&headers, Some(&body), CATALOGUE)?;
+    respond(
+        state
+            .app
+            .replace_catalog(&admin.tenant, expect, catalog)
+            .await?,
+    )
 }
 
 #[derive(Deserialize)]
@@ -91,64 +94,49 @@ struct EntryBody {
     seats: Option<u64>,
 }
 
-/// Adds one entry, or sets the seats of an existing one.
+/// Adds one entry, or sets the seats of an existing one. Answers with the entry.
 #[tracing::instrument(skip_all, fields(tenant = %admin.tenant.name))]
 pub async fn put_entry(
     admin: Admin,
     State(state): State<AdminState>,
     path: Segments,
     params: Params,
+    headers: HeaderMap,
     body: Document,
-) -> Result<Json<Value>> {
+) -> Result<Response> {
     params.only(&[])?;
     let kind = kind(path.get("kind")?)?;
     let name = path.get("name")?;
     let seats = body.json_or_empty::<EntryBody>()?.and_then(|b| b.seats);
-    state
-        .syncer
-        .crm()
-        .put_entry(&admin.tenant, kind, name, seats)
+    let expect = version::expected(&headers, Some(&body), CATALOGUE)?;
+    let saved = state
+        .app
+        .put_catalog_entry(&admin.tenant, expect, kind, name, seats)
         .await?;
-    Ok(Json(
-        json!({"kind": kind.name(), "name": name, "seats": seats}),
-    ))
+    version::respond(Versioned {
+        version: saved.version,
+        value: json!({"kind": kind.name(), "name": name, "seats": seats}),
+    })
 }
 
+/// Removes one entry (204, with the catalogue's new version as ETag).
 #[tracing::instrument(skip_all, fields(tenant = %admin.tenant.name))]
 pub async fn delete_entry(
     admin: Admin,
     State(state): State<AdminState>,
     path: Segments,
     params: Params,
-) -> Result<StatusCode> {
+    headers: HeaderMap,
+) -> Result<Response> {
     params.only(&[])?;
     let kind = kind(path.get("kind")?)?;
     let name = path.get("name")?;
-    let mut remaining = state.syncer.crm().catalog(&admin.tenant).await?;
-    let entries = match kind {
-        CatalogKind::UserPlan => &mut remaining.user_plans,
-        CatalogKind::Company => &mut remaining.companies,
-        CatalogKind::Group => &mut remaining.groups,
-        CatalogKind::Role => &mut remaining.roles,
-    };
-    entries.retain(|e| e.name() != name);
-    state
-        .syncer
-        .check_catalogue(&admin.tenant, &remaining)
+    let expect = version::expected(&headers, None, CATALOGUE)?;
+    let saved = state
+        .app
+        .delete_catalog_entry(&admin.tenant, expect, kind, name)
         .await?;
-    match state
-        .syncer
-        .crm()
-        .delete_entry(&admin.tenant, kind, name)
-        .await
-    {
-        Ok(()) => Ok(StatusCode::NO_CONTENT),
-        Err(CrmError::NotFound) => Err(ApiError::not_found(format!(
-            "the catalogue has no {} named {name:?}",
-            kind.name()
-        ))),
-        Err(e) => Err(e.into()),
-    }
+    Ok(version::no_content(saved.version))
 }
 
 #[cfg(test)]

@@ -4,9 +4,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use scimgate_crm::CrmError;
-use scimgate_notify::NotifyError;
-use scimgate_scheduler::SyncError;
+use scimgate_app::AppError;
 use scimgate_store::StoreError;
 use serde_json::json;
 
@@ -36,10 +34,6 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, message)
     }
 
-    pub fn conflict(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::CONFLICT, message)
-    }
-
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, message)
     }
@@ -53,20 +47,7 @@ impl ApiError {
         tracing::error!(error = %detail, "admin API request failed");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
     }
-
-    /// A database error: the client's value when the database refused it (too long for
-    /// an index, a NUL), otherwise the server's failure. Explicit checks catch the known
-    /// cases first with a better message; this keeps the rest from being a 500.
-    fn database(err: &sqlx::Error) -> ApiError {
-        if scimgate_store::blame(err) == scimgate_store::Blame::Input {
-            tracing::info!(error = %err, "the database refused a client's value");
-            return ApiError::bad_request(UNSTORABLE);
-        }
-        ApiError::internal(err)
-    }
 }
-
-const UNSTORABLE: &str = "a value is too long or holds a character that cannot be stored";
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -82,59 +63,25 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<SyncError> for ApiError {
-    fn from(e: SyncError) -> ApiError {
-        match e {
-            SyncError::Rules(m) | SyncError::Invalid(m) => ApiError::bad_request(m),
-            SyncError::NotFound(m) => ApiError::not_found(m),
-            SyncError::Busy => ApiError::conflict(SyncError::Busy.to_string()),
-            SyncError::Conflict(m) => ApiError::conflict(m),
-            SyncError::Crm(e) => e.into(),
-            SyncError::Notify(e) => e.into(),
-            SyncError::Store(e) => e.into(),
-            SyncError::Database(e) => ApiError::database(&e),
-            e @ SyncError::Corrupt(_) => ApiError::internal(&e),
-        }
-    }
-}
-
-impl From<CrmError> for ApiError {
-    fn from(e: CrmError) -> ApiError {
-        match e {
-            CrmError::Invalid(m) => ApiError::bad_request(m),
-            CrmError::NotFound => ApiError::not_found("not found"),
-            CrmError::Store(e) => e.into(),
-            CrmError::Database(e) => ApiError::database(&e),
-            e @ CrmError::Corrupt(_) => ApiError::internal(&e),
-        }
-    }
-}
-
-impl From<NotifyError> for ApiError {
-    fn from(e: NotifyError) -> ApiError {
-        match e {
-            NotifyError::Invalid(m) => ApiError::bad_request(m),
-            NotifyError::NotFound => ApiError::not_found("not found"),
-            NotifyError::Store(e) => e.into(),
-            NotifyError::Database(e) => ApiError::database(&e),
-            e @ NotifyError::Corrupt(_) => ApiError::internal(&e),
-        }
+/// The one map from the application's errors to HTTP.
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> ApiError {
+        let status = match &e {
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Invalid(_) | AppError::Rules { .. } | AppError::Unstorable(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            AppError::Conflict(_) | AppError::Busy | AppError::Stale { .. } => StatusCode::CONFLICT,
+            AppError::VersionRequired { .. } => StatusCode::PRECONDITION_REQUIRED,
+            AppError::Internal(_) => return ApiError::internal(&e),
+        };
+        ApiError::new(status, e.to_string())
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
-        match e {
-            StoreError::NotFound => ApiError::not_found("not found"),
-            StoreError::Conflict(what) => ApiError::conflict(format!("{what} already exists")),
-            StoreError::Unstorable(why) => ApiError::bad_request(why),
-            StoreError::UnknownMember(_) => ApiError::bad_request(e.to_string()),
-            StoreError::VersionMismatch { .. } => {
-                ApiError::new(StatusCode::PRECONDITION_FAILED, e.to_string())
-            }
-            StoreError::Database(e) => ApiError::database(&e),
-            e => ApiError::internal(&e),
-        }
+        AppError::from(e).into()
     }
 }
 
@@ -177,48 +124,56 @@ mod tests {
     }
 
     #[test]
-    fn sync_errors_map_to_statuses() {
+    fn app_errors_map_to_statuses() {
         assert_eq!(
-            status_of(SyncError::Rules("rule \"A\": line 3".into())),
-            (400, "rule \"A\": line 3".into())
-        );
-        assert_eq!(status_of(SyncError::Invalid("schedule".into())).0, 400);
-        assert_eq!(
-            status_of(SyncError::NotFound("no run 9".into())),
+            status_of(AppError::NotFound("no run 9".into())),
             (404, "no run 9".into())
         );
-        let (status, message) = status_of(SyncError::Busy);
+        assert_eq!(status_of(AppError::Invalid("schedule".into())).0, 400);
+        let rules = AppError::Rules {
+            context: "the rule set was not saved".into(),
+            problems: vec![scimgate_rules::LoadError {
+                place: Some(scimgate_rules::Place {
+                    file: "rules.yaml".into(),
+                    line: 3,
+                    column: 5,
+                }),
+                rule: Some("A".into()),
+                message: "role \"Boss\" is not in the catalogue".into(),
+            }],
+        };
+        assert_eq!(
+            status_of(rules),
+            (
+                400,
+                "the rule set was not saved:\nrules.yaml:3:5: rule \"A\": role \"Boss\" is not in the catalogue".into()
+            )
+        );
+        assert_eq!(status_of(AppError::Unstorable("too long".into())).0, 400);
+        assert_eq!(status_of(AppError::Conflict("not held".into())).0, 409);
+        let (status, message) = status_of(AppError::Busy);
         assert_eq!(status, 409);
         assert!(message.contains("already running"), "{message}");
-        assert_eq!(status_of(SyncError::Conflict("not held".into())).0, 409);
-        assert_eq!(
-            status_of(SyncError::Crm(CrmError::Invalid("seats".into()))).0,
-            400
+        let (status, message) = status_of(AppError::Stale {
+            what: "the rule set",
+            expected: 3,
+            current: 5,
+            changed_at: "2026-12-06T10:00:00.000Z".into(),
+        });
+        assert_eq!(status, 409);
+        assert!(
+            message.starts_with("the rule set changed since version 3: it is at version 5"),
+            "{message}"
         );
-        assert_eq!(status_of(SyncError::Store(StoreError::NotFound)).0, 404);
-        let (status, message) = status_of(SyncError::Corrupt("secret detail".into()));
-        assert_eq!(status, 500);
-        assert!(!message.contains("secret detail"));
         assert_eq!(
-            status_of(SyncError::Database(sqlx::Error::PoolTimedOut)).0,
-            500
+            status_of(AppError::VersionRequired {
+                what: "the catalogue"
+            })
+            .0,
+            428
         );
-    }
-
-    #[test]
-    fn crm_errors_map_to_statuses() {
-        assert_eq!(
-            status_of(CrmError::Invalid("a role needs a name".into())),
-            (400, "a role needs a name".into())
-        );
-        assert_eq!(status_of(CrmError::NotFound).0, 404);
-        assert_eq!(status_of(CrmError::Store(StoreError::NotFound)).0, 404);
-        let (status, message) = status_of(CrmError::Corrupt("account 3".into()));
+        let (status, message) = status_of(AppError::Internal("secret detail".into()));
         assert_eq!((status, message.as_str()), (500, INTERNAL));
-        assert_eq!(
-            status_of(CrmError::Database(sqlx::Error::PoolClosed)).0,
-            500
-        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod runs;
 mod settings;
 mod staged;
 mod sync;
+mod version;
 
 pub use error::ApiError;
 
@@ -24,30 +25,16 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{any, on, MethodFilter, MethodRouter};
 use axum::Router;
-use scimgate_core::clock::SharedClock;
-use scimgate_scheduler::Syncer;
-use scimgate_store::Store;
+use scimgate_app::App;
 
 #[derive(Clone)]
 pub struct AdminState {
-    store: Store,
-    syncer: Syncer,
-    clock: SharedClock,
-    webhook_targets: scimgate_notify::target::TargetPolicy,
+    app: App,
 }
 
-/// The admin API's routes, with their state.
-pub fn router(
-    store: Store,
-    clock: SharedClock,
-    webhook_targets: scimgate_notify::target::TargetPolicy,
-) -> Router {
-    let state = AdminState {
-        syncer: Syncer::new(store.clone(), clock.clone()),
-        store,
-        clock,
-        webhook_targets,
-    };
+/// The admin API's routes over the application layer.
+pub fn router(app: App) -> Router {
+    let state = AdminState { app };
     endpoints()
         .into_iter()
         .fold(Router::new(), |router, e| router.route(e.path, e.handler))

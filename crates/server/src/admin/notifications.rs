@@ -2,14 +2,16 @@
 //! where an admin sees what was sent and what could not be (dead, with the last error).
 
 use super::auth::Admin;
-use super::body::JsonBody;
+use super::body::Document;
 use super::error::{ApiError, Result};
 use super::params::{Params, Segments, DEFAULT_LIMIT, MAX_LIMIT};
-use super::AdminState;
+use super::{version, AdminState};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::Json;
-use scimgate_notify::{outbox, subscriptions, Channel, EventKind, NotifyError};
+use scimgate_app::Versioned;
+use scimgate_notify::{Channel, EventKind};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -29,24 +31,19 @@ fn event(name: &str) -> Result<EventKind> {
     EventKind::parse_named(name).map_err(ApiError::bad_request)
 }
 
-/// A subscription's id that this tenant does not have is a 404 naming it.
-fn no_subscription(id: i64) -> impl Fn(NotifyError) -> ApiError {
-    move |e| match e {
-        NotifyError::NotFound => ApiError::not_found(format!("no subscription {id}")),
-        e => e.into(),
-    }
-}
-
 /// Never carries a webhook's secret: that is shown once, when it is created.
 #[tracing::instrument(skip_all, fields(tenant = %admin.tenant.name))]
 pub async fn list(
     admin: Admin,
     State(state): State<AdminState>,
     params: Params,
-) -> Result<Json<Value>> {
+) -> Result<Response> {
     params.only(&[])?;
-    let list = subscriptions::list(&state.store, &admin.tenant).await?;
-    Ok(Json(json!({"subscriptions": list})))
+    let list = state.app.subscriptions(&admin.tenant).await?;
+    version::respond(Versioned {
+        version: list.version,
+        value: json!({"subscriptions": list.value}),
+    })
 }
 
 /// 201 with the subscription; a webhook's signing secret is in `secret`, this once.
@@ -55,31 +52,32 @@ pub async fn add(
     admin: Admin,
     State(state): State<AdminState>,
     params: Params,
-    JsonBody(body): JsonBody<NewSubscriptionBody>,
-) -> Result<(StatusCode, Json<Value>)> {
+    headers: HeaderMap,
+    document: Document,
+) -> Result<Response> {
     params.only(&[])?;
+    let body: NewSubscriptionBody = document.json()?;
+    let expect = version::expected(&headers, Some(&document), "the subscriptions")?;
     let channel = channel(&body.channel)?;
     let events = body
         .events
         .iter()
         .map(|name| event(name))
         .collect::<Result<Vec<_>>>()?;
-    let now = state.clock.now();
-    let created = subscriptions::add(
-        &state.store,
-        &admin.tenant,
-        channel,
-        &body.target,
-        &events,
-        &now.to_rfc3339(),
-        state.webhook_targets,
-    )
-    .await?;
-    let mut answer = json!(created.subscription);
-    if let (Some(secret), Some(map)) = (created.secret, answer.as_object_mut()) {
+    let created = state
+        .app
+        .subscribe(&admin.tenant, expect, channel, &body.target, &events)
+        .await?;
+    let mut answer = json!(created.value.subscription);
+    if let (Some(secret), Some(map)) = (created.value.secret, answer.as_object_mut()) {
         map.insert("secret".into(), Value::String(secret));
     }
-    Ok((StatusCode::CREATED, Json(answer)))
+    let mut response = version::respond(Versioned {
+        version: created.version,
+        value: answer,
+    })?;
+    *response.status_mut() = StatusCode::CREATED;
+    Ok(response)
 }
 
 #[tracing::instrument(skip_all, fields(tenant = %admin.tenant.name, subscription))]
@@ -88,14 +86,14 @@ pub async fn remove(
     State(state): State<AdminState>,
     path: Segments,
     params: Params,
-) -> Result<StatusCode> {
+    headers: HeaderMap,
+) -> Result<Response> {
     params.only(&[])?;
     let id = path.number("id", "subscription")?;
     tracing::Span::current().record("subscription", id);
-    subscriptions::remove(&state.store, &admin.tenant, id)
-        .await
-        .map_err(no_subscription(id))?;
-    Ok(StatusCode::NO_CONTENT)
+    let expect = version::expected(&headers, None, "the subscriptions")?;
+    let version = state.app.unsubscribe(&admin.tenant, expect, id).await?;
+    Ok(version::no_content(version))
 }
 
 /// Queues a test message to one subscription; the delivery worker sends it like any other.
@@ -109,16 +107,7 @@ pub async fn test(
     params.only(&[])?;
     let id = path.number("id", "subscription")?;
     tracing::Span::current().record("subscription", id);
-    let now = state.clock.now();
-    let outbox_id = outbox::enqueue_test(
-        &state.store,
-        &admin.tenant,
-        id,
-        now.unix_millis(),
-        &now.to_rfc3339(),
-    )
-    .await
-    .map_err(no_subscription(id))?;
+    let outbox_id = state.app.test_subscription(&admin.tenant, id).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"outbox_id": outbox_id}))))
 }
 
@@ -133,12 +122,7 @@ pub async fn outbox(
     let status = params.one("status")?;
     let limit = params.number("limit", DEFAULT_LIMIT, MAX_LIMIT)?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let messages = outbox::list(&state.store, &admin.tenant, status, limit)
-        .await
-        .map_err(|e| match e {
-            NotifyError::Invalid(m) => ApiError::bad_request(format!("query parameter {m}")),
-            e => e.into(),
-        })?;
+    let messages = state.app.outbox(&admin.tenant, status, limit).await?;
     Ok(Json(json!({"messages": messages})))
 }
 
@@ -162,16 +146,5 @@ mod tests {
             e.message,
             "unknown event \"sync.errors\" (events: sync.error, sync.failed, sync.held, seats.exhausted, scim.auth_failures)"
         );
-    }
-
-    #[test]
-    fn a_missing_subscription_is_named() {
-        let e = no_subscription(7)(NotifyError::NotFound);
-        assert_eq!(
-            (e.status, e.message.as_str()),
-            (StatusCode::NOT_FOUND, "no subscription 7")
-        );
-        let e = no_subscription(7)(NotifyError::Invalid("bad".into()));
-        assert_eq!(e.status, StatusCode::BAD_REQUEST);
     }
 }

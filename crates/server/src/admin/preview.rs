@@ -6,7 +6,7 @@ use super::auth::Admin;
 use super::body::Document;
 use super::error::{ApiError, Result};
 use super::params::{Page, Params, Segments};
-use super::{rules, staged, AdminState};
+use super::{rules, AdminState};
 use axum::extract::State;
 use axum::Json;
 use scimgate_scheduler::{Plan, PlanItem, RuleSource};
@@ -303,7 +303,7 @@ async fn preview(
     draft: Option<&RuleSource>,
 ) -> Result<Json<Value>> {
     let query = Query::parse(params)?;
-    let plan = state.syncer.preview(tenant, draft).await?;
+    let plan = state.app.preview(tenant, draft).await?;
     Ok(Json(query.answer(plan)))
 }
 
@@ -340,19 +340,14 @@ pub async fn user(
 ) -> Result<Json<Value>> {
     params.only(&[])?;
     let wanted = path.get("id")?;
-    let id = staged::resolve_user(&state, &admin.tenant, wanted)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(format!("no staged user with id or userName {wanted:?}"))
-        })?;
-    let (item, explanation) = state.syncer.preview_user(&admin.tenant, &id, None).await?;
+    let (item, explanation) = state.app.preview_user(&admin.tenant, wanted, None).await?;
     Ok(Json(json!({"item": item, "explanation": explanation})))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use scimgate_crm::AccountFields;
+    use scimgate_core::AccountFields;
     use scimgate_scheduler::Action;
 
     fn item(username: &str, role: Option<&str>, groups: &[&str]) -> PlanItem {

@@ -1,13 +1,13 @@
 //! Run history, and the admin's decision on a run the mass-deprovision guard held.
 
 use super::auth::Admin;
-use super::error::{ApiError, Result};
+use super::error::Result;
 use super::params::{Params, Segments};
 use super::AdminState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use scimgate_scheduler::{runs, Outcome};
+use scimgate_scheduler::Outcome;
 use serde_json::{json, Value};
 
 const DEFAULT_RUNS: u64 = 20;
@@ -22,7 +22,7 @@ pub async fn list(
     params.only(&["limit"])?;
     let limit = params.number("limit", DEFAULT_RUNS, MAX_RUNS)?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let list = runs::list(&state.store, &admin.tenant, limit).await?;
+    let list = state.app.runs(&admin.tenant, limit).await?;
     Ok(Json(json!({"runs": list})))
 }
 
@@ -36,10 +36,7 @@ pub async fn get(
     params.only(&[])?;
     let id = path.number("id", "run")?;
     tracing::Span::current().record("run_id", id);
-    let run = runs::get(&state.store, &admin.tenant, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no run {id}")))?;
-    let users = runs::users(&state.store, &admin.tenant, id).await?;
+    let (run, users) = state.app.run(&admin.tenant, id).await?;
     Ok(Json(json!({"run": run, "users": users})))
 }
 
@@ -54,7 +51,7 @@ pub async fn approve(
     params.only(&[])?;
     let id = path.number("id", "run")?;
     tracing::Span::current().record("run_id", id);
-    Ok(Json(state.syncer.approve(&admin.tenant, id).await?))
+    Ok(Json(state.app.approve_run(&admin.tenant, id).await?))
 }
 
 /// Discards a held run's deprovisions.
@@ -68,6 +65,6 @@ pub async fn reject(
     params.only(&[])?;
     let id = path.number("id", "run")?;
     tracing::Span::current().record("run_id", id);
-    state.syncer.reject(&admin.tenant, id).await?;
+    state.app.reject_run(&admin.tenant, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

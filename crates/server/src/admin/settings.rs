@@ -1,22 +1,23 @@
 //! The tenant's sync settings: automatic sync, schedule, debounce, deprovision guard.
 
 use super::auth::Admin;
-use super::body::JsonBody;
+use super::body::Document;
 use super::error::Result;
 use super::params::Params;
-use super::AdminState;
+use super::{version, AdminState};
 use axum::extract::State;
-use axum::Json;
-use scimgate_scheduler::{settings, SyncSettings};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use scimgate_scheduler::SyncSettings;
 
 #[tracing::instrument(skip_all, fields(tenant = %admin.tenant.name))]
 pub async fn get(
     admin: Admin,
     State(state): State<AdminState>,
     params: Params,
-) -> Result<Json<SyncSettings>> {
+) -> Result<Response> {
     params.only(&[])?;
-    Ok(Json(settings::load(&state.store, &admin.tenant).await?))
+    version::respond(state.app.settings(&admin.tenant).await?)
 }
 
 /// Replaces the settings (the full object); a bad schedule or guard is refused.
@@ -25,9 +26,11 @@ pub async fn put(
     admin: Admin,
     State(state): State<AdminState>,
     params: Params,
-    JsonBody(new): JsonBody<SyncSettings>,
-) -> Result<Json<SyncSettings>> {
+    headers: HeaderMap,
+    body: Document,
+) -> Result<Response> {
     params.only(&[])?;
-    settings::save(&state.store, &admin.tenant, &new).await?;
-    Ok(Json(settings::load(&state.store, &admin.tenant).await?))
+    let new: SyncSettings = body.json()?;
+    let expect = version::expected(&headers, Some(&body), "the sync settings")?;
+    version::respond(state.app.save_settings(&admin.tenant, expect, &new).await?)
 }

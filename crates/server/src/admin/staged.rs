@@ -94,7 +94,7 @@ pub async fn users(
     params.only(&["search", "group", "offset", "limit"])?;
     let search = params.one("search")?.map(str::to_lowercase);
     let group = params.one("group")?;
-    let snapshot = state.store.snapshot(&admin.tenant).await?;
+    let snapshot = state.app.holding_area(&admin.tenant).await?;
     let memberships = Memberships::of(&snapshot);
     let users = snapshot.users.iter().filter(|u| {
         let found = search.as_deref().is_none_or(|s| {
@@ -123,7 +123,7 @@ pub async fn groups(
     params.only(&["search", "offset", "limit"])?;
     let search = params.one("search")?.map(str::to_lowercase);
     let page = params.page()?;
-    let snapshot = state.store.snapshot(&admin.tenant).await?;
+    let snapshot = state.app.holding_area(&admin.tenant).await?;
     let memberships = Memberships::of(&snapshot);
     let groups: Vec<&StagedGroup> = snapshot
         .groups
@@ -159,7 +159,7 @@ pub async fn members(
 ) -> Result<Json<Value>> {
     params.only(&["offset", "limit"])?;
     let id = path.get("id")?;
-    let snapshot = state.store.snapshot(&admin.tenant).await?;
+    let snapshot = state.app.holding_area(&admin.tenant).await?;
     if !snapshot.groups.iter().any(|g| g.id == id) {
         return Err(ApiError::not_found(format!(
             "no staged group with id {id:?}"
@@ -178,25 +178,4 @@ pub async fn members(
         .iter()
         .filter(|u| members.contains(u.id.as_str()));
     Ok(Json(user_list(users, &memberships, &params)?))
-}
-
-/// The id of the staged user `id_or_name` names: a staged user id, or else a userName
-/// (case-insensitive); `None` if it is neither.
-pub async fn resolve_user(
-    state: &AdminState,
-    tenant: &scimgate_store::Tenant,
-    id_or_name: &str,
-) -> Result<Option<String>> {
-    if state
-        .store
-        .staged_user_with_groups(tenant, id_or_name)
-        .await?
-        .is_some()
-    {
-        return Ok(Some(id_or_name.to_owned()));
-    }
-    Ok(state
-        .store
-        .staged_user_id_by_name(tenant, id_or_name)
-        .await?)
 }

@@ -1,13 +1,12 @@
 //! Manual sync of the company or of one user, and restart sync.
 
 use super::auth::Admin;
-use super::error::{ApiError, Result};
+use super::error::Result;
 use super::params::{Params, Segments};
-use super::{staged, AdminState};
+use super::AdminState;
 use axum::extract::State;
 use axum::Json;
-use scimgate_crm::CrmTarget;
-use scimgate_scheduler::{Outcome, Trigger};
+use scimgate_scheduler::Outcome;
 use serde_json::{json, Value};
 
 #[tracing::instrument(skip_all, fields(tenant = %admin.tenant.name))]
@@ -17,11 +16,7 @@ pub async fn company(
     params: Params,
 ) -> Result<Json<Outcome>> {
     params.only(&[])?;
-    let outcome = state
-        .syncer
-        .sync_company(&admin.tenant, Trigger::ManualCompany)
-        .await?;
-    Ok(Json(outcome))
+    Ok(Json(state.app.sync_company(&admin.tenant).await?))
 }
 
 /// One user, by staged id or userName; nobody else's account changes. An id that is no
@@ -35,25 +30,8 @@ pub async fn user(
 ) -> Result<Json<Outcome>> {
     params.only(&[])?;
     let wanted = path.get("id")?;
-    let id = match staged::resolve_user(&state, &admin.tenant, wanted).await? {
-        Some(id) => id,
-        // Not staged: an id the IdP deleted may still have an account to deprovision.
-        // Checked here so that a typo is a 404, not a failed run in the history.
-        None => {
-            let accounts = state.syncer.crm().accounts(&admin.tenant).await?;
-            if !accounts
-                .iter()
-                .any(|a| a.staged_user_id.as_deref() == Some(wanted))
-            {
-                return Err(ApiError::not_found(format!(
-                    "no staged user or account with id or userName {wanted:?}"
-                )));
-            }
-            wanted.to_owned()
-        }
-    };
-    tracing::Span::current().record("user_id", id.as_str());
-    Ok(Json(state.syncer.sync_user(&admin.tenant, &id).await?))
+    tracing::Span::current().record("user_id", wanted);
+    Ok(Json(state.app.sync_user(&admin.tenant, wanted).await?))
 }
 
 /// Clears the holding area; CRM accounts are kept, unlinked until the IdP sends their
@@ -65,7 +43,7 @@ pub async fn restart(
     params: Params,
 ) -> Result<Json<Value>> {
     params.only(&[])?;
-    let unlinked = state.syncer.restart(&admin.tenant).await?;
+    let unlinked = state.app.restart(&admin.tenant).await?;
     tracing::info!(unlinked, "restart sync");
     Ok(Json(json!({"unlinked": unlinked})))
 }

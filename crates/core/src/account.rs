@@ -1,6 +1,6 @@
-//! A CRM account, and the changes a sync makes to accounts.
+//! A CRM account, and the changes a sync makes to accounts: what the planner produces
+//! and every CRM target applies.
 
-use scimgate_rules::AccountSettings;
 use serde::Serialize;
 
 /// What an account should look like: the identity taken from the staged user and the
@@ -20,27 +20,6 @@ pub struct AccountFields {
 }
 
 impl AccountFields {
-    pub fn new(
-        username: String,
-        display_name: Option<String>,
-        email: Option<String>,
-        settings: &AccountSettings,
-        active: bool,
-    ) -> AccountFields {
-        AccountFields {
-            username,
-            display_name,
-            email,
-            user_plan: settings.user_plan.clone(),
-            owner_company: settings.owner_company.clone(),
-            primary_group: settings.primary_group.clone(),
-            secondary_groups: settings.secondary_groups.clone().unwrap_or_default(),
-            role: settings.role.clone(),
-            confidential: settings.confidential.unwrap_or(false),
-            active,
-        }
-    }
-
     /// The fields that differ, as `(field, old, new)` in a fixed order, values as text.
     pub fn diff(&self, new: &AccountFields) -> Vec<(&'static str, String, String)> {
         let text = |v: &Option<String>| v.clone().unwrap_or_default();

@@ -1,0 +1,86 @@
+//! The application layer: the one thing every front end calls — the admin API, the
+//! CLI, and the web UI. Each operation takes typed input and returns a typed result or
+//! an [`AppError`]; guards (the catalogue against the rules), name resolution (a user by
+//! id or userName) and versions (optimistic concurrency) live here once, so the front
+//! ends only parse, call and render. docs/architecture.md.
+
+mod catalog;
+mod error;
+mod rules;
+mod settings;
+mod subscriptions;
+mod sync;
+mod users;
+
+pub use error::AppError;
+pub use rules::{RuleSetView, Validation};
+pub use scimgate_store::{Expect, Versioned};
+
+use scimgate_core::clock::SharedClock;
+use scimgate_core::{Tenant, TenantName};
+use scimgate_crm::CrmTarget;
+use scimgate_notify::target::TargetPolicy;
+use scimgate_scheduler::Syncer;
+use scimgate_store::Store;
+use std::sync::Arc;
+
+pub type Result<T, E = AppError> = std::result::Result<T, E>;
+
+/// Everything an operation needs, chosen once at start-up. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    store: Store,
+    clock: SharedClock,
+    syncer: Syncer,
+    webhook_targets: TargetPolicy,
+}
+
+impl App {
+    /// An application over `store`, syncing into `crm`.
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        crm: Arc<dyn CrmTarget>,
+        webhook_targets: TargetPolicy,
+    ) -> App {
+        App {
+            syncer: Syncer::with_crm(store.clone(), clock.clone(), crm),
+            store,
+            clock,
+            webhook_targets,
+        }
+    }
+
+    /// An application syncing into the built-in CRM (accounts in the store's database).
+    pub fn builtin(store: Store, clock: SharedClock, webhook_targets: TargetPolicy) -> App {
+        let crm = Arc::new(scimgate_crm::BuiltinCrm::new(store.clone()));
+        App::new(store, clock, crm, webhook_targets)
+    }
+
+    /// The same application, reporting the progress of long runs (the CLI's progress line).
+    pub fn with_progress(mut self, progress: scimgate_scheduler::Progress) -> App {
+        self.syncer = self.syncer.with_progress(progress);
+        self
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn syncer(&self) -> &Syncer {
+        &self.syncer
+    }
+
+    fn now(&self) -> String {
+        self.clock.now().to_rfc3339()
+    }
+
+    /// The tenant of that name.
+    pub async fn tenant(&self, name: &str) -> Result<Tenant> {
+        let parsed = TenantName::parse(name).map_err(|e| AppError::Invalid(e.to_string()))?;
+        self.store
+            .tenant(&parsed)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("no tenant named {name}")))
+    }
+}

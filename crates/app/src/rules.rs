@@ -1,0 +1,142 @@
+//! The rule set: read it, save it (only when it compiles against the catalogue),
+//! validate a draft without saving, switch a rule on or off, reorder.
+
+use crate::{App, AppError, Result};
+use scimgate_core::{RuleSource, Tenant};
+use scimgate_rules::{LoadError, RuleEdit};
+use scimgate_store::{Expect, Versioned};
+use serde::Serialize;
+
+/// A saved rule set as front ends show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleSetView {
+    #[serde(flatten)]
+    pub source: RuleSource,
+    /// `(name, active)` of every rule, in order.
+    pub rules: Vec<RuleSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleSummary {
+    pub name: String,
+    pub active: bool,
+}
+
+impl RuleSetView {
+    pub fn of(source: RuleSource) -> RuleSetView {
+        let rules = scimgate_rules::rule_summary(&source.yaml)
+            .into_iter()
+            .map(|(name, active)| RuleSummary { name, active })
+            .collect();
+        RuleSetView { source, rules }
+    }
+}
+
+/// What validating a draft found.
+#[derive(Debug, Clone)]
+pub struct Validation {
+    /// Rules in the draft (those the YAML lists, when it does not compile).
+    pub rules: usize,
+    pub problems: Vec<LoadError>,
+}
+
+impl App {
+    pub async fn rule_set(&self, tenant: &Tenant) -> Result<Versioned<RuleSetView>> {
+        let saved = self.store.rule_set(tenant).await?;
+        let source = saved.value.ok_or_else(|| {
+            AppError::NotFound("this tenant has no rule set yet: save one with PUT …/rules".into())
+        })?;
+        Ok(Versioned {
+            version: saved.version,
+            value: RuleSetView::of(source),
+        })
+    }
+
+    /// Saves a rule set that compiles against the current catalogue; changes nothing if
+    /// it does not (every problem in [`AppError::Rules`]).
+    pub async fn save_rules(
+        &self,
+        tenant: &Tenant,
+        expect: Expect,
+        source: RuleSource,
+    ) -> Result<Versioned<RuleSetView>> {
+        let checked = source.clone();
+        let saved = self
+            .store
+            .save_rule_set(tenant, expect, source, self.now(), move |catalog| {
+                scimgate_rules::compile(&checked, catalog)
+                    .map(|_| ())
+                    .map_err(|problems| AppError::Rules {
+                        context: "the rule set was not saved".into(),
+                        problems,
+                    })
+            })
+            .await?;
+        let view = self.rule_set(tenant).await?.value;
+        Ok(Versioned {
+            version: saved.version,
+            value: view,
+        })
+    }
+
+    /// Compiles a draft against the catalogue; saves nothing.
+    pub async fn validate_rules(&self, tenant: &Tenant, draft: &RuleSource) -> Result<Validation> {
+        let catalog = self.store.catalog(tenant).await?;
+        Ok(match scimgate_rules::compile(draft, &catalog) {
+            Ok(set) => Validation {
+                rules: set.len(),
+                problems: Vec::new(),
+            },
+            Err(problems) => Validation {
+                rules: scimgate_rules::rule_summary(&draft.yaml).len(),
+                problems,
+            },
+        })
+    }
+
+    /// Switches a rule on or off, or reorders the rules, in the saved file, and saves the
+    /// result (which must compile). The version names what the admin saw: an edit based
+    /// on an older rule set is refused rather than applied to a file they have not seen.
+    pub async fn edit_rules(
+        &self,
+        tenant: &Tenant,
+        expect: Expect,
+        edit: &RuleEdit,
+    ) -> Result<Versioned<RuleSetView>> {
+        let saved = self.rule_set(tenant).await?;
+        if let Expect::Version(expected) = expect {
+            if expected != saved.version {
+                return Err(self.stale_rules(tenant, expected).await);
+            }
+        }
+        let yaml =
+            scimgate_rules::edit_yaml(&saved.value.source.yaml, edit).map_err(|e| match e {
+                scimgate_rules::EditError::NoRule { .. } => AppError::NotFound(e.to_string()),
+                scimgate_rules::EditError::BadOrder(_) => AppError::Invalid(e.to_string()),
+                scimgate_rules::EditError::Unreadable(_) => AppError::Internal(e.to_string()),
+            })?;
+        let source = RuleSource {
+            yaml,
+            scripts: saved.value.source.scripts,
+        };
+        // Saved against the version read above: a change in between is refused.
+        self.save_rules(tenant, Expect::Version(saved.version), source)
+            .await
+    }
+
+    async fn stale_rules(&self, tenant: &Tenant, expected: i64) -> AppError {
+        match self
+            .store
+            .edit_version(tenant, scimgate_store::Aggregate::RuleSet)
+            .await
+        {
+            Ok(current) => AppError::Stale {
+                what: scimgate_store::Aggregate::RuleSet.noun(),
+                expected,
+                current,
+                changed_at: String::new(),
+            },
+            Err(e) => e.into(),
+        }
+    }
+}

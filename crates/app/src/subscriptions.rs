@@ -1,0 +1,80 @@
+//! Who is told about problems: e-mail addresses and webhooks per event, and the outbox
+//! of what was sent.
+
+use crate::{App, AppError, Result};
+use scimgate_core::Tenant;
+use scimgate_notify::subscriptions::{self, NewSubscription, Subscription};
+use scimgate_notify::{outbox, Channel, EventKind, NotifyError};
+use scimgate_store::{Expect, Versioned};
+
+impl App {
+    pub async fn subscriptions(&self, tenant: &Tenant) -> Result<Versioned<Vec<Subscription>>> {
+        Ok(subscriptions::list_versioned(&self.store, tenant).await?)
+    }
+
+    /// A webhook's signing secret is in the result, this once.
+    pub async fn subscribe(
+        &self,
+        tenant: &Tenant,
+        expect: Expect,
+        channel: Channel,
+        target: &str,
+        events: &[EventKind],
+    ) -> Result<Versioned<NewSubscription>> {
+        Ok(subscriptions::add(
+            &self.store,
+            tenant,
+            channel,
+            target,
+            events,
+            expect,
+            &self.now(),
+            self.webhook_targets,
+        )
+        .await?)
+    }
+
+    /// Returns the subscriptions' new version.
+    pub async fn unsubscribe(&self, tenant: &Tenant, expect: Expect, id: i64) -> Result<i64> {
+        subscriptions::remove(&self.store, tenant, id, expect, &self.now())
+            .await
+            .map_err(no_subscription(id))
+    }
+
+    /// Queues a test message to one subscription; returns the outbox id.
+    pub async fn test_subscription(&self, tenant: &Tenant, id: i64) -> Result<i64> {
+        let now = self.clock.now();
+        outbox::enqueue_test(
+            &self.store,
+            tenant,
+            id,
+            now.unix_millis(),
+            &now.to_rfc3339(),
+        )
+        .await
+        .map_err(no_subscription(id))
+    }
+
+    /// Messages newest first; `status` keeps pending, delivered or dead ones.
+    pub async fn outbox(
+        &self,
+        tenant: &Tenant,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<outbox::OutboxEntry>> {
+        outbox::list(&self.store, tenant, status, limit)
+            .await
+            .map_err(|e| match e {
+                NotifyError::Invalid(m) => AppError::Invalid(format!("query parameter {m}")),
+                e => e.into(),
+            })
+    }
+}
+
+/// A subscription this tenant does not have is named.
+fn no_subscription(id: i64) -> impl Fn(NotifyError) -> AppError {
+    move |e| match e {
+        NotifyError::NotFound => AppError::NotFound(format!("no subscription {id}")),
+        e => e.into(),
+    }
+}

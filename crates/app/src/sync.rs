@@ -1,0 +1,113 @@
+//! Preview, sync (one user or the company), restart, the run history and the decision
+//! on a held run, and the accounts the syncs made.
+
+use crate::{App, AppError, Result};
+use scimgate_core::{CrmAccount, RuleSource, Tenant};
+use scimgate_scheduler::{runs, Outcome, Plan, PlanItem, Run, RunUser, Trigger};
+
+impl App {
+    /// The company's plan with the saved rules, or a draft (nothing is saved).
+    pub async fn preview(&self, tenant: &Tenant, draft: Option<&RuleSource>) -> Result<Plan> {
+        Ok(self.syncer.preview(tenant, draft).await?)
+    }
+
+    /// One staged user's plan item (by id or userName) and the explanation of every value.
+    pub async fn preview_user(
+        &self,
+        tenant: &Tenant,
+        id_or_name: &str,
+        draft: Option<&RuleSource>,
+    ) -> Result<(PlanItem, scimgate_rules::Evaluation)> {
+        let id = self
+            .resolve_user(tenant, id_or_name)
+            .await?
+            .ok_or_else(|| {
+                AppError::NotFound(format!("no staged user with id or userName {id_or_name:?}"))
+            })?;
+        Ok(self.syncer.preview_user(tenant, &id, draft).await?)
+    }
+
+    pub async fn sync_company(&self, tenant: &Tenant) -> Result<Outcome> {
+        Ok(self
+            .syncer
+            .sync_company(tenant, Trigger::ManualCompany)
+            .await?)
+    }
+
+    /// One user, by staged id or userName; nobody else's account changes. An id that is
+    /// no longer staged (deleted in the IdP) deprovisions the account it had; a name that
+    /// is neither is a NotFound, not a failed run in the history.
+    pub async fn sync_user(&self, tenant: &Tenant, id_or_name: &str) -> Result<Outcome> {
+        let id = match self.resolve_user(tenant, id_or_name).await? {
+            Some(id) => id,
+            None => {
+                let accounts = self.syncer.crm().accounts(tenant).await?;
+                if !accounts
+                    .iter()
+                    .any(|a| a.staged_user_id.as_deref() == Some(id_or_name))
+                {
+                    return Err(AppError::NotFound(format!(
+                        "no staged user or account with id or userName {id_or_name:?}"
+                    )));
+                }
+                id_or_name.to_owned()
+            }
+        };
+        Ok(self.syncer.sync_user(tenant, &id).await?)
+    }
+
+    /// Clears the holding area; accounts are kept, unlinked until the IdP sends their
+    /// users again. Returns how many were unlinked.
+    pub async fn restart(&self, tenant: &Tenant) -> Result<u64> {
+        Ok(self.syncer.restart(tenant).await?)
+    }
+
+    pub async fn runs(&self, tenant: &Tenant, limit: i64) -> Result<Vec<Run>> {
+        Ok(runs::list(&self.store, tenant, limit).await?)
+    }
+
+    /// One run with what it did to each user.
+    pub async fn run(&self, tenant: &Tenant, id: i64) -> Result<(Run, Vec<RunUser>)> {
+        let run = runs::get(&self.store, tenant, id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("no run {id}")))?;
+        let users = runs::users(&self.store, tenant, id).await?;
+        Ok((run, users))
+    }
+
+    /// Applies the deprovisions a held run held back (those still due).
+    pub async fn approve_run(&self, tenant: &Tenant, id: i64) -> Result<Outcome> {
+        Ok(self.syncer.approve(tenant, id).await?)
+    }
+
+    /// Discards a held run's deprovisions.
+    pub async fn reject_run(&self, tenant: &Tenant, id: i64) -> Result<()> {
+        Ok(self.syncer.reject(tenant, id).await?)
+    }
+
+    /// The tenant's accounts; `active` and `linked` (to a staged user) filter when given.
+    pub async fn accounts(
+        &self,
+        tenant: &Tenant,
+        active: Option<bool>,
+        linked: Option<bool>,
+    ) -> Result<Vec<CrmAccount>> {
+        Ok(self
+            .syncer
+            .crm()
+            .accounts(tenant)
+            .await?
+            .into_iter()
+            .filter(|a| active.is_none_or(|want| a.fields.active == want))
+            .filter(|a| linked.is_none_or(|want| a.staged_user_id.is_some() == want))
+            .collect())
+    }
+
+    pub async fn account(&self, tenant: &Tenant, pk: i64) -> Result<CrmAccount> {
+        self.syncer
+            .crm()
+            .account(tenant, pk)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("no account {pk}")))
+    }
+}
