@@ -17,7 +17,6 @@ pub use rules::{RuleSetView, Validation};
 pub use scimgate_store::{Expect, Versioned};
 
 use scimgate_core::clock::SharedClock;
-use scimgate_core::{Tenant, TenantName};
 use scimgate_crm::CrmTarget;
 use scimgate_notify::target::TargetPolicy;
 use scimgate_scheduler::Syncer;
@@ -67,20 +66,7 @@ impl App {
         &self.store
     }
 
-    pub fn syncer(&self) -> &Syncer {
-        &self.syncer
-    }
-
     fn now(&self) -> String {
         self.clock.now().to_rfc3339()
-    }
-
-    /// The tenant of that name.
-    pub async fn tenant(&self, name: &str) -> Result<Tenant> {
-        let parsed = TenantName::parse(name).map_err(|e| AppError::Invalid(e.to_string()))?;
-        self.store
-            .tenant(&parsed)
-            .await?
-            .ok_or_else(|| AppError::NotFound(format!("no tenant named {name}")))
     }
 }

@@ -4,7 +4,7 @@
 use crate::{App, AppError, Result};
 use scimgate_core::{RuleSource, Tenant};
 use scimgate_rules::{LoadError, RuleEdit};
-use scimgate_store::{Expect, Versioned};
+use scimgate_store::{Aggregate, Expect, Versioned};
 use serde::Serialize;
 
 /// A saved rule set as front ends show it.
@@ -64,18 +64,18 @@ impl App {
         let saved = self
             .store
             .save_rule_set(tenant, expect, source, self.now(), move |catalog| {
-                scimgate_rules::compile(&checked, catalog)
-                    .map(|_| ())
-                    .map_err(|problems| AppError::Rules {
+                match scimgate_rules::compile(&checked, catalog) {
+                    Ok(_) => Ok(checked),
+                    Err(problems) => Err(AppError::Rules {
                         context: "the rule set was not saved".into(),
                         problems,
-                    })
+                    }),
+                }
             })
             .await?;
-        let view = self.rule_set(tenant).await?.value;
         Ok(Versioned {
             version: saved.version,
-            value: view,
+            value: RuleSetView::of(saved.value),
         })
     }
 
@@ -103,12 +103,16 @@ impl App {
         expect: Expect,
         edit: &RuleEdit,
     ) -> Result<Versioned<RuleSetView>> {
+        // A stale base is refused before the edit is tried on a file the admin has not
+        // seen; the save below refuses one that changes in between.
+        self.store
+            .check_version(tenant, Aggregate::RuleSet, expect)
+            .await?;
         let saved = self.rule_set(tenant).await?;
-        if let Expect::Version(expected) = expect {
-            if expected != saved.version {
-                return Err(self.stale_rules(tenant, expected).await);
-            }
-        }
+        let expect = match expect {
+            Expect::Version(_) => expect,
+            Expect::Any => Expect::Version(saved.version),
+        };
         let yaml =
             scimgate_rules::edit_yaml(&saved.value.source.yaml, edit).map_err(|e| match e {
                 scimgate_rules::EditError::NoRule { .. } => AppError::NotFound(e.to_string()),
@@ -119,24 +123,6 @@ impl App {
             yaml,
             scripts: saved.value.source.scripts,
         };
-        // Saved against the version read above: a change in between is refused.
-        self.save_rules(tenant, Expect::Version(saved.version), source)
-            .await
-    }
-
-    async fn stale_rules(&self, tenant: &Tenant, expected: i64) -> AppError {
-        match self
-            .store
-            .edit_version(tenant, scimgate_store::Aggregate::RuleSet)
-            .await
-        {
-            Ok(current) => AppError::Stale {
-                what: scimgate_store::Aggregate::RuleSet.noun(),
-                expected,
-                current,
-                changed_at: String::new(),
-            },
-            Err(e) => e.into(),
-        }
+        self.save_rules(tenant, expect, source).await
     }
 }

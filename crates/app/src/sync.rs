@@ -38,21 +38,12 @@ impl App {
     /// no longer staged (deleted in the IdP) deprovisions the account it had; a name that
     /// is neither is a NotFound, not a failed run in the history.
     pub async fn sync_user(&self, tenant: &Tenant, id_or_name: &str) -> Result<Outcome> {
-        let id = match self.resolve_user(tenant, id_or_name).await? {
-            Some(id) => id,
-            None => {
-                let accounts = self.syncer.crm().accounts(tenant).await?;
-                if !accounts
-                    .iter()
-                    .any(|a| a.staged_user_id.as_deref() == Some(id_or_name))
-                {
-                    return Err(AppError::NotFound(format!(
-                        "no staged user or account with id or userName {id_or_name:?}"
-                    )));
-                }
-                id_or_name.to_owned()
-            }
-        };
+        // Not staged: an id the IdP deleted may still name an account to deprovision;
+        // the syncer checks that (a typo is NotFound, not a failed run in the history).
+        let id = self
+            .resolve_user(tenant, id_or_name)
+            .await?
+            .unwrap_or_else(|| id_or_name.to_owned());
         Ok(self.syncer.sync_user(tenant, &id).await?)
     }
 

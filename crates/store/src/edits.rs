@@ -117,16 +117,24 @@ pub async fn bump(
     .await?;
     match row {
         Some(row) => Ok(row.try_get(0)?),
-        None => {
-            let (current, changed_at) = current(conn, tenant, aggregate).await?;
-            Err(StoreError::Stale {
-                what: aggregate.noun(),
-                expected: expected.unwrap_or_default(),
-                current,
-                changed_at: changed_at.unwrap_or_default(),
-            })
-        }
+        None => Err(stale(conn, tenant, aggregate, expected.unwrap_or_default()).await?),
     }
+}
+
+/// The error for a write based on version `expected`, naming the current one.
+async fn stale(
+    conn: &mut AnyConnection,
+    tenant: &Tenant,
+    aggregate: Aggregate,
+    expected: i64,
+) -> Result<StoreError> {
+    let (current, changed_at) = current(conn, tenant, aggregate).await?;
+    Ok(StoreError::Stale {
+        what: aggregate.noun(),
+        expected,
+        current,
+        changed_at: changed_at.unwrap_or_default(),
+    })
 }
 
 /// Locks an aggregate's version row without changing it (see the lock order above).
@@ -151,5 +159,23 @@ impl Store {
     pub async fn edit_version(&self, tenant: &Tenant, aggregate: Aggregate) -> Result<i64> {
         let mut conn = self.pool.acquire().await?;
         Ok(current(&mut conn, tenant, aggregate).await?.0)
+    }
+
+    /// [`StoreError::Stale`] unless `expect` is the aggregate's version: for an edit that
+    /// must refuse a stale base before it reads what to change.
+    pub async fn check_version(
+        &self,
+        tenant: &Tenant,
+        aggregate: Aggregate,
+        expect: Expect,
+    ) -> Result<()> {
+        let Expect::Version(expected) = expect else {
+            return Ok(());
+        };
+        let mut conn = self.pool.acquire().await?;
+        if current(&mut conn, tenant, aggregate).await?.0 == expected {
+            return Ok(());
+        }
+        Err(stale(&mut conn, tenant, aggregate, expected).await?)
     }
 }

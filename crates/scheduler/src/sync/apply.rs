@@ -1,0 +1,243 @@
+//! Applying a plan: chunk by chunk (each chunk one transaction in the target), every
+//! user's outcome recorded, and the run's end committed with its notifications and
+//! welcome e-mails.
+
+use super::{Outcome, Syncer};
+use crate::plan::{Action, Plan, PlanItem};
+use crate::runs::{self, Counts, RunStatus, RunUser};
+use crate::{settings, Result, SyncError};
+use scimgate_crm::{Change, CrmAccount};
+use scimgate_notify::welcome::NewAccount;
+use scimgate_store::Tenant;
+
+/// Changes applied (and committed) per transaction.
+const CHUNK: usize = 1_000;
+
+impl Syncer {
+    /// Applies a plan chunk by chunk (each chunk one transaction), recording each user's
+    /// outcome. With `hold`, deprovisions are recorded as held and not applied.
+    pub(super) async fn apply(
+        &self,
+        tenant: &Tenant,
+        run_id: i64,
+        plan: &Plan,
+        accounts: &[CrmAccount],
+        hold: bool,
+        company: bool,
+    ) -> Result<Outcome> {
+        let welcome = settings::welcome(&self.store, tenant).await?;
+        // Accounts owed a welcome e-mail: those created since it was switched on (some
+        // perhaps by a run that stopped before queuing theirs), and those created now.
+        let mut owed: std::collections::BTreeMap<i64, NewAccount> = match &welcome {
+            Some((since, _)) => accounts
+                .iter()
+                .filter(|a| a.fields.active && a.created_at.as_str() >= since.as_str())
+                .filter_map(new_account)
+                .map(|a| (a.pk, a))
+                .collect(),
+            None => Default::default(),
+        };
+        let mut counts = Counts {
+            totals: plan.totals.clone(),
+            created: 0,
+            updated: 0,
+            deprovisioned: 0,
+            errors: plan.totals.error,
+            held: 0,
+        };
+        let mut records: Vec<RunUser> = plan
+            .items
+            .iter()
+            .filter(|i| i.action == Action::Error)
+            .map(|i| RunUser {
+                user_id: i.user_id.clone(),
+                username: i.username.clone(),
+                outcome: "error".into(),
+                account: i.account,
+                error: i.reason.clone(),
+            })
+            .collect();
+        let mut work: Vec<&PlanItem> = plan
+            .items
+            .iter()
+            .filter(|i| {
+                matches!(
+                    i.action,
+                    Action::Create | Action::Update | Action::Deprovision
+                )
+            })
+            .collect();
+        // Seats are freed before they are taken: a run stopped half-way never leaves
+        // more accounts on a plan than it has seats.
+        work.sort_by_key(|i| match i.action {
+            Action::Deprovision => 0,
+            Action::Update => 1,
+            _ => 2,
+        });
+        let total = work.len() as u64;
+        let mut done = 0u64;
+        for chunk in work.chunks(CHUNK) {
+            let mut changes = Vec::with_capacity(chunk.len());
+            let mut applied: Vec<&PlanItem> = Vec::with_capacity(chunk.len());
+            for item in chunk {
+                let change = match (item.action, item.account, &item.target) {
+                    (Action::Create, _, Some(fields)) => Change::Create {
+                        staged_user_id: item.user_id.clone(),
+                        external_id: item.external_id.clone(),
+                        fields: fields.clone(),
+                    },
+                    (Action::Update, Some(pk), Some(fields)) => Change::Update {
+                        pk,
+                        staged_user_id: item.user_id.clone(),
+                        external_id: item.external_id.clone(),
+                        fields: fields.clone(),
+                    },
+                    (Action::Deprovision, Some(pk), _) => {
+                        if hold {
+                            counts.held += 1;
+                            records.push(RunUser {
+                                user_id: item.user_id.clone(),
+                                username: item.username.clone(),
+                                outcome: "held".into(),
+                                account: Some(pk),
+                                error: item.reason.clone(),
+                            });
+                            continue;
+                        }
+                        Change::Deactivate { pk }
+                    }
+                    _ => continue,
+                };
+                changes.push(change);
+                applied.push(item);
+            }
+            if !changes.is_empty() {
+                let pks = self.crm.apply(tenant, &changes, &self.stamp()).await?;
+                for (item, pk) in applied.iter().zip(pks) {
+                    let outcome = match item.action {
+                        Action::Create => {
+                            counts.created += 1;
+                            if let Some(fields) = &item.target {
+                                owed.extend(new_account_of(pk, fields).map(|a| (pk, a)));
+                            }
+                            "created"
+                        }
+                        Action::Update => {
+                            counts.updated += 1;
+                            "updated"
+                        }
+                        _ => {
+                            counts.deprovisioned += 1;
+                            owed.remove(&pk);
+                            "deprovisioned"
+                        }
+                    };
+                    records.push(RunUser {
+                        user_id: item.user_id.clone(),
+                        username: item.username.clone(),
+                        outcome: outcome.into(),
+                        account: Some(pk),
+                        error: item
+                            .reason
+                            .clone()
+                            .filter(|_| item.action == Action::Deprovision),
+                    });
+                }
+            }
+            runs::record_users(&self.store, tenant, run_id, &records).await?;
+            records.clear();
+            runs::finish(
+                self.store.pool(),
+                run_id,
+                RunStatus::Running,
+                &counts,
+                None,
+                None,
+            )
+            .await?;
+            self.renew(tenant).await?;
+            done += chunk.len() as u64;
+            self.report("applied", done, Some(total));
+        }
+        runs::record_users(&self.store, tenant, run_id, &records).await?;
+        let status = if counts.held > 0 {
+            RunStatus::Held
+        } else {
+            RunStatus::Completed
+        };
+        let message = (counts.held > 0).then(|| {
+            format!(
+                "held: this run would deprovision {} accounts, more than the guard allows; approve or reject it",
+                counts.held
+            )
+        });
+        // The run's outcome and the notifications it causes commit together.
+        let report = self.run_report(tenant, run_id, plan, company, None, counts.held);
+        let owed: Vec<NewAccount> = owed.into_values().collect();
+        let (events, ended) = report.events();
+        let now = self.clock.now();
+        let tenant_row = tenant.clone();
+        let final_counts = counts.clone();
+        self.store
+            .write_transaction(move |conn| {
+                Box::pin(async move {
+                    runs::finish(
+                        &mut *conn,
+                        run_id,
+                        status,
+                        &final_counts,
+                        message.as_deref(),
+                        Some(&now.to_rfc3339()),
+                    )
+                    .await?;
+                    scimgate_notify::outbox::record(
+                        conn,
+                        &tenant_row,
+                        &events,
+                        &ended,
+                        now.unix_millis(),
+                        &now.to_rfc3339(),
+                    )
+                    .await?;
+                    if let Some((_, sign_in_url)) = &welcome {
+                        scimgate_notify::welcome::record_pending(
+                            conn,
+                            &tenant_row,
+                            &owed,
+                            sign_in_url,
+                            now.unix_millis(),
+                            &now.to_rfc3339(),
+                        )
+                        .await?;
+                    }
+                    Ok::<_, SyncError>(())
+                })
+            })
+            .await?;
+        Ok(Outcome {
+            run_id,
+            status,
+            created: counts.created,
+            updated: counts.updated,
+            deprovisioned: counts.deprovisioned,
+            unchanged: counts.totals.unchanged,
+            errors: counts.errors,
+            held: counts.held,
+        })
+    }
+}
+
+/// A welcome e-mail's addressee, if the account has an address.
+fn new_account(account: &CrmAccount) -> Option<NewAccount> {
+    new_account_of(account.pk, &account.fields)
+}
+
+fn new_account_of(pk: i64, fields: &scimgate_core::AccountFields) -> Option<NewAccount> {
+    let email = fields.email.as_deref().filter(|e| !e.is_empty())?;
+    Some(NewAccount {
+        pk,
+        username: fields.username.clone(),
+        display_name: fields.display_name.clone(),
+        email: email.to_owned(),
+    })
+}

@@ -1,0 +1,212 @@
+//! Running syncs: preview (a pure read), sync a user or the company under the tenant's
+//! lease. The parts of a run live beside this file, each with one job: the plan's
+//! inputs (`inputs`), the lease (`leased`), applying a plan (`apply`), recording a
+//! run's end and failures (`report`), the decision on a held run (`decide`), restart.
+
+mod apply;
+mod decide;
+mod inputs;
+mod leased;
+mod report;
+mod restart;
+
+use crate::plan::{Plan, PlanItem};
+use crate::runs::{self, RunStatus, Trigger};
+use crate::{settings, Result, SyncError};
+use scimgate_core::{Clock, RuleSource, Timestamp};
+use scimgate_crm::{BuiltinCrm, CrmTarget};
+use scimgate_store::{Store, Tenant};
+use std::sync::Arc;
+
+/// What a sync run did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Outcome {
+    pub run_id: i64,
+    pub status: RunStatus,
+    pub created: u64,
+    pub updated: u64,
+    pub deprovisioned: u64,
+    pub unchanged: u64,
+    pub errors: u64,
+    pub held: u64,
+}
+
+#[derive(Clone)]
+pub struct Syncer {
+    store: Store,
+    /// Where accounts go (chosen at start-up).
+    crm: Arc<dyn CrmTarget>,
+    clock: Arc<dyn Clock>,
+    /// Names this process in leases.
+    holder: String,
+    progress: Option<Progress>,
+}
+
+/// Told how a long run is going: `(step, done, total)`, where step is "planned" (users
+/// evaluated so far; total unknown) or "applied" (changes committed of all to apply).
+pub type Progress = Arc<dyn Fn(&'static str, u64, Option<u64>) + Send + Sync>;
+
+impl Syncer {
+    /// A syncer into the built-in CRM (accounts in the store's database).
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Syncer {
+        let crm = Arc::new(BuiltinCrm::new(store.clone()));
+        Syncer::with_crm(store, clock, crm)
+    }
+
+    /// A syncer into the given CRM target.
+    pub fn with_crm(store: Store, clock: Arc<dyn Clock>, crm: Arc<dyn CrmTarget>) -> Syncer {
+        Syncer {
+            crm,
+            store,
+            clock,
+            holder: uuid::Uuid::new_v4().to_string(),
+            progress: None,
+        }
+    }
+
+    /// Reports progress of company runs to `progress` (the CLI shows it on a terminal).
+    pub fn with_progress(mut self, progress: Progress) -> Syncer {
+        self.progress = Some(progress);
+        self
+    }
+
+    fn report(&self, step: &'static str, done: u64, total: Option<u64>) {
+        if let Some(progress) = &self.progress {
+            progress(step, done, total);
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn crm(&self) -> &Arc<dyn CrmTarget> {
+        &self.crm
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// The plan for the whole company, with the saved rules or a draft (not saved). A
+    /// pure read.
+    pub async fn preview(&self, tenant: &Tenant, draft: Option<&RuleSource>) -> Result<Plan> {
+        let inputs = self.inputs(tenant, draft).await?;
+        let guard = settings::load(&self.store, tenant).await?;
+        let (plan, _) = self.company_plan(tenant, &inputs, Some(&guard)).await?;
+        Ok(plan)
+    }
+
+    /// One user's plan item and the explanation of every value the rules set.
+    pub async fn preview_user(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+        draft: Option<&RuleSource>,
+    ) -> Result<(PlanItem, scimgate_rules::Evaluation)> {
+        let inputs = self.inputs(tenant, draft).await?;
+        let (plan, users) = self
+            .user_plan(tenant, user_id, &inputs)
+            .await?
+            .ok_or_else(|| SyncError::NotFound(format!("no staged user with id {user_id:?}")))?;
+        let evaluation = inputs.rules.evaluate(&users.inputs[0]);
+        let item = plan
+            .items
+            .into_iter()
+            .next()
+            .ok_or_else(|| SyncError::Corrupt("a one-user plan without its user".into()))?;
+        Ok((item, evaluation))
+    }
+
+    /// Syncs the whole company.
+    pub async fn sync_company(&self, tenant: &Tenant, trigger: Trigger) -> Result<Outcome> {
+        self.with_lease(tenant, |this| async move {
+            this.run_company(tenant, trigger).await
+        })
+        .await
+    }
+
+    /// Syncs one staged user (by id); nobody else's account changes.
+    pub async fn sync_user(&self, tenant: &Tenant, user_id: &str) -> Result<Outcome> {
+        self.with_lease(tenant, |this| async move {
+            this.run_user(tenant, user_id).await
+        })
+        .await
+    }
+
+    fn stamp(&self) -> String {
+        self.clock.now().to_rfc3339()
+    }
+
+    async fn begin(&self, tenant: &Tenant, trigger: Trigger) -> Result<i64> {
+        let now = self.stamp();
+        runs::fail_interrupted(&self.store, tenant, &now).await?;
+        settings::ensure_row(&self.store, tenant).await?;
+        runs::start(&self.store, tenant, trigger, &now).await
+    }
+
+    async fn run_company(&self, tenant: &Tenant, trigger: Trigger) -> Result<Outcome> {
+        let run_id = self.begin(tenant, trigger).await?;
+        let result = async {
+            let inputs = self.inputs(tenant, None).await?;
+            let guard = settings::load(&self.store, tenant).await?;
+            let (plan, change_seq) = self.company_plan(tenant, &inputs, Some(&guard)).await?;
+            let hold = plan.deprovisions_held;
+            let outcome = self
+                .apply(tenant, run_id, &plan, &inputs.accounts, hold, true)
+                .await?;
+            // Everything up to this change sequence has been synced: the on-change
+            // trigger need not start another run for it.
+            sqlx::query(
+                "UPDATE sync_settings SET change_claimed_seq = $1 WHERE tenant_id = $2 AND change_claimed_seq < $1",
+            )
+            .bind(change_seq)
+            .bind(tenant.id)
+            .execute(self.store.pool())
+            .await?;
+            if hold {
+                runs::supersede_held(&self.store, tenant, run_id).await?;
+            }
+            Ok(outcome)
+        }
+        .await;
+        self.settle(tenant, run_id, true, result).await
+    }
+
+    async fn run_user(&self, tenant: &Tenant, user_id: &str) -> Result<Outcome> {
+        // A mistyped id is the caller's mistake, not a failed run in the history.
+        let staged = self
+            .store
+            .staged_user_with_groups(tenant, user_id)
+            .await?
+            .is_some();
+        // Only a user no longer staged needs the (whole) account list to be looked up.
+        let known = staged
+            || self
+                .crm
+                .accounts(tenant)
+                .await?
+                .iter()
+                .any(|a| a.staged_user_id.as_deref() == Some(user_id));
+        if !known {
+            return Err(SyncError::NotFound(format!(
+                "no staged user (by id or userName) or account with id {user_id:?}"
+            )));
+        }
+        let run_id = self.begin(tenant, Trigger::ManualUser).await?;
+        let result = async {
+            let inputs = self.inputs(tenant, None).await?;
+            let plan = match self.user_plan(tenant, user_id, &inputs).await? {
+                Some((plan, _)) => plan,
+                // Deleted in the IdP: deprovision the account it had, if any.
+                None => inputs::deleted_user_plan(user_id, &inputs.accounts).ok_or_else(|| {
+                    SyncError::NotFound(format!("no staged user with id {user_id:?}"))
+                })?,
+            };
+            self.apply(tenant, run_id, &plan, &inputs.accounts, false, false)
+                .await
+        }
+        .await;
+        self.settle(tenant, run_id, false, result).await
+    }
+}

@@ -1,0 +1,117 @@
+//! What a run tells the notifier, and how a failed run is recorded.
+
+use super::{Outcome, Syncer};
+use crate::plan::{Action, Plan};
+use crate::{Result, SyncError};
+use scimgate_store::Tenant;
+
+impl Syncer {
+    /// Records a run that failed as failed (with the reason), and the `sync.failed`
+    /// notification with it, before passing the error on.
+    pub(super) async fn settle(
+        &self,
+        tenant: &Tenant,
+        run_id: i64,
+        company: bool,
+        result: Result<Outcome>,
+    ) -> Result<Outcome> {
+        if let Err(e) = &result {
+            // What the admin reads in the run history: the reason when it is theirs to
+            // fix (rules, catalogue, a missing rule set); for a database or internal
+            // failure only that it happened — the details go to the server log.
+            let why = match e {
+                SyncError::Database(_)
+                | SyncError::Store(_)
+                | SyncError::Crm(_)
+                | SyncError::Notify(_)
+                | SyncError::Corrupt(_) => {
+                    tracing::error!(run = run_id, error = %e, "sync run failed");
+                    "a database or internal error stopped the run (details in the server log); the next run completes it".to_owned()
+                }
+                other => other.to_string(),
+            };
+            let report = self.run_report(
+                tenant,
+                run_id,
+                &Plan::default(),
+                company,
+                Some(why.clone()),
+                0,
+            );
+            let (events, ended) = report.events();
+            let now = self.clock.now();
+            let tenant_row = tenant.clone();
+            let recorded = self
+                .store
+                .write_transaction(move |conn| {
+                    Box::pin(async move {
+                        // Keep whatever counts were recorded so far: only status and
+                        // message change.
+                        sqlx::query(
+                            "UPDATE sync_runs SET status = 'failed', finished_at = $1, message = $2 WHERE id = $3",
+                        )
+                        .bind(now.to_rfc3339())
+                        .bind(&why)
+                        .bind(run_id)
+                        .execute(&mut *conn)
+                        .await?;
+                        scimgate_notify::outbox::record(
+                            conn,
+                            &tenant_row,
+                            &events,
+                            &ended,
+                            now.unix_millis(),
+                            &now.to_rfc3339(),
+                        )
+                        .await?;
+                        Ok::<_, SyncError>(())
+                    })
+                })
+                .await;
+            if let Err(record_error) = recorded {
+                tracing::error!(run = run_id, error = %record_error, "could not record a failed run");
+            }
+        }
+        result
+    }
+
+    /// What a finished run tells the notifier.
+    pub(super) fn run_report(
+        &self,
+        tenant: &Tenant,
+        run_id: i64,
+        plan: &Plan,
+        company: bool,
+        failure: Option<String>,
+        held: u64,
+    ) -> scimgate_notify::RunReport {
+        let user_errors: Vec<(String, String)> = plan
+            .items
+            .iter()
+            .filter(|i| i.action == Action::Error)
+            .map(|i| (i.username.clone(), i.reason.clone().unwrap_or_default()))
+            .collect();
+        let plans_out_of_seats = plan
+            .seats
+            .iter()
+            .filter(|s| {
+                let refused = format!("user plan {:?} has no free seat", s.user_plan);
+                user_errors.iter().any(|(_, r)| r.starts_with(&refused))
+            })
+            .map(|s| s.user_plan.clone())
+            .collect();
+        scimgate_notify::RunReport {
+            run_id,
+            company,
+            failure,
+            users_received: plan.totals.users_received,
+            user_errors,
+            plans_out_of_seats,
+            held,
+            where_to_look: format!(
+                "scimgate runs --tenant {name} --run {run_id} (admin API: GET /api/v1/tenants/{name}/runs/{run_id})",
+                name = tenant.name
+            ),
+        }
+    }
+}
