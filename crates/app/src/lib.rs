@@ -6,6 +6,7 @@
 
 mod catalog;
 mod error;
+pub mod preview;
 mod rules;
 mod settings;
 mod subscriptions;

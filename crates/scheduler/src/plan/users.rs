@@ -1,0 +1,115 @@
+//! Staged users as the planner takes them: what the rules read of each (the document
+//! and its groups) beside who it is, and the CRM identity taken from the document.
+
+use scimgate_core::{StagedGroup, StagedUser};
+use scimgate_rules::{GroupRef, UserInput};
+use scimgate_store::Snapshot;
+use std::collections::HashMap;
+
+/// Who a staged user is, beside what the rules read of it.
+#[derive(Debug, Clone)]
+pub struct UserMeta {
+    pub id: String,
+    pub external_id: Option<String>,
+    /// When the IdP first sent the user (RFC 3339).
+    pub arrived: String,
+}
+
+/// Staged users ready to plan: `inputs[i]` is what the rules see of `meta[i]`. Kept as
+/// two vectors so the rules can evaluate `inputs` as one slice on every core.
+#[derive(Debug, Default)]
+pub struct PlanUsers {
+    pub meta: Vec<UserMeta>,
+    pub inputs: Vec<UserInput>,
+}
+
+impl PlanUsers {
+    /// Takes the snapshot apart (its documents move, they are not copied: a company of
+    /// 100,000 users is the largest thing a preview holds).
+    pub fn from_snapshot(snapshot: Snapshot) -> PlanUsers {
+        let groups: HashMap<String, GroupRef> = snapshot
+            .groups
+            .into_iter()
+            .map(|g| {
+                (
+                    g.id,
+                    GroupRef {
+                        display_name: g.display_name,
+                        external_id: g.external_id,
+                    },
+                )
+            })
+            .collect();
+        let mut by_member: HashMap<String, Vec<GroupRef>> = HashMap::new();
+        for (group_id, member_id) in snapshot.memberships {
+            if let Some(group) = groups.get(&group_id) {
+                by_member.entry(member_id).or_default().push(group.clone());
+            }
+        }
+        let mut out = PlanUsers::default();
+        for user in snapshot.users {
+            out.inputs.push(UserInput {
+                groups: by_member.remove(&user.id).unwrap_or_default(),
+                user: user.body,
+            });
+            out.meta.push(UserMeta {
+                id: user.id,
+                external_id: user.external_id,
+                arrived: user.created_at,
+            });
+        }
+        out
+    }
+
+    /// One staged user and its groups.
+    pub fn one(user: StagedUser, groups: Vec<StagedGroup>) -> PlanUsers {
+        PlanUsers {
+            inputs: vec![UserInput {
+                user: user.body,
+                groups: groups
+                    .into_iter()
+                    .map(|g| GroupRef {
+                        display_name: g.display_name,
+                        external_id: g.external_id,
+                    })
+                    .collect(),
+            }],
+            meta: vec![UserMeta {
+                id: user.id,
+                external_id: user.external_id,
+                arrived: user.created_at,
+            }],
+        }
+    }
+}
+
+/// The CRM identity of a staged user: userName, a display name, the primary e-mail.
+pub(super) fn identity(
+    meta: &UserMeta,
+    body: &serde_json::Value,
+) -> (String, Option<String>, Option<String>) {
+    let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_owned);
+    let username = text(body.get("userName")).unwrap_or_else(|| meta.id.clone());
+    let display = text(body.get("displayName")).or_else(|| {
+        let name = body.get("name")?;
+        let formatted = text(name.get("formatted"));
+        formatted.or_else(|| {
+            let parts: Vec<String> = [name.get("givenName"), name.get("familyName")]
+                .into_iter()
+                .filter_map(text)
+                .collect();
+            (!parts.is_empty()).then(|| parts.join(" "))
+        })
+    });
+    let emails = body.get("emails").and_then(|e| e.as_array());
+    let email = emails.and_then(|list| {
+        let primary = list.iter().find(|e| {
+            e.get("primary").is_some_and(|p| {
+                p.as_bool() == Some(true)
+                    || p.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true"))
+            })
+        });
+        text(primary.or(list.first()).and_then(|e| e.get("value")))
+    });
+    (username, display, email)
+}
