@@ -157,9 +157,7 @@ async fn a_sync_killed_half_way_is_completed_by_the_next_without_duplicates(back
         USERS,
         "no duplicates"
     );
-    let runs = scimgate_scheduler::runs::list(&store, &tenant, 10)
-        .await
-        .unwrap();
+    let runs = store.runs(&tenant, 10).await.unwrap();
     let killed = runs.iter().find(|r| r.id != next.run_id).unwrap();
     assert_eq!(killed.status, RunStatus::Failed);
     assert!(killed.message.as_deref().unwrap().contains("interrupted"));
@@ -240,9 +238,7 @@ async fn two_servers_run_each_settled_change_once(backend: DbBackend) {
             "one run per settled change, round {round}"
         );
     }
-    let list = scimgate_scheduler::runs::list(&store, &tenant, 10)
-        .await
-        .unwrap();
+    let list = store.runs(&tenant, 10).await.unwrap();
     assert!(
         list.iter()
             .all(|r| r.trigger == "change" && r.status == RunStatus::Completed),

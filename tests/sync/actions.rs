@@ -78,13 +78,14 @@ async fn first_sync_creates_accounts_and_a_second_changes_nothing(backend: DbBac
         accounts,
         "a repeated sync changed accounts"
     );
-    let runs = scimgate_scheduler::runs::list(f.syncer.store(), f.tenant(), 10)
-        .await
-        .unwrap();
+    let runs = f.syncer.store().runs(f.tenant(), 10).await.unwrap();
     assert_eq!(runs.len(), 2);
     assert_eq!(runs[1].trigger, "manual_company");
     assert_eq!(runs[1].created, 2);
-    let users = scimgate_scheduler::runs::users(f.syncer.store(), f.tenant(), runs[1].id)
+    let users = f
+        .syncer
+        .store()
+        .run_users(f.tenant(), runs[1].id)
         .await
         .unwrap();
     assert_eq!(users.len(), 2);
@@ -252,9 +253,7 @@ async fn single_user_sync_touches_only_that_user(backend: DbBackend) {
     assert_eq!(accounts[0].staged_user_id.as_deref(), Some(ann.as_str()));
     // Bob is still only planned.
     assert_eq!(item(&f.preview().await, &bob).action, Action::Create);
-    let runs = scimgate_scheduler::runs::list(f.syncer.store(), f.tenant(), 5)
-        .await
-        .unwrap();
+    let runs = f.syncer.store().runs(f.tenant(), 5).await.unwrap();
     assert_eq!(runs[0].trigger, "manual_user");
     // An unknown user is an error, not an empty run.
     assert!(f
@@ -391,7 +390,10 @@ async fn rule_errors_are_per_user_and_leave_the_account_alone(backend: DbBackend
         before,
         "an error changes nothing"
     );
-    let run_users = scimgate_scheduler::runs::users(f.syncer.store(), f.tenant(), outcome.run_id)
+    let run_users = f
+        .syncer
+        .store()
+        .run_users(f.tenant(), outcome.run_id)
         .await
         .unwrap();
     assert_eq!(run_users.len(), 1);
@@ -512,15 +514,12 @@ async fn one_run_per_tenant_at_a_time(backend: DbBackend) {
     // Another process (another replica, the CLI) holds the tenant's sync lease.
     let now = scimgate_core::Clock::now(&scimgate_core::SystemClock);
     let name = format!("sync:{}", f.tenant().id);
-    assert!(scimgate_scheduler::lease::acquire(
-        f.syncer.store(),
-        &name,
-        "other-process",
-        now,
-        60_000
-    )
-    .await
-    .unwrap());
+    assert!(f
+        .syncer
+        .store()
+        .acquire_lease(&name, "other-process", now, 60_000)
+        .await
+        .unwrap());
     let err = f
         .syncer
         .sync_company(f.tenant(), Trigger::ManualCompany)
@@ -530,14 +529,18 @@ async fn one_run_per_tenant_at_a_time(backend: DbBackend) {
     assert!(f.syncer.sync_user(f.tenant(), "x").await.is_err());
     assert!(f.accounts().await.is_empty());
     assert!(
-        scimgate_scheduler::runs::list(f.syncer.store(), f.tenant(), 5)
+        f.syncer
+            .store()
+            .runs(f.tenant(), 5)
             .await
             .unwrap()
             .is_empty(),
         "a refused run leaves no record"
     );
     // Released (or run out), the next run goes ahead.
-    scimgate_scheduler::lease::release(f.syncer.store(), &name, "other-process")
+    f.syncer
+        .store()
+        .release_lease(&name, "other-process")
         .await
         .unwrap();
     let run = f

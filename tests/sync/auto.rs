@@ -61,10 +61,7 @@ async fn switch_on(f: &Fixture, schedule: &str, debounce: u32) {
 }
 
 async fn run_count(f: &Fixture) -> usize {
-    scimgate_scheduler::runs::list(f.syncer.store(), f.tenant(), 1000)
-        .await
-        .unwrap()
-        .len()
+    f.syncer.store().runs(f.tenant(), 1000).await.unwrap().len()
 }
 
 async fn nothing_runs_until_user_sync_is_switched_on(backend: DbBackend) {
@@ -111,9 +108,7 @@ async fn schedule_fires_once_per_cron_slot_across_two_replicas(backend: DbBacken
     let ran = b.tick(clock.now()).await.unwrap().len() + a.tick(clock.now()).await.unwrap().len();
     assert_eq!(ran, 1);
     assert_eq!(run_count(&f).await, 2);
-    let runs = scimgate_scheduler::runs::list(f.syncer.store(), f.tenant(), 10)
-        .await
-        .unwrap();
+    let runs = f.syncer.store().runs(f.tenant(), 10).await.unwrap();
     assert!(runs.iter().all(|r| r.trigger == "schedule"));
 }
 
@@ -149,9 +144,7 @@ async fn changes_sync_once_after_the_quiet_period_across_two_replicas(backend: D
     let ran = a.tick(clock.now()).await.unwrap().len() + b.tick(clock.now()).await.unwrap().len();
     assert_eq!(ran, 1, "one run for the settled changes");
     assert_eq!(f.accounts().await.len(), 2);
-    let runs = scimgate_scheduler::runs::list(f.syncer.store(), f.tenant(), 10)
-        .await
-        .unwrap();
+    let runs = f.syncer.store().runs(f.tenant(), 10).await.unwrap();
     assert_eq!(runs.len(), settled_runs + 1);
     assert_eq!(runs[0].trigger, "change");
     // Quiet afterwards: no more runs.

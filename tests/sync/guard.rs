@@ -61,7 +61,10 @@ async fn a_run_over_the_threshold_is_held_then_approval_applies_it(backend: DbBa
         10,
         "nothing deprovisioned while held"
     );
-    let run = scimgate_scheduler::runs::get(f.syncer.store(), f.tenant(), held.run_id)
+    let run = f
+        .syncer
+        .store()
+        .run(f.tenant(), held.run_id)
         .await
         .unwrap()
         .unwrap();
@@ -75,7 +78,10 @@ async fn a_run_over_the_threshold_is_held_then_approval_applies_it(backend: DbBa
     let approved = f.syncer.approve(f.tenant(), held.run_id).await.unwrap();
     assert_eq!(approved.deprovisioned, 6);
     assert_eq!(active_accounts(&f).await, 4);
-    let run = scimgate_scheduler::runs::get(f.syncer.store(), f.tenant(), held.run_id)
+    let run = f
+        .syncer
+        .store()
+        .run(f.tenant(), held.run_id)
         .await
         .unwrap()
         .unwrap();
@@ -99,7 +105,10 @@ async fn rejection_discards_the_held_deprovisions(backend: DbBackend) {
     assert_eq!((held.status, held.held), (RunStatus::Held, 7));
     f.syncer.reject(f.tenant(), held.run_id).await.unwrap();
     assert_eq!(active_accounts(&f).await, 10);
-    let run = scimgate_scheduler::runs::get(f.syncer.store(), f.tenant(), held.run_id)
+    let run = f
+        .syncer
+        .store()
+        .run(f.tenant(), held.run_id)
         .await
         .unwrap()
         .unwrap();
@@ -130,7 +139,10 @@ async fn rejection_discards_the_held_deprovisions(backend: DbBackend) {
         (through.status, through.deprovisioned),
         (RunStatus::Completed, 7)
     );
-    let earlier = scimgate_scheduler::runs::get(f.syncer.store(), f.tenant(), next.run_id)
+    let earlier = f
+        .syncer
+        .store()
+        .run(f.tenant(), next.run_id)
         .await
         .unwrap()
         .unwrap();

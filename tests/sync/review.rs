@@ -57,9 +57,7 @@ async fn parallel_runs_through_one_syncer_never_over_allocate(backend: DbBackend
         .filter(|a| a.fields.active)
         .count();
     assert_eq!(active, 1, "one Standard seat, one active account");
-    let runs = scimgate_scheduler::runs::list(f.syncer.store(), f.tenant(), 50)
-        .await
-        .unwrap();
+    let runs = f.syncer.store().runs(f.tenant(), 50).await.unwrap();
     assert!(
         runs.iter().all(|r| r.status == RunStatus::Completed),
         "{runs:?}"

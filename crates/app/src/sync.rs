@@ -3,7 +3,7 @@
 
 use crate::{App, AppError, Result};
 use scimgate_core::{CrmAccount, RuleSource, Tenant};
-use scimgate_scheduler::{runs, Outcome, Plan, PlanItem, Run, RunUser, Trigger};
+use scimgate_scheduler::{Outcome, Plan, PlanItem, Run, RunUser, Trigger};
 
 impl App {
     /// The company's plan with the saved rules, or a draft (nothing is saved).
@@ -54,15 +54,17 @@ impl App {
     }
 
     pub async fn runs(&self, tenant: &Tenant, limit: i64) -> Result<Vec<Run>> {
-        Ok(runs::list(&self.store, tenant, limit).await?)
+        Ok(self.store.runs(tenant, limit).await?)
     }
 
     /// One run with what it did to each user.
     pub async fn run(&self, tenant: &Tenant, id: i64) -> Result<(Run, Vec<RunUser>)> {
-        let run = runs::get(&self.store, tenant, id)
+        let run = self
+            .store
+            .run(tenant, id)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("no run {id}")))?;
-        let users = runs::users(&self.store, tenant, id).await?;
+        let users = self.store.run_users(tenant, id).await?;
         Ok((run, users))
     }
 

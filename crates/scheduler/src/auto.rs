@@ -7,7 +7,7 @@ use crate::cron::Cron;
 use crate::runs::Trigger;
 use crate::{settings, Result, Syncer};
 use scimgate_core::Timestamp;
-use sqlx::Row;
+use scimgate_store::SyncClaim;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -97,28 +97,26 @@ impl AutoSync {
         now: Timestamp,
     ) -> Result<Option<Claim>> {
         let store = self.syncer.store();
-        settings::ensure_row(store, tenant).await?;
-        let row = sqlx::query(
-            "SELECT cron_claimed_at, change_claimed_seq FROM sync_settings WHERE tenant_id = $1",
-        )
-        .bind(tenant.id)
-        .fetch_one(store.pool())
-        .await?;
-        let (cron_before, change_before): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-        if let Ok(cron) = Cron::parse(&config.schedule) {
+        store.ensure_sync_settings(tenant).await?;
+        let (cron_before, change_before) = store.sync_claims(tenant).await?;
+        // Saved schedules are checked when saved; one that no longer parses (a database
+        // edited by hand, a grammar change) is said, not skipped in silence. Changes
+        // still trigger syncs meanwhile.
+        let cron = Cron::parse(&config.schedule)
+            .inspect_err(|e| {
+                tracing::error!(tenant = %tenant.name, schedule = %config.schedule, error = %e,
+                    "the saved sync schedule does not parse; scheduled syncs are off until it is saved again");
+            })
+            .ok();
+        if let Some(cron) = cron {
             if let Some(fire) = cron.latest_fire(now, CRON_HORIZON_MINUTES) {
-                let claimed = sqlx::query(
-                    "UPDATE sync_settings SET cron_claimed_at = $1 WHERE tenant_id = $2 AND cron_claimed_at < $1",
-                )
-                .bind(fire.unix_millis())
-                .bind(tenant.id)
-                .execute(store.pool())
-                .await?
-                .rows_affected();
-                if claimed == 1 {
+                if store
+                    .claim_sync(tenant, SyncClaim::Cron, fire.unix_millis())
+                    .await?
+                {
                     return Ok(Some(Claim {
                         trigger: Trigger::Schedule,
-                        column: "cron_claimed_at",
+                        kind: SyncClaim::Cron,
                         before: cron_before,
                         claimed: fire.unix_millis(),
                     }));
@@ -138,17 +136,10 @@ impl AutoSync {
         if quiet_ms < i64::from(config.debounce_seconds) * 1000 {
             return Ok(None);
         }
-        let claimed = sqlx::query(
-            "UPDATE sync_settings SET change_claimed_seq = $1 WHERE tenant_id = $2 AND change_claimed_seq < $1",
-        )
-        .bind(seq)
-        .bind(tenant.id)
-        .execute(store.pool())
-        .await?
-        .rows_affected();
-        Ok((claimed == 1).then_some(Claim {
+        let claimed = store.claim_sync(tenant, SyncClaim::Change, seq).await?;
+        Ok(claimed.then_some(Claim {
             trigger: Trigger::Change,
-            column: "change_claimed_seq",
+            kind: SyncClaim::Change,
             before: change_before,
             claimed: seq,
         }))
@@ -158,7 +149,7 @@ impl AutoSync {
 /// A tick this replica claimed: which trigger, and how to give it back.
 struct Claim {
     trigger: Trigger,
-    column: &'static str,
+    kind: SyncClaim,
     before: i64,
     claimed: i64,
 }
@@ -170,15 +161,8 @@ impl Claim {
         store: &scimgate_store::Store,
         tenant: &scimgate_store::Tenant,
     ) -> Result<()> {
-        sqlx::query(&format!(
-            "UPDATE sync_settings SET {col} = $1 WHERE tenant_id = $2 AND {col} = $3",
-            col = self.column
-        ))
-        .bind(self.before)
-        .bind(tenant.id)
-        .bind(self.claimed)
-        .execute(store.pool())
-        .await?;
-        Ok(())
+        Ok(store
+            .release_sync_claim(tenant, self.kind, self.before, self.claimed)
+            .await?)
     }
 }

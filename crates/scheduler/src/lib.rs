@@ -4,14 +4,13 @@
 
 pub mod auto;
 pub mod cron;
-pub mod lease;
 pub mod plan;
 pub mod runs;
 pub mod settings;
 mod sync;
 
 pub use plan::{Action, FieldChange, Plan, PlanItem, Scope, SeatUse, Totals};
-pub use runs::{Run, RunStatus, RunUser, Trigger};
+pub use runs::{Run, RunOutcome, RunStatus, RunUser, Trigger};
 pub use scimgate_core::RuleSource;
 pub use settings::SyncSettings;
 pub use sync::{Outcome, Progress, Syncer};

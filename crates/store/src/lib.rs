@@ -11,11 +11,14 @@ mod catalog;
 mod connect;
 pub mod edits;
 mod error;
+mod leases;
 mod migrate;
 mod query;
 mod resources;
 mod rule_sets;
+pub mod runs;
 mod snapshot;
+mod sync_settings;
 mod tenants;
 mod types;
 mod writer;
@@ -30,6 +33,7 @@ pub use query::{Column, Cond};
 pub use resources::Page;
 pub use rule_sets::CatalogEdit;
 pub use snapshot::{Snapshot, StagedGroup, StagedUser};
+pub use sync_settings::SyncClaim;
 pub use tenants::{IssuedToken, Tenant, TokenInfo, TokenKind};
 pub use types::{
     Current, IndexedDoc, Member, MemberOp, Mutation, Mutator, ResourceKind, StoredResource,

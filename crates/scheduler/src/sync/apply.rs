@@ -4,8 +4,8 @@
 
 use super::{Outcome, Syncer};
 use crate::plan::{Action, Plan, PlanItem};
-use crate::runs::{self, Counts, RunStatus, RunUser};
-use crate::{settings, Result, SyncError};
+use crate::{Result, SyncError};
+use scimgate_core::{RunCounts, RunOutcome, RunStatus, RunUser};
 use scimgate_crm::{Change, CrmAccount};
 use scimgate_notify::welcome::NewAccount;
 use scimgate_store::Tenant;
@@ -25,7 +25,7 @@ impl Syncer {
         hold: bool,
         company: bool,
     ) -> Result<Outcome> {
-        let welcome = settings::welcome(&self.store, tenant).await?;
+        let welcome = self.store.welcome_email_since(tenant).await?;
         // Accounts owed a welcome e-mail: those created since it was switched on (some
         // perhaps by a run that stopped before queuing theirs), and those created now.
         let mut owed: std::collections::BTreeMap<i64, NewAccount> = match &welcome {
@@ -37,13 +37,12 @@ impl Syncer {
                 .collect(),
             None => Default::default(),
         };
-        let mut counts = Counts {
-            totals: plan.totals.clone(),
-            created: 0,
-            updated: 0,
-            deprovisioned: 0,
+        let mut counts = RunCounts {
+            users_received: plan.totals.users_received,
+            users_synced: plan.totals.users_synced,
+            unchanged: plan.totals.unchanged,
             errors: plan.totals.error,
-            held: 0,
+            ..RunCounts::default()
         };
         let mut records: Vec<RunUser> = plan
             .items
@@ -52,7 +51,7 @@ impl Syncer {
             .map(|i| RunUser {
                 user_id: i.user_id.clone(),
                 username: i.username.clone(),
-                outcome: "error".into(),
+                outcome: RunOutcome::Error,
                 account: i.account,
                 error: i.reason.clone(),
             })
@@ -98,7 +97,7 @@ impl Syncer {
                             records.push(RunUser {
                                 user_id: item.user_id.clone(),
                                 username: item.username.clone(),
-                                outcome: "held".into(),
+                                outcome: RunOutcome::Held,
                                 account: Some(pk),
                                 error: item.reason.clone(),
                             });
@@ -120,22 +119,22 @@ impl Syncer {
                             if let Some(fields) = &item.target {
                                 owed.extend(new_account_of(pk, fields).map(|a| (pk, a)));
                             }
-                            "created"
+                            RunOutcome::Created
                         }
                         Action::Update => {
                             counts.updated += 1;
-                            "updated"
+                            RunOutcome::Updated
                         }
                         _ => {
                             counts.deprovisioned += 1;
                             owed.remove(&pk);
-                            "deprovisioned"
+                            RunOutcome::Deprovisioned
                         }
                     };
                     records.push(RunUser {
                         user_id: item.user_id.clone(),
                         username: item.username.clone(),
-                        outcome: outcome.into(),
+                        outcome,
                         account: Some(pk),
                         error: item
                             .reason
@@ -144,22 +143,20 @@ impl Syncer {
                     });
                 }
             }
-            runs::record_users(&self.store, tenant, run_id, &records).await?;
+            self.store
+                .record_run_users(tenant, run_id, &records)
+                .await?;
             records.clear();
-            runs::finish(
-                self.store.pool(),
-                run_id,
-                RunStatus::Running,
-                &counts,
-                None,
-                None,
-            )
-            .await?;
+            self.store
+                .record_run_counts(run_id, RunStatus::Running, &counts)
+                .await?;
             self.renew(tenant).await?;
             done += chunk.len() as u64;
             self.report("applied", done, Some(total));
         }
-        runs::record_users(&self.store, tenant, run_id, &records).await?;
+        self.store
+            .record_run_users(tenant, run_id, &records)
+            .await?;
         let status = if counts.held > 0 {
             RunStatus::Held
         } else {
@@ -181,8 +178,8 @@ impl Syncer {
         self.store
             .write_transaction(move |conn| {
                 Box::pin(async move {
-                    runs::finish(
-                        &mut *conn,
+                    scimgate_store::runs::finish_run_in(
+                        conn,
                         run_id,
                         status,
                         &final_counts,
@@ -220,7 +217,7 @@ impl Syncer {
             created: counts.created,
             updated: counts.updated,
             deprovisioned: counts.deprovisioned,
-            unchanged: counts.totals.unchanged,
+            unchanged: counts.unchanged,
             errors: counts.errors,
             held: counts.held,
         })

@@ -3,8 +3,8 @@
 
 use super::{Outcome, Syncer};
 use crate::plan::{Action, Plan, PlanItem};
-use crate::runs::{self, RunStatus};
 use crate::{Result, SyncError};
+use scimgate_core::{Run, RunOutcome, RunStatus};
 use scimgate_store::Tenant;
 
 impl Syncer {
@@ -13,10 +13,12 @@ impl Syncer {
     pub async fn approve(&self, tenant: &Tenant, run_id: i64) -> Result<Outcome> {
         self.with_lease(tenant, |this| async move {
             let run = this.held_run(tenant, run_id).await?;
-            let held: std::collections::HashSet<i64> = runs::users(&this.store, tenant, run.id)
+            let held: std::collections::HashSet<i64> = this
+                .store
+                .run_users(tenant, run.id)
                 .await?
                 .into_iter()
-                .filter(|u| u.outcome == "held")
+                .filter(|u| u.outcome == RunOutcome::Held)
                 .filter_map(|u| u.account)
                 .collect();
             let inputs = this.inputs(tenant, None).await?;
@@ -48,39 +50,24 @@ impl Syncer {
                     // Still held: approving again applies what is left (each deprovision
                     // is idempotent). Not left "running", which the next run would call
                     // interrupted.
-                    let _ = sqlx::query(
-                        "UPDATE sync_runs SET status = 'held', message = $1 WHERE id = $2",
-                    )
-                    .bind(format!("approval failed ({e}); approve again to finish it"))
-                    .bind(run.id)
-                    .execute(this.store.pool())
-                    .await;
+                    let message = format!("approval failed ({e}); approve again to finish it");
+                    let _ = this
+                        .store
+                        .set_run_status(run.id, RunStatus::Held, &message)
+                        .await;
                     return Err(e);
                 }
             };
             // apply() wrote this pass's counts over the run's; put the run's back, with
             // the approved deprovisions added.
-            sqlx::query(
-                "UPDATE sync_runs SET status = 'approved', finished_at = $1, users_received = $2,
-                    users_synced = $3, created = $4, updated = $5, deprovisioned = $6,
-                    unchanged = $7, errors = $8, held = 0, message = $9
-                 WHERE id = $10",
-            )
-            .bind(this.stamp())
-            .bind(run.users_received)
-            .bind(run.users_synced)
-            .bind(run.created)
-            .bind(run.updated)
-            .bind(run.deprovisioned + outcome.deprovisioned as i64)
-            .bind(run.unchanged)
-            .bind(run.errors)
-            .bind(format!(
+            let message = format!(
                 "approved: {} held deprovisions applied",
                 outcome.deprovisioned
-            ))
-            .bind(run.id)
-            .execute(this.store.pool())
-            .await?;
+            );
+            let deprovisioned = run.deprovisioned + outcome.deprovisioned as i64;
+            this.store
+                .approve_run(&run, deprovisioned, &message, &this.stamp())
+                .await?;
             this.close_held(tenant).await?;
             outcome.status = RunStatus::Approved;
             Ok(outcome)
@@ -93,17 +80,11 @@ impl Syncer {
         // Under the lease, like approve: the two cannot interleave.
         self.with_lease(tenant, |this| async move {
             let run = this.held_run(tenant, run_id).await?;
-            let done = sqlx::query(
-                "UPDATE sync_runs SET status = 'rejected', finished_at = $1,
-                    message = 'rejected: the held deprovisions were discarded'
-                 WHERE tenant_id = $2 AND id = $3 AND status = 'held'",
-            )
-            .bind(this.stamp())
-            .bind(tenant.id)
-            .bind(run.id)
-            .execute(this.store.pool())
-            .await?;
-            if done.rows_affected() == 0 {
+            if !this
+                .store
+                .reject_held_run(tenant, run.id, &this.stamp())
+                .await?
+            {
                 return Err(SyncError::Conflict(format!(
                     "run {run_id} is no longer held"
                 )));
@@ -135,8 +116,10 @@ impl Syncer {
         Ok(())
     }
 
-    async fn held_run(&self, tenant: &Tenant, run_id: i64) -> Result<runs::Run> {
-        let run = runs::get(&self.store, tenant, run_id)
+    async fn held_run(&self, tenant: &Tenant, run_id: i64) -> Result<Run> {
+        let run = self
+            .store
+            .run(tenant, run_id)
             .await?
             .ok_or_else(|| SyncError::NotFound(format!("no run {run_id}")))?;
         if run.status != RunStatus::Held {

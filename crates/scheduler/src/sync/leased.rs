@@ -1,7 +1,7 @@
 //! The tenant's sync lease: one run at a time per tenant, across replicas.
 
 use super::Syncer;
-use crate::{lease, Result, SyncError};
+use crate::{Result, SyncError};
 use scimgate_store::Tenant;
 
 /// How long a run's lease lasts without renewal; renewed after every chunk, so only a
@@ -26,14 +26,10 @@ impl Syncer {
             ..self.clone()
         };
         let name = lease_name(tenant);
-        if !lease::acquire(
-            &self.store,
-            &name,
-            &run.holder,
-            self.clock.now(),
-            LEASE_TTL_MS,
-        )
-        .await?
+        if !self
+            .store
+            .acquire_lease(&name, &run.holder, self.clock.now(), LEASE_TTL_MS)
+            .await?
         {
             return Err(SyncError::Busy);
         }
@@ -54,21 +50,22 @@ impl Syncer {
         };
         let result = work(run).await;
         renewer.abort();
-        let released = lease::release(&self.store, &name, &holder).await;
+        let released = self.store.release_lease(&name, &holder).await;
         let value = result?;
         released?;
         Ok(value)
     }
 
     pub(super) async fn renew(&self, tenant: &Tenant) -> Result<()> {
-        if lease::acquire(
-            &self.store,
-            &lease_name(tenant),
-            &self.holder,
-            self.clock.now(),
-            LEASE_TTL_MS,
-        )
-        .await?
+        if self
+            .store
+            .acquire_lease(
+                &lease_name(tenant),
+                &self.holder,
+                self.clock.now(),
+                LEASE_TTL_MS,
+            )
+            .await?
         {
             Ok(())
         } else {

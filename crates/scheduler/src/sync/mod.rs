@@ -11,11 +11,11 @@ mod report;
 mod restart;
 
 use crate::plan::{Plan, PlanItem};
-use crate::runs::{self, RunStatus, Trigger};
 use crate::{settings, Result, SyncError};
 use scimgate_core::{Clock, RuleSource, Timestamp};
+use scimgate_core::{RunStatus, Trigger};
 use scimgate_crm::{BuiltinCrm, CrmTarget};
-use scimgate_store::{Store, Tenant};
+use scimgate_store::{Store, SyncClaim, Tenant};
 use std::sync::Arc;
 
 /// What a sync run did.
@@ -140,9 +140,9 @@ impl Syncer {
 
     async fn begin(&self, tenant: &Tenant, trigger: Trigger) -> Result<i64> {
         let now = self.stamp();
-        runs::fail_interrupted(&self.store, tenant, &now).await?;
-        settings::ensure_row(&self.store, tenant).await?;
-        runs::start(&self.store, tenant, trigger, &now).await
+        self.store.fail_interrupted_runs(tenant, &now).await?;
+        self.store.ensure_sync_settings(tenant).await?;
+        Ok(self.store.start_run(tenant, trigger, &now).await?)
     }
 
     async fn run_company(&self, tenant: &Tenant, trigger: Trigger) -> Result<Outcome> {
@@ -157,15 +157,11 @@ impl Syncer {
                 .await?;
             // Everything up to this change sequence has been synced: the on-change
             // trigger need not start another run for it.
-            sqlx::query(
-                "UPDATE sync_settings SET change_claimed_seq = $1 WHERE tenant_id = $2 AND change_claimed_seq < $1",
-            )
-            .bind(change_seq)
-            .bind(tenant.id)
-            .execute(self.store.pool())
-            .await?;
+            self.store
+                .claim_sync(tenant, SyncClaim::Change, change_seq)
+                .await?;
             if hold {
-                runs::supersede_held(&self.store, tenant, run_id).await?;
+                self.store.supersede_held_runs(tenant, run_id).await?;
             }
             Ok(outcome)
         }

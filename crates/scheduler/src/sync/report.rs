@@ -47,14 +47,8 @@ impl Syncer {
                     Box::pin(async move {
                         // Keep whatever counts were recorded so far: only status and
                         // message change.
-                        sqlx::query(
-                            "UPDATE sync_runs SET status = 'failed', finished_at = $1, message = $2 WHERE id = $3",
-                        )
-                        .bind(now.to_rfc3339())
-                        .bind(&why)
-                        .bind(run_id)
-                        .execute(&mut *conn)
-                        .await?;
+                        scimgate_store::runs::fail_run_in(conn, run_id, &why, &now.to_rfc3339())
+                            .await?;
                         scimgate_notify::outbox::record(
                             conn,
                             &tenant_row,

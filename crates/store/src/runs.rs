@@ -1,0 +1,282 @@
+//! Run history: every sync run with its trigger, times, status and counts, and what it
+//! did to each user it touched; and the few run-state changes a sync makes.
+
+use crate::{Result, Store, StoreError, Tenant};
+use scimgate_core::{Run, RunCounts, RunOutcome, RunStatus, RunUser, Trigger};
+use sqlx::{AnyConnection, Row};
+
+const RUN_COLUMNS: &str = "id, trigger_kind, status, started_at, finished_at, users_received, \
+    users_synced, created, updated, deprovisioned, unchanged, errors, held, message";
+
+fn run_from_row(row: &sqlx::any::AnyRow) -> Result<Run> {
+    let status: String = row.try_get("status")?;
+    let trigger: String = row.try_get("trigger_kind")?;
+    Ok(Run {
+        id: row.try_get("id")?,
+        trigger: Trigger::parse(&trigger)
+            .ok_or_else(|| StoreError::Corrupt(format!("run trigger {trigger:?}")))?,
+        status: RunStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("run status {status:?}")))?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        users_received: row.try_get("users_received")?,
+        users_synced: row.try_get("users_synced")?,
+        created: row.try_get("created")?,
+        updated: row.try_get("updated")?,
+        deprovisioned: row.try_get("deprovisioned")?,
+        unchanged: row.try_get("unchanged")?,
+        errors: row.try_get("errors")?,
+        held: row.try_get("held")?,
+        message: row.try_get("message")?,
+    })
+}
+
+/// Sets a run's status, counts and message (and `finished_at`, once it has finished),
+/// on `conn`: inside the transaction that also records the run's notifications.
+pub async fn finish_run_in(
+    conn: &mut AnyConnection,
+    run_id: i64,
+    status: RunStatus,
+    counts: &RunCounts,
+    message: Option<&str>,
+    now: Option<&str>,
+) -> Result<()> {
+    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    sqlx::query(
+        "UPDATE sync_runs SET status = $1, finished_at = $2, users_received = $3, users_synced = $4,
+            created = $5, updated = $6, deprovisioned = $7, unchanged = $8, errors = $9, held = $10,
+            message = $11
+         WHERE id = $12",
+    )
+    .bind(status.name())
+    .bind(now)
+    .bind(n(counts.users_received))
+    .bind(n(counts.users_synced))
+    .bind(n(counts.created))
+    .bind(n(counts.updated))
+    .bind(n(counts.deprovisioned))
+    .bind(n(counts.unchanged))
+    .bind(n(counts.errors))
+    .bind(n(counts.held))
+    .bind(message)
+    .bind(run_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks a run failed with the reason, keeping whatever counts it recorded, on `conn`.
+pub async fn fail_run_in(
+    conn: &mut AnyConnection,
+    run_id: i64,
+    why: &str,
+    now: &str,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE sync_runs SET status = 'failed', finished_at = $1, message = $2 WHERE id = $3",
+    )
+    .bind(now)
+    .bind(why)
+    .bind(run_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    pub async fn start_run(&self, tenant: &Tenant, trigger: Trigger, now: &str) -> Result<i64> {
+        Ok(sqlx::query(
+            "INSERT INTO sync_runs (tenant_id, trigger_kind, status, started_at) VALUES ($1, $2, 'running', $3) RETURNING id",
+        )
+        .bind(tenant.id)
+        .bind(trigger.name())
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get(0)?)
+    }
+
+    /// Runs left `running` by a process that stopped. Only to be called with the tenant's
+    /// sync lease held, so no live run is among them.
+    pub async fn fail_interrupted_runs(&self, tenant: &Tenant, now: &str) -> Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE sync_runs SET status = 'failed', finished_at = $1,
+                message = 'interrupted: the process stopped during the run; the next run completed its work'
+             WHERE tenant_id = $2 AND status = 'running'",
+        )
+        .bind(now)
+        .bind(tenant.id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    /// The counts so far of a run still going (or its end, with `now`).
+    pub async fn record_run_counts(
+        &self,
+        run_id: i64,
+        status: RunStatus,
+        counts: &RunCounts,
+    ) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        finish_run_in(&mut conn, run_id, status, counts, None, None).await
+    }
+
+    /// A run's status and message, counts kept (a held run whose approval failed).
+    pub async fn set_run_status(
+        &self,
+        run_id: i64,
+        status: RunStatus,
+        message: &str,
+    ) -> Result<()> {
+        sqlx::query("UPDATE sync_runs SET status = $1, message = $2 WHERE id = $3")
+            .bind(status.name())
+            .bind(message)
+            .bind(run_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// An approved held run: its own counts, with the deprovisions applied on approval.
+    pub async fn approve_run(
+        &self,
+        run: &Run,
+        deprovisioned: i64,
+        message: &str,
+        now: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE sync_runs SET status = 'approved', finished_at = $1, users_received = $2,
+                users_synced = $3, created = $4, updated = $5, deprovisioned = $6,
+                unchanged = $7, errors = $8, held = 0, message = $9
+             WHERE id = $10",
+        )
+        .bind(now)
+        .bind(run.users_received)
+        .bind(run.users_synced)
+        .bind(run.created)
+        .bind(run.updated)
+        .bind(deprovisioned)
+        .bind(run.unchanged)
+        .bind(run.errors)
+        .bind(message)
+        .bind(run.id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Rejects a run if it is still held; `false` when it no longer was.
+    pub async fn reject_held_run(&self, tenant: &Tenant, run_id: i64, now: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE sync_runs SET status = 'rejected', finished_at = $1,
+                message = 'rejected: the held deprovisions were discarded'
+             WHERE tenant_id = $2 AND id = $3 AND status = 'held'",
+        )
+        .bind(now)
+        .bind(tenant.id)
+        .bind(run_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Marks earlier held runs as superseded by `run_id`.
+    pub async fn supersede_held_runs(&self, tenant: &Tenant, run_id: i64) -> Result<()> {
+        sqlx::query("UPDATE sync_runs SET status = 'superseded' WHERE tenant_id = $1 AND status = 'held' AND id < $2")
+            .bind(tenant.id)
+            .bind(run_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// What a run did to these users. A run resumed after a crash may record a user
+    /// twice: the last word stands.
+    pub async fn record_run_users(
+        &self,
+        tenant: &Tenant,
+        run_id: i64,
+        users: &[RunUser],
+    ) -> Result<()> {
+        if users.is_empty() {
+            return Ok(());
+        }
+        let (tenant_id, users) = (tenant.id, users.to_vec());
+        self.write_transaction(move |conn| {
+            Box::pin(async move {
+                for user in &users {
+                    sqlx::query(
+                        "INSERT INTO sync_run_users (run_id, tenant_id, staged_user_id, username, outcome, account_pk, error)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)
+                         ON CONFLICT (run_id, staged_user_id) DO UPDATE SET outcome = excluded.outcome,
+                            account_pk = excluded.account_pk, error = excluded.error",
+                    )
+                    .bind(run_id)
+                    .bind(tenant_id)
+                    .bind(&user.user_id)
+                    .bind(&user.username)
+                    .bind(user.outcome.name())
+                    .bind(user.account)
+                    .bind(&user.error)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok::<_, StoreError>(())
+            })
+        })
+        .await
+    }
+
+    /// The newest runs first.
+    pub async fn runs(&self, tenant: &Tenant, limit: i64) -> Result<Vec<Run>> {
+        sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM sync_runs WHERE tenant_id = $1 ORDER BY id DESC LIMIT $2"
+        ))
+        .bind(tenant.id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(run_from_row)
+        .collect()
+    }
+
+    pub async fn run(&self, tenant: &Tenant, run_id: i64) -> Result<Option<Run>> {
+        sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM sync_runs WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind(tenant.id)
+        .bind(run_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(run_from_row)
+        .transpose()
+    }
+
+    pub async fn run_users(&self, tenant: &Tenant, run_id: i64) -> Result<Vec<RunUser>> {
+        sqlx::query(
+            "SELECT staged_user_id, username, outcome, account_pk, error FROM sync_run_users
+             WHERE tenant_id = $1 AND run_id = $2 ORDER BY username",
+        )
+        .bind(tenant.id)
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            let outcome: String = row.try_get("outcome")?;
+            Ok(RunUser {
+                user_id: row.try_get("staged_user_id")?,
+                username: row.try_get("username")?,
+                outcome: RunOutcome::parse(&outcome)
+                    .ok_or_else(|| StoreError::Corrupt(format!("run outcome {outcome:?}")))?,
+                account: row.try_get("account_pk")?,
+                error: row.try_get("error")?,
+            })
+        })
+        .collect()
+    }
+}
