@@ -357,4 +357,24 @@ mod tests {
         let e = Filter::parse("role:null:x").unwrap_err();
         assert!(e.to_string().contains("takes no value"), "{e}");
     }
+
+    #[test]
+    fn sort_applies_after_filters() {
+        let items = vec![
+            item("carol", None, &[]),
+            item("alice", Some("R"), &[]),
+            item("bob", None, &[]),
+        ];
+        let query = PreviewQuery::parse(["role:null"], Some("username"), Some("desc")).unwrap();
+        let names: Vec<String> = query
+            .select(items)
+            .into_iter()
+            .map(|i| i.username)
+            .collect();
+        assert_eq!(names, ["carol", "bob"]);
+        let e = PreviewQuery::parse([], None, Some("up")).unwrap_err();
+        assert!(e.to_string().contains("\"up\" is not asc or desc"));
+        let e = PreviewQuery::parse([], Some("nme"), None).unwrap_err();
+        assert!(e.to_string().contains("sort: unknown column \"nme\""));
+    }
 }

@@ -1,6 +1,7 @@
 //! CRM accounts of the built-in CRM target: the accounts a sync creates and maintains,
 //! in scimgate's own database (both backends).
 
+use crate::columns::Columns;
 use crate::{Result, Store, StoreError, Tenant};
 use scimgate_core::{AccountFields, Change, CrmAccount};
 use sqlx::{Any, Row};
@@ -9,30 +10,30 @@ const ACCOUNT_COLUMNS: &str = "pk, staged_user_id, external_id, username, displa
     user_plan, owner_company, primary_group, secondary_groups, role, confidential, active, \
     created_at, updated_at, deactivated_at";
 
-fn account_from_row(row: &sqlx::any::AnyRow) -> Result<CrmAccount> {
-    let pk: i64 = row.try_get("pk")?;
-    let groups: String = row.try_get("secondary_groups")?;
+fn account_from_row(row: &impl Columns) -> Result<CrmAccount> {
+    let pk: i64 = row.get("pk")?;
+    let groups: String = row.get("secondary_groups")?;
     let secondary_groups = serde_json::from_str(&groups)
         .map_err(|e| StoreError::Corrupt(format!("account {pk}: secondary_groups: {e}")))?;
     Ok(CrmAccount {
         pk,
-        staged_user_id: row.try_get("staged_user_id")?,
-        external_id: row.try_get("external_id")?,
+        staged_user_id: row.get("staged_user_id")?,
+        external_id: row.get("external_id")?,
         fields: AccountFields {
-            username: row.try_get("username")?,
-            display_name: row.try_get("display_name")?,
-            email: row.try_get("email")?,
-            user_plan: row.try_get("user_plan")?,
-            owner_company: row.try_get("owner_company")?,
-            primary_group: row.try_get("primary_group")?,
+            username: row.get("username")?,
+            display_name: row.get("display_name")?,
+            email: row.get("email")?,
+            user_plan: row.get("user_plan")?,
+            owner_company: row.get("owner_company")?,
+            primary_group: row.get("primary_group")?,
             secondary_groups,
-            role: row.try_get("role")?,
-            confidential: row.try_get::<i64, _>("confidential")? != 0,
-            active: row.try_get::<i64, _>("active")? != 0,
+            role: row.get("role")?,
+            confidential: row.get::<i64>("confidential")? != 0,
+            active: row.get::<i64>("active")? != 0,
         },
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        deactivated_at: row.try_get("deactivated_at")?,
+        created_at: row.get("created_at")?,
+        updated_at: row.get("updated_at")?,
+        deactivated_at: row.get("deactivated_at")?,
     })
 }
 
@@ -45,33 +46,7 @@ fn accounts_sqlite(tx: &rusqlite::Transaction<'_>, tenant_id: i64) -> Result<Vec
     let mut rows = stmt.query([tenant_id])?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
-        let pk: i64 = row.get("pk")?;
-        let groups = row
-            .get_ref("secondary_groups")?
-            .as_str()
-            .map_err(rusqlite::Error::from)?;
-        let secondary_groups = serde_json::from_str(groups)
-            .map_err(|e| StoreError::Corrupt(format!("account {pk}: secondary_groups: {e}")))?;
-        out.push(CrmAccount {
-            pk,
-            staged_user_id: row.get("staged_user_id")?,
-            external_id: row.get("external_id")?,
-            fields: AccountFields {
-                username: row.get("username")?,
-                display_name: row.get("display_name")?,
-                email: row.get("email")?,
-                user_plan: row.get("user_plan")?,
-                owner_company: row.get("owner_company")?,
-                primary_group: row.get("primary_group")?,
-                secondary_groups,
-                role: row.get("role")?,
-                confidential: row.get::<_, i64>("confidential")? != 0,
-                active: row.get::<_, i64>("active")? != 0,
-            },
-            created_at: row.get("created_at")?,
-            updated_at: row.get("updated_at")?,
-            deactivated_at: row.get("deactivated_at")?,
-        });
+        out.push(account_from_row(row)?);
     }
     Ok(out)
 }

@@ -8,6 +8,7 @@ mod accounts;
 mod auth_cache;
 mod bulk;
 mod catalog;
+mod columns;
 mod connect;
 pub mod edits;
 mod error;

@@ -2,9 +2,10 @@
 //! user's outcome recorded, and the run's end committed with its notifications and
 //! welcome e-mails.
 
+use super::report::RunEnd;
 use super::{Outcome, Syncer};
 use crate::plan::{Action, Plan, PlanItem};
-use crate::{Result, SyncError};
+use crate::Result;
 use scimgate_core::{RunCounts, RunOutcome, RunStatus, RunUser};
 use scimgate_crm::{Change, CrmAccount};
 use scimgate_notify::welcome::NewAccount;
@@ -170,46 +171,13 @@ impl Syncer {
         });
         // The run's outcome and the notifications it causes commit together.
         let report = self.run_report(tenant, run_id, plan, company, None, counts.held);
-        let owed: Vec<NewAccount> = owed.into_values().collect();
-        let (events, ended) = report.events();
-        let now = self.clock.now();
-        let tenant_row = tenant.clone();
-        let final_counts = counts.clone();
-        self.store
-            .write_transaction(move |conn| {
-                Box::pin(async move {
-                    scimgate_store::runs::finish_run_in(
-                        conn,
-                        run_id,
-                        status,
-                        &final_counts,
-                        message.as_deref(),
-                        Some(&now.to_rfc3339()),
-                    )
-                    .await?;
-                    scimgate_notify::outbox::record(
-                        conn,
-                        &tenant_row,
-                        &events,
-                        &ended,
-                        now.unix_millis(),
-                        &now.to_rfc3339(),
-                    )
-                    .await?;
-                    if let Some((_, sign_in_url)) = &welcome {
-                        scimgate_notify::welcome::record_pending(
-                            conn,
-                            &tenant_row,
-                            &owed,
-                            sign_in_url,
-                            now.unix_millis(),
-                            &now.to_rfc3339(),
-                        )
-                        .await?;
-                    }
-                    Ok::<_, SyncError>(())
-                })
-            })
+        let welcomes = welcome.map(|(_, sign_in_url)| (sign_in_url, owed.into_values().collect()));
+        let end = RunEnd::Finished {
+            status,
+            counts: counts.clone(),
+            message,
+        };
+        self.commit_with_notifications(tenant, Some((run_id, end)), &report, welcomes)
             .await?;
         Ok(Outcome {
             run_id,

@@ -97,23 +97,9 @@ impl Syncer {
     /// An admin decided on the held run: the `sync.held` problem is over (one "resolved"
     /// message), so the next hold is announced again, not grouped away.
     async fn close_held(&self, tenant: &Tenant) -> Result<()> {
-        let (tenant_row, now) = (tenant.clone(), self.clock.now());
-        self.store
-            .write_transaction(move |conn| {
-                Box::pin(async move {
-                    scimgate_notify::outbox::record(
-                        conn,
-                        &tenant_row,
-                        &[],
-                        &[scimgate_notify::EventKind::SyncHeld],
-                        now.unix_millis(),
-                        &now.to_rfc3339(),
-                    )
-                    .await
-                })
-            })
-            .await?;
-        Ok(())
+        let ended = vec![scimgate_notify::EventKind::SyncHeld];
+        self.commit_events(tenant, None, Vec::new(), ended, None)
+            .await
     }
 
     async fn held_run(&self, tenant: &Tenant, run_id: i64) -> Result<Run> {

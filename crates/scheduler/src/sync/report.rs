@@ -3,9 +3,92 @@
 use super::{Outcome, Syncer};
 use crate::plan::{Action, Plan};
 use crate::{Result, SyncError};
+use scimgate_core::{RunCounts, RunStatus};
+use scimgate_notify::welcome::{self, NewAccount};
+use scimgate_notify::{outbox, Event, EventKind, RunReport};
 use scimgate_store::Tenant;
 
+/// How a run ends in the history.
+pub(super) enum RunEnd {
+    Finished {
+        status: RunStatus,
+        counts: RunCounts,
+        message: Option<String>,
+    },
+    /// Failed with the reason; the counts recorded so far are kept.
+    Failed { why: String },
+}
+
+/// Welcome e-mails to queue with a run's end: the sign-in address, and who is owed one.
+pub(super) type Welcomes = (String, Vec<NewAccount>);
+
 impl Syncer {
+    /// Records a run's end (when given), the notifications `report` causes and the
+    /// welcome e-mails owed, in one transaction: a run is never recorded as ended
+    /// without the messages it owes, nor the messages sent for a run that did not end.
+    pub(super) async fn commit_with_notifications(
+        &self,
+        tenant: &Tenant,
+        end: Option<(i64, RunEnd)>,
+        report: &RunReport,
+        welcomes: Option<Welcomes>,
+    ) -> Result<()> {
+        let (events, ended) = report.events();
+        self.commit_events(tenant, end, events, ended, welcomes)
+            .await
+    }
+
+    /// [`Syncer::commit_with_notifications`] with the events given directly.
+    pub(super) async fn commit_events(
+        &self,
+        tenant: &Tenant,
+        end: Option<(i64, RunEnd)>,
+        events: Vec<Event>,
+        ended: Vec<EventKind>,
+        welcomes: Option<Welcomes>,
+    ) -> Result<()> {
+        let now = self.clock.now();
+        let tenant = tenant.clone();
+        self.store
+            .write_transaction(move |conn| {
+                Box::pin(async move {
+                    let stamp = now.to_rfc3339();
+                    match end {
+                        Some((
+                            run_id,
+                            RunEnd::Finished {
+                                status,
+                                counts,
+                                message,
+                            },
+                        )) => {
+                            scimgate_store::runs::finish_run_in(
+                                conn,
+                                run_id,
+                                status,
+                                &counts,
+                                message.as_deref(),
+                                Some(&stamp),
+                            )
+                            .await?;
+                        }
+                        Some((run_id, RunEnd::Failed { why })) => {
+                            scimgate_store::runs::fail_run_in(conn, run_id, &why, &stamp).await?;
+                        }
+                        None => {}
+                    }
+                    let now_ms = now.unix_millis();
+                    outbox::record(conn, &tenant, &events, &ended, now_ms, &stamp).await?;
+                    if let Some((sign_in_url, owed)) = &welcomes {
+                        welcome::record_pending(conn, &tenant, owed, sign_in_url, now_ms, &stamp)
+                            .await?;
+                    }
+                    Ok::<_, SyncError>(())
+                })
+            })
+            .await
+    }
+
     /// Records a run that failed as failed (with the reason), and the `sync.failed`
     /// notification with it, before passing the error on.
     pub(super) async fn settle(
@@ -38,29 +121,13 @@ impl Syncer {
                 Some(why.clone()),
                 0,
             );
-            let (events, ended) = report.events();
-            let now = self.clock.now();
-            let tenant_row = tenant.clone();
             let recorded = self
-                .store
-                .write_transaction(move |conn| {
-                    Box::pin(async move {
-                        // Keep whatever counts were recorded so far: only status and
-                        // message change.
-                        scimgate_store::runs::fail_run_in(conn, run_id, &why, &now.to_rfc3339())
-                            .await?;
-                        scimgate_notify::outbox::record(
-                            conn,
-                            &tenant_row,
-                            &events,
-                            &ended,
-                            now.unix_millis(),
-                            &now.to_rfc3339(),
-                        )
-                        .await?;
-                        Ok::<_, SyncError>(())
-                    })
-                })
+                .commit_with_notifications(
+                    tenant,
+                    Some((run_id, RunEnd::Failed { why })),
+                    &report,
+                    None,
+                )
                 .await;
             if let Err(record_error) = recorded {
                 tracing::error!(run = run_id, error = %record_error, "could not record a failed run");
