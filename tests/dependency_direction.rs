@@ -40,12 +40,13 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
     ])
 }
 
-/// Arrows that exist today against the design, each to be cut: the auth-failure notice
-/// leaves the SCIM crate. Remove a line when its arrow is gone; the test fails if a
-/// listed arrow no longer exists, so the list cannot go stale.
-const KNOWN_VIOLATIONS: &[(&str, &str)] = &[("scimgate-scim", "scimgate-notify")];
+/// Arrows that exist today against the design, each to be cut. Remove a line when its
+/// arrow is gone; the test fails if a listed arrow no longer exists, so the list cannot
+/// go stale.
+const KNOWN_VIOLATIONS: &[(&str, &str)] = &[];
 
-/// Each workspace crate's normal (not dev, not build) dependencies among ours.
+/// Each workspace crate's normal (not dev, not build) dependencies: among ours, and
+/// whether it uses sqlx.
 fn workspace_graph() -> BTreeMap<String, BTreeSet<String>> {
     let output = std::process::Command::new(env!("CARGO"))
         .args([
@@ -73,7 +74,7 @@ fn workspace_graph() -> BTreeMap<String, BTreeSet<String>> {
             .iter()
             .filter(|d| d["kind"].is_null())
             .filter_map(|d| d["name"].as_str())
-            .filter(|d| d.starts_with("scimgate"))
+            .filter(|d| d.starts_with("scimgate") || *d == "sqlx")
             .map(str::to_owned)
             .collect();
         graph.insert(name, deps);
@@ -91,7 +92,7 @@ fn dependencies_point_one_way() {
         let deps = graph
             .get(*krate)
             .unwrap_or_else(|| panic!("{krate} is not in the workspace"));
-        for dep in deps {
+        for dep in deps.iter().filter(|d| d.starts_with("scimgate")) {
             let known = KNOWN_VIOLATIONS.contains(&(*krate, dep.as_str()));
             if !may.contains(&dep.as_str()) && !known {
                 against.push(format!("{krate} -> {dep}"));
@@ -126,4 +127,51 @@ fn dependencies_point_one_way() {
         production, covered,
         "a crate without its allowed dependencies"
     );
+}
+
+/// All SQL is the store's (docs/architecture.md): no other production crate depends on
+/// sqlx, and none reaches for the store's pool.
+#[test]
+fn only_the_store_writes_sql() {
+    let graph = workspace_graph();
+    let with_sqlx: Vec<&String> = graph
+        .iter()
+        .filter(|(name, deps)| {
+            deps.contains("sqlx") && !matches!(name.as_str(), "scimgate-store" | "scimgate-testkit")
+        })
+        .map(|(name, _)| name)
+        .collect();
+    assert!(
+        with_sqlx.is_empty(),
+        "sqlx outside the store: {with_sqlx:?}"
+    );
+    let crates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates");
+    let mut found = Vec::new();
+    for krate in std::fs::read_dir(&crates).expect("crates/") {
+        let krate = krate.expect("entry").path();
+        let name = krate.file_name().unwrap().to_string_lossy().into_owned();
+        if matches!(name.as_str(), "store" | "testkit") {
+            continue;
+        }
+        for file in rust_files(&krate.join("src")) {
+            let text = std::fs::read_to_string(&file).expect("readable");
+            if text.contains("sqlx::query") || text.contains(".pool()") {
+                found.push(file.display().to_string());
+            }
+        }
+    }
+    assert!(found.is_empty(), "SQL outside the store: {found:?}");
+}
+
+fn rust_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
 }

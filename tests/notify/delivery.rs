@@ -41,7 +41,7 @@ async fn mail_waits_in_the_outbox_while_smtp_is_down_and_goes_out_once_it_is_bac
     let [entry] = &f.outbox().await[..] else {
         panic!("one message expected: {:#?}", f.outbox().await);
     };
-    assert_eq!((entry.status.as_str(), entry.attempts), ("pending", 1));
+    assert_eq!((entry.status.name(), entry.attempts), ("pending", 1));
     let error = entry.last_error.as_deref().unwrap();
     assert!(error.starts_with("smtp:"), "{error}");
     // Not due again before the backoff has passed.
@@ -99,7 +99,7 @@ async fn a_webhook_answering_500_then_200_gets_the_message_exactly_once(backend:
 
     assert_eq!(worker.run_once().await.unwrap(), 1);
     let entry = &f.outbox().await[0];
-    assert_eq!((entry.status.as_str(), entry.attempts), ("pending", 1));
+    assert_eq!((entry.status.name(), entry.attempts), ("pending", 1));
     assert_eq!(
         entry.last_error.as_deref(),
         Some("webhook answered 500 Internal Server Error")
@@ -108,7 +108,7 @@ async fn a_webhook_answering_500_then_200_gets_the_message_exactly_once(backend:
     f.clock.advance_ms(FIRST_BACKOFF_MS);
     assert_eq!(worker.run_once().await.unwrap(), 1);
     let entry = &f.outbox().await[0];
-    assert_eq!((entry.status.as_str(), entry.attempts), ("delivered", 2));
+    assert_eq!((entry.status.name(), entry.attempts), ("delivered", 2));
     assert_eq!(entry.last_error, None);
     assert_eq!(entry.subscription_id, Some(subscription.id));
 
@@ -157,7 +157,7 @@ async fn a_webhook_answering_400_makes_the_message_dead_without_retrying(backend
 
     assert_eq!(worker.run_once().await.unwrap(), 1);
     let entry = &f.outbox().await[0];
-    assert_eq!((entry.status.as_str(), entry.attempts), ("dead", 1));
+    assert_eq!((entry.status.name(), entry.attempts), ("dead", 1));
     assert_eq!(
         entry.last_error.as_deref(),
         Some("webhook answered 400 Bad Request")

@@ -74,24 +74,16 @@ impl From<StoreError> for AppError {
                 changed_at,
             },
             e @ StoreError::VersionMismatch { .. } => AppError::Conflict(e.to_string()),
-            StoreError::Database(e) => e.into(),
-            e if e.is_input_refused() => AppError::Unstorable(UNSTORABLE.into()),
+            e if e.is_input_refused() => {
+                tracing::info!(error = %e, "the database refused a client's value");
+                AppError::Unstorable(UNSTORABLE.into())
+            }
             e => AppError::Internal(e.to_string()),
         }
     }
 }
 
 const UNSTORABLE: &str = "a value is too long or holds a character that cannot be stored";
-
-impl From<sqlx::Error> for AppError {
-    fn from(e: sqlx::Error) -> AppError {
-        if scimgate_store::blame(&e) == scimgate_store::Blame::Input {
-            tracing::info!(error = %e, "the database refused a client's value");
-            return AppError::Unstorable(UNSTORABLE.into());
-        }
-        AppError::Internal(format!("database: {e}"))
-    }
-}
 
 impl From<SyncError> for AppError {
     fn from(e: SyncError) -> AppError {
@@ -103,7 +95,6 @@ impl From<SyncError> for AppError {
             SyncError::Crm(e) => e.into(),
             SyncError::Notify(e) => e.into(),
             SyncError::Store(e) => e.into(),
-            SyncError::Database(e) => e.into(),
             e @ SyncError::Corrupt(_) => AppError::Internal(e.to_string()),
         }
     }
@@ -126,7 +117,6 @@ impl From<NotifyError> for AppError {
             NotifyError::Invalid(m) => AppError::Invalid(m),
             NotifyError::NotFound => AppError::NotFound("not found".into()),
             NotifyError::Store(e) => e.into(),
-            NotifyError::Database(e) => e.into(),
             e @ NotifyError::Corrupt(_) => AppError::Internal(e.to_string()),
         }
     }

@@ -3,6 +3,8 @@
 pub mod account;
 pub mod catalog;
 pub mod clock;
+mod named;
+pub mod notification;
 pub mod rule_source;
 pub mod run;
 pub mod settings;
@@ -13,6 +15,7 @@ pub mod text;
 pub use account::{AccountFields, Change, CrmAccount};
 pub use catalog::{Catalog, CatalogEntry, CatalogKind, NamedEntry};
 pub use clock::{Clock, SystemClock, Timestamp};
+pub use notification::{Channel, EventKind, OutboxEntry, OutboxStatus, Subscription};
 pub use rule_source::RuleSource;
 pub use run::{Run, RunCounts, RunOutcome, RunStatus, RunUser, Trigger};
 pub use settings::SyncSettings;

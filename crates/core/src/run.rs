@@ -1,40 +1,8 @@
 //! A sync run as the history keeps it: what started it, how it ended, what it did to
 //! each user. Stored by name (`name()`), read back with `parse`.
 
+use crate::named::named;
 use serde::Serialize;
-use std::fmt;
-
-/// Names and parses a fieldless enum by its stored name.
-macro_rules! named {
-    ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
-        impl $ty {
-            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
-
-            pub fn name(self) -> &'static str {
-                match self {
-                    $($ty::$variant => $name),+
-                }
-            }
-
-            pub fn parse(text: &str) -> Option<$ty> {
-                $ty::ALL.iter().copied().find(|v| v.name() == text)
-            }
-        }
-
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.name())
-            }
-        }
-
-        /// Compares with the stored name (`run.trigger == "schedule"`).
-        impl PartialEq<&str> for $ty {
-            fn eq(&self, other: &&str) -> bool {
-                self.name() == *other
-            }
-        }
-    };
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -2,9 +2,9 @@
 //! HMAC-SHA256 signature; e-mail over SMTP), and records the result: delivered, retried
 //! with exponential backoff, or dead.
 
-use crate::outbox::{self, OutboxEntry};
 use crate::Result;
 use hmac::{Hmac, Mac};
+use scimgate_core::{Channel, OutboxEntry};
 use scimgate_core::{Clock, Timestamp};
 use scimgate_store::Store;
 use sha2::Sha256;
@@ -92,27 +92,33 @@ impl Worker {
     /// Delivers what is due now; returns how many messages were attempted.
     pub async fn run_once(&self) -> Result<usize> {
         let now = self.clock.now();
-        let due = outbox::claim(
-            &self.store,
-            &self.holder,
-            now.unix_millis(),
-            LEASE_MS,
-            20,
-            self.config.smtp.is_some(),
-        )
-        .await?;
+        let due = self
+            .store
+            .claim_outbox(
+                &self.holder,
+                now.unix_millis(),
+                LEASE_MS,
+                20,
+                self.config.smtp.is_some(),
+            )
+            .await?;
         for entry in &due {
             // Each send gets the full lease: a batch of slow receivers must not outlive
             // it, or another replica would send the rest too.
             let until = self.clock.now().unix_millis() + LEASE_MS;
-            if !outbox::renew_lease(&self.store, entry.id, &self.holder, until).await? {
+            if !self
+                .store
+                .renew_outbox_lease(entry.id, &self.holder, until)
+                .await?
+            {
                 continue;
             }
             let result = self.send(entry).await;
             let now = self.clock.now();
             match result {
                 Ok(()) => {
-                    outbox::mark_delivered(&self.store, entry.id, &self.holder, &now.to_rfc3339())
+                    self.store
+                        .mark_outbox_delivered(entry.id, &self.holder, &now.to_rfc3339())
                         .await?;
                 }
                 Err(failure) => {
@@ -127,14 +133,9 @@ impl Worker {
                         error = %failure.message,
                         "notification not delivered"
                     );
-                    outbox::mark_failed(
-                        &self.store,
-                        entry.id,
-                        &self.holder,
-                        &failure.message,
-                        retry_at,
-                    )
-                    .await?;
+                    self.store
+                        .mark_outbox_failed(entry.id, &self.holder, &failure.message, retry_at)
+                        .await?;
                 }
             }
         }
@@ -147,43 +148,46 @@ impl Worker {
     }
 
     async fn send(&self, entry: &OutboxEntry) -> Result<(), Failure> {
-        match entry.channel.as_str() {
-            "webhook" => self.send_webhook(entry).await,
-            "email"
-                if !outbox::subscription_exists(&self.store, entry)
-                    .await
-                    .unwrap_or(true) =>
-            {
+        match entry.channel {
+            Channel::Webhook => self.send_webhook(entry).await,
+            Channel::Email if !self.subscription_exists(entry).await.unwrap_or(true) => {
                 Err(Failure {
                     message: "the subscription was removed".into(),
                     retry: false,
                 })
             }
-            "email" => match &self.config.smtp {
+            Channel::Email => match &self.config.smtp {
                 Some(smtp) => crate::email::send(smtp, entry).await,
                 None => Err(Failure {
                     message: "no SMTP server is configured (smtp: in the config file)".into(),
                     retry: true,
                 }),
             },
-            other => Err(Failure {
-                message: format!("unknown channel {other:?}"),
-                retry: false,
-            }),
         }
     }
 
+    /// Whether the subscription a message was queued for still exists (`true` for
+    /// messages of no subscription, such as welcome e-mails).
+    async fn subscription_exists(&self, entry: &OutboxEntry) -> Result<bool> {
+        let Some(id) = entry.subscription_id else {
+            return Ok(true);
+        };
+        Ok(self.store.subscription_exists(entry.tenant_id, id).await?)
+    }
+
     async fn send_webhook(&self, entry: &OutboxEntry) -> Result<(), Failure> {
-        let secret = outbox::webhook_secret(&self.store, entry)
-            .await
-            .map_err(|e| Failure {
-                message: e.to_string(),
-                retry: true,
-            })?
-            .ok_or(Failure {
-                message: "the subscription was removed".into(),
-                retry: false,
-            })?;
+        let secret = match entry.subscription_id {
+            Some(id) => self.store.subscription_secret(entry.tenant_id, id).await,
+            None => Ok(None),
+        }
+        .map_err(|e| Failure {
+            message: e.to_string(),
+            retry: true,
+        })?
+        .ok_or(Failure {
+            message: "the subscription was removed".into(),
+            retry: false,
+        })?;
         // Subscribed under a policy that may since have changed; an IP address in the
         // URL never meets the resolver, so it is checked here.
         let url = reqwest::Url::parse(&entry.target).map_err(|_| Failure {

@@ -1,64 +1,12 @@
 //! The events admins can subscribe to, and how a sync run's outcome becomes events.
 
-use serde::{Deserialize, Serialize};
+pub use scimgate_core::EventKind;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum EventKind {
-    /// A run with user errors.
-    #[serde(rename = "sync.error")]
-    SyncError,
-    /// A run that could not complete.
-    #[serde(rename = "sync.failed")]
-    SyncFailed,
-    /// The mass-deprovision guard held a run.
-    #[serde(rename = "sync.held")]
-    SyncHeld,
-    /// A user plan ran out of seats.
-    #[serde(rename = "seats.exhausted")]
-    SeatsExhausted,
-    /// A burst of rejected SCIM tokens.
-    #[serde(rename = "scim.auth_failures")]
-    ScimAuthFailures,
-}
-
-impl EventKind {
-    pub const ALL: [EventKind; 5] = [
-        EventKind::SyncError,
-        EventKind::SyncFailed,
-        EventKind::SyncHeld,
-        EventKind::SeatsExhausted,
-        EventKind::ScimAuthFailures,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            EventKind::SyncError => "sync.error",
-            EventKind::SyncFailed => "sync.failed",
-            EventKind::SyncHeld => "sync.held",
-            EventKind::SeatsExhausted => "seats.exhausted",
-            EventKind::ScimAuthFailures => "scim.auth_failures",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<EventKind> {
-        EventKind::ALL.into_iter().find(|k| k.name() == text)
-    }
-
-    /// [`EventKind::parse`], or a message naming the valid kinds (for the API and CLI).
-    pub fn parse_named(text: &str) -> Result<EventKind, String> {
-        EventKind::parse(text).ok_or_else(|| {
-            format!(
-                "unknown event {text:?} (events: {})",
-                EventKind::ALL.map(EventKind::name).join(", ")
-            )
-        })
-    }
-
-    /// Kinds whose end a later company run can see (and announce as resolved).
-    fn ended_by_a_run(self) -> bool {
-        !matches!(self, EventKind::ScimAuthFailures)
-    }
+/// Kinds whose end a later company run can see (and announce as resolved).
+fn ended_by_a_run(kind: EventKind) -> bool {
+    !matches!(kind, EventKind::ScimAuthFailures)
 }
 
 /// One occurrence of a condition: what, why (the cause makes the fingerprint), and the
@@ -195,8 +143,9 @@ impl RunReport {
         }
         let ended = if self.company && self.failure.is_none() {
             EventKind::ALL
-                .into_iter()
-                .filter(|k| k.ended_by_a_run())
+                .iter()
+                .copied()
+                .filter(|k| ended_by_a_run(*k))
                 .collect()
         } else {
             Vec::new()

@@ -3,6 +3,7 @@
 //! delivered by a worker with retries. A problem that recurs is one message (grouped by
 //! fingerprint), and its end is one "resolved" message. docs/design.md §6.
 
+pub mod auth_failures;
 pub mod deliver;
 pub mod email;
 pub mod event;
@@ -18,8 +19,6 @@ pub use subscriptions::{Channel, Subscription};
 pub enum NotifyError {
     #[error(transparent)]
     Store(#[from] scimgate_store::StoreError),
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
     #[error("{0}")]
     Invalid(String),
     #[error("not found")]

@@ -2,55 +2,8 @@
 
 use crate::target::TargetPolicy;
 use crate::{EventKind, NotifyError, Result};
-use scimgate_store::edits::{self, Aggregate, Expect, Versioned};
-use scimgate_store::{Store, Tenant};
-use serde::Serialize;
-use sqlx::Row;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    Email,
-    Webhook,
-}
-
-impl Channel {
-    pub fn name(self) -> &'static str {
-        match self {
-            Channel::Email => "email",
-            Channel::Webhook => "webhook",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Channel> {
-        match text {
-            "email" => Some(Channel::Email),
-            "webhook" => Some(Channel::Webhook),
-            _ => None,
-        }
-    }
-
-    /// [`Channel::parse`], or a message naming the valid channels.
-    pub fn parse_named(text: &str) -> Result<Channel, String> {
-        Channel::parse(text).ok_or_else(|| {
-            format!(
-                "unknown channel {text:?} (channels: {}, {})",
-                Channel::Email.name(),
-                Channel::Webhook.name()
-            )
-        })
-    }
-}
-
-/// A subscription as listed: the webhook secret is never part of it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Subscription {
-    pub id: i64,
-    pub channel: Channel,
-    pub target: String,
-    pub events: Vec<EventKind>,
-    pub created_at: String,
-}
+pub use scimgate_core::{Channel, Subscription};
+use scimgate_store::{Expect, Store, Tenant, Versioned};
 
 /// A new webhook's signing secret, shown once.
 pub struct NewSubscription {
@@ -117,7 +70,7 @@ pub async fn add(
     if events.is_empty() {
         return Err(NotifyError::Invalid(format!(
             "name at least one event: {}",
-            EventKind::ALL.map(EventKind::name).join(", ")
+            EventKind::names()
         )));
     }
     let mut events = events.to_vec();
@@ -127,35 +80,18 @@ pub async fn add(
         Channel::Webhook => Some(new_secret()?),
         Channel::Email => None,
     };
-    let events_json =
-        serde_json::to_string(&events).map_err(|e| NotifyError::Corrupt(e.to_string()))?;
-    let (tenant, row_target, row_secret, row_now) = (
-        tenant.clone(),
-        target.to_owned(),
-        secret.clone(),
-        now.to_owned(),
-    );
     let (version, id) = store
-        .write_transaction(move |conn| {
-            Box::pin(async move {
-                let version = edits::bump(conn, &tenant, Aggregate::Subscriptions, expect, &row_now)
-                    .await?;
-                let id: i64 = sqlx::query(
-                    "INSERT INTO subscriptions (tenant_id, channel, target, events, secret, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-                )
-                .bind(tenant.id)
-                .bind(channel.name())
-                .bind(&row_target)
-                .bind(events_json)
-                .bind(&row_secret)
-                .bind(&row_now)
-                .fetch_one(&mut *conn)
-                .await?
-                .try_get(0)?;
-                Ok::<_, NotifyError>((version, id))
-            })
-        })
+        .add_subscription(
+            tenant,
+            scimgate_store::NewSubscription {
+                channel,
+                target,
+                events: &events,
+                secret: secret.as_deref(),
+            },
+            expect,
+            now,
+        )
         .await?;
     Ok(Versioned {
         version,
@@ -172,42 +108,16 @@ pub async fn add(
     })
 }
 
-pub(crate) fn from_row(row: &sqlx::any::AnyRow) -> Result<Subscription> {
-    let id: i64 = row.try_get("id")?;
-    let channel: String = row.try_get("channel")?;
-    let events: String = row.try_get("events")?;
-    Ok(Subscription {
-        id,
-        channel: Channel::parse(&channel).ok_or_else(|| {
-            NotifyError::Corrupt(format!("subscription {id}: channel {channel:?}"))
-        })?,
-        target: row.try_get("target")?,
-        events: serde_json::from_str(&events)
-            .map_err(|e| NotifyError::Corrupt(format!("subscription {id}: events: {e}")))?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
 /// The subscriptions with their version.
 pub async fn list_versioned(
     store: &Store,
     tenant: &Tenant,
 ) -> Result<Versioned<Vec<Subscription>>> {
-    let version = store.edit_version(tenant, Aggregate::Subscriptions).await?;
-    let value = list(store, tenant).await?;
-    Ok(Versioned { version, value })
+    Ok(store.subscriptions_versioned(tenant).await?)
 }
 
 pub async fn list(store: &Store, tenant: &Tenant) -> Result<Vec<Subscription>> {
-    sqlx::query(
-        "SELECT id, channel, target, events, created_at FROM subscriptions WHERE tenant_id = $1 ORDER BY id",
-    )
-    .bind(tenant.id)
-    .fetch_all(store.pool())
-    .await?
-    .iter()
-    .map(from_row)
-    .collect()
+    Ok(store.subscriptions(tenant).await?)
 }
 
 /// Removes a subscription if `expect` is still the subscriptions' version; returns the
@@ -219,23 +129,10 @@ pub async fn remove(
     expect: Expect,
     now: &str,
 ) -> Result<i64> {
-    let (tenant, now) = (tenant.clone(), now.to_owned());
-    store
-        .write_transaction(move |conn| {
-            Box::pin(async move {
-                let done =
-                    sqlx::query("DELETE FROM subscriptions WHERE tenant_id = $1 AND id = $2")
-                        .bind(tenant.id)
-                        .bind(id)
-                        .execute(&mut *conn)
-                        .await?;
-                if done.rows_affected() == 0 {
-                    return Err(NotifyError::NotFound);
-                }
-                Ok(edits::bump(conn, &tenant, Aggregate::Subscriptions, expect, &now).await?)
-            })
-        })
-        .await
+    match store.remove_subscription(tenant, id, expect, now).await {
+        Err(scimgate_store::StoreError::NotFound) => Err(NotifyError::NotFound),
+        removed => Ok(removed?),
+    }
 }
 
 #[cfg(test)]

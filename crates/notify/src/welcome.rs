@@ -4,9 +4,10 @@
 //! recording them is made good by the next run, and no account gets two.
 
 use crate::Result;
-use scimgate_store::Tenant;
+use scimgate_core::Channel;
+use scimgate_store::outbox::{self, NewMessage};
+use scimgate_store::{Tenant, Tx};
 use serde_json::json;
-use sqlx::Row;
 
 /// An account that may be owed a welcome e-mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,13 +18,13 @@ pub struct NewAccount {
     pub email: String,
 }
 
-/// Queues a welcome e-mail for each account in `owed` that has not had one, on `conn`
-/// inside the run's final transaction. The caller passes every active account with an
-/// address created since welcome e-mails were switched on (the CRM target is the one
-/// that knows them); `welcome_sent` makes sure none gets two. Returns how many were
-/// queued.
+/// Queues a welcome e-mail for each account in `owed` that has not had one, inside the
+/// run's final transaction. The caller passes every active account with an address
+/// created since welcome e-mails were switched on (the CRM target is the one that knows
+/// them); the store's record of who was welcomed makes sure none gets two. Returns how
+/// many were queued.
 pub async fn record_pending(
-    conn: &mut sqlx::AnyConnection,
+    tx: &mut Tx<'_>,
     tenant: &Tenant,
     owed: &[NewAccount],
     sign_in_url: &str,
@@ -33,41 +34,22 @@ pub async fn record_pending(
     if owed.is_empty() {
         return Ok(0);
     }
-    let sent: std::collections::HashSet<i64> =
-        sqlx::query("SELECT account_pk FROM welcome_sent WHERE tenant_id = $1")
-            .bind(tenant.id)
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(|row| row.try_get(0))
-            .collect::<Result<_, sqlx::Error>>()?;
+    let welcomed = outbox::welcomed_in(tx, tenant).await?;
     let mut queued = 0;
-    for account in owed.iter().filter(|a| !sent.contains(&a.pk)) {
-        let first = sqlx::query(
-            "INSERT INTO welcome_sent (tenant_id, account_pk) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(tenant.id)
-        .bind(account.pk)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-        if first == 0 {
+    for account in owed.iter().filter(|a| !welcomed.contains(&a.pk)) {
+        if !outbox::mark_welcomed_in(tx, tenant, account.pk).await? {
             continue;
         }
         let name = account.display_name.as_deref().unwrap_or(&account.username);
-        let payload = message(name, &account.username, sign_in_url);
-        sqlx::query(
-            "INSERT INTO outbox (tenant_id, subscription_id, channel, target, event, payload, status,
-                attempts, next_attempt_at, lease_until, created_at)
-             VALUES ($1, NULL, 'email', $2, 'welcome', $3, 'pending', 0, $4, 0, $5)",
-        )
-        .bind(tenant.id)
-        .bind(&account.email)
-        .bind(payload.to_string())
-        .bind(now_ms)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+        let payload = message(name, &account.username, sign_in_url).to_string();
+        let welcome = NewMessage {
+            subscription_id: None,
+            channel: Channel::Email,
+            target: &account.email,
+            event: "welcome",
+            payload: &payload,
+        };
+        outbox::enqueue_in(tx, tenant, &welcome, now_ms, now).await?;
         queued += 1;
     }
     Ok(queued)

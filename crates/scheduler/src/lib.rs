@@ -23,8 +23,6 @@ pub enum SyncError {
     Crm(#[from] scimgate_crm::CrmError),
     #[error(transparent)]
     Notify(#[from] scimgate_notify::NotifyError),
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
     #[error("corrupt sync data: {0}")]
     Corrupt(String),
     /// The rule set does not compile (every problem, one per line).

@@ -1,13 +1,12 @@
 //! Watching rejected SCIM tokens: a burst of them for one tenant (someone has the wrong
-//! token after a rotation, or is guessing) becomes one `scim.auth_failures` notification,
-//! written through the outbox. Counted in memory per replica and per window; the
-//! notifier's grouping keeps a long attack to one message a day.
+//! token after a rotation, or is guessing) is handed to whoever listens (the server
+//! wires the notifier, which sends one `scim.auth_failures` message). Counted in memory
+//! per replica and per window; the notifier's grouping keeps a long attack to one
+//! message a day.
 
 use scimgate_core::{TenantName, Timestamp};
-use scimgate_notify::{Event, EventKind};
-use scimgate_store::Store;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Rejections within one window that make a burst.
 pub const BURST: u32 = 20;
@@ -16,12 +15,33 @@ pub const WINDOW_MS: i64 = 10 * 60 * 1000;
 /// bounded (over the bound, counting starts again).
 const MAX_TRACKED: usize = 10_000;
 
+/// Told of each burst: the tenant named in the URL, and when. Called on the request's
+/// task, so it must not block (the notifier spawns its write).
+pub type OnBurst = Arc<dyn Fn(TenantName, Timestamp) + Send + Sync>;
+
 #[derive(Default)]
 pub struct AuthFailures {
     windows: Mutex<HashMap<String, (i64, u32)>>,
+    on_burst: Option<OnBurst>,
 }
 
 impl AuthFailures {
+    pub fn new(on_burst: OnBurst) -> AuthFailures {
+        AuthFailures {
+            windows: Mutex::default(),
+            on_burst: Some(on_burst),
+        }
+    }
+
+    /// Counts one rejected request, and tells the listener when it completes a burst.
+    pub fn count(&self, tenant: TenantName, now: Timestamp) {
+        if self.rejected(&tenant, now) {
+            if let Some(on_burst) = &self.on_burst {
+                on_burst(tenant, now);
+            }
+        }
+    }
+
     /// Counts one rejected request for the tenant named in the URL; true exactly when
     /// this rejection completes a burst (once per window).
     pub fn rejected(&self, tenant: &TenantName, now: Timestamp) -> bool {
@@ -43,45 +63,6 @@ impl AuthFailures {
         }
         entry.1 += 1;
         entry.1 == BURST
-    }
-}
-
-/// Records the burst for subscribers (if the tenant exists); errors are logged, not
-/// returned: the client's 401 does not depend on it.
-pub async fn notify(store: Store, tenant: TenantName, now: Timestamp) {
-    let result = async {
-        let Some(tenant) = store.tenant(&tenant).await? else {
-            return Ok::<_, scimgate_notify::NotifyError>(());
-        };
-        let event = Event {
-            kind: EventKind::ScimAuthFailures,
-            cause: "rejected SCIM tokens".into(),
-            title: format!("{BURST} requests with a rejected SCIM token within 10 minutes"),
-            details: vec![
-                "Someone is calling the SCIM endpoint with a token that is not valid: the identity provider may still use a revoked or rotated token, or someone is guessing.".into(),
-                "Where to look: the identity provider's provisioning logs; `scimgate token list --tenant` for the live tokens.".into(),
-            ],
-            run_id: None,
-        };
-        store
-            .write_transaction(move |conn| {
-                Box::pin(async move {
-                    scimgate_notify::outbox::record(
-                        conn,
-                        &tenant,
-                        &[event],
-                        &[],
-                        now.unix_millis(),
-                        &now.to_rfc3339(),
-                    )
-                    .await
-                })
-            })
-            .await
-    }
-    .await;
-    if let Err(e) = result {
-        tracing::warn!(error = %e, "could not record a burst of rejected SCIM tokens");
     }
 }
 

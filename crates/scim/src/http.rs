@@ -51,14 +51,7 @@ impl FromRequestParts<ScimState> for Authed {
         };
         let Some(tenant) = authenticated else {
             if let Ok(named) = TenantName::parse(&path_tenant) {
-                let now = state.clock.now();
-                if state.auth_failures.rejected(&named, now) {
-                    tokio::spawn(crate::auth_failures::notify(
-                        state.store.clone(),
-                        named,
-                        now,
-                    ));
-                }
+                state.auth_failures.count(named, state.clock.now());
             }
             return Err(ScimError::unauthorized());
         };

@@ -12,6 +12,7 @@ use anyhow::Context;
 use axum::Router;
 use config::ServeConfig;
 use scimgate_core::clock::SharedClock;
+use scimgate_scim::auth_failures::{self, AuthFailures, OnBurst};
 use scimgate_scim::ScimState;
 use scimgate_store::Store;
 use std::sync::Arc;
@@ -22,11 +23,11 @@ pub fn build_app(store: Store, clock: SharedClock, config: &ServeConfig) -> Rout
     let app = scimgate_app::App::builtin(store.clone(), clock.clone(), config.webhook_targets);
     let admin = admin::router(app);
     let scim = ScimState {
-        store,
+        store: store.clone(),
         clock,
         max_body_bytes: config.max_body_bytes,
         public_url: config.public_url.clone(),
-        auth_failures: Default::default(),
+        auth_failures: Arc::new(AuthFailures::new(notify_auth_bursts(store))),
     };
     Router::new()
         .merge(scimgate_scim::router(scim))
@@ -38,6 +39,19 @@ pub fn build_app(store: Store, clock: SharedClock, config: &ServeConfig) -> Rout
             axum::routing::any(scimgate_scim::not_found),
         )
         .layer(axum::middleware::from_fn(request_id::tag_request))
+}
+
+/// Each burst of rejected SCIM tokens becomes a `scim.auth_failures` notification.
+fn notify_auth_bursts(store: Store) -> OnBurst {
+    Arc::new(move |tenant, now| {
+        tokio::spawn(scimgate_notify::auth_failures::record_burst(
+            store.clone(),
+            tenant,
+            now,
+            auth_failures::BURST,
+            auth_failures::WINDOW_MS / 60_000,
+        ));
+    })
 }
 
 /// Opens and migrates the store, binds, and serves until SIGINT/SIGTERM.

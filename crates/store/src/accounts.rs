@@ -93,7 +93,7 @@ impl Store {
         let tenant_id = tenant.id;
         let changes = changes.to_vec();
         let now = now.to_owned();
-        self.write_transaction(move |conn| {
+        self.write_conn(move |conn| {
             Box::pin(async move {
                 let mut pks = Vec::with_capacity(changes.len());
                 for change in &changes {

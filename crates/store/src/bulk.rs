@@ -5,13 +5,13 @@
 //! the rows are read on the calling thread (in `block_in_place`) inside one read
 //! transaction: a consistent snapshot, beside the writer (WAL).
 
-use crate::{Backend, Result, Store};
+use crate::{Backend, Result, Store, StoreError};
 use rusqlite::{Connection, OpenFlags, Transaction};
 use sqlx::AnyConnection;
 use std::future::Future;
 use std::pin::Pin;
 
-/// The future a [`Store::write_transaction`] body returns, borrowing the connection.
+/// The future a [`Store::write_transaction`] body returns, borrowing the transaction.
 pub type TxWork<'c, T, E> = Pin<Box<dyn Future<Output = std::result::Result<T, E>> + Send + 'c>>;
 
 /// Whether blocking this thread is allowed (`block_in_place`): only on a multi-threaded
@@ -53,21 +53,41 @@ impl Store {
     }
 }
 
+/// A write transaction in progress, handed to the body of [`Store::write_transaction`].
+/// The store's `*_in` functions write through it, so the work of several aggregates (a
+/// run's end, the notifications it causes, the welcome e-mails it owes) commits or rolls
+/// back as one.
+pub struct Tx<'c> {
+    pub(crate) conn: &'c mut AnyConnection,
+}
+
+impl Tx<'_> {
+    pub(crate) fn backend(&self) -> Backend {
+        match self.conn.backend_name() {
+            "PostgreSQL" => Backend::Postgres,
+            _ => Backend::Sqlite,
+        }
+    }
+}
+
 impl Store {
     /// Runs `work` in one write transaction on a pooled connection: committed if it
     /// returns `Ok`, rolled back otherwise. IMMEDIATE on SQLite, so it queues behind the
-    /// SCIM writer instead of deadlocking with it. For the tables of the crates that
-    /// keep their own data here (CRM accounts, run history).
-    pub async fn write_transaction<T, E: From<sqlx::Error>>(
+    /// SCIM writer instead of deadlocking with it.
+    pub async fn write_transaction<T, E: From<StoreError>>(
         &self,
-        work: impl for<'c> FnOnce(&'c mut AnyConnection) -> TxWork<'c, T, E>,
+        work: impl for<'c> FnOnce(Tx<'c>) -> TxWork<'c, T, E>,
     ) -> std::result::Result<T, E> {
         // A sqlx transaction, not a bare BEGIN: if this future is dropped half-way (a
         // client hung up, shutdown), the connection is rolled back before it is reused.
-        let mut tx = self.pool.begin_with(self.backend.begin_write()).await?;
-        match work(&mut tx).await {
+        let mut tx = self
+            .pool
+            .begin_with(self.backend.begin_write())
+            .await
+            .map_err(StoreError::from)?;
+        match work(Tx { conn: &mut tx }).await {
             Ok(value) => {
-                tx.commit().await?;
+                tx.commit().await.map_err(StoreError::from)?;
                 Ok(value)
             }
             Err(e) => {
@@ -75,5 +95,13 @@ impl Store {
                 Err(e)
             }
         }
+    }
+
+    /// [`Store::write_transaction`] for the store's own modules, on the bare connection.
+    pub(crate) async fn write_conn<T, E: From<StoreError>>(
+        &self,
+        work: impl for<'c> FnOnce(&'c mut AnyConnection) -> TxWork<'c, T, E>,
+    ) -> std::result::Result<T, E> {
+        self.write_transaction(move |tx| work(tx.conn)).await
     }
 }

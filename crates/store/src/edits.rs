@@ -92,7 +92,7 @@ async fn ensure_row(conn: &mut AnyConnection, tenant: &Tenant, aggregate: Aggreg
 /// Bumps the version inside the write's transaction, refusing a stale expectation. The
 /// UPDATE holds the row until commit: a concurrent write of the same aggregate waits,
 /// then finds the version moved and is refused.
-pub async fn bump(
+pub(crate) async fn bump(
     conn: &mut AnyConnection,
     tenant: &Tenant,
     aggregate: Aggregate,

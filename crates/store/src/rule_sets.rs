@@ -107,12 +107,12 @@ impl Store {
     ) -> std::result::Result<Versioned<T>, E>
     where
         T: Send + 'static,
-        E: From<StoreError> + From<sqlx::Error> + Send + 'static,
+        E: From<StoreError> + Send + 'static,
     {
         let scripts = serde_json::to_string(&source.scripts)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let tenant = tenant.clone();
-        self.write_transaction(move |conn| {
+        self.write_conn(move |conn| {
             Box::pin(async move {
                 edits::lock(conn, &tenant, Aggregate::Catalog).await?;
                 let version = edits::bump(conn, &tenant, Aggregate::RuleSet, expect, &now).await?;
@@ -128,7 +128,8 @@ impl Store {
                 .bind(&scripts)
                 .bind(&now)
                 .execute(&mut *conn)
-                .await?;
+                .await
+                .map_err(StoreError::from)?;
                 Ok(Versioned { version, value })
             })
         })
@@ -146,10 +147,10 @@ impl Store {
         check: impl FnOnce(Option<&RuleSource>, &Catalog) -> std::result::Result<(), E> + Send + 'static,
     ) -> std::result::Result<Versioned<Catalog>, E>
     where
-        E: From<StoreError> + From<sqlx::Error> + Send + 'static,
+        E: From<StoreError> + Send + 'static,
     {
         let tenant = tenant.clone();
-        self.write_transaction(move |conn| {
+        self.write_conn(move |conn| {
             Box::pin(async move {
                 let version = edits::bump(conn, &tenant, Aggregate::Catalog, expect, &now).await?;
                 let before = catalog::read(conn, &tenant).await?;

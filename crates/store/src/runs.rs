@@ -1,9 +1,9 @@
 //! Run history: every sync run with its trigger, times, status and counts, and what it
 //! did to each user it touched; and the few run-state changes a sync makes.
 
-use crate::{Result, Store, StoreError, Tenant};
+use crate::{Result, Store, StoreError, Tenant, Tx};
 use scimgate_core::{Run, RunCounts, RunOutcome, RunStatus, RunUser, Trigger};
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
 const RUN_COLUMNS: &str = "id, trigger_kind, status, started_at, finished_at, users_received, \
     users_synced, created, updated, deprovisioned, unchanged, errors, held, message";
@@ -32,9 +32,9 @@ fn run_from_row(row: &sqlx::any::AnyRow) -> Result<Run> {
 }
 
 /// Sets a run's status, counts and message (and `finished_at`, once it has finished),
-/// on `conn`: inside the transaction that also records the run's notifications.
+/// inside the transaction that also records the run's notifications.
 pub async fn finish_run_in(
-    conn: &mut AnyConnection,
+    tx: &mut Tx<'_>,
     run_id: i64,
     status: RunStatus,
     counts: &RunCounts,
@@ -60,25 +60,20 @@ pub async fn finish_run_in(
     .bind(n(counts.held))
     .bind(message)
     .bind(run_id)
-    .execute(&mut *conn)
+    .execute(&mut *tx.conn)
     .await?;
     Ok(())
 }
 
-/// Marks a run failed with the reason, keeping whatever counts it recorded, on `conn`.
-pub async fn fail_run_in(
-    conn: &mut AnyConnection,
-    run_id: i64,
-    why: &str,
-    now: &str,
-) -> Result<()> {
+/// Marks a run failed with the reason, keeping whatever counts it recorded.
+pub async fn fail_run_in(tx: &mut Tx<'_>, run_id: i64, why: &str, now: &str) -> Result<()> {
     sqlx::query(
         "UPDATE sync_runs SET status = 'failed', finished_at = $1, message = $2 WHERE id = $3",
     )
     .bind(now)
     .bind(why)
     .bind(run_id)
-    .execute(&mut *conn)
+    .execute(&mut *tx.conn)
     .await?;
     Ok(())
 }
@@ -119,7 +114,8 @@ impl Store {
         counts: &RunCounts,
     ) -> Result<()> {
         let mut conn = self.pool.acquire().await?;
-        finish_run_in(&mut conn, run_id, status, counts, None, None).await
+        let mut tx = Tx { conn: &mut conn };
+        finish_run_in(&mut tx, run_id, status, counts, None, None).await
     }
 
     /// A run's status and message, counts kept (a held run whose approval failed).
@@ -204,7 +200,7 @@ impl Store {
             return Ok(());
         }
         let (tenant_id, users) = (tenant.id, users.to_vec());
-        self.write_transaction(move |conn| {
+        self.write_conn(move |conn| {
             Box::pin(async move {
                 for user in &users {
                     sqlx::query(

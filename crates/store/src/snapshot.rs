@@ -177,7 +177,10 @@ impl Store {
     /// `conn` inside the caller's write transaction (so the caller's own changes — the
     /// CRM unlinking its accounts — commit with it). The tenant row is updated first, as
     /// the SCIM writer locks it, so no SCIM write interleaves.
-    pub async fn clear_staged_in(conn: &mut sqlx::AnyConnection, tenant: &Tenant) -> Result<()> {
+    pub(crate) async fn clear_staged_in(
+        conn: &mut sqlx::AnyConnection,
+        tenant: &Tenant,
+    ) -> Result<()> {
         sqlx::query("UPDATE tenants SET change_seq = change_seq + 1 WHERE id = $1")
             .bind(tenant.id)
             .execute(&mut *conn)
@@ -196,8 +199,9 @@ impl Store {
         Ok(())
     }
 
-    /// The connection pool, for the crates that keep their own tables in this database
-    /// (the CRM side and the scheduler). Their migrations are applied with ours.
+    /// The connection pool, for tests that inspect or damage the database on purpose.
+    /// Production code goes through the store's methods: no other crate writes SQL
+    /// (`tests/dependency_direction.rs` checks).
     pub fn pool(&self) -> &sqlx::AnyPool {
         &self.pool
     }

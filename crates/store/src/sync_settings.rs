@@ -94,7 +94,7 @@ impl Store {
         now: &str,
     ) -> Result<i64> {
         let (tenant, settings, now) = (tenant.clone(), settings.clone(), now.to_owned());
-        self.write_transaction(move |conn| {
+        self.write_conn(move |conn| {
             Box::pin(async move {
                 let version = edits::bump(conn, &tenant, Aggregate::Settings, expect, &now).await?;
                 ensure_row(conn, &tenant).await?;
@@ -191,7 +191,7 @@ impl Store {
     /// time noted, in one transaction.
     pub async fn clear_holding_area(&self, tenant: &Tenant, now: &str) -> Result<()> {
         let (tenant, now) = (tenant.clone(), now.to_owned());
-        self.write_transaction(move |conn| {
+        self.write_conn(move |conn| {
             Box::pin(async move {
                 ensure_row(conn, &tenant).await?;
                 Store::clear_staged_in(conn, &tenant).await?;

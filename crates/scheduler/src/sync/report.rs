@@ -50,7 +50,7 @@ impl Syncer {
         let now = self.clock.now();
         let tenant = tenant.clone();
         self.store
-            .write_transaction(move |conn| {
+            .write_transaction(move |mut tx| {
                 Box::pin(async move {
                     let stamp = now.to_rfc3339();
                     match end {
@@ -63,7 +63,7 @@ impl Syncer {
                             },
                         )) => {
                             scimgate_store::runs::finish_run_in(
-                                conn,
+                                &mut tx,
                                 run_id,
                                 status,
                                 &counts,
@@ -73,15 +73,23 @@ impl Syncer {
                             .await?;
                         }
                         Some((run_id, RunEnd::Failed { why })) => {
-                            scimgate_store::runs::fail_run_in(conn, run_id, &why, &stamp).await?;
+                            scimgate_store::runs::fail_run_in(&mut tx, run_id, &why, &stamp)
+                                .await?;
                         }
                         None => {}
                     }
                     let now_ms = now.unix_millis();
-                    outbox::record(conn, &tenant, &events, &ended, now_ms, &stamp).await?;
+                    outbox::record(&mut tx, &tenant, &events, &ended, now_ms, &stamp).await?;
                     if let Some((sign_in_url, owed)) = &welcomes {
-                        welcome::record_pending(conn, &tenant, owed, sign_in_url, now_ms, &stamp)
-                            .await?;
+                        welcome::record_pending(
+                            &mut tx,
+                            &tenant,
+                            owed,
+                            sign_in_url,
+                            now_ms,
+                            &stamp,
+                        )
+                        .await?;
                     }
                     Ok::<_, SyncError>(())
                 })
@@ -103,8 +111,7 @@ impl Syncer {
             // fix (rules, catalogue, a missing rule set); for a database or internal
             // failure only that it happened — the details go to the server log.
             let why = match e {
-                SyncError::Database(_)
-                | SyncError::Store(_)
+                SyncError::Store(_)
                 | SyncError::Crm(_)
                 | SyncError::Notify(_)
                 | SyncError::Corrupt(_) => {
