@@ -19,7 +19,8 @@ pub async fn tag_request(req: Request, next: Next) -> Response {
         .filter(|v| v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
         .unwrap_or_else(|| format!("r{}", NEXT_ID.fetch_add(1, Ordering::Relaxed)));
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    // `tenant` is filled in once a request is authenticated.
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path(), tenant = tracing::field::Empty);
     async move {
         let mut response = next.run(req).await;
         let status = response.status();

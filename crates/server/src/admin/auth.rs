@@ -3,16 +3,10 @@
 
 use super::error::{ApiError, Result};
 use super::AdminState;
-use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use scimgate_core::TenantName;
 use scimgate_store::Tenant;
-
-/// The tenant named in the URL, proven by an admin token of that tenant.
-pub struct Admin {
-    pub tenant: Tenant,
-}
 
 fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -28,10 +22,9 @@ fn path_tenant(parts: &Parts) -> &str {
     parts.uri.path().split('/').nth(4).unwrap_or_default()
 }
 
-impl FromRequestParts<AdminState> for Admin {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AdminState) -> Result<Admin> {
+/// The tenant named in the URL, proven by an admin token of that tenant.
+pub async fn tenant(parts: &Parts, state: &AdminState) -> Result<Tenant> {
+    {
         let Some(token) = bearer(parts) else {
             return Err(ApiError::unauthorized(
                 "missing admin token: send Authorization: Bearer sga_… (create one with scimgate admin-token create --tenant T)",
@@ -51,6 +44,6 @@ impl FromRequestParts<AdminState> for Admin {
             tracing::warn!(token_tenant = %tenant.name, "admin token used for another tenant");
             return Err(ApiError::not_found(format!("no tenant named {named:?}")));
         }
-        Ok(Admin { tenant })
+        Ok(tenant)
     }
 }

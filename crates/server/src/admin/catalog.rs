@@ -1,13 +1,10 @@
 //! The tenant's CRM catalogue: user plans (with seats), companies, groups, roles. Every
 //! write names the version it is based on (see `version`).
 
-use super::auth::Admin;
 use super::body::Document;
+use super::call::Call;
 use super::error::{ApiError, Result};
-use super::params::{Params, Segments};
-use super::{version, AdminState};
-use axum::extract::State;
-use axum::http::HeaderMap;
+use super::version;
 use axum::response::Response;
 use scimgate_app::Versioned;
 use scimgate_core::{Catalog, CatalogEntry, CatalogKind};
@@ -52,37 +49,24 @@ fn kind(text: &str) -> Result<CatalogKind> {
     })
 }
 
-#[tracing::instrument(skip_all, fields(tenant = %admin.tenant.name))]
-pub async fn get(
-    admin: Admin,
-    State(state): State<AdminState>,
-    params: Params,
-) -> Result<Response> {
-    params.only(&[])?;
-    respond(state.app.catalog(&admin.tenant).await?)
+pub async fn get(call: Call) -> Result<Response> {
+    call.no_params()?;
+    respond(call.app.catalog(&call.tenant).await?)
 }
 
 /// Replaces the whole catalogue (JSON in the shape GET returns, or the YAML file).
-#[tracing::instrument(skip_all, fields(tenant = %admin.tenant.name))]
-pub async fn replace(
-    admin: Admin,
-    State(state): State<AdminState>,
-    params: Params,
-    headers: HeaderMap,
-    body: Document,
-) -> Result<Response> {
-    params.only(&[])?;
+pub async fn replace(call: Call, body: Document) -> Result<Response> {
+    call.no_params()?;
     let catalog = match &body {
         Document::Yaml(text) => Catalog::from_yaml(text).map_err(ApiError::bad_request)?,
         Document::Json(_) => body
             .json::<Catalog>()
             .map_err(|e| ApiError::bad_request(format!("catalogue: {}", e.message)))?,
     };
-    let expect = version::expected(&headers, Some(&body), CATALOGUE)?;
+    let expect = call.expected(Some(&body), CATALOGUE)?;
     respond(
-        state
-            .app
-            .replace_catalog(&admin.tenant, expect, catalog)
+        call.app
+            .replace_catalog(&call.tenant, expect, catalog)
             .await?,
     )
 }
@@ -94,24 +78,19 @@ struct EntryBody {
     seats: Option<u64>,
 }
 
+/// The entry named in the path (`{kind}/{name}`); no query parameters.
+fn entry(call: &Call) -> Result<(CatalogKind, &str)> {
+    call.no_params()?;
+    Ok((kind(call.path.get("kind")?)?, call.path.get("name")?))
+}
+
 /// Adds one entry, or sets the seats of an existing one. Answers with the entry.
-#[tracing::instrument(skip_all, fields(tenant = %admin.tenant.name))]
-pub async fn put_entry(
-    admin: Admin,
-    State(state): State<AdminState>,
-    path: Segments,
-    params: Params,
-    headers: HeaderMap,
-    body: Document,
-) -> Result<Response> {
-    params.only(&[])?;
-    let kind = kind(path.get("kind")?)?;
-    let name = path.get("name")?;
+pub async fn put_entry(call: Call, body: Document) -> Result<Response> {
+    let (kind, name) = entry(&call)?;
     let seats = body.json_or_empty::<EntryBody>()?.and_then(|b| b.seats);
-    let expect = version::expected(&headers, Some(&body), CATALOGUE)?;
-    let saved = state
-        .app
-        .put_catalog_entry(&admin.tenant, expect, kind, name, seats)
+    let expect = call.expected(Some(&body), CATALOGUE)?;
+    let saved = (call.app)
+        .put_catalog_entry(&call.tenant, expect, kind, name, seats)
         .await?;
     version::respond(Versioned {
         version: saved.version,
@@ -120,21 +99,11 @@ pub async fn put_entry(
 }
 
 /// Removes one entry (204, with the catalogue's new version as ETag).
-#[tracing::instrument(skip_all, fields(tenant = %admin.tenant.name))]
-pub async fn delete_entry(
-    admin: Admin,
-    State(state): State<AdminState>,
-    path: Segments,
-    params: Params,
-    headers: HeaderMap,
-) -> Result<Response> {
-    params.only(&[])?;
-    let kind = kind(path.get("kind")?)?;
-    let name = path.get("name")?;
-    let expect = version::expected(&headers, None, CATALOGUE)?;
-    let saved = state
-        .app
-        .delete_catalog_entry(&admin.tenant, expect, kind, name)
+pub async fn delete_entry(call: Call) -> Result<Response> {
+    let (kind, name) = entry(&call)?;
+    let expect = call.expected(None, CATALOGUE)?;
+    let saved = (call.app)
+        .delete_catalog_entry(&call.tenant, expect, kind, name)
         .await?;
     Ok(version::no_content(saved.version))
 }

@@ -6,6 +6,7 @@
 mod accounts;
 mod auth;
 mod body;
+mod call;
 mod catalog;
 mod error;
 mod notifications;

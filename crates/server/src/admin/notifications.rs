@@ -1,19 +1,20 @@
 //! Notification subscriptions (e-mail addresses and webhooks per event) and the outbox,
 //! where an admin sees what was sent and what could not be (dead, with the last error).
 
-use super::auth::Admin;
 use super::body::Document;
+use super::call::Call;
 use super::error::{ApiError, Result};
-use super::params::{Params, Segments, DEFAULT_LIMIT, MAX_LIMIT};
-use super::{version, AdminState};
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use super::params::{DEFAULT_LIMIT, MAX_LIMIT};
+use super::version;
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use scimgate_app::Versioned;
 use scimgate_notify::{Channel, EventKind};
 use serde::Deserialize;
 use serde_json::{json, Value};
+
+const SUBSCRIPTIONS: &str = "the subscriptions";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,14 +33,9 @@ fn event(name: &str) -> Result<EventKind> {
 }
 
 /// Never carries a webhook's secret: that is shown once, when it is created.
-#[tracing::instrument(skip_all, fields(tenant = %admin.tenant.name))]
-pub async fn list(
-    admin: Admin,
-    State(state): State<AdminState>,
-    params: Params,
-) -> Result<Response> {
-    params.only(&[])?;
-    let list = state.app.subscriptions(&admin.tenant).await?;
+pub async fn list(call: Call) -> Result<Response> {
+    call.no_params()?;
+    let list = call.app.subscriptions(&call.tenant).await?;
     version::respond(Versioned {
         version: list.version,
         value: json!({"subscriptions": list.value}),
@@ -47,26 +43,18 @@ pub async fn list(
 }
 
 /// 201 with the subscription; a webhook's signing secret is in `secret`, this once.
-#[tracing::instrument(skip_all, fields(tenant = %admin.tenant.name))]
-pub async fn add(
-    admin: Admin,
-    State(state): State<AdminState>,
-    params: Params,
-    headers: HeaderMap,
-    document: Document,
-) -> Result<Response> {
-    params.only(&[])?;
+pub async fn add(call: Call, document: Document) -> Result<Response> {
+    call.no_params()?;
     let body: NewSubscriptionBody = document.json()?;
-    let expect = version::expected(&headers, Some(&document), "the subscriptions")?;
+    let expect = call.expected(Some(&document), SUBSCRIPTIONS)?;
     let channel = channel(&body.channel)?;
     let events = body
         .events
         .iter()
         .map(|name| event(name))
         .collect::<Result<Vec<_>>>()?;
-    let created = state
-        .app
-        .subscribe(&admin.tenant, expect, channel, &body.target, &events)
+    let created = (call.app)
+        .subscribe(&call.tenant, expect, channel, &body.target, &events)
         .await?;
     let mut answer = json!(created.value.subscription);
     if let (Some(secret), Some(map)) = (created.value.secret, answer.as_object_mut()) {
@@ -80,49 +68,33 @@ pub async fn add(
     Ok(response)
 }
 
-#[tracing::instrument(skip_all, fields(tenant = %admin.tenant.name, subscription))]
-pub async fn remove(
-    admin: Admin,
-    State(state): State<AdminState>,
-    path: Segments,
-    params: Params,
-    headers: HeaderMap,
-) -> Result<Response> {
-    params.only(&[])?;
-    let id = path.number("id", "subscription")?;
-    tracing::Span::current().record("subscription", id);
-    let expect = version::expected(&headers, None, "the subscriptions")?;
-    let version = state.app.unsubscribe(&admin.tenant, expect, id).await?;
+/// The subscription named in the path (`{id}`); no query parameters.
+fn subscription_id(call: &Call) -> Result<i64> {
+    call.no_params()?;
+    call.path.number("id", "subscription")
+}
+
+pub async fn remove(call: Call) -> Result<Response> {
+    let id = subscription_id(&call)?;
+    let expect = call.expected(None, SUBSCRIPTIONS)?;
+    let version = call.app.unsubscribe(&call.tenant, expect, id).await?;
     Ok(version::no_content(version))
 }
 
 /// Queues a test message to one subscription; the delivery worker sends it like any other.
-#[tracing::instrument(skip_all, fields(tenant = %admin.tenant.name, subscription))]
-pub async fn test(
-    admin: Admin,
-    State(state): State<AdminState>,
-    path: Segments,
-    params: Params,
-) -> Result<(StatusCode, Json<Value>)> {
-    params.only(&[])?;
-    let id = path.number("id", "subscription")?;
-    tracing::Span::current().record("subscription", id);
-    let outbox_id = state.app.test_subscription(&admin.tenant, id).await?;
+pub async fn test(call: Call) -> Result<(StatusCode, Json<Value>)> {
+    let id = subscription_id(&call)?;
+    let outbox_id = call.app.test_subscription(&call.tenant, id).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"outbox_id": outbox_id}))))
 }
 
 /// Messages newest first; `status` keeps pending, delivered or dead ones.
-#[tracing::instrument(skip_all, fields(tenant = %admin.tenant.name))]
-pub async fn outbox(
-    admin: Admin,
-    State(state): State<AdminState>,
-    params: Params,
-) -> Result<Json<Value>> {
-    params.only(&["status", "limit"])?;
+pub async fn outbox(call: Call) -> Result<Json<Value>> {
+    let params = call.params.only(&["status", "limit"])?;
     let status = params.one("status")?;
     let limit = params.number("limit", DEFAULT_LIMIT, MAX_LIMIT)?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let messages = state.app.outbox(&admin.tenant, status, limit).await?;
+    let messages = call.app.outbox(&call.tenant, status, limit).await?;
     Ok(Json(json!({"messages": messages})))
 }
 

@@ -3,16 +3,14 @@
 //! application's query language; and one user's item with the explanation of every
 //! value the rules set.
 
-use super::auth::Admin;
 use super::body::Document;
+use super::call::Call;
 use super::error::Result;
-use super::params::{Page, Params, Segments};
-use super::{rules, AdminState};
-use axum::extract::State;
+use super::params::{Page, Params};
+use super::rules;
 use axum::Json;
 use scimgate_app::preview::PreviewQuery;
 use scimgate_scheduler::{Plan, PlanItem, RuleSource};
-use scimgate_store::Tenant;
 use serde_json::{json, Value};
 
 /// What a preview request asks for: the query, and a page of its result.
@@ -50,50 +48,28 @@ impl Query {
     }
 }
 
-async fn preview(
-    state: &AdminState,
-    tenant: &Tenant,
-    params: &Params,
-    draft: Option<&RuleSource>,
-) -> Result<Json<Value>> {
-    let query = Query::parse(params)?;
-    let plan = state.app.preview(tenant, draft).await?;
+async fn preview(call: &Call, draft: Option<&RuleSource>) -> Result<Json<Value>> {
+    let query = Query::parse(&call.params)?;
+    let plan = call.app.preview(&call.tenant, draft).await?;
     Ok(Json(query.answer(plan)))
 }
 
 /// With the saved rule set.
-#[tracing::instrument(skip_all, fields(tenant = %admin.tenant.name))]
-pub async fn saved(
-    admin: Admin,
-    State(state): State<AdminState>,
-    params: Params,
-) -> Result<Json<Value>> {
-    preview(&state, &admin.tenant, &params, None).await
+pub async fn saved(call: Call) -> Result<Json<Value>> {
+    preview(&call, None).await
 }
 
 /// With a draft rule set (the body, as PUT …/rules takes it); nothing is saved.
-#[tracing::instrument(skip_all, fields(tenant = %admin.tenant.name))]
-pub async fn draft(
-    admin: Admin,
-    State(state): State<AdminState>,
-    params: Params,
-    body: Document,
-) -> Result<Json<Value>> {
-    Query::parse(&params)?;
+pub async fn draft(call: Call, body: Document) -> Result<Json<Value>> {
+    Query::parse(&call.params)?;
     let draft = rules::rule_source(&body)?;
-    preview(&state, &admin.tenant, &params, Some(&draft)).await
+    preview(&call, Some(&draft)).await
 }
 
 /// One user (by id or userName): its plan item and the explanation.
-#[tracing::instrument(skip_all, fields(tenant = %admin.tenant.name))]
-pub async fn user(
-    admin: Admin,
-    State(state): State<AdminState>,
-    path: Segments,
-    params: Params,
-) -> Result<Json<Value>> {
-    params.only(&[])?;
-    let wanted = path.get("id")?;
-    let (item, explanation) = state.app.preview_user(&admin.tenant, wanted, None).await?;
+pub async fn user(call: Call) -> Result<Json<Value>> {
+    call.no_params()?;
+    let wanted = call.path.get("id")?;
+    let (item, explanation) = call.app.preview_user(&call.tenant, wanted, None).await?;
     Ok(Json(json!({"item": item, "explanation": explanation})))
 }

@@ -2,13 +2,10 @@
 //! validate without saving, switch one rule on or off, and reorder. Every write names
 //! the version it is based on (see `version`).
 
-use super::auth::Admin;
 use super::body::Document;
+use super::call::Call;
 use super::error::Result;
-use super::params::{Params, Segments};
-use super::{version, AdminState};
-use axum::extract::State;
-use axum::http::HeaderMap;
+use super::version;
 use axum::response::Response;
 use axum::Json;
 use scimgate_rules::RuleEdit;
@@ -45,40 +42,22 @@ pub fn rule_source(body: &Document) -> Result<RuleSource> {
     }
 }
 
-#[tracing::instrument(skip_all, fields(tenant = %admin.tenant.name))]
-pub async fn get(
-    admin: Admin,
-    State(state): State<AdminState>,
-    params: Params,
-) -> Result<Response> {
-    params.only(&[])?;
-    version::respond(state.app.rule_set(&admin.tenant).await?)
+pub async fn get(call: Call) -> Result<Response> {
+    call.no_params()?;
+    version::respond(call.app.rule_set(&call.tenant).await?)
 }
 
-#[tracing::instrument(skip_all, fields(tenant = %admin.tenant.name))]
-pub async fn put(
-    admin: Admin,
-    State(state): State<AdminState>,
-    params: Params,
-    headers: HeaderMap,
-    body: Document,
-) -> Result<Response> {
-    params.only(&[])?;
+pub async fn put(call: Call, body: Document) -> Result<Response> {
+    call.no_params()?;
     let source = rule_source(&body)?;
-    let expect = version::expected(&headers, Some(&body), RULE_SET)?;
-    version::respond(state.app.save_rules(&admin.tenant, expect, source).await?)
+    let expect = call.expected(Some(&body), RULE_SET)?;
+    version::respond(call.app.save_rules(&call.tenant, expect, source).await?)
 }
 
-#[tracing::instrument(skip_all, fields(tenant = %admin.tenant.name))]
-pub async fn validate(
-    admin: Admin,
-    State(state): State<AdminState>,
-    params: Params,
-    body: Document,
-) -> Result<Json<Value>> {
-    params.only(&[])?;
+pub async fn validate(call: Call, body: Document) -> Result<Json<Value>> {
+    call.no_params()?;
     let source = rule_source(&body)?;
-    let found = state.app.validate_rules(&admin.tenant, &source).await?;
+    let found = call.app.validate_rules(&call.tenant, &source).await?;
     Ok(Json(json!({
         "valid": found.problems.is_empty(),
         "errors": found.problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
@@ -86,57 +65,23 @@ pub async fn validate(
     })))
 }
 
-async fn edit(
-    admin: Admin,
-    state: AdminState,
-    headers: &HeaderMap,
-    body: Option<&Document>,
-    edit: RuleEdit,
-) -> Result<Response> {
-    let expect = version::expected(headers, body, RULE_SET)?;
-    version::respond(state.app.edit_rules(&admin.tenant, expect, &edit).await?)
+async fn edit(call: &Call, body: Option<&Document>, edit: RuleEdit) -> Result<Response> {
+    let expect = call.expected(body, RULE_SET)?;
+    version::respond(call.app.edit_rules(&call.tenant, expect, &edit).await?)
 }
 
-async fn switch(
-    admin: Admin,
-    state: AdminState,
-    path: Segments,
-    headers: HeaderMap,
-    active: bool,
-) -> Result<Response> {
-    let rule = path.get("name")?.to_owned();
-    edit(
-        admin,
-        state,
-        &headers,
-        None,
-        RuleEdit::SetActive { rule, active },
-    )
-    .await
+async fn switch(call: Call, active: bool) -> Result<Response> {
+    call.no_params()?;
+    let rule = call.path.get("name")?.to_owned();
+    edit(&call, None, RuleEdit::SetActive { rule, active }).await
 }
 
-#[tracing::instrument(skip_all, fields(tenant = %admin.tenant.name))]
-pub async fn activate(
-    admin: Admin,
-    State(state): State<AdminState>,
-    path: Segments,
-    params: Params,
-    headers: HeaderMap,
-) -> Result<Response> {
-    params.only(&[])?;
-    switch(admin, state, path, headers, true).await
+pub async fn activate(call: Call) -> Result<Response> {
+    switch(call, true).await
 }
 
-#[tracing::instrument(skip_all, fields(tenant = %admin.tenant.name))]
-pub async fn deactivate(
-    admin: Admin,
-    State(state): State<AdminState>,
-    path: Segments,
-    params: Params,
-    headers: HeaderMap,
-) -> Result<Response> {
-    params.only(&[])?;
-    switch(admin, state, path, headers, false).await
+pub async fn deactivate(call: Call) -> Result<Response> {
+    switch(call, false).await
 }
 
 #[derive(Deserialize)]
@@ -146,22 +91,8 @@ pub struct OrderBody {
 }
 
 /// Puts the rules in the given order, which must name every rule exactly once.
-#[tracing::instrument(skip_all, fields(tenant = %admin.tenant.name))]
-pub async fn order(
-    admin: Admin,
-    State(state): State<AdminState>,
-    params: Params,
-    headers: HeaderMap,
-    body: Document,
-) -> Result<Response> {
-    params.only(&[])?;
+pub async fn order(call: Call, body: Document) -> Result<Response> {
+    call.no_params()?;
     let order: OrderBody = body.json()?;
-    edit(
-        admin,
-        state,
-        &headers,
-        Some(&body),
-        RuleEdit::Reorder(order.order),
-    )
-    .await
+    edit(&call, Some(&body), RuleEdit::Reorder(order.order)).await
 }

@@ -1,36 +1,21 @@
 //! The tenant's sync settings: automatic sync, schedule, debounce, deprovision guard.
 
-use super::auth::Admin;
 use super::body::Document;
+use super::call::Call;
 use super::error::Result;
-use super::params::Params;
-use super::{version, AdminState};
-use axum::extract::State;
-use axum::http::HeaderMap;
+use super::version;
 use axum::response::Response;
 use scimgate_scheduler::SyncSettings;
 
-#[tracing::instrument(skip_all, fields(tenant = %admin.tenant.name))]
-pub async fn get(
-    admin: Admin,
-    State(state): State<AdminState>,
-    params: Params,
-) -> Result<Response> {
-    params.only(&[])?;
-    version::respond(state.app.settings(&admin.tenant).await?)
+pub async fn get(call: Call) -> Result<Response> {
+    call.no_params()?;
+    version::respond(call.app.settings(&call.tenant).await?)
 }
 
 /// Replaces the settings (the full object); a bad schedule or guard is refused.
-#[tracing::instrument(skip_all, fields(tenant = %admin.tenant.name))]
-pub async fn put(
-    admin: Admin,
-    State(state): State<AdminState>,
-    params: Params,
-    headers: HeaderMap,
-    body: Document,
-) -> Result<Response> {
-    params.only(&[])?;
+pub async fn put(call: Call, body: Document) -> Result<Response> {
+    call.no_params()?;
     let new: SyncSettings = body.json()?;
-    let expect = version::expected(&headers, Some(&body), "the sync settings")?;
-    version::respond(state.app.save_settings(&admin.tenant, expect, &new).await?)
+    let expect = call.expected(Some(&body), "the sync settings")?;
+    version::respond(call.app.save_settings(&call.tenant, expect, &new).await?)
 }

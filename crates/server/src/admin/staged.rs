@@ -1,11 +1,9 @@
 //! The holding area as the IdP filled it: staged users and groups, searched in memory
 //! from one snapshot (an admin API, not a hot path).
 
-use super::auth::Admin;
+use super::call::Call;
 use super::error::{ApiError, Result};
-use super::params::{Params, Segments};
-use super::AdminState;
-use axum::extract::State;
+use super::params::Params;
 use axum::Json;
 use scimgate_store::{Snapshot, StagedGroup, StagedUser};
 use serde_json::{json, Value};
@@ -85,16 +83,11 @@ fn user_list<'a>(
 
 /// `search` matches userName, displayName or externalId (case-insensitive, contains);
 /// `group` keeps members of the group with that display name (case-insensitive) or id.
-#[tracing::instrument(skip_all, fields(tenant = %admin.tenant.name))]
-pub async fn users(
-    admin: Admin,
-    State(state): State<AdminState>,
-    params: Params,
-) -> Result<Json<Value>> {
-    params.only(&["search", "group", "offset", "limit"])?;
+pub async fn users(call: Call) -> Result<Json<Value>> {
+    let params = call.params.only(&["search", "group", "offset", "limit"])?;
     let search = params.one("search")?.map(str::to_lowercase);
     let group = params.one("group")?;
-    let snapshot = state.app.holding_area(&admin.tenant).await?;
+    let snapshot = call.app.holding_area(&call.tenant).await?;
     let memberships = Memberships::of(&snapshot);
     let users = snapshot.users.iter().filter(|u| {
         let found = search.as_deref().is_none_or(|s| {
@@ -110,20 +103,15 @@ pub async fn users(
         });
         found && in_group
     });
-    Ok(Json(user_list(users, &memberships, &params)?))
+    Ok(Json(user_list(users, &memberships, params)?))
 }
 
 /// `search` matches displayName or externalId (case-insensitive, contains).
-#[tracing::instrument(skip_all, fields(tenant = %admin.tenant.name))]
-pub async fn groups(
-    admin: Admin,
-    State(state): State<AdminState>,
-    params: Params,
-) -> Result<Json<Value>> {
-    params.only(&["search", "offset", "limit"])?;
+pub async fn groups(call: Call) -> Result<Json<Value>> {
+    let params = call.params.only(&["search", "offset", "limit"])?;
     let search = params.one("search")?.map(str::to_lowercase);
     let page = params.page()?;
-    let snapshot = state.app.holding_area(&admin.tenant).await?;
+    let snapshot = call.app.holding_area(&call.tenant).await?;
     let memberships = Memberships::of(&snapshot);
     let groups: Vec<&StagedGroup> = snapshot
         .groups
@@ -150,16 +138,10 @@ pub async fn groups(
     Ok(Json(json!({"total": total, "groups": groups})))
 }
 
-#[tracing::instrument(skip_all, fields(tenant = %admin.tenant.name))]
-pub async fn members(
-    admin: Admin,
-    State(state): State<AdminState>,
-    path: Segments,
-    params: Params,
-) -> Result<Json<Value>> {
-    params.only(&["offset", "limit"])?;
-    let id = path.get("id")?;
-    let snapshot = state.app.holding_area(&admin.tenant).await?;
+pub async fn members(call: Call) -> Result<Json<Value>> {
+    let params = call.params.only(&["offset", "limit"])?;
+    let id = call.path.get("id")?;
+    let snapshot = call.app.holding_area(&call.tenant).await?;
     if !snapshot.groups.iter().any(|g| g.id == id) {
         return Err(ApiError::not_found(format!(
             "no staged group with id {id:?}"
@@ -177,5 +159,5 @@ pub async fn members(
         .users
         .iter()
         .filter(|u| members.contains(u.id.as_str()));
-    Ok(Json(user_list(users, &memberships, &params)?))
+    Ok(Json(user_list(users, &memberships, params)?))
 }
