@@ -97,7 +97,7 @@ async fn a_revoked_token_stops_working_on_every_replica_within_a_second(backend:
         .await
         .unwrap();
     let scim = store
-        .create_token(&tenant, "entra", SystemClock.now())
+        .create_token_of(TokenKind::Scim, &tenant, "entra", SystemClock.now())
         .await
         .unwrap();
     let admin = store
@@ -106,7 +106,7 @@ async fn a_revoked_token_stops_working_on_every_replica_within_a_second(backend:
         .unwrap();
     // A second SCIM token of the tenant keeps working.
     let other = store
-        .create_token(&tenant, "spare", SystemClock.now())
+        .create_token_of(TokenKind::Scim, &tenant, "spare", SystemClock.now())
         .await
         .unwrap();
     let replicas = [

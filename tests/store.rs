@@ -3,8 +3,8 @@
 
 use scimgate_core::{Clock, SystemClock, TenantName, Timestamp};
 use scimgate_store::{
-    Column, Cond, IndexedDoc, Member, MemberOp, Mutation, ResourceKind, Store, StoreError, Write,
-    MIGRATIONS,
+    Column, Cond, IndexedDoc, Member, MemberOp, Mutation, ResourceKind, Store, StoreError,
+    TokenKind, Write, MIGRATIONS,
 };
 use scimgate_testkit::{on_both_backends, DbBackend, TestDb};
 use serde_json::json;
@@ -61,7 +61,10 @@ async fn tokens_are_hashed_revocable_and_scoped(backend: DbBackend) {
     let Some((db, store, tenant)) = setup(backend).await else {
         return;
     };
-    let issued = store.create_token(&tenant, "entra", now()).await.unwrap();
+    let issued = store
+        .create_token_of(TokenKind::Scim, &tenant, "entra", now())
+        .await
+        .unwrap();
     assert_eq!(
         store.authenticate(&issued.secret).await.unwrap(),
         Some(tenant.clone())
@@ -76,13 +79,15 @@ async fn tokens_are_hashed_revocable_and_scoped(backend: DbBackend) {
     assert_eq!(hashes.len(), 1);
     assert!(!hashes[0].contains(&issued.secret["sgt_".len()..]));
     store
-        .revoke_token(&tenant, issued.info.id, now())
+        .revoke_token_of(TokenKind::Scim, &tenant, issued.info.id, now())
         .await
         .unwrap();
     assert_eq!(store.authenticate(&issued.secret).await.unwrap(), None);
     assert!(store.tokens(&tenant).await.unwrap()[0].revoked_at.is_some());
     assert!(matches!(
-        store.revoke_token(&tenant, 9999, now()).await,
+        store
+            .revoke_token_of(TokenKind::Scim, &tenant, 9999, now())
+            .await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(

@@ -7,7 +7,7 @@ use scimgate_core::{Clock, SystemClock, TenantName};
 use scimgate_rules::Catalog;
 use scimgate_scheduler::{RuleSource, RunStatus, SyncSettings, Syncer, Trigger};
 use scimgate_store::Expect;
-use scimgate_store::{IndexedDoc, ResourceKind, Store, Tenant, Write};
+use scimgate_store::{IndexedDoc, ResourceKind, Store, Tenant, TokenKind, Write};
 use scimgate_testkit::process::ServeProcess;
 use scimgate_testkit::{entra_user, on_both_backends, DbBackend, TestDb};
 use serde_json::json;
@@ -190,7 +190,7 @@ async fn two_servers_run_each_settled_change_once(backend: DbBackend) {
     let store = db.store().await;
     let tenant = tenant_with_rules(&store).await;
     let token = store
-        .create_token(&tenant, "entra", SystemClock.now())
+        .create_token_of(TokenKind::Scim, &tenant, "entra", SystemClock.now())
         .await
         .unwrap()
         .secret;

@@ -542,13 +542,23 @@ async fn dead_tokens_are_refused(backend: DbBackend) {
     // with 401 (not 404) even on another tenant's URLs. The other tokens keep working.
     let second = s
         .store
-        .create_token(&s.tenant, "second", SystemClock.now())
+        .create_token_of(
+            scimgate_store::TokenKind::Scim,
+            &s.tenant,
+            "second",
+            SystemClock.now(),
+        )
         .await
         .unwrap();
     let got = call(&s, Some(&second.secret), Method::GET, acme_users, None).await;
     assert_eq!(got.status, 200, "{}", got.text);
     s.store
-        .revoke_token(&s.tenant, second.info.id, SystemClock.now())
+        .revoke_token_of(
+            scimgate_store::TokenKind::Scim,
+            &s.tenant,
+            second.info.id,
+            SystemClock.now(),
+        )
         .await
         .unwrap();
     for (method, rest, body) in endpoints("some-user", "some-group") {
@@ -587,7 +597,12 @@ async fn dead_tokens_are_refused(backend: DbBackend) {
     let acme_tokens = s.store.tokens(&s.tenant).await.unwrap();
     assert!(s
         .store
-        .revoke_token(&globex, acme_tokens[0].id, SystemClock.now())
+        .revoke_token_of(
+            scimgate_store::TokenKind::Scim,
+            &globex,
+            acme_tokens[0].id,
+            SystemClock.now()
+        )
         .await
         .is_err());
     assert_eq!(

@@ -29,13 +29,8 @@ pub enum AppError {
     #[error("a sync of this tenant is already running; try again when it has finished")]
     Busy,
     /// The edit was based on an older version of what it changes.
-    #[error("{what} changed since version {expected}: it is at version {current} (changed at {changed_at}); read it again and redo the change")]
-    Stale {
-        what: &'static str,
-        expected: i64,
-        current: i64,
-        changed_at: String,
-    },
+    #[error(transparent)]
+    Stale(#[from] scimgate_core::StaleEdit),
     /// A write that must name the version it was based on did not.
     #[error("name the version of {what} this change is based on: send If-Match with the ETag (or the `version`) that reading it returned")]
     VersionRequired { what: &'static str },
@@ -62,17 +57,7 @@ impl From<StoreError> for AppError {
             StoreError::Conflict(what) => AppError::Conflict(format!("{what} already exists")),
             StoreError::Unstorable(why) => AppError::Unstorable(why),
             e @ StoreError::UnknownMember(_) => AppError::Invalid(e.to_string()),
-            StoreError::Stale {
-                what,
-                expected,
-                current,
-                changed_at,
-            } => AppError::Stale {
-                what,
-                expected,
-                current,
-                changed_at,
-            },
+            StoreError::Stale(edit) => AppError::Stale(edit),
             e @ StoreError::VersionMismatch { .. } => AppError::Conflict(e.to_string()),
             e if e.is_input_refused() => {
                 tracing::info!(error = %e, "the database refused a client's value");

@@ -53,16 +53,7 @@ impl Column {
     }
 
     pub fn parse(text: &str, what: &str) -> Result<Column> {
-        Column::ALL
-            .into_iter()
-            .find(|c| c.name() == text)
-            .ok_or_else(|| {
-                let all: Vec<&str> = Column::ALL.iter().map(|c| c.name()).collect();
-                AppError::Invalid(format!(
-                    "{what}: unknown column {text:?} (columns: {})",
-                    all.join(", ")
-                ))
-            })
+        by_name(&Column::ALL, Column::name, text, what, "column")
     }
 
     /// The item's value in this column; `None` when it has none (e.g. no target).
@@ -157,16 +148,7 @@ impl Filter {
         };
         let value = parts.next();
         let column = Column::parse(column, &what)?;
-        let operator = Operator::ALL
-            .into_iter()
-            .find(|o| o.name() == operator)
-            .ok_or_else(|| {
-                let all: Vec<&str> = Operator::ALL.iter().map(|o| o.name()).collect();
-                AppError::Invalid(format!(
-                    "{what}: unknown operator {operator:?} (operators: {})",
-                    all.join(", ")
-                ))
-            })?;
+        let operator = by_name(&Operator::ALL, Operator::name, operator, &what, "operator")?;
         let value = match (operator.takes_value(), value) {
             (true, None) => {
                 return Err(AppError::Invalid(format!(
@@ -275,6 +257,26 @@ fn tie_break(x: &PlanItem, y: &PlanItem) -> Ordering {
         .to_lowercase()
         .cmp(&y.username.to_lowercase())
         .then_with(|| x.user_id.cmp(&y.user_id))
+}
+
+/// The one of `all` whose name is `text`, or an error in `what` naming the valid ones.
+fn by_name<T: Copy>(
+    all: &[T],
+    name: fn(T) -> &'static str,
+    text: &str,
+    what: &str,
+    noun: &str,
+) -> Result<T> {
+    all.iter()
+        .copied()
+        .find(|t| name(*t) == text)
+        .ok_or_else(|| {
+            let names: Vec<&str> = all.iter().map(|t| name(*t)).collect();
+            AppError::Invalid(format!(
+                "{what}: unknown {noun} {text:?} ({noun}s: {})",
+                names.join(", ")
+            ))
+        })
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod catalog;
 pub mod clock;
+pub mod edit;
 mod named;
 pub mod notification;
 pub mod rule_source;
@@ -15,6 +16,7 @@ pub mod text;
 pub use account::{AccountFields, Change, CrmAccount};
 pub use catalog::{Catalog, CatalogEntry, CatalogKind, NamedEntry};
 pub use clock::{Clock, SystemClock, Timestamp};
+pub use edit::StaleEdit;
 pub use notification::{Channel, EventKind, OutboxEntry, OutboxStatus, Subscription};
 pub use rule_source::RuleSource;
 pub use run::{Run, RunCounts, RunOutcome, RunStatus, RunUser, Trigger};

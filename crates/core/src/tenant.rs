@@ -58,6 +58,17 @@ impl fmt::Display for TenantName {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header value (the scheme in any
+/// case); `None` for another scheme or an empty token. The SCIM endpoint and the admin
+/// API both authenticate this way.
+pub fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +100,14 @@ mod tests {
             TenantName::parse(&"a".repeat(64)),
             Err(TenantNameError::TooLong { .. })
         ));
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_from_the_header_value() {
+        assert_eq!(bearer_token("Bearer sgt_abc"), Some("sgt_abc"));
+        assert_eq!(bearer_token("  bearer   sgt_abc "), Some("sgt_abc"));
+        assert_eq!(bearer_token("Basic dXNlcjpwdw=="), None);
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("sgt_abc"), None);
     }
 }

@@ -6,6 +6,7 @@ use crate::Result;
 use hmac::{Hmac, Mac};
 use scimgate_core::{Channel, OutboxEntry};
 use scimgate_core::{Clock, Timestamp};
+use scimgate_store::outbox::Attempt;
 use scimgate_store::Store;
 use sha2::Sha256;
 use std::sync::Arc;
@@ -117,8 +118,10 @@ impl Worker {
             let now = self.clock.now();
             match result {
                 Ok(()) => {
-                    self.store
-                        .mark_outbox_delivered(entry.id, &self.holder, &now.to_rfc3339())
+                    let at = now.to_rfc3339();
+                    let delivered = Attempt::Delivered { at: &at };
+                    (self.store)
+                        .settle_outbox(entry.id, &self.holder, delivered)
                         .await?;
                 }
                 Err(failure) => {
@@ -133,8 +136,12 @@ impl Worker {
                         error = %failure.message,
                         "notification not delivered"
                     );
-                    self.store
-                        .mark_outbox_failed(entry.id, &self.holder, &failure.message, retry_at)
+                    let failed = Attempt::Failed {
+                        error: &failure.message,
+                        retry_at_ms: retry_at,
+                    };
+                    (self.store)
+                        .settle_outbox(entry.id, &self.holder, failed)
                         .await?;
                 }
             }
@@ -172,7 +179,8 @@ impl Worker {
         let Some(id) = entry.subscription_id else {
             return Ok(true);
         };
-        Ok(self.store.subscription_exists(entry.tenant_id, id).await?)
+        let found = self.store.subscription_secret(entry.tenant_id, id).await?;
+        Ok(found.is_some())
     }
 
     async fn send_webhook(&self, entry: &OutboxEntry) -> Result<(), Failure> {
@@ -180,6 +188,7 @@ impl Worker {
             Some(id) => self.store.subscription_secret(entry.tenant_id, id).await,
             None => Ok(None),
         }
+        .map(Option::flatten)
         .map_err(|e| Failure {
             message: e.to_string(),
             retry: true,

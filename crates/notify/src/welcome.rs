@@ -41,13 +41,12 @@ pub async fn record_pending(
             continue;
         }
         let name = account.display_name.as_deref().unwrap_or(&account.username);
-        let payload = message(name, &account.username, sign_in_url).to_string();
         let welcome = NewMessage {
             subscription_id: None,
             channel: Channel::Email,
-            target: &account.email,
-            event: "welcome",
-            payload: &payload,
+            target: account.email.clone(),
+            event: "welcome".into(),
+            payload: message(name, &account.username, sign_in_url).to_string(),
         };
         outbox::enqueue_in(tx, tenant, &welcome, now_ms, now).await?;
         queued += 1;

@@ -159,7 +159,7 @@ impl From<StoreError> for ScimError {
                 ScimError::unavailable("the store is temporarily unavailable; retry later")
             }
             // Admin edits only; SCIM never writes a versioned aggregate.
-            StoreError::BadUrl { .. } | StoreError::Corrupt(_) | StoreError::Stale { .. } => {
+            StoreError::BadUrl { .. } | StoreError::Corrupt(_) | StoreError::Stale(_) => {
                 tracing::error!(error = %err, "store failure");
                 ScimError::internal("internal error")
             }

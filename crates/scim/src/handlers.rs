@@ -9,10 +9,13 @@ use crate::schema::{self, ResourceType};
 use crate::translate::{mentions_members, translate};
 use crate::{discovery, etag, patch, ScimState};
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use scimgate_store::{Member, MemberOp, Mutation, Rejection, ResourceKind, StoredResource, Write};
+use scimgate_store::{
+    Current, Member, MemberOp, Mutation, Rejection, ResourceKind, StoredResource, Write,
+};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -22,6 +25,31 @@ fn kind(rt: ResourceType) -> ResourceKind {
     match rt {
         ResourceType::User => ResourceKind::User,
         ResourceType::Group => ResourceKind::Group,
+    }
+}
+
+/// A request about one resource (`…/Users/{id}`): the tenant its token proves, the
+/// resource's id, and the headers (`If-Match`, `If-None-Match`).
+pub struct OneResource {
+    state: ScimState,
+    auth: Authed,
+    id: String,
+    headers: HeaderMap,
+}
+
+impl FromRequestParts<ScimState> for OneResource {
+    type Rejection = ScimError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ScimState) -> Result<OneResource> {
+        // Authentication first: an unauthenticated caller learns nothing about ids.
+        let auth = Authed::from_request_parts(parts, state).await?;
+        let path = Path::<(String, String)>::from_request_parts(parts, state).await;
+        Ok(OneResource {
+            state: state.clone(),
+            auth,
+            id: resource_id(path)?,
+            headers: parts.headers.clone(),
+        })
     }
 }
 
@@ -98,16 +126,28 @@ pub async fn create(
         .store
         .write(&auth.tenant, state.clock.now(), write)
         .await?;
-    let stored = outcome
-        .resource
-        .ok_or_else(|| ScimError::internal("create returned nothing"))?;
+    let stored = written(outcome.resource, "create")?;
     tracing::info!(tenant = %auth.tenant.name, resource = rt.name(), id = %stored.id, "created");
-    let shown = show(state, &auth, rt, &stored, &Projection::default()).await?;
-    Ok(scim_response(
-        StatusCode::CREATED,
-        &shown,
-        single_headers(&auth, rt, &stored, true),
-    ))
+    answer(state, &auth, rt, &stored, StatusCode::CREATED).await
+}
+
+/// The resource a write returned (every create, replace and patch returns one).
+fn written(resource: Option<StoredResource>, what: &str) -> Result<StoredResource> {
+    resource.ok_or_else(|| ScimError::internal(format!("{what} returned nothing")))
+}
+
+/// The resource as written, in full, with its `Location` and `ETag`.
+async fn answer(
+    state: &ScimState,
+    auth: &Authed,
+    rt: ResourceType,
+    stored: &StoredResource,
+    status: StatusCode,
+) -> Result<Response> {
+    let shown = show(state, auth, rt, stored, &Projection::default()).await?;
+    let created = status == StatusCode::CREATED;
+    let headers = single_headers(auth, rt, stored, created);
+    Ok(scim_response(status, &shown, headers))
 }
 
 pub async fn get(
@@ -140,93 +180,43 @@ pub async fn get(
     ))
 }
 
-pub async fn replace(
-    state: &ScimState,
-    auth: Authed,
-    rt: ResourceType,
-    id: String,
-    body: Value,
-    headers: &HeaderMap,
-) -> Result<Response> {
-    let condition = etag::if_match(headers)?;
+pub async fn replace(r: OneResource, rt: ResourceType, body: Value) -> Result<Response> {
+    let condition = etag::if_match(&r.headers)?;
     let normalized = resource::normalize(rt, body)?;
     let member_ops = match normalized.members {
         Some(members) => vec![MemberOp::RemoveAll, MemberOp::Add(members)],
         None => Vec::new(),
     };
     let doc = normalized.doc;
-    let write = Write::Mutate {
-        kind: kind(rt),
-        id: id.clone(),
-        mutator: Box::new(move |current| {
-            check_current(condition.as_ref(), &current)?;
-            Ok(Mutation {
-                doc: doc.clone(),
-                members: member_ops.clone(),
-            })
-        }),
+    let mutation = move |_: Current| {
+        Ok(Mutation {
+            doc: doc.clone(),
+            members: member_ops.clone(),
+        })
     };
-    let outcome = state
-        .store
-        .write(&auth.tenant, state.clock.now(), write)
-        .await
-        .map_err(|e| not_found_as(e, rt, &id))?;
-    let stored = outcome
-        .resource
-        .ok_or_else(|| ScimError::internal("replace returned nothing"))?;
-    let shown = show(state, &auth, rt, &stored, &Projection::default()).await?;
-    Ok(scim_response(
-        StatusCode::OK,
-        &shown,
-        single_headers(&auth, rt, &stored, false),
-    ))
+    let stored = mutate(&r.state, &r.auth, rt, r.id, condition, mutation, "replace").await?;
+    answer(&r.state, &r.auth, rt, &stored, StatusCode::OK).await
 }
 
-pub async fn modify(
-    state: &ScimState,
-    auth: Authed,
-    rt: ResourceType,
-    id: String,
-    body: Value,
-    headers: &HeaderMap,
-) -> Result<Response> {
-    let condition = etag::if_match(headers)?;
+pub async fn modify(r: OneResource, rt: ResourceType, body: Value) -> Result<Response> {
+    let condition = etag::if_match(&r.headers)?;
     let ops = patch::parse(rt, body)?;
-    let write = Write::Mutate {
-        kind: kind(rt),
-        id: id.clone(),
-        mutator: Box::new(move |current| {
-            check_current(condition.as_ref(), &current)?;
-            let (doc, members) = patch::patch_resource(rt, current.body, &ops)
-                .map_err(|e| -> Rejection { Box::new(e) })?;
-            Ok(Mutation { doc, members })
-        }),
+    let mutation = move |current: Current| {
+        let (doc, members) = patch::patch_resource(rt, current.body, &ops)
+            .map_err(|e| -> Rejection { Box::new(e) })?;
+        Ok(Mutation { doc, members })
     };
-    let outcome = state
-        .store
-        .write(&auth.tenant, state.clock.now(), write)
-        .await
-        .map_err(|e| not_found_as(e, rt, &id))?;
-    let stored = outcome
-        .resource
-        .ok_or_else(|| ScimError::internal("patch returned nothing"))?;
+    let stored = mutate(&r.state, &r.auth, rt, r.id, condition, mutation, "patch").await?;
     match rt {
         // Group PATCH answers 204: a group can have 100k members, not worth echoing.
         ResourceType::Group => {
             let mut response = empty_response(StatusCode::NO_CONTENT);
             response
                 .headers_mut()
-                .extend(single_headers(&auth, rt, &stored, false));
+                .extend(single_headers(&r.auth, rt, &stored, false));
             Ok(response)
         }
-        ResourceType::User => {
-            let shown = show(state, &auth, rt, &stored, &Projection::default()).await?;
-            Ok(scim_response(
-                StatusCode::OK,
-                &shown,
-                single_headers(&auth, rt, &stored, false),
-            ))
-        }
+        ResourceType::User => answer(&r.state, &r.auth, rt, &stored, StatusCode::OK).await,
     }
 }
 
@@ -264,6 +254,33 @@ fn not_found_as(err: scimgate_store::StoreError, rt: ResourceType, id: &str) -> 
 }
 
 /// `If-Match`, checked against the version the write's transaction sees.
+/// Changes one resource with `mutation` (given the resource as stored), if it still
+/// matches `condition` (`If-Match`); the resource as written.
+async fn mutate(
+    state: &ScimState,
+    auth: &Authed,
+    rt: ResourceType,
+    id: String,
+    condition: Option<etag::Condition>,
+    mutation: impl Fn(Current) -> std::result::Result<Mutation, Rejection> + Send + Sync + 'static,
+    what: &str,
+) -> Result<StoredResource> {
+    let write = Write::Mutate {
+        kind: kind(rt),
+        id: id.clone(),
+        mutator: Box::new(move |current| {
+            check_current(condition.as_ref(), &current)?;
+            mutation(current)
+        }),
+    };
+    let outcome = state
+        .store
+        .write(&auth.tenant, state.clock.now(), write)
+        .await
+        .map_err(|e| not_found_as(e, rt, &id))?;
+    written(outcome.resource, what)
+}
+
 fn check_current(
     condition: Option<&etag::Condition>,
     current: &scimgate_store::Current,
@@ -438,7 +455,14 @@ pub async fn search_all(state: &ScimState, auth: Authed, req: ListRequest) -> Re
 // ---- axum entry points -------------------------------------------------------------
 
 macro_rules! resource_routes {
-    ($rt:expr, $list:ident, $create:ident, $search:ident, $get:ident, $put:ident, $patch:ident, $delete:ident) => {
+    ($rt:expr, $one:ident, $list:ident, $create:ident, $search:ident, $get:ident, $put:ident, $patch:ident, $delete:ident) => {
+        /// The methods on one resource (`…/{id}`).
+        pub fn $one() -> axum::routing::MethodRouter<ScimState> {
+            axum::routing::get($get)
+                .put($put)
+                .patch($patch)
+                .delete($delete)
+        }
         pub async fn $list(
             State(s): State<ScimState>,
             auth: Authed,
@@ -462,46 +486,24 @@ macro_rules! resource_routes {
             let req = ListRequest::from_search(&body, &[$rt])?;
             list(&s, auth, $rt, req).await
         }
-        pub async fn $get(
-            State(s): State<ScimState>,
-            auth: Authed,
-            path: std::result::Result<Path<(String, String)>, PathRejection>,
-            q: QueryParams,
-            headers: HeaderMap,
-        ) -> Result<Response> {
-            get(&s, auth, $rt, &resource_id(path)?, &q, &headers).await
+        pub async fn $get(r: OneResource, q: QueryParams) -> Result<Response> {
+            get(&r.state, r.auth, $rt, &r.id, &q, &r.headers).await
         }
-        pub async fn $put(
-            State(s): State<ScimState>,
-            auth: Authed,
-            path: std::result::Result<Path<(String, String)>, PathRejection>,
-            headers: HeaderMap,
-            ScimBody(body): ScimBody,
-        ) -> Result<Response> {
-            replace(&s, auth, $rt, resource_id(path)?, body, &headers).await
+        pub async fn $put(r: OneResource, ScimBody(body): ScimBody) -> Result<Response> {
+            replace(r, $rt, body).await
         }
-        pub async fn $patch(
-            State(s): State<ScimState>,
-            auth: Authed,
-            path: std::result::Result<Path<(String, String)>, PathRejection>,
-            headers: HeaderMap,
-            ScimBody(body): ScimBody,
-        ) -> Result<Response> {
-            modify(&s, auth, $rt, resource_id(path)?, body, &headers).await
+        pub async fn $patch(r: OneResource, ScimBody(body): ScimBody) -> Result<Response> {
+            modify(r, $rt, body).await
         }
-        pub async fn $delete(
-            State(s): State<ScimState>,
-            auth: Authed,
-            path: std::result::Result<Path<(String, String)>, PathRejection>,
-            headers: HeaderMap,
-        ) -> Result<Response> {
-            delete(&s, auth, $rt, resource_id(path)?, &headers).await
+        pub async fn $delete(r: OneResource) -> Result<Response> {
+            delete(&r.state, r.auth, $rt, r.id, &r.headers).await
         }
     };
 }
 
 resource_routes!(
     ResourceType::User,
+    one_user,
     list_users,
     create_user,
     search_users,
@@ -512,6 +514,7 @@ resource_routes!(
 );
 resource_routes!(
     ResourceType::Group,
+    one_group,
     list_groups,
     create_group,
     search_groups,
@@ -560,28 +563,15 @@ pub async fn schemas(auth: Authed) -> Result<Response> {
     Ok(discovery_list(schema::all_schemas(&auth.base)))
 }
 
-pub async fn schema_by_id(
-    auth: Authed,
-    path: std::result::Result<Path<(String, String)>, PathRejection>,
-) -> Result<Response> {
-    discovery_entry(
-        schema::all_schemas(&auth.base),
-        "schema",
-        &resource_id(path)?,
-    )
+pub async fn schema_by_id(r: OneResource) -> Result<Response> {
+    discovery_entry(schema::all_schemas(&r.auth.base), "schema", &r.id)
 }
 
 pub async fn resource_types(auth: Authed) -> Result<Response> {
     Ok(discovery_list(discovery::resource_types(&auth.base)))
 }
 
-pub async fn resource_type_by_id(
-    auth: Authed,
-    path: std::result::Result<Path<(String, String)>, PathRejection>,
-) -> Result<Response> {
-    discovery_entry(
-        discovery::resource_types(&auth.base),
-        "resource type",
-        &resource_id(path)?,
-    )
+pub async fn resource_type_by_id(r: OneResource) -> Result<Response> {
+    let all = discovery::resource_types(&r.auth.base);
+    discovery_entry(all, "resource type", &r.id)
 }

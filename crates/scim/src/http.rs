@@ -24,11 +24,7 @@ pub struct Authed {
 
 fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+    scimgate_core::tenant::bearer_token(value)
 }
 
 impl FromRequestParts<ScimState> for Authed {

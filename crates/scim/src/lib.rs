@@ -19,7 +19,7 @@ pub mod schema;
 pub mod translate;
 
 use axum::http::HeaderMap;
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use error::ScimError;
 use scimgate_core::clock::SharedClock;
@@ -56,44 +56,25 @@ impl ScimState {
 /// The SCIM routes, all under `/scim/v2/{tenant}`.
 pub fn router(state: ScimState) -> Router {
     use handlers as h;
-    let base = "/scim/v2/{tenant}";
-    Router::new()
-        .route(
-            &format!("{base}/Users"),
-            get(h::list_users).post(h::create_user),
-        )
-        .route(&format!("{base}/Users/.search"), post(h::search_users))
-        .route(
-            &format!("{base}/Users/{{id}}"),
-            get(h::get_user)
-                .put(h::put_user)
-                .patch(h::patch_user)
-                .delete(h::delete_user),
-        )
-        .route(
-            &format!("{base}/Groups"),
-            get(h::list_groups).post(h::create_group),
-        )
-        .route(&format!("{base}/Groups/.search"), post(h::search_groups))
-        .route(
-            &format!("{base}/Groups/{{id}}"),
-            get(h::get_group)
-                .put(h::put_group)
-                .patch(h::patch_group)
-                .delete(h::delete_group),
-        )
-        .route(&format!("{base}/.search"), post(h::search_root))
-        .route(
-            &format!("{base}/ServiceProviderConfig"),
-            get(h::service_provider_config),
-        )
-        .route(&format!("{base}/Schemas"), get(h::schemas))
-        .route(&format!("{base}/Schemas/{{id}}"), get(h::schema_by_id))
-        .route(&format!("{base}/ResourceTypes"), get(h::resource_types))
-        .route(
-            &format!("{base}/ResourceTypes/{{id}}"),
-            get(h::resource_type_by_id),
-        )
+    let routes: [(&str, MethodRouter<ScimState>); 12] = [
+        ("/Users", get(h::list_users).post(h::create_user)),
+        ("/Users/.search", post(h::search_users)),
+        ("/Users/{id}", h::one_user()),
+        ("/Groups", get(h::list_groups).post(h::create_group)),
+        ("/Groups/.search", post(h::search_groups)),
+        ("/Groups/{id}", h::one_group()),
+        ("/.search", post(h::search_root)),
+        ("/ServiceProviderConfig", get(h::service_provider_config)),
+        ("/Schemas", get(h::schemas)),
+        ("/Schemas/{id}", get(h::schema_by_id)),
+        ("/ResourceTypes", get(h::resource_types)),
+        ("/ResourceTypes/{id}", get(h::resource_type_by_id)),
+    ];
+    routes
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            router.route(&format!("/scim/v2/{{tenant}}{path}"), methods)
+        })
         .method_not_allowed_fallback(|| async { ScimError::method_not_allowed() })
         .with_state(state)
 }

@@ -274,7 +274,9 @@ async fn tenant_command(store: &Store, command: TenantCommand) -> anyhow::Result
                 Err(StoreError::Conflict(_)) => bail!("tenant {name} already exists"),
                 other => other?,
             };
-            let token = store.create_token(&tenant, "initial", now).await?;
+            let token = store
+                .create_token_of(TokenKind::Scim, &tenant, "initial", now)
+                .await?;
             if json {
                 println!(
                     "{}",

@@ -8,7 +8,7 @@ use scimgate_app::{App, AppError, Expect};
 use scimgate_core::SystemClock;
 use scimgate_notify::target::TargetPolicy;
 use scimgate_rules::Catalog;
-use scimgate_scheduler::Plan;
+use scimgate_scheduler::{FieldChange, Plan, PlanItem};
 use scimgate_store::Store;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -159,15 +159,7 @@ fn print_table(plan: &Plan) {
     );
     for item in &plan.items {
         let target = item.target.as_ref();
-        let detail = if let Some(reason) = &item.reason {
-            reason.clone()
-        } else {
-            item.changes
-                .iter()
-                .map(|c| format!("{}: {:?} → {:?}", c.field, c.old, c.new))
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
+        let detail = detail(item, |c| format!("{}: {:?} → {:?}", c.field, c.old, c.new));
         println!(
             "{:<12} {:<32} {:<20} {:<18} {}",
             item.action.name(),
@@ -226,13 +218,7 @@ fn print_csv(plan: &Plan) {
         let t = item.target.as_ref();
         let groups = t.map(|t| t.secondary_groups.join(";")).unwrap_or_default();
         let confidential = t.map(|t| t.confidential.to_string()).unwrap_or_default();
-        let detail = item.reason.clone().unwrap_or_else(|| {
-            item.changes
-                .iter()
-                .map(|c| format!("{}: {} -> {}", c.field, c.old, c.new))
-                .collect::<Vec<_>>()
-                .join("; ")
-        });
+        let detail = detail(item, |c| format!("{}: {} -> {}", c.field, c.old, c.new));
         println!(
             "{}",
             csv_row(&[
@@ -325,4 +311,16 @@ pub async fn runs(store: &Store, args: RunsArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Why an item does nothing (its reason), or what it changes, each change as `change`
+/// writes it.
+fn detail(item: &PlanItem, change: impl Fn(&FieldChange) -> String) -> String {
+    match &item.reason {
+        Some(reason) => reason.clone(),
+        None => {
+            let changes: Vec<String> = item.changes.iter().map(change).collect();
+            changes.join("; ")
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! in scimgate's own database (both backends).
 
 use crate::columns::Columns;
+use crate::columns::Decoded;
 use crate::{Result, Store, StoreError, Tenant};
 use scimgate_core::{AccountFields, Change, CrmAccount};
 use sqlx::{Any, Row};
@@ -63,9 +64,7 @@ impl Store {
         .bind(tenant.id)
         .fetch_all(&self.pool)
         .await?
-        .iter()
-        .map(account_from_row)
-        .collect()
+        .decoded(account_from_row)
     }
 
     pub async fn account(&self, tenant: &Tenant, pk: i64) -> Result<Option<CrmAccount>> {
@@ -76,9 +75,7 @@ impl Store {
         .bind(pk)
         .fetch_optional(&self.pool)
         .await?
-        .as_ref()
-        .map(account_from_row)
-        .transpose()
+        .decoded(account_from_row)
     }
 
     /// Applies changes in one transaction; returns each change's account pk. Every change

@@ -9,6 +9,7 @@
 //! catalogue's version row, so the two checks cannot pass side by side on PostgreSQL.
 
 use crate::{Result, Store, StoreError, Tenant};
+use scimgate_core::StaleEdit;
 use sqlx::{AnyConnection, Row};
 
 /// An aggregate an admin edits.
@@ -129,12 +130,12 @@ async fn stale(
     expected: i64,
 ) -> Result<StoreError> {
     let (current, changed_at) = current(conn, tenant, aggregate).await?;
-    Ok(StoreError::Stale {
+    Ok(StoreError::Stale(StaleEdit {
         what: aggregate.noun(),
         expected,
         current,
         changed_at: changed_at.unwrap_or_default(),
-    })
+    }))
 }
 
 /// Locks an aggregate's version row without changing it (see the lock order above).

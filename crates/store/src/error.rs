@@ -32,13 +32,8 @@ pub enum StoreError {
     #[error("member {0:?} is not a user or group of this tenant")]
     UnknownMember(String),
     /// An admin's edit was based on an older version of what it changes (see `edits`).
-    #[error("{what} changed since version {expected}: it is at version {current} (changed at {changed_at}); read it again and redo the change")]
-    Stale {
-        what: &'static str,
-        expected: i64,
-        current: i64,
-        changed_at: String,
-    },
+    #[error(transparent)]
+    Stale(#[from] scimgate_core::StaleEdit),
     /// The resource changed since the version the client named (`If-Match`).
     #[error("the resource has changed: it is at version {current}")]
     VersionMismatch { current: i64 },

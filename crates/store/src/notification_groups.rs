@@ -3,6 +3,7 @@
 //! The notifier decides; these are the reads and writes it decides with, all inside the
 //! transaction of the run that saw the problem.
 
+use crate::columns::Decoded;
 use crate::{Backend, Result, Tenant, Tx};
 use scimgate_core::EventKind;
 use sqlx::Row;
@@ -106,9 +107,7 @@ pub async fn unended_in(tx: &mut Tx<'_>, tenant: &Tenant, kind: EventKind) -> Re
     .bind(GroupState::Ended.stored())
     .fetch_all(&mut *tx.conn)
     .await?
-    .iter()
-    .map(group_from_row)
-    .collect()
+    .decoded(group_from_row)
 }
 
 /// What happens to a problem's row.

@@ -2,6 +2,7 @@
 //! them), claimed by delivery workers under a lease, and marked delivered, retried or
 //! dead; and the record of which accounts had their welcome e-mail.
 
+use crate::columns::Decoded;
 use crate::{Backend, Result, Store, StoreError, Tenant, Tx};
 use scimgate_core::{Channel, OutboxEntry, OutboxStatus};
 use sqlx::Row;
@@ -34,14 +35,14 @@ fn entry_from_row(row: &sqlx::any::AnyRow) -> Result<OutboxEntry> {
 }
 
 /// A message to queue, rendered.
-pub struct NewMessage<'a> {
+pub struct NewMessage {
     /// `None` for messages of no subscription (welcome e-mails).
     pub subscription_id: Option<i64>,
     pub channel: Channel,
-    pub target: &'a str,
+    pub target: String,
     /// An event kind's name, or `test` / `welcome`.
-    pub event: &'a str,
-    pub payload: &'a str,
+    pub event: String,
+    pub payload: String,
 }
 
 const INSERT: &str =
@@ -49,32 +50,23 @@ const INSERT: &str =
         attempts, next_attempt_at, lease_until, created_at)
      VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, 0, $8) RETURNING id";
 
-fn insert<'q>(
-    tenant: &Tenant,
-    message: &'q NewMessage<'q>,
-    now_ms: i64,
-    now: &'q str,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-    sqlx::query(INSERT)
-        .bind(tenant.id)
-        .bind(message.subscription_id)
-        .bind(message.channel.name())
-        .bind(message.target)
-        .bind(message.event)
-        .bind(message.payload)
-        .bind(now_ms)
-        .bind(now)
-}
-
 /// Queues a message inside the caller's transaction, due at once; returns its id.
 pub async fn enqueue_in(
     tx: &mut Tx<'_>,
     tenant: &Tenant,
-    message: &NewMessage<'_>,
+    message: &NewMessage,
     now_ms: i64,
     now: &str,
 ) -> Result<i64> {
-    Ok(insert(tenant, message, now_ms, now)
+    Ok(sqlx::query(INSERT)
+        .bind(tenant.id)
+        .bind(message.subscription_id)
+        .bind(message.channel.name())
+        .bind(&message.target)
+        .bind(&message.event)
+        .bind(&message.payload)
+        .bind(now_ms)
+        .bind(now)
         .fetch_one(&mut *tx.conn)
         .await?
         .try_get(0)?)
@@ -108,14 +100,15 @@ impl Store {
     pub async fn enqueue(
         &self,
         tenant: &Tenant,
-        message: &NewMessage<'_>,
+        message: NewMessage,
         now_ms: i64,
         now: &str,
     ) -> Result<i64> {
-        Ok(insert(tenant, message, now_ms, now)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?)
+        let (tenant, now) = (tenant.clone(), now.to_owned());
+        self.write_transaction(move |mut tx| {
+            Box::pin(async move { enqueue_in(&mut tx, &tenant, &message, now_ms, &now).await })
+        })
+        .await
     }
 
     /// The tenant's messages, newest first; `status` narrows the list.
@@ -134,9 +127,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?
-        .iter()
-        .map(entry_from_row)
-        .collect()
+        .decoded(entry_from_row)
     }
 
     /// Takes up to `limit` due messages for `holder` until `now_ms + lease_ms`. Messages
@@ -171,9 +162,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?
-        .iter()
-        .map(entry_from_row)
-        .collect()
+        .decoded(entry_from_row)
     }
 
     /// Extends `holder`'s lease on one message; `false`: the lease ran out and another
@@ -191,39 +180,24 @@ impl Store {
             == 1)
     }
 
-    pub async fn mark_outbox_delivered(&self, id: i64, holder: &str, now: &str) -> Result<()> {
-        sqlx::query(
-            "UPDATE outbox SET status = 'delivered', delivered_at = $1, lease_holder = NULL, lease_until = 0,
-                attempts = attempts + 1, last_error = NULL
-             WHERE id = $2 AND lease_holder = $3",
-        )
-        .bind(now)
-        .bind(id)
-        .bind(holder)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// A failed attempt: retried at `retry_at_ms`, or dead when that is `None`.
-    pub async fn mark_outbox_failed(
-        &self,
-        id: i64,
-        holder: &str,
-        error: &str,
-        retry_at_ms: Option<i64>,
-    ) -> Result<()> {
-        let status = match retry_at_ms {
-            Some(_) => OutboxStatus::Pending,
-            None => OutboxStatus::Dead,
+    /// Records how an attempt to deliver message `id` went, releasing `holder`'s lease.
+    pub async fn settle_outbox(&self, id: i64, holder: &str, attempt: Attempt<'_>) -> Result<()> {
+        let (status, delivered_at, next_attempt_at, error) = match attempt {
+            Attempt::Delivered { at } => (OutboxStatus::Delivered, Some(at), None, None),
+            Attempt::Failed { error, retry_at_ms } => match retry_at_ms {
+                Some(at) => (OutboxStatus::Pending, None, Some(at), Some(error)),
+                None => (OutboxStatus::Dead, None, Some(0), Some(error)),
+            },
         };
         sqlx::query(
-            "UPDATE outbox SET status = $1, next_attempt_at = $2, last_error = $3, attempts = attempts + 1,
-                lease_holder = NULL, lease_until = 0
-             WHERE id = $4 AND lease_holder = $5",
+            "UPDATE outbox SET status = $1, delivered_at = COALESCE($2, delivered_at),
+                next_attempt_at = COALESCE($3, next_attempt_at), last_error = $4,
+                attempts = attempts + 1, lease_holder = NULL, lease_until = 0
+             WHERE id = $5 AND lease_holder = $6",
         )
         .bind(status.name())
-        .bind(retry_at_ms.unwrap_or(0))
+        .bind(delivered_at)
+        .bind(next_attempt_at)
         .bind(error)
         .bind(id)
         .bind(holder)
@@ -231,4 +205,16 @@ impl Store {
         .await?;
         Ok(())
     }
+}
+
+/// How one delivery attempt went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt<'a> {
+    /// Delivered at this time.
+    Delivered { at: &'a str },
+    /// Failed: retried at `retry_at_ms`, or dead when that is `None`.
+    Failed {
+        error: &'a str,
+        retry_at_ms: Option<i64>,
+    },
 }

@@ -1,6 +1,7 @@
 //! Run history: every sync run with its trigger, times, status and counts, and what it
 //! did to each user it touched; and the few run-state changes a sync makes.
 
+use crate::columns::Decoded;
 use crate::{Result, Store, StoreError, Tenant, Tx};
 use scimgate_core::{Run, RunCounts, RunOutcome, RunStatus, RunUser, Trigger};
 use sqlx::Row;
@@ -227,29 +228,25 @@ impl Store {
 
     /// The newest runs first.
     pub async fn runs(&self, tenant: &Tenant, limit: i64) -> Result<Vec<Run>> {
-        sqlx::query(&format!(
-            "SELECT {RUN_COLUMNS} FROM sync_runs WHERE tenant_id = $1 ORDER BY id DESC LIMIT $2"
-        ))
-        .bind(tenant.id)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(run_from_row)
-        .collect()
+        self.runs_where(tenant, "ORDER BY id DESC LIMIT $2", limit)
+            .await
     }
 
     pub async fn run(&self, tenant: &Tenant, run_id: i64) -> Result<Option<Run>> {
+        let mut found = self.runs_where(tenant, "AND id = $2", run_id).await?;
+        Ok(found.pop())
+    }
+
+    /// The tenant's runs, narrowed and ordered by `tail`, which takes `value` as `$2`.
+    async fn runs_where(&self, tenant: &Tenant, tail: &str, value: i64) -> Result<Vec<Run>> {
         sqlx::query(&format!(
-            "SELECT {RUN_COLUMNS} FROM sync_runs WHERE tenant_id = $1 AND id = $2"
+            "SELECT {RUN_COLUMNS} FROM sync_runs WHERE tenant_id = $1 {tail}"
         ))
         .bind(tenant.id)
-        .bind(run_id)
-        .fetch_optional(&self.pool)
+        .bind(value)
+        .fetch_all(&self.pool)
         .await?
-        .as_ref()
-        .map(run_from_row)
-        .transpose()
+        .decoded(run_from_row)
     }
 
     pub async fn run_users(&self, tenant: &Tenant, run_id: i64) -> Result<Vec<RunUser>> {

@@ -1,6 +1,7 @@
 //! Reading a tenant's whole holding area at once, as the sync planner needs it, and
 //! clearing it (restart sync).
 
+use crate::columns::Decoded;
 use crate::{Backend, Result, Store, StoreError, Tenant};
 use serde_json::Value;
 use sqlx::{Executor, Row};
@@ -92,9 +93,7 @@ impl Store {
         .bind(tenant.id)
         .fetch_all(&mut *tx)
         .await?
-        .iter()
-        .map(group_from_row)
-        .collect::<Result<Vec<_>>>()?;
+        .decoded(group_from_row)?;
         holding.memberships = sqlx::query(
             "SELECT group_id, member_id FROM staged_group_members WHERE tenant_id = $1",
         )
@@ -150,9 +149,7 @@ impl Store {
         .bind(id)
         .fetch_all(&self.pool)
         .await?
-        .iter()
-        .map(group_from_row)
-        .collect::<Result<Vec<_>>>()?;
+        .decoded(group_from_row)?;
         Ok(Some((user, groups)))
     }
 

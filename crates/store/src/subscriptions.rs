@@ -1,6 +1,7 @@
 //! Notification subscriptions: who receives which events, per tenant. A webhook's signing
 //! secret is stored here and never listed.
 
+use crate::columns::Decoded;
 use crate::edits::{self, Aggregate};
 use crate::{Expect, Result, Store, StoreError, Tenant, Tx, Versioned};
 use scimgate_core::{Channel, EventKind, Subscription};
@@ -42,9 +43,7 @@ pub async fn subscribers_in(tx: &mut Tx<'_>, tenant: &Tenant) -> Result<Vec<Subs
     .bind(tenant.id)
     .fetch_all(&mut *tx.conn)
     .await?
-    .iter()
-    .map(from_row)
-    .collect()
+    .decoded(from_row)
 }
 
 impl Store {
@@ -96,9 +95,7 @@ impl Store {
         .bind(tenant.id)
         .fetch_all(&self.pool)
         .await?
-        .iter()
-        .map(from_row)
-        .collect()
+        .decoded(from_row)
     }
 
     /// The subscriptions with their version.
@@ -111,44 +108,26 @@ impl Store {
         Ok(Versioned { version, value })
     }
 
+    /// One subscription (a tenant has a handful: read from the list).
     pub async fn subscription(&self, tenant: &Tenant, id: i64) -> Result<Option<Subscription>> {
-        sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM subscriptions WHERE tenant_id = $1 AND id = $2"
-        ))
-        .bind(tenant.id)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+        let all = self.subscriptions(tenant).await?;
+        Ok(all.into_iter().find(|s| s.id == id))
     }
 
-    /// Whether the subscription still exists (the worker asks before sending a message
-    /// queued for it).
-    pub async fn subscription_exists(&self, tenant_id: i64, id: i64) -> Result<bool> {
-        Ok(
-            sqlx::query("SELECT 1 FROM subscriptions WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant_id)
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?
-                .is_some(),
-        )
-    }
-
-    /// A subscription's webhook secret: `None` when the subscription is gone (or has none).
-    pub async fn subscription_secret(&self, tenant_id: i64, id: i64) -> Result<Option<String>> {
-        Ok(
-            sqlx::query("SELECT secret FROM subscriptions WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant_id)
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?
-                .map(|row| row.try_get::<Option<String>, _>(0))
-                .transpose()?
-                .flatten(),
-        )
+    /// What the delivery worker needs of a message's subscription: `None` when it was
+    /// removed; else its webhook secret, if it has one.
+    pub async fn subscription_secret(
+        &self,
+        tenant_id: i64,
+        id: i64,
+    ) -> Result<Option<Option<String>>> {
+        sqlx::query("SELECT secret FROM subscriptions WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| Ok(row.try_get(0)?))
+            .transpose()
     }
 
     /// Removes a subscription if `expect` is still the subscriptions' version; returns the

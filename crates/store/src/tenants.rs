@@ -1,6 +1,7 @@
 //! Tenants and their SCIM bearer tokens. A token is shown once at creation; only its
 //! SHA-256 is stored, and the comparison after the lookup is constant-time.
 
+use crate::columns::Decoded;
 use crate::{Result, Store, StoreError};
 pub use scimgate_core::Tenant;
 use scimgate_core::{TenantName, Timestamp};
@@ -98,18 +99,14 @@ impl Store {
             .bind(name.as_str())
             .fetch_optional(&self.pool)
             .await?
-            .as_ref()
-            .map(tenant_from_row)
-            .transpose()
+            .decoded(tenant_from_row)
     }
 
     pub async fn tenants(&self) -> Result<Vec<Tenant>> {
         sqlx::query("SELECT id, name FROM tenants ORDER BY name")
             .fetch_all(&self.pool)
             .await?
-            .iter()
-            .map(tenant_from_row)
-            .collect()
+            .decoded(tenant_from_row)
     }
 
     /// The tenant's change sequence: the number of the last SCIM write.
@@ -121,17 +118,7 @@ impl Store {
             .try_get(0)?)
     }
 
-    /// A new SCIM token for the tenant.
-    pub async fn create_token(
-        &self,
-        tenant: &Tenant,
-        label: &str,
-        now: Timestamp,
-    ) -> Result<IssuedToken> {
-        self.create_token_of(TokenKind::Scim, tenant, label, now)
-            .await
-    }
-
+    /// A new token of `kind` (SCIM or admin) for the tenant.
     pub async fn create_token_of(
         &self,
         kind: TokenKind,
@@ -186,12 +173,8 @@ impl Store {
         .collect()
     }
 
-    /// Revokes one of the tenant's tokens; `NotFound` if the id is not one of its tokens.
-    pub async fn revoke_token(&self, tenant: &Tenant, token_id: i64, now: Timestamp) -> Result<()> {
-        self.revoke_token_of(TokenKind::Scim, tenant, token_id, now)
-            .await
-    }
-
+    /// Revokes one of the tenant's tokens of `kind`; `NotFound` if the id is not one of
+    /// them.
     pub async fn revoke_token_of(
         &self,
         kind: TokenKind,

@@ -9,7 +9,7 @@
 
 use scimgate_core::{Clock, SystemClock, TenantName};
 use scimgate_server::config::ServeConfig;
-use scimgate_store::{Backend, Store, Tenant};
+use scimgate_store::{Backend, Store, Tenant, TokenKind};
 use serde_json::Value;
 use sqlx::Connection;
 use std::sync::Arc;
@@ -155,7 +155,7 @@ impl TestServer {
             .await
             .unwrap();
         let token = store
-            .create_token(&tenant, "test", SystemClock.now())
+            .create_token_of(TokenKind::Scim, &tenant, "test", SystemClock.now())
             .await
             .unwrap()
             .secret;
@@ -201,7 +201,7 @@ impl TestServer {
             .unwrap();
         let token = self
             .store
-            .create_token(&tenant, "test", SystemClock.now())
+            .create_token_of(TokenKind::Scim, &tenant, "test", SystemClock.now())
             .await
             .unwrap()
             .secret;

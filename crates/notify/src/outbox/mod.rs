@@ -97,13 +97,12 @@ async fn enqueue(
     now: &str,
 ) -> Result<()> {
     for subscription in subscribers.iter().filter(|s| s.events.contains(&kind)) {
-        let payload = message.payload(subscription.channel).to_string();
         let new = NewMessage {
             subscription_id: Some(subscription.id),
             channel: subscription.channel,
-            target: &subscription.target,
-            event: kind.name(),
-            payload: &payload,
+            target: subscription.target.clone(),
+            event: kind.name().into(),
+            payload: message.payload(subscription.channel).to_string(),
         };
         enqueue_in(tx, tenant, &new, now_ms, now).await?;
     }

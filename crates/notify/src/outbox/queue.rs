@@ -34,15 +34,13 @@ pub async fn enqueue_test(
         .subscription(tenant, subscription_id)
         .await?
         .ok_or(NotifyError::NotFound)?;
-    let payload = Message::test(tenant, &subscription, now)
-        .payload(subscription.channel)
-        .to_string();
+    let payload = Message::test(tenant, &subscription, now).payload(subscription.channel);
     let message = NewMessage {
         subscription_id: Some(subscription.id),
         channel: subscription.channel,
-        target: &subscription.target,
-        event: "test",
-        payload: &payload,
+        target: subscription.target,
+        event: "test".into(),
+        payload: payload.to_string(),
     };
-    Ok(store.enqueue(tenant, &message, now_ms, now).await?)
+    Ok(store.enqueue(tenant, message, now_ms, now).await?)
 }

@@ -163,21 +163,25 @@ impl Parser {
     }
 
     fn or_expr(&mut self) -> Result<Filter, ParseError> {
-        let mut left = self.and_expr()?;
-        while self.peek_keyword("or") {
-            self.bump();
-            let right = self.and_expr()?;
-            left = Filter::Or(Box::new(left), Box::new(right));
-        }
-        Ok(left)
+        self.joined("or", Self::and_expr, Filter::Or)
     }
 
     fn and_expr(&mut self) -> Result<Filter, ParseError> {
-        let mut left = self.unary()?;
-        while self.peek_keyword("and") {
+        self.joined("and", Self::unary, Filter::And)
+    }
+
+    /// `operand (keyword operand)*`, joined from the left (`a or b or c` is `(a or b) or c`).
+    fn joined(
+        &mut self,
+        keyword: &str,
+        operand: fn(&mut Self) -> Result<Filter, ParseError>,
+        join: fn(Box<Filter>, Box<Filter>) -> Filter,
+    ) -> Result<Filter, ParseError> {
+        let mut left = operand(self)?;
+        while self.peek_keyword(keyword) {
             self.bump();
-            let right = self.unary()?;
-            left = Filter::And(Box::new(left), Box::new(right));
+            let right = operand(self)?;
+            left = join(Box::new(left), Box::new(right));
         }
         Ok(left)
     }

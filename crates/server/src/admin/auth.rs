@@ -10,11 +10,7 @@ use scimgate_store::Tenant;
 
 fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+    scimgate_core::tenant::bearer_token(value)
 }
 
 /// `/api/v1/tenants/{tenant}/…` → the `{tenant}` segment.

@@ -71,7 +71,7 @@ impl From<AppError> for ApiError {
             AppError::Invalid(_) | AppError::Rules { .. } | AppError::Unstorable(_) => {
                 StatusCode::BAD_REQUEST
             }
-            AppError::Conflict(_) | AppError::Busy | AppError::Stale { .. } => StatusCode::CONFLICT,
+            AppError::Conflict(_) | AppError::Busy | AppError::Stale(_) => StatusCode::CONFLICT,
             AppError::VersionRequired { .. } => StatusCode::PRECONDITION_REQUIRED,
             AppError::Internal(_) => return ApiError::internal(&e),
         };
@@ -154,12 +154,12 @@ mod tests {
         let (status, message) = status_of(AppError::Busy);
         assert_eq!(status, 409);
         assert!(message.contains("already running"), "{message}");
-        let (status, message) = status_of(AppError::Stale {
+        let (status, message) = status_of(AppError::Stale(scimgate_core::StaleEdit {
             what: "the rule set",
             expected: 3,
             current: 5,
             changed_at: "2026-12-06T10:00:00.000Z".into(),
-        });
+        }));
         assert_eq!(status, 409);
         assert!(
             message.starts_with("the rule set changed since version 3: it is at version 5"),

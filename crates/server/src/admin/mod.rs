@@ -38,7 +38,7 @@ pub fn router(app: App) -> Router {
     let state = AdminState { app };
     endpoints()
         .into_iter()
-        .fold(Router::new(), |router, e| router.route(e.path, e.handler))
+        .fold(Router::new(), |router, e| router.route(&e.path, e.handler))
         .route("/api", any(no_endpoint))
         .route("/api/{*rest}", any(no_endpoint))
         .method_not_allowed_fallback(method_not_allowed)
@@ -99,90 +99,70 @@ impl Verb {
 pub(crate) struct Endpoint {
     #[cfg_attr(not(test), allow(dead_code))] // read by the OpenAPI tests
     pub verb: Verb,
-    pub path: &'static str,
+    pub path: String,
     handler: MethodRouter<AdminState>,
 }
 
-fn endpoint<H, T>(verb: Verb, path: &'static str, handler: H) -> Endpoint
+fn endpoint<H, T>(verb: Verb, path: &str, handler: H) -> Endpoint
 where
     H: Handler<T, AdminState>,
     T: 'static,
 {
     Endpoint {
         verb,
-        path,
+        path: path.to_owned(),
         handler: on(verb.filter(), handler),
     }
 }
 
-macro_rules! tenant_path {
-    ($rest:literal) => {
-        concat!("/api/v1/tenants/{tenant}", $rest)
-    };
+/// An endpoint of one tenant: `rest` under `/api/v1/tenants/{tenant}`.
+fn of_tenant<H, T>(verb: Verb, rest: &str, handler: H) -> Endpoint
+where
+    H: Handler<T, AdminState>,
+    T: 'static,
+{
+    endpoint(verb, &format!("/api/v1/tenants/{{tenant}}{rest}"), handler)
 }
 
 /// Every route the admin API serves: the router is built from this list, and the
 /// OpenAPI test checks the document against it.
 pub(crate) fn endpoints() -> Vec<Endpoint> {
+    use of_tenant as t;
     use Verb::{Delete, Get, Post, Put};
     vec![
         endpoint(Get, "/api/v1/openapi.json", openapi),
-        endpoint(Get, tenant_path!("/catalog"), catalog::get),
-        endpoint(Put, tenant_path!("/catalog"), catalog::replace),
-        endpoint(
-            Put,
-            tenant_path!("/catalog/{kind}/{name}"),
-            catalog::put_entry,
-        ),
-        endpoint(
-            Delete,
-            tenant_path!("/catalog/{kind}/{name}"),
-            catalog::delete_entry,
-        ),
-        endpoint(Get, tenant_path!("/rules"), rules::get),
-        endpoint(Put, tenant_path!("/rules"), rules::put),
-        endpoint(Post, tenant_path!("/rules/validate"), rules::validate),
-        endpoint(Put, tenant_path!("/rules/order"), rules::order),
-        endpoint(
-            Post,
-            tenant_path!("/rules/{name}/activate"),
-            rules::activate,
-        ),
-        endpoint(
-            Post,
-            tenant_path!("/rules/{name}/deactivate"),
-            rules::deactivate,
-        ),
-        endpoint(Get, tenant_path!("/users"), staged::users),
-        endpoint(Get, tenant_path!("/groups"), staged::groups),
-        endpoint(Get, tenant_path!("/groups/{id}/members"), staged::members),
-        endpoint(Get, tenant_path!("/preview"), preview::saved),
-        endpoint(Post, tenant_path!("/preview"), preview::draft),
-        endpoint(Get, tenant_path!("/preview/users/{id}"), preview::user),
-        endpoint(Post, tenant_path!("/sync"), sync::company),
-        endpoint(Post, tenant_path!("/sync/users/{id}"), sync::user),
-        endpoint(Post, tenant_path!("/restart"), sync::restart),
-        endpoint(Get, tenant_path!("/runs"), runs::list),
-        endpoint(Get, tenant_path!("/runs/{id}"), runs::get),
-        endpoint(Post, tenant_path!("/runs/{id}/approve"), runs::approve),
-        endpoint(Post, tenant_path!("/runs/{id}/reject"), runs::reject),
-        endpoint(Get, tenant_path!("/settings"), settings::get),
-        endpoint(Put, tenant_path!("/settings"), settings::put),
-        endpoint(Get, tenant_path!("/accounts"), accounts::list),
-        endpoint(Get, tenant_path!("/accounts/{pk}"), accounts::get),
-        endpoint(Get, tenant_path!("/subscriptions"), notifications::list),
-        endpoint(Post, tenant_path!("/subscriptions"), notifications::add),
-        endpoint(
-            Delete,
-            tenant_path!("/subscriptions/{id}"),
-            notifications::remove,
-        ),
-        endpoint(
-            Post,
-            tenant_path!("/subscriptions/{id}/test"),
-            notifications::test,
-        ),
-        endpoint(Get, tenant_path!("/outbox"), notifications::outbox),
+        t(Get, "/catalog", catalog::get),
+        t(Put, "/catalog", catalog::replace),
+        t(Put, "/catalog/{kind}/{name}", catalog::put_entry),
+        t(Delete, "/catalog/{kind}/{name}", catalog::delete_entry),
+        t(Get, "/rules", rules::get),
+        t(Put, "/rules", rules::put),
+        t(Post, "/rules/validate", rules::validate),
+        t(Put, "/rules/order", rules::order),
+        t(Post, "/rules/{name}/activate", rules::activate),
+        t(Post, "/rules/{name}/deactivate", rules::deactivate),
+        t(Get, "/users", staged::users),
+        t(Get, "/groups", staged::groups),
+        t(Get, "/groups/{id}/members", staged::members),
+        t(Get, "/preview", preview::saved),
+        t(Post, "/preview", preview::draft),
+        t(Get, "/preview/users/{id}", preview::user),
+        t(Post, "/sync", sync::company),
+        t(Post, "/sync/users/{id}", sync::user),
+        t(Post, "/restart", sync::restart),
+        t(Get, "/runs", runs::list),
+        t(Get, "/runs/{id}", runs::get),
+        t(Post, "/runs/{id}/approve", runs::approve),
+        t(Post, "/runs/{id}/reject", runs::reject),
+        t(Get, "/settings", settings::get),
+        t(Put, "/settings", settings::put),
+        t(Get, "/accounts", accounts::list),
+        t(Get, "/accounts/{pk}", accounts::get),
+        t(Get, "/subscriptions", notifications::list),
+        t(Post, "/subscriptions", notifications::add),
+        t(Delete, "/subscriptions/{id}", notifications::remove),
+        t(Post, "/subscriptions/{id}/test", notifications::test),
+        t(Get, "/outbox", notifications::outbox),
     ]
 }
 
@@ -257,7 +237,7 @@ mod tests {
     fn openapi_documents_every_path_parameter() {
         let doc = document();
         for e in endpoints() {
-            let item = &doc["paths"][e.path];
+            let item = &doc["paths"][e.path.as_str()];
             let op = &item[e.verb.name()];
             let params: Vec<Value> = [&item["parameters"], &op["parameters"]]
                 .into_iter()
