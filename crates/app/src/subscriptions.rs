@@ -2,7 +2,7 @@
 //! of what was sent.
 
 use crate::{App, AppError, Result};
-use scimgate_core::Tenant;
+use scimgate_core::{OutboxEntry, OutboxStatus, Tenant};
 use scimgate_notify::subscriptions::{self, NewSubscription, Subscription};
 use scimgate_notify::{outbox, Channel, EventKind, NotifyError};
 use scimgate_store::{Expect, Versioned};
@@ -55,19 +55,14 @@ impl App {
         .map_err(no_subscription(id))
     }
 
-    /// Messages newest first; `status` keeps pending, delivered or dead ones.
+    /// Messages newest first; `status` keeps only those.
     pub async fn outbox(
         &self,
         tenant: &Tenant,
-        status: Option<&str>,
+        status: Option<OutboxStatus>,
         limit: i64,
-    ) -> Result<Vec<outbox::OutboxEntry>> {
-        outbox::list(&self.store, tenant, status, limit)
-            .await
-            .map_err(|e| match e {
-                NotifyError::Invalid(m) => AppError::Invalid(format!("query parameter {m}")),
-                e => e.into(),
-            })
+    ) -> Result<Vec<OutboxEntry>> {
+        Ok(self.store.outbox(tenant, status, limit).await?)
     }
 }
 

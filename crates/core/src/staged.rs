@@ -18,3 +18,14 @@ pub struct StagedGroup {
     pub display_name: String,
     pub external_id: Option<String>,
 }
+
+/// The holding area of one tenant at one instant.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub users: Vec<StagedUser>,
+    pub groups: Vec<StagedGroup>,
+    /// `(group id, member id)`.
+    pub memberships: Vec<(String, String)>,
+    /// The tenant's change sequence when the snapshot was read.
+    pub change_seq: i64,
+}

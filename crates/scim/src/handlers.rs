@@ -1,13 +1,13 @@
-//! The SCIM endpoints: `/Users`, `/Groups`, `.search` and discovery, per tenant.
+//! The SCIM endpoints of one resource type (`/Users`, `/Groups`): create, read,
+//! replace, patch and delete one resource. Listing and `.search` are in `listing`,
+//! discovery in `discovery_handlers`.
 
 use crate::error::ScimError;
-use crate::filter::{self, Target};
 use crate::http::{empty_response, scim_response, Authed, ListRequest, QueryParams, ScimBody};
 use crate::render::{etag, render, Projection};
 use crate::resource;
-use crate::schema::{self, ResourceType};
-use crate::translate::{mentions_members, translate};
-use crate::{discovery, etag, patch, ScimState};
+use crate::schema::ResourceType;
+use crate::{etag, patch, ScimState};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
@@ -16,12 +16,11 @@ use axum::response::Response;
 use scimgate_store::{
     Current, Member, MemberOp, Mutation, Rejection, ResourceKind, StoredResource, Write,
 };
-use serde_json::{json, Value};
-use std::collections::HashMap;
+use serde_json::Value;
 
 type Result<T> = std::result::Result<T, ScimError>;
 
-fn kind(rt: ResourceType) -> ResourceKind {
+pub(crate) fn kind(rt: ResourceType) -> ResourceKind {
     match rt {
         ResourceType::User => ResourceKind::User,
         ResourceType::Group => ResourceKind::Group,
@@ -31,10 +30,10 @@ fn kind(rt: ResourceType) -> ResourceKind {
 /// A request about one resource (`…/Users/{id}`): the tenant its token proves, the
 /// resource's id, and the headers (`If-Match`, `If-None-Match`).
 pub struct OneResource {
-    state: ScimState,
-    auth: Authed,
-    id: String,
-    headers: HeaderMap,
+    pub(crate) state: ScimState,
+    pub(crate) auth: Authed,
+    pub(crate) id: String,
+    pub(crate) headers: HeaderMap,
 }
 
 impl FromRequestParts<ScimState> for OneResource {
@@ -291,169 +290,6 @@ fn check_current(
     }
 }
 
-/// Matching resources of one type: the total and the requested window, rendered.
-async fn search_one(
-    state: &ScimState,
-    auth: &Authed,
-    rt: ResourceType,
-    req: &ListRequest,
-    offset: i64,
-    limit: i64,
-) -> Result<(i64, Vec<Value>)> {
-    let translation = req.filter.as_ref().map(|f| translate(f, rt));
-    let (total, page) = match (&req.filter, translation) {
-        (None, _) => {
-            let page = state
-                .store
-                .list(&auth.tenant, kind(rt), None, offset, limit)
-                .await?;
-            (page.total, page.resources)
-        }
-        (Some(_), Some(t)) if t.exact => {
-            let page = state
-                .store
-                .list(&auth.tenant, kind(rt), t.cond.as_ref(), offset, limit)
-                .await?;
-            (page.total, page.resources)
-        }
-        (Some(filter), translation) => {
-            let cond = translation.and_then(|t| t.cond);
-            scan_filtered(state, auth, rt, filter, cond.as_ref(), offset, limit).await?
-        }
-    };
-    let mut shown = Vec::with_capacity(page.len());
-    let mut members = if rt == ResourceType::Group && req.projection.includes("members") {
-        Some(members_by_group(state, auth, &page).await?)
-    } else {
-        None
-    };
-    for stored in &page {
-        let mine = members
-            .as_mut()
-            .map(|m| m.remove(&stored.id).unwrap_or_default());
-        shown.push(
-            req.projection
-                .apply(rt, render(rt, stored, mine.as_deref(), &auth.base)),
-        );
-    }
-    Ok((total, shown))
-}
-
-/// The members of the given groups with one query, keyed by group id.
-async fn members_by_group(
-    state: &ScimState,
-    auth: &Authed,
-    groups: &[StoredResource],
-) -> Result<HashMap<String, Vec<Member>>> {
-    let mut by_group: HashMap<String, Vec<Member>> = HashMap::new();
-    if groups.is_empty() {
-        return Ok(by_group);
-    }
-    let ids: Vec<&str> = groups.iter().map(|r| r.id.as_str()).collect();
-    for (group, member) in state.store.members(&auth.tenant, &ids).await? {
-        by_group.entry(group).or_default().push(member);
-    }
-    Ok(by_group)
-}
-
-const SCAN_CHUNK: i64 = 500;
-
-/// Evaluates a filter the database could not answer exactly over its candidates,
-/// chunk by chunk, counting every match and keeping the requested window.
-#[allow(clippy::too_many_arguments)]
-async fn scan_filtered(
-    state: &ScimState,
-    auth: &Authed,
-    rt: ResourceType,
-    filter: &filter::Filter,
-    cond: Option<&scimgate_store::Cond>,
-    offset: i64,
-    limit: i64,
-) -> Result<(i64, Vec<StoredResource>)> {
-    let needs_members = rt == ResourceType::Group && mentions_members(filter);
-    let mut after = 0;
-    let mut total = 0;
-    let mut window = Vec::new();
-    loop {
-        let chunk = state
-            .store
-            .scan(&auth.tenant, kind(rt), cond, after, SCAN_CHUNK)
-            .await?;
-        let Some(last) = chunk.last() else { break };
-        after = last.position;
-        let mut members = if needs_members {
-            Some(members_by_group(state, auth, &chunk).await?)
-        } else {
-            None
-        };
-        for stored in chunk {
-            let mine = members
-                .as_mut()
-                .map(|m| m.remove(&stored.id).unwrap_or_default());
-            let doc = render(rt, &stored, mine.as_deref(), &auth.base);
-            let hit = filter::eval(filter, &doc, Target::Resource(rt))
-                .map_err(|e| ScimError::invalid_filter(e.to_string()))?;
-            if hit {
-                if total >= offset && (total - offset) < limit {
-                    window.push(stored);
-                }
-                total += 1;
-            }
-        }
-    }
-    Ok((total, window))
-}
-
-fn list_response(total: i64, start_index: i64, resources: Vec<Value>) -> Value {
-    json!({
-        "schemas": [schema::LIST_RESPONSE],
-        "totalResults": total,
-        "startIndex": start_index,
-        "itemsPerPage": resources.len(),
-        "Resources": resources,
-    })
-}
-
-pub async fn list(
-    state: &ScimState,
-    auth: Authed,
-    rt: ResourceType,
-    req: ListRequest,
-) -> Result<Response> {
-    let (total, shown) = search_one(state, &auth, rt, &req, req.start_index - 1, req.count).await?;
-    Ok(scim_response(
-        StatusCode::OK,
-        &list_response(total, req.start_index, shown),
-        HeaderMap::new(),
-    ))
-}
-
-/// POST `/.search` at the tenant root: Users, then Groups, paged as one list.
-pub async fn search_all(state: &ScimState, auth: Authed, req: ListRequest) -> Result<Response> {
-    let offset = req.start_index - 1;
-    let (users_total, mut shown) =
-        search_one(state, &auth, ResourceType::User, &req, offset, req.count).await?;
-    let group_offset = (offset - users_total).max(0);
-    let group_limit = req.count - shown.len() as i64;
-    let (groups_total, groups) = search_one(
-        state,
-        &auth,
-        ResourceType::Group,
-        &req,
-        group_offset,
-        group_limit,
-    )
-    .await?;
-    shown.extend(groups);
-    Ok(scim_response(
-        StatusCode::OK,
-        &list_response(users_total + groups_total, req.start_index, shown),
-        HeaderMap::new(),
-    ))
-}
-
-// ---- axum entry points -------------------------------------------------------------
-
 macro_rules! resource_routes {
     ($rt:expr, $one:ident, $list:ident, $create:ident, $search:ident, $get:ident, $put:ident, $patch:ident, $delete:ident) => {
         /// The methods on one resource (`…/{id}`).
@@ -469,7 +305,7 @@ macro_rules! resource_routes {
             q: QueryParams,
         ) -> Result<Response> {
             let req = ListRequest::from_query(&q, &[$rt])?;
-            list(&s, auth, $rt, req).await
+            crate::listing::list(&s, auth, $rt, req).await
         }
         pub async fn $create(
             State(s): State<ScimState>,
@@ -484,7 +320,7 @@ macro_rules! resource_routes {
             ScimBody(body): ScimBody,
         ) -> Result<Response> {
             let req = ListRequest::from_search(&body, &[$rt])?;
-            list(&s, auth, $rt, req).await
+            crate::listing::list(&s, auth, $rt, req).await
         }
         pub async fn $get(r: OneResource, q: QueryParams) -> Result<Response> {
             get(&r.state, r.auth, $rt, &r.id, &q, &r.headers).await
@@ -523,55 +359,3 @@ resource_routes!(
     patch_group,
     delete_group
 );
-
-pub async fn search_root(
-    State(s): State<ScimState>,
-    auth: Authed,
-    ScimBody(body): ScimBody,
-) -> Result<Response> {
-    let req = ListRequest::from_search(&body, &[ResourceType::User, ResourceType::Group])?;
-    search_all(&s, auth, req).await
-}
-
-pub async fn service_provider_config(auth: Authed) -> Result<Response> {
-    Ok(scim_response(
-        StatusCode::OK,
-        &discovery::service_provider_config(&auth.base),
-        HeaderMap::new(),
-    ))
-}
-
-/// A discovery collection (`/Schemas`, `/ResourceTypes`) as a ListResponse.
-fn discovery_list(all: Vec<Value>) -> Response {
-    scim_response(
-        StatusCode::OK,
-        &list_response(all.len() as i64, 1, all),
-        HeaderMap::new(),
-    )
-}
-
-/// One entry of a discovery collection by its `id` (case-insensitive), or 404.
-fn discovery_entry(all: Vec<Value>, what: &str, id: &str) -> Result<Response> {
-    let found = all
-        .into_iter()
-        .find(|s| s["id"].as_str().is_some_and(|s| s.eq_ignore_ascii_case(id)))
-        .ok_or_else(|| ScimError::not_found(format!("{what} {id} not found")))?;
-    Ok(scim_response(StatusCode::OK, &found, HeaderMap::new()))
-}
-
-pub async fn schemas(auth: Authed) -> Result<Response> {
-    Ok(discovery_list(schema::all_schemas(&auth.base)))
-}
-
-pub async fn schema_by_id(r: OneResource) -> Result<Response> {
-    discovery_entry(schema::all_schemas(&r.auth.base), "schema", &r.id)
-}
-
-pub async fn resource_types(auth: Authed) -> Result<Response> {
-    Ok(discovery_list(discovery::resource_types(&auth.base)))
-}
-
-pub async fn resource_type_by_id(r: OneResource) -> Result<Response> {
-    let all = discovery::resource_types(&r.auth.base);
-    discovery_entry(all, "resource type", &r.id)
-}

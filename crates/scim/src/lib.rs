@@ -4,12 +4,14 @@
 
 pub mod auth_failures;
 mod discovery;
+mod discovery_handlers;
 pub mod error;
 pub mod etag;
 pub mod filter;
 mod handlers;
 pub mod http;
 pub mod limits;
+mod listing;
 pub mod patch;
 #[cfg(test)]
 mod patch_tests;
@@ -55,6 +57,7 @@ impl ScimState {
 
 /// The SCIM routes, all under `/scim/v2/{tenant}`.
 pub fn router(state: ScimState) -> Router {
+    use discovery_handlers as d;
     use handlers as h;
     let routes: [(&str, MethodRouter<ScimState>); 12] = [
         ("/Users", get(h::list_users).post(h::create_user)),
@@ -63,12 +66,12 @@ pub fn router(state: ScimState) -> Router {
         ("/Groups", get(h::list_groups).post(h::create_group)),
         ("/Groups/.search", post(h::search_groups)),
         ("/Groups/{id}", h::one_group()),
-        ("/.search", post(h::search_root)),
-        ("/ServiceProviderConfig", get(h::service_provider_config)),
-        ("/Schemas", get(h::schemas)),
-        ("/Schemas/{id}", get(h::schema_by_id)),
-        ("/ResourceTypes", get(h::resource_types)),
-        ("/ResourceTypes/{id}", get(h::resource_type_by_id)),
+        ("/.search", post(crate::listing::search_root)),
+        ("/ServiceProviderConfig", get(d::service_provider_config)),
+        ("/Schemas", get(d::schemas)),
+        ("/Schemas/{id}", get(d::schema_by_id)),
+        ("/ResourceTypes", get(d::resource_types)),
+        ("/ResourceTypes/{id}", get(d::resource_type_by_id)),
     ];
     routes
         .into_iter()

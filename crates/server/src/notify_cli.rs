@@ -3,11 +3,13 @@
 use crate::cli::find_tenant;
 use anyhow::bail;
 use clap::{ArgGroup, Args, Subcommand};
-use scimgate_core::{Clock, SystemClock};
-use scimgate_notify::{outbox, subscriptions, Channel, EventKind, NotifyError, Subscription};
+use scimgate_app::{App, AppError};
+use scimgate_core::{OutboxStatus, SystemClock};
+use scimgate_notify::{Channel, EventKind, Subscription};
 use scimgate_store::Expect;
 use scimgate_store::{Store, Tenant};
 use serde_json::json;
+use std::sync::Arc;
 
 #[derive(Debug, Args)]
 pub struct NotifyArgs {
@@ -67,9 +69,9 @@ fn events(names: &[String]) -> anyhow::Result<Vec<EventKind>> {
         .collect()
 }
 
-fn no_subscription(tenant: &Tenant, id: i64) -> impl Fn(NotifyError) -> anyhow::Error + '_ {
+fn no_subscription(tenant: &Tenant, id: i64) -> impl Fn(AppError) -> anyhow::Error + '_ {
     move |e| match e {
-        NotifyError::NotFound => anyhow::anyhow!("tenant {} has no subscription {id}", tenant.name),
+        AppError::NotFound(_) => anyhow::anyhow!("tenant {} has no subscription {id}", tenant.name),
         e => e.into(),
     }
 }
@@ -99,7 +101,7 @@ pub async fn run(
     webhook_targets: scimgate_notify::target::TargetPolicy,
 ) -> anyhow::Result<()> {
     let tenant = find_tenant(store, &args.tenant).await?;
-    let now = SystemClock.now();
+    let app = App::builtin(store.clone(), Arc::new(SystemClock), webhook_targets);
     match args.command {
         NotifyCommand::Add {
             email,
@@ -115,18 +117,10 @@ pub async fn run(
             let kinds = events(&event_names)?;
             // The command line adds and removes deliberately, not as an edit of a list
             // it read: no version to compare.
-            let created = subscriptions::add(
-                store,
-                &tenant,
-                channel,
-                &target,
-                &kinds,
-                Expect::Any,
-                &now.to_rfc3339(),
-                webhook_targets,
-            )
-            .await?
-            .value;
+            let created = (app
+                .subscribe(&tenant, Expect::Any, channel, &target, &kinds)
+                .await?)
+                .value;
             let s = &created.subscription;
             if json {
                 let mut value = json!(s);
@@ -149,7 +143,7 @@ pub async fn run(
             }
         }
         NotifyCommand::List { json } => {
-            for s in subscriptions::list(store, &tenant).await? {
+            for s in app.subscriptions(&tenant).await?.value {
                 if json {
                     println!("{}", json!(s));
                 } else {
@@ -158,16 +152,13 @@ pub async fn run(
             }
         }
         NotifyCommand::Remove { id } => {
-            subscriptions::remove(store, &tenant, id, Expect::Any, &now.to_rfc3339())
-                .await
+            (app.unsubscribe(&tenant, Expect::Any, id).await)
                 .map_err(no_subscription(&tenant, id))?;
             eprintln!("subscription {id} of tenant {} removed", tenant.name);
         }
         NotifyCommand::Test { id } => {
             let outbox_id =
-                outbox::enqueue_test(store, &tenant, id, now.unix_millis(), &now.to_rfc3339())
-                    .await
-                    .map_err(no_subscription(&tenant, id))?;
+                (app.test_subscription(&tenant, id).await).map_err(no_subscription(&tenant, id))?;
             println!(
                 "Test message {outbox_id} queued for subscription {id}; a running server delivers it (see notify outbox)"
             );
@@ -178,7 +169,10 @@ pub async fn run(
             json,
         } => {
             let limit = limit.max(0);
-            for m in outbox::list(store, &tenant, status.as_deref(), limit).await? {
+            let status = (status.as_deref().map(OutboxStatus::parse_named))
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            for m in app.outbox(&tenant, status, limit).await? {
                 if json {
                     println!("{}", json!(m));
                 } else {

@@ -6,18 +6,7 @@ use crate::{Backend, Result, Store, StoreError, Tenant};
 use serde_json::Value;
 use sqlx::{Executor, Row};
 
-pub use scimgate_core::{StagedGroup, StagedUser};
-
-/// The holding area of one tenant at one instant.
-#[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    pub users: Vec<StagedUser>,
-    pub groups: Vec<StagedGroup>,
-    /// `(group id, member id)`.
-    pub memberships: Vec<(String, String)>,
-    /// The tenant's change sequence when the snapshot was read.
-    pub change_seq: i64,
-}
+pub use scimgate_core::{Snapshot, StagedGroup, StagedUser};
 
 const USER_COLUMNS: &str = "id, external_id, created_at, body";
 

@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use scimgate_app::Versioned;
+use scimgate_core::OutboxStatus;
 use scimgate_notify::{Channel, EventKind};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -91,7 +92,9 @@ pub async fn test(call: Call) -> Result<(StatusCode, Json<Value>)> {
 /// Messages newest first; `status` keeps pending, delivered or dead ones.
 pub async fn outbox(call: Call) -> Result<Json<Value>> {
     let params = call.params.only(&["status", "limit"])?;
-    let status = params.one("status")?;
+    let status = (params.one("status")?.map(OutboxStatus::parse_named))
+        .transpose()
+        .map_err(|m| ApiError::bad_request(format!("query parameter {m}")))?;
     let limit = params.number("limit", DEFAULT_LIMIT, MAX_LIMIT)?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let messages = call.app.outbox(&call.tenant, status, limit).await?;
