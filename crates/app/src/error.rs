@@ -15,6 +15,10 @@ pub enum AppError {
     /// The request itself is wrong: a bad value, a bad name, an unknown kind.
     #[error("{0}")]
     Invalid(String),
+    /// Who is asking could not be verified: a refused sign-in (the message never says
+    /// which part was wrong).
+    #[error("{0}")]
+    Unauthorized(String),
     /// A rule set that does not compile: every problem, each naming its rule and place.
     #[error("{context}:\n{}", scimgate_rules::problems_text(problems))]
     Rules {

@@ -4,6 +4,7 @@
 //! id or userName) and versions (optimistic concurrency) live here once, so the front
 //! ends only parse, call and render. docs/architecture.md.
 
+pub mod accounts;
 mod catalog;
 mod error;
 pub mod preview;

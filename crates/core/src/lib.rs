@@ -1,6 +1,7 @@
 //! Domain types shared by every scimgate crate. No I/O, no HTTP, no SQL here.
 
 pub mod account;
+pub mod admin;
 pub mod catalog;
 pub mod clock;
 pub mod edit;
@@ -14,6 +15,7 @@ pub mod tenant;
 pub mod text;
 
 pub use account::{AccountFields, Change, CrmAccount};
+pub use admin::{AdminAccount, AdminRole};
 pub use catalog::{Catalog, CatalogEntry, CatalogKind, NamedEntry};
 pub use clock::{Clock, SystemClock, Timestamp};
 pub use edit::StaleEdit;

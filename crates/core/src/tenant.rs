@@ -13,6 +13,13 @@ pub struct Tenant {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TenantName(String);
 
+/// As its text (`"acme"`).
+impl serde::Serialize for TenantName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TenantNameError {
     #[error("tenant name must not be empty")]

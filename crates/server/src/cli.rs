@@ -74,6 +74,11 @@ enum DatabaseCommand {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Manage the accounts people sign in to the web UI with.
+    Admin {
+        #[command(subcommand)]
+        command: crate::account_cli::AccountCommand,
+    },
     /// Manage a tenant's admin API tokens (distinct from SCIM tokens).
     AdminToken {
         #[command(subcommand)]
@@ -229,6 +234,9 @@ async fn run(
         }
         DatabaseCommand::Token { command } => {
             token_command(&open(&database_url).await?, TokenKind::Scim, command).await
+        }
+        DatabaseCommand::Admin { command } => {
+            crate::account_cli::run(&open(&database_url).await?, command).await
         }
         DatabaseCommand::AdminToken { command } => {
             token_command(&open(&database_url).await?, TokenKind::Admin, command).await

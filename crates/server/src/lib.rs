@@ -1,5 +1,6 @@
 //! Wiring: configuration, the HTTP application, the CLI.
 
+mod account_cli;
 mod admin;
 pub mod cli;
 pub mod config;

@@ -5,6 +5,7 @@
 //! requests share one durable commit (one fsync) instead of paying one each.
 
 mod accounts;
+mod admin_accounts;
 mod auth_cache;
 mod bulk;
 mod catalog;
@@ -27,6 +28,7 @@ mod tenants;
 mod types;
 mod writer;
 
+pub use admin_accounts::{AdminSession, NewAdminAccount, SignInRecord};
 pub use auth_cache::TTL as AUTH_CACHE_TTL;
 pub use bulk::{Tx, TxWork};
 pub use connect::Backend;

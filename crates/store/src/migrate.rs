@@ -27,6 +27,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(2, "0002_crm_and_sync.sql"),
     migration!(3, "0003_notifications.sql"),
     migration!(4, "0004_edit_versions.sql"),
+    migration!(5, "0005_admin_accounts.sql"),
 ];
 
 /// Serialises concurrent start-ups of several replicas on one PostgreSQL.

@@ -312,3 +312,24 @@ pub mod webhook;
 
 pub use smtp::{ReceivedMail, SmtpServer};
 pub use webhook::{hmac_sha256_hex, ReceivedRequest, WebhookReceiver};
+
+/// A clock a test moves by hand.
+pub struct ManualClock(std::sync::atomic::AtomicI64);
+
+impl ManualClock {
+    /// Starting at `unix_ms`.
+    pub fn at(unix_ms: i64) -> std::sync::Arc<ManualClock> {
+        std::sync::Arc::new(ManualClock(std::sync::atomic::AtomicI64::new(unix_ms)))
+    }
+
+    pub fn advance_ms(&self, ms: i64) {
+        self.0.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl scimgate_core::Clock for ManualClock {
+    fn now(&self) -> scimgate_core::Timestamp {
+        let ms = self.0.load(std::sync::atomic::Ordering::SeqCst);
+        scimgate_core::Timestamp::from_unix_millis(ms).expect("a valid test time")
+    }
+}

@@ -68,6 +68,7 @@ impl From<AppError> for ApiError {
     fn from(e: AppError) -> ApiError {
         let status = match &e {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Invalid(_) | AppError::Rules { .. } | AppError::Unstorable(_) => {
                 StatusCode::BAD_REQUEST
             }
@@ -151,6 +152,7 @@ mod tests {
         );
         assert_eq!(status_of(AppError::Unstorable("too long".into())).0, 400);
         assert_eq!(status_of(AppError::Conflict("not held".into())).0, 409);
+        assert_eq!(status_of(AppError::Unauthorized("no".into())).0, 401);
         let (status, message) = status_of(AppError::Busy);
         assert_eq!(status, 409);
         assert!(message.contains("already running"), "{message}");

@@ -1,0 +1,182 @@
+//! Web UI accounts: creating, listing, removing, resetting a password, and signing in
+//! with a name and password. Passwords are hashed with argon2id; a run of failures locks
+//! the account for a while; a wrong name and a wrong password answer alike (and take
+//! about as long), so sign-in does not tell who has an account.
+
+use crate::{App, AppError, Result};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use scimgate_core::{AdminAccount, AdminRole, TenantName};
+use scimgate_store::{NewAdminAccount, StoreError};
+use std::sync::OnceLock;
+
+/// Failed sign-ins in a row that lock an account.
+pub const LOCK_AFTER: i64 = 5;
+/// How long a lock lasts.
+pub const LOCK_MS: i64 = 15 * 60 * 1000;
+/// Shortest password accepted.
+pub const MIN_PASSWORD_CHARS: usize = 12;
+
+/// What every failed sign-in says, whatever failed.
+pub const SIGN_IN_REFUSED: &str =
+    "the name or password is wrong (after 5 failures in a row an account is locked for 15 minutes)";
+
+fn hash(password: &str) -> Result<String> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| AppError::Internal(format!("no randomness: {e}")))?;
+    let salt = SaltString::encode_b64(&salt)
+        .map_err(|e| AppError::Internal(format!("password salt: {e}")))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AppError::Internal(format!("password hash: {e}")))
+}
+
+fn verify(password: &str, stored: &str) -> bool {
+    PasswordHash::new(stored).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+/// A hash no password matches, verified against when the name is unknown so that the
+/// answer takes as long as for a real account.
+fn decoy_hash() -> &'static str {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY.get_or_init(|| hash("no account has this password").unwrap_or_default())
+}
+
+fn check_password(password: &str) -> Result<()> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(AppError::Invalid(format!(
+            "the password is too short: use at least {MIN_PASSWORD_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
+
+fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && !name.chars().any(|c| c.is_control() || c.is_whitespace());
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::Invalid(format!(
+            "account name {name:?}: 1 to 128 characters, no spaces or control characters"
+        )))
+    }
+}
+
+impl App {
+    /// Creates a web UI account that sees `tenants`.
+    pub async fn create_admin_account(
+        &self,
+        name: &str,
+        password: &str,
+        role: AdminRole,
+        tenants: &[TenantName],
+    ) -> Result<AdminAccount> {
+        check_name(name)?;
+        check_password(password)?;
+        let mut tenant_ids = Vec::with_capacity(tenants.len());
+        for tenant in tenants {
+            let found = self.store.tenant(tenant).await?;
+            let found =
+                found.ok_or_else(|| AppError::NotFound(format!("no tenant named {tenant}")))?;
+            tenant_ids.push(found.id);
+        }
+        let password_hash = hash(password)?;
+        let new = NewAdminAccount {
+            name,
+            password_hash: Some(&password_hash),
+            role,
+            tenant_ids: &tenant_ids,
+        };
+        Ok(self.store.create_admin_account(new, &self.now()).await?)
+    }
+
+    pub async fn admin_accounts(&self) -> Result<Vec<AdminAccount>> {
+        Ok(self.store.admin_accounts().await?)
+    }
+
+    /// Removes an account; its sessions end with it.
+    pub async fn remove_admin_account(&self, name: &str) -> Result<()> {
+        self.store
+            .remove_admin_account(name)
+            .await
+            .map_err(|e| no_account(e, name))
+    }
+
+    /// Sets a new password; the account's sessions end and any lock is lifted.
+    pub async fn reset_admin_password(&self, name: &str, password: &str) -> Result<()> {
+        check_password(password)?;
+        let password_hash = hash(password)?;
+        self.store
+            .set_admin_password(name, &password_hash)
+            .await
+            .map_err(|e| no_account(e, name))
+    }
+
+    /// The account, if `password` is its password and it is not locked. Every refusal is
+    /// the same [`AppError::Unauthorized`].
+    pub async fn sign_in(&self, name: &str, password: &str) -> Result<AdminAccount> {
+        let now = self.clock.now().unix_millis();
+        let Some(record) = self.store.sign_in_record(name).await? else {
+            verify(password, decoy_hash());
+            return Err(refused());
+        };
+        let stored = record.password_hash.as_deref().unwrap_or(decoy_hash());
+        let matches = verify(password, stored) && record.password_hash.is_some();
+        if record.locked_until > now {
+            return Err(refused());
+        }
+        if !matches {
+            (self.store)
+                .record_sign_in_failure(record.account.id, LOCK_AFTER, now + LOCK_MS)
+                .await?;
+            return Err(refused());
+        }
+        self.store.record_sign_in_success(record.account.id).await?;
+        Ok(record.account)
+    }
+}
+
+fn refused() -> AppError {
+    AppError::Unauthorized(SIGN_IN_REFUSED.into())
+}
+
+fn no_account(e: StoreError, name: &str) -> AppError {
+    match e {
+        StoreError::NotFound => AppError::NotFound(format!("no account named {name:?}")),
+        e => e.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_are_argon2id_salted_and_verify() {
+        let a = hash("correct horse battery").unwrap();
+        let b = hash("correct horse battery").unwrap();
+        assert!(a.starts_with("$argon2id$"), "{a}");
+        assert_ne!(a, b, "each hash has its own salt");
+        assert!(verify("correct horse battery", &a));
+        assert!(!verify("correct horse batterY", &a));
+        assert!(!verify("anything", "not a hash"));
+        assert!(!verify("no account has this password!", decoy_hash()));
+    }
+
+    #[test]
+    fn names_and_passwords_are_checked() {
+        assert!(check_password("short").is_err());
+        assert!(check_password("twelve chars").is_ok());
+        assert!(check_name("ops@acme.no").is_ok());
+        for bad in ["", "two words", "tab\there", &"x".repeat(129)] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}
