@@ -27,6 +27,10 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
             ][..],
         ),
         (
+            "scimgate-ui",
+            &["scimgate-core", "scimgate-store", "scimgate-app"][..],
+        ),
+        (
             "scimgate-app",
             &[
                 "scimgate-core",

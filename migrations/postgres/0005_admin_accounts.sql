@@ -27,3 +27,10 @@ CREATE TABLE admin_sessions (
     expires_at  BIGINT NOT NULL
 );
 CREATE INDEX admin_sessions_account ON admin_sessions (account_id);
+
+-- First run: while no account exists, `serve` prints a link with a one-time token (its
+-- hash here) to a page that creates the first administrator. Used once, or expired.
+CREATE TABLE admin_setup_links (
+    token_hash  TEXT PRIMARY KEY,
+    expires_at  BIGINT NOT NULL
+);

@@ -17,6 +17,9 @@ pub const LOCK_MS: i64 = 15 * 60 * 1000;
 /// Shortest password accepted.
 pub const MIN_PASSWORD_CHARS: usize = 12;
 
+/// How long a first-run link stays usable.
+pub const SETUP_LINK_MS: i64 = 60 * 60 * 1000;
+
 /// What every failed sign-in says, whatever failed.
 pub const SIGN_IN_REFUSED: &str =
     "the name or password is wrong (after 5 failures in a row an account is locked for 15 minutes)";
@@ -140,6 +143,66 @@ impl App {
         }
         self.store.record_sign_in_success(record.account.id).await?;
         Ok(record.account)
+    }
+}
+
+fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(token.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl App {
+    /// While no account exists: a new one-time token for the first-run page, valid for
+    /// [`SETUP_LINK_MS`] (only its hash is stored). `None` once an account exists.
+    pub async fn first_run_token(&self) -> Result<Option<String>> {
+        if self.store.admin_account_count().await? > 0 {
+            return Ok(None);
+        }
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes)
+            .map_err(|e| AppError::Internal(format!("no randomness: {e}")))?;
+        let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let expires = self.clock.now().unix_millis() + SETUP_LINK_MS;
+        self.store
+            .add_setup_link(&token_hash(&token), expires)
+            .await?;
+        Ok(Some(token))
+    }
+
+    /// Whether `token` opens the first-run page now.
+    pub async fn first_run_open(&self, token: &str) -> Result<bool> {
+        let now = self.clock.now().unix_millis();
+        Ok(self.store.setup_link_live(&token_hash(token), now).await?)
+    }
+
+    /// Creates the first administrator, granted `tenant` (created when it does not exist
+    /// yet), with a live first-run token; the token, and every other, is used up.
+    pub async fn complete_first_run(
+        &self,
+        token: &str,
+        name: &str,
+        password: &str,
+        tenant: &TenantName,
+    ) -> Result<AdminAccount> {
+        check_name(name)?;
+        check_password(password)?;
+        let now = self.clock.now();
+        if !self
+            .store
+            .use_setup_link(&token_hash(token), now.unix_millis())
+            .await?
+        {
+            return Err(AppError::NotFound(
+                "this first-run link is used up or has expired; restart `scimgate serve` for a new one while no account exists".into(),
+            ));
+        }
+        if self.store.tenant(tenant).await?.is_none() {
+            self.store.create_tenant(tenant, now).await?;
+        }
+        let tenants = [tenant.clone()];
+        self.create_admin_account(name, password, AdminRole::Administrator, &tenants)
+            .await
     }
 }
 

@@ -12,6 +12,7 @@ mod rules;
 mod settings;
 mod subscriptions;
 mod sync;
+mod tokens;
 mod users;
 
 pub use error::AppError;
@@ -66,6 +67,11 @@ impl App {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The clock every operation reads (a front end stamps sessions with it).
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
     }
 
     fn now(&self) -> String {

@@ -220,6 +220,7 @@ async fn run(
                     .max(10),
                 smtp: file.smtp,
                 webhook_targets,
+                ui: file.ui.unwrap_or(true),
             };
             crate::serve(config).await
         }

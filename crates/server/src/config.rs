@@ -22,6 +22,8 @@ pub struct FileConfig {
     pub smtp: Option<scimgate_notify::email::SmtpConfig>,
     /// Let webhooks reach private, loopback and link-local addresses (default: no).
     pub allow_private_webhooks: Option<bool>,
+    /// Serve the web UI at `/` (default true; `false` leaves SCIM and the admin API).
+    pub ui: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -54,6 +56,8 @@ pub struct ServeConfig {
     pub smtp: Option<scimgate_notify::email::SmtpConfig>,
     /// Which addresses webhook subscriptions may point to.
     pub webhook_targets: scimgate_notify::target::TargetPolicy,
+    /// Whether the web UI is served at `/`.
+    pub ui: bool,
 }
 
 pub const DEFAULT_SYNC_TICK_MS: u64 = 1_000;
@@ -62,7 +66,7 @@ impl ServeConfig {
     /// The settings as they may be logged: a database password is never printed.
     pub fn redacted(&self) -> String {
         format!(
-            "database_url={} listen={} public_url={} max_body_bytes={} sync_tick_ms={} smtp={} allow_private_webhooks={}",
+            "database_url={} listen={} public_url={} max_body_bytes={} sync_tick_ms={} smtp={} allow_private_webhooks={} ui={}",
             redact_url(&self.database_url),
             self.listen,
             self.public_url.as_deref().unwrap_or("(from Host header)"),
@@ -71,7 +75,8 @@ impl ServeConfig {
             self.smtp
                 .as_ref()
                 .map_or_else(|| "(none)".to_owned(), |s| format!("{}:{}", s.host, s.port)),
-            self.webhook_targets.allow_private
+            self.webhook_targets.allow_private,
+            self.ui
         )
     }
 }

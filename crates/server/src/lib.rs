@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 /// The whole HTTP application over an open store.
 pub fn build_app(store: Store, clock: SharedClock, config: &ServeConfig) -> Router {
     let app = scimgate_app::App::builtin(store.clone(), clock.clone(), config.webhook_targets);
-    let admin = admin::router(app);
+    let admin = admin::router(app.clone());
     let scim = ScimState {
         store: store.clone(),
         clock,
@@ -30,9 +30,14 @@ pub fn build_app(store: Store, clock: SharedClock, config: &ServeConfig) -> Rout
         public_url: config.public_url.clone(),
         auth_failures: Arc::new(AuthFailures::new(notify_auth_bursts(store))),
     };
+    let ui = match config.ui {
+        true => scimgate_ui::router(app, config.public_url.clone()),
+        false => Router::new(),
+    };
     Router::new()
         .merge(scimgate_scim::router(scim))
         .merge(admin)
+        .merge(ui)
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .route("/scim", axum::routing::any(scimgate_scim::not_found))
         .route(
@@ -90,6 +95,9 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     tracing::info!(%addr, backend = store.backend().name(), "listening");
     // Scripts and tests read the bound address (useful with port 0) from this line.
     println!("scimgate listening on http://{addr}");
+    if config.ui {
+        print_first_run_link(&store, &config, addr).await?;
+    }
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
@@ -98,6 +106,32 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     auto_sync.abort();
     delivery.abort();
     store.close().await;
+    Ok(())
+}
+
+/// While no web UI account exists, a one-time link to the page that creates the first
+/// administrator (the way Jenkins and Grafana start), so a newcomer is never left at a
+/// sign-in form with no account.
+async fn print_first_run_link(
+    store: &Store,
+    config: &ServeConfig,
+    addr: std::net::SocketAddr,
+) -> anyhow::Result<()> {
+    let clock: SharedClock = Arc::new(scimgate_core::SystemClock);
+    let app = scimgate_app::App::builtin(store.clone(), clock, config.webhook_targets);
+    if let Some(token) = app.first_run_token().await? {
+        let base = match &config.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{addr}"),
+        };
+        // Written, not println!: whoever started serve may have stopped reading stdout
+        // after the address line, and a closed pipe must not stop the server.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stdout(),
+            "No administrator yet. Create the first one (this link works once, for an hour): {base}/first-run?token={token}"
+        );
+    }
     Ok(())
 }
 

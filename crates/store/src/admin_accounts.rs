@@ -290,4 +290,53 @@ impl Store {
             .await?;
         Ok(())
     }
+
+    /// Stores a first-run link's token hash, valid until `expires_at_ms`.
+    pub async fn add_setup_link(&self, token_hash: &str, expires_at_ms: i64) -> Result<()> {
+        sqlx::query("INSERT INTO admin_setup_links (token_hash, expires_at) VALUES ($1, $2)")
+            .bind(token_hash)
+            .bind(expires_at_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether a first-run link is live: its token is known and unexpired, and no
+    /// account exists yet.
+    pub async fn setup_link_live(&self, token_hash: &str, now_ms: i64) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT 1 FROM admin_setup_links WHERE token_hash = $1 AND expires_at > $2
+             AND NOT EXISTS (SELECT 1 FROM admin_accounts)",
+        )
+        .bind(token_hash)
+        .bind(now_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Uses a first-run link up: `true` for exactly one caller while it is live, and every
+    /// link is gone after (one first administrator).
+    pub async fn use_setup_link(&self, token_hash: &str, now_ms: i64) -> Result<bool> {
+        let token_hash = token_hash.to_owned();
+        self.write_conn(move |conn| {
+            Box::pin(async move {
+                let live = sqlx::query(
+                    "DELETE FROM admin_setup_links WHERE token_hash = $1 AND expires_at > $2
+                     AND NOT EXISTS (SELECT 1 FROM admin_accounts)",
+                )
+                .bind(&token_hash)
+                .bind(now_ms)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+                    == 1;
+                sqlx::query("DELETE FROM admin_setup_links")
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(live)
+            })
+        })
+        .await
+    }
 }

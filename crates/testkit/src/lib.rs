@@ -168,6 +168,7 @@ impl TestServer {
             smtp: None,
             // The tests' webhook receivers listen on 127.0.0.1.
             webhook_targets: scimgate_notify::target::TargetPolicy::ALLOW_PRIVATE,
+            ui: true,
         };
         let mut config = config;
         configure(&mut config);

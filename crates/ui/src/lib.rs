@@ -1,0 +1,56 @@
+//! The Identity Manager web UI: server-rendered pages (askama templates, escaped by
+//! default) with htmx served from the binary, over the same application layer the admin
+//! API and the CLI call. Signed-in sessions, roles, tenants granted per account, CSRF
+//! tokens on every form and a strict Content-Security-Policy (docs/ui.md).
+
+mod assets;
+mod first_run;
+mod pages;
+mod security;
+mod session;
+mod sign_in;
+mod tenant_pages;
+
+use axum::routing::{get, post};
+use axum::Router;
+use scimgate_app::App;
+
+/// What the UI's handlers share.
+#[derive(Clone)]
+pub struct UiState {
+    app: App,
+    /// Cookies marked `Secure`: the UI is reached over TLS (`public_url` is https).
+    secure_cookies: bool,
+    /// The configured public base URL, for the Tenant URL shown to admins.
+    public_url: Option<String>,
+}
+
+/// The UI's routes: `/`, `/sign-in`, `/sign-out`, `/t/{tenant}/…` and `/ui/assets/…`.
+pub fn router(app: App, public_url: Option<String>) -> Router {
+    let secure_cookies = public_url
+        .as_deref()
+        .is_some_and(|url| url.starts_with("https://"));
+    let state = UiState {
+        app,
+        secure_cookies,
+        public_url,
+    };
+    Router::new()
+        .route("/", get(tenant_pages::home))
+        .route("/sign-in", get(sign_in::form).post(sign_in::submit))
+        .route("/sign-out", post(sign_in::sign_out))
+        .route("/first-run", get(first_run::form).post(first_run::submit))
+        .route("/t/{tenant}/connection", get(tenant_pages::connection))
+        .route(
+            "/t/{tenant}/connection/tokens",
+            post(tenant_pages::create_token),
+        )
+        .route(
+            "/t/{tenant}/connection/tokens/{id}/revoke",
+            post(tenant_pages::revoke_token),
+        )
+        .route(assets::HTMX_PATH, get(assets::htmx))
+        .route(assets::CSS_PATH, get(assets::css))
+        .layer(axum::middleware::from_fn(security::guard))
+        .with_state(state)
+}

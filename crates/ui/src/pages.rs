@@ -1,0 +1,125 @@
+//! Rendering: the frame every page shares, and the pages for what went wrong (not
+//! found, not allowed, a refused form, an internal error with the server log to read).
+
+use crate::assets;
+use crate::session::Signed;
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use scimgate_core::{AdminRole, Tenant};
+
+/// What the frame shows: title, who is signed in, the tenant and its navigation.
+pub struct Frame {
+    pub title: String,
+    pub css: &'static str,
+    pub htmx: &'static str,
+    pub account: Option<String>,
+    pub role: &'static str,
+    pub csrf: String,
+    pub tenant: Option<String>,
+    /// `(href, label, current)`.
+    pub nav: Vec<(String, &'static str, bool)>,
+}
+
+/// The tenant pages, in the order of the navigation.
+const NAV: &[(&str, &str)] = &[("connection", "Connection")];
+
+impl Frame {
+    /// A page nobody is signed in to (sign-in, errors).
+    pub fn bare(title: &str) -> Frame {
+        Frame {
+            title: title.to_owned(),
+            css: assets::CSS_PATH,
+            htmx: assets::HTMX_PATH,
+            account: None,
+            role: "",
+            csrf: String::new(),
+            tenant: None,
+            nav: Vec::new(),
+        }
+    }
+
+    /// A signed-in page outside a tenant (the tenant picker).
+    pub fn signed(title: &str, signed: &Signed) -> Frame {
+        Frame {
+            account: Some(signed.account.name.clone()),
+            role: signed.account.role.name(),
+            csrf: signed.csrf.clone(),
+            ..Frame::bare(title)
+        }
+    }
+
+    /// A page of one tenant; `current` is its entry in the navigation.
+    pub fn tenant(title: &str, signed: &Signed, tenant: &Tenant, current: &str) -> Frame {
+        let name = tenant.name.as_str();
+        Frame {
+            tenant: Some(name.to_owned()),
+            nav: NAV
+                .iter()
+                .map(|(page, label)| (format!("/t/{name}/{page}"), *label, *page == current))
+                .collect(),
+            ..Frame::signed(title, signed)
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct Message {
+    frame: Frame,
+    message: String,
+}
+
+/// Renders a template as a page with `status`.
+pub fn render(status: StatusCode, template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a page could not be rendered");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered",
+            )
+                .into_response()
+        }
+    }
+}
+
+pub struct Page;
+
+impl Page {
+    fn message(status: StatusCode, title: &str, message: String) -> Response {
+        let page = Message {
+            frame: Frame::bare(title),
+            message,
+        };
+        render(status, &page)
+    }
+
+    pub fn not_found() -> Response {
+        Page::message(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is no such page.".into(),
+        )
+    }
+
+    pub fn forbidden(needed: AdminRole) -> Response {
+        let message = format!("This needs the {needed} role; ask an administrator.");
+        Page::message(StatusCode::FORBIDDEN, "Not allowed", message)
+    }
+
+    pub fn csrf_refused() -> Response {
+        let message = "The form was too old or came from elsewhere; reload the page and try again.";
+        Page::message(StatusCode::FORBIDDEN, "Form refused", message.into())
+    }
+
+    /// An internal error: the details go to the server log, not to the page.
+    pub fn internal(error: &dyn std::fmt::Display) -> Response {
+        tracing::error!(error = %error, "a UI request failed");
+        let message = "Something went wrong on the server; the server log has the details \
+            (look for this request's X-Request-Id)."
+            .into();
+        Page::message(StatusCode::INTERNAL_SERVER_ERROR, "Server error", message)
+    }
+}

@@ -1,0 +1,112 @@
+//! Signing in with a name and password, and signing out.
+
+use crate::pages::{render, Frame, Page};
+use crate::session::{self, Signed};
+use crate::UiState;
+use askama::Template;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use scimgate_app::AppError;
+use scimgate_core::AdminAccount;
+use serde::Deserialize;
+use std::time::Duration;
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+struct SignInPage {
+    frame: Frame,
+    name: String,
+    problem: Option<String>,
+}
+
+pub async fn form() -> Response {
+    let page = SignInPage {
+        frame: Frame::bare("Sign in"),
+        name: String::new(),
+        problem: None,
+    };
+    render(StatusCode::OK, &page)
+}
+
+#[derive(Deserialize)]
+pub struct Credentials {
+    name: String,
+    password: String,
+}
+
+/// A refused sign-in waits this long before answering: guessing is slow even before
+/// the account locks.
+const SLOW_DOWN: Duration = Duration::from_millis(500);
+
+pub async fn submit(
+    State(state): State<UiState>,
+    Form(credentials): Form<Credentials>,
+) -> Response {
+    let app = &state.app;
+    let account = match app.sign_in(&credentials.name, &credentials.password).await {
+        Ok(account) => account,
+        Err(AppError::Unauthorized(problem)) => {
+            tokio::time::sleep(SLOW_DOWN).await;
+            let page = SignInPage {
+                frame: Frame::bare("Sign in"),
+                name: credentials.name,
+                problem: Some(problem),
+            };
+            return render(StatusCode::UNAUTHORIZED, &page);
+        }
+        Err(e) => return Page::internal(&e),
+    };
+    start_session(&state, &account).await
+}
+
+/// Signs `account` in: a new session, its cookie, and the way to the first page.
+pub async fn start_session(state: &UiState, account: &AdminAccount) -> Response {
+    let app = &state.app;
+    let (Some(id), Some(csrf)) = (session::random_hex(32), session::random_hex(32)) else {
+        return Page::internal(&"no randomness for a session");
+    };
+    let now = app.clock().now();
+    let expires = now.unix_millis() + session::LIFETIME_MS;
+    let stored = (app.store())
+        .create_admin_session(
+            account.id,
+            &session::hash(&id),
+            &csrf,
+            &now.to_rfc3339(),
+            expires,
+        )
+        .await;
+    if let Err(e) = stored {
+        return Page::internal(&e);
+    }
+    tracing::info!(account = %account.name, "signed in");
+    let mut response = Redirect::to("/").into_response();
+    let cookie = session::cookie(Some(&id), state.secure_cookies);
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    response
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    csrf: String,
+}
+
+pub async fn sign_out(signed: Signed, Form(form): Form<CsrfOnly>) -> Response {
+    if let Err(refused) = signed.check_csrf(&form.csrf) {
+        return refused.into_response();
+    }
+    if let Err(e) = signed
+        .app
+        .store()
+        .end_admin_session(&signed.session_hash)
+        .await
+    {
+        return Page::internal(&e);
+    }
+    let mut response = Redirect::to("/sign-in").into_response();
+    let cookie = session::cookie(None, signed.secure_cookies);
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    response
+}

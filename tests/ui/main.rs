@@ -1,0 +1,538 @@
+//! The web UI over real HTTP on SQLite and PostgreSQL: sign-in (and its refusals and
+//! lockout), sessions, tenants granted per account (another tenant's page is 404), the
+//! Connection page's tokens (shown once, working against SCIM, revoked at once), roles,
+//! CSRF and cross-site refusals, and the security headers every page carries.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use reqwest::header::{CONTENT_SECURITY_POLICY, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+use reqwest::{redirect, StatusCode};
+use scimgate_app::accounts::{LOCK_AFTER, SETUP_LINK_MS};
+use scimgate_app::App;
+use scimgate_core::{AdminRole, Clock, SystemClock, TenantName};
+use scimgate_notify::target::TargetPolicy;
+use scimgate_store::TokenKind;
+use scimgate_testkit::{on_both_backends, DbBackend, ManualClock, TestServer};
+use std::sync::Arc;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A browser without JavaScript: it keeps the session cookie and does not follow
+/// redirects, so each answer can be looked at.
+struct Browser<'s> {
+    server: &'s TestServer,
+    http: reqwest::Client,
+    cookie: Option<String>,
+}
+
+struct Answer {
+    status: StatusCode,
+    location: Option<String>,
+    set_cookie: Option<String>,
+    csp: Option<String>,
+    body: String,
+}
+
+impl<'s> Browser<'s> {
+    fn new(server: &'s TestServer) -> Browser<'s> {
+        let http = reqwest::Client::builder()
+            .redirect(redirect::Policy::none())
+            .no_proxy()
+            .build()
+            .unwrap();
+        Browser {
+            server,
+            http,
+            cookie: None,
+        }
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Answer {
+        let request = match &self.cookie {
+            Some(cookie) => request.header(COOKIE, cookie.as_str()),
+            None => request,
+        };
+        let response = request.send().await.unwrap();
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .map(|v: &reqwest::header::HeaderValue| v.to_str().unwrap().to_owned())
+        };
+        let (location, set_cookie, csp) = (
+            header(LOCATION),
+            header(SET_COOKIE),
+            header(CONTENT_SECURITY_POLICY),
+        );
+        if let Some(set) = &set_cookie {
+            let pair = set.split(';').next().unwrap().to_owned();
+            self.cookie = (!pair.ends_with('=')).then_some(pair);
+        }
+        Answer {
+            status: response.status(),
+            location,
+            set_cookie,
+            csp,
+            body: response.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Answer {
+        let request = self.http.get(self.server.url(path));
+        self.send(request).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
+        let request = self.http.post(self.server.url(path)).form(form);
+        self.send(request).await
+    }
+
+    async fn sign_in(&mut self, name: &str, password: &str) -> Answer {
+        self.post("/sign-in", &[("name", name), ("password", password)])
+            .await
+    }
+
+    /// The CSRF token of the forms on `path`.
+    async fn csrf(&mut self, path: &str) -> String {
+        let page = self.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
+        let at = page
+            .body
+            .find("name=\"csrf\" value=\"")
+            .expect("a form with a CSRF token");
+        let rest = &page.body[at + "name=\"csrf\" value=\"".len()..];
+        rest[..rest.find('"').unwrap()].to_owned()
+    }
+}
+
+/// A server with tenants acme (its own) and globex, and an account on acme.
+async fn setup(backend: DbBackend, role: AdminRole) -> Option<TestServer> {
+    let server = TestServer::start(backend).await?;
+    let globex = TenantName::parse("globex").unwrap();
+    server
+        .store
+        .create_tenant(&globex, SystemClock.now())
+        .await
+        .unwrap();
+    let app = App::builtin(
+        server.store.clone(),
+        Arc::new(SystemClock),
+        TargetPolicy::default(),
+    );
+    let acme = server.tenant.name.clone();
+    app.create_admin_account("ops", PASSWORD, role, &[acme])
+        .await
+        .unwrap();
+    Some(server)
+}
+
+async fn signing_in_and_out(backend: DbBackend) {
+    let Some(server) = setup(backend, AdminRole::Administrator).await else {
+        return;
+    };
+    let mut browser = Browser::new(&server);
+    // Not signed in: every page leads to the sign-in form.
+    let home = browser.get("/").await;
+    assert_eq!(
+        (home.status, home.location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/sign-in"))
+    );
+    let form = browser.get("/sign-in").await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains("name=\"password\""), "{}", form.body);
+    let csp = form.csp.expect("a Content-Security-Policy");
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(!form.body.contains("<script>"), "no inline script");
+    // A wrong password and an unknown name: 401, the same words, no session.
+    let wrong = browser.sign_in("ops", "not the password at all").await;
+    let unknown = browser.sign_in("nobody", PASSWORD).await;
+    assert_eq!(
+        (wrong.status, unknown.status),
+        (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED)
+    );
+    let problem = |a: &Answer| {
+        a.body[a.body.find("role=\"alert\"").unwrap()..]
+            .split("</p>")
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(problem(&wrong), problem(&unknown));
+    assert!(wrong.set_cookie.is_none() && browser.cookie.is_none());
+    // The right password: a session cookie that scripts cannot read and other sites
+    // cannot send, and the only tenant's first page.
+    let signed = browser.sign_in("ops", PASSWORD).await;
+    assert_eq!(
+        (signed.status, signed.location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/"))
+    );
+    let cookie = signed.set_cookie.unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("Secure"),
+        "plain HTTP on 127.0.0.1: {cookie}"
+    );
+    let home = browser.get("/").await;
+    assert_eq!(home.location.as_deref(), Some("/t/acme/connection"));
+    let page = browser.get("/t/acme/connection").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body
+            .contains(&format!("{}/scim/v2/acme", server.url(""))),
+        "{}",
+        page.body
+    );
+    // The session is stored only as a hash.
+    let id = browser.cookie.clone().unwrap();
+    let id = id.split_once('=').unwrap().1;
+    let raw: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admin_sessions WHERE id_hash = $1")
+        .bind(id)
+        .fetch_one(server.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(raw, 0, "the cookie's id is not what the database keeps");
+    // Sign-out needs the form's CSRF token, then ends the session for good.
+    let csrf = browser.csrf("/t/acme/connection").await;
+    let refused = browser.post("/sign-out", &[("csrf", "forged")]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let out = browser.post("/sign-out", &[("csrf", &csrf)]).await;
+    assert_eq!(out.location.as_deref(), Some("/sign-in"));
+    let replayed = browser
+        .http
+        .get(server.url("/t/acme/connection"))
+        .header(COOKIE, format!("scimgate_session={id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        replayed.status(),
+        StatusCode::SEE_OTHER,
+        "the ended session no longer signs in"
+    );
+}
+
+async fn repeated_failures_lock_the_account(backend: DbBackend) {
+    let Some(server) = setup(backend, AdminRole::Viewer).await else {
+        return;
+    };
+    let mut browser = Browser::new(&server);
+    for _ in 0..LOCK_AFTER {
+        let wrong = browser.sign_in("ops", "still the wrong one").await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    }
+    let locked = browser.sign_in("ops", PASSWORD).await;
+    assert_eq!(
+        locked.status,
+        StatusCode::UNAUTHORIZED,
+        "locked: even the right password is refused"
+    );
+    assert!(browser.cookie.is_none());
+}
+
+async fn another_tenants_pages_are_not_found(backend: DbBackend) {
+    let Some(server) = setup(backend, AdminRole::Administrator).await else {
+        return;
+    };
+    let mut browser = Browser::new(&server);
+    browser.sign_in("ops", PASSWORD).await;
+    let granted = browser.get("/t/acme/connection").await;
+    assert_eq!(granted.status, StatusCode::OK);
+    // globex exists but is not granted; initech does not exist: the same 404.
+    let other = browser.get("/t/globex/connection").await;
+    let missing = browser.get("/t/initech/connection").await;
+    assert_eq!(
+        (other.status, missing.status),
+        (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND)
+    );
+    assert_eq!(other.body, missing.body);
+    let csrf = browser.csrf("/t/acme/connection").await;
+    let post = browser
+        .post(
+            "/t/globex/connection/tokens",
+            &[("csrf", &csrf), ("label", "x")],
+        )
+        .await;
+    assert_eq!(post.status, StatusCode::NOT_FOUND);
+    let globex = server
+        .store
+        .tenant(&TenantName::parse("globex").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(server
+        .store
+        .tokens_of(TokenKind::Scim, &globex)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn a_token_is_shown_once_works_and_is_revoked(backend: DbBackend) {
+    let Some(server) = setup(backend, AdminRole::Administrator).await else {
+        return;
+    };
+    let mut browser = Browser::new(&server);
+    browser.sign_in("ops", PASSWORD).await;
+    let csrf = browser.csrf("/t/acme/connection").await;
+    let created = browser
+        .post(
+            "/t/acme/connection/tokens",
+            &[("csrf", &csrf), ("label", "entra")],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let at = created
+        .body
+        .find("id=\"new-token\" value=\"")
+        .expect("the new token, shown");
+    let rest = &created.body[at + "id=\"new-token\" value=\"".len()..];
+    let secret = rest[..rest.find('"').unwrap()].to_owned();
+    assert!(secret.starts_with("sgt_"), "{secret}");
+    // It authenticates against SCIM.
+    let users = |token: String| {
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let url = server.url("/scim/v2/acme/Users");
+        async move {
+            http.get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(users(secret.clone()).await, StatusCode::OK);
+    // Shown once: the page never shows it again.
+    let again = browser.get("/t/acme/connection").await;
+    assert!(!again.body.contains(&secret));
+    assert!(again.body.contains("entra"));
+    // An empty label is the admin's mistake: 400 with the reason, nothing created.
+    let before = server
+        .store
+        .tokens_of(TokenKind::Scim, &server.tenant)
+        .await
+        .unwrap()
+        .len();
+    let empty = browser
+        .post(
+            "/t/acme/connection/tokens",
+            &[("csrf", &csrf), ("label", "  ")],
+        )
+        .await;
+    assert_eq!(empty.status, StatusCode::BAD_REQUEST);
+    assert!(empty.body.contains("label"), "{}", empty.body);
+    assert_eq!(
+        server
+            .store
+            .tokens_of(TokenKind::Scim, &server.tenant)
+            .await
+            .unwrap()
+            .len(),
+        before
+    );
+    // Revoking takes effect at once.
+    let tokens = server
+        .store
+        .tokens_of(TokenKind::Scim, &server.tenant)
+        .await
+        .unwrap();
+    let id = tokens.iter().find(|t| t.label == "entra").unwrap().id;
+    let revoke = browser
+        .post(
+            &format!("/t/acme/connection/tokens/{id}/revoke"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(revoke.status, StatusCode::SEE_OTHER, "{}", revoke.body);
+    assert_eq!(users(secret).await, StatusCode::UNAUTHORIZED);
+    let unknown = browser
+        .post(
+            "/t/acme/connection/tokens/999999/revoke",
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}
+
+async fn forms_refuse_viewers_forgeries_and_other_sites(backend: DbBackend) {
+    let Some(server) = setup(backend, AdminRole::Viewer).await else {
+        return;
+    };
+    let mut browser = Browser::new(&server);
+    browser.sign_in("ops", PASSWORD).await;
+    let page = browser.get("/t/acme/connection").await;
+    assert!(
+        !page.body.contains("Create token"),
+        "a viewer is not offered the form"
+    );
+    let csrf = browser.csrf("/t/acme/connection").await;
+    let count = || async {
+        server
+            .store
+            .tokens_of(TokenKind::Scim, &server.tenant)
+            .await
+            .unwrap()
+            .len()
+    };
+    let before = count().await;
+    let viewer = browser
+        .post(
+            "/t/acme/connection/tokens",
+            &[("csrf", &csrf), ("label", "x")],
+        )
+        .await;
+    assert_eq!(viewer.status, StatusCode::FORBIDDEN);
+    // A forged token, or a post from another site: refused before anything changes.
+    let forged = browser
+        .post(
+            "/t/acme/connection/tokens",
+            &[("csrf", "forged"), ("label", "x")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let cross = browser
+        .http
+        .post(server.url("/sign-in"))
+        .header(ORIGIN, "https://evil.example")
+        .form(&[("name", "ops"), ("password", PASSWORD)]);
+    let cross = browser.send(cross).await;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN);
+    assert!(cross.set_cookie.is_none());
+    assert_eq!(count().await, before);
+}
+
+async fn the_first_run_link_works_once(backend: DbBackend) {
+    let Some(server) = TestServer::start(backend).await else {
+        return;
+    };
+    let app = App::builtin(
+        server.store.clone(),
+        Arc::new(SystemClock),
+        TargetPolicy::default(),
+    );
+    let token = app
+        .first_run_token()
+        .await
+        .unwrap()
+        .expect("no account yet: a link");
+    let mut browser = Browser::new(&server);
+    assert_eq!(
+        browser.get("/first-run?token=guess").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let page = browser.get(&format!("/first-run?token={token}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    // An hour later the link is dead.
+    let later = ManualClock::at(SystemClock.now().unix_millis() + SETUP_LINK_MS + 1000);
+    let later = App::builtin(server.store.clone(), later, TargetPolicy::default());
+    assert!(!later.first_run_open(&token).await.unwrap());
+    // A mistake in the form does not use the link up.
+    let short = [
+        ("token", token.as_str()),
+        ("name", "root"),
+        ("password", "short"),
+        ("tenant", "newco"),
+    ];
+    let refused = browser.post("/first-run", &short).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("12 characters"), "{}", refused.body);
+    let good = [
+        ("token", token.as_str()),
+        ("name", "root"),
+        ("password", PASSWORD),
+        ("tenant", "newco"),
+    ];
+    let created = browser.post("/first-run", &good).await;
+    assert_eq!(
+        (created.status, created.location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/")),
+        "{}",
+        created.body
+    );
+    assert_eq!(
+        browser.get("/").await.location.as_deref(),
+        Some("/t/newco/connection")
+    );
+    let accounts = app.admin_accounts().await.unwrap();
+    assert_eq!(accounts.len(), 1);
+    assert_eq!(
+        (accounts[0].role, accounts[0].tenants[0].as_str()),
+        (AdminRole::Administrator, "newco")
+    );
+    // Never again: the link, a new one, or a replay of the form.
+    let mut stranger = Browser::new(&server);
+    assert_eq!(
+        stranger
+            .get(&format!("/first-run?token={token}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        stranger.post("/first-run", &good).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert!(app.first_run_token().await.unwrap().is_none());
+    assert_eq!(app.admin_accounts().await.unwrap().len(), 1);
+}
+
+/// `serve` prints the first-run link after its address while no account exists.
+async fn serve_prints_the_first_run_link(backend: DbBackend) {
+    use tokio::io::AsyncBufReadExt;
+    let Some(db) = scimgate_testkit::TestDb::new(backend).await else {
+        return;
+    };
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimgate"))
+        .args([
+            "--database-url",
+            &db.url,
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let wait = std::time::Duration::from_secs(30);
+    let listening = tokio::time::timeout(wait, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let base = listening
+        .strip_prefix("scimgate listening on ")
+        .unwrap()
+        .to_owned();
+    let link_line = tokio::time::timeout(wait, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let link = &link_line[link_line.find("http://").expect("a link")..];
+    assert!(
+        link.starts_with(&format!("{base}/first-run?token=")),
+        "{link_line}"
+    );
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let page = http.get(link).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let _ = child.start_kill();
+}
+
+on_both_backends!(
+    the_first_run_link_works_once,
+    serve_prints_the_first_run_link,
+    signing_in_and_out,
+    repeated_failures_lock_the_account,
+    another_tenants_pages_are_not_found,
+    a_token_is_shown_once_works_and_is_revoked,
+    forms_refuse_viewers_forgeries_and_other_sites,
+);
