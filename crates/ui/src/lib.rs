@@ -51,6 +51,7 @@ pub fn router(app: App, public_url: Option<String>) -> Router {
         )
         .route(assets::HTMX_PATH, get(assets::htmx))
         .route(assets::CSS_PATH, get(assets::css))
+        .route(assets::JS_PATH, get(assets::js))
         .layer(axum::middleware::from_fn(security::guard))
         .with_state(state)
 }

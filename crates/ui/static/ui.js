@@ -1,0 +1,22 @@
+// The console's own script (served from the binary, allowed by the CSP as 'self'):
+// Copy buttons. A button with data-copy="ID" copies the value of the element with that id
+// and says so in its own text for two seconds (also read out: the button is in a live
+// region's reach through aria-live on itself).
+document.addEventListener("click", function (event) {
+  var button = event.target.closest("button[data-copy]");
+  if (!button) return;
+  var source = document.getElementById(button.getAttribute("data-copy"));
+  if (!source) return;
+  var done = function () {
+    var label = button.textContent;
+    button.textContent = "Copied";
+    setTimeout(function () { button.textContent = label; }, 2000);
+  };
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(source.value).then(done);
+  } else {
+    source.select();
+    document.execCommand("copy");
+    done();
+  }
+});
