@@ -527,7 +527,244 @@ async fn serve_prints_the_first_run_link(backend: DbBackend) {
     let _ = child.start_kill();
 }
 
+/// The value of the hidden `version` input of the form posting to `action`.
+fn form_version(body: &str, action: &str) -> String {
+    let form = &body[body
+        .find(&format!("action=\"{action}\""))
+        .expect("the form")..];
+    let at = form.find("name=\"version\" value=\"").expect("a version");
+    let rest = &form[at + "name=\"version\" value=\"".len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+async fn settings_are_saved_with_their_version(backend: DbBackend) {
+    let Some(server) = setup(backend, AdminRole::Administrator).await else {
+        return;
+    };
+    let app = App::builtin(
+        server.store.clone(),
+        Arc::new(SystemClock),
+        TargetPolicy::default(),
+    );
+    let mut browser = Browser::new(&server);
+    browser.sign_in("ops", PASSWORD).await;
+    let page = browser.get("/t/acme/settings").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains("every 15 minutes"),
+        "the default schedule in words"
+    );
+    let csrf = browser.csrf("/t/acme/settings").await;
+    let version = form_version(&page.body, "/t/acme/settings");
+    let form = |schedule: &'static str, version: String, csrf: String| {
+        vec![
+            ("csrf", csrf),
+            ("version", version),
+            ("user_sync_active", "on".into()),
+            ("schedule", schedule.into()),
+            ("debounce_seconds", "45".into()),
+            ("guard_percent", "20".into()),
+            ("guard_minimum", "3".into()),
+            ("sign_in_url", String::new()),
+        ]
+    };
+    let post = |b: &mut Browser<'_>, fields: Vec<(&'static str, String)>| {
+        b.http.post(b.server.url("/t/acme/settings")).form(&fields)
+    };
+    // A schedule that is not one: 400 naming it, nothing saved.
+    let bad = post(
+        &mut browser,
+        form("every day", version.clone(), csrf.clone()),
+    );
+    let bad = browser.send(bad).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("schedule"), "{}", bad.body);
+    assert!(
+        !app.settings(&server.tenant)
+            .await
+            .unwrap()
+            .value
+            .user_sync_active
+    );
+    // Saved: on, read back in words with its next fire times.
+    let saved = post(
+        &mut browser,
+        form("30 2 * * *", version.clone(), csrf.clone()),
+    );
+    let saved = browser.send(saved).await;
+    assert_eq!(
+        saved.location.as_deref(),
+        Some("/t/acme/settings?done=saved"),
+        "{}",
+        saved.body
+    );
+    let now = app.settings(&server.tenant).await.unwrap().value;
+    assert!(now.user_sync_active);
+    assert_eq!(
+        (
+            now.schedule.as_str(),
+            now.debounce_seconds,
+            now.guard_percent
+        ),
+        ("30 2 * * *", 45, 20)
+    );
+    let page = browser.get("/t/acme/settings?done=saved").await;
+    assert!(page.body.contains("Settings saved.") && page.body.contains("every day at 02:30 UTC"));
+    // The same old version again: someone saved since, so 409 and nothing changes.
+    let stale = post(&mut browser, form("0 * * * *", version, csrf));
+    let stale = browser.send(stale).await;
+    assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.body);
+    assert!(
+        stale.body.contains("changed since version"),
+        "{}",
+        stale.body
+    );
+    assert_eq!(
+        app.settings(&server.tenant).await.unwrap().value.schedule,
+        "30 2 * * *"
+    );
+}
+
+async fn subscriptions_tests_and_restart_from_settings(backend: DbBackend) {
+    let Some(server) = setup(backend, AdminRole::Administrator).await else {
+        return;
+    };
+    let app = App::builtin(
+        server.store.clone(),
+        Arc::new(SystemClock),
+        TargetPolicy::default(),
+    );
+    let mut browser = Browser::new(&server);
+    browser.sign_in("ops", PASSWORD).await;
+    let page = browser.get("/t/acme/settings").await;
+    let csrf = browser.csrf("/t/acme/settings").await;
+    let version = form_version(&page.body, "/t/acme/settings/subscriptions");
+    let add = [
+        ("csrf", csrf.as_str()),
+        ("version", version.as_str()),
+        ("channel", "email"),
+        ("target", "ops@acme.example"),
+        ("event", "sync.error"),
+        ("event", "sync.held"),
+    ];
+    let added = browser.post("/t/acme/settings/subscriptions", &add).await;
+    assert_eq!(
+        added.location.as_deref(),
+        Some("/t/acme/settings?done=subscribed"),
+        "{}",
+        added.body
+    );
+    let subs = app.subscriptions(&server.tenant).await.unwrap().value;
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].events.len(), 2);
+    let id = subs[0].id;
+    let test = browser
+        .post(
+            &format!("/t/acme/settings/subscriptions/{id}/test"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(test.location.as_deref(), Some("/t/acme/settings?done=test"));
+    let queued = app.outbox(&server.tenant, None, 10).await.unwrap();
+    assert_eq!(
+        (
+            queued.len(),
+            queued[0].event.as_str(),
+            queued[0].target.as_str()
+        ),
+        (1, "test", "ops@acme.example")
+    );
+    let page = browser.get("/t/acme/settings").await;
+    let version = form_version(
+        &page.body,
+        &format!("/t/acme/settings/subscriptions/{id}/remove"),
+    );
+    let removed = browser
+        .post(
+            &format!("/t/acme/settings/subscriptions/{id}/remove"),
+            &[("csrf", &csrf), ("version", &version)],
+        )
+        .await;
+    assert_eq!(
+        removed.location.as_deref(),
+        Some("/t/acme/settings?done=unsubscribed")
+    );
+    assert!(app
+        .subscriptions(&server.tenant)
+        .await
+        .unwrap()
+        .value
+        .is_empty());
+    // Restart needs the tenant's name typed; a wrong one changes nothing.
+    let wrong = browser
+        .post(
+            "/t/acme/settings/restart",
+            &[("csrf", &csrf), ("confirm", "acm")],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert!(wrong.body.contains("nothing was changed"), "{}", wrong.body);
+    let done = browser
+        .post(
+            "/t/acme/settings/restart",
+            &[("csrf", &csrf), ("confirm", "acme")],
+        )
+        .await;
+    assert_eq!(
+        done.location.as_deref(),
+        Some("/t/acme/settings?done=restarted"),
+        "{}",
+        done.body
+    );
+}
+
+async fn a_viewer_reads_settings_but_cannot_change_them(backend: DbBackend) {
+    let Some(server) = setup(backend, AdminRole::Viewer).await else {
+        return;
+    };
+    let app = App::builtin(
+        server.store.clone(),
+        Arc::new(SystemClock),
+        TargetPolicy::default(),
+    );
+    let mut browser = Browser::new(&server);
+    browser.sign_in("ops", PASSWORD).await;
+    let page = browser.get("/t/acme/settings").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("Save settings") && !page.body.contains("Restart sync"));
+    let csrf = browser.csrf("/t/acme/settings").await;
+    let version = form_version(&page.body, "/t/acme/settings");
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("version", version.as_str()),
+        ("user_sync_active", "on"),
+        ("schedule", "* * * * *"),
+        ("debounce_seconds", "1"),
+        ("guard_percent", "1"),
+        ("guard_minimum", "1"),
+    ];
+    let refused = browser.post("/t/acme/settings", &fields).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let restart = browser
+        .post(
+            "/t/acme/settings/restart",
+            &[("csrf", &csrf), ("confirm", "acme")],
+        )
+        .await;
+    assert_eq!(restart.status, StatusCode::FORBIDDEN);
+    assert!(
+        !app.settings(&server.tenant)
+            .await
+            .unwrap()
+            .value
+            .user_sync_active
+    );
+}
+
 on_both_backends!(
+    settings_are_saved_with_their_version,
+    subscriptions_tests_and_restart_from_settings,
+    a_viewer_reads_settings_but_cannot_change_them,
     the_first_run_link_works_once,
     serve_prints_the_first_run_link,
     signing_in_and_out,

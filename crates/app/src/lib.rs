@@ -18,6 +18,7 @@ mod users;
 pub use error::AppError;
 pub use rules::{RuleSetView, Validation};
 pub use scimgate_store::{Expect, Versioned};
+pub use settings::ScheduleReading;
 
 use scimgate_core::clock::SharedClock;
 use scimgate_crm::CrmTarget;

@@ -1,7 +1,8 @@
 //! The tenant's sync settings: automatic sync, schedule, debounce, guard, welcome e-mail.
 
-use crate::{App, Result};
+use crate::{App, AppError, Result};
 use scimgate_core::Tenant;
+use scimgate_scheduler::cron::Cron;
 use scimgate_scheduler::{settings, SyncSettings};
 use scimgate_store::{Expect, Versioned};
 
@@ -19,5 +20,25 @@ impl App {
     ) -> Result<Versioned<SyncSettings>> {
         settings::save(&self.store, tenant, new, expect, &self.now()).await?;
         self.settings(tenant).await
+    }
+}
+
+/// A schedule as an admin reads it: in words, and its next fire times.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleReading {
+    pub words: String,
+    /// RFC 3339, UTC.
+    pub next: Vec<String>,
+}
+
+impl App {
+    /// `schedule` in words and its next three fire times, or why it is not a schedule.
+    pub fn read_schedule(&self, schedule: &str) -> Result<ScheduleReading> {
+        let cron = Cron::parse(schedule).map_err(AppError::Invalid)?;
+        let next = cron.next_fires(self.clock.now(), 3);
+        Ok(ScheduleReading {
+            words: cron.describe(),
+            next: next.into_iter().map(|t| t.to_rfc3339()).collect(),
+        })
     }
 }

@@ -127,9 +127,99 @@ impl Cron {
     }
 }
 
+impl Cron {
+    /// The next `count` fire times after `now`, looking ahead at most a year.
+    pub fn next_fires(&self, now: Timestamp, count: usize) -> Vec<Timestamp> {
+        const YEAR_MINUTES: i64 = 366 * 24 * 60;
+        let minute = now.unix_millis().div_euclid(60_000) * 60_000;
+        (1..=YEAR_MINUTES)
+            .map(|ahead| minute + ahead * 60_000)
+            .filter(|millis| {
+                OffsetDateTime::from_unix_timestamp(millis / 1000).is_ok_and(|t| self.matches(t))
+            })
+            .take(count)
+            .filter_map(Timestamp::from_unix_millis)
+            .collect()
+    }
+
+    /// The schedule in words, for the common shapes ("every 15 minutes", "every day at
+    /// 02:30 UTC"); other shapes are named by their cron line.
+    pub fn describe(&self) -> String {
+        let fields: Vec<&str> = self.text.split(' ').collect();
+        let [minute, hour, day, month, weekday] = fields[..] else {
+            return format!("cron “{}” (UTC)", self.text);
+        };
+        let every_day = day == "*" && month == "*" && weekday == "*";
+        let number = |t: &str| t.parse::<u32>().ok();
+        let step = |t: &str| t.strip_prefix("*/").and_then(|n| n.parse::<u32>().ok());
+        match (number(minute), number(hour), step(minute), step(hour)) {
+            _ if every_day && minute == "*" && hour == "*" => "every minute".into(),
+            (_, _, Some(n), _) if every_day && hour == "*" => format!("every {n} minutes"),
+            (Some(m), _, _, _) if every_day && hour == "*" => {
+                format!("every hour at minute {m}")
+            }
+            (Some(m), _, _, Some(n)) if every_day => format!("every {n} hours at minute {m}"),
+            (Some(m), Some(h), _, _) if every_day => format!("every day at {h:02}:{m:02} UTC"),
+            (Some(m), Some(h), _, _) if day == "*" && month == "*" => {
+                format!("at {h:02}:{m:02} UTC on {}", weekdays(weekday))
+            }
+            _ => format!("cron “{}” (UTC)", self.text),
+        }
+    }
+}
+
+/// `1-5` → "Monday to Friday", `0,6` → "Sunday, Saturday".
+fn weekdays(field: &str) -> String {
+    const NAMES: [&str; 8] = [
+        "Sunday",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+    ];
+    let name = |t: &str| t.parse::<usize>().ok().and_then(|n| NAMES.get(n).copied());
+    if let Some((a, b)) = field.split_once('-') {
+        if let (Some(a), Some(b)) = (name(a), name(b)) {
+            return format!("{a} to {b}");
+        }
+    }
+    let names: Option<Vec<&str>> = field.split(',').map(name).collect();
+    names.map_or_else(|| format!("days {field}"), |n| n.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schedules_read_in_words_and_fire_next() {
+        let words = |text: &str| Cron::parse(text).unwrap().describe();
+        assert_eq!(words("*/15 * * * *"), "every 15 minutes");
+        assert_eq!(words("* * * * *"), "every minute");
+        assert_eq!(words("5 * * * *"), "every hour at minute 5");
+        assert_eq!(words("0 */6 * * *"), "every 6 hours at minute 0");
+        assert_eq!(words("30 2 * * *"), "every day at 02:30 UTC");
+        assert_eq!(words("0 7 * * 1-5"), "at 07:00 UTC on Monday to Friday");
+        assert_eq!(words("0 7 * * 0,6"), "at 07:00 UTC on Sunday, Saturday");
+        assert_eq!(words("0 0 1 1 *"), "cron “0 0 1 1 *” (UTC)");
+        let next = Cron::parse("30 2 * * *")
+            .unwrap()
+            .next_fires(at("2026-12-06T23:00:00Z"), 3);
+        let next: Vec<String> = next.into_iter().map(Timestamp::to_rfc3339).collect();
+        assert_eq!(
+            next,
+            [
+                "2026-12-07T02:30:00.000Z",
+                "2026-12-08T02:30:00.000Z",
+                "2026-12-09T02:30:00.000Z"
+            ]
+        );
+        let yearly = Cron::parse("0 0 1 1 *").unwrap();
+        assert_eq!(yearly.next_fires(at("2026-12-06T23:00:00Z"), 1).len(), 1);
+    }
 
     fn at(text: &str) -> Timestamp {
         Timestamp::parse_rfc3339(text).unwrap()

@@ -8,6 +8,7 @@ mod first_run;
 mod pages;
 mod security;
 mod session;
+mod settings_page;
 mod sign_in;
 mod tenant_pages;
 
@@ -49,6 +50,23 @@ pub fn router(app: App, public_url: Option<String>) -> Router {
             "/t/{tenant}/connection/tokens/{id}/revoke",
             post(tenant_pages::revoke_token),
         )
+        .route(
+            "/t/{tenant}/settings",
+            get(settings_page::show).post(settings_page::save),
+        )
+        .route(
+            "/t/{tenant}/settings/subscriptions",
+            post(settings_page::subscribe),
+        )
+        .route(
+            "/t/{tenant}/settings/subscriptions/{id}/remove",
+            post(settings_page::unsubscribe),
+        )
+        .route(
+            "/t/{tenant}/settings/subscriptions/{id}/test",
+            post(settings_page::test),
+        )
+        .route("/t/{tenant}/settings/restart", post(settings_page::restart))
         .route(assets::HTMX_PATH, get(assets::htmx))
         .route(assets::CSS_PATH, get(assets::css))
         .route(assets::JS_PATH, get(assets::js))

@@ -1,0 +1,240 @@
+//! The Settings page: automatic sync (schedule read back in words with its next fire
+//! times, debounce, the mass-deprovision guard), the welcome e-mail, notification
+//! subscriptions (add, remove, send a test; messages that could not be delivered), and
+//! restart sync behind a typed confirmation. Every edit names the version it was based
+//! on, so two admins cannot silently overwrite each other.
+
+use crate::pages::{render, Frame, Page};
+use crate::session::{InTenant, Refusal};
+use askama::Template;
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use scimgate_app::{AppError, Expect, ScheduleReading};
+use scimgate_core::SyncSettings;
+use scimgate_core::{AdminRole, Channel, EventKind, OutboxEntry, OutboxStatus, Subscription};
+use serde::Deserialize;
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    frame: Frame,
+    settings: SyncSettings,
+    settings_version: i64,
+    reading: Option<ScheduleReading>,
+    subscriptions: Vec<Subscription>,
+    subscriptions_version: i64,
+    dead: Vec<OutboxEntry>,
+    event_kinds: Vec<&'static str>,
+    can_edit: bool,
+    done: Option<&'static str>,
+    problem: Option<String>,
+}
+
+/// What a finished edit says after the redirect (`?done=…`: the state is in the URL).
+fn done_text(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "saved" => "Settings saved.",
+        "subscribed" => "Subscription added.",
+        "unsubscribed" => "Subscription removed.",
+        "test" => "Test message queued; the delivery worker sends it like any other.",
+        "restarted" => "Sync restarted: the holding area is empty until the identity provider sends its users again.",
+        _ => return None,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+async fn page(
+    at: &InTenant,
+    done: Option<&'static str>,
+    problem: Option<(StatusCode, String)>,
+) -> Response {
+    let app = &at.signed.app;
+    let loaded = async {
+        let settings = app.settings(&at.tenant).await?;
+        let subscriptions = app.subscriptions(&at.tenant).await?;
+        let dead = app.outbox(&at.tenant, Some(OutboxStatus::Dead), 20).await?;
+        Ok::<_, AppError>((settings, subscriptions, dead))
+    }
+    .await;
+    let (settings, subscriptions, dead) = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => return Page::internal(&e),
+    };
+    let (status, problem) = match problem {
+        Some((status, text)) => (status, Some(text)),
+        None => (StatusCode::OK, None),
+    };
+    let page = SettingsPage {
+        frame: Frame::tenant("Settings", &at.signed, &at.tenant, "settings"),
+        reading: app.read_schedule(&settings.value.schedule).ok(),
+        settings: settings.value,
+        settings_version: settings.version,
+        subscriptions: subscriptions.value,
+        subscriptions_version: subscriptions.version,
+        dead,
+        event_kinds: EventKind::ALL.iter().map(|k| k.name()).collect(),
+        can_edit: at.signed.account.role.allows(AdminRole::Administrator),
+        done,
+        problem,
+    };
+    render(status, &page)
+}
+
+pub async fn show(at: InTenant, Query(done): Query<Done>) -> Response {
+    page(&at, done.done.as_deref().and_then(done_text), None).await
+}
+
+/// After an edit: back to the page with what was done, or the page with the problem.
+async fn after(at: &InTenant, result: Result<&'static str, AppError>) -> Response {
+    match result {
+        Ok(code) => {
+            Redirect::to(&format!("/t/{}/settings?done={code}", at.tenant.name)).into_response()
+        }
+        Err(e @ (AppError::Invalid(_) | AppError::Rules { .. } | AppError::Unstorable(_))) => {
+            page(at, None, Some((StatusCode::BAD_REQUEST, e.to_string()))).await
+        }
+        Err(e @ (AppError::Stale(_) | AppError::Conflict(_) | AppError::Busy)) => {
+            page(at, None, Some((StatusCode::CONFLICT, e.to_string()))).await
+        }
+        Err(AppError::NotFound(_)) => Page::not_found(),
+        Err(e) => Page::internal(&e),
+    }
+}
+
+/// A form's fields as name/value pairs (a name may repeat: checkboxes).
+type Fields = Vec<(String, String)>;
+
+fn field<'f>(fields: &'f Fields, name: &str) -> Option<&'f str> {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The posted form's CSRF token and role, checked before anything else.
+fn allowed(at: &InTenant, fields: &Fields) -> Result<(), Refusal> {
+    let csrf = field(fields, "csrf").unwrap_or_default();
+    at.signed.may_post(csrf, AdminRole::Administrator)
+}
+
+fn version(fields: &Fields) -> Result<Expect, AppError> {
+    field(fields, "version")
+        .and_then(|v| v.parse().ok())
+        .map(Expect::Version)
+        .ok_or_else(|| AppError::Invalid("the form has no version; reload the page".into()))
+}
+
+fn number(fields: &Fields, name: &str, label: &str) -> Result<u32, AppError> {
+    let text = field(fields, name).unwrap_or_default().trim();
+    text.parse()
+        .map_err(|_| AppError::Invalid(format!("{label}: {text:?} is not a whole number")))
+}
+
+fn settings_from(fields: &Fields) -> Result<SyncSettings, AppError> {
+    let sign_in_url = field(fields, "sign_in_url")
+        .map(str::trim)
+        .filter(|u| !u.is_empty());
+    Ok(SyncSettings {
+        user_sync_active: field(fields, "user_sync_active").is_some(),
+        schedule: field(fields, "schedule")
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+        debounce_seconds: number(fields, "debounce_seconds", "quiet time")?,
+        guard_percent: number(fields, "guard_percent", "guard percentage")?,
+        guard_minimum: number(fields, "guard_minimum", "guard minimum")?,
+        welcome_email: field(fields, "welcome_email").is_some(),
+        sign_in_url: sign_in_url.map(str::to_owned),
+    })
+}
+
+pub async fn save(at: InTenant, Form(fields): Form<Fields>) -> Response {
+    if let Err(refused) = allowed(&at, &fields) {
+        return refused.into_response();
+    }
+    let result = async {
+        let new = settings_from(&fields)?;
+        at.signed.app.save_settings(&at.tenant, version(&fields)?, &new).await?;
+        tracing::info!(tenant = %at.tenant.name, account = %at.signed.account.name, "settings saved");
+        Ok("saved")
+    }
+    .await;
+    after(&at, result).await
+}
+
+pub async fn subscribe(at: InTenant, Form(fields): Form<Fields>) -> Response {
+    if let Err(refused) = allowed(&at, &fields) {
+        return refused.into_response();
+    }
+    let result = async {
+        let channel = Channel::parse_named(field(&fields, "channel").unwrap_or_default())
+            .map_err(AppError::Invalid)?;
+        let events = (fields.iter().filter(|(k, _)| k == "event"))
+            .map(|(_, v)| EventKind::parse_named(v).map_err(AppError::Invalid))
+            .collect::<Result<Vec<_>, _>>()?;
+        let target = field(&fields, "target").unwrap_or_default();
+        (at.signed.app)
+            .subscribe(&at.tenant, version(&fields)?, channel, target, &events)
+            .await?;
+        Ok("subscribed")
+    }
+    .await;
+    after(&at, result).await
+}
+
+pub async fn unsubscribe(
+    at: InTenant,
+    Path((_, id)): Path<(String, i64)>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if let Err(refused) = allowed(&at, &fields) {
+        return refused.into_response();
+    }
+    let result = async {
+        at.signed
+            .app
+            .unsubscribe(&at.tenant, version(&fields)?, id)
+            .await?;
+        Ok("unsubscribed")
+    }
+    .await;
+    after(&at, result).await
+}
+
+pub async fn test(
+    at: InTenant,
+    Path((_, id)): Path<(String, i64)>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if let Err(refused) = allowed(&at, &fields) {
+        return refused.into_response();
+    }
+    let result = at.signed.app.test_subscription(&at.tenant, id).await;
+    after(&at, result.map(|_| "test")).await
+}
+
+pub async fn restart(at: InTenant, Form(fields): Form<Fields>) -> Response {
+    if let Err(refused) = allowed(&at, &fields) {
+        return refused.into_response();
+    }
+    let result = async {
+        let typed = field(&fields, "confirm").unwrap_or_default().trim();
+        if typed != at.tenant.name.as_str() {
+            return Err(AppError::Invalid(format!(
+                "type the tenant's name, {}, to confirm the restart; nothing was changed",
+                at.tenant.name
+            )));
+        }
+        let unlinked = at.signed.app.restart(&at.tenant).await?;
+        tracing::info!(tenant = %at.tenant.name, account = %at.signed.account.name, unlinked, "restart sync");
+        Ok("restarted")
+    }
+    .await;
+    after(&at, result).await
+}
