@@ -761,7 +761,180 @@ async fn a_viewer_reads_settings_but_cannot_change_them(backend: DbBackend) {
     );
 }
 
+/// Entra-shaped users and a group through SCIM, and the example catalogue and sales rules.
+async fn stage(server: &TestServer, app: &App, users: usize) -> Vec<String> {
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut ids = Vec::new();
+    for n in 0..users {
+        let body = serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": format!("user{n:03}@acme.example"),
+            "externalId": format!("0000{n:04}-aaaa-bbbb-cccc-000000000000"),
+            "displayName": format!("Person {n:03}"),
+            "active": true,
+            "emails": [{"value": format!("p{n:03}@mail.acme.example"), "type": "work", "primary": true}],
+        });
+        let created = http
+            .post(server.url("/scim/v2/acme/Users"))
+            .bearer_auth(&server.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), StatusCode::CREATED);
+        let created: serde_json::Value = created.json().await.unwrap();
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let sales = serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "Sales", "externalId": "5a1e5000-0000-0000-0000-000000000000",
+        "members": [{"value": ids[0]}, {"value": ids[1]}],
+    });
+    let created = http
+        .post(server.url("/scim/v2/acme/Groups"))
+        .bearer_auth(&server.token)
+        .json(&sales)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let catalog =
+        scimgate_core::Catalog::from_yaml(include_str!("../../rules/catalog.yaml")).unwrap();
+    app.replace_catalog(&server.tenant, scimgate_app::Expect::Any, catalog)
+        .await
+        .unwrap();
+    let rules = scimgate_core::RuleSource {
+        yaml: include_str!("../../rules/sales-plan.yaml").into(),
+        scripts: Default::default(),
+    };
+    app.save_rules(&server.tenant, scimgate_app::Expect::Any, rules)
+        .await
+        .unwrap();
+    ids
+}
+
+async fn users_are_searched_and_paged_in_the_holding_area(backend: DbBackend) {
+    let Some(server) = setup(backend, AdminRole::Viewer).await else {
+        return;
+    };
+    let app = App::builtin(
+        server.store.clone(),
+        Arc::new(SystemClock),
+        TargetPolicy::default(),
+    );
+    let ids = stage(&server, &app, 60).await;
+    let mut browser = Browser::new(&server);
+    browser.sign_in("ops", PASSWORD).await;
+    let first = browser.get("/t/acme/users").await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert!(first.body.contains("1–50 of 60 users"), "{}", first.body);
+    assert!(
+        first.body.contains("user000@acme.example") && !first.body.contains("user050@acme.example")
+    );
+    let second = browser.get("/t/acme/users?q=&group=&page=2").await;
+    assert!(
+        second.body.contains("51–60 of 60 users") && second.body.contains("user059@acme.example")
+    );
+    // Search by e-mail, externalId or name; case does not matter; wildcards are literal.
+    for q in ["P007@MAIL", "00000007-aaaa", "person 007"] {
+        let found = browser
+            .get(&format!("/t/acme/users?q={}", q.replace(' ', "+")))
+            .await;
+        assert!(
+            found.body.contains("1–1 of 1 users") && found.body.contains("user007@acme.example"),
+            "{q}: {}",
+            found.body
+        );
+    }
+    let wildcard = browser.get("/t/acme/users?q=%25").await;
+    assert!(wildcard.body.contains("0 users found"), "{}", wildcard.body);
+    // The group browser keeps the group's members.
+    let group_id = app.group_names(&server.tenant).await.unwrap()[0].0.clone();
+    let members = browser
+        .get(&format!("/t/acme/users?group={group_id}"))
+        .await;
+    assert!(members.body.contains("1–2 of 2 users"), "{}", members.body);
+    // The user page: the rules' result with the rule that set each value, the trail, the raw resource.
+    let user = browser.get(&format!("/t/acme/users/{}", ids[0])).await;
+    assert_eq!(user.status, StatusCode::OK, "{}", user.body);
+    assert!(
+        user.body.contains("Sales Premium") && user.body.contains("Result: create"),
+        "{}",
+        user.body
+    );
+    assert!(
+        user.body.contains("<strong>Sales</strong>: matched"),
+        "{}",
+        user.body
+    );
+    assert!(user
+        .body
+        .contains("Synced: the rules give this user a CRM account."));
+    assert!(
+        user.body.contains("p000@mail.acme.example"),
+        "the raw resource"
+    );
+    assert!(
+        !user.body.contains("Sync user"),
+        "a viewer is not offered Sync user"
+    );
+    let other = browser.get(&format!("/t/acme/users/{}", ids[2])).await;
+    assert!(
+        other.body.contains("Standard") && other.body.contains("not member of"),
+        "{}",
+        other.body
+    );
+    assert_eq!(
+        browser.get("/t/acme/users/no-such-user").await.status,
+        StatusCode::NOT_FOUND
+    );
+    // A viewer cannot sync.
+    let csrf = browser.csrf("/t/acme/settings").await;
+    let refused = browser
+        .post(
+            &format!("/t/acme/users/{}/sync", ids[0]),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(app
+        .accounts(&server.tenant, None, None)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn an_operator_syncs_one_user(backend: DbBackend) {
+    let Some(server) = setup(backend, AdminRole::Operator).await else {
+        return;
+    };
+    let app = App::builtin(
+        server.store.clone(),
+        Arc::new(SystemClock),
+        TargetPolicy::default(),
+    );
+    let ids = stage(&server, &app, 3).await;
+    let mut browser = Browser::new(&server);
+    browser.sign_in("ops", PASSWORD).await;
+    let page = browser.get(&format!("/t/acme/users/{}", ids[0])).await;
+    assert!(page.body.contains("Sync user"));
+    let csrf = browser.csrf(&format!("/t/acme/users/{}", ids[0])).await;
+    let synced = browser
+        .post(
+            &format!("/t/acme/users/{}/sync", ids[0]),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(synced.status, StatusCode::OK, "{}", synced.body);
+    assert!(synced.body.contains("1 created"), "{}", synced.body);
+    assert!(synced.body.contains("Result: unchanged"), "{}", synced.body);
+    let accounts = app.accounts(&server.tenant, None, None).await.unwrap();
+    assert_eq!(accounts.len(), 1, "only this user's account");
+}
+
 on_both_backends!(
+    users_are_searched_and_paged_in_the_holding_area,
+    an_operator_syncs_one_user,
     settings_are_saved_with_their_version,
     subscriptions_tests_and_restart_from_settings,
     a_viewer_reads_settings_but_cannot_change_them,

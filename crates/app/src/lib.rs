@@ -13,12 +13,15 @@ mod settings;
 mod subscriptions;
 mod sync;
 mod tokens;
+mod user_view;
 mod users;
 
 pub use error::AppError;
 pub use rules::{RuleSetView, Validation};
 pub use scimgate_store::{Expect, Versioned};
+pub use scimgate_store::{UserPage, UserSearch};
 pub use settings::ScheduleReading;
+pub use user_view::{FieldRow, UserView};
 
 use scimgate_core::clock::SharedClock;
 use scimgate_crm::CrmTarget;

@@ -1,9 +1,12 @@
 //! The holding area as the IdP filled it, and naming a staged user the way admins do:
 //! by its id or by its userName.
 
-use crate::{App, Result};
-use scimgate_core::Tenant;
-use scimgate_store::Snapshot;
+use crate::{App, AppError, Result};
+use scimgate_core::{StagedGroup, StagedUser, Tenant};
+use scimgate_store::{Snapshot, UserPage, UserSearch};
+
+/// Most users one page shows.
+pub const MAX_PAGE: i64 = 200;
 
 impl App {
     /// The id of the staged user `id_or_name` names: a staged user id, or else a
@@ -26,5 +29,33 @@ impl App {
     /// The whole holding area at one instant (users, groups, memberships).
     pub async fn holding_area(&self, tenant: &Tenant) -> Result<Snapshot> {
         Ok(self.store.snapshot(tenant).await?)
+    }
+
+    /// A page of staged users found by text (userName, display name, e-mail, externalId)
+    /// and group, counted; in SQL, however many users the tenant has.
+    pub async fn search_users(&self, tenant: &Tenant, search: &UserSearch<'_>) -> Result<UserPage> {
+        if search.limit < 1 || search.limit > MAX_PAGE || search.offset < 0 {
+            return Err(AppError::Invalid(format!(
+                "a page holds 1 to {MAX_PAGE} users, from offset 0"
+            )));
+        }
+        Ok(self.store.search_staged_users(tenant, search).await?)
+    }
+
+    /// The groups to browse users by: `(id, display name)`.
+    pub async fn group_names(&self, tenant: &Tenant) -> Result<Vec<(String, String)>> {
+        Ok(self.store.staged_group_names(tenant).await?)
+    }
+
+    /// One staged user by id, with the groups it is a direct member of.
+    pub async fn staged_user(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+    ) -> Result<(StagedUser, Vec<StagedGroup>)> {
+        self.store
+            .staged_user_with_groups(tenant, id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("no staged user {id:?}")))
     }
 }

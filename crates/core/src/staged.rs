@@ -29,3 +29,14 @@ pub struct Snapshot {
     /// The tenant's change sequence when the snapshot was read.
     pub change_seq: i64,
 }
+
+/// Whether a SCIM user is active: `active` false — a boolean, or Entra's string
+/// `"False"` — means inactive; anything else, or no `active` at all, means active. The
+/// rules, the planner, the admin API and the web UI all decide it here.
+pub fn is_active(raw: &Value) -> bool {
+    match raw.get("active") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => !s.eq_ignore_ascii_case("false"),
+        _ => true,
+    }
+}

@@ -296,17 +296,7 @@ pub(crate) fn user_object(raw: &Value, fields: &UserFields) -> Dynamic {
     Dynamic::from_map(map)
 }
 
-/// Whether the IdP has the user active: anything but `"active": false` is.
-/// Whether a SCIM user is active: `active` false — a boolean, or Entra's string
-/// `"False"` — means inactive; anything else, or no `active` at all, means active. The
-/// rules, the planner and the admin API all decide it here.
-pub fn is_active(raw: &Value) -> bool {
-    match raw.get("active") {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => !s.eq_ignore_ascii_case("false"),
-        _ => true,
-    }
-}
+pub use scimgate_core::staged::is_active;
 
 fn primary_email(raw: &Value) -> Dynamic {
     let emails = raw.get("emails").and_then(Value::as_array);

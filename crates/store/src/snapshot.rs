@@ -10,7 +10,7 @@ pub use scimgate_core::{Snapshot, StagedGroup, StagedUser};
 
 const USER_COLUMNS: &str = "id, external_id, created_at, body";
 
-fn user_from_row(row: &sqlx::any::AnyRow) -> Result<StagedUser> {
+pub(crate) fn user_from_row(row: &sqlx::any::AnyRow) -> Result<StagedUser> {
     let body: String = row.try_get("body")?;
     user_from_parts(
         row.try_get("id")?,

@@ -11,6 +11,7 @@ mod session;
 mod settings_page;
 mod sign_in;
 mod tenant_pages;
+mod users_page;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -50,6 +51,10 @@ pub fn router(app: App, public_url: Option<String>) -> Router {
             "/t/{tenant}/connection/tokens/{id}/revoke",
             post(tenant_pages::revoke_token),
         )
+        .route("/t/{tenant}/users", get(users_page::list))
+        .route("/t/{tenant}/users/", get(users_page::to_list))
+        .route("/t/{tenant}/users/{id}", get(users_page::show))
+        .route("/t/{tenant}/users/{id}/sync", post(users_page::sync))
         .route(
             "/t/{tenant}/settings",
             get(settings_page::show).post(settings_page::save),

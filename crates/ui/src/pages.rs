@@ -23,7 +23,11 @@ pub struct Frame {
 }
 
 /// The tenant pages, in the order of the navigation.
-const NAV: &[(&str, &str)] = &[("settings", "Settings"), ("connection", "Connection")];
+const NAV: &[(&str, &str)] = &[
+    ("users", "Users"),
+    ("settings", "Settings"),
+    ("connection", "Connection"),
+];
 
 impl Frame {
     /// A page nobody is signed in to (sign-in, errors).

@@ -5,9 +5,10 @@
 //! on, so two admins cannot silently overwrite each other.
 
 use crate::pages::{render, Frame, Page};
-use crate::session::{InTenant, Refusal};
+use crate::session::InTenant;
+use crate::UiState;
 use askama::Template;
-use axum::extract::{Path, Query};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
@@ -117,10 +118,29 @@ fn field<'f>(fields: &'f Fields, name: &str) -> Option<&'f str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// The posted form's CSRF token and role, checked before anything else.
-fn allowed(at: &InTenant, fields: &Fields) -> Result<(), Refusal> {
-    let csrf = field(fields, "csrf").unwrap_or_default();
-    at.signed.may_post(csrf, AdminRole::Administrator)
+/// A settings form posted by an Administrator with this session's CSRF token (checked
+/// before any handler runs), with its fields.
+pub struct Posted {
+    at: InTenant,
+    fields: Fields,
+}
+
+impl FromRequest<UiState> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &UiState) -> Result<Posted, Response> {
+        let (mut parts, body) = request.into_parts();
+        let at = InTenant::from_request_parts(&mut parts, state).await?;
+        let request = Request::from_parts(parts, body);
+        let Form(fields) = Form::<Fields>::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let csrf = field(&fields, "csrf").unwrap_or_default();
+        match at.signed.may_post(csrf, AdminRole::Administrator) {
+            Ok(()) => Ok(Posted { at, fields }),
+            Err(refused) => Err(refused.into_response()),
+        }
+    }
 }
 
 fn version(fields: &Fields) -> Result<Expect, AppError> {
@@ -154,10 +174,7 @@ fn settings_from(fields: &Fields) -> Result<SyncSettings, AppError> {
     })
 }
 
-pub async fn save(at: InTenant, Form(fields): Form<Fields>) -> Response {
-    if let Err(refused) = allowed(&at, &fields) {
-        return refused.into_response();
-    }
+pub async fn save(Posted { at, fields }: Posted) -> Response {
     let result = async {
         let new = settings_from(&fields)?;
         at.signed.app.save_settings(&at.tenant, version(&fields)?, &new).await?;
@@ -168,10 +185,7 @@ pub async fn save(at: InTenant, Form(fields): Form<Fields>) -> Response {
     after(&at, result).await
 }
 
-pub async fn subscribe(at: InTenant, Form(fields): Form<Fields>) -> Response {
-    if let Err(refused) = allowed(&at, &fields) {
-        return refused.into_response();
-    }
+pub async fn subscribe(Posted { at, fields }: Posted) -> Response {
     let result = async {
         let channel = Channel::parse_named(field(&fields, "channel").unwrap_or_default())
             .map_err(AppError::Invalid)?;
@@ -188,14 +202,8 @@ pub async fn subscribe(at: InTenant, Form(fields): Form<Fields>) -> Response {
     after(&at, result).await
 }
 
-pub async fn unsubscribe(
-    at: InTenant,
-    Path((_, id)): Path<(String, i64)>,
-    Form(fields): Form<Fields>,
-) -> Response {
-    if let Err(refused) = allowed(&at, &fields) {
-        return refused.into_response();
-    }
+pub async fn unsubscribe(Path((_, id)): Path<(String, i64)>, posted: Posted) -> Response {
+    let Posted { at, fields } = posted;
     let result = async {
         at.signed
             .app
@@ -207,22 +215,12 @@ pub async fn unsubscribe(
     after(&at, result).await
 }
 
-pub async fn test(
-    at: InTenant,
-    Path((_, id)): Path<(String, i64)>,
-    Form(fields): Form<Fields>,
-) -> Response {
-    if let Err(refused) = allowed(&at, &fields) {
-        return refused.into_response();
-    }
+pub async fn test(Path((_, id)): Path<(String, i64)>, Posted { at, .. }: Posted) -> Response {
     let result = at.signed.app.test_subscription(&at.tenant, id).await;
     after(&at, result.map(|_| "test")).await
 }
 
-pub async fn restart(at: InTenant, Form(fields): Form<Fields>) -> Response {
-    if let Err(refused) = allowed(&at, &fields) {
-        return refused.into_response();
-    }
+pub async fn restart(Posted { at, fields }: Posted) -> Response {
     let result = async {
         let typed = field(&fields, "confirm").unwrap_or_default().trim();
         if typed != at.tenant.name.as_str() {

@@ -1,0 +1,260 @@
+//! The Users page (the holding area: search, group, pages, all in SQL) and the user page
+//! (Result, Why, Entra data, and Sync user for Operators).
+
+use crate::pages::{render, Frame, Page};
+use crate::session::InTenant;
+use askama::Template;
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use scimgate_app::{AppError, FieldRow, UserSearch};
+use scimgate_core::AdminRole;
+use serde::Deserialize;
+
+/// Users a page shows.
+const PAGE: i64 = 50;
+
+/// One row of the list.
+struct Row {
+    id: String,
+    user_name: String,
+    display_name: String,
+    external_id: String,
+    active: bool,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    frame: Frame,
+    q: String,
+    group: String,
+    groups: Vec<(String, String)>,
+    users: Vec<Row>,
+    shown: String,
+    previous: Option<String>,
+    next: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    group: String,
+    #[serde(default)]
+    page: Option<i64>,
+}
+
+/// Percent-encodes a query value.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+pub async fn list(at: InTenant, Query(query): Query<ListQuery>) -> Response {
+    let page = query.page.unwrap_or(1).max(1);
+    let search = UserSearch {
+        text: Some(query.q.as_str()).filter(|q| !q.trim().is_empty()),
+        group_id: Some(query.group.as_str()).filter(|g| !g.is_empty()),
+        offset: (page - 1).saturating_mul(PAGE),
+        limit: PAGE,
+    };
+    let app = &at.signed.app;
+    let found = match app.search_users(&at.tenant, &search).await {
+        Ok(found) => found,
+        Err(AppError::Invalid(_)) => return Page::not_found(),
+        Err(e) => return Page::internal(&e),
+    };
+    let groups = match app.group_names(&at.tenant).await {
+        Ok(groups) => groups,
+        Err(e) => return Page::internal(&e),
+    };
+    let href = |page: i64| {
+        format!(
+            "/t/{}/users?q={}&group={}&page={page}",
+            at.tenant.name,
+            encode(&query.q),
+            encode(&query.group)
+        )
+    };
+    let first = search.offset + 1;
+    let last = search.offset + found.users.len() as i64;
+    let shown = if found.users.is_empty() {
+        format!("{} users found", found.total)
+    } else {
+        format!("{first}–{last} of {} users", found.total)
+    };
+    let users = found
+        .users
+        .into_iter()
+        .map(|u| {
+            let text = |key: &str| u.body[key].as_str().unwrap_or_default().to_owned();
+            Row {
+                user_name: text("userName"),
+                display_name: text("displayName"),
+                external_id: u.external_id.clone().unwrap_or_default(),
+                active: scimgate_core::staged::is_active(&u.body),
+                id: u.id,
+            }
+        })
+        .collect();
+    let view = UsersPage {
+        frame: Frame::tenant("Users", &at.signed, &at.tenant, "users"),
+        q: query.q.clone(),
+        group: query.group.clone(),
+        groups,
+        users,
+        shown,
+        previous: (page > 1).then(|| href(page - 1)),
+        next: (last < found.total).then(|| href(page + 1)),
+    };
+    render(StatusCode::OK, &view)
+}
+
+#[derive(Template)]
+#[template(path = "user.html")]
+struct UserPage {
+    frame: Frame,
+    id: String,
+    user_name: String,
+    external_id: Option<String>,
+    created_at: String,
+    action: &'static str,
+    reason: Option<String>,
+    result: Vec<FieldRow>,
+    why: Vec<(String, String)>,
+    verdict: String,
+    groups: Vec<String>,
+    raw: String,
+    can_sync: bool,
+    done: Option<String>,
+    problem: Option<String>,
+}
+
+async fn user_page(
+    at: &InTenant,
+    id: &str,
+    done: Option<String>,
+    problem: Option<String>,
+) -> Response {
+    let view = match at.signed.app.user_view(&at.tenant, id).await {
+        Ok(view) => view,
+        Err(AppError::NotFound(_)) => return Page::not_found(),
+        Err(
+            AppError::Invalid(message)
+            | AppError::Rules {
+                context: message, ..
+            },
+        ) => {
+            let message = format!("The rules cannot be evaluated: {message}");
+            return user_without_rules(at, id, message).await;
+        }
+        Err(e) => return Page::internal(&e),
+    };
+    let page = UserPage {
+        frame: Frame::tenant(&view.user_name, &at.signed, &at.tenant, "users"),
+        id: view.id,
+        user_name: view.user_name,
+        external_id: view.external_id,
+        created_at: view.created_at,
+        action: view.action,
+        reason: view.reason,
+        result: view.fields,
+        why: view.why,
+        verdict: view.verdict,
+        groups: view.groups,
+        raw: view.raw,
+        can_sync: at.signed.account.role.allows(AdminRole::Operator),
+        done,
+        problem,
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// The user page when no rule set can be evaluated (none saved yet, or it does not
+/// compile): the Entra data, and what to do.
+async fn user_without_rules(at: &InTenant, id: &str, message: String) -> Response {
+    let (user, groups) = match at.signed.app.staged_user(&at.tenant, id).await {
+        Ok(found) => found,
+        Err(AppError::NotFound(_)) => return Page::not_found(),
+        Err(e) => return Page::internal(&e),
+    };
+    let page = UserPage {
+        frame: Frame::tenant("User", &at.signed, &at.tenant, "users"),
+        user_name: user.body["userName"]
+            .as_str()
+            .unwrap_or(&user.id)
+            .to_owned(),
+        raw: serde_json::to_string_pretty(&user.body).unwrap_or_default(),
+        id: user.id,
+        external_id: user.external_id,
+        created_at: user.created_at,
+        action: "unknown",
+        reason: None,
+        result: Vec::new(),
+        why: Vec::new(),
+        verdict: String::new(),
+        groups: groups.into_iter().map(|g| g.display_name).collect(),
+        can_sync: false,
+        done: None,
+        problem: Some(message),
+    };
+    render(StatusCode::OK, &page)
+}
+
+pub async fn show(at: InTenant, Path((_, id)): Path<(String, String)>) -> Response {
+    user_page(&at, &id, None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    csrf: String,
+}
+
+/// Syncs this one user now (Operator); the page shows the run's outcome.
+pub async fn sync(
+    at: InTenant,
+    Path((_, id)): Path<(String, String)>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if let Err(refused) = at.signed.may_post(&form.csrf, AdminRole::Operator) {
+        return refused.into_response();
+    }
+    match at.signed.app.sync_user(&at.tenant, &id).await {
+        Ok(outcome) => {
+            tracing::info!(tenant = %at.tenant.name, account = %at.signed.account.name, user = %id, run = outcome.run_id, "sync user");
+            let done = format!(
+                "Run {} {}: {} created, {} updated, {} deprovisioned, {} unchanged, {} errors.",
+                outcome.run_id,
+                outcome.status,
+                outcome.created,
+                outcome.updated,
+                outcome.deprovisioned,
+                outcome.unchanged,
+                outcome.errors
+            );
+            user_page(&at, &id, Some(done), None).await
+        }
+        Err(AppError::NotFound(_)) => Page::not_found(),
+        Err(
+            e @ (AppError::Busy
+            | AppError::Invalid(_)
+            | AppError::Rules { .. }
+            | AppError::Conflict(_)),
+        ) => user_page(&at, &id, None, Some(e.to_string())).await,
+        Err(e) => Page::internal(&e),
+    }
+}
+
+/// `/t/{tenant}/users/` with a trailing slash: the list.
+pub async fn to_list(at: InTenant) -> Response {
+    Redirect::to(&format!("/t/{}/users", at.tenant.name)).into_response()
+}
