@@ -178,7 +178,19 @@ async fn signing_in_and_out(backend: DbBackend) {
         "plain HTTP on 127.0.0.1: {cookie}"
     );
     let home = browser.get("/").await;
-    assert_eq!(home.location.as_deref(), Some("/t/acme/connection"));
+    assert_eq!(home.location.as_deref(), Some("/t/acme/overview"));
+    let overview = browser.get("/t/acme/overview").await;
+    assert_eq!(overview.status, StatusCode::OK, "{}", overview.body);
+    assert!(
+        overview.body.contains("0</strong> staged users"),
+        "{}",
+        overview.body
+    );
+    assert!(
+        overview.body.contains("To do</span> Users received"),
+        "{}",
+        overview.body
+    );
     let page = browser.get("/t/acme/connection").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(
@@ -456,7 +468,7 @@ async fn the_first_run_link_works_once(backend: DbBackend) {
     );
     assert_eq!(
         browser.get("/").await.location.as_deref(),
-        Some("/t/newco/connection")
+        Some("/t/newco/overview")
     );
     let accounts = app.admin_accounts().await.unwrap();
     assert_eq!(accounts.len(), 1);
@@ -825,6 +837,24 @@ async fn users_are_searched_and_paged_in_the_holding_area(backend: DbBackend) {
     let ids = stage(&server, &app, 60).await;
     let mut browser = Browser::new(&server);
     browser.sign_in("ops", PASSWORD).await;
+    let overview = browser.get("/t/acme/overview").await;
+    for ticked in [
+        "Done</span> Users received",
+        "Done</span> externalId is Entra",
+        "Done</span> Groups received",
+        "Done</span> Rules saved",
+    ] {
+        assert!(
+            overview.body.contains(ticked),
+            "{ticked}: {}",
+            overview.body
+        );
+    }
+    assert!(
+        overview.body.contains("60</strong> staged users"),
+        "{}",
+        overview.body
+    );
     let first = browser.get("/t/acme/users").await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.body);
     assert!(first.body.contains("1–50 of 60 users"), "{}", first.body);

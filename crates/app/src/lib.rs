@@ -7,6 +7,7 @@
 pub mod accounts;
 mod catalog;
 mod error;
+mod overview;
 pub mod preview;
 mod rules;
 mod settings;
@@ -17,6 +18,7 @@ mod user_view;
 mod users;
 
 pub use error::AppError;
+pub use overview::{Overview, Step};
 pub use rules::{RuleSetView, Validation};
 pub use scimgate_store::{Expect, Versioned};
 pub use scimgate_store::{UserPage, UserSearch};

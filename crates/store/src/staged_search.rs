@@ -109,9 +109,74 @@ impl Store {
     }
 }
 
+/// The holding area in numbers, for the Overview page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HoldingSummary {
+    pub users: i64,
+    pub groups: i64,
+    /// When the identity provider last changed a user or group (RFC 3339).
+    pub last_change: Option<String>,
+    /// Of up to 100 users' externalIds, how many look like Entra objectIds (GUIDs).
+    pub sampled_external_ids: i64,
+    pub guid_external_ids: i64,
+}
+
+/// `8-4-4-4-12` hex digits: how Entra's objectId reads.
+fn looks_like_guid(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12])
+        && parts
+            .iter()
+            .all(|p| p.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+impl Store {
+    /// How many rows of the tenant `table` holds, and its latest `modified_at`.
+    async fn count_and_last(&self, tenant: &Tenant, table: &str) -> Result<(i64, Option<String>)> {
+        let row = sqlx::query(&format!(
+            "SELECT COUNT(*), MAX(modified_at) FROM {table} WHERE tenant_id = $1"
+        ))
+        .bind(tenant.id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    }
+
+    pub async fn holding_summary(&self, tenant: &Tenant) -> Result<HoldingSummary> {
+        let (users, users_changed) = self.count_and_last(tenant, "staged_users").await?;
+        let (groups, groups_changed) = self.count_and_last(tenant, "staged_groups").await?;
+        let last = [users_changed, groups_changed].into_iter().flatten().max();
+        let sample: Vec<Option<String>> = sqlx::query(
+            "SELECT external_id FROM staged_users WHERE tenant_id = $1 ORDER BY pk LIMIT 100",
+        )
+        .bind(tenant.id)
+        .fetch_all(&self.pool)
+        .await?
+        .decoded(|row| Ok(row.try_get(0)?))?;
+        Ok(HoldingSummary {
+            users,
+            groups,
+            last_change: last,
+            sampled_external_ids: sample.len() as i64,
+            guid_external_ids: sample
+                .iter()
+                .flatten()
+                .filter(|x| looks_like_guid(x))
+                .count() as i64,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entra_object_ids_are_recognised() {
+        assert!(looks_like_guid("7d0c5d8e-3a1f-4f57-9c4e-2b1e9a6f0c11"));
+        assert!(!looks_like_guid("emp-00042"));
+        assert!(!looks_like_guid("7d0c5d8e-3a1f-4f57-9c4e-2b1e9a6f0c1z"));
+    }
 
     #[test]
     fn patterns_take_wildcards_literally() {

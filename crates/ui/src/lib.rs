@@ -5,6 +5,7 @@
 
 mod assets;
 mod first_run;
+mod overview_page;
 mod pages;
 mod security;
 mod session;
@@ -51,6 +52,7 @@ pub fn router(app: App, public_url: Option<String>) -> Router {
             "/t/{tenant}/connection/tokens/{id}/revoke",
             post(tenant_pages::revoke_token),
         )
+        .route("/t/{tenant}/overview", get(overview_page::show))
         .route("/t/{tenant}/users", get(users_page::list))
         .route("/t/{tenant}/users/", get(users_page::to_list))
         .route("/t/{tenant}/users/{id}", get(users_page::show))

@@ -24,6 +24,7 @@ pub struct Frame {
 
 /// The tenant pages, in the order of the navigation.
 const NAV: &[(&str, &str)] = &[
+    ("overview", "Overview"),
     ("users", "Users"),
     ("settings", "Settings"),
     ("connection", "Connection"),

@@ -24,7 +24,7 @@ struct TenantsPage {
 /// `/`: the only tenant's first page, or a choice among several.
 pub async fn home(signed: Signed) -> Response {
     if let [only] = signed.account.tenants.as_slice() {
-        return Redirect::to(&format!("/t/{only}/connection")).into_response();
+        return Redirect::to(&format!("/t/{only}/overview")).into_response();
     }
     let page = TenantsPage {
         frame: Frame::signed("Choose a tenant", &signed),

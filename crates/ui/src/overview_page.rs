@@ -1,0 +1,41 @@
+//! The Overview page: the tenant at a glance (holding area, automatic sync, set-up
+//! checklist, last runs, runs waiting for approval).
+
+use crate::pages::{render, Frame, Page};
+use crate::session::InTenant;
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::Response;
+use scimgate_app::Step;
+use scimgate_core::Run;
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+struct OverviewPage {
+    frame: Frame,
+    users: i64,
+    groups: i64,
+    last_change: Option<String>,
+    user_sync_active: bool,
+    checklist: Vec<Step>,
+    runs: Vec<Run>,
+    held_runs: Vec<Run>,
+}
+
+pub async fn show(at: InTenant) -> Response {
+    let overview = match at.signed.app.overview(&at.tenant).await {
+        Ok(overview) => overview,
+        Err(e) => return Page::internal(&e),
+    };
+    let page = OverviewPage {
+        frame: Frame::tenant("Overview", &at.signed, &at.tenant, "overview"),
+        users: overview.holding.users,
+        groups: overview.holding.groups,
+        last_change: overview.holding.last_change,
+        user_sync_active: overview.user_sync_active,
+        checklist: overview.checklist,
+        runs: overview.recent_runs,
+        held_runs: overview.held_runs,
+    };
+    render(StatusCode::OK, &page)
+}
