@@ -33,6 +33,7 @@ pub fn router(app: App, public_url: Option<String>) -> Router {
     let secure_cookies = public_url
         .as_deref()
         .is_some_and(|url| url.starts_with("https://"));
+    let public_host = security::PublicHost::of(public_url.as_deref());
     let state = UiState {
         app,
         secure_cookies,
@@ -77,6 +78,9 @@ pub fn router(app: App, public_url: Option<String>) -> Router {
         .route(assets::HTMX_PATH, get(assets::htmx))
         .route(assets::CSS_PATH, get(assets::css))
         .route(assets::JS_PATH, get(assets::js))
-        .layer(axum::middleware::from_fn(security::guard))
+        .layer(axum::middleware::from_fn_with_state(
+            public_host,
+            security::guard,
+        ))
         .with_state(state)
 }

@@ -3,7 +3,7 @@
 //! `Origin` or `Sec-Fetch-Site` naming another site, before any handler runs; every
 //! signed-in form also carries the session's CSRF token).
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -12,11 +12,27 @@ use subtle::ConstantTimeEq;
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
     connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
+/// The site the UI is served as when a reverse proxy stands in front
+/// (`public_url`'s `host[:port]`): its `Origin` is this site's too, whatever `Host` the
+/// proxy passes on.
+#[derive(Clone, Default)]
+pub struct PublicHost(pub Option<String>);
+
+impl PublicHost {
+    pub fn of(public_url: Option<&str>) -> PublicHost {
+        let host = public_url
+            .and_then(|url| url.split_once("://"))
+            .map(|(_, rest)| rest.split('/').next().unwrap_or_default().to_owned())
+            .filter(|host| !host.is_empty());
+        PublicHost(host)
+    }
+}
+
 /// Adds the security headers to every UI response, and refuses a cross-site write.
-pub async fn guard(request: Request, next: Next) -> Response {
+pub async fn guard(State(public): State<PublicHost>, request: Request, next: Next) -> Response {
     if request.method() != Method::GET
         && request.method() != Method::HEAD
-        && cross_site(request.headers())
+        && cross_site(request.headers(), public.0.as_deref())
     {
         tracing::warn!(path = %request.uri().path(), "cross-site form post refused");
         return with_headers(
@@ -48,10 +64,10 @@ fn with_headers(mut response: Response) -> Response {
     response
 }
 
-/// Whether a write comes from another site: its `Origin` is not this host, or the
-/// browser says so (`Sec-Fetch-Site: cross-site`). Clients that send neither (scripts,
-/// tests) are not browsers and cannot be made to post by another site.
-pub fn cross_site(headers: &HeaderMap) -> bool {
+/// Whether a write comes from another site: its `Origin` is neither this host nor the
+/// public one, or the browser says so (`Sec-Fetch-Site: cross-site`). Clients that send
+/// neither (scripts, tests) are not browsers and cannot be made to post by another site.
+pub fn cross_site(headers: &HeaderMap, public_host: Option<&str>) -> bool {
     if headers
         .get("sec-fetch-site")
         .is_some_and(|v| v.as_bytes() == b"cross-site")
@@ -67,7 +83,11 @@ pub fn cross_site(headers: &HeaderMap) -> bool {
         .ok()
         .and_then(|o| o.split_once("://"))
         .map(|(_, rest)| rest.as_bytes());
-    origin_host != host
+    // An opaque origin (`null`: a sandboxed frame, a file) is nobody's site.
+    let Some(origin_host) = origin_host else {
+        return true;
+    };
+    Some(origin_host) != host && Some(origin_host) != public_host.map(str::as_bytes)
 }
 
 /// Whether a form's CSRF token is the session's (in constant time).
@@ -93,17 +113,26 @@ mod tests {
             ("host", "127.0.0.1:8080"),
             ("origin", "http://127.0.0.1:8080"),
         ]);
-        assert!(!cross_site(&same));
+        assert!(!cross_site(&same, None));
         let other = headers(&[
             ("host", "127.0.0.1:8080"),
             ("origin", "https://evil.example"),
         ]);
-        assert!(cross_site(&other));
+        assert!(cross_site(&other, None));
         let null = headers(&[("host", "127.0.0.1:8080"), ("origin", "null")]);
-        assert!(cross_site(&null));
+        assert!(cross_site(&null, None));
         let fetch = headers(&[("host", "127.0.0.1:8080"), ("sec-fetch-site", "cross-site")]);
-        assert!(cross_site(&fetch));
-        assert!(!cross_site(&headers(&[("host", "127.0.0.1:8080")])));
+        assert!(cross_site(&fetch, None));
+        assert!(!cross_site(&headers(&[("host", "127.0.0.1:8080")]), None));
+        // Behind a proxy: Host is the internal address, Origin the public site.
+        let proxied = headers(&[
+            ("host", "10.0.0.5:8080"),
+            ("origin", "https://idm.acme.example"),
+        ]);
+        let public = PublicHost::of(Some("https://idm.acme.example/"));
+        assert_eq!(public.0.as_deref(), Some("idm.acme.example"));
+        assert!(!cross_site(&proxied, public.0.as_deref()));
+        assert!(cross_site(&proxied, None));
     }
 
     #[test]
