@@ -42,7 +42,8 @@ impl App {
     /// The user page's view of staged user `id`.
     pub async fn user_view(&self, tenant: &Tenant, id: &str) -> Result<UserView> {
         let (user, groups) = self.staged_user(tenant, id).await?;
-        let (item, evaluation) = self.preview_user(tenant, id, None).await?;
+        // The id is known to be staged: no second lookup by id or userName.
+        let (item, evaluation) = self.syncer.preview_user(tenant, &user.id, None).await?;
         let has_account = item.account.is_some();
         let fields = evaluation
             .explanation
