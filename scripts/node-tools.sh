@@ -11,6 +11,18 @@ npm_tool_current() {
     [ -f "$tools_dir/$1/node_modules/.package-lock.json" ]
 }
 
+# ensure_node: Node.js and npm, from Debian's packages when either is missing (bookworm
+# ships Node.js 18, which the tools run on).
+ensure_node() {
+  command -v npm >/dev/null && command -v node >/dev/null && return 0
+  echo "node and/or npm are not installed; installing Debian's nodejs and npm packages"
+  local as_root=""
+  [ "$(id -u)" = 0 ] || as_root=sudo
+  local install="$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm"
+  $install >/dev/null || { $as_root apt-get update -qq && $install >/dev/null; } ||
+    { echo "apt-get could not install nodejs npm" >&2; exit 1; }
+}
+
 # npm_tool NAME: a fresh install (npm ci) of exactly what the lock file names.
 npm_tool() {
   command -v npm >/dev/null && command -v node >/dev/null ||
@@ -24,3 +36,6 @@ npm_tool() {
   (cd "$dest" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
     { echo "$1: npm ci failed in $dest" >&2; rm -f "$dest/package-lock.json"; exit 1; }
 }
+
+# Every script that sources this one runs Node.js.
+ensure_node

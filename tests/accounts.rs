@@ -1,6 +1,7 @@
 //! Web UI accounts on SQLite and PostgreSQL: creating and listing them, signing in, the
 //! lockout after repeated failures, and sessions ending when a password is reset or an
-//! account removed; and `scimgate admin` as scripts run it (password on standard input).
+//! account removed; accounts that sign in only through the identity provider; and
+//! `scimgate admin` as scripts run it (password on standard input).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use scimgate_app::accounts::{LOCK_AFTER, LOCK_MS, SIGN_IN_REFUSED};
@@ -198,6 +199,51 @@ fn scimgate(db: &TestDb, args: &[&str], stdin: &str) -> std::process::Output {
     child.wait_with_output().unwrap()
 }
 
+/// An account for someone who signs in only through the identity provider: no password
+/// opens it, the provider's word opens only an existing account, and a stranger's
+/// password guesses do not lock its owner out of the provider's way in.
+async fn identity_provider_accounts_have_no_password(backend: DbBackend) {
+    let Some((db, app, _clock)) = setup(backend).await else {
+        return;
+    };
+    let out = scimgate(
+        &db,
+        &[
+            "admin",
+            "create",
+            "alice@acme.example",
+            "--tenant",
+            "acme",
+            "--role",
+            "operator",
+            "--no-password",
+        ],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // No password works, the empty one included, and failures still count towards a lock.
+    assert_eq!(
+        refused(app.sign_in("alice@acme.example", "").await),
+        SIGN_IN_REFUSED
+    );
+    let vouched = app.sign_in_vouched("alice@acme.example").await.unwrap();
+    assert_eq!(
+        (vouched.name.as_str(), vouched.role),
+        ("alice@acme.example", AdminRole::Operator)
+    );
+    // A person the provider knows but scimgate does not is refused, saying what to do.
+    let stranger = refused(app.sign_in_vouched("mallory@acme.example").await);
+    assert!(stranger.contains("scimgate admin create"), "{stranger}");
+    for _ in 0..LOCK_AFTER {
+        refused(app.sign_in("alice@acme.example", "guess").await);
+    }
+    app.sign_in_vouched("alice@acme.example").await.unwrap();
+}
+
 async fn the_cli_reads_the_password_from_standard_input(backend: DbBackend) {
     let Some((db, app, _clock)) = setup(backend).await else {
         return;
@@ -243,4 +289,5 @@ on_both_backends!(
     sign_in_checks_the_password_and_locks_after_failures,
     a_reset_lifts_the_lock_and_ends_sessions,
     the_cli_reads_the_password_from_standard_input,
+    identity_provider_accounts_have_no_password,
 );

@@ -10,6 +10,7 @@ use scimgate_app::accounts::{LOCK_AFTER, SETUP_LINK_MS};
 use scimgate_app::App;
 use scimgate_core::{AdminRole, Clock, SystemClock, TenantName};
 use scimgate_notify::target::TargetPolicy;
+use scimgate_server::config::{NameClaim, OidcConfig};
 use scimgate_store::TokenKind;
 use scimgate_testkit::{on_both_backends, DbBackend, ManualClock, TestServer};
 use std::sync::Arc;
@@ -962,7 +963,95 @@ async fn an_operator_syncs_one_user(backend: DbBackend) {
     assert_eq!(accounts.len(), 1, "only this user's account");
 }
 
+/// Sign-in through an identity provider, without the provider (the whole flow runs in
+/// tests/browser against a real one): the button only when configured, a provider that
+/// cannot be reached is a 502 that says so, and a callback this browser did not start or
+/// that the provider refused signs nobody in.
+async fn identity_provider_sign_in_refusals(backend: DbBackend) {
+    let Some(plain) = setup(backend, AdminRole::Administrator).await else {
+        return;
+    };
+    let mut browser = Browser::new(&plain);
+    assert!(!browser.get("/sign-in").await.body.contains("Sign in with"));
+    assert_eq!(
+        browser.get("/sign-in/oidc").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Configured, with the provider's port closed.
+    let closed = scimgate_testkit::smtp::free_port();
+    let Some(server) = TestServer::start_with(backend, |config| {
+        config.oidc = Some(OidcConfig {
+            issuer: format!("http://127.0.0.1:{closed}"),
+            client_id: "scimgate".into(),
+            client_secret: "s3cret-of-the-client".into(),
+            name_claim: NameClaim::Email,
+            label: "Contoso Entra ID".into(),
+        });
+    })
+    .await
+    else {
+        return;
+    };
+    let mut browser = Browser::new(&server);
+    let form = browser.get("/sign-in").await;
+    assert!(
+        form.body.contains("Sign in with Contoso Entra ID"),
+        "{}",
+        form.body
+    );
+    let start = browser.get("/sign-in/oidc").await;
+    assert_eq!(start.status, StatusCode::BAD_GATEWAY);
+    assert!(
+        start.body.contains("could not be reached"),
+        "{}",
+        start.body
+    );
+    assert!(!start.body.contains("s3cret"), "no secret on the page");
+    let forged = browser
+        .get("/sign-in/oidc/callback?code=stolen&state=made-up")
+        .await;
+    assert_eq!(forged.status, StatusCode::BAD_REQUEST, "{}", forged.body);
+    assert!(forged.body.contains("Start again"), "{}", forged.body);
+    let denied = browser
+        .get("/sign-in/oidc/callback?error=access_denied&error_description=user+cancelled")
+        .await;
+    assert_eq!(denied.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        denied.body.contains("access_denied: user cancelled"),
+        "{}",
+        denied.body
+    );
+    assert!(browser.cookie.is_none(), "nobody is signed in");
+    assert_eq!(browser.get("/").await.location.as_deref(), Some("/sign-in"));
+}
+
+/// `ui: false` leaves SCIM and the admin API, and no page.
+async fn the_ui_can_be_turned_off(backend: DbBackend) {
+    let Some(server) = TestServer::start_with(backend, |config| config.ui = false).await else {
+        return;
+    };
+    let mut browser = Browser::new(&server);
+    for path in ["/", "/sign-in", "/t/acme/overview", "/first-run"] {
+        assert_eq!(
+            browser.get(path).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    let users = server
+        .client
+        .get(server.url("/scim/v2/acme/Users"))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(users.status(), StatusCode::OK);
+}
+
 on_both_backends!(
+    the_ui_can_be_turned_off,
+    identity_provider_sign_in_refusals,
     users_are_searched_and_paged_in_the_holding_area,
     an_operator_syncs_one_user,
     settings_are_saved_with_their_version,

@@ -81,8 +81,30 @@ impl App {
         role: AdminRole,
         tenants: &[TenantName],
     ) -> Result<AdminAccount> {
-        check_name(name)?;
         check_password(password)?;
+        self.create_account(name, Some(password), role, tenants)
+            .await
+    }
+
+    /// Creates an account with no password: it signs in only through the deployment's
+    /// identity provider (OIDC), as `name`.
+    pub async fn create_admin_account_without_password(
+        &self,
+        name: &str,
+        role: AdminRole,
+        tenants: &[TenantName],
+    ) -> Result<AdminAccount> {
+        self.create_account(name, None, role, tenants).await
+    }
+
+    async fn create_account(
+        &self,
+        name: &str,
+        password: Option<&str>,
+        role: AdminRole,
+        tenants: &[TenantName],
+    ) -> Result<AdminAccount> {
+        check_name(name)?;
         let mut tenant_ids = Vec::with_capacity(tenants.len());
         for tenant in tenants {
             let found = self.store.tenant(tenant).await?;
@@ -90,10 +112,10 @@ impl App {
                 found.ok_or_else(|| AppError::NotFound(format!("no tenant named {tenant}")))?;
             tenant_ids.push(found.id);
         }
-        let password_hash = hash(password)?;
+        let password_hash = password.map(hash).transpose()?;
         let new = NewAdminAccount {
             name,
-            password_hash: Some(&password_hash),
+            password_hash: password_hash.as_deref(),
             role,
             tenant_ids: &tenant_ids,
         };
@@ -145,6 +167,25 @@ impl App {
         Ok(record.account)
     }
 }
+
+impl App {
+    /// The account named `name`, signing in through the deployment's identity provider
+    /// (OIDC), which has already proven who the person is. The password lock does not
+    /// apply: it stops guessing, and a stranger's wrong passwords must not lock someone
+    /// out of signing in through their provider.
+    pub async fn sign_in_vouched(&self, name: &str) -> Result<AdminAccount> {
+        let Some(record) = self.store.sign_in_record(name).await? else {
+            return Err(AppError::Unauthorized(SIGN_IN_VOUCHED_REFUSED.to_owned()));
+        };
+        self.store.record_sign_in_success(record.account.id).await?;
+        Ok(record.account)
+    }
+}
+
+/// What an identity-provider sign-in without a matching account says: the person is
+/// known to the provider, so naming the missing account tells them nothing new.
+pub const SIGN_IN_VOUCHED_REFUSED: &str =
+    "your identity provider signed you in, but no scimgate account has your name: ask an administrator to create one (scimgate admin create)";
 
 fn token_hash(token: &str) -> String {
     use sha2::Digest;

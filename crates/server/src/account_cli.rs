@@ -21,6 +21,10 @@ pub enum AccountCommand {
         tenants: Vec<String>,
         #[arg(long, value_enum)]
         role: Role,
+        /// No password: the account signs in only through the identity provider (`oidc`
+        /// in the config), whose name claim must equal NAME.
+        #[arg(long)]
+        no_password: bool,
     },
     /// List the accounts with their roles and tenants.
     List {
@@ -80,15 +84,23 @@ pub async fn run(store: &Store, command: AccountCommand) -> anyhow::Result<()> {
             name,
             tenants,
             role,
+            no_password,
         } => {
             let tenants = tenants
                 .iter()
                 .map(|t| TenantName::parse(t))
                 .collect::<Result<Vec<_>, _>>()?;
-            let password = read_password()?;
-            let account = app
-                .create_admin_account(&name, &password, role.into(), &tenants)
-                .await?;
+            let account = match no_password {
+                true => {
+                    app.create_admin_account_without_password(&name, role.into(), &tenants)
+                        .await?
+                }
+                false => {
+                    let password = read_password()?;
+                    app.create_admin_account(&name, &password, role.into(), &tenants)
+                        .await?
+                }
+            };
             eprintln!(
                 "account {} created: {} of {}",
                 account.name,

@@ -221,6 +221,7 @@ async fn run(
                 smtp: file.smtp,
                 webhook_targets,
                 ui: file.ui.unwrap_or(true),
+                oidc: file.oidc,
             };
             crate::serve(config).await
         }

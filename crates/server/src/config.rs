@@ -6,6 +6,8 @@ use anyhow::Context;
 use serde::Deserialize;
 use std::path::Path;
 
+pub use scimgate_ui::{NameClaim, OidcConfig};
+
 pub const DEFAULT_DATABASE_URL: &str = "scimgate.db";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
@@ -24,6 +26,8 @@ pub struct FileConfig {
     pub allow_private_webhooks: Option<bool>,
     /// Serve the web UI at `/` (default true; `false` leaves SCIM and the admin API).
     pub ui: Option<bool>,
+    /// Web UI sign-in through an OpenID Connect provider (Entra ID, say).
+    pub oidc: Option<OidcConfig>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -58,6 +62,8 @@ pub struct ServeConfig {
     pub webhook_targets: scimgate_notify::target::TargetPolicy,
     /// Whether the web UI is served at `/`.
     pub ui: bool,
+    /// Web UI sign-in through an OpenID Connect provider.
+    pub oidc: Option<OidcConfig>,
 }
 
 pub const DEFAULT_SYNC_TICK_MS: u64 = 1_000;
@@ -66,7 +72,7 @@ impl ServeConfig {
     /// The settings as they may be logged: a database password is never printed.
     pub fn redacted(&self) -> String {
         format!(
-            "database_url={} listen={} public_url={} max_body_bytes={} sync_tick_ms={} smtp={} allow_private_webhooks={} ui={}",
+            "database_url={} listen={} public_url={} max_body_bytes={} sync_tick_ms={} smtp={} allow_private_webhooks={} ui={} oidc={}",
             redact_url(&self.database_url),
             self.listen,
             self.public_url.as_deref().unwrap_or("(from Host header)"),
@@ -76,7 +82,9 @@ impl ServeConfig {
                 .as_ref()
                 .map_or_else(|| "(none)".to_owned(), |s| format!("{}:{}", s.host, s.port)),
             self.webhook_targets.allow_private,
-            self.ui
+            self.ui,
+            // The issuer only: the client secret is never logged.
+            self.oidc.as_ref().map_or("(none)", |o| o.issuer.as_str())
         )
     }
 }

@@ -20,7 +20,9 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 /// The whole HTTP application over an open store.
-pub fn build_app(store: Store, clock: SharedClock, config: &ServeConfig) -> Router {
+/// A configuration the UI cannot use (an OIDC issuer that is not a URL) is an error
+/// naming the key.
+pub fn build_app(store: Store, clock: SharedClock, config: &ServeConfig) -> anyhow::Result<Router> {
     let app = scimgate_app::App::builtin(store.clone(), clock.clone(), config.webhook_targets);
     let admin = admin::router(app.clone());
     let scim = ScimState {
@@ -31,10 +33,11 @@ pub fn build_app(store: Store, clock: SharedClock, config: &ServeConfig) -> Rout
         auth_failures: Arc::new(AuthFailures::new(notify_auth_bursts(store))),
     };
     let ui = match config.ui {
-        true => scimgate_ui::router(app, config.public_url.clone()),
+        true => scimgate_ui::router(app, config.public_url.clone(), config.oidc.clone())
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
         false => Router::new(),
     };
-    Router::new()
+    let router = Router::new()
         .merge(scimgate_scim::router(scim))
         .merge(admin)
         .merge(ui)
@@ -44,7 +47,8 @@ pub fn build_app(store: Store, clock: SharedClock, config: &ServeConfig) -> Rout
             "/scim/{*rest}",
             axum::routing::any(scimgate_scim::not_found),
         )
-        .layer(axum::middleware::from_fn(request_id::tag_request))
+        .layer(axum::middleware::from_fn(request_id::tag_request));
+    Ok(router)
 }
 
 /// Each burst of rejected SCIM tokens becomes a `scim.auth_failures` notification.
@@ -74,7 +78,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     let clock: SharedClock = Arc::new(scimgate_core::SystemClock);
-    let app = build_app(store.clone(), clock.clone(), &config);
+    let app = build_app(store.clone(), clock.clone(), &config)?;
     let every = std::time::Duration::from_millis(config.sync_tick_ms);
     let auto_sync = tokio::spawn(run_auto_sync(
         scimgate_scheduler::Syncer::new(store.clone(), clock.clone()),

@@ -169,12 +169,19 @@ impl TestServer {
             // The tests' webhook receivers listen on 127.0.0.1.
             webhook_targets: scimgate_notify::target::TargetPolicy::ALLOW_PRIVATE,
             ui: true,
+            oidc: None,
         };
-        let mut config = config;
-        configure(&mut config);
-        let app = scimgate_server::build_app(store.clone(), Arc::new(SystemClock), &config);
+        // Bound first, so that `configure` can read the address from `listen` (an OIDC
+        // provider needs the callback URL before the server starts).
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let mut config = ServeConfig {
+            listen: addr.to_string(),
+            ..config
+        };
+        configure(&mut config);
+        let app =
+            scimgate_server::build_app(store.clone(), Arc::new(SystemClock), &config).unwrap();
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
@@ -307,6 +314,8 @@ pub fn entra_user(user_name: &str, external_id: &str) -> Value {
     })
 }
 
+pub mod browser;
+pub mod oidc_provider;
 pub mod process;
 pub mod smtp;
 pub mod webhook;

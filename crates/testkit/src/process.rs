@@ -15,14 +15,21 @@ impl ServeProcess {
     /// Starts `bin serve` on the database with `extra` serve flags; returns once it
     /// listens (it prints the bound address on its first line).
     pub async fn start(bin: &str, database_url: &str, extra: &[&str]) -> ServeProcess {
+        Self::start_at(bin, database_url, "127.0.0.1:0", &[], extra).await
+    }
+
+    /// Starts `bin [global…] serve --listen listen [extra…]` (global: say `--config FILE`).
+    pub async fn start_at(
+        bin: &str,
+        database_url: &str,
+        listen: &str,
+        global: &[&str],
+        extra: &[&str],
+    ) -> ServeProcess {
         let mut child = tokio::process::Command::new(bin)
-            .args([
-                "--database-url",
-                database_url,
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-            ])
+            .args(["--database-url", database_url])
+            .args(global)
+            .args(["serve", "--listen", listen])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -81,7 +81,7 @@ pub async fn submit(State(state): State<UiState>, Form(form): Form<FirstAdmin>) 
     match created {
         Ok(account) => {
             tracing::info!(account = %account.name, tenant = %tenant, "first administrator created");
-            start_session(&state, &account).await
+            start_session(&state, &account, crate::sign_in::Landing::Redirect).await
         }
         Err(AppError::Invalid(problem)) => again(problem),
         Err(AppError::NotFound(_)) => Page::not_found(),

@@ -5,6 +5,7 @@
 
 mod assets;
 mod first_run;
+mod oidc;
 mod overview_page;
 mod pages;
 mod security;
@@ -17,6 +18,9 @@ mod users_page;
 use axum::routing::{get, post};
 use axum::Router;
 use scimgate_app::App;
+use std::sync::Arc;
+
+pub use oidc::{NameClaim, OidcConfig};
 
 /// What the UI's handlers share.
 #[derive(Clone)]
@@ -26,10 +30,18 @@ pub struct UiState {
     secure_cookies: bool,
     /// The configured public base URL, for the Tenant URL shown to admins.
     public_url: Option<String>,
+    /// Sign-in through the deployment's identity provider, when configured.
+    oidc: Option<Arc<oidc::Oidc>>,
 }
 
 /// The UI's routes: `/`, `/sign-in`, `/sign-out`, `/t/{tenant}/…` and `/ui/assets/…`.
-pub fn router(app: App, public_url: Option<String>) -> Router {
+/// An `oidc` configuration whose issuer is not a URL is refused, naming the key.
+pub fn router(
+    app: App,
+    public_url: Option<String>,
+    oidc: Option<OidcConfig>,
+) -> Result<Router, String> {
+    let oidc = oidc.map(oidc::Oidc::new).transpose()?.map(Arc::new);
     let secure_cookies = public_url
         .as_deref()
         .is_some_and(|url| url.starts_with("https://"));
@@ -38,11 +50,14 @@ pub fn router(app: App, public_url: Option<String>) -> Router {
         app,
         secure_cookies,
         public_url,
+        oidc,
     };
-    Router::new()
+    let router = Router::new()
         .route("/", get(tenant_pages::home))
         .route("/sign-in", get(sign_in::form).post(sign_in::submit))
         .route("/sign-out", post(sign_in::sign_out))
+        .route("/sign-in/oidc", get(oidc::start))
+        .route(oidc::CALLBACK_PATH, get(oidc::callback))
         .route("/first-run", get(first_run::form).post(first_run::submit))
         .route("/t/{tenant}/connection", get(tenant_pages::connection))
         .route(
@@ -82,5 +97,6 @@ pub fn router(app: App, public_url: Option<String>) -> Router {
             public_host,
             security::guard,
         ))
-        .with_state(state)
+        .with_state(state);
+    Ok(router)
 }

@@ -95,7 +95,7 @@ pub fn render(status: StatusCode, template: &impl Template) -> Response {
 pub struct Page;
 
 impl Page {
-    fn message(status: StatusCode, title: &str, message: String) -> Response {
+    pub fn message(status: StatusCode, title: &str, message: String) -> Response {
         let page = Message {
             frame: Frame::bare(title),
             message,

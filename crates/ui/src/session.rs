@@ -44,16 +44,20 @@ pub fn cookie(id: Option<&str>, secure: bool) -> HeaderValue {
     HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static(""))
 }
 
-fn session_id(parts: &Parts) -> Option<&str> {
-    parts
-        .headers
+/// The value of the cookie called `name`.
+pub fn cookie_value<'h>(headers: &'h axum::http::HeaderMap, name: &str) -> Option<&'h str> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(found, _)| *found == name)
         .map(|(_, value)| value)
+}
+
+fn session_id(parts: &Parts) -> Option<&str> {
+    cookie_value(&parts.headers, COOKIE)
 }
 
 /// A request of a signed-in account.

@@ -19,15 +19,34 @@ struct SignInPage {
     frame: Frame,
     name: String,
     problem: Option<String>,
+    /// Who the identity-provider button names, when OIDC is configured.
+    provider: Option<String>,
 }
 
-pub async fn form() -> Response {
-    let page = SignInPage {
-        frame: Frame::bare("Sign in"),
-        name: String::new(),
-        problem: None,
-    };
-    render(StatusCode::OK, &page)
+impl SignInPage {
+    fn new(state: &UiState, name: String, problem: Option<String>) -> SignInPage {
+        SignInPage {
+            frame: Frame::bare("Sign in"),
+            name,
+            problem,
+            provider: state.oidc.as_deref().map(|o| o.label().to_owned()),
+        }
+    }
+}
+
+pub async fn form(State(state): State<UiState>) -> Response {
+    render(
+        StatusCode::OK,
+        &SignInPage::new(&state, String::new(), None),
+    )
+}
+
+/// The sign-in form again, saying why the last attempt failed.
+pub fn refused_page(state: &UiState, status: StatusCode, problem: String) -> Response {
+    render(
+        status,
+        &SignInPage::new(state, String::new(), Some(problem)),
+    )
 }
 
 #[derive(Deserialize)]
@@ -49,20 +68,32 @@ pub async fn submit(
         Ok(account) => account,
         Err(AppError::Unauthorized(problem)) => {
             tokio::time::sleep(SLOW_DOWN).await;
-            let page = SignInPage {
-                frame: Frame::bare("Sign in"),
-                name: credentials.name,
-                problem: Some(problem),
-            };
+            let page = SignInPage::new(&state, credentials.name, Some(problem));
             return render(StatusCode::UNAUTHORIZED, &page);
         }
         Err(e) => return Page::internal(&e),
     };
-    start_session(&state, &account).await
+    start_session(&state, &account, Landing::Redirect).await
+}
+
+/// How a new session reaches its first page.
+pub enum Landing {
+    /// A redirect: the sign-in was a form of this site.
+    Redirect,
+    /// A page of this site that moves on by itself: the browser came from another site
+    /// (the identity provider), and the SameSite=Strict cookie would not be sent on a
+    /// redirect chain that began there.
+    FromElsewhere,
+}
+
+#[derive(Template)]
+#[template(path = "moving_on.html")]
+struct MovingOn {
+    frame: Frame,
 }
 
 /// Signs `account` in: a new session, its cookie, and the way to the first page.
-pub async fn start_session(state: &UiState, account: &AdminAccount) -> Response {
+pub async fn start_session(state: &UiState, account: &AdminAccount, landing: Landing) -> Response {
     let app = &state.app;
     let (Some(id), Some(csrf)) = (session::random_hex(32), session::random_hex(32)) else {
         return Page::internal(&"no randomness for a session");
@@ -82,7 +113,15 @@ pub async fn start_session(state: &UiState, account: &AdminAccount) -> Response 
         return Page::internal(&e);
     }
     tracing::info!(account = %account.name, "signed in");
-    let mut response = Redirect::to("/").into_response();
+    let mut response = match landing {
+        Landing::Redirect => Redirect::to("/").into_response(),
+        Landing::FromElsewhere => render(
+            StatusCode::OK,
+            &MovingOn {
+                frame: Frame::bare("Signed in"),
+            },
+        ),
+    };
     let cookie = session::cookie(Some(&id), state.secure_cookies);
     response.headers_mut().insert(header::SET_COOKIE, cookie);
     response

@@ -1,0 +1,377 @@
+//! The web UI in a real browser (headless Chromium through chromedriver) against the real
+//! `scimgate serve` process, on SQLite and PostgreSQL, with a real SMTP server and a real
+//! OpenID Provider: an administrator signs in with a password, creates and revokes a
+//! SCIM token, searches a user, reads Why and syncs the user, turns automatic sync on
+//! (the server's scheduler syncs the rest), adds an e-mail subscription and sends a test
+//! (the SMTP server receives it); then an operator signs in through the identity
+//! provider. Every page visited is checked with axe-core: no serious or critical
+//! accessibility violation (and a page with known violations shows the check can fail).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use scimgate_app::App;
+use scimgate_core::{AdminRole, Clock, SystemClock, TenantName};
+use scimgate_notify::target::TargetPolicy;
+use scimgate_store::{Store, TokenKind};
+use scimgate_testkit::browser::{axe_source, Browser};
+use scimgate_testkit::oidc_provider::{OidcProvider, CLIENT_ID, CLIENT_SECRET};
+use scimgate_testkit::process::ServeProcess;
+use scimgate_testkit::smtp::{free_port, SmtpServer};
+use scimgate_testkit::{on_both_backends, DbBackend, TestDb};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+const PASSWORD: &str = "correct horse battery staple";
+const OPERATOR: &str = "alice@acme.example";
+const OPERATOR_PASSWORD: &str = "alice's provider password";
+
+/// Everything the browser talks to, running.
+struct Stage {
+    base: String,
+    scim_token: String,
+    store: Store,
+    mail: SmtpServer,
+    browser: Browser,
+    axe: String,
+    _op: OidcProvider,
+    _server: ServeProcess,
+    _config: tempfile::NamedTempFile,
+    _db: TestDb,
+}
+
+async fn stage(backend: DbBackend) -> Option<Stage> {
+    let db = TestDb::new(backend).await?;
+    let browser = Browser::start().await?;
+    let axe = axe_source()?;
+    let mail = SmtpServer::start().await?;
+    // The server's address is fixed first: the provider must know the callback URL.
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let accounts = json!([{
+        "sub": "3f2c9a70-0000-4000-8000-00000000a11c",
+        "password": OPERATOR_PASSWORD,
+        "email": OPERATOR,
+        "name": "Alice Operator",
+    }]);
+    let op = OidcProvider::start(&format!("{base}/sign-in/oidc/callback"), &accounts).await?;
+
+    let store = db.store().await;
+    let app = App::builtin(
+        store.clone(),
+        Arc::new(SystemClock),
+        TargetPolicy::default(),
+    );
+    let acme = TenantName::parse("acme").unwrap();
+    let tenant = store.create_tenant(&acme, SystemClock.now()).await.unwrap();
+    let scim_token = (store.create_token_of(TokenKind::Scim, &tenant, "entra", SystemClock.now()))
+        .await
+        .unwrap()
+        .secret;
+    app.create_admin_account(
+        "ops",
+        PASSWORD,
+        AdminRole::Administrator,
+        std::slice::from_ref(&acme),
+    )
+    .await
+    .unwrap();
+    app.create_admin_account_without_password(OPERATOR, AdminRole::Operator, &[acme])
+        .await
+        .unwrap();
+    let catalog =
+        scimgate_core::Catalog::from_yaml(include_str!("../../rules/catalog.yaml")).unwrap();
+    app.replace_catalog(&tenant, scimgate_app::Expect::Any, catalog)
+        .await
+        .unwrap();
+    let rules = scimgate_core::RuleSource {
+        yaml: include_str!("../../rules/sales-plan.yaml").into(),
+        scripts: Default::default(),
+    };
+    app.save_rules(&tenant, scimgate_app::Expect::Any, rules)
+        .await
+        .unwrap();
+
+    let config = tempfile::NamedTempFile::new().unwrap();
+    let yaml = format!(
+        "sync_tick_ms: 200
+smtp:
+  host: 127.0.0.1
+  port: {smtp}
+  security: none
+  from: scimgate@acme.example
+oidc:
+  issuer: {issuer}
+  client_id: {CLIENT_ID}
+  client_secret: {CLIENT_SECRET}
+  name_claim: email
+  label: the test provider
+",
+        smtp = mail.port,
+        issuer = op.issuer,
+    );
+    std::fs::write(config.path(), yaml).unwrap();
+    let server = ServeProcess::start_at(
+        env!("CARGO_BIN_EXE_scimgate"),
+        &db.url,
+        &format!("127.0.0.1:{port}"),
+        &["--config", &config.path().display().to_string()],
+        &[],
+    )
+    .await;
+    assert_eq!(server.base, base);
+    Some(Stage {
+        base,
+        scim_token,
+        store,
+        mail,
+        browser,
+        axe,
+        _op: op,
+        _server: server,
+        _config: config,
+        _db: db,
+    })
+}
+
+impl Stage {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Entra-shaped users through SCIM, two of them in a Sales group.
+    async fn provision(&self, users: usize) {
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let mut ids = Vec::new();
+        for n in 0..users {
+            let body = json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": format!("user{n:03}@acme.example"),
+                "externalId": format!("0000{n:04}-aaaa-bbbb-cccc-000000000000"),
+                "displayName": format!("Person {n:03}"),
+                "active": true,
+                "emails": [{"value": format!("p{n:03}@mail.acme.example"), "type": "work", "primary": true}],
+            });
+            let created = http
+                .post(self.url("/scim/v2/acme/Users"))
+                .bearer_auth(&self.scim_token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(created.status(), 201);
+            let created: serde_json::Value = created.json().await.unwrap();
+            ids.push(created["id"].as_str().unwrap().to_owned());
+        }
+        let sales = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "Sales", "externalId": "5a1e5000-0000-0000-0000-000000000000",
+            "members": [{"value": ids[0]}, {"value": ids[1]}],
+        });
+        let created = http
+            .post(self.url("/scim/v2/acme/Groups"))
+            .bearer_auth(&self.scim_token)
+            .json(&sales)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+    }
+
+    /// No serious or critical axe-core violation on the page shown now.
+    async fn assert_accessible(&self, page: &str) {
+        let violations = self.browser.accessibility_violations(&self.axe).await;
+        assert!(
+            violations.is_empty(),
+            "axe-core on the {page} page:\n{}",
+            violations.join("\n")
+        );
+    }
+
+    fn app(&self) -> App {
+        App::builtin(
+            self.store.clone(),
+            Arc::new(SystemClock),
+            TargetPolicy::default(),
+        )
+    }
+
+    async fn scim_status(&self, token: &str) -> u16 {
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let answer = http
+            .get(self.url("/scim/v2/acme/Users?count=1"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        answer.status().as_u16()
+    }
+}
+
+async fn an_administrator_works_through_the_ui(backend: DbBackend) {
+    let Some(stage) = stage(backend).await else {
+        return;
+    };
+    stage.provision(3).await;
+    let browser = &stage.browser;
+
+    // Sign in with a password; a wrong one first.
+    browser.goto(&stage.url("/")).await;
+    browser.wait_for_url("/sign-in").await;
+    stage.assert_accessible("sign-in").await;
+    browser.find("#name").await.fill("ops").await;
+    browser
+        .find("#password")
+        .await
+        .fill("not the password")
+        .await;
+    browser.button("Sign in").await.click().await;
+    browser.wait_for_text("the name or password is wrong").await;
+    browser.find("#password").await.fill(PASSWORD).await;
+    browser.button("Sign in").await.click().await;
+    browser.wait_for_url("/t/acme/overview").await;
+    let overview = browser.wait_for_text("ops").await;
+    assert!(overview.contains("administrator"), "{overview}");
+    stage.assert_accessible("overview").await;
+
+    // Create a token: shown once, works against SCIM; then revoked, and refused at once.
+    browser.button("Connection").await.click().await;
+    browser.wait_for_text("Tenant URL").await;
+    stage.assert_accessible("connection").await;
+    browser.find("#label").await.fill("entra-prod").await;
+    browser.button("Create token").await.click().await;
+    let secret = browser.find("#new-token").await.value().await;
+    assert!(secret.len() >= 32, "a token was shown: {secret:?}");
+    stage.assert_accessible("connection, token created").await;
+    assert_eq!(stage.scim_status(&secret).await, 200);
+    browser.goto(&stage.url("/t/acme/connection")).await;
+    let again = browser.wait_for_text("entra-prod").await;
+    assert!(!again.contains(&secret), "the token is shown only once");
+    let revoke =
+        "//tr[td[contains(normalize-space(), 'entra-prod')]]//button[normalize-space()='Revoke']";
+    browser.find_xpath(revoke).await.click().await;
+    browser.wait_for_text("Revoked ").await;
+    assert_eq!(stage.scim_status(&secret).await, 401);
+    assert_eq!(stage.scim_status(&stage.scim_token).await, 200);
+
+    // Search the holding area, open a user, read Why, sync the user.
+    browser.button("Users").await.click().await;
+    browser.wait_for_text("user002@acme.example").await;
+    stage.assert_accessible("users").await;
+    browser.find("#q").await.fill("user001").await;
+    browser.button("Search").await.click().await;
+    browser.wait_for_url("q=user001").await;
+    let found = browser.wait_for_text("user001@acme.example").await;
+    assert!(!found.contains("user002@acme.example"), "{found}");
+    browser
+        .find_xpath("//a[contains(normalize-space(), 'user001@acme.example')]")
+        .await
+        .click()
+        .await;
+    let user = browser.wait_for_text("Why").await;
+    assert!(user.contains("Result"), "{user}");
+    stage.assert_accessible("user").await;
+    browser.button("Sync user").await.click().await;
+    browser.wait_for_text("1 created").await;
+    let tenant = stage
+        .store
+        .tenant(&TenantName::parse("acme").unwrap())
+        .await;
+    let tenant = tenant.unwrap().unwrap();
+    let accounts = stage.app().accounts(&tenant, None, None).await.unwrap();
+    assert_eq!(accounts.len(), 1, "the one user has a CRM account");
+
+    // Automatic sync on.
+    browser.button("Settings").await.click().await;
+    browser.wait_for_text("Automatic sync").await;
+    stage.assert_accessible("settings").await;
+    let active = browser.find("input[name=user_sync_active]").await;
+    assert!(!active.is_selected().await);
+    active.click().await;
+    browser.button("Save settings").await.click().await;
+    browser.wait_for_text("Settings saved.").await;
+    let settings = stage.app().settings(&tenant).await.unwrap();
+    assert!(settings.value.user_sync_active, "automatic sync is on");
+    // …and the scheduler in the server gives the other two users their accounts.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while stage
+        .app()
+        .accounts(&tenant, None, None)
+        .await
+        .unwrap()
+        .len()
+        < 3
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "automatic sync did not run within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // An e-mail subscription, and a test message the SMTP server receives.
+    browser
+        .find("#target")
+        .await
+        .fill("it-alerts@acme.example")
+        .await;
+    browser.button("Add subscription").await.click().await;
+    browser.wait_for_text("Subscription added.").await;
+    browser.button("Send test").await.click().await;
+    browser.wait_for_text("Test message queued").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while stage.mail.messages_to("it-alerts@acme.example").is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the test message never reached the SMTP server: {}",
+            stage.mail.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    browser.button("Sign out").await.click().await;
+    browser.wait_for_url("/sign-in").await;
+
+    // The operator signs in through the identity provider.
+    browser
+        .button("Sign in with the test provider")
+        .await
+        .click()
+        .await;
+    browser.wait_for_url("/interaction/").await;
+    browser.find("#login").await.fill(OPERATOR).await;
+    browser
+        .find("#password")
+        .await
+        .fill(OPERATOR_PASSWORD)
+        .await;
+    browser.button("Sign in").await.click().await;
+    browser.wait_for_url("/t/acme/overview").await;
+    let signed_in = browser.wait_for_text(OPERATOR).await;
+    assert!(signed_in.contains("operator"), "{signed_in}");
+    // The operator's session works on the next page too (its cookie is SameSite=Strict).
+    browser.goto(&stage.url("/t/acme/users")).await;
+    browser.wait_for_text("user002@acme.example").await;
+}
+
+/// The accessibility check is not vacuous: a page with an unlabelled field and an image
+/// without a text alternative fails it.
+#[tokio::test]
+async fn the_accessibility_check_finds_known_violations() {
+    let (Some(browser), Some(axe)) = (Browser::start().await, axe_source()) else {
+        return;
+    };
+    let page = "data:text/html,<!doctype html><html lang=en><title>t</title><main>\
+        <img src=x.png><input type=text></main></html>";
+    browser.goto(page).await;
+    let violations = browser.accessibility_violations(&axe).await;
+    let rules: Vec<&str> = violations
+        .iter()
+        .filter_map(|v| v.split(':').next())
+        .collect();
+    assert!(
+        rules.contains(&"image-alt") && rules.contains(&"label"),
+        "{violations:?}"
+    );
+}
+
+on_both_backends!(an_administrator_works_through_the_ui);
