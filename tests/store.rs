@@ -66,10 +66,19 @@ async fn tokens_are_hashed_revocable_and_scoped(backend: DbBackend) {
         .await
         .unwrap();
     assert_eq!(
-        store.authenticate(&issued.secret).await.unwrap(),
+        store
+            .authenticate(&issued.secret, SystemClock.now())
+            .await
+            .unwrap(),
         Some(tenant.clone())
     );
-    assert_eq!(store.authenticate("sgt_nope").await.unwrap(), None);
+    assert_eq!(
+        store
+            .authenticate("sgt_nope", SystemClock.now())
+            .await
+            .unwrap(),
+        None
+    );
     // The secret itself is nowhere in the database.
     let mut raw = raw_connection(&db).await;
     let hashes: Vec<String> = sqlx::query_scalar("SELECT token_hash FROM scim_tokens")
@@ -82,7 +91,13 @@ async fn tokens_are_hashed_revocable_and_scoped(backend: DbBackend) {
         .revoke_token_of(TokenKind::Scim, &tenant, issued.info.id, now())
         .await
         .unwrap();
-    assert_eq!(store.authenticate(&issued.secret).await.unwrap(), None);
+    assert_eq!(
+        store
+            .authenticate(&issued.secret, SystemClock.now())
+            .await
+            .unwrap(),
+        None
+    );
     assert!(store.tokens(&tenant).await.unwrap()[0].revoked_at.is_some());
     assert!(matches!(
         store

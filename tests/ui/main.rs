@@ -30,6 +30,7 @@ struct Answer {
     location: Option<String>,
     set_cookie: Option<String>,
     csp: Option<String>,
+    request_id: Option<String>,
     body: String,
 }
 
@@ -59,10 +60,11 @@ impl<'s> Browser<'s> {
                 .get(name)
                 .map(|v: &reqwest::header::HeaderValue| v.to_str().unwrap().to_owned())
         };
-        let (location, set_cookie, csp) = (
+        let (location, set_cookie, csp, request_id) = (
             header(LOCATION),
             header(SET_COOKIE),
             header(CONTENT_SECURITY_POLICY),
+            header(reqwest::header::HeaderName::from_static("x-request-id")),
         );
         if let Some(set) = &set_cookie {
             let pair = set.split(';').next().unwrap().to_owned();
@@ -73,6 +75,7 @@ impl<'s> Browser<'s> {
             location,
             set_cookie,
             csp,
+            request_id,
             body: response.text().await.unwrap(),
         }
     }
@@ -320,6 +323,24 @@ async fn a_token_is_shown_once_works_and_is_revoked(backend: DbBackend) {
         }
     };
     assert_eq!(users(secret.clone()).await, StatusCode::OK);
+    // Its use is recorded (in the background) and shown next to it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let tokens = (server.store.tokens_of(TokenKind::Scim, &server.tenant))
+            .await
+            .unwrap();
+        let entra = tokens.iter().find(|t| t.label == "entra").unwrap();
+        if let Some(at) = &entra.last_used_at {
+            let page = browser.get("/t/acme/connection").await;
+            assert!(page.body.contains(at.as_str()), "{}", page.body);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "last use never recorded"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     // Shown once: the page never shows it again.
     let again = browser.get("/t/acme/connection").await;
     assert!(!again.body.contains(&secret));
@@ -961,6 +982,25 @@ async fn an_operator_syncs_one_user(backend: DbBackend) {
     assert!(synced.body.contains("Result: unchanged"), "{}", synced.body);
     let accounts = app.accounts(&server.tenant, None, None).await.unwrap();
     assert_eq!(accounts.len(), 1, "only this user's account");
+    // The status facet: the synced user, the rest staged only, nobody deprovisioned.
+    for (status, shown) in [
+        ("synced", "1–1 of 1 users"),
+        ("staged", "1–2 of 2 users"),
+        ("deprovisioned", "0 users found"),
+        ("error", "0 users found"),
+        ("nonsense", "1–3 of 3 users"),
+    ] {
+        let page = browser.get(&format!("/t/acme/users?status={status}")).await;
+        assert!(page.body.contains(shown), "{status}: {}", page.body);
+    }
+    // The Overview counts the seat it took, against the catalogue's purchased seats.
+    let overview = browser.get("/t/acme/overview").await;
+    assert!(
+        overview.body.contains("<td>Sales Premium</td><td>1</td>")
+            && overview.body.contains("<td>Standard</td><td>0</td>"),
+        "{}",
+        overview.body
+    );
 }
 
 /// Sign-in through an identity provider, without the provider (the whole flow runs in
@@ -1026,6 +1066,32 @@ async fn identity_provider_sign_in_refusals(backend: DbBackend) {
     assert_eq!(browser.get("/").await.location.as_deref(), Some("/sign-in"));
 }
 
+/// A failure on the server is a page that names the request's id, which the log lines
+/// carry too (here the database goes away under a signed-in admin).
+async fn a_server_error_page_names_the_request_id(backend: DbBackend) {
+    let Some(server) = setup(backend, AdminRole::Administrator).await else {
+        return;
+    };
+    let mut browser = Browser::new(&server);
+    assert_eq!(
+        browser.sign_in("ops", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    server.store.close().await;
+    let page = browser.get("/t/acme/overview").await;
+    assert_eq!(page.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let id = page.request_id.expect("an X-Request-Id");
+    assert!(
+        page.body.contains(&format!("request id {id}")),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.csp.is_some(),
+        "the error page has the security headers too"
+    );
+}
+
 /// `ui: false` leaves SCIM and the admin API, and no page.
 async fn the_ui_can_be_turned_off(backend: DbBackend) {
     let Some(server) = TestServer::start_with(backend, |config| config.ui = false).await else {
@@ -1050,6 +1116,7 @@ async fn the_ui_can_be_turned_off(backend: DbBackend) {
 }
 
 on_both_backends!(
+    a_server_error_page_names_the_request_id,
     the_ui_can_be_turned_off,
     identity_provider_sign_in_refusals,
     users_are_searched_and_paged_in_the_holding_area,

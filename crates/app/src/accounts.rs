@@ -212,6 +212,16 @@ impl App {
     }
 
     /// Whether `token` opens the first-run page now.
+    /// The tenant the first administrator most likely wants: the only one there is (the
+    /// `demo` tenant after `scimgate demo`, say).
+    pub async fn first_run_tenant(&self) -> Result<Option<TenantName>> {
+        let tenants = self.store.tenants().await?;
+        Ok(match tenants.as_slice() {
+            [only] => Some(only.name.clone()),
+            _ => None,
+        })
+    }
+
     pub async fn first_run_open(&self, token: &str) -> Result<bool> {
         let now = self.clock.now().unix_millis();
         Ok(self.store.setup_link_live(&token_hash(token), now).await?)

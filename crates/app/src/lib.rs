@@ -18,10 +18,10 @@ mod user_view;
 mod users;
 
 pub use error::AppError;
-pub use overview::{Overview, Step};
+pub use overview::{Overview, PlanSeats, Step};
 pub use rules::{RuleSetView, Validation};
 pub use scimgate_store::{Expect, Versioned};
-pub use scimgate_store::{UserPage, UserSearch};
+pub use scimgate_store::{UserPage, UserSearch, UserStatus};
 pub use settings::ScheduleReading;
 pub use user_view::{FieldRow, UserView};
 

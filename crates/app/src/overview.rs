@@ -14,9 +14,26 @@ pub struct Step {
     pub detail: String,
 }
 
+/// One user plan's seats: in use by active accounts, and purchased (`None`: no limit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanSeats {
+    pub plan: String,
+    pub used: u64,
+    pub purchased: Option<u64>,
+}
+
+impl PlanSeats {
+    /// More in use than purchased (a catalogue lowered under existing accounts).
+    pub fn over(&self) -> bool {
+        self.purchased.is_some_and(|p| self.used > p)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Overview {
     pub holding: HoldingSummary,
+    /// Every plan of the catalogue, then any plan in use the catalogue no longer has.
+    pub seats: Vec<PlanSeats>,
     pub recent_runs: Vec<Run>,
     /// Runs the mass-deprovision guard holds for an admin's decision.
     pub held_runs: Vec<Run>,
@@ -86,8 +103,27 @@ impl App {
                 format!("schedule {}", settings.schedule),
             ),
         ];
+        let in_use = self.syncer.crm().seats_in_use(tenant).await?;
+        let mut seats: Vec<PlanSeats> = (catalog.user_plans.iter())
+            .map(|plan| PlanSeats {
+                plan: plan.name().to_owned(),
+                used: 0,
+                purchased: plan.seats(),
+            })
+            .collect();
+        for (plan, used) in in_use {
+            match seats.iter_mut().find(|s| s.plan == plan) {
+                Some(known) => known.used = used,
+                None => seats.push(PlanSeats {
+                    plan,
+                    used,
+                    purchased: None,
+                }),
+            }
+        }
         Ok(Overview {
             holding,
+            seats,
             recent_runs: recent_runs.into_iter().take(5).collect(),
             held_runs,
             user_sync_active: settings.user_sync_active,

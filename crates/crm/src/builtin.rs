@@ -29,6 +29,16 @@ impl CrmTarget for BuiltinCrm {
         Box::pin(async move { Ok(self.store.account(tenant, pk).await?) })
     }
 
+    fn seats_in_use<'a>(&'a self, tenant: &'a Tenant) -> CrmFuture<'a, Vec<(String, u64)>> {
+        Box::pin(async move {
+            let counted = self.store.seats_in_use(tenant).await?;
+            Ok(counted
+                .into_iter()
+                .map(|(plan, used)| (plan, used.max(0).unsigned_abs()))
+                .collect())
+        })
+    }
+
     fn apply<'a>(
         &'a self,
         tenant: &'a Tenant,

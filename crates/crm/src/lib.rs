@@ -43,6 +43,21 @@ pub trait CrmTarget: Send + Sync {
 
     fn account<'a>(&'a self, tenant: &'a Tenant, pk: i64) -> CrmFuture<'a, Option<CrmAccount>>;
 
+    /// Active accounts per user plan, `(plan, count)` by plan name: the seats in use. This
+    /// default counts [`CrmTarget::accounts`]; a target that can count where the accounts
+    /// are does so instead.
+    fn seats_in_use<'a>(&'a self, tenant: &'a Tenant) -> CrmFuture<'a, Vec<(String, u64)>> {
+        Box::pin(async move {
+            let mut used = std::collections::BTreeMap::<String, u64>::new();
+            for account in self.accounts(tenant).await? {
+                if let (true, Some(plan)) = (account.fields.active, account.fields.user_plan) {
+                    *used.entry(plan).or_default() += 1;
+                }
+            }
+            Ok(used.into_iter().collect())
+        })
+    }
+
     /// Applies changes as one unit where the target allows it, returning each change's
     /// account pk. Applying a change that is already in effect changes nothing, so a run
     /// repeated after a crash cannot duplicate accounts: a create for a staged user that

@@ -42,7 +42,7 @@ impl FromRequestParts<ScimState> for Authed {
             .unwrap_or_default()
             .to_owned();
         let authenticated = match bearer(parts) {
-            Some(token) => state.store.authenticate(token).await?,
+            Some(token) => state.store.authenticate(token, state.clock.now()).await?,
             None => None,
         };
         let Some(tenant) = authenticated else {

@@ -61,6 +61,16 @@ enum DatabaseCommand {
         /// How often (ms) automatic sync checks for due schedules and settled changes.
         #[arg(long, env = "SCIMGATE_SYNC_TICK_MS")]
         sync_tick_ms: Option<u64>,
+        /// First fill a `demo` tenant (when there is none) as `scimgate demo` does.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Fill a `demo` tenant with the example catalogue and rules and a few hundred
+    /// Entra-shaped users and groups, to explore the web UI before connecting an IdP.
+    Demo {
+        /// How many users to stage.
+        #[arg(long, default_value_t = crate::demo::DEFAULT_USERS)]
+        users: usize,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -204,6 +214,7 @@ async fn run(
             public_url,
             max_body_bytes,
             sync_tick_ms,
+            demo,
         } => {
             let config = ServeConfig {
                 database_url,
@@ -223,7 +234,17 @@ async fn run(
                 ui: file.ui.unwrap_or(true),
                 oidc: file.oidc,
             };
-            crate::serve(config).await
+            match demo {
+                true => crate::demo::serve(config).await,
+                false => crate::serve(config).await,
+            }
+        }
+        DatabaseCommand::Demo { users } => {
+            let store = open(&database_url).await?;
+            let then = " Run `scimgate serve` and open the link it prints.";
+            crate::demo::run(&store, users, then).await?;
+            store.close().await;
+            Ok(())
         }
         DatabaseCommand::Migrate => {
             let store = open(&database_url).await?;

@@ -11,7 +11,7 @@ use tracing::Instrument;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-pub async fn tag_request(req: Request, next: Next) -> Response {
+pub async fn tag_request(mut req: Request, next: Next) -> Response {
     let id = req
         .headers()
         .get("x-request-id")
@@ -21,6 +21,10 @@ pub async fn tag_request(req: Request, next: Next) -> Response {
         .unwrap_or_else(|| format!("r{}", NEXT_ID.fetch_add(1, Ordering::Relaxed)));
     // `tenant` is filled in once a request is authenticated.
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path(), tenant = tracing::field::Empty);
+    // Handlers see the id too (the web UI prints it on its error page).
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        req.headers_mut().insert("x-request-id", v);
+    }
     async move {
         let mut response = next.run(req).await;
         let status = response.status();

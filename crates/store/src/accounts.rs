@@ -53,6 +53,19 @@ fn accounts_sqlite(tx: &rusqlite::Transaction<'_>, tenant_id: i64) -> Result<Vec
 }
 
 impl Store {
+    /// Active accounts per user plan, `(plan, count)` by plan name: the seats in use.
+    pub async fn seats_in_use(&self, tenant: &Tenant) -> Result<Vec<(String, i64)>> {
+        sqlx::query(
+            "SELECT user_plan, COUNT(*) AS used FROM crm_accounts
+             WHERE tenant_id = $1 AND active = 1 AND user_plan IS NOT NULL
+             GROUP BY user_plan ORDER BY user_plan",
+        )
+        .bind(tenant.id)
+        .fetch_all(&self.pool)
+        .await?
+        .decoded(|row| Ok((row.try_get("user_plan")?, row.try_get("used")?)))
+    }
+
     /// Every account of the tenant, active or not, by pk.
     pub async fn accounts(&self, tenant: &Tenant) -> Result<Vec<CrmAccount>> {
         if let Some(read) = self.sqlite_bulk_read(|tx| accounts_sqlite(tx, tenant.id)) {

@@ -40,7 +40,7 @@ pub use query::{Column, Cond};
 pub use resources::Page;
 pub use rule_sets::CatalogEdit;
 pub use snapshot::{Snapshot, StagedGroup, StagedUser};
-pub use staged_search::{HoldingSummary, UserPage, UserSearch};
+pub use staged_search::{HoldingSummary, UserPage, UserSearch, UserStatus};
 pub use subscriptions::NewSubscription;
 pub use sync_settings::SyncClaim;
 pub use tenants::{IssuedToken, Tenant, TokenInfo, TokenKind};

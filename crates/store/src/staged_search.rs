@@ -10,12 +10,81 @@ use scimgate_core::text::fold_case;
 use scimgate_core::StagedUser;
 use sqlx::Row;
 
+/// Where a staged user stands with the CRM (the Users page's status facet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserStatus {
+    /// No CRM account has this user.
+    StagedOnly,
+    /// Its CRM account is active.
+    Synced,
+    /// Its CRM account was deactivated.
+    Deprovisioned,
+    /// The last run that touched the user could not sync it.
+    Error,
+}
+
+impl UserStatus {
+    pub const ALL: [UserStatus; 4] = [
+        UserStatus::StagedOnly,
+        UserStatus::Synced,
+        UserStatus::Deprovisioned,
+        UserStatus::Error,
+    ];
+
+    /// The name in URLs (`?status=synced`).
+    pub fn name(self) -> &'static str {
+        match self {
+            UserStatus::StagedOnly => "staged",
+            UserStatus::Synced => "synced",
+            UserStatus::Deprovisioned => "deprovisioned",
+            UserStatus::Error => "error",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            UserStatus::StagedOnly => "Staged only",
+            UserStatus::Synced => "Synced",
+            UserStatus::Deprovisioned => "Deprovisioned",
+            UserStatus::Error => "Error",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<UserStatus> {
+        UserStatus::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// The condition on `u` (a staged user) this status is; fixed SQL, no input in it.
+    fn condition(self) -> &'static str {
+        match self {
+            UserStatus::StagedOnly => {
+                "NOT EXISTS (SELECT 1 FROM crm_accounts a
+                 WHERE a.tenant_id = u.tenant_id AND a.staged_user_id = u.id)"
+            }
+            UserStatus::Synced => {
+                "EXISTS (SELECT 1 FROM crm_accounts a
+                 WHERE a.tenant_id = u.tenant_id AND a.staged_user_id = u.id AND a.active = 1)"
+            }
+            UserStatus::Deprovisioned => {
+                "EXISTS (SELECT 1 FROM crm_accounts a
+                 WHERE a.tenant_id = u.tenant_id AND a.staged_user_id = u.id AND a.active = 0)"
+            }
+            UserStatus::Error => {
+                "'error' = (SELECT r.outcome FROM sync_run_users r
+                 WHERE r.tenant_id = u.tenant_id AND r.staged_user_id = u.id
+                 ORDER BY r.run_id DESC LIMIT 1)"
+            }
+        }
+    }
+}
+
 /// What the Users page asks for.
 #[derive(Debug, Clone, Default)]
 pub struct UserSearch<'a> {
     pub text: Option<&'a str>,
     /// A group's id: only its direct members.
     pub group_id: Option<&'a str>,
+    pub status: Option<UserStatus>,
     pub offset: i64,
     pub limit: i64,
 }
@@ -59,9 +128,14 @@ impl Store {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .map(contains_pattern);
+        let status = match search.status {
+            Some(status) => format!("AND {}", status.condition()),
+            None => String::new(),
+        };
         let rows = sqlx::query(&format!(
             "SELECT u.id, u.external_id, u.created_at, u.body, COUNT(*) OVER () AS total
-             FROM staged_users u {WHERE} ORDER BY u.user_name_folded LIMIT $4 OFFSET $5"
+             FROM staged_users u {WHERE} {status}
+             ORDER BY u.user_name_folded LIMIT $4 OFFSET $5"
         ))
         .bind(tenant.id)
         .bind(&pattern)
@@ -73,15 +147,15 @@ impl Store {
         let total = match rows.first() {
             Some(row) => row.try_get("total")?,
             // Past the end (or an empty page): the count needs its own query.
-            None if search.offset > 0 => {
-                sqlx::query(&format!("SELECT COUNT(*) FROM staged_users u {WHERE}"))
-                    .bind(tenant.id)
-                    .bind(&pattern)
-                    .bind(search.group_id)
-                    .fetch_one(&self.pool)
-                    .await?
-                    .try_get(0)?
-            }
+            None if search.offset > 0 => sqlx::query(&format!(
+                "SELECT COUNT(*) FROM staged_users u {WHERE} {status}"
+            ))
+            .bind(tenant.id)
+            .bind(&pattern)
+            .bind(search.group_id)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?,
             None => 0,
         };
         Ok(UserPage {

@@ -15,6 +15,8 @@ pub struct TokenInfo {
     pub label: String,
     pub created_at: String,
     pub revoked_at: Option<String>,
+    /// When the token last proved a request (to within [`crate::AUTH_CACHE_TTL`]).
+    pub last_used_at: Option<String>,
 }
 
 /// A freshly created token: the secret is only ever in this value, never in the database.
@@ -144,6 +146,7 @@ impl Store {
                 label: label.to_owned(),
                 created_at,
                 revoked_at: None,
+                last_used_at: None,
             },
             secret,
         })
@@ -155,7 +158,7 @@ impl Store {
 
     pub async fn tokens_of(&self, kind: TokenKind, tenant: &Tenant) -> Result<Vec<TokenInfo>> {
         sqlx::query(&format!(
-            "SELECT id, label, created_at, revoked_at FROM {} WHERE tenant_id = $1 ORDER BY id",
+            "SELECT id, label, created_at, revoked_at, last_used_at FROM {} WHERE tenant_id = $1 ORDER BY id",
             kind.table()
         ))
         .bind(tenant.id)
@@ -168,6 +171,7 @@ impl Store {
                 label: row.try_get("label")?,
                 created_at: row.try_get("created_at")?,
                 revoked_at: row.try_get("revoked_at")?,
+                last_used_at: row.try_get("last_used_at")?,
             })
         })
         .collect()
@@ -206,12 +210,12 @@ impl Store {
 
     /// The tenant a presented bearer token belongs to, if it is a live token. Successful
     /// verifications are remembered for [`crate::AUTH_CACHE_TTL`].
-    pub async fn authenticate(&self, presented: &str) -> Result<Option<Tenant>> {
+    pub async fn authenticate(&self, presented: &str, now: Timestamp) -> Result<Option<Tenant>> {
         let presented_hash = token_hash(presented);
         if let Some(tenant) = self.auth_cache.get(&presented_hash) {
             return Ok(Some(tenant));
         }
-        let tenant = self.verify_token(TokenKind::Scim, &presented_hash).await?;
+        let tenant = (self.verify_token(TokenKind::Scim, &presented_hash, now)).await?;
         if let Some(tenant) = &tenant {
             self.auth_cache.put(presented_hash, tenant.clone());
         }
@@ -220,12 +224,21 @@ impl Store {
 
     /// The tenant an admin API token belongs to, if it is live. Not cached: the admin
     /// API is not a hot path, and a revoke must take effect at once in every process.
-    pub async fn authenticate_admin(&self, presented: &str) -> Result<Option<Tenant>> {
-        self.verify_token(TokenKind::Admin, &token_hash(presented))
+    pub async fn authenticate_admin(
+        &self,
+        presented: &str,
+        now: Timestamp,
+    ) -> Result<Option<Tenant>> {
+        self.verify_token(TokenKind::Admin, &token_hash(presented), now)
             .await
     }
 
-    async fn verify_token(&self, kind: TokenKind, presented_hash: &str) -> Result<Option<Tenant>> {
+    async fn verify_token(
+        &self,
+        kind: TokenKind,
+        presented_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<Tenant>> {
         let row = sqlx::query(&format!(
             "SELECT t.id, t.name, k.token_hash FROM {} k JOIN tenants t ON t.id = k.tenant_id
              WHERE k.token_hash = $1 AND k.revoked_at IS NULL",
@@ -239,10 +252,32 @@ impl Store {
         // The index lookup already matched; the constant-time check keeps the final
         // decision free of early-exit timing whatever the database's comparison does.
         if bool::from(stored.as_bytes().ct_eq(presented_hash.as_bytes())) {
+            self.note_token_use(kind, presented_hash, now);
             Ok(Some(tenant_from_row(&row)?))
         } else {
             Ok(None)
         }
+    }
+
+    /// Records when a token was last used: on each verification (not each request:
+    /// verified SCIM tokens are remembered a while), written in the background so that the
+    /// request does not wait for it. A failed write loses only this timestamp.
+    fn note_token_use(&self, kind: TokenKind, token_hash: &str, now: Timestamp) {
+        let (pool, token_hash, at) = (self.pool.clone(), token_hash.to_owned(), now.to_rfc3339());
+        let sql = format!(
+            "UPDATE {} SET last_used_at = $1 WHERE token_hash = $2",
+            kind.table()
+        );
+        tokio::spawn(async move {
+            let written = sqlx::query(&sql)
+                .bind(at)
+                .bind(token_hash)
+                .execute(&pool)
+                .await;
+            if let Err(e) = written {
+                tracing::warn!(error = %e, "recording when a token was last used failed");
+            }
+        });
     }
 }
 
@@ -268,7 +303,8 @@ mod tests {
                     id: 1,
                     label: "x".into(),
                     created_at: String::new(),
-                    revoked_at: None
+                    revoked_at: None,
+                    last_used_at: None,
                 },
                 secret: a.clone()
             }

@@ -32,11 +32,15 @@ pub struct Link {
 pub async fn form(State(state): State<UiState>, Query(link): Query<Link>) -> Response {
     match state.app.first_run_open(&link.token).await {
         Ok(true) => {
+            let tenant = match state.app.first_run_tenant().await {
+                Ok(tenant) => tenant.map(|t| t.to_string()).unwrap_or_default(),
+                Err(e) => return Page::internal(&e),
+            };
             let page = FirstRunPage {
                 frame: Frame::bare("First run"),
                 token: link.token,
                 name: String::new(),
-                tenant: String::new(),
+                tenant,
                 problem: None,
             };
             render(StatusCode::OK, &page)

@@ -1,12 +1,12 @@
 //! The Overview page: the tenant at a glance (holding area, automatic sync, set-up
-//! checklist, last runs, runs waiting for approval).
+//! checklist, seats per user plan, last runs, runs waiting for approval).
 
 use crate::pages::{render, Frame, Page};
 use crate::session::InTenant;
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::Response;
-use scimgate_app::Step;
+use scimgate_app::{PlanSeats, Step};
 use scimgate_core::Run;
 
 #[derive(Template)]
@@ -18,6 +18,7 @@ struct OverviewPage {
     last_change: Option<String>,
     user_sync_active: bool,
     checklist: Vec<Step>,
+    seats: Vec<PlanSeats>,
     runs: Vec<Run>,
     held_runs: Vec<Run>,
 }
@@ -34,6 +35,7 @@ pub async fn show(at: InTenant) -> Response {
         last_change: overview.holding.last_change,
         user_sync_active: overview.user_sync_active,
         checklist: overview.checklist,
+        seats: overview.seats,
         runs: overview.recent_runs,
         held_runs: overview.held_runs,
     };

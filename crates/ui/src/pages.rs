@@ -8,6 +8,12 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use scimgate_core::{AdminRole, Tenant};
 
+tokio::task_local! {
+    /// The id the server gave the request being answered (`X-Request-Id`), for the
+    /// error page: an admin who reports it lets the operator find the log lines.
+    pub static REQUEST_ID: Option<String>;
+}
+
 /// What the frame shows: title, who is signed in, the tenant and its navigation.
 pub struct Frame {
     pub title: String,
@@ -124,9 +130,14 @@ impl Page {
     /// An internal error: the details go to the server log, not to the page.
     pub fn internal(error: &dyn std::fmt::Display) -> Response {
         tracing::error!(error = %error, "a UI request failed");
-        let message = "Something went wrong on the server; the server log has the details \
-            (look for this request's X-Request-Id)."
-            .into();
+        let request_id = REQUEST_ID.try_with(Clone::clone).ok().flatten();
+        let message = match request_id {
+            Some(id) => format!(
+                "Something went wrong on the server. The server log has the details under \
+                 request id {id}; quote it when you report this."
+            ),
+            None => "Something went wrong on the server; the server log has the details.".into(),
+        };
         Page::message(StatusCode::INTERNAL_SERVER_ERROR, "Server error", message)
     }
 }

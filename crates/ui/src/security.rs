@@ -39,7 +39,11 @@ pub async fn guard(State(public): State<PublicHost>, request: Request, next: Nex
             (StatusCode::FORBIDDEN, "cross-site requests are refused").into_response(),
         );
     }
-    with_headers(next.run(request).await)
+    let request_id = (request.headers().get("x-request-id"))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let response = crate::pages::REQUEST_ID.scope(request_id, next.run(request));
+    with_headers(response.await)
 }
 
 fn with_headers(mut response: Response) -> Response {

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use scimgate_app::{AppError, FieldRow, UserSearch};
+use scimgate_app::{AppError, FieldRow, UserSearch, UserStatus};
 use scimgate_core::AdminRole;
 use serde::Deserialize;
 
@@ -31,6 +31,9 @@ struct UsersPage {
     q: String,
     group: String,
     groups: Vec<(String, String)>,
+    status: String,
+    /// `(name in the URL, label)`.
+    statuses: Vec<(&'static str, &'static str)>,
     users: Vec<Row>,
     shown: String,
     previous: Option<String>,
@@ -43,6 +46,8 @@ pub struct ListQuery {
     q: String,
     #[serde(default)]
     group: String,
+    #[serde(default)]
+    status: String,
     #[serde(default)]
     page: Option<i64>,
 }
@@ -61,9 +66,12 @@ fn encode(text: &str) -> String {
 
 pub async fn list(at: InTenant, Query(query): Query<ListQuery>) -> Response {
     let page = query.page.unwrap_or(1).max(1);
+    // An unknown status (a hand-edited URL) shows everyone rather than nobody.
+    let status = UserStatus::parse(&query.status);
     let search = UserSearch {
         text: Some(query.q.as_str()).filter(|q| !q.trim().is_empty()),
         group_id: Some(query.group.as_str()).filter(|g| !g.is_empty()),
+        status,
         offset: (page - 1).saturating_mul(PAGE),
         limit: PAGE,
     };
@@ -79,10 +87,11 @@ pub async fn list(at: InTenant, Query(query): Query<ListQuery>) -> Response {
     };
     let href = |page: i64| {
         format!(
-            "/t/{}/users?q={}&group={}&page={page}",
+            "/t/{}/users?q={}&group={}&status={}&page={page}",
             at.tenant.name,
             encode(&query.q),
-            encode(&query.group)
+            encode(&query.group),
+            status.map_or("", UserStatus::name)
         )
     };
     let first = search.offset + 1;
@@ -111,6 +120,11 @@ pub async fn list(at: InTenant, Query(query): Query<ListQuery>) -> Response {
         q: query.q.clone(),
         group: query.group.clone(),
         groups,
+        status: status.map_or("", UserStatus::name).to_owned(),
+        statuses: UserStatus::ALL
+            .iter()
+            .map(|s| (s.name(), s.label()))
+            .collect(),
         users,
         shown,
         previous: (page > 1).then(|| href(page - 1)),

@@ -26,7 +26,8 @@ pub async fn tenant(parts: &Parts, state: &AdminState) -> Result<Tenant> {
                 "missing admin token: send Authorization: Bearer sga_… (create one with scimgate admin-token create --tenant T)",
             ));
         };
-        let Some(tenant) = state.app.store().authenticate_admin(token).await? else {
+        let now = state.app.clock().now();
+        let Some(tenant) = state.app.store().authenticate_admin(token, now).await? else {
             let message = if token.starts_with("sgt_") {
                 "this is a SCIM token; the admin API takes an admin token (sga_…)"
             } else {

@@ -1,0 +1,334 @@
+//! The web UI over a large holding area: with 100,000 staged users (Entra-shaped, 20
+//! groups of members) and rules/bench.yaml, the time from request to full response for
+//! the Users page with a search, the Users page without one (a later page), and the user
+//! page (Result and Why, which runs the rules for that user). The server is the real
+//! HTTP application (`build_app`) on 127.0.0.1, signed in with a real session; requests
+//! go one at a time, so each time is one page's own cost.
+//!
+//! `ui-bench --database-url URL [--users 100000] [--requests 300]`. Seeding is skipped when
+//! the tenant already holds the users, so a second run measures at once.
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use mimalloc::MiMalloc;
+use scimgate_app::{App, Expect};
+use scimgate_core::{AdminRole, Catalog, Clock, RuleSource, SystemClock, TenantName};
+use scimgate_store::{IndexedDoc, ResourceKind, Store, Write};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[global_allocator]
+static GLOBAL: MiMalloc = MiMalloc;
+
+const TENANT: &str = "uibench";
+const GROUPS: u64 = 20;
+const PASSWORD: &str = "a benchmark's password";
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long)]
+    database_url: String,
+    #[arg(long, default_value_t = 100_000)]
+    users: u64,
+    /// Requests per page kind.
+    #[arg(long, default_value_t = 300)]
+    requests: usize,
+}
+
+fn external_id(i: u64) -> String {
+    let h = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        h >> 32,
+        (h >> 16) & 0xffff,
+        h & 0xfff,
+        (h >> 40) & 0xfff,
+        i
+    )
+}
+
+fn user(i: u64) -> IndexedDoc {
+    let name = format!("user{i:06}@contoso.example");
+    let display = format!("Person {i:06}");
+    let department = ["Sales", "Customer Support", "Marketing", "Finance"][(i % 4) as usize];
+    IndexedDoc {
+        body: json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User",
+                        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+            "externalId": external_id(i),
+            "userName": name,
+            "active": true,
+            "displayName": display,
+            "emails": [{"primary": true, "type": "work", "value": name}],
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+                "department": department,
+            },
+        }),
+        user_name: Some(name.clone()),
+        external_id: Some(external_id(i)),
+        display_name: Some(display),
+        active: Some(true),
+        emails: vec![name],
+    }
+}
+
+fn group(g: u64) -> IndexedDoc {
+    let names = ["Sales", "Service", "Marketing", "Finance", "Office Oslo"];
+    let name = match names.get(g as usize) {
+        Some(name) => (*name).to_owned(),
+        None => format!("Team {g:02}"),
+    };
+    IndexedDoc {
+        body: json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": name,
+            "externalId": external_id(1_000_000 + g),
+        }),
+        user_name: None,
+        external_id: Some(external_id(1_000_000 + g)),
+        display_name: Some(name),
+        active: None,
+        emails: vec![],
+    }
+}
+
+/// 100,000 users through the store's write path (many in flight, so group commit packs
+/// them), then groups whose members are every 20th user.
+async fn seed(store: &Store, tenant: &scimgate_core::Tenant, users: u64) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..256 {
+        let (store, tenant, next) = (store.clone(), tenant.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= users {
+                    return Ok::<_, anyhow::Error>(ids);
+                }
+                let write = Write::Create {
+                    kind: ResourceKind::User,
+                    doc: user(i),
+                    members: vec![],
+                };
+                let written = store.write(&tenant, SystemClock.now(), write).await?;
+                let id = written.resource.context("no resource written")?.id;
+                ids.push((i, id));
+            }
+        }));
+    }
+    let mut ids = Vec::new();
+    for w in workers {
+        ids.extend(w.await??);
+    }
+    for g in 0..GROUPS {
+        let members = ids
+            .iter()
+            .filter(|(i, _)| i % GROUPS == g)
+            .map(|(_, id)| scimgate_store::Member {
+                value: id.clone(),
+                member_type: Some("User".to_owned()),
+                display: None,
+            })
+            .collect();
+        let write = Write::Create {
+            kind: ResourceKind::Group,
+            doc: group(g),
+            members,
+        };
+        store.write(tenant, SystemClock.now(), write).await?;
+    }
+    eprintln!(
+        "seeded {users} users and {GROUPS} groups in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+struct Timings(Vec<Duration>);
+
+impl Timings {
+    fn at(&self, quantile: f64) -> f64 {
+        let mut sorted = self.0.clone();
+        sorted.sort();
+        let index = ((sorted.len() as f64 - 1.0) * quantile).round() as usize;
+        sorted.get(index).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    }
+
+    fn line(&self, kind: &str) -> String {
+        format!(
+            "{kind:<34} n={:<4} p50={:>6.1} ms  p95={:>6.1} ms  p99={:>6.1} ms  max={:>6.1} ms",
+            self.0.len(),
+            self.at(0.5),
+            self.at(0.95),
+            self.at(0.99),
+            self.at(1.0)
+        )
+    }
+}
+
+/// Makes the path of the next request of one kind.
+type PathMaker = Box<dyn FnMut(&mut Picks) -> String>;
+
+/// xorshift: the same request sequence every run.
+struct Picks(u64);
+
+impl Picks {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let store = Store::open(&args.database_url).await?;
+    let clock: scimgate_core::clock::SharedClock = Arc::new(SystemClock);
+    let app = App::builtin(
+        store.clone(),
+        clock.clone(),
+        scimgate_notify::target::TargetPolicy::default(),
+    );
+    let name = TenantName::parse(TENANT)?;
+    let tenant = match store.tenant(&name).await? {
+        Some(tenant) => tenant,
+        None => store.create_tenant(&name, SystemClock.now()).await?,
+    };
+    let staged = app.overview(&tenant).await?.holding.users as u64;
+    if staged == 0 {
+        seed(&store, &tenant, args.users).await?;
+        let catalog = Catalog::from_yaml(include_str!("../../../rules/catalog.yaml"))
+            .map_err(anyhow::Error::msg)?;
+        app.replace_catalog(&tenant, Expect::Any, catalog).await?;
+        let rules = RuleSource {
+            yaml: include_str!("../../../rules/bench.yaml").to_owned(),
+            scripts: [(
+                "bench-cost-centre.rhai".to_owned(),
+                include_str!("../../../rules/bench-cost-centre.rhai").to_owned(),
+            )]
+            .into(),
+        };
+        app.save_rules(&tenant, Expect::Any, rules).await?;
+        app.create_admin_account(
+            "bench",
+            PASSWORD,
+            AdminRole::Viewer,
+            std::slice::from_ref(&name),
+        )
+        .await?;
+    } else if staged != args.users {
+        bail!(
+            "tenant {TENANT} holds {staged} users, not {}: use a fresh database",
+            args.users
+        );
+    }
+    let ids: Vec<String> = {
+        let page = app
+            .search_users(
+                &tenant,
+                &scimgate_app::UserSearch {
+                    text: None,
+                    group_id: None,
+                    status: None,
+                    offset: 0,
+                    limit: 1000,
+                },
+            )
+            .await?;
+        page.users.into_iter().map(|u| u.id).collect()
+    };
+
+    let config = scimgate_server::config::ServeConfig {
+        database_url: args.database_url.clone(),
+        listen: "127.0.0.1:0".into(),
+        public_url: None,
+        max_body_bytes: 1 << 20,
+        sync_tick_ms: 1000,
+        smtp: None,
+        webhook_targets: Default::default(),
+        ui: true,
+        oidc: None,
+    };
+    let router = scimgate_server::build_app(store.clone(), clock, &config)?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let signed = http
+        .post(format!("{base}/sign-in"))
+        .form(&[("name", "bench"), ("password", PASSWORD)])
+        .send()
+        .await?;
+    let cookie = signed
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .context("signing in gave no session cookie")?
+        .to_owned();
+
+    let mut picks = Picks(0x2545_f491_4f6c_dd1d);
+    let users = args.users;
+    let kinds: [(&str, PathMaker); 4] = [
+        (
+            "Users, search by userName part",
+            Box::new(move |p| format!("/t/{TENANT}/users?q=user{:05}", p.below(users / 10))),
+        ),
+        (
+            "Users, search by externalId",
+            Box::new(move |p| format!("/t/{TENANT}/users?q={}", external_id(p.below(users)))),
+        ),
+        (
+            "Users, no search, a later page",
+            Box::new(move |p| format!("/t/{TENANT}/users?page={}", 1 + p.below(users / 50))),
+        ),
+        (
+            "User page (Result, Why, Entra data)",
+            Box::new({
+                let ids = ids.clone();
+                move |p| {
+                    format!(
+                        "/t/{TENANT}/users/{}",
+                        ids[p.below(ids.len() as u64) as usize]
+                    )
+                }
+            }),
+        ),
+    ];
+    println!(
+        "ui-bench: {} on {}, {users} staged users, {} requests per kind, one at a time",
+        store.backend().name(),
+        TENANT,
+        args.requests
+    );
+    for (kind, mut path) in kinds {
+        // A few requests first, so connection set-up and cold caches are not counted.
+        let mut timings = Timings(Vec::with_capacity(args.requests));
+        for n in 0..args.requests + 5 {
+            let url = format!("{base}{}", path(&mut picks));
+            let started = Instant::now();
+            let answer = http.get(&url).header("cookie", &cookie).send().await?;
+            let status = answer.status();
+            let body = answer.text().await?;
+            let took = started.elapsed();
+            if status != 200 || !body.contains("</html>") {
+                bail!("{url}: {status}\n{body}");
+            }
+            if n >= 5 {
+                timings.0.push(took);
+            }
+        }
+        println!("{}", timings.line(kind));
+    }
+    store.close().await;
+    Ok(())
+}
