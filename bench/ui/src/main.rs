@@ -1,7 +1,8 @@
 //! The web UI over a large holding area: with 100,000 staged users (Entra-shaped, 20
 //! groups of members) and rules/bench.yaml, the time from request to full response for
 //! the Users page with a search, the Users page without one (a later page), and the user
-//! page (Result and Why, which runs the rules for that user). The server is the real
+//! page (Result and Why, which runs the rules for that user), after one sync of the whole
+//! company (so 100,000 CRM accounts exist, as in a tenant in use). The server is the real
 //! HTTP application (`build_app`) on 127.0.0.1, signed in with a real session; requests
 //! go one at a time, so each time is one page's own cost.
 //!
@@ -227,6 +228,16 @@ async fn main() -> anyhow::Result<()> {
             args.users
         );
     }
+    // A company in use: every user synced once, so the user page meets 100,000 accounts.
+    if app.accounts(&tenant, None, None).await?.is_empty() {
+        let started = Instant::now();
+        let outcome = app.sync_company(&tenant).await?;
+        eprintln!(
+            "synced: {} accounts created in {:.1}s",
+            outcome.created,
+            started.elapsed().as_secs_f64()
+        );
+    }
     let ids: Vec<String> = {
         let page = app
             .search_users(
@@ -236,7 +247,7 @@ async fn main() -> anyhow::Result<()> {
                     group_id: None,
                     status: None,
                     offset: 0,
-                    limit: 1000,
+                    limit: 200,
                 },
             )
             .await?;

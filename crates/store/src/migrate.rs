@@ -28,7 +28,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(3, "0003_notifications.sql"),
     migration!(4, "0004_edit_versions.sql"),
     migration!(5, "0005_admin_accounts.sql"),
-    migration!(6, "0006_user_status_and_token_use.sql"),
+    migration!(6, "0006_users_page_and_token_use.sql"),
 ];
 
 /// Serialises concurrent start-ups of several replicas on one PostgreSQL.

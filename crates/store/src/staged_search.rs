@@ -5,7 +5,7 @@
 
 use crate::columns::Decoded;
 use crate::snapshot::user_from_row;
-use crate::{Result, Store, Tenant};
+use crate::{Backend, Result, Store, Tenant};
 use scimgate_core::text::fold_case;
 use scimgate_core::StagedUser;
 use sqlx::Row;
@@ -109,12 +109,40 @@ fn contains_pattern(text: &str) -> String {
     pattern
 }
 
-/// The search's conditions; `$2` is the pattern (or NULL), `$3` the group (or NULL).
+/// The search's conditions but the text's; `$3` is the group (or NULL).
 const WHERE: &str = "WHERE u.tenant_id = $1
-    AND ($2 IS NULL OR u.user_name_folded LIKE $2 ESCAPE '\\' OR u.display_name_folded LIKE $2 ESCAPE '\\'
-         OR u.emails_folded LIKE $2 ESCAPE '\\' OR LOWER(COALESCE(u.external_id, '')) LIKE $2 ESCAPE '\\')
     AND ($3 IS NULL OR EXISTS (SELECT 1 FROM staged_group_members m
          WHERE m.tenant_id = u.tenant_id AND m.group_id = $3 AND m.member_id = u.id))";
+
+/// Shorter texts cannot use the trigram index and are looked for row by row.
+const INDEXED_TEXT_CHARS: usize = 3;
+
+/// How the text is looked for: the condition on `u` with `$2`, and the value for `$2`.
+fn text_condition(backend: Backend, text: Option<&str>) -> (&'static str, Option<String>) {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return ("", None);
+    };
+    let folded = fold_case(text);
+    if folded.chars().count() < INDEXED_TEXT_CHARS {
+        let scan = "AND (u.user_name_folded LIKE $2 ESCAPE '\\' OR u.display_name_folded LIKE $2 ESCAPE '\\'
+             OR u.emails_folded LIKE $2 ESCAPE '\\' OR LOWER(COALESCE(u.external_id, '')) LIKE $2 ESCAPE '\\')";
+        return (scan, Some(contains_pattern(&folded)));
+    }
+    match backend {
+        // An FTS5 phrase of the trigram tokenizer matches the text as a substring; inside
+        // the quotes every character is literal but the quote itself, which is doubled.
+        Backend::Sqlite => (
+            "AND u.pk IN (SELECT rowid FROM staged_users_search WHERE staged_users_search MATCH $2)",
+            Some(format!("\"{}\"", folded.replace('"', "\"\""))),
+        ),
+        // The expression of the trigram index (migration 0006), exactly.
+        Backend::Postgres => (
+            "AND (u.user_name_folded || E'\\n' || COALESCE(u.display_name_folded, '') || E'\\n'
+                 || u.emails_folded || E'\\n' || LOWER(COALESCE(u.external_id, ''))) LIKE $2",
+            Some(contains_pattern(&folded)),
+        ),
+    }
+}
 
 impl Store {
     /// A page of the tenant's staged users that match, by userName.
@@ -123,22 +151,26 @@ impl Store {
         tenant: &Tenant,
         search: &UserSearch<'_>,
     ) -> Result<UserPage> {
-        let pattern = search
-            .text
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(contains_pattern);
+        let (text, value) = text_condition(self.backend(), search.text);
         let status = match search.status {
             Some(status) => format!("AND {}", status.condition()),
             None => String::new(),
         };
+        if value.is_none() && search.group_id.is_none() && search.status.is_none() {
+            return self.browse_staged_users(tenant, search).await;
+        }
+        // `$2` appears in the SQL only with a text; the NULL keeps the numbering.
+        let text_or_null = match value.is_some() {
+            true => "",
+            false => "AND CAST($2 AS TEXT) IS NULL",
+        };
         let rows = sqlx::query(&format!(
             "SELECT u.id, u.external_id, u.created_at, u.body, COUNT(*) OVER () AS total
-             FROM staged_users u {WHERE} {status}
+             FROM staged_users u {WHERE} {text}{text_or_null} {status}
              ORDER BY u.user_name_folded LIMIT $4 OFFSET $5"
         ))
         .bind(tenant.id)
-        .bind(&pattern)
+        .bind(&value)
         .bind(search.group_id)
         .bind(search.limit)
         .bind(search.offset)
@@ -148,16 +180,49 @@ impl Store {
             Some(row) => row.try_get("total")?,
             // Past the end (or an empty page): the count needs its own query.
             None if search.offset > 0 => sqlx::query(&format!(
-                "SELECT COUNT(*) FROM staged_users u {WHERE} {status}"
+                "SELECT COUNT(*) FROM staged_users u {WHERE} {text}{text_or_null} {status}"
             ))
             .bind(tenant.id)
-            .bind(&pattern)
+            .bind(&value)
             .bind(search.group_id)
             .fetch_one(&self.pool)
             .await?
             .try_get(0)?,
             None => 0,
         };
+        Ok(UserPage {
+            total,
+            users: rows.decoded(user_from_row)?,
+        })
+    }
+
+    /// Every user, a page at a time: the count and the page each from an index (a
+    /// window count would read and sort every row for each page).
+    async fn browse_staged_users(
+        &self,
+        tenant: &Tenant,
+        search: &UserSearch<'_>,
+    ) -> Result<UserPage> {
+        let total: i64 = sqlx::query("SELECT COUNT(*) FROM staged_users WHERE tenant_id = $1")
+            .bind(tenant.id)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        // The page's keys are found on the (tenant, userName) index alone; only its rows
+        // are read. The numbers are written into the SQL, not bound, and the statement is
+        // not kept: PostgreSQL then plans for this offset, where a plan kept for any offset
+        // may sort the whole table instead.
+        let (limit, offset) = (search.limit.clamp(1, 1000), search.offset.max(0));
+        let rows = sqlx::query(&format!(
+            "SELECT u.id, u.external_id, u.created_at, u.body FROM staged_users u
+             JOIN (SELECT pk FROM staged_users WHERE tenant_id = $1
+                   ORDER BY user_name_folded LIMIT {limit} OFFSET {offset}) page ON page.pk = u.pk
+             ORDER BY u.user_name_folded"
+        ))
+        .persistent(false)
+        .bind(tenant.id)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(UserPage {
             total,
             users: rows.decoded(user_from_row)?,
