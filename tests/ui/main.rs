@@ -588,6 +588,10 @@ async fn settings_are_saved_with_their_version(backend: DbBackend) {
         page.body.contains("every 15 minutes"),
         "the default schedule in words"
     );
+    assert!(
+        page.body.contains("Automatic sync off</a>"),
+        "the header says it"
+    );
     let csrf = browser.csrf("/t/acme/settings").await;
     let version = form_version(&page.body, "/t/acme/settings");
     let form = |schedule: &'static str, version: String, csrf: String| {
@@ -644,6 +648,11 @@ async fn settings_are_saved_with_their_version(backend: DbBackend) {
     );
     let page = browser.get("/t/acme/settings?done=saved").await;
     assert!(page.body.contains("Settings saved.") && page.body.contains("every day at 02:30 UTC"));
+    let users = browser.get("/t/acme/users").await;
+    assert!(
+        users.body.contains("Automatic sync on</a>"),
+        "every tenant page's header"
+    );
     // The same old version again: someone saved since, so 409 and nothing changes.
     let stale = post(&mut browser, form("0 * * * *", version, csrf));
     let stale = browser.send(stale).await;

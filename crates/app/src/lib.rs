@@ -18,7 +18,7 @@ mod user_view;
 mod users;
 
 pub use error::AppError;
-pub use overview::{Overview, PlanSeats, Step};
+pub use overview::{Overview, PlanSeats, Step, TenantStatus};
 pub use rules::{RuleSetView, Validation};
 pub use scimgate_store::{Expect, Versioned};
 pub use scimgate_store::{UserPage, UserSearch, UserStatus};

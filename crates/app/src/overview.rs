@@ -41,7 +41,26 @@ pub struct Overview {
     pub checklist: Vec<Step>,
 }
 
+/// What every page of a tenant shows in its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TenantStatus {
+    pub user_sync_active: bool,
+    /// Runs the mass-deprovision guard holds for an admin's decision.
+    pub runs_waiting: usize,
+}
+
 impl App {
+    pub async fn tenant_status(&self, tenant: &Tenant) -> Result<TenantStatus> {
+        let settings = self.settings(tenant).await?.value;
+        let recent_runs = self.store.runs(tenant, 50).await?;
+        Ok(TenantStatus {
+            user_sync_active: settings.user_sync_active,
+            runs_waiting: (recent_runs.iter())
+                .filter(|r| r.status == RunStatus::Held)
+                .count(),
+        })
+    }
+
     pub async fn overview(&self, tenant: &Tenant) -> Result<Overview> {
         let holding = self.store.holding_summary(tenant).await?;
         let recent_runs = self.store.runs(tenant, 50).await?;

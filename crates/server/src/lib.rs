@@ -97,6 +97,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         format!("serve-{}", std::process::id()),
     )?;
     let delivery = tokio::spawn(scimgate_notify::deliver::run(delivery, every));
+    let search = tokio::spawn(refresh_user_search(store.clone()));
     tracing::info!(%addr, backend = store.backend().name(), "listening");
     // Scripts and tests read the bound address (useful with port 0) from this line.
     println!("scimgate listening on http://{addr}");
@@ -110,6 +111,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     // being sent is sent again when its lease runs out.
     auto_sync.abort();
     delivery.abort();
+    search.abort();
     store.close().await;
     Ok(())
 }
@@ -160,6 +162,20 @@ async fn run_auto_sync(
                 }
             }
             Err(e) => tracing::warn!(error = %e, "automatic sync check failed"),
+        }
+    }
+}
+
+/// Keeps the Users page's search index (SQLite) close to the holding area, so that a
+/// search seldom has many users to index first. Not on every tick: each refresh takes the
+/// write lock the SCIM writes need.
+async fn refresh_user_search(store: Store) {
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(5));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(e) = store.refresh_user_search().await {
+            tracing::warn!(error = %e, "bringing the user search index up to date failed");
         }
     }
 }

@@ -144,7 +144,49 @@ fn text_condition(backend: Backend, text: Option<&str>) -> (&'static str, Option
     }
 }
 
+/// The text the trigram index holds for a user (SQLite), as the PostgreSQL index's
+/// expression in migration 0006.
+const SEARCH_TEXT_SQLITE: &str =
+    "u.user_name_folded || char(10) || COALESCE(u.display_name_folded, '')
+    || char(10) || u.emails_folded || char(10) || LOWER(COALESCE(u.external_id, ''))";
+
 impl Store {
+    /// Brings the SQLite search index up to date with the users written since it last
+    /// was (writes only note which, to stay fast); one transaction, so a search never sees
+    /// half of it. Nothing to do on PostgreSQL, whose index is kept by every write.
+    pub async fn refresh_user_search(&self) -> Result<u64> {
+        if self.backend() != Backend::Sqlite {
+            return Ok(0);
+        }
+        let stale: bool = sqlx::query("SELECT EXISTS (SELECT 1 FROM staged_users_search_stale)")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get::<i64, _>(0)?
+            != 0;
+        if !stale {
+            return Ok(0);
+        }
+        let mut tx = self.pool.begin_with(self.backend().begin_write()).await?;
+        sqlx::query(
+            "DELETE FROM staged_users_search
+             WHERE rowid IN (SELECT pk FROM staged_users_search_stale)",
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&format!(
+            "INSERT INTO staged_users_search (rowid, text)
+             SELECT u.pk, {SEARCH_TEXT_SQLITE} FROM staged_users u
+             JOIN staged_users_search_stale s ON s.pk = u.pk"
+        ))
+        .execute(&mut *tx)
+        .await?;
+        let done = sqlx::query("DELETE FROM staged_users_search_stale")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
     /// A page of the tenant's staged users that match, by userName.
     pub async fn search_staged_users(
         &self,
@@ -152,6 +194,9 @@ impl Store {
         search: &UserSearch<'_>,
     ) -> Result<UserPage> {
         let (text, value) = text_condition(self.backend(), search.text);
+        if text.contains("staged_users_search") {
+            self.refresh_user_search().await?;
+        }
         let status = match search.status {
             Some(status) => format!("AND {}", status.condition()),
             None => String::new(),

@@ -73,7 +73,7 @@ pub const CALLBACK_PATH: &str = "/sign-in/oidc/callback";
 const COOKIE: &str = "scimgate_oidc";
 /// How long a started sign-in may take at the provider.
 const PENDING_MS: i64 = 10 * 60 * 1000;
-/// Sign-ins in progress at once; more are refused rather than let memory grow.
+/// Sign-ins in progress kept at once; beyond it the oldest is dropped, so memory is bounded.
 const MAX_PENDING: usize = 10_000;
 /// Provider metadata and signing keys are fetched again after this long, so that a key
 /// rotation at the provider is picked up.
@@ -179,10 +179,16 @@ impl Oidc {
             .url();
         let mut pending = self.pending.lock().map_err(|_| Failure::Stale)?;
         pending.retain(|_, p| now_ms - p.started_ms < PENDING_MS);
-        if pending.len() >= MAX_PENDING {
-            return Err(Failure::Provider(
-                "too many sign-ins in progress; try again in a few minutes".to_owned(),
-            ));
+        // Full (someone is starting sign-ins by the thousand): the oldest gives way, so
+        // that a flood cannot keep real people from signing in.
+        while pending.len() >= MAX_PENDING {
+            let oldest = (pending.iter())
+                .min_by_key(|(_, p)| p.started_ms)
+                .map(|(state, _)| state.clone());
+            match oldest {
+                Some(state) => pending.remove(&state),
+                None => break,
+            };
         }
         let state = state.secret().clone();
         let started = Pending {

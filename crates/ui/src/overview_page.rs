@@ -29,7 +29,7 @@ pub async fn show(at: InTenant) -> Response {
         Err(e) => return Page::internal(&e),
     };
     let page = OverviewPage {
-        frame: Frame::tenant("Overview", &at.signed, &at.tenant, "overview"),
+        frame: Frame::tenant("Overview", &at, "overview"),
         users: overview.holding.users,
         groups: overview.holding.groups,
         last_change: overview.holding.last_change,

@@ -2,11 +2,11 @@
 //! found, not allowed, a refused form, an internal error with the server log to read).
 
 use crate::assets;
-use crate::session::Signed;
+use crate::session::{InTenant, Signed};
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use scimgate_core::{AdminRole, Tenant};
+use scimgate_core::AdminRole;
 
 tokio::task_local! {
     /// The id the server gave the request being answered (`X-Request-Id`), for the
@@ -26,6 +26,10 @@ pub struct Frame {
     pub tenant: Option<String>,
     /// `(href, label, current)`.
     pub nav: Vec<(String, &'static str, bool)>,
+    /// The tenant's automatic sync, on or off (tenant pages only).
+    pub auto_sync: Option<bool>,
+    /// Runs waiting for an admin's approval.
+    pub waiting: usize,
 }
 
 /// The tenant pages, in the order of the navigation.
@@ -49,6 +53,8 @@ impl Frame {
             csrf: String::new(),
             tenant: None,
             nav: Vec::new(),
+            auto_sync: None,
+            waiting: 0,
         }
     }
 
@@ -63,15 +69,17 @@ impl Frame {
     }
 
     /// A page of one tenant; `current` is its entry in the navigation.
-    pub fn tenant(title: &str, signed: &Signed, tenant: &Tenant, current: &str) -> Frame {
-        let name = tenant.name.as_str();
+    pub fn tenant(title: &str, at: &InTenant, current: &str) -> Frame {
+        let name = at.tenant.name.as_str();
         Frame {
             tenant: Some(name.to_owned()),
+            auto_sync: Some(at.status.user_sync_active),
+            waiting: at.status.runs_waiting,
             nav: NAV
                 .iter()
                 .map(|(page, label)| (format!("/t/{name}/{page}"), *label, *page == current))
                 .collect(),
-            ..Frame::signed(title, signed)
+            ..Frame::signed(title, &at.signed)
         }
     }
 }

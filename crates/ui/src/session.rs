@@ -142,6 +142,8 @@ impl Signed {
 pub struct InTenant {
     pub signed: Signed,
     pub tenant: Tenant,
+    /// Automatic sync and waiting approvals, for the header.
+    pub status: scimgate_app::TenantStatus,
 }
 
 impl FromRequestParts<UiState> for InTenant {
@@ -156,9 +158,17 @@ impl FromRequestParts<UiState> for InTenant {
         let Some(name) = granted else {
             return Err(Page::not_found());
         };
-        match signed.app.store().tenant(&name).await {
-            Ok(Some(tenant)) => Ok(InTenant { signed, tenant }),
-            Ok(None) => Err(Page::not_found()),
+        let tenant = match signed.app.store().tenant(&name).await {
+            Ok(Some(tenant)) => tenant,
+            Ok(None) => return Err(Page::not_found()),
+            Err(e) => return Err(Page::internal(&e)),
+        };
+        match signed.app.tenant_status(&tenant).await {
+            Ok(status) => Ok(InTenant {
+                signed,
+                tenant,
+                status,
+            }),
             Err(e) => Err(Page::internal(&e)),
         }
     }

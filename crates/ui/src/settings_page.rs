@@ -72,7 +72,7 @@ async fn page(
         None => (StatusCode::OK, None),
     };
     let page = SettingsPage {
-        frame: Frame::tenant("Settings", &at.signed, &at.tenant, "settings"),
+        frame: Frame::tenant("Settings", at, "settings"),
         reading: app.read_schedule(&settings.value.schedule).ok(),
         settings: settings.value,
         settings_version: settings.version,

@@ -79,7 +79,7 @@ async fn connection_page(
         Err(e) => return Page::internal(&e),
     };
     let page = ConnectionPage {
-        frame: Frame::tenant("Connection", &at.signed, &at.tenant, "connection"),
+        frame: Frame::tenant("Connection", at, "connection"),
         tenant_url: format!("{}{}", base_url(state, headers), at.tenant.name.scim_path()),
         tokens,
         can_edit: at.signed.account.role.allows(AdminRole::Administrator),

@@ -116,7 +116,7 @@ pub async fn list(at: InTenant, Query(query): Query<ListQuery>) -> Response {
         })
         .collect();
     let view = UsersPage {
-        frame: Frame::tenant("Users", &at.signed, &at.tenant, "users"),
+        frame: Frame::tenant("Users", &at, "users"),
         q: query.q.clone(),
         group: query.group.clone(),
         groups,
@@ -174,7 +174,7 @@ async fn user_page(
         Err(e) => return Page::internal(&e),
     };
     let page = UserPage {
-        frame: Frame::tenant(&view.user_name, &at.signed, &at.tenant, "users"),
+        frame: Frame::tenant(&view.user_name, at, "users"),
         id: view.id,
         user_name: view.user_name,
         external_id: view.external_id,
@@ -202,7 +202,7 @@ async fn user_without_rules(at: &InTenant, id: &str, message: String) -> Respons
         Err(e) => return Page::internal(&e),
     };
     let page = UserPage {
-        frame: Frame::tenant("User", &at.signed, &at.tenant, "users"),
+        frame: Frame::tenant("User", at, "users"),
         user_name: user.body["userName"]
             .as_str()
             .unwrap_or(&user.id)
