@@ -869,3 +869,80 @@ async fn the_holding_area_scans_in_chunks(backend: DbBackend) {
 }
 
 on_both_backends!(the_holding_area_scans_in_chunks);
+
+/// The user search index is brought up to date in batches, after writes that only noted
+/// which users changed: every user is found, a renamed one by its new name only, a deleted
+/// one not at all, and an up-to-date index has nothing to do.
+async fn the_user_search_index_catches_up_in_batches(backend: DbBackend) {
+    let Some((_db, store, tenant)) = setup(backend).await else {
+        return;
+    };
+    let mut creating = tokio::task::JoinSet::new();
+    for i in 0..4_500 {
+        let (store, tenant) = (store.clone(), tenant.clone());
+        creating
+            .spawn(async move { (i, create(&store, &tenant, &format!("searched{i:05}")).await) });
+    }
+    // In the order they were asked for, not the order they finished.
+    let mut ids = creating.join_all().await;
+    ids.sort();
+    let ids: Vec<String> = ids.into_iter().map(|(_, id)| id).collect();
+    assert_eq!(
+        store.refresh_user_search().await.unwrap(),
+        4_500,
+        "three batches"
+    );
+    assert_eq!(store.refresh_user_search().await.unwrap(), 0);
+    let find = |text: &'static str| {
+        let store = store.clone();
+        let tenant = tenant.clone();
+        async move {
+            let search = scimgate_store::UserSearch {
+                text: Some(text),
+                limit: 50,
+                ..Default::default()
+            };
+            store
+                .search_staged_users(&tenant, &search)
+                .await
+                .unwrap()
+                .total
+        }
+    };
+    assert_eq!(find("searched0421").await, 10);
+    assert_eq!(find("SEARCHED04217@EXAMPLE").await, 1);
+    let renamed = store
+        .write(
+            &tenant,
+            now(),
+            Write::Mutate {
+                kind: ResourceKind::User,
+                id: ids[4217].clone(),
+                mutator: Box::new(|_| {
+                    Ok(Mutation {
+                        doc: user("renamed-person"),
+                        members: vec![],
+                    })
+                }),
+            },
+        )
+        .await;
+    assert!(renamed.is_ok(), "{renamed:?}");
+    assert_eq!(find("searched04217").await, 0, "the old name is gone");
+    assert_eq!(find("renamed-person").await, 1);
+    let deleted = store
+        .write(
+            &tenant,
+            now(),
+            Write::Delete {
+                kind: ResourceKind::User,
+                id: ids[4218].clone(),
+                if_match: None,
+            },
+        )
+        .await;
+    assert!(deleted.is_ok(), "{deleted:?}");
+    assert_eq!(find("searched0421").await, 8);
+}
+
+on_both_backends!(the_user_search_index_catches_up_in_batches);

@@ -135,56 +135,80 @@ fn text_condition(backend: Backend, text: Option<&str>) -> (&'static str, Option
             "AND u.pk IN (SELECT rowid FROM staged_users_search WHERE staged_users_search MATCH $2)",
             Some(format!("\"{}\"", folded.replace('"', "\"\""))),
         ),
-        // The expression of the trigram index (migration 0006), exactly.
+        // The trigram index's own table (migration 0006).
         Backend::Postgres => (
-            "AND (u.user_name_folded || E'\\n' || COALESCE(u.display_name_folded, '') || E'\\n'
-                 || u.emails_folded || E'\\n' || LOWER(COALESCE(u.external_id, ''))) LIKE $2",
+            "AND u.pk IN (SELECT pk FROM staged_users_search WHERE text LIKE $2)",
             Some(contains_pattern(&folded)),
         ),
     }
 }
 
-/// The text the trigram index holds for a user (SQLite), as the PostgreSQL index's
-/// expression in migration 0006.
-const SEARCH_TEXT_SQLITE: &str =
-    "u.user_name_folded || char(10) || COALESCE(u.display_name_folded, '')
+/// The text the trigram index holds for a user `u`.
+const SEARCH_TEXT: &str = "u.user_name_folded || char(10) || COALESCE(u.display_name_folded, '')
     || char(10) || u.emails_folded || char(10) || LOWER(COALESCE(u.external_id, ''))";
 
+/// Users indexed per transaction: the index's write lock is held for tens of
+/// milliseconds at most, between SCIM writes.
+const REFRESH_BATCH: i64 = 2_000;
+
 impl Store {
-    /// Brings the SQLite search index up to date with the users written since it last
-    /// was (writes only note which, to stay fast); one transaction, so a search never sees
-    /// half of it. Nothing to do on PostgreSQL, whose index is kept by every write.
+    /// Brings the search index up to date with the users written since it last was
+    /// (writes only note which, to stay fast), batch by batch, each one transaction that
+    /// takes its users off the stale list and then indexes them as they are now. A user
+    /// written meanwhile is noted again, so it is indexed again: nothing is lost to a race.
+    /// Returns how many users were indexed.
     pub async fn refresh_user_search(&self) -> Result<u64> {
-        if self.backend() != Backend::Sqlite {
-            return Ok(0);
-        }
-        let stale: bool = sqlx::query("SELECT EXISTS (SELECT 1 FROM staged_users_search_stale)")
+        let mut indexed = 0;
+        loop {
+            // Read first: a write transaction (SQLite's write lock) only when there is work.
+            let waiting: i64 = sqlx::query(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM staged_users_search_stale LIMIT 1) AS s",
+            )
             .fetch_one(&self.pool)
             .await?
-            .try_get::<i64, _>(0)?
-            != 0;
-        if !stale {
-            return Ok(0);
-        }
-        let mut tx = self.pool.begin_with(self.backend().begin_write()).await?;
-        sqlx::query(
-            "DELETE FROM staged_users_search
-             WHERE rowid IN (SELECT pk FROM staged_users_search_stale)",
-        )
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(&format!(
-            "INSERT INTO staged_users_search (rowid, text)
-             SELECT u.pk, {SEARCH_TEXT_SQLITE} FROM staged_users u
-             JOIN staged_users_search_stale s ON s.pk = u.pk"
-        ))
-        .execute(&mut *tx)
-        .await?;
-        let done = sqlx::query("DELETE FROM staged_users_search_stale")
+            .try_get(0)?;
+            if waiting == 0 {
+                return Ok(indexed);
+            }
+            let mut tx = self.pool.begin_with(self.backend().begin_write()).await?;
+            let taken: Vec<i64> = sqlx::query(&format!(
+                "DELETE FROM staged_users_search_stale WHERE pk IN
+                 (SELECT pk FROM staged_users_search_stale ORDER BY pk LIMIT {REFRESH_BATCH})
+                 RETURNING pk"
+            ))
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|row| row.try_get::<i64, _>(0))
+            .collect::<std::result::Result<_, _>>()?;
+            if taken.is_empty() {
+                tx.commit().await?;
+                return Ok(indexed);
+            }
+            // Database integers, so safe to write into the SQL.
+            let pks = (taken.iter().map(i64::to_string))
+                .collect::<Vec<_>>()
+                .join(",");
+            let (key, text) = match self.backend() {
+                Backend::Sqlite => ("rowid", SEARCH_TEXT.to_owned()),
+                Backend::Postgres => ("pk", SEARCH_TEXT.replace("char(10)", "chr(10)")),
+            };
+            sqlx::query(&format!(
+                "DELETE FROM staged_users_search WHERE {key} IN ({pks})"
+            ))
+            .persistent(false)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected())
+            sqlx::query(&format!(
+                "INSERT INTO staged_users_search ({key}, text)
+                 SELECT u.pk, {text} FROM staged_users u WHERE u.pk IN ({pks})"
+            ))
+            .persistent(false)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            indexed += taken.len() as u64;
+        }
     }
 
     /// A page of the tenant's staged users that match, by userName.
@@ -194,7 +218,7 @@ impl Store {
         search: &UserSearch<'_>,
     ) -> Result<UserPage> {
         let (text, value) = text_condition(self.backend(), search.text);
-        if text.contains("staged_users_search") {
+        if value.is_some() && text.contains("staged_users_search") {
             self.refresh_user_search().await?;
         }
         let status = match search.status {
