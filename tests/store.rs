@@ -887,12 +887,14 @@ async fn the_user_search_index_catches_up_in_batches(backend: DbBackend) {
     let mut ids = creating.join_all().await;
     ids.sort();
     let ids: Vec<String> = ids.into_iter().map(|(_, id)| id).collect();
-    assert_eq!(
-        store.refresh_user_search().await.unwrap(),
-        4_500,
-        "three batches"
-    );
-    assert_eq!(store.refresh_user_search().await.unwrap(), 0);
+    let expected = match backend {
+        // In batches of 500; PostgreSQL's index is kept by the writes themselves.
+        DbBackend::Sqlite => 4_500,
+        DbBackend::Postgres => 0,
+    };
+    let refresh = || store.refresh_user_search(std::time::Duration::ZERO);
+    assert_eq!(refresh().await.unwrap(), expected);
+    assert_eq!(refresh().await.unwrap(), 0);
     let find = |text: &'static str| {
         let store = store.clone();
         let tenant = tenant.clone();

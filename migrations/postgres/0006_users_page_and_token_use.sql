@@ -10,35 +10,14 @@ ALTER TABLE admin_tokens ADD COLUMN last_used_at TEXT;
 -- The Users page's search finds a text anywhere in a user's userName, display name,
 -- e-mails or externalId. A LIKE '%text%' over 100,000 users reads every row; a trigram
 -- index (pg_trgm, a trusted extension shipped with PostgreSQL) finds texts of three
--- characters or more at once. It indexes the folded columns joined by newlines, in a table
--- of its own: keeping it in step inside every SCIM write cost a sixth of the ingest rate,
--- so writes only note which users changed (staged_users_search_stale, one small insert) and
--- the store brings the index up to date before a search and on serve's tick
--- (Store::refresh_user_search).
+-- characters or more at once. The indexed expression is the folded columns joined by
+-- newlines; the search (store/src/staged_search.rs) uses the very same expression. Kept by
+-- every write: that cost about a tenth of the SCIM create rate (BENCHMARKS.md), less than
+-- a trigger noting changed users for a later refresh, as SQLite does, cost here.
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
-CREATE TABLE staged_users_search (
-    pk   BIGINT PRIMARY KEY,
-    text TEXT NOT NULL
-);
-CREATE INDEX staged_users_search_text ON staged_users_search USING gin (text gin_trgm_ops);
-CREATE TABLE staged_users_search_stale (pk BIGINT PRIMARY KEY);
-
-CREATE FUNCTION staged_users_search_mark() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'DELETE' THEN
-        INSERT INTO staged_users_search_stale (pk) VALUES (OLD.pk) ON CONFLICT DO NOTHING;
-        RETURN OLD;
-    END IF;
-    INSERT INTO staged_users_search_stale (pk) VALUES (NEW.pk) ON CONFLICT DO NOTHING;
-    RETURN NEW;
-END
-$$;
-
-CREATE TRIGGER staged_users_search_mark
-AFTER INSERT OR DELETE OR UPDATE OF user_name_folded, display_name_folded, emails_folded, external_id
-ON staged_users FOR EACH ROW EXECUTE FUNCTION staged_users_search_mark();
-
-INSERT INTO staged_users_search_stale (pk) SELECT pk FROM staged_users;
+CREATE INDEX staged_users_search ON staged_users USING gin ((
+    user_name_folded || E'\n' || COALESCE(display_name_folded, '') || E'\n'
+    || emails_folded || E'\n' || LOWER(COALESCE(external_id, ''))) gin_trgm_ops);
 
 -- Browsing every user a page at a time finds the page's keys on this index alone (SQLite's
 -- userName index carries the rowid, which is pk, already).

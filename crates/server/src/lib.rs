@@ -174,7 +174,10 @@ async fn refresh_user_search(store: Store) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        if let Err(e) = store.refresh_user_search().await {
+        // Pauses between batches, so that SCIM writes are not kept waiting behind a
+        // long catch-up (after a bulk load).
+        let pause = std::time::Duration::from_millis(20);
+        if let Err(e) = store.refresh_user_search(pause).await {
             tracing::warn!(error = %e, "bringing the user search index up to date failed");
         }
     }

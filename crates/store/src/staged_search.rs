@@ -135,29 +135,34 @@ fn text_condition(backend: Backend, text: Option<&str>) -> (&'static str, Option
             "AND u.pk IN (SELECT rowid FROM staged_users_search WHERE staged_users_search MATCH $2)",
             Some(format!("\"{}\"", folded.replace('"', "\"\""))),
         ),
-        // The trigram index's own table (migration 0006).
+        // The expression of the trigram index (migration 0006), exactly.
         Backend::Postgres => (
-            "AND u.pk IN (SELECT pk FROM staged_users_search WHERE text LIKE $2)",
+            "AND (u.user_name_folded || E'\\n' || COALESCE(u.display_name_folded, '') || E'\\n'
+                 || u.emails_folded || E'\\n' || LOWER(COALESCE(u.external_id, ''))) LIKE $2",
             Some(contains_pattern(&folded)),
         ),
     }
 }
 
-/// The text the trigram index holds for a user `u`.
+/// The text SQLite's trigram index holds for a user `u`.
 const SEARCH_TEXT: &str = "u.user_name_folded || char(10) || COALESCE(u.display_name_folded, '')
     || char(10) || u.emails_folded || char(10) || LOWER(COALESCE(u.external_id, ''))";
 
-/// Users indexed per transaction: the index's write lock is held for tens of
-/// milliseconds at most, between SCIM writes.
-const REFRESH_BATCH: i64 = 2_000;
+/// Users indexed per transaction: SQLite's write lock is held a few milliseconds at a
+/// time, between SCIM writes.
+const REFRESH_BATCH: i64 = 500;
 
 impl Store {
-    /// Brings the search index up to date with the users written since it last was
+    /// Brings SQLite's search index up to date with the users written since it last was
     /// (writes only note which, to stay fast), batch by batch, each one transaction that
-    /// takes its users off the stale list and then indexes them as they are now. A user
-    /// written meanwhile is noted again, so it is indexed again: nothing is lost to a race.
-    /// Returns how many users were indexed.
-    pub async fn refresh_user_search(&self) -> Result<u64> {
+    /// takes its users off the stale list and then indexes them as they are now; `pause`
+    /// between batches lets SCIM writes in. A user written meanwhile is noted again, so it
+    /// is indexed again. Returns how many users were indexed. PostgreSQL's index is kept by
+    /// every write: nothing to do there.
+    pub async fn refresh_user_search(&self, pause: std::time::Duration) -> Result<u64> {
+        if self.backend() != Backend::Sqlite {
+            return Ok(0);
+        }
         let mut indexed = 0;
         loop {
             // Read first: a write transaction (SQLite's write lock) only when there is work.
@@ -189,25 +194,24 @@ impl Store {
             let pks = (taken.iter().map(i64::to_string))
                 .collect::<Vec<_>>()
                 .join(",");
-            let (key, text) = match self.backend() {
-                Backend::Sqlite => ("rowid", SEARCH_TEXT.to_owned()),
-                Backend::Postgres => ("pk", SEARCH_TEXT.replace("char(10)", "chr(10)")),
-            };
             sqlx::query(&format!(
-                "DELETE FROM staged_users_search WHERE {key} IN ({pks})"
+                "DELETE FROM staged_users_search WHERE rowid IN ({pks})"
             ))
             .persistent(false)
             .execute(&mut *tx)
             .await?;
             sqlx::query(&format!(
-                "INSERT INTO staged_users_search ({key}, text)
-                 SELECT u.pk, {text} FROM staged_users u WHERE u.pk IN ({pks})"
+                "INSERT INTO staged_users_search (rowid, text)
+                 SELECT u.pk, {SEARCH_TEXT} FROM staged_users u WHERE u.pk IN ({pks})"
             ))
             .persistent(false)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
             indexed += taken.len() as u64;
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
         }
     }
 
@@ -219,7 +223,7 @@ impl Store {
     ) -> Result<UserPage> {
         let (text, value) = text_condition(self.backend(), search.text);
         if value.is_some() && text.contains("staged_users_search") {
-            self.refresh_user_search().await?;
+            self.refresh_user_search(std::time::Duration::ZERO).await?;
         }
         let status = match search.status {
             Some(status) => format!("AND {}", status.condition()),
