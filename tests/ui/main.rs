@@ -333,6 +333,11 @@ async fn a_token_is_shown_once_works_and_is_revoked(backend: DbBackend) {
         if let Some(at) = &entra.last_used_at {
             let page = browser.get("/t/acme/connection").await;
             assert!(page.body.contains(at.as_str()), "{}", page.body);
+            // …and the Overview reads it as the identity provider's last request.
+            let overview = browser.get("/t/acme/overview").await;
+            let said =
+                format!("Last request from the identity provider: <span class=\"mono\">{at}");
+            assert!(overview.body.contains(&said), "{}", overview.body);
             break;
         }
         assert!(
@@ -1034,6 +1039,21 @@ async fn an_operator_syncs_one_user(backend: DbBackend) {
     assert!(synced.body.contains("Result: unchanged"), "{}", synced.body);
     let accounts = app.accounts(&server.tenant, None, None).await.unwrap();
     assert_eq!(accounts.len(), 1, "only this user's account");
+    // The user's History lists the run and what it did; another user's is empty.
+    let page = browser.get(&format!("/t/acme/users/{}", ids[0])).await;
+    let run = app.runs(&server.tenant, 1).await.unwrap().remove(0);
+    assert!(
+        page.body.contains(&format!("<tr><td>{}</td>", run.id))
+            && page.body.contains("created</td>"),
+        "{}",
+        page.body
+    );
+    let other = browser.get(&format!("/t/acme/users/{}", ids[1])).await;
+    assert!(
+        other.body.contains("No run has changed this user"),
+        "{}",
+        other.body
+    );
     // The status facet: the synced user, the rest staged only, nobody deprovisioned.
     for (status, shown) in [
         ("synced", "1–1 of 1 users"),

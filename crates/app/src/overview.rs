@@ -32,6 +32,9 @@ impl PlanSeats {
 #[derive(Debug, Clone)]
 pub struct Overview {
     pub holding: HoldingSummary,
+    /// When the identity provider last sent a request with one of the tenant's tokens
+    /// (to within a minute).
+    pub last_scim_request: Option<String>,
     /// Every plan of the catalogue, then any plan in use the catalogue no longer has.
     pub seats: Vec<PlanSeats>,
     pub recent_runs: Vec<Run>,
@@ -140,8 +143,10 @@ impl App {
                 }),
             }
         }
+        let last_scim_request = self.store.last_scim_request(tenant).await?;
         Ok(Overview {
             holding,
+            last_scim_request,
             seats,
             recent_runs: recent_runs.into_iter().take(5).collect(),
             held_runs,

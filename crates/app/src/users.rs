@@ -58,4 +58,13 @@ impl App {
             .await?
             .ok_or_else(|| AppError::NotFound(format!("no staged user {id:?}")))
     }
+
+    /// The last runs that touched one staged user, newest first, with what each did.
+    pub async fn user_history(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+    ) -> Result<Vec<(scimgate_core::Run, scimgate_core::RunUser)>> {
+        Ok(self.store.user_history(tenant, user_id, 20).await?)
+    }
 }

@@ -249,6 +249,34 @@ impl Store {
         .decoded(run_from_row)
     }
 
+    /// The last `limit` runs that touched one staged user, newest first, with what each
+    /// did to it (runs that left the user unchanged do not list it).
+    pub async fn user_history(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+        limit: i64,
+    ) -> Result<Vec<(Run, RunUser)>> {
+        let touched = sqlx::query(
+            "SELECT run_id, staged_user_id, username, outcome, account_pk, error FROM sync_run_users
+             WHERE tenant_id = $1 AND staged_user_id = $2 ORDER BY run_id DESC LIMIT $3",
+        )
+        .bind(tenant.id)
+        .bind(user_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut history = Vec::with_capacity(touched.len());
+        for row in &touched {
+            let run_id: i64 = row.try_get("run_id")?;
+            let Some(run) = self.run(tenant, run_id).await? else {
+                continue;
+            };
+            history.push((run, run_user_from_row(row)?));
+        }
+        Ok(history)
+    }
+
     pub async fn run_users(&self, tenant: &Tenant, run_id: i64) -> Result<Vec<RunUser>> {
         sqlx::query(
             "SELECT staged_user_id, username, outcome, account_pk, error FROM sync_run_users
@@ -259,17 +287,19 @@ impl Store {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(|row| {
-            let outcome: String = row.try_get("outcome")?;
-            Ok(RunUser {
-                user_id: row.try_get("staged_user_id")?,
-                username: row.try_get("username")?,
-                outcome: RunOutcome::parse(&outcome)
-                    .ok_or_else(|| StoreError::Corrupt(format!("run outcome {outcome:?}")))?,
-                account: row.try_get("account_pk")?,
-                error: row.try_get("error")?,
-            })
-        })
+        .map(run_user_from_row)
         .collect()
     }
+}
+
+fn run_user_from_row(row: &sqlx::any::AnyRow) -> Result<RunUser> {
+    let outcome: String = row.try_get("outcome")?;
+    Ok(RunUser {
+        user_id: row.try_get("staged_user_id")?,
+        username: row.try_get("username")?,
+        outcome: RunOutcome::parse(&outcome)
+            .ok_or_else(|| StoreError::Corrupt(format!("run outcome {outcome:?}")))?,
+        account: row.try_get("account_pk")?,
+        error: row.try_get("error")?,
+    })
 }

@@ -177,6 +177,18 @@ impl Store {
         .collect()
     }
 
+    /// When one of the tenant's SCIM tokens last proved a request (to within
+    /// [`crate::AUTH_CACHE_TTL`]): the identity provider's last request.
+    pub async fn last_scim_request(&self, tenant: &Tenant) -> Result<Option<String>> {
+        Ok(
+            sqlx::query("SELECT MAX(last_used_at) FROM scim_tokens WHERE tenant_id = $1")
+                .bind(tenant.id)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get(0)?,
+        )
+    }
+
     /// Revokes one of the tenant's tokens of `kind`; `NotFound` if the id is not one of
     /// them.
     pub async fn revoke_token_of(

@@ -148,6 +148,8 @@ struct UserPage {
     verdict: String,
     groups: Vec<String>,
     raw: String,
+    /// The runs that touched this user, newest first.
+    history: Vec<(scimgate_core::Run, scimgate_core::RunUser)>,
     can_sync: bool,
     done: Option<String>,
     problem: Option<String>,
@@ -173,8 +175,13 @@ async fn user_page(
         }
         Err(e) => return Page::internal(&e),
     };
+    let history = match at.signed.app.user_history(&at.tenant, &view.id).await {
+        Ok(history) => history,
+        Err(e) => return Page::internal(&e),
+    };
     let page = UserPage {
         frame: Frame::tenant(&view.user_name, at, "users"),
+        history,
         id: view.id,
         user_name: view.user_name,
         external_id: view.external_id,
@@ -201,8 +208,13 @@ async fn user_without_rules(at: &InTenant, id: &str, message: String) -> Respons
         Err(AppError::NotFound(_)) => return Page::not_found(),
         Err(e) => return Page::internal(&e),
     };
+    let history = match at.signed.app.user_history(&at.tenant, &user.id).await {
+        Ok(history) => history,
+        Err(e) => return Page::internal(&e),
+    };
     let page = UserPage {
         frame: Frame::tenant("User", at, "users"),
+        history,
         user_name: user.body["userName"]
             .as_str()
             .unwrap_or(&user.id)
