@@ -12,8 +12,8 @@
 use anyhow::{bail, Context};
 use clap::Parser;
 use mimalloc::MiMalloc;
-use scimgate_app::{App, Expect};
-use scimgate_core::{AdminRole, Catalog, Clock, RuleSource, SystemClock, TenantName};
+use scimgate_app::App;
+use scimgate_core::{AdminRole, Clock, SystemClock, TenantName};
 use scimgate_store::{IndexedDoc, ResourceKind, Store, Write};
 use serde_json::json;
 use std::sync::Arc;
@@ -203,18 +203,7 @@ async fn main() -> anyhow::Result<()> {
     let staged = app.overview(&tenant).await?.holding.users as u64;
     if staged == 0 {
         seed(&store, &tenant, args.users).await?;
-        let catalog = Catalog::from_yaml(include_str!("../../../rules/catalog.yaml"))
-            .map_err(anyhow::Error::msg)?;
-        app.replace_catalog(&tenant, Expect::Any, catalog).await?;
-        let rules = RuleSource {
-            yaml: include_str!("../../../rules/bench.yaml").to_owned(),
-            scripts: [(
-                "bench-cost-centre.rhai".to_owned(),
-                include_str!("../../../rules/bench-cost-centre.rhai").to_owned(),
-            )]
-            .into(),
-        };
-        app.save_rules(&tenant, Expect::Any, rules).await?;
+        scimgate_server::demo::load_examples(&app, &tenant).await?;
         app.create_admin_account(
             "bench",
             PASSWORD,

@@ -36,18 +36,7 @@ pub async fn fill(store: &Store, users: usize) -> anyhow::Result<Option<Filled>>
         Arc::new(SystemClock),
         scimgate_notify::target::TargetPolicy::default(),
     );
-    let catalog = Catalog::from_yaml(include_str!("../../../rules/catalog.yaml"))
-        .map_err(|e| anyhow::anyhow!("the example catalogue: {e}"))?;
-    app.replace_catalog(&tenant, Expect::Any, catalog).await?;
-    let rules = RuleSource {
-        yaml: include_str!("../../../rules/bench.yaml").to_owned(),
-        scripts: [(
-            "bench-cost-centre.rhai".to_owned(),
-            include_str!("../../../rules/bench-cost-centre.rhai").to_owned(),
-        )]
-        .into(),
-    };
-    app.save_rules(&tenant, Expect::Any, rules).await?;
+    load_examples(&app, &tenant).await?;
 
     let mut people = People(0x5eed_cafe_f00d_d00d);
     let mut members: Vec<(&str, Vec<String>)> = GROUPS.iter().map(|g| (*g, vec![])).collect();
@@ -72,6 +61,24 @@ pub async fn fill(store: &Store, users: usize) -> anyhow::Result<Option<Filled>>
         users,
         groups: GROUPS.len(),
     }))
+}
+
+/// The example catalogue (`rules/catalog.yaml`) and rule set (`rules/bench.yaml` with its
+/// Rhai script) into `tenant`, replacing what it had (the demo, and bench/ui).
+pub async fn load_examples(app: &App, tenant: &scimgate_core::Tenant) -> anyhow::Result<()> {
+    let catalog = Catalog::from_yaml(include_str!("../../../rules/catalog.yaml"))
+        .map_err(|e| anyhow::anyhow!("the example catalogue: {e}"))?;
+    app.replace_catalog(tenant, Expect::Any, catalog).await?;
+    let rules = RuleSource {
+        yaml: include_str!("../../../rules/bench.yaml").to_owned(),
+        scripts: [(
+            "bench-cost-centre.rhai".to_owned(),
+            include_str!("../../../rules/bench-cost-centre.rhai").to_owned(),
+        )]
+        .into(),
+    };
+    app.save_rules(tenant, Expect::Any, rules).await?;
+    Ok(())
 }
 
 /// One resource through the SCIM layer's indexing and the store's write path.

@@ -4,7 +4,7 @@ mod account_cli;
 mod admin;
 pub mod cli;
 pub mod config;
-mod demo;
+pub mod demo;
 mod notify_cli;
 mod request_id;
 mod rules_cli;
