@@ -283,12 +283,24 @@ async fn an_administrator_works_through_the_ui(backend: DbBackend) {
     // Automatic sync on.
     browser.button("Settings").await.click().await;
     browser.wait_for_text("Automatic sync").await;
+    // The welcome forecast arrives by itself (htmx under the page's CSP).
+    browser.wait_for_text("would get one on the next run").await;
     stage.assert_accessible("settings").await;
+    // A schedule that is not one: htmx swaps the 400 in, so the admin reads why.
+    let schedule = browser.find("#schedule").await;
+    let good_schedule = schedule.value().await;
+    schedule.fill("0 25 * * *").await;
+    browser.button("Save settings").await.click().await;
+    browser.wait_for_text("25 is outside").await;
+    browser.find("#schedule").await.fill(&good_schedule).await;
     let active = browser.find("input[name=user_sync_active]").await;
     assert!(!active.is_selected().await);
     active.click().await;
     browser.button("Save settings").await.click().await;
+    // The result is a toast.
+    let toast = browser.find(".toast").await;
     browser.wait_for_text("Settings saved.").await;
+    assert!(toast.text().await.contains("Settings saved."));
     let settings = stage.app().settings(&tenant).await.unwrap();
     assert!(settings.value.user_sync_active, "automatic sync is on");
     // …and the scheduler in the server gives the other two users their accounts.

@@ -31,6 +31,7 @@ struct Answer {
     set_cookie: Option<String>,
     csp: Option<String>,
     request_id: Option<String>,
+    vary: Option<String>,
     body: String,
 }
 
@@ -60,11 +61,12 @@ impl<'s> Browser<'s> {
                 .get(name)
                 .map(|v: &reqwest::header::HeaderValue| v.to_str().unwrap().to_owned())
         };
-        let (location, set_cookie, csp, request_id) = (
+        let (location, set_cookie, csp, request_id, vary) = (
             header(LOCATION),
             header(SET_COOKIE),
             header(CONTENT_SECURITY_POLICY),
             header(reqwest::header::HeaderName::from_static("x-request-id")),
+            header(reqwest::header::VARY),
         );
         if let Some(set) = &set_cookie {
             let pair = set.split(';').next().unwrap().to_owned();
@@ -76,12 +78,25 @@ impl<'s> Browser<'s> {
             set_cookie,
             csp,
             request_id,
+            vary,
             body: response.text().await.unwrap(),
         }
     }
 
     async fn get(&mut self, path: &str) -> Answer {
         let request = self.http.get(self.server.url(path));
+        self.send(request).await
+    }
+
+    /// `path` as htmx asks for it; `restoring` as when it lost the page from its history.
+    async fn get_htmx(&mut self, path: &str, restoring: bool) -> Answer {
+        let mut request = self
+            .http
+            .get(self.server.url(path))
+            .header("HX-Request", "true");
+        if restoring {
+            request = request.header("HX-History-Restore-Request", "true");
+        }
         self.send(request).await
     }
 
@@ -108,6 +123,15 @@ impl<'s> Browser<'s> {
     }
 }
 
+/// The application layer over the server's store, as the admin API and the CLI use it.
+fn app_of(server: &TestServer) -> App {
+    App::builtin(
+        server.store.clone(),
+        Arc::new(SystemClock),
+        TargetPolicy::default(),
+    )
+}
+
 /// A server with tenants acme (its own) and globex, and an account on acme.
 async fn setup(backend: DbBackend, role: AdminRole) -> Option<TestServer> {
     let server = TestServer::start(backend).await?;
@@ -117,11 +141,7 @@ async fn setup(backend: DbBackend, role: AdminRole) -> Option<TestServer> {
         .create_tenant(&globex, SystemClock.now())
         .await
         .unwrap();
-    let app = App::builtin(
-        server.store.clone(),
-        Arc::new(SystemClock),
-        TargetPolicy::default(),
-    );
+    let app = app_of(&server);
     let acme = server.tenant.name.clone();
     app.create_admin_account("ops", PASSWORD, role, &[acme])
         .await
@@ -449,11 +469,7 @@ async fn the_first_run_link_works_once(backend: DbBackend) {
     let Some(server) = TestServer::start(backend).await else {
         return;
     };
-    let app = App::builtin(
-        server.store.clone(),
-        Arc::new(SystemClock),
-        TargetPolicy::default(),
-    );
+    let app = app_of(&server);
     let token = app
         .first_run_token()
         .await
@@ -580,11 +596,7 @@ async fn settings_are_saved_with_their_version(backend: DbBackend) {
     let Some(server) = setup(backend, AdminRole::Administrator).await else {
         return;
     };
-    let app = App::builtin(
-        server.store.clone(),
-        Arc::new(SystemClock),
-        TargetPolicy::default(),
-    );
+    let app = app_of(&server);
     let mut browser = Browser::new(&server);
     browser.sign_in("ops", PASSWORD).await;
     let page = browser.get("/t/acme/settings").await;
@@ -677,11 +689,7 @@ async fn subscriptions_tests_and_restart_from_settings(backend: DbBackend) {
     let Some(server) = setup(backend, AdminRole::Administrator).await else {
         return;
     };
-    let app = App::builtin(
-        server.store.clone(),
-        Arc::new(SystemClock),
-        TargetPolicy::default(),
-    );
+    let app = app_of(&server);
     let mut browser = Browser::new(&server);
     browser.sign_in("ops", PASSWORD).await;
     let page = browser.get("/t/acme/settings").await;
@@ -770,11 +778,7 @@ async fn a_viewer_reads_settings_but_cannot_change_them(backend: DbBackend) {
     let Some(server) = setup(backend, AdminRole::Viewer).await else {
         return;
     };
-    let app = App::builtin(
-        server.store.clone(),
-        Arc::new(SystemClock),
-        TargetPolicy::default(),
-    );
+    let app = app_of(&server);
     let mut browser = Browser::new(&server);
     browser.sign_in("ops", PASSWORD).await;
     let page = browser.get("/t/acme/settings").await;
@@ -865,11 +869,7 @@ async fn users_are_searched_and_paged_in_the_holding_area(backend: DbBackend) {
     let Some(server) = setup(backend, AdminRole::Viewer).await else {
         return;
     };
-    let app = App::builtin(
-        server.store.clone(),
-        Arc::new(SystemClock),
-        TargetPolicy::default(),
-    );
+    let app = app_of(&server);
     let ids = stage(&server, &app, 60).await;
     let mut browser = Browser::new(&server);
     browser.sign_in("ops", PASSWORD).await;
@@ -1017,11 +1017,7 @@ async fn an_operator_syncs_one_user(backend: DbBackend) {
     let Some(server) = setup(backend, AdminRole::Operator).await else {
         return;
     };
-    let app = App::builtin(
-        server.store.clone(),
-        Arc::new(SystemClock),
-        TargetPolicy::default(),
-    );
+    let app = app_of(&server);
     let ids = stage(&server, &app, 3).await;
     let mut browser = Browser::new(&server);
     browser.sign_in("ops", PASSWORD).await;
@@ -1035,7 +1031,12 @@ async fn an_operator_syncs_one_user(backend: DbBackend) {
         )
         .await;
     assert_eq!(synced.status, StatusCode::OK, "{}", synced.body);
-    assert!(synced.body.contains("1 created"), "{}", synced.body);
+    assert!(
+        synced.body.contains("class=\"toast\" role=\"status\"")
+            && synced.body.contains("1 created"),
+        "the outcome is a toast: {}",
+        synced.body
+    );
     assert!(synced.body.contains("Result: unchanged"), "{}", synced.body);
     let accounts = app.accounts(&server.tenant, None, None).await.unwrap();
     assert_eq!(accounts.len(), 1, "only this user's account");
@@ -1073,6 +1074,116 @@ async fn an_operator_syncs_one_user(backend: DbBackend) {
         "{}",
         overview.body
     );
+}
+
+/// htmx gets the body without the document around it (a browser the whole page), and the
+/// Settings page's welcome forecast is what the next run really queues.
+async fn htmx_fragments_and_the_welcome_forecast(backend: DbBackend) {
+    let Some(server) = setup(backend, AdminRole::Operator).await else {
+        return;
+    };
+    let app = app_of(&server);
+    stage(&server, &app, 3).await;
+    let mut browser = Browser::new(&server);
+    browser.sign_in("ops", PASSWORD).await;
+
+    let page = browser.get("/t/acme/overview").await;
+    assert!(page.body.starts_with("<!doctype html>"), "{}", page.body);
+    let fragment = browser.get_htmx("/t/acme/overview", false).await;
+    assert_eq!(fragment.status, StatusCode::OK);
+    assert!(
+        fragment
+            .body
+            .starts_with("<title>Overview · scimgate</title>")
+            && !fragment.body.contains("<html")
+            && !fragment.body.contains("<script")
+            && fragment.body.contains("<main id=\"main\">")
+            && fragment.body.contains("aria-current=\"page\">Overview</a>"),
+        "{}",
+        fragment.body
+    );
+    assert!(
+        fragment
+            .vary
+            .as_deref()
+            .is_some_and(|v| v.contains("HX-Request")),
+        "{:?}",
+        fragment.vary
+    );
+    let restored = browser.get_htmx("/t/acme/overview", true).await;
+    assert!(
+        restored.body.starts_with("<!doctype html>"),
+        "{}",
+        restored.body
+    );
+    // An error page is a fragment too (htmx swaps every status in).
+    let missing = browser.get_htmx("/t/acme/users/no-such-user", false).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(
+        missing.body.starts_with("<title>Not found"),
+        "{}",
+        missing.body
+    );
+
+    // The forecast: asked for by the page, counted on its own request.
+    let settings = browser.get("/t/acme/settings").await;
+    assert!(
+        settings
+            .body
+            .contains("hx-get=\"/t/acme/settings/welcome-forecast\""),
+        "{}",
+        settings.body
+    );
+    let forecast = |body: &str| -> u64 {
+        let at = body.find("<strong>").expect("a count") + "<strong>".len();
+        body[at..at + body[at..].find('<').unwrap()]
+            .parse()
+            .unwrap()
+    };
+    let off = browser
+        .get_htmx("/t/acme/settings/welcome-forecast", false)
+        .await;
+    assert!(off.body.contains("Switched on, <strong>"), "{}", off.body);
+    let expected = forecast(&off.body);
+    assert!(
+        expected > 0,
+        "the rules give someone an account: {}",
+        off.body
+    );
+    // Without htmx the address gives the Settings page with the count in it.
+    let direct = browser.get("/t/acme/settings/welcome-forecast").await;
+    assert_eq!(
+        direct.location.as_deref(),
+        Some("/t/acme/settings?forecast=1#welcome-forecast")
+    );
+    let counted = browser.get("/t/acme/settings?forecast=1").await;
+    assert_eq!(
+        forecast(&counted.body[counted.body.find("welcome-forecast\" class").unwrap()..]),
+        expected
+    );
+
+    let mut settings = app.settings(&server.tenant).await.unwrap().value;
+    settings.welcome_email = true;
+    settings.sign_in_url = Some("https://crm.acme.example".into());
+    app.save_settings(&server.tenant, scimgate_app::Expect::Any, &settings)
+        .await
+        .unwrap();
+    let on = browser
+        .get_htmx("/t/acme/settings/welcome-forecast", false)
+        .await;
+    assert!(on.body.contains("account(s) would get one"), "{}", on.body);
+    assert_eq!(forecast(&on.body), expected);
+    app.sync_company(&server.tenant).await.unwrap();
+    let queued = app.outbox(&server.tenant, None, 100).await.unwrap();
+    let welcomes = queued.iter().filter(|m| m.event == "welcome").count();
+    assert_eq!(
+        welcomes as u64, expected,
+        "the forecast is what the run queued"
+    );
+    let after = browser
+        .get_htmx("/t/acme/settings/welcome-forecast", false)
+        .await;
+    assert_eq!(forecast(&after.body), 0, "{}", after.body);
 }
 
 /// Sign-in through an identity provider, without the provider (the whole flow runs in
@@ -1193,6 +1304,7 @@ on_both_backends!(
     identity_provider_sign_in_refusals,
     users_are_searched_and_paged_in_the_holding_area,
     an_operator_syncs_one_user,
+    htmx_fragments_and_the_welcome_forecast,
     settings_are_saved_with_their_version,
     subscriptions_tests_and_restart_from_settings,
     a_viewer_reads_settings_but_cannot_change_them,

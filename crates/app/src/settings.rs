@@ -42,3 +42,20 @@ impl App {
         })
     }
 }
+
+impl App {
+    /// How many accounts the next company sync would create with an e-mail address: with
+    /// welcome e-mails on, each of them gets one. (A run that stopped before queuing its
+    /// welcomes leaves a few more owed; the next run sends those too, and they are not
+    /// counted here.) This plans the whole company, so the page asks for it on its own.
+    pub async fn welcome_forecast(&self, tenant: &Tenant) -> Result<u64> {
+        let plan = self.preview(tenant, None).await?;
+        let welcomed = plan.items.iter().filter(|item| {
+            item.action == scimgate_scheduler::Action::Create
+                && item.target.as_ref().is_some_and(|fields| {
+                    fields.active && fields.email.as_deref().is_some_and(|e| !e.is_empty())
+                })
+        });
+        Ok(welcomed.count() as u64)
+    }
+}

@@ -90,6 +90,10 @@ pub fn router(
             post(settings_page::test),
         )
         .route("/t/{tenant}/settings/restart", post(settings_page::restart))
+        .route(
+            "/t/{tenant}/settings/welcome-forecast",
+            get(settings_page::welcome_forecast),
+        )
         .route(assets::HTMX_PATH, get(assets::htmx))
         .route(assets::CSS_PATH, get(assets::css))
         .route(assets::JS_PATH, get(assets::js))

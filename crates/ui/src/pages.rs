@@ -8,10 +8,29 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use scimgate_core::AdminRole;
 
+/// What the pages need to know about the request being answered.
+#[derive(Clone, Default)]
+pub struct RequestContext {
+    /// The id the server gave the request (`X-Request-Id`), for the error page: an
+    /// admin who reports it lets the operator find the log lines.
+    pub id: Option<String>,
+    /// htmx asked (`HX-Request`): the answer is the page's body without the document
+    /// around it, which htmx swaps in. A direct load, or htmx restoring history it lost,
+    /// gets the whole page.
+    pub fragment: bool,
+}
+
 tokio::task_local! {
-    /// The id the server gave the request being answered (`X-Request-Id`), for the
-    /// error page: an admin who reports it lets the operator find the log lines.
-    pub static REQUEST_ID: Option<String>;
+    pub static REQUEST: RequestContext;
+}
+
+fn request_context() -> RequestContext {
+    REQUEST.try_with(Clone::clone).unwrap_or_default()
+}
+
+/// Whether htmx asked for the request being answered.
+pub fn is_fragment() -> bool {
+    request_context().fragment
 }
 
 /// What the frame shows: title, who is signed in, the tenant and its navigation.
@@ -30,6 +49,10 @@ pub struct Frame {
     pub auto_sync: Option<bool>,
     /// Runs waiting for an admin's approval.
     pub waiting: usize,
+    /// The result of what the admin just did, shown as a toast.
+    pub toast: Option<String>,
+    /// Only the body, for htmx (see [`RequestContext::fragment`]).
+    pub fragment: bool,
 }
 
 /// The tenant pages, in the order of the navigation.
@@ -55,6 +78,8 @@ impl Frame {
             nav: Vec::new(),
             auto_sync: None,
             waiting: 0,
+            toast: None,
+            fragment: request_context().fragment,
         }
     }
 
@@ -81,6 +106,11 @@ impl Frame {
                 .collect(),
             ..Frame::signed(title, &at.signed)
         }
+    }
+
+    /// The frame with a toast saying how what the admin did turned out.
+    pub fn with_toast(self, toast: Option<String>) -> Frame {
+        Frame { toast, ..self }
     }
 }
 
@@ -138,8 +168,7 @@ impl Page {
     /// An internal error: the details go to the server log, not to the page.
     pub fn internal(error: &dyn std::fmt::Display) -> Response {
         tracing::error!(error = %error, "a UI request failed");
-        let request_id = REQUEST_ID.try_with(Clone::clone).ok().flatten();
-        let message = match request_id {
+        let message = match request_context().id {
             Some(id) => format!(
                 "Something went wrong on the server. The server log has the details under \
                  request id {id}; quote it when you report this."

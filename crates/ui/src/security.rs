@@ -3,6 +3,7 @@
 //! `Origin` or `Sec-Fetch-Site` naming another site, before any handler runs; every
 //! signed-in form also carries the session's CSRF token).
 
+use crate::pages::RequestContext;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -39,11 +40,21 @@ pub async fn guard(State(public): State<PublicHost>, request: Request, next: Nex
             (StatusCode::FORBIDDEN, "cross-site requests are refused").into_response(),
         );
     }
-    let request_id = (request.headers().get("x-request-id"))
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let response = crate::pages::REQUEST_ID.scope(request_id, next.run(request));
+    let context = RequestContext {
+        id: (request.headers().get("x-request-id"))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        fragment: wants_fragment(request.headers()),
+    };
+    let response = crate::pages::REQUEST.scope(context, next.run(request));
     with_headers(response.await)
+}
+
+/// Whether htmx asks for the page (it then swaps the body in), other than to restore
+/// a page it no longer has in its history cache (then it needs the whole document).
+fn wants_fragment(headers: &HeaderMap) -> bool {
+    let says = |name: &str| headers.get(name).is_some_and(|v| v.as_bytes() == b"true");
+    says("hx-request") && !says("hx-history-restore-request")
 }
 
 fn with_headers(mut response: Response) -> Response {
@@ -57,6 +68,8 @@ fn with_headers(mut response: Response) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // The same URL answers htmx with a fragment and a browser with a page.
+    headers.append(header::VARY, HeaderValue::from_static("HX-Request"));
     headers.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),

@@ -29,8 +29,38 @@ struct SettingsPage {
     dead: Vec<OutboxEntry>,
     event_kinds: Vec<&'static str>,
     can_edit: bool,
-    done: Option<&'static str>,
+    welcome_forecast: Forecast,
     problem: Option<String>,
+}
+
+/// How many accounts the next run would welcome.
+enum Forecast {
+    /// Not counted yet: the page asks for it (htmx) or offers a link.
+    Ask,
+    Counted(u64),
+    /// The rules cannot be evaluated (none yet, or broken).
+    NotCounted(String),
+}
+
+impl Forecast {
+    async fn count(at: &InTenant) -> Result<Forecast, AppError> {
+        match at.signed.app.welcome_forecast(&at.tenant).await {
+            Ok(count) => Ok(Forecast::Counted(count)),
+            Err(e @ (AppError::Invalid(_) | AppError::Rules { .. })) => {
+                Ok(Forecast::NotCounted(e.to_string()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The welcome e-mail's forecast alone, for htmx to put into the Settings page.
+#[derive(Template)]
+#[template(path = "welcome_forecast.html")]
+struct WelcomeForecast {
+    tenant: String,
+    settings: SyncSettings,
+    welcome_forecast: Forecast,
 }
 
 /// What a finished edit says after the redirect (`?done=…`: the state is in the URL).
@@ -46,15 +76,31 @@ fn done_text(code: &str) -> Option<&'static str> {
 }
 
 #[derive(Deserialize)]
-pub struct Done {
+pub struct Shown {
     done: Option<String>,
+    /// Count the accounts the next run would welcome (the page's link without script).
+    forecast: Option<String>,
 }
 
-async fn page(
-    at: &InTenant,
+/// What the page shows besides the settings.
+#[derive(Default)]
+struct Extras {
     done: Option<&'static str>,
     problem: Option<(StatusCode, String)>,
-) -> Response {
+    forecast: bool,
+}
+
+impl Extras {
+    fn problem(status: StatusCode, error: &AppError) -> Extras {
+        let problem = Some((status, error.to_string()));
+        Extras {
+            problem,
+            ..Extras::default()
+        }
+    }
+}
+
+async fn page(at: &InTenant, extras: Extras) -> Response {
     let app = &at.signed.app;
     let loaded = async {
         let settings = app.settings(&at.tenant).await?;
@@ -67,12 +113,20 @@ async fn page(
         Ok(loaded) => loaded,
         Err(e) => return Page::internal(&e),
     };
-    let (status, problem) = match problem {
+    let welcome_forecast = if extras.forecast {
+        match Forecast::count(at).await {
+            Ok(forecast) => forecast,
+            Err(e) => return Page::internal(&e),
+        }
+    } else {
+        Forecast::Ask
+    };
+    let (status, problem) = match extras.problem {
         Some((status, text)) => (status, Some(text)),
         None => (StatusCode::OK, None),
     };
     let page = SettingsPage {
-        frame: Frame::tenant("Settings", at, "settings"),
+        frame: Frame::tenant("Settings", at, "settings").with_toast(extras.done.map(str::to_owned)),
         reading: app.read_schedule(&settings.value.schedule).ok(),
         settings: settings.value,
         settings_version: settings.version,
@@ -81,14 +135,42 @@ async fn page(
         dead,
         event_kinds: EventKind::ALL.iter().map(|k| k.name()).collect(),
         can_edit: at.signed.account.role.allows(AdminRole::Administrator),
-        done,
+        welcome_forecast,
         problem,
     };
     render(status, &page)
 }
 
-pub async fn show(at: InTenant, Query(done): Query<Done>) -> Response {
-    page(&at, done.done.as_deref().and_then(done_text), None).await
+pub async fn show(at: InTenant, Query(shown): Query<Shown>) -> Response {
+    let extras = Extras {
+        done: shown.done.as_deref().and_then(done_text),
+        forecast: shown.forecast.is_some(),
+        ..Extras::default()
+    };
+    page(&at, extras).await
+}
+
+/// The welcome forecast alone, for htmx; a browser that comes here gets the page.
+pub async fn welcome_forecast(at: InTenant) -> Response {
+    if !crate::pages::is_fragment() {
+        let to = format!("/t/{}/settings?forecast=1#welcome-forecast", at.tenant.name);
+        return Redirect::to(&to).into_response();
+    }
+    let counted = async {
+        let settings = at.signed.app.settings(&at.tenant).await?.value;
+        Ok::<_, AppError>((settings, Forecast::count(&at).await?))
+    };
+    match counted.await {
+        Ok((settings, welcome_forecast)) => {
+            let fragment = WelcomeForecast {
+                tenant: at.tenant.name.to_string(),
+                settings,
+                welcome_forecast,
+            };
+            render(StatusCode::OK, &fragment)
+        }
+        Err(e) => Page::internal(&e),
+    }
 }
 
 /// After an edit: back to the page with what was done, or the page with the problem.
@@ -98,10 +180,10 @@ async fn after(at: &InTenant, result: Result<&'static str, AppError>) -> Respons
             Redirect::to(&format!("/t/{}/settings?done={code}", at.tenant.name)).into_response()
         }
         Err(e @ (AppError::Invalid(_) | AppError::Rules { .. } | AppError::Unstorable(_))) => {
-            page(at, None, Some((StatusCode::BAD_REQUEST, e.to_string()))).await
+            page(at, Extras::problem(StatusCode::BAD_REQUEST, &e)).await
         }
         Err(e @ (AppError::Stale(_) | AppError::Conflict(_) | AppError::Busy)) => {
-            page(at, None, Some((StatusCode::CONFLICT, e.to_string()))).await
+            page(at, Extras::problem(StatusCode::CONFLICT, &e)).await
         }
         Err(AppError::NotFound(_)) => Page::not_found(),
         Err(e) => Page::internal(&e),

@@ -151,7 +151,6 @@ struct UserPage {
     /// The runs that touched this user, newest first.
     history: Vec<(scimgate_core::Run, scimgate_core::RunUser)>,
     can_sync: bool,
-    done: Option<String>,
     problem: Option<String>,
 }
 
@@ -180,7 +179,7 @@ async fn user_page(
         Err(e) => return Page::internal(&e),
     };
     let page = UserPage {
-        frame: Frame::tenant(&view.user_name, at, "users"),
+        frame: Frame::tenant(&view.user_name, at, "users").with_toast(done),
         history,
         id: view.id,
         user_name: view.user_name,
@@ -194,7 +193,6 @@ async fn user_page(
         groups: view.groups,
         raw: view.raw,
         can_sync: at.signed.account.role.allows(AdminRole::Operator),
-        done,
         problem,
     };
     render(StatusCode::OK, &page)
@@ -230,7 +228,6 @@ async fn user_without_rules(at: &InTenant, id: &str, message: String) -> Respons
         verdict: String::new(),
         groups: groups.into_iter().map(|g| g.display_name).collect(),
         can_sync: false,
-        done: None,
         problem: Some(message),
     };
     render(StatusCode::OK, &page)

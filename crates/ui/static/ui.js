@@ -20,3 +20,25 @@ document.addEventListener("click", function (event) {
     done();
   }
 });
+
+// Toasts: the dismiss button hides one; otherwise it goes by itself after ten seconds,
+// but not while the pointer or the keyboard focus is on it (WCAG 2.2.1: time to read).
+document.addEventListener("click", function (event) {
+  var button = event.target.closest(".toast [data-dismiss]");
+  if (button) button.closest(".toast").hidden = true;
+});
+function scheduleToasts() {
+  document.querySelectorAll(".toast:not([data-timed])").forEach(function (toast) {
+    toast.setAttribute("data-timed", "");
+    var hide = function () {
+      if (toast.matches(":hover") || toast.contains(document.activeElement)) {
+        setTimeout(hide, 2000);
+      } else {
+        toast.hidden = true;
+      }
+    };
+    setTimeout(hide, 10000);
+  });
+}
+document.addEventListener("DOMContentLoaded", scheduleToasts);
+document.addEventListener("htmx:afterSettle", scheduleToasts);
