@@ -397,3 +397,108 @@ async fn notify_cli(backend: DbBackend) {
 }
 
 on_both_backends!(notify_cli);
+
+/// `scimgate rules apply|draft|publish|versions|diff|restore`: what a script does to
+/// change a tenant's rules safely from a terminal.
+async fn rule_versions_from_the_cli(backend: DbBackend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    create_tenant(&db, "acme");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let run = |args: &[&str]| {
+        let out = scimgate(&db, args);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        );
+        (out.status.success(), stdout, stderr)
+    };
+    let catalog = root.join("rules/catalog.yaml");
+    let sales = root.join("rules/sales-plan.yaml");
+    let (ok, _, err) = run(&[
+        "catalog",
+        "import",
+        "--tenant",
+        "acme",
+        catalog.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = run(&[
+        "rules",
+        "apply",
+        "--tenant",
+        "acme",
+        sales.to_str().unwrap(),
+        "--comment",
+        "first rules",
+    ]);
+    assert!(ok && out.contains("published as version"), "{out}{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let changed = dir.path().join("rules.yaml");
+    let text = std::fs::read_to_string(&sales).unwrap();
+    std::fs::write(
+        &changed,
+        text.replace("\"Sales Premium\"", "\"Sales Essentials\""),
+    )
+    .unwrap();
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(&broken, text.replace("\"Sales Premium\"", "\"Platinum\"")).unwrap();
+    let (ok, _, err) = run(&[
+        "rules",
+        "draft",
+        "--tenant",
+        "acme",
+        broken.to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && err.contains("Platinum") && err.contains("was not saved"),
+        "{err}"
+    );
+    let (ok, out, _) = run(&["rules", "draft", "--tenant", "acme"]);
+    assert!(ok && out.contains("acme has no draft"), "{out}");
+    let (ok, out, err) = run(&[
+        "rules",
+        "draft",
+        "--tenant",
+        "acme",
+        changed.to_str().unwrap(),
+    ]);
+    assert!(ok && out.contains("changed         Sales\n"), "{out}{err}");
+    let (ok, out, err) = run(&[
+        "rules",
+        "publish",
+        "--tenant",
+        "acme",
+        "--comment",
+        "Essentials",
+    ]);
+    assert!(ok && out.contains("published as version"), "{out}{err}");
+    let (ok, out, _) = run(&["rules", "versions", "--tenant", "acme"]);
+    assert!(ok, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "a header and two versions: {out}");
+    assert!(
+        lines[1].contains("Essentials") && lines[2].contains("first rules"),
+        "{out}"
+    );
+    let first = lines[2].split_whitespace().next().unwrap().to_owned();
+    let (ok, out, _) = run(&["rules", "diff", "--tenant", "acme", &first, "published"]);
+    assert!(
+        ok && out.contains("1 change(s)") && out.contains("changed         Sales"),
+        "{out}"
+    );
+    let (ok, _, err) = run(&["rules", "diff", "--tenant", "acme", "yesterday"]);
+    assert!(!ok && err.contains("version numbers"), "{err}");
+    let (ok, out, err) = run(&["rules", "restore", "--tenant", "acme", &first]);
+    assert!(ok && out.contains("is now the draft"), "{out}{err}");
+    let (ok, _, err) = run(&["rules", "publish", "--tenant", "acme", "--comment", "back"]);
+    assert!(ok, "{err}");
+    let (ok, out, _) = run(&["rules", "diff", "--tenant", "acme", &first, "published"]);
+    assert!(ok && out.contains("no changes"), "{out}");
+    let (ok, _, err) = run(&["rules", "draft", "--tenant", "acme", "--discard"]);
+    assert!(!ok && err.contains("no draft"), "{err}");
+}
+
+on_both_backends!(rule_versions_from_the_cli);

@@ -315,7 +315,7 @@ fn readme_walkthrough_runs_and_does_what_it_says() {
     // Step 3.
     t.check(
         t.count("catalogue of acme imported: 6 user plans, 4 companies, 14 groups, 10 roles") == 1
-            && t.count("rule set of acme saved: 4 rules") == 1,
+            && t.count("rule set of acme published as version 1: 4 rules") == 1,
         || "catalogue import or rules apply did not report what the README says".into(),
     );
     // Step 4: the server listened on $PORT and /healthz answered.

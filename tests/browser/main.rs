@@ -340,6 +340,37 @@ async fn an_administrator_works_through_the_ui(backend: DbBackend) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // Rules: switch one off (a draft; sync keeps the published rules), publish it.
+    let before = stage.app().rule_set(&tenant).await.unwrap().version;
+    browser.button("Rules").await.click().await;
+    browser.wait_for_text("Published versions").await;
+    stage.assert_accessible("rules").await;
+    browser
+        .find("button[aria-label='Active: Nordic sales']")
+        .await
+        .click()
+        .await;
+    browser.wait_for_text("Draft — 1 change(s)").await;
+    // The draft's impact arrives by itself (htmx).
+    browser
+        .wait_for_text("What the next company sync would do")
+        .await;
+    stage.assert_accessible("rules with a draft").await;
+    assert_eq!(stage.app().rule_set(&tenant).await.unwrap().version, before);
+    browser.find("#comment").await.fill("Nordics paused").await;
+    browser.button("Publish").await.click().await;
+    browser
+        .wait_for_text("Published: sync uses these rules")
+        .await;
+    let published = stage.app().rule_set(&tenant).await.unwrap();
+    assert!(published.version > before);
+    assert!(
+        !(published.value.rules.iter())
+            .find(|r| r.name == "Nordic sales")
+            .unwrap()
+            .active
+    );
+
     browser.button("Sign out").await.click().await;
     browser.wait_for_url("/sign-in").await;
 

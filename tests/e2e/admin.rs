@@ -1405,7 +1405,129 @@ async fn values_no_database_can_store_are_refused_alike(backend: DbBackend) {
     assert_eq!(before, after, "nothing changed");
 }
 
+/// The draft and the versions over HTTP: a draft is saved (only when it compiles) and
+/// previewed while sync keeps the published rules; publishing needs a comment and keeps
+/// a version; versions are listed, read, compared and restored.
+async fn rule_drafts_and_versions_over_the_api(backend: DbBackend) {
+    let Some(api) = Api::ready(backend).await else {
+        return;
+    };
+    let none = api.get("/rules/draft").await;
+    assert!(message(404, &none).contains("no draft"));
+    let versions = ok(api.get("/rules/versions").await);
+    assert_eq!(
+        versions["versions"].as_array().unwrap().len(),
+        1,
+        "{versions}"
+    );
+    let first = versions["versions"][0]["version"].as_i64().unwrap();
+    assert_eq!(versions["versions"][0]["published_by"], "admin API");
+
+    // A draft with Sales on Standard.
+    let standard = RULES.replace("user_plan: \"Sales Premium\"", "user_plan: \"Standard\"");
+    let broken = RULES.replace("\"Sales Premium\"", "\"Platinum\"");
+    let refused = api
+        .send(Method::PUT, "/rules/draft", &[], Body::Yaml(broken))
+        .await;
+    assert!(message(400, &refused).contains("Platinum"));
+    let draft = ok(api
+        .send(Method::PUT, "/rules/draft", &[], Body::Yaml(standard))
+        .await);
+    assert_eq!(draft["changes"]["changed"], json!(["Sales"]), "{draft}");
+    assert_eq!(draft["base_version"], first);
+    let plan_of = |preview: &Value| {
+        preview["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["username"] == "alice@contoso.com")
+            .map(|i| i["target"]["user_plan"].clone())
+            .unwrap()
+    };
+    let drafted = ok(api.get_with("/preview", &[("rules", "draft")]).await);
+    assert_eq!(plan_of(&drafted), "Standard");
+    let published = ok(api.get("/preview").await);
+    assert_eq!(
+        plan_of(&published),
+        "Sales Premium",
+        "sync keeps the published set"
+    );
+    let bad = api.get_with("/preview", &[("rules", "mine")]).await;
+    assert!(message(400, &bad).contains("rules=published|draft"));
+
+    // Publish: a comment is required.
+    let empty = api
+        .send(
+            Method::POST,
+            "/rules/draft/publish",
+            &[],
+            Body::Json(json!({"comment": ""})),
+        )
+        .await;
+    assert!(message(400, &empty).contains("comment"));
+    let done = ok(api
+        .send(
+            Method::POST,
+            "/rules/draft/publish",
+            &[],
+            Body::Json(json!({"comment": "Sales to Standard"})),
+        )
+        .await);
+    let second = done["version"].as_i64().unwrap();
+    assert!(second > first);
+    assert_eq!(plan_of(&ok(api.get("/preview").await)), "Standard");
+    let listed = ok(api.get("/rules/versions").await);
+    assert_eq!(listed["versions"][0]["comment"], "Sales to Standard");
+    let old = ok(api.get(&format!("/rules/versions/{first}")).await);
+    assert!(old["yaml"].as_str().unwrap().contains("Sales Premium"));
+    let missing = api.get("/rules/versions/999").await;
+    message(404, &missing);
+    let diff = ok(api
+        .get_with(
+            "/rules/diff",
+            &[("from", &first.to_string()), ("to", "published")],
+        )
+        .await);
+    assert_eq!(diff["changed"], json!(["Sales"]), "{diff}");
+    let bad = api.get_with("/rules/diff", &[("from", "yesterday")]).await;
+    assert!(message(400, &bad).contains("yesterday"));
+
+    // Restore the first version as the draft, discard it, restore and publish it.
+    let restored = ok(api
+        .send(
+            Method::POST,
+            &format!("/rules/versions/{first}/restore"),
+            &[],
+            Body::Empty,
+        )
+        .await);
+    assert_eq!(restored["base_version"], second);
+    let discarded = api
+        .send(Method::DELETE, "/rules/draft", &[], Body::Empty)
+        .await;
+    assert_eq!(discarded.0, 204, "{}", discarded.1);
+    message(404, &api.get("/rules/draft").await);
+    ok(api
+        .send(
+            Method::POST,
+            &format!("/rules/versions/{first}/restore"),
+            &[],
+            Body::Empty,
+        )
+        .await);
+    ok(api
+        .send(
+            Method::POST,
+            "/rules/draft/publish",
+            &[],
+            Body::Json(json!({"comment": "back"})),
+        )
+        .await);
+    assert_eq!(plan_of(&ok(api.get("/preview").await)), "Sales Premium");
+}
+
 on_both_backends!(
+    rule_drafts_and_versions_over_the_api,
     values_no_database_can_store_are_refused_alike,
     catalogue_changes_that_break_the_saved_rules_are_refused,
     auth_refuses_bad_tokens_and_hides_other_tenants,

@@ -20,6 +20,9 @@ pub fn versioned_base(method: &Method, rest: &str) -> Option<&'static str> {
         ("PUT", ["catalog"]) | ("PUT" | "DELETE", ["catalog", _, _]) => Some("/catalog"),
         ("PUT", ["rules"]) | ("PUT", ["rules", "order"]) => Some("/rules"),
         ("POST", ["rules", _, "activate" | "deactivate"]) => Some("/rules"),
+        ("PUT" | "DELETE", ["rules", "draft"])
+        | ("POST", ["rules", "draft", "publish"])
+        | ("POST", ["rules", "versions", _, "restore"]) => Some("/rules/draft"),
         ("PUT", ["settings"]) => Some("/settings"),
         ("POST", ["subscriptions"]) | ("DELETE", ["subscriptions", _]) => Some("/subscriptions"),
         _ => None,

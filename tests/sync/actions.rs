@@ -136,6 +136,19 @@ async fn seats_run_out_in_arrival_order_with_an_error_naming_the_plan(backend: D
         .unwrap();
     assert_eq!((outcome.created, outcome.errors), (5, 3));
     assert!(f.account_of(&second).await.is_none());
+    f.assert_seats_counted().await;
+    // The user page plans one user from the seats others hold, counted where the
+    // accounts are: the refused user is still refused, a holder keeps their seat.
+    let (one, _) = (f.syncer)
+        .preview_user(f.tenant(), &second, None)
+        .await
+        .unwrap();
+    assert_eq!(one.action, Action::Error, "{:?}", one.reason);
+    let (holder, _) = (f.syncer)
+        .preview_user(f.tenant(), &first, None)
+        .await
+        .unwrap();
+    assert_eq!(holder.action, Action::Unchanged);
 
     // A holder keeps its seat even when someone who arrived earlier now wants it.
     f.set_active(&others[0], false).await;
@@ -305,6 +318,7 @@ async fn deactivated_user_is_deprovisioned_and_gets_the_account_back_when_enable
         1,
         "the seat is freed"
     );
+    f.assert_seats_counted().await;
 
     f.set_active(&ann, true).await;
     let outcome = f
@@ -318,6 +332,7 @@ async fn deactivated_user_is_deprovisioned_and_gets_the_account_back_when_enable
     assert!(back.fields.active);
     assert!(back.deactivated_at.is_none());
     assert_eq!(f.accounts().await.len(), 2);
+    f.assert_seats_counted().await;
 }
 
 async fn deleted_user_is_deprovisioned_and_its_data_kept(backend: DbBackend) {
@@ -445,6 +460,15 @@ async fn restart_keeps_accounts_and_relinks_them_by_external_id(backend: DbBacke
     let step = item(&plan, &ann_again);
     assert_eq!(step.action, Action::Update, "re-linking is an update");
     assert_eq!(step.account, Some(ann_before.pk));
+    // The user page's one-user plan finds the unlinked account by externalId too.
+    let (one, _) = (f.syncer)
+        .preview_user(f.tenant(), &ann_again, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (one.action, one.account),
+        (Action::Update, Some(ann_before.pk))
+    );
     assert_eq!(plan.totals.awaiting_relink, 1);
     f.syncer
         .sync_company(f.tenant(), Trigger::ManualCompany)
@@ -453,6 +477,7 @@ async fn restart_keeps_accounts_and_relinks_them_by_external_id(backend: DbBacke
     let relinked = f.account_of(&ann_again).await.unwrap();
     assert_eq!(relinked.pk, ann_before.pk, "no duplicate account");
     assert_eq!(f.accounts().await.len(), 2);
+    f.assert_seats_counted().await;
     let again = f
         .syncer
         .sync_company(f.tenant(), Trigger::ManualCompany)

@@ -172,6 +172,19 @@ impl Fixture {
         self.syncer.crm().accounts(self.tenant()).await.unwrap()
     }
 
+    /// The target's seats in use (kept as counts by the database) are the active
+    /// accounts per plan, counted here one by one.
+    pub async fn assert_seats_counted(&self) {
+        let mut counted = std::collections::BTreeMap::<String, u64>::new();
+        for account in self.accounts().await {
+            if let (true, Some(plan)) = (account.fields.active, account.fields.user_plan) {
+                *counted.entry(plan).or_default() += 1;
+            }
+        }
+        let kept = self.syncer.crm().seats_in_use(self.tenant()).await.unwrap();
+        assert_eq!(kept, counted.into_iter().collect::<Vec<_>>());
+    }
+
     pub async fn account_of(&self, user_id: &str) -> Option<CrmAccount> {
         self.accounts()
             .await

@@ -9,4 +9,5 @@ mod fixture;
 mod guard;
 mod review;
 mod target;
+mod versions;
 mod welcome;

@@ -1074,6 +1074,24 @@ async fn an_operator_syncs_one_user(backend: DbBackend) {
         "{}",
         overview.body
     );
+    // One Sales Premium seat, taken: the other Sales member's run ends in error, and
+    // the facet finds them (and only them).
+    let one_seat = include_str!("../../rules/catalog.yaml").replace(
+        "{ name: \"Sales Premium\", seats: 80 }",
+        "{ name: \"Sales Premium\", seats: 1 }",
+    );
+    let catalog = scimgate_core::Catalog::from_yaml(&one_seat).unwrap();
+    app.replace_catalog(&server.tenant, scimgate_app::Expect::Any, catalog)
+        .await
+        .unwrap();
+    let outcome = app.sync_company(&server.tenant).await.unwrap();
+    assert_eq!(outcome.errors, 1, "{outcome:?}");
+    let in_error = browser.get("/t/acme/users?status=error").await;
+    assert!(
+        in_error.body.contains("1–1 of 1 users") && in_error.body.contains("user001@acme.example"),
+        "{}",
+        in_error.body
+    );
 }
 
 /// htmx gets the body without the document around it (a browser the whole page), and the
@@ -1184,6 +1202,240 @@ async fn htmx_fragments_and_the_welcome_forecast(backend: DbBackend) {
         .get_htmx("/t/acme/settings/welcome-forecast", false)
         .await;
     assert_eq!(forecast(&after.body), 0, "{}", after.body);
+}
+
+/// The Rules page: edits go to a draft (sync keeps the published rules), a broken draft is
+/// refused at its rule, publishing needs a comment and makes a version, an old version is
+/// restored as the draft; Viewers read only, a stale form is a conflict.
+async fn rules_are_drafted_published_and_restored(backend: DbBackend) {
+    let Some(server) = setup(backend, AdminRole::Administrator).await else {
+        return;
+    };
+    let app = app_of(&server);
+    stage(&server, &app, 2).await;
+    let first = app.rule_set(&server.tenant).await.unwrap();
+    let mut browser = Browser::new(&server);
+    browser.sign_in("ops", PASSWORD).await;
+    let page = browser.get("/t/acme/rules").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains(&format!(
+            "Showing the published rules, version {}",
+            first.version
+        )) && page.body.contains("<strong>Nordic sales</strong>"),
+        "{}",
+        page.body
+    );
+    let csrf = browser.csrf("/t/acme/rules").await;
+
+    // Switch a rule off: a draft, the published set untouched.
+    let off = browser
+        .post(
+            "/t/acme/rules/active",
+            &[
+                ("csrf", &csrf),
+                ("version", "0"),
+                ("rule", "Nordic sales"),
+                ("active", "false"),
+            ],
+        )
+        .await;
+    assert_eq!(off.status, StatusCode::SEE_OTHER, "{}", off.body);
+    let page = browser.get("/t/acme/rules?done=saved").await;
+    assert!(
+        page.body.contains("Draft — 1 change(s)") && page.body.contains("Changed: Nordic sales"),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        app.rule_set(&server.tenant).await.unwrap().version,
+        first.version
+    );
+    let draft = app.rule_draft(&server.tenant).await.unwrap();
+    assert!(!draft.value.as_ref().unwrap().rules.rules[2].active);
+    let version = form_version(&page.body, "/t/acme/rules/move");
+    assert_eq!(version, draft.version.to_string());
+
+    // Move the last rule up; a stale version is a conflict that changes nothing.
+    let stale = browser
+        .post(
+            "/t/acme/rules/move",
+            &[
+                ("csrf", &csrf),
+                ("version", "0"),
+                ("rule", "Everyone else"),
+                ("direction", "up"),
+            ],
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.body);
+    let moved = browser
+        .post(
+            "/t/acme/rules/move",
+            &[
+                ("csrf", &csrf),
+                ("version", &version),
+                ("rule", "Everyone else"),
+                ("direction", "up"),
+            ],
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::SEE_OTHER, "{}", moved.body);
+    let names: Vec<String> = (app.rule_draft(&server.tenant).await.unwrap().value.unwrap())
+        .rules
+        .rules
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(
+        names,
+        ["Sales", "Sales managers", "Everyone else", "Nordic sales"]
+    );
+
+    // YAML with a plan the catalogue lacks: refused at its rule, the draft unchanged.
+    let page = browser.get("/t/acme/rules").await;
+    let version = form_version(&page.body, "/t/acme/rules/yaml");
+    let broken =
+        include_str!("../../rules/sales-plan.yaml").replace("\"Sales Premium\"", "\"Platinum\"");
+    let refused = browser
+        .post(
+            "/t/acme/rules/yaml",
+            &[("csrf", &csrf), ("version", &version), ("yaml", &broken)],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused.body.contains("Platinum") && refused.body.contains("Sales"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        app.rule_draft(&server.tenant)
+            .await
+            .unwrap()
+            .version
+            .to_string(),
+        version
+    );
+
+    // The impact of the draft, for htmx; the export of the draft.
+    let impact = browser.get_htmx("/t/acme/rules/impact", false).await;
+    assert!(
+        impact
+            .body
+            .contains("Published</th><th scope=\"col\">Draft"),
+        "{}",
+        impact.body
+    );
+    let export = browser.get("/t/acme/rules/export?of=draft").await;
+    assert_eq!(export.status, StatusCode::OK);
+    assert!(export.body.contains("active: false"), "{}", export.body);
+
+    // Publish: a comment is required; then a new version, no draft.
+    let empty = browser
+        .post(
+            "/t/acme/rules/publish",
+            &[("csrf", &csrf), ("version", &version), ("comment", " ")],
+        )
+        .await;
+    assert_eq!(empty.status, StatusCode::BAD_REQUEST, "{}", empty.body);
+    let published = browser
+        .post(
+            "/t/acme/rules/publish",
+            &[
+                ("csrf", &csrf),
+                ("version", &version),
+                ("comment", "Nordics off for now"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        published.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        published.body
+    );
+    let now = app.rule_set(&server.tenant).await.unwrap();
+    assert!(now.version > first.version);
+    assert!(
+        !now.value
+            .rules
+            .iter()
+            .find(|r| r.name == "Nordic sales")
+            .unwrap()
+            .active
+    );
+    assert!(app
+        .rule_draft(&server.tenant)
+        .await
+        .unwrap()
+        .value
+        .is_none());
+    let page = browser
+        .get(&format!("/t/acme/rules?compare={}", first.version))
+        .await;
+    assert!(
+        page.body.contains("Nordics off for now")
+            && page.body.contains("Changed: Nordic sales")
+            && page.body.contains("Moved: Nordic sales"),
+        "{}",
+        page.body
+    );
+
+    // Restore the first version as the draft and publish it: as it was.
+    let restored = browser
+        .post(
+            &format!("/t/acme/rules/versions/{}/restore", first.version),
+            &[("csrf", &csrf), ("version", "0")],
+        )
+        .await;
+    assert_eq!(restored.status, StatusCode::SEE_OTHER, "{}", restored.body);
+    let page = browser.get("/t/acme/rules").await;
+    let version = form_version(&page.body, "/t/acme/rules/publish");
+    let back = browser
+        .post(
+            "/t/acme/rules/publish",
+            &[("csrf", &csrf), ("version", &version), ("comment", "back")],
+        )
+        .await;
+    assert_eq!(back.status, StatusCode::SEE_OTHER, "{}", back.body);
+    assert_eq!(
+        app.rule_set(&server.tenant).await.unwrap().value.source,
+        first.value.source
+    );
+    assert_eq!(app.rule_versions(&server.tenant).await.unwrap().len(), 3);
+}
+
+async fn a_viewer_reads_rules_but_cannot_change_them(backend: DbBackend) {
+    let Some(server) = setup(backend, AdminRole::Viewer).await else {
+        return;
+    };
+    let app = app_of(&server);
+    stage(&server, &app, 2).await;
+    let mut browser = Browser::new(&server);
+    browser.sign_in("ops", PASSWORD).await;
+    let page = browser.get("/t/acme/rules").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Nordic sales") && !page.body.contains("Save draft"));
+    let csrf = browser.csrf("/t/acme/overview").await;
+    let refused = browser
+        .post(
+            "/t/acme/rules/active",
+            &[
+                ("csrf", &csrf),
+                ("version", "0"),
+                ("rule", "Sales"),
+                ("active", "false"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(app
+        .rule_draft(&server.tenant)
+        .await
+        .unwrap()
+        .value
+        .is_none());
 }
 
 /// Sign-in through an identity provider, without the provider (the whole flow runs in
@@ -1305,6 +1557,8 @@ on_both_backends!(
     users_are_searched_and_paged_in_the_holding_area,
     an_operator_syncs_one_user,
     htmx_fragments_and_the_welcome_forecast,
+    rules_are_drafted_published_and_restored,
+    a_viewer_reads_rules_but_cannot_change_them,
     settings_are_saved_with_their_version,
     subscriptions_tests_and_restart_from_settings,
     a_viewer_reads_settings_but_cannot_change_them,

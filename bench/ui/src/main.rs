@@ -35,6 +35,10 @@ struct Args {
     /// Requests per page kind.
     #[arg(long, default_value_t = 300)]
     requests: usize,
+    /// Lift the example catalogue's seat limits before the first sync, so every user
+    /// gets an account (100,000 accounts instead of the 705 the seats allow).
+    #[arg(long)]
+    unlimited_seats: bool,
 }
 
 fn external_id(i: u64) -> String {
@@ -204,6 +208,14 @@ async fn main() -> anyhow::Result<()> {
     if staged == 0 {
         seed(&store, &tenant, args.users).await?;
         scimgate_server::demo::load_examples(&app, &tenant).await?;
+        if args.unlimited_seats {
+            let mut catalog = app.catalog(&tenant).await?.value;
+            for plan in &mut catalog.user_plans {
+                *plan = scimgate_core::CatalogEntry::Name(plan.name().to_owned());
+            }
+            app.replace_catalog(&tenant, scimgate_app::Expect::Any, catalog)
+                .await?;
+        }
         app.create_admin_account(
             "bench",
             PASSWORD,

@@ -4,7 +4,7 @@
 use crate::{App, AppError, Result};
 use scimgate_core::{RuleSource, Tenant};
 use scimgate_rules::{LoadError, RuleEdit};
-use scimgate_store::{Aggregate, Expect, Versioned};
+use scimgate_store::{Aggregate, Expect, Publication, Versioned};
 use serde::Serialize;
 
 /// A saved rule set as front ends show it.
@@ -22,7 +22,27 @@ pub struct RuleSummary {
     pub active: bool,
 }
 
+/// One rule with its own YAML, for showing it alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleText {
+    pub name: String,
+    pub active: bool,
+    pub yaml: String,
+}
+
 impl RuleSetView {
+    /// Each rule with its own YAML, in order.
+    pub fn texts(&self) -> Vec<RuleText> {
+        let texts = scimgate_rules::rule_texts(&self.source.yaml);
+        (self.rules.iter().zip(texts))
+            .map(|(rule, (_, yaml))| RuleText {
+                name: rule.name.clone(),
+                active: rule.active,
+                yaml,
+            })
+            .collect()
+    }
+
     pub fn of(source: RuleSource) -> RuleSetView {
         let rules = scimgate_rules::rule_summary(&source.yaml)
             .into_iter()
@@ -52,26 +72,48 @@ impl App {
         })
     }
 
-    /// Saves a rule set that compiles against the current catalogue; changes nothing if
-    /// it does not (every problem in [`AppError::Rules`]).
+    /// Publishes a whole rule set (not through the draft) that compiles against the
+    /// current catalogue, as a new version; changes nothing if it does not (every problem
+    /// in [`AppError::Rules`]).
     pub async fn save_rules(
         &self,
         tenant: &Tenant,
         expect: Expect,
         source: RuleSource,
     ) -> Result<Versioned<RuleSetView>> {
+        let publication = Publication {
+            by: "scimgate".into(),
+            comment: "the whole rule set replaced".into(),
+        };
+        self.publish_rules(tenant, expect, source, publication)
+            .await
+    }
+
+    /// [`App::save_rules`], saying who publishes and why.
+    pub async fn publish_rules(
+        &self,
+        tenant: &Tenant,
+        expect: Expect,
+        source: RuleSource,
+        publication: Publication,
+    ) -> Result<Versioned<RuleSetView>> {
         let checked = source.clone();
         let saved = self
             .store
-            .save_rule_set(tenant, expect, source, self.now(), move |catalog| {
-                match scimgate_rules::compile(&checked, catalog) {
+            .save_rule_set(
+                tenant,
+                expect,
+                source,
+                publication,
+                self.now(),
+                move |catalog| match scimgate_rules::compile(&checked, catalog) {
                     Ok(_) => Ok(checked),
                     Err(problems) => Err(AppError::Rules {
                         context: "the rule set was not saved".into(),
                         problems,
                     }),
-                }
-            })
+                },
+            )
             .await?;
         Ok(Versioned {
             version: saved.version,
@@ -113,16 +155,20 @@ impl App {
             Expect::Version(_) => expect,
             Expect::Any => Expect::Version(saved.version),
         };
-        let yaml =
-            scimgate_rules::edit_yaml(&saved.value.source.yaml, edit).map_err(|e| match e {
-                scimgate_rules::EditError::NoRule { .. } => AppError::NotFound(e.to_string()),
-                scimgate_rules::EditError::BadOrder(_) => AppError::Invalid(e.to_string()),
-                scimgate_rules::EditError::Unreadable(_) => AppError::Internal(e.to_string()),
-            })?;
+        let yaml = scimgate_rules::edit_yaml(&saved.value.source.yaml, edit).map_err(edit_error)?;
         let source = RuleSource {
             yaml,
             scripts: saved.value.source.scripts,
         };
         self.save_rules(tenant, expect, source).await
+    }
+}
+
+/// A rule edit that cannot be made: a rule that is not there, an order that is not one.
+pub(crate) fn edit_error(e: scimgate_rules::EditError) -> AppError {
+    match e {
+        scimgate_rules::EditError::NoRule { .. } => AppError::NotFound(e.to_string()),
+        scimgate_rules::EditError::BadOrder(_) => AppError::Invalid(e.to_string()),
+        scimgate_rules::EditError::Unreadable(_) => AppError::Internal(e.to_string()),
     }
 }

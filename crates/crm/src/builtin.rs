@@ -29,6 +29,20 @@ impl CrmTarget for BuiltinCrm {
         Box::pin(async move { Ok(self.store.account(tenant, pk).await?) })
     }
 
+    fn accounts_of_user<'a>(
+        &'a self,
+        tenant: &'a Tenant,
+        staged_user_id: &'a str,
+        external_id: Option<&'a str>,
+    ) -> CrmFuture<'a, Vec<CrmAccount>> {
+        Box::pin(async move {
+            Ok(self
+                .store
+                .accounts_of_user(tenant, staged_user_id, external_id)
+                .await?)
+        })
+    }
+
     fn seats_in_use<'a>(&'a self, tenant: &'a Tenant) -> CrmFuture<'a, Vec<(String, u64)>> {
         Box::pin(async move {
             let counted = self.store.seats_in_use(tenant).await?;

@@ -58,6 +58,25 @@ pub trait CrmTarget: Send + Sync {
         })
     }
 
+    /// The accounts a one-user plan can touch: the one linked to `staged_user_id`, and
+    /// unlinked ones (after a restart) whose externalId is `external_id`. This default
+    /// filters [`CrmTarget::accounts`]; a target that can look them up does so instead.
+    fn accounts_of_user<'a>(
+        &'a self,
+        tenant: &'a Tenant,
+        staged_user_id: &'a str,
+        external_id: Option<&'a str>,
+    ) -> CrmFuture<'a, Vec<CrmAccount>> {
+        Box::pin(async move {
+            let mut accounts = self.accounts(tenant).await?;
+            accounts.retain(|a| match a.staged_user_id.as_deref() {
+                Some(id) => id == staged_user_id,
+                None => external_id.is_some() && a.external_id.as_deref() == external_id,
+            });
+            Ok(accounts)
+        })
+    }
+
     /// Applies changes as one unit where the target allows it, returning each change's
     /// account pk. Applying a change that is already in effect changes nothing, so a run
     /// repeated after a crash cannot duplicate accounts: a create for a staged user that

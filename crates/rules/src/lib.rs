@@ -3,6 +3,7 @@
 //! every value it sets. Pure: no database, no network, no clock (docs/design.md §5).
 
 mod catalog;
+mod diff;
 mod edit;
 mod error;
 mod evaluate;
@@ -15,6 +16,7 @@ mod settings;
 mod source;
 
 pub use catalog::{Catalog, CatalogEntry, NamedEntry};
+pub use diff::{diff, rule_texts, RuleSetDiff};
 pub use edit::{edit_yaml, EditError, RuleEdit};
 pub use error::{LoadError, Place};
 pub use evaluate::{

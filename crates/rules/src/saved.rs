@@ -63,17 +63,11 @@ fn script_names(yaml: &str) -> Vec<String> {
 /// `(name, active)` of every rule the YAML lists, in order; empty if it does not parse.
 pub fn rule_summary(yaml: &str) -> Vec<(String, bool)> {
     use serde_yaml::Value as Yaml;
-    let Ok(doc) = serde_yaml::from_str::<Yaml>(yaml) else {
-        return Vec::new();
-    };
-    doc.get("rules")
-        .and_then(Yaml::as_sequence)
+    crate::diff::rules_of(yaml)
         .into_iter()
-        .flatten()
-        .map(|rule| {
-            let name = rule.get("name").and_then(Yaml::as_str).unwrap_or_default();
+        .map(|(name, rule)| {
             let active = rule.get("active").and_then(Yaml::as_bool).unwrap_or(true);
-            (name.to_owned(), active)
+            (name, active)
         })
         .collect()
 }

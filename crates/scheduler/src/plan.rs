@@ -140,6 +140,9 @@ pub struct Planner<'a> {
     groups_of: Option<HashMap<String, Vec<usize>>>,
     items: Vec<PlanItem>,
     received: u64,
+    /// Seats per plan held by active accounts that are not in `accounts` (a one-user
+    /// plan is given only the accounts it can touch, and the others' seats as counts).
+    seats_elsewhere: HashMap<String, u64>,
 }
 
 impl<'a> Planner<'a> {
@@ -167,6 +170,15 @@ impl<'a> Planner<'a> {
             groups_of: None,
             items: Vec::new(),
             received: 0,
+            seats_elsewhere: HashMap::new(),
+        }
+    }
+
+    /// Seats per plan held by active accounts left out of `accounts`: they count as used.
+    pub fn with_seats_elsewhere(self, seats_elsewhere: HashMap<String, u64>) -> Planner<'a> {
+        Planner {
+            seats_elsewhere,
+            ..self
         }
     }
 
@@ -271,7 +283,13 @@ impl<'a> Planner<'a> {
             .count() as u64;
         let active = self.accounts.iter().filter(|a| a.fields.active).count() as u64;
         let held = guard_trips(deprovisions, active);
-        let seats = allocate_seats(self.catalog, &mut items, self.accounts, &self.scope, held);
+        let seats = allocate_seats(
+            self.catalog,
+            &mut items,
+            (self.accounts, self.seats_elsewhere),
+            &self.scope,
+            held,
+        );
         let mut totals = Totals {
             users_received: self.received,
             awaiting_relink: self

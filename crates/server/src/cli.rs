@@ -169,12 +169,12 @@ pub fn main() -> anyhow::Result<()> {
             .build()
     };
     let command = match cli.command {
-        Command::Rules {
-            command: crate::rules_cli::RulesCommand::Apply { tenant, file },
-        } => {
+        Command::Rules { command } if command.needs_database() => {
             return runtime()?.block_on(async {
                 let store = open(&database_url).await?;
-                crate::sync_cli::rules_apply(&store, &tenant, &file).await
+                let done = crate::rule_versions_cli::run(&store, command).await;
+                store.close().await;
+                done
             })
         }
         // Checking and trying rules is pure: no database and no runtime for them.

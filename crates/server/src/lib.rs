@@ -7,6 +7,7 @@ pub mod config;
 pub mod demo;
 mod notify_cli;
 mod request_id;
+mod rule_versions_cli;
 mod rules_cli;
 mod sync_cli;
 

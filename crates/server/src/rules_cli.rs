@@ -30,17 +30,68 @@ pub enum RulesCommand {
         json: bool,
     },
     /// Save a rule file (and the .rhai scripts it names) as a tenant's rule set, after
-    /// checking it against the tenant's catalogue.
+    /// checking it against the tenant's catalogue, and publish it at once as a new version.
     Apply {
         #[arg(long)]
         tenant: String,
         file: PathBuf,
+        /// Why, kept with the version.
+        #[arg(long, default_value = "applied from a file")]
+        comment: String,
     },
+    /// Show the tenant's draft and what it changes; with a FILE, save that file as the
+    /// draft (it must compile); with --discard, throw the draft away.
+    Draft {
+        #[arg(long)]
+        tenant: String,
+        file: Option<PathBuf>,
+        #[arg(long, conflicts_with = "file")]
+        discard: bool,
+    },
+    /// Publish the draft as the tenant's next version (sync uses it from then on).
+    Publish {
+        #[arg(long)]
+        tenant: String,
+        /// Why, kept with the version.
+        #[arg(long)]
+        comment: String,
+    },
+    /// List the published versions, newest first.
+    Versions {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// What changed between two rule sets: version numbers, `published` or `draft`.
+    Diff {
+        #[arg(long)]
+        tenant: String,
+        from: String,
+        #[arg(default_value = "draft")]
+        to: String,
+    },
+    /// Make a published version the draft (publish it to make it current again).
+    Restore {
+        #[arg(long)]
+        tenant: String,
+        version: i64,
+    },
+}
+
+impl RulesCommand {
+    /// Checking and trying rule files is pure; the rest works on a tenant's rule set.
+    pub fn needs_database(&self) -> bool {
+        !matches!(self, RulesCommand::Check { .. } | RulesCommand::Eval { .. })
+    }
 }
 
 pub fn run(command: RulesCommand) -> anyhow::Result<()> {
     match command {
-        RulesCommand::Apply { .. } => bail!("rules apply needs the database"),
+        RulesCommand::Apply { .. }
+        | RulesCommand::Draft { .. }
+        | RulesCommand::Publish { .. }
+        | RulesCommand::Versions { .. }
+        | RulesCommand::Diff { .. }
+        | RulesCommand::Restore { .. } => bail!("this rules command needs the database"),
         RulesCommand::Check { file, catalog } => {
             let set = load(&file, catalog.as_deref())?;
             println!("{}: {} rules OK", file.display(), set.len());

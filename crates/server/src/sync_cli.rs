@@ -67,7 +67,7 @@ pub struct RunsArgs {
 }
 
 /// The application over `store`, into the built-in CRM, on the system clock.
-fn app(store: &Store) -> App {
+pub(crate) fn app(store: &Store) -> App {
     let app = App::builtin(
         store.clone(),
         Arc::new(SystemClock),
@@ -112,14 +112,24 @@ pub async fn catalog(store: &Store, command: CatalogCommand) -> anyhow::Result<(
     Ok(())
 }
 
-pub async fn rules_apply(store: &Store, tenant: &str, file: &Path) -> anyhow::Result<()> {
+pub async fn rules_apply(
+    store: &Store,
+    tenant: &str,
+    file: &Path,
+    comment: &str,
+) -> anyhow::Result<()> {
     let tenant = find_tenant(store, tenant).await?;
     let source = scimgate_rules::read_source_file(file).map_err(anyhow::Error::msg)?;
-    match app(store).save_rules(&tenant, Expect::Any, source).await {
+    let publication = scimgate_app::Publication {
+        by: crate::rule_versions_cli::cli_user(),
+        comment: comment.to_owned(),
+    };
+    match (app(store).publish_rules(&tenant, Expect::Any, source, publication)).await {
         Ok(saved) => {
             println!(
-                "rule set of {} saved: {} rules",
+                "rule set of {} published as version {}: {} rules",
                 tenant.name,
+                saved.version,
                 saved.value.rules.len()
             );
             Ok(())

@@ -3,7 +3,7 @@
 
 use crate::columns::Columns;
 use crate::columns::Decoded;
-use crate::{Result, Store, StoreError, Tenant};
+use crate::{seats, Result, Store, StoreError, Tenant};
 use scimgate_core::{AccountFields, Change, CrmAccount};
 use sqlx::{Any, Row};
 
@@ -56,9 +56,9 @@ impl Store {
     /// Active accounts per user plan, `(plan, count)` by plan name: the seats in use.
     pub async fn seats_in_use(&self, tenant: &Tenant) -> Result<Vec<(String, i64)>> {
         sqlx::query(
-            "SELECT user_plan, COUNT(*) AS used FROM crm_accounts
-             WHERE tenant_id = $1 AND active = 1 AND user_plan IS NOT NULL
-             GROUP BY user_plan ORDER BY user_plan",
+            // Counted as accounts change (crate::seats; migration 0007).
+            "SELECT user_plan, used FROM seats_in_use
+             WHERE tenant_id = $1 AND used > 0 ORDER BY user_plan",
         )
         .bind(tenant.id)
         .fetch_all(&self.pool)
@@ -75,6 +75,30 @@ impl Store {
             "SELECT {ACCOUNT_COLUMNS} FROM crm_accounts WHERE tenant_id = $1 ORDER BY pk"
         ))
         .bind(tenant.id)
+        .fetch_all(&self.pool)
+        .await?
+        .decoded(account_from_row)
+    }
+
+    /// The accounts a one-user plan can touch: the one linked to the staged user, and
+    /// those a restart unlinked that carry the user's externalId (one may be re-linked).
+    pub async fn accounts_of_user(
+        &self,
+        tenant: &Tenant,
+        staged_user_id: &str,
+        external_id: Option<&str>,
+    ) -> Result<Vec<CrmAccount>> {
+        sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM crm_accounts
+             WHERE tenant_id = $1 AND staged_user_id = $2
+             UNION ALL
+             SELECT {ACCOUNT_COLUMNS} FROM crm_accounts
+             WHERE tenant_id = $1 AND staged_user_id IS NULL AND external_id = $3
+             ORDER BY pk"
+        ))
+        .bind(tenant.id)
+        .bind(staged_user_id)
+        .bind(external_id)
         .fetch_all(&self.pool)
         .await?
         .decoded(account_from_row)
@@ -105,10 +129,12 @@ impl Store {
         let now = now.to_owned();
         self.write_conn(move |conn| {
             Box::pin(async move {
+                let before = seats::held_before(conn, tenant_id, &changes).await?;
                 let mut pks = Vec::with_capacity(changes.len());
                 for change in &changes {
                     pks.push(apply_one(conn, tenant_id, change, &now).await?);
                 }
+                seats::add(conn, tenant_id, &seats::deltas(&changes, &before)).await?;
                 Ok(pks)
             })
         })

@@ -16,6 +16,8 @@ use sqlx::{AnyConnection, Row};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Aggregate {
     RuleSet,
+    /// The draft rule set (its edits; publishing it bumps [`Aggregate::RuleSet`]).
+    RuleDraft,
     Catalog,
     Settings,
     Subscriptions,
@@ -25,6 +27,7 @@ impl Aggregate {
     fn key(self) -> &'static str {
         match self {
             Aggregate::RuleSet => "rule_set",
+            Aggregate::RuleDraft => "rule_draft",
             Aggregate::Catalog => "catalog",
             Aggregate::Settings => "settings",
             Aggregate::Subscriptions => "subscriptions",
@@ -35,6 +38,7 @@ impl Aggregate {
     pub fn noun(self) -> &'static str {
         match self {
             Aggregate::RuleSet => "the rule set",
+            Aggregate::RuleDraft => "the draft rule set",
             Aggregate::Catalog => "the catalogue",
             Aggregate::Settings => "the sync settings",
             Aggregate::Subscriptions => "the subscriptions",

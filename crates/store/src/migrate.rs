@@ -29,6 +29,8 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(4, "0004_edit_versions.sql"),
     migration!(5, "0005_admin_accounts.sql"),
     migration!(6, "0006_users_page_and_token_use.sql"),
+    migration!(7, "0007_seats_and_member_index.sql"),
+    migration!(8, "0008_rule_versions.sql"),
 ];
 
 /// Serialises concurrent start-ups of several replicas on one PostgreSQL.

@@ -5,6 +5,7 @@
 //! so a rule change and a catalogue change cannot both pass against each other's old state.
 
 use crate::edits::{self, Aggregate, Expect, Versioned};
+use crate::rule_versions::{self, Publication};
 use crate::{catalog, Result, Store, StoreError, Tenant};
 use scimgate_core::{Catalog, CatalogKind, RuleSource};
 use sqlx::{AnyConnection, Row};
@@ -95,13 +96,15 @@ impl Store {
         Ok(Versioned { version, value })
     }
 
-    /// Saves `source` if `check` accepts it against the catalogue (it compiles the rules
-    /// and returns what it compiled); changes nothing otherwise.
+    /// Publishes `source` as a whole (not through the draft) if `check` accepts it against
+    /// the catalogue (it compiles the rules and returns what it compiled), keeping it as a
+    /// new version; changes nothing otherwise.
     pub async fn save_rule_set<T, E>(
         &self,
         tenant: &Tenant,
         expect: Expect,
         source: RuleSource,
+        publication: Publication,
         now: String,
         check: impl FnOnce(&Catalog) -> std::result::Result<T, E> + Send + 'static,
     ) -> std::result::Result<Versioned<T>, E>
@@ -109,8 +112,6 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let scripts = serde_json::to_string(&source.scripts)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let tenant = tenant.clone();
         self.write_conn(move |conn| {
             Box::pin(async move {
@@ -118,18 +119,9 @@ impl Store {
                 let version = edits::bump(conn, &tenant, Aggregate::RuleSet, expect, &now).await?;
                 let catalog = catalog::read(conn, &tenant).await?;
                 let value = check(&catalog)?;
-                sqlx::query(
-                    "INSERT INTO rule_sets (tenant_id, yaml, scripts, updated_at) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (tenant_id) DO UPDATE SET yaml = excluded.yaml,
-                        scripts = excluded.scripts, updated_at = excluded.updated_at",
-                )
-                .bind(tenant.id)
-                .bind(&source.yaml)
-                .bind(&scripts)
-                .bind(&now)
-                .execute(&mut *conn)
-                .await
-                .map_err(StoreError::from)?;
+                rule_versions::write_published(conn, &tenant, &source, &now).await?;
+                rule_versions::keep_version(conn, &tenant, version, &source, &publication, &now)
+                    .await?;
                 Ok(Versioned { version, value })
             })
         })

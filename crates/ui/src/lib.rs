@@ -5,9 +5,11 @@
 
 mod assets;
 mod first_run;
+mod forms;
 mod oidc;
 mod overview_page;
 mod pages;
+mod rules_page;
 mod security;
 mod session;
 mod settings_page;
@@ -94,6 +96,18 @@ pub fn router(
             "/t/{tenant}/settings/welcome-forecast",
             get(settings_page::welcome_forecast),
         )
+        .route("/t/{tenant}/rules", get(rules_page::show))
+        .route("/t/{tenant}/rules/active", post(rules_page::switch))
+        .route("/t/{tenant}/rules/move", post(rules_page::move_rule))
+        .route("/t/{tenant}/rules/yaml", post(rules_page::save_yaml))
+        .route("/t/{tenant}/rules/discard", post(rules_page::discard))
+        .route("/t/{tenant}/rules/publish", post(rules_page::publish))
+        .route(
+            "/t/{tenant}/rules/versions/{version}/restore",
+            post(rules_page::restore),
+        )
+        .route("/t/{tenant}/rules/export", get(rules_page::export))
+        .route("/t/{tenant}/rules/impact", get(rules_page::impact))
         .route(assets::HTMX_PATH, get(assets::htmx))
         .route(assets::CSS_PATH, get(assets::css))
         .route(assets::JS_PATH, get(assets::js))

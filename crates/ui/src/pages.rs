@@ -59,6 +59,7 @@ pub struct Frame {
 const NAV: &[(&str, &str)] = &[
     ("overview", "Overview"),
     ("users", "Users"),
+    ("rules", "Rules"),
     ("settings", "Settings"),
     ("connection", "Connection"),
 ];

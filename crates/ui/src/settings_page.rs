@@ -4,15 +4,14 @@
 //! restart sync behind a typed confirmation. Every edit names the version it was based
 //! on, so two admins cannot silently overwrite each other.
 
+use crate::forms::{field, version, Fields, Posted};
 use crate::pages::{render, Frame, Page};
 use crate::session::InTenant;
-use crate::UiState;
 use askama::Template;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
-use scimgate_app::{AppError, Expect, ScheduleReading};
+use scimgate_app::{AppError, ScheduleReading};
 use scimgate_core::SyncSettings;
 use scimgate_core::{AdminRole, Channel, EventKind, OutboxEntry, OutboxStatus, Subscription};
 use serde::Deserialize;
@@ -188,48 +187,6 @@ async fn after(at: &InTenant, result: Result<&'static str, AppError>) -> Respons
         Err(AppError::NotFound(_)) => Page::not_found(),
         Err(e) => Page::internal(&e),
     }
-}
-
-/// A form's fields as name/value pairs (a name may repeat: checkboxes).
-type Fields = Vec<(String, String)>;
-
-fn field<'f>(fields: &'f Fields, name: &str) -> Option<&'f str> {
-    fields
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
-/// A settings form posted by an Administrator with this session's CSRF token (checked
-/// before any handler runs), with its fields.
-pub struct Posted {
-    at: InTenant,
-    fields: Fields,
-}
-
-impl FromRequest<UiState> for Posted {
-    type Rejection = Response;
-
-    async fn from_request(request: Request, state: &UiState) -> Result<Posted, Response> {
-        let (mut parts, body) = request.into_parts();
-        let at = InTenant::from_request_parts(&mut parts, state).await?;
-        let request = Request::from_parts(parts, body);
-        let Form(fields) = Form::<Fields>::from_request(request, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        let csrf = field(&fields, "csrf").unwrap_or_default();
-        match at.signed.may_post(csrf, AdminRole::Administrator) {
-            Ok(()) => Ok(Posted { at, fields }),
-            Err(refused) => Err(refused.into_response()),
-        }
-    }
-}
-
-fn version(fields: &Fields) -> Result<Expect, AppError> {
-    field(fields, "version")
-        .and_then(|v| v.parse().ok())
-        .map(Expect::Version)
-        .ok_or_else(|| AppError::Invalid("the form has no version; reload the page".into()))
 }
 
 fn number(fields: &Fields, name: &str, label: &str) -> Result<u32, AppError> {

@@ -5,6 +5,7 @@ use super::allocate_seats;
 use crate::plan::{Action, PlanItem, Scope, SeatUse};
 use scimgate_core::{AccountFields, CrmAccount};
 use scimgate_rules::{Catalog, CatalogEntry, NamedEntry};
+use std::collections::{HashMap, HashSet};
 
 fn catalog(plans: &[(&str, Option<u64>)]) -> Catalog {
     Catalog {
@@ -207,11 +208,12 @@ fn seats_go_by_the_documented_order() {
         },
     ];
     for c in cases {
-        let mut items = c.items;
+        assert_counting_elsewhere_decides_the_same(&c);
+        let mut items = c.items.clone();
         let seats = allocate_seats(
             &catalog(&c.plans),
             &mut items,
-            &c.accounts,
+            (&c.accounts, HashMap::new()),
             &c.scope,
             c.held,
         );
@@ -242,4 +244,45 @@ fn seats_go_by_the_documented_order() {
             c.used.iter().map(|(p, n)| ((*p).to_owned(), *n)).collect();
         assert_eq!(used, expected, "{}: seats used", c.what);
     }
+}
+
+/// A one-user plan is given only the accounts its items touch, and the other active
+/// accounts' seats as counts per plan (the user page's way, which does not read every
+/// account): it must decide exactly as when it is given every account.
+fn assert_counting_elsewhere_decides_the_same(c: &Case) {
+    let scope = Scope::User("someone".into());
+    let mut every_items = c.items.clone();
+    let every = allocate_seats(
+        &catalog(&c.plans),
+        &mut every_items,
+        (&c.accounts, HashMap::new()),
+        &scope,
+        c.held,
+    );
+    let touched: HashSet<i64> = c.items.iter().filter_map(|i| i.account).collect();
+    let (given, left): (Vec<CrmAccount>, Vec<CrmAccount>) = c
+        .accounts
+        .iter()
+        .cloned()
+        .partition(|a| touched.contains(&a.pk));
+    let mut elsewhere: HashMap<String, u64> = HashMap::new();
+    for a in left.iter().filter(|a| a.fields.active) {
+        if let Some(plan) = &a.fields.user_plan {
+            *elsewhere.entry(plan.clone()).or_default() += 1;
+        }
+    }
+    let mut counted_items = c.items.clone();
+    let counted = allocate_seats(
+        &catalog(&c.plans),
+        &mut counted_items,
+        (&given, elsewhere),
+        &scope,
+        c.held,
+    );
+    assert_eq!(counted_items, every_items, "{}: items", c.what);
+    let sorted = |mut seats: Vec<SeatUse>| {
+        seats.sort_by(|a, b| a.user_plan.cmp(&b.user_plan));
+        seats
+    };
+    assert_eq!(sorted(counted), sorted(every), "{}: seats", c.what);
 }

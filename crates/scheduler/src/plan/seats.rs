@@ -12,11 +12,12 @@ use std::collections::{HashMap, HashSet};
 /// The order (documented in docs/sync.md): accounts that already hold a seat of the
 /// plan keep it; then users by when the IdP first sent them, then by id. Active
 /// accounts outside the plan's scope (other users in a one-user sync, accounts waiting
-/// to be re-linked) keep their seats and count as used.
+/// to be re-linked) keep their seats and count as used, as do the seats held elsewhere
+/// (`accounts` is `(the accounts given, seats per plan of the active ones left out)`).
 pub(super) fn allocate_seats(
     catalog: &Catalog,
     items: &mut [PlanItem],
-    accounts: &[CrmAccount],
+    (accounts, seats_elsewhere): (&[CrmAccount], HashMap<String, u64>),
     scope: &Scope,
     deprovisions_held: bool,
 ) -> Vec<SeatUse> {
@@ -30,7 +31,7 @@ pub(super) fn allocate_seats(
         .collect();
     let by_pk: HashMap<i64, &CrmAccount> = accounts.iter().map(|a| (a.pk, a)).collect();
     let planned: HashSet<i64> = items.iter().filter_map(|i| i.account).collect();
-    let mut used: HashMap<String, u64> = HashMap::new();
+    let mut used: HashMap<String, u64> = seats_elsewhere;
     let keep = |used: &mut HashMap<String, u64>, account: &CrmAccount| {
         if let (true, Some(plan)) = (account.fields.active, &account.fields.user_plan) {
             *used.entry(plan.clone()).or_default() += 1;

@@ -8,6 +8,7 @@ use scimgate_core::RuleSource;
 use scimgate_crm::CrmAccount;
 use scimgate_rules::{Catalog, RuleSet};
 use scimgate_store::Tenant;
+use std::collections::HashMap;
 
 /// Users planned per chunk: large enough to keep both cores busy, small enough that a
 /// chunk's documents are a few megabytes.
@@ -43,18 +44,67 @@ impl Syncer {
         tenant: &Tenant,
         draft: Option<&RuleSource>,
     ) -> Result<PlanInputs> {
-        let catalog = self.store.catalog(tenant).await?;
-        let rules = match draft {
-            Some(source) => scimgate_rules::compile(source, &catalog)
-                .map_err(|problems| SyncError::Rules(scimgate_rules::problems_text(&problems)))?,
-            None => self.saved_rules(tenant, &catalog).await?,
-        };
+        let (catalog, rules) = self.catalog_and_rules(tenant, draft).await?;
         let accounts = self.crm.accounts(tenant).await?;
         Ok(PlanInputs {
             catalog,
             rules,
             accounts,
         })
+    }
+
+    async fn catalog_and_rules(
+        &self,
+        tenant: &Tenant,
+        draft: Option<&RuleSource>,
+    ) -> Result<(Catalog, RuleSet)> {
+        let catalog = self.store.catalog(tenant).await?;
+        let rules = match draft {
+            Some(source) => scimgate_rules::compile(source, &catalog)
+                .map_err(|problems| SyncError::Rules(scimgate_rules::problems_text(&problems)))?,
+            None => self.saved_rules(tenant, &catalog).await?,
+        };
+        Ok((catalog, rules))
+    }
+
+    /// One staged user's plan, reading only the accounts it can touch and the others'
+    /// seats as counts (not every account: the user page's cost does not grow with the
+    /// company). Returns the inputs too, for the explanation. `None`: not staged.
+    pub(super) async fn user_preview_plan(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+        draft: Option<&RuleSource>,
+    ) -> Result<Option<(Plan, plan::PlanUsers, PlanInputs)>> {
+        let (catalog, rules) = self.catalog_and_rules(tenant, draft).await?;
+        let Some((user, groups)) = self.store.staged_user_with_groups(tenant, user_id).await?
+        else {
+            return Ok(None);
+        };
+        let accounts = (self.crm)
+            .accounts_of_user(tenant, user_id, user.external_id.as_deref())
+            .await?;
+        let mut elsewhere: HashMap<String, u64> =
+            self.crm.seats_in_use(tenant).await?.into_iter().collect();
+        for account in accounts.iter().filter(|a| a.fields.active) {
+            if let Some(used) =
+                (account.fields.user_plan.as_ref()).and_then(|p| elsewhere.get_mut(p))
+            {
+                *used = used.saturating_sub(1);
+            }
+        }
+        let users = plan::PlanUsers::one(user, groups);
+        let scope = Scope::User(user_id.to_owned());
+        let mut planner =
+            plan::Planner::new(&rules, &catalog, &accounts, scope).with_seats_elsewhere(elsewhere);
+        planner.add(&users);
+        let plan = planner.finish();
+        let inputs = PlanInputs {
+            catalog,
+            rules,
+            accounts,
+        };
+        Ok(Some((plan, users, inputs)))
     }
 
     /// The whole company's plan, reading the holding area chunk by chunk; `guard` holds

@@ -104,9 +104,8 @@ impl Syncer {
         user_id: &str,
         draft: Option<&RuleSource>,
     ) -> Result<(PlanItem, scimgate_rules::Evaluation)> {
-        let inputs = self.inputs(tenant, draft).await?;
-        let (plan, users) = self
-            .user_plan(tenant, user_id, &inputs)
+        let (plan, users, inputs) = self
+            .user_preview_plan(tenant, user_id, draft)
             .await?
             .ok_or_else(|| SyncError::NotFound(format!("no staged user with id {user_id:?}")))?;
         let evaluation = inputs.rules.evaluate(&users.inputs[0]);

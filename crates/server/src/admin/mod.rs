@@ -12,6 +12,7 @@ mod error;
 mod notifications;
 mod params;
 mod preview;
+mod rule_versions;
 mod rules;
 mod runs;
 mod settings;
@@ -141,6 +142,18 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         t(Put, "/rules/order", rules::order),
         t(Post, "/rules/{name}/activate", rules::activate),
         t(Post, "/rules/{name}/deactivate", rules::deactivate),
+        t(Get, "/rules/draft", rule_versions::get_draft),
+        t(Put, "/rules/draft", rule_versions::put_draft),
+        t(Delete, "/rules/draft", rule_versions::delete_draft),
+        t(Post, "/rules/draft/publish", rule_versions::publish),
+        t(Get, "/rules/versions", rule_versions::list),
+        t(Get, "/rules/versions/{version}", rule_versions::get),
+        t(
+            Post,
+            "/rules/versions/{version}/restore",
+            rule_versions::restore,
+        ),
+        t(Get, "/rules/diff", rule_versions::diff),
         t(Get, "/users", staged::users),
         t(Get, "/groups", staged::groups),
         t(Get, "/groups/{id}/members", staged::members),

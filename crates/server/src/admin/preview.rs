@@ -22,7 +22,7 @@ pub struct Query {
 
 impl Query {
     pub fn parse(params: &Params) -> Result<Query> {
-        params.only(&["filter", "sort", "order", "offset", "limit"])?;
+        params.only(&["filter", "sort", "order", "offset", "limit", "rules"])?;
         let query = PreviewQuery::parse(
             params.all("filter"),
             params.one("sort")?,
@@ -54,9 +54,19 @@ async fn preview(call: &Call, draft: Option<&RuleSource>) -> Result<Json<Value>>
     Ok(Json(query.answer(plan)))
 }
 
-/// With the saved rule set.
+/// With the published rule set, or the tenant's draft (`?rules=draft`).
 pub async fn saved(call: Call) -> Result<Json<Value>> {
-    preview(&call, None).await
+    match call.params.one("rules")? {
+        None | Some("published") => preview(&call, None).await,
+        Some("draft") => {
+            let query = Query::parse(&call.params)?;
+            let plan = call.app.preview_draft(&call.tenant).await?;
+            Ok(Json(query.answer(plan)))
+        }
+        Some(other) => Err(super::error::ApiError::bad_request(format!(
+            "rules={other:?}: preview the published rule set or the draft (rules=published|draft)"
+        ))),
+    }
 }
 
 /// With a draft rule set (the body, as PUT …/rules takes it); nothing is saved.

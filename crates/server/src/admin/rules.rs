@@ -51,7 +51,14 @@ pub async fn put(call: Call, body: Document) -> Result<Response> {
     call.no_params()?;
     let source = rule_source(&body)?;
     let expect = call.expected(Some(&body), RULE_SET)?;
-    version::respond(call.app.save_rules(&call.tenant, expect, source).await?)
+    let publication = scimgate_app::Publication {
+        by: "admin API".into(),
+        comment: "the whole rule set replaced (PUT …/rules)".into(),
+    };
+    let saved = (call.app)
+        .publish_rules(&call.tenant, expect, source, publication)
+        .await?;
+    version::respond(saved)
 }
 
 pub async fn validate(call: Call, body: Document) -> Result<Json<Value>> {

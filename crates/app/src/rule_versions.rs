@@ -1,0 +1,282 @@
+//! Draft rules, publishing, and the rule set's versions: an admin changes a draft (saved
+//! only when it compiles), previews it while sync keeps using the published set, and
+//! publishes it with a comment; a publish based on an older published set is refused.
+//! Any version can be read, compared with another (or the draft), and restored as the
+//! draft. The admin API, the CLI and the web UI all come here.
+
+use crate::rules::RuleSetView;
+use crate::{App, AppError, Result};
+use scimgate_core::{RuleSource, Tenant};
+use scimgate_rules::{RuleEdit, RuleSetDiff};
+use scimgate_store::{Expect, Publication, RuleVersion, Versioned};
+use serde::Serialize;
+
+/// The draft as front ends show it, with what it changes against the published set.
+#[derive(Debug, Clone, Serialize)]
+pub struct DraftView {
+    /// The published version the draft was begun from (0: none).
+    pub base_version: i64,
+    pub updated_at: String,
+    pub updated_by: String,
+    #[serde(flatten)]
+    pub rules: RuleSetView,
+    /// The draft against the published set.
+    pub changes: RuleSetDiff,
+}
+
+/// A rule set to compare: a published version, the published set, or the draft.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleSetRef {
+    Version(i64),
+    Published,
+    Draft,
+}
+
+impl RuleSetRef {
+    /// `draft`, `published`, or a version number.
+    pub fn parse(text: &str) -> Option<RuleSetRef> {
+        match text {
+            "draft" => Some(RuleSetRef::Draft),
+            "published" => Some(RuleSetRef::Published),
+            n => n.parse().ok().map(RuleSetRef::Version),
+        }
+    }
+}
+
+impl App {
+    async fn published_source(&self, tenant: &Tenant) -> Result<Option<RuleSource>> {
+        Ok(self.store.rule_set(tenant).await?.value)
+    }
+
+    async fn draft_view(
+        &self,
+        tenant: &Tenant,
+        draft: scimgate_store::RuleDraft,
+    ) -> Result<DraftView> {
+        let published = self.published_source(tenant).await?.unwrap_or_default();
+        Ok(DraftView {
+            base_version: draft.base_version,
+            updated_at: draft.updated_at,
+            updated_by: draft.updated_by,
+            changes: scimgate_rules::diff(&published, &draft.source),
+            rules: RuleSetView::of(draft.source),
+        })
+    }
+
+    /// The draft (`None`: there is none) with its version.
+    pub async fn rule_draft(&self, tenant: &Tenant) -> Result<Versioned<Option<DraftView>>> {
+        let saved = self.store.rule_draft(tenant).await?;
+        let value = match saved.value {
+            Some(draft) => Some(self.draft_view(tenant, draft).await?),
+            None => None,
+        };
+        Ok(Versioned {
+            version: saved.version,
+            value,
+        })
+    }
+
+    /// Saves the draft (beginning one when there is none) if it compiles against the
+    /// catalogue; changes nothing otherwise (every problem in [`AppError::Rules`]).
+    pub async fn save_rule_draft(
+        &self,
+        tenant: &Tenant,
+        expect: Expect,
+        source: RuleSource,
+        by: &str,
+    ) -> Result<Versioned<DraftView>> {
+        self.save_draft(tenant, expect, source, by, false).await
+    }
+
+    /// Saves the draft; `rebase` bases it on what is published now (a restore), else it
+    /// keeps the base it began from.
+    async fn save_draft(
+        &self,
+        tenant: &Tenant,
+        expect: Expect,
+        source: RuleSource,
+        by: &str,
+        rebase: bool,
+    ) -> Result<Versioned<DraftView>> {
+        let checked = source.clone();
+        let draft = scimgate_store::DraftWrite {
+            source,
+            by: by.to_owned(),
+            now: self.now(),
+            rebase,
+        };
+        let saved = self
+            .store
+            .save_rule_draft(tenant, expect, draft, move |catalog| {
+                scimgate_rules::compile(&checked, catalog)
+                    .map(|_| ())
+                    .map_err(|problems| AppError::Rules {
+                        context: "the draft was not saved".into(),
+                        problems,
+                    })
+            })
+            .await?;
+        Ok(Versioned {
+            version: saved.version,
+            value: self.draft_view(tenant, saved.value).await?,
+        })
+    }
+
+    /// Switches a rule on or off, or reorders, in the draft (begun from the published
+    /// set when there is none), and saves it.
+    pub async fn edit_rule_draft(
+        &self,
+        tenant: &Tenant,
+        expect: Expect,
+        edit: &RuleEdit,
+        by: &str,
+    ) -> Result<Versioned<DraftView>> {
+        let current = self.store.rule_draft(tenant).await?;
+        if let Expect::Version(expected) = expect {
+            // 0 expects no draft (the counter goes on after a publish or a discard).
+            let fresh = expected == current.version || (expected == 0 && current.value.is_none());
+            if !fresh {
+                // Refused before the edit is tried on a draft the admin has not seen.
+                return Err(AppError::Stale(scimgate_core::StaleEdit {
+                    what: "the draft rule set",
+                    expected,
+                    current: current.version,
+                    changed_at: current.value.map(|d| d.updated_at).unwrap_or_default(),
+                }));
+            }
+        }
+        let source = match current.value {
+            Some(draft) => draft.source,
+            None => self.published_source(tenant).await?.ok_or_else(|| {
+                AppError::NotFound("this tenant has no rule set yet to edit".into())
+            })?,
+        };
+        let yaml =
+            scimgate_rules::edit_yaml(&source.yaml, edit).map_err(crate::rules::edit_error)?;
+        let edited = RuleSource {
+            yaml,
+            scripts: source.scripts,
+        };
+        self.save_draft(tenant, Expect::Version(current.version), edited, by, false)
+            .await
+    }
+
+    pub async fn discard_rule_draft(&self, tenant: &Tenant, expect: Expect) -> Result<()> {
+        self.store
+            .discard_rule_draft(tenant, expect, self.now())
+            .await
+            .map_err(|e| match e {
+                scimgate_store::StoreError::NotFound => {
+                    AppError::NotFound("there is no draft to discard".into())
+                }
+                e => e.into(),
+            })?;
+        Ok(())
+    }
+
+    /// Publishes the draft with `comment`; returns the new version.
+    pub async fn publish_rule_draft(
+        &self,
+        tenant: &Tenant,
+        expect: Expect,
+        comment: &str,
+        by: &str,
+    ) -> Result<i64> {
+        let comment = comment.trim();
+        if comment.is_empty() {
+            return Err(AppError::Invalid(
+                "say why in a comment: it is kept with the version".into(),
+            ));
+        }
+        let publication = Publication {
+            by: by.to_owned(),
+            comment: comment.to_owned(),
+        };
+        self.store
+            .publish_rule_draft(
+                tenant,
+                expect,
+                publication,
+                self.now(),
+                |source, catalog| {
+                    scimgate_rules::compile(source, catalog)
+                        .map(|_| ())
+                        .map_err(|problems| AppError::Rules {
+                            context: "the draft was not published".into(),
+                            problems,
+                        })
+                },
+            )
+            .await
+            .map_err(|e| match e {
+                AppError::NotFound(_) => AppError::NotFound("there is no draft to publish".into()),
+                e => e,
+            })
+    }
+
+    /// The published versions, newest first.
+    pub async fn rule_versions(&self, tenant: &Tenant) -> Result<Vec<RuleVersion>> {
+        Ok(self.store.rule_versions(tenant).await?)
+    }
+
+    /// One published version with its rules.
+    pub async fn rule_version(
+        &self,
+        tenant: &Tenant,
+        version: i64,
+    ) -> Result<(RuleVersion, RuleSetView)> {
+        let (info, source) = self
+            .store
+            .rule_version(tenant, version)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("there is no rule set version {version}")))?;
+        Ok((info, RuleSetView::of(source)))
+    }
+
+    async fn rule_set_at(&self, tenant: &Tenant, at: RuleSetRef) -> Result<RuleSource> {
+        match at {
+            RuleSetRef::Version(n) => Ok(self.rule_version(tenant, n).await?.1.source),
+            RuleSetRef::Published => self
+                .published_source(tenant)
+                .await?
+                .ok_or_else(|| AppError::NotFound("nothing is published yet".into())),
+            RuleSetRef::Draft => (self.store.rule_draft(tenant).await?.value)
+                .map(|d| d.source)
+                .ok_or_else(|| AppError::NotFound("there is no draft".into())),
+        }
+    }
+
+    /// What changed from `from` to `to`.
+    pub async fn diff_rule_sets(
+        &self,
+        tenant: &Tenant,
+        from: RuleSetRef,
+        to: RuleSetRef,
+    ) -> Result<RuleSetDiff> {
+        let old = self.rule_set_at(tenant, from).await?;
+        let new = self.rule_set_at(tenant, to).await?;
+        Ok(scimgate_rules::diff(&old, &new))
+    }
+
+    /// Makes published version `version` the draft (replacing the draft there is, whose
+    /// version `expect` names); publishing it restores it.
+    pub async fn restore_rule_version(
+        &self,
+        tenant: &Tenant,
+        version: i64,
+        expect: Expect,
+        by: &str,
+    ) -> Result<Versioned<DraftView>> {
+        let source = self
+            .rule_set_at(tenant, RuleSetRef::Version(version))
+            .await?;
+        // Based on what is published now: publishing it makes it current again.
+        self.save_draft(tenant, expect, source, by, true).await
+    }
+
+    /// The company's plan with the draft rules; nothing is saved or synced.
+    pub async fn preview_draft(&self, tenant: &Tenant) -> Result<scimgate_scheduler::Plan> {
+        let draft = self.rule_set_at(tenant, RuleSetRef::Draft).await?;
+        self.preview(tenant, Some(&draft)).await
+    }
+}

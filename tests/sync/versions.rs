@@ -1,0 +1,245 @@
+//! Rule set versions and the draft, on both databases: every publish is kept, a draft is
+//! previewed without touching the published set or the accounts, publishing from an
+//! older base is refused, any version can be compared and restored.
+
+use crate::fixture::{draft, item, Fixture, RULES};
+use scimgate_app::{AppError, Expect, RuleSetRef};
+use scimgate_scheduler::{Action, Trigger};
+use scimgate_testkit::{on_both_backends, DbBackend};
+
+on_both_backends!(
+    a_draft_is_previewed_published_and_restored,
+    a_publish_from_an_older_base_is_refused,
+    a_draft_that_does_not_compile_is_not_saved,
+);
+
+/// RULES with Sales users on the Standard plan instead of Sales Premium.
+fn sales_on_standard() -> String {
+    RULES.replace(
+        "      user_plan: \"Sales Premium\"\n",
+        "      user_plan: \"Standard\"\n",
+    )
+}
+
+async fn a_draft_is_previewed_published_and_restored(backend: DbBackend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    let app = f.app();
+    let tenant = f.tenant();
+    let ann = f.user("ann@acme.no", "e-ann", "Sales").await;
+    f.group("Sales", &[&ann]).await;
+    f.syncer
+        .sync_company(tenant, Trigger::ManualCompany)
+        .await
+        .unwrap();
+    let account = f.account_of(&ann).await.unwrap();
+    assert_eq!(account.fields.user_plan.as_deref(), Some("Sales Premium"));
+    // The fixture's rule set is the first kept version.
+    let versions = app.rule_versions(tenant).await.unwrap();
+    assert_eq!(versions.len(), 1, "{versions:?}");
+    let first = versions[0].version;
+    assert!(app.rule_draft(tenant).await.unwrap().value.is_none());
+
+    // A draft: Sales on Standard.
+    let saved = app
+        .save_rule_draft(
+            tenant,
+            Expect::Version(0),
+            draft(&sales_on_standard()),
+            "ops",
+        )
+        .await
+        .unwrap();
+    assert_eq!(saved.value.base_version, first);
+    assert_eq!(saved.value.changes.changed, ["Sales"]);
+    assert_eq!(saved.value.updated_by, "ops");
+    // Previewing it shows the change; the published set and the account are untouched.
+    let plan = app.preview_draft(tenant).await.unwrap();
+    let step = item(&plan, &ann);
+    assert_eq!(step.action, Action::Update);
+    assert_eq!(
+        step.target.as_ref().unwrap().user_plan.as_deref(),
+        Some("Standard")
+    );
+    assert_eq!(item(&f.preview().await, &ann).action, Action::Unchanged);
+    assert_eq!(app.rule_set(tenant).await.unwrap().version, first);
+    assert_eq!(f.account_of(&ann).await.unwrap(), account);
+    // Automatic and manual syncs use the published set only.
+    let outcome = f
+        .syncer
+        .sync_company(tenant, Trigger::ManualCompany)
+        .await
+        .unwrap();
+    assert_eq!((outcome.updated, outcome.unchanged), (0, 1));
+
+    // Publish with a comment: a new version, the draft gone, sync applies it.
+    let draft_version = app.rule_draft(tenant).await.unwrap().version;
+    let refused = app
+        .publish_rule_draft(tenant, Expect::Version(draft_version), "  ", "ops")
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, AppError::Invalid(_)), "{refused:?}");
+    let second = app
+        .publish_rule_draft(
+            tenant,
+            Expect::Version(draft_version),
+            "Sales to Standard",
+            "ops",
+        )
+        .await
+        .unwrap();
+    assert!(second > first);
+    assert!(app.rule_draft(tenant).await.unwrap().value.is_none());
+    let versions = app.rule_versions(tenant).await.unwrap();
+    assert_eq!(
+        (
+            versions[0].version,
+            versions[0].comment.as_str(),
+            versions[0].published_by.as_str()
+        ),
+        (second, "Sales to Standard", "ops")
+    );
+    let outcome = f
+        .syncer
+        .sync_company(tenant, Trigger::ManualCompany)
+        .await
+        .unwrap();
+    assert_eq!(outcome.updated, 1);
+    let diff = app
+        .diff_rule_sets(
+            tenant,
+            RuleSetRef::Version(first),
+            RuleSetRef::Version(second),
+        )
+        .await
+        .unwrap();
+    assert_eq!(diff.changed, ["Sales"]);
+    assert!(diff.added.is_empty() && diff.removed.is_empty() && diff.moved.is_empty());
+
+    // Restore the first version as the draft, publish it: Sales Premium again.
+    let restored = app
+        .restore_rule_version(tenant, first, Expect::Version(0), "ops")
+        .await
+        .unwrap();
+    assert_eq!(restored.value.base_version, second);
+    assert_eq!(restored.value.changes.changed, ["Sales"]);
+    let third = app
+        .publish_rule_draft(tenant, Expect::Version(restored.version), "back", "ops")
+        .await
+        .unwrap();
+    let (_, now) = app.rule_version(tenant, third).await.unwrap();
+    let (_, was) = app.rule_version(tenant, first).await.unwrap();
+    assert_eq!(now.source, was.source);
+    f.syncer
+        .sync_company(tenant, Trigger::ManualCompany)
+        .await
+        .unwrap();
+    let account = f.account_of(&ann).await.unwrap();
+    assert_eq!(account.fields.user_plan.as_deref(), Some("Sales Premium"));
+    assert!(matches!(
+        app.rule_version(tenant, 999).await.unwrap_err(),
+        AppError::NotFound(_)
+    ));
+}
+
+async fn a_publish_from_an_older_base_is_refused(backend: DbBackend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    let app = f.app();
+    let tenant = f.tenant();
+    let published = app.rule_set(tenant).await.unwrap();
+    // Two admins read the same draft; the first publishes.
+    let saved = app
+        .save_rule_draft(
+            tenant,
+            Expect::Version(0),
+            draft(&sales_on_standard()),
+            "ann",
+        )
+        .await
+        .unwrap();
+    app.publish_rule_draft(tenant, Expect::Version(saved.version), "mine", "ann")
+        .await
+        .unwrap();
+    let second = app
+        .publish_rule_draft(tenant, Expect::Version(saved.version), "theirs", "bob")
+        .await
+        .unwrap_err();
+    assert!(matches!(second, AppError::Stale(_)), "{second:?}");
+    assert_eq!(app.rule_versions(tenant).await.unwrap().len(), 2);
+
+    // A draft begun before someone published the whole set another way (the API's PUT,
+    // the CLI's apply) is refused at publish: it would silently undo that change.
+    let draft_now = app.rule_draft(tenant).await.unwrap().version;
+    let begun = app
+        .save_rule_draft(tenant, Expect::Version(draft_now), draft(RULES), "ann")
+        .await
+        .unwrap();
+    app.save_rules(
+        tenant,
+        Expect::Any,
+        draft(&sales_on_standard().replace("Everyone", "All")),
+    )
+    .await
+    .unwrap();
+    let refused = app
+        .publish_rule_draft(tenant, Expect::Version(begun.version), "late", "ann")
+        .await
+        .unwrap_err();
+    let AppError::Stale(stale) = refused else {
+        panic!("{refused:?}");
+    };
+    assert!(stale.what.contains("published again"), "{stale:?}");
+    // Nothing changed: the published set is the one saved last, the draft still there.
+    let now = app.rule_set(tenant).await.unwrap();
+    assert!(now.version > published.version);
+    assert!(now.value.rules.iter().any(|r| r.name == "All"));
+    assert!(app.rule_draft(tenant).await.unwrap().value.is_some());
+    // Restoring rebases the draft on what is published now, so it can be published.
+    let latest = app.rule_versions(tenant).await.unwrap()[0].version;
+    let restored = app
+        .restore_rule_version(tenant, latest - 1, Expect::Version(begun.version), "ann")
+        .await
+        .unwrap();
+    assert_eq!(restored.value.base_version, latest);
+    app.publish_rule_draft(tenant, Expect::Version(restored.version), "restored", "ann")
+        .await
+        .unwrap();
+}
+
+async fn a_draft_that_does_not_compile_is_not_saved(backend: DbBackend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    let app = f.app();
+    let tenant = f.tenant();
+    let broken = RULES.replace("\"Sales Premium\"", "\"Platinum\"");
+    let refused = app
+        .save_rule_draft(tenant, Expect::Version(0), draft(&broken), "ops")
+        .await
+        .unwrap_err();
+    let AppError::Rules { problems, .. } = refused else {
+        panic!("{refused:?}");
+    };
+    let text = scimgate_rules::problems_text(&problems);
+    assert!(
+        text.contains("Sales") && text.contains("Platinum"),
+        "{text}"
+    );
+    assert!(app.rule_draft(tenant).await.unwrap().value.is_none());
+    // A stale draft version is refused too, and changes nothing.
+    let stale = app
+        .save_rule_draft(tenant, Expect::Version(5), draft(RULES), "ops")
+        .await
+        .unwrap_err();
+    assert!(matches!(stale, AppError::Stale(_)), "{stale:?}");
+    assert!(app.rule_draft(tenant).await.unwrap().value.is_none());
+    // Discarding when there is no draft says so.
+    let none = app
+        .discard_rule_draft(tenant, Expect::Version(0))
+        .await
+        .unwrap_err();
+    assert!(matches!(none, AppError::NotFound(_)), "{none:?}");
+}
