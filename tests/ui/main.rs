@@ -1305,7 +1305,9 @@ async fn rules_are_drafted_published_and_restored(backend: DbBackend) {
         .await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert!(
-        refused.body.contains("Platinum") && refused.body.contains("Sales"),
+        refused.body.contains("Platinum")
+            && refused.body.contains("Sales")
+            && refused.body[refused.body.find("<textarea").unwrap()..].contains("Platinum"),
         "{}",
         refused.body
     );

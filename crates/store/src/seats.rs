@@ -43,7 +43,8 @@ pub(crate) async fn held_before(
             "SELECT pk, active, user_plan FROM crm_accounts WHERE tenant_id = $1 AND pk IN ({})",
             placeholders(batch.len())
         );
-        let mut query = sqlx::query(&sql).bind(tenant_id);
+        // Not prepared: a plan cached while the table was small scans it once it has grown.
+        let mut query = sqlx::query(&sql).persistent(false).bind(tenant_id);
         for pk in batch {
             query = query.bind(*pk);
         }
@@ -57,7 +58,7 @@ pub(crate) async fn held_before(
              WHERE tenant_id = $1 AND staged_user_id IN ({})",
             placeholders(batch.len())
         );
-        let mut query = sqlx::query(&sql).bind(tenant_id);
+        let mut query = sqlx::query(&sql).persistent(false).bind(tenant_id);
         for id in batch {
             query = query.bind(id.as_str());
         }

@@ -61,8 +61,16 @@ fn done_text(code: &str) -> Option<&'static str> {
     })
 }
 
-/// The page, with `problem` (and its status) when an edit was refused.
-async fn page(at: &InTenant, shown: Shown, problem: Option<(StatusCode, String)>) -> Response {
+/// What a refused edit brings back to the page: why, with its status, and the YAML the
+/// admin typed (so a refused paste is not lost).
+struct Refused {
+    status: StatusCode,
+    why: String,
+    yaml: Option<String>,
+}
+
+/// The page, with what was refused when an edit was.
+async fn page(at: &InTenant, shown: Shown, refused: Option<Refused>) -> Response {
     let app = &at.signed.app;
     let loaded = async {
         let draft = app.rule_draft(&at.tenant).await?;
@@ -110,18 +118,18 @@ async fn page(at: &InTenant, shown: Shown, problem: Option<(StatusCode, String)>
             last: n + 1 == count,
         })
         .collect();
-    let (status, problem) = match problem {
-        Some((status, text)) => (status, Some(text)),
-        None => (StatusCode::OK, None),
+    let (status, problem, typed) = match refused {
+        Some(r) => (r.status, Some(r.why), r.yaml),
+        None => (StatusCode::OK, None, None),
     };
     let toast = shown.done.as_deref().and_then(done_text).map(str::to_owned);
     let page = RulesPage {
         frame: Frame::tenant("Rules", at, "rules").with_toast(toast),
-        draft_version: draft.version_if_any(),
+        draft_version: form_version(&draft),
         draft: draft.value,
         published_version: published.map_or(0, |p| p.version),
         rules,
-        yaml: view.source.yaml,
+        yaml: typed.unwrap_or(view.source.yaml),
         versions,
         compared,
         can_edit: at.signed.account.role.allows(AdminRole::Administrator),
@@ -131,17 +139,10 @@ async fn page(at: &InTenant, shown: Shown, problem: Option<(StatusCode, String)>
 }
 
 /// The draft's version as forms send it: 0 when there is no draft.
-trait DraftVersion {
-    fn version_if_any(&self) -> i64;
-}
-
-impl DraftVersion for scimgate_app::Versioned<Option<DraftView>> {
-    fn version_if_any(&self) -> i64 {
-        if self.value.is_some() {
-            self.version
-        } else {
-            0
-        }
+fn form_version(draft: &scimgate_app::Versioned<Option<DraftView>>) -> i64 {
+    match draft.value {
+        Some(_) => draft.version,
+        None => 0,
     }
 }
 
@@ -149,33 +150,36 @@ pub async fn show(at: InTenant, Query(shown): Query<Shown>) -> Response {
     page(&at, shown, None).await
 }
 
-/// After an edit: back to the page saying what was done, or the page with the problem.
-async fn after(at: &InTenant, result: Result<&'static str, AppError>) -> Response {
-    match result {
+/// After an edit: back to the page saying what was done, or the page with the problem
+/// (and `typed`, the YAML the admin sent, if any).
+async fn after(
+    at: &InTenant,
+    result: Result<&'static str, AppError>,
+    typed: Option<String>,
+) -> Response {
+    let status = match &result {
         Ok(code) => {
-            Redirect::to(&format!("/t/{}/rules?done={code}", at.tenant.name)).into_response()
+            let to = format!("/t/{}/rules?done={code}", at.tenant.name);
+            return Redirect::to(&to).into_response();
         }
-        Err(e @ (AppError::Invalid(_) | AppError::Rules { .. } | AppError::Unstorable(_))) => {
-            page(
-                at,
-                Shown::default(),
-                Some((StatusCode::BAD_REQUEST, e.to_string())),
-            )
-            .await
+        Err(AppError::Invalid(_) | AppError::Rules { .. } | AppError::Unstorable(_)) => {
+            StatusCode::BAD_REQUEST
         }
-        Err(e @ (AppError::Stale(_) | AppError::Conflict(_) | AppError::Busy)) => {
-            page(
-                at,
-                Shown::default(),
-                Some((StatusCode::CONFLICT, e.to_string())),
-            )
-            .await
-        }
-        Err(AppError::NotFound(why)) => {
-            page(at, Shown::default(), Some((StatusCode::NOT_FOUND, why))).await
-        }
-        Err(e) => Page::internal(&e),
-    }
+        Err(AppError::Stale(_) | AppError::Conflict(_) | AppError::Busy) => StatusCode::CONFLICT,
+        Err(AppError::NotFound(_)) => StatusCode::NOT_FOUND,
+        Err(e) => return Page::internal(e),
+    };
+    let why = match result {
+        Err(AppError::NotFound(why)) => why,
+        Err(e) => e.to_string(),
+        Ok(_) => String::new(),
+    };
+    let refused = Refused {
+        status,
+        why,
+        yaml: typed,
+    };
+    page(at, Shown::default(), Some(refused)).await
 }
 
 fn rule_name(fields: &crate::forms::Fields) -> Result<String, AppError> {
@@ -198,7 +202,7 @@ pub async fn switch(Posted { at, fields }: Posted) -> Response {
         Ok("saved")
     }
     .await;
-    after(&at, result).await
+    after(&at, result, None).await
 }
 
 /// Move up or down one place, in the draft.
@@ -228,16 +232,17 @@ pub async fn move_rule(Posted { at, fields }: Posted) -> Response {
         Ok("saved")
     }
     .await;
-    after(&at, result).await
+    after(&at, result, None).await
 }
 
 /// The whole draft as YAML text (the scripts stay as they are).
 pub async fn save_yaml(Posted { at, fields }: Posted) -> Response {
+    let typed = field(&fields, "yaml")
+        .unwrap_or_default()
+        .replace("\r\n", "\n");
     let result = async {
         let expect = version(&fields)?;
-        let yaml = field(&fields, "yaml")
-            .unwrap_or_default()
-            .replace("\r\n", "\n");
+        let yaml = typed.clone();
         let app = &at.signed.app;
         let scripts = match app.rule_draft(&at.tenant).await?.value {
             Some(draft) => draft.rules.source.scripts,
@@ -253,7 +258,7 @@ pub async fn save_yaml(Posted { at, fields }: Posted) -> Response {
         Ok("saved")
     }
     .await;
-    after(&at, result).await
+    after(&at, result, Some(typed)).await
 }
 
 pub async fn discard(Posted { at, fields }: Posted) -> Response {
@@ -264,7 +269,7 @@ pub async fn discard(Posted { at, fields }: Posted) -> Response {
         Ok("discarded")
     }
     .await;
-    after(&at, result).await
+    after(&at, result, None).await
 }
 
 pub async fn publish(Posted { at, fields }: Posted) -> Response {
@@ -278,7 +283,7 @@ pub async fn publish(Posted { at, fields }: Posted) -> Response {
         Ok("published")
     }
     .await;
-    after(&at, result).await
+    after(&at, result, None).await
 }
 
 pub async fn restore(
@@ -293,7 +298,7 @@ pub async fn restore(
         Ok("restored")
     }
     .await;
-    after(&at, result).await
+    after(&at, result, None).await
 }
 
 #[derive(Deserialize)]
