@@ -13,12 +13,21 @@ CREATE TABLE rule_set_versions (
     comment      TEXT NOT NULL,
     PRIMARY KEY (tenant_id, version)
 );
--- The sets saved before versioning become their tenant's first kept version.
+-- The sets saved before versioning become their tenant's first kept version. A set saved
+-- before edit versions existed (migration 0004) has no counter yet: it starts at 1, so
+-- the next publish, numbered from the counter, is 2 and not a second version 1.
+INSERT INTO edit_versions (tenant_id, aggregate, version, changed_at)
+    SELECT r.tenant_id, 'rule_set', 1, r.updated_at FROM rule_sets r
+    WHERE NOT EXISTS (SELECT 1 FROM edit_versions v
+                      WHERE v.tenant_id = r.tenant_id AND v.aggregate = 'rule_set');
+UPDATE edit_versions SET version = 1
+    WHERE aggregate = 'rule_set' AND version = 0
+      AND tenant_id IN (SELECT tenant_id FROM rule_sets);
 INSERT INTO rule_set_versions (tenant_id, version, yaml, scripts, published_at, published_by, comment)
-    SELECT r.tenant_id, COALESCE(v.version, 1), r.yaml, r.scripts, r.updated_at, 'scimgate',
+    SELECT r.tenant_id, v.version, r.yaml, r.scripts, r.updated_at, 'scimgate',
            'published before rule versions were kept'
     FROM rule_sets r
-    LEFT JOIN edit_versions v ON v.tenant_id = r.tenant_id AND v.aggregate = 'rule_set';
+    JOIN edit_versions v ON v.tenant_id = r.tenant_id AND v.aggregate = 'rule_set';
 
 CREATE TABLE rule_set_drafts (
     tenant_id    BIGINT PRIMARY KEY REFERENCES tenants(id) ON DELETE CASCADE,

@@ -346,7 +346,7 @@ async fn an_administrator_works_through_the_ui(backend: DbBackend) {
     browser.wait_for_text("Published versions").await;
     stage.assert_accessible("rules").await;
     browser
-        .find("button[aria-label='Active: Nordic sales']")
+        .find_xpath("//li[.//strong[.='Nordic sales']]//button[@role='switch']")
         .await
         .click()
         .await;

@@ -11,6 +11,7 @@ on_both_backends!(
     a_draft_is_previewed_published_and_restored,
     a_publish_from_an_older_base_is_refused,
     a_draft_that_does_not_compile_is_not_saved,
+    a_draft_begun_from_an_older_published_version_is_refused,
 );
 
 /// RULES with Sales users on the Standard plan instead of Sales Premium.
@@ -48,6 +49,7 @@ async fn a_draft_is_previewed_published_and_restored(backend: DbBackend) {
             Expect::Version(0),
             draft(&sales_on_standard()),
             "ops",
+            None,
         )
         .await
         .unwrap();
@@ -157,6 +159,7 @@ async fn a_publish_from_an_older_base_is_refused(backend: DbBackend) {
             Expect::Version(0),
             draft(&sales_on_standard()),
             "ann",
+            None,
         )
         .await
         .unwrap();
@@ -174,7 +177,13 @@ async fn a_publish_from_an_older_base_is_refused(backend: DbBackend) {
     // the CLI's apply) is refused at publish: it would silently undo that change.
     let draft_now = app.rule_draft(tenant).await.unwrap().version;
     let begun = app
-        .save_rule_draft(tenant, Expect::Version(draft_now), draft(RULES), "ann")
+        .save_rule_draft(
+            tenant,
+            Expect::Version(draft_now),
+            draft(RULES),
+            "ann",
+            None,
+        )
         .await
         .unwrap();
     app.save_rules(
@@ -217,7 +226,7 @@ async fn a_draft_that_does_not_compile_is_not_saved(backend: DbBackend) {
     let tenant = f.tenant();
     let broken = RULES.replace("\"Sales Premium\"", "\"Platinum\"");
     let refused = app
-        .save_rule_draft(tenant, Expect::Version(0), draft(&broken), "ops")
+        .save_rule_draft(tenant, Expect::Version(0), draft(&broken), "ops", None)
         .await
         .unwrap_err();
     let AppError::Rules { problems, .. } = refused else {
@@ -231,7 +240,7 @@ async fn a_draft_that_does_not_compile_is_not_saved(backend: DbBackend) {
     assert!(app.rule_draft(tenant).await.unwrap().value.is_none());
     // A stale draft version is refused too, and changes nothing.
     let stale = app
-        .save_rule_draft(tenant, Expect::Version(5), draft(RULES), "ops")
+        .save_rule_draft(tenant, Expect::Version(5), draft(RULES), "ops", None)
         .await
         .unwrap_err();
     assert!(matches!(stale, AppError::Stale(_)), "{stale:?}");
@@ -242,4 +251,34 @@ async fn a_draft_that_does_not_compile_is_not_saved(backend: DbBackend) {
         .await
         .unwrap_err();
     assert!(matches!(none, AppError::NotFound(_)), "{none:?}");
+}
+
+/// An admin reads the rules at version N and begins a draft from them after someone else
+/// published N+1: the draft is refused, or publishing it would undo N+1.
+async fn a_draft_begun_from_an_older_published_version_is_refused(backend: DbBackend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    let app = f.app();
+    let tenant = f.tenant();
+    let read = app.rule_set(tenant).await.unwrap().version;
+    app.save_rules(tenant, Expect::Any, draft(&sales_on_standard()))
+        .await
+        .unwrap();
+    let refused = app
+        .save_rule_draft(tenant, Expect::Version(0), draft(RULES), "ann", Some(read))
+        .await
+        .unwrap_err();
+    let AppError::Stale(stale) = refused else {
+        panic!("{refused:?}");
+    };
+    assert_eq!((stale.expected, stale.current), (read, read + 1));
+    assert!(app.rule_draft(tenant).await.unwrap().value.is_none());
+    // Read again, it is accepted; a draft in progress keeps its base.
+    let now = app.rule_set(tenant).await.unwrap().version;
+    let saved = app
+        .save_rule_draft(tenant, Expect::Version(0), draft(RULES), "ann", Some(now))
+        .await
+        .unwrap();
+    assert_eq!(saved.value.base_version, now);
 }

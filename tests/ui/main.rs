@@ -1032,7 +1032,10 @@ async fn an_operator_syncs_one_user(backend: DbBackend) {
         .await;
     assert_eq!(synced.status, StatusCode::OK, "{}", synced.body);
     assert!(
-        synced.body.contains("class=\"toast\" role=\"status\"")
+        synced.body.contains("<div class=\"toast\">")
+            && synced
+                .body
+                .contains("id=\"announcer\" class=\"skip\" role=\"status\"")
             && synced.body.contains("1 created"),
         "the outcome is a toast: {}",
         synced.body
@@ -1227,6 +1230,29 @@ async fn rules_are_drafted_published_and_restored(backend: DbBackend) {
         page.body
     );
     let csrf = browser.csrf("/t/acme/rules").await;
+
+    // A page read before someone published: its edit would begin a draft from an older
+    // version, which publishing would then undo. Refused.
+    let older = (first.version - 1).to_string();
+    let stale = browser
+        .post(
+            "/t/acme/rules/active",
+            &[
+                ("csrf", &csrf),
+                ("version", "0"),
+                ("published", &older),
+                ("rule", "Nordic sales"),
+                ("active", "false"),
+            ],
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.body);
+    assert!(app
+        .rule_draft(&server.tenant)
+        .await
+        .unwrap()
+        .value
+        .is_none());
 
     // Switch a rule off: a draft, the published set untouched.
     let off = browser

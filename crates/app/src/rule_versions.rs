@@ -32,6 +32,17 @@ pub enum RuleSetRef {
     Draft,
 }
 
+/// What a saved draft is based on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Base {
+    /// A draft in progress keeps its base; a new one is based on the published version
+    /// the writer read (refused if that is no longer published), or, when the writer does
+    /// not say, on what is published now.
+    Read(Option<i64>),
+    /// What is published now, whatever the draft had (a restored version).
+    PublishedNow,
+}
+
 impl RuleSetRef {
     /// `draft`, `published`, or a version number.
     pub fn parse(text: &str) -> Option<RuleSetRef> {
@@ -78,32 +89,40 @@ impl App {
 
     /// Saves the draft (beginning one when there is none) if it compiles against the
     /// catalogue; changes nothing otherwise (every problem in [`AppError::Rules`]).
+    ///
+    /// `based_on` is the published version the rules were read at, when known: beginning
+    /// a draft from an older one is refused as stale.
     pub async fn save_rule_draft(
         &self,
         tenant: &Tenant,
         expect: Expect,
         source: RuleSource,
         by: &str,
+        based_on: Option<i64>,
     ) -> Result<Versioned<DraftView>> {
-        self.save_draft(tenant, expect, source, by, false).await
+        self.save_draft(tenant, expect, source, by, Base::Read(based_on))
+            .await
     }
 
-    /// Saves the draft; `rebase` bases it on what is published now (a restore), else it
-    /// keeps the base it began from.
+    /// Saves the draft on `base`.
     async fn save_draft(
         &self,
         tenant: &Tenant,
         expect: Expect,
         source: RuleSource,
         by: &str,
-        rebase: bool,
+        base: Base,
     ) -> Result<Versioned<DraftView>> {
         let checked = source.clone();
         let draft = scimgate_store::DraftWrite {
             source,
             by: by.to_owned(),
             now: self.now(),
-            rebase,
+            rebase: base == Base::PublishedNow,
+            based_on: match base {
+                Base::Read(read) => read,
+                Base::PublishedNow => None,
+            },
         };
         let saved = self
             .store
@@ -124,12 +143,14 @@ impl App {
 
     /// Switches a rule on or off, or reorders, in the draft (begun from the published
     /// set when there is none), and saves it.
+    /// `based_on` as for [`App::save_rule_draft`].
     pub async fn edit_rule_draft(
         &self,
         tenant: &Tenant,
         expect: Expect,
         edit: &RuleEdit,
         by: &str,
+        based_on: Option<i64>,
     ) -> Result<Versioned<DraftView>> {
         let current = self.store.rule_draft(tenant).await?;
         if let Expect::Version(expected) = expect {
@@ -157,7 +178,8 @@ impl App {
             yaml,
             scripts: source.scripts,
         };
-        self.save_draft(tenant, Expect::Version(current.version), edited, by, false)
+        let expect = Expect::Version(current.version);
+        self.save_draft(tenant, expect, edited, by, Base::Read(based_on))
             .await
     }
 
@@ -271,7 +293,8 @@ impl App {
             .rule_set_at(tenant, RuleSetRef::Version(version))
             .await?;
         // Based on what is published now: publishing it makes it current again.
-        self.save_draft(tenant, expect, source, by, true).await
+        self.save_draft(tenant, expect, source, by, Base::PublishedNow)
+            .await
     }
 
     /// The company's plan with the draft rules; nothing is saved or synced.

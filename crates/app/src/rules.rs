@@ -136,8 +136,8 @@ impl App {
         })
     }
 
-    /// Switches a rule on or off, or reorders the rules, in the saved file, and saves the
-    /// result (which must compile). The version names what the admin saw: an edit based
+    /// Switches a rule on or off, or reorders the rules, in the published file, and
+    /// publishes the result at once (it must compile; the admin API's edits). The version names what the admin saw: an edit based
     /// on an older rule set is refused rather than applied to a file they have not seen.
     pub async fn edit_rules(
         &self,
@@ -160,7 +160,24 @@ impl App {
             yaml,
             scripts: saved.value.source.scripts,
         };
-        self.save_rules(tenant, expect, source).await
+        let publication = Publication {
+            by: "admin API".into(),
+            comment: describe_edit(edit),
+        };
+        self.publish_rules(tenant, expect, source, publication)
+            .await
+    }
+}
+
+/// A rule edit in words, as the version's comment.
+fn describe_edit(edit: &RuleEdit) -> String {
+    match edit {
+        RuleEdit::SetActive { rule, active: true } => format!("rule {rule:?} switched on"),
+        RuleEdit::SetActive {
+            rule,
+            active: false,
+        } => format!("rule {rule:?} switched off"),
+        RuleEdit::Reorder(_) => "rules reordered".into(),
     }
 }
 

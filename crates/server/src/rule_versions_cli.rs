@@ -54,6 +54,7 @@ pub async fn run(store: &Store, command: RulesCommand) -> anyhow::Result<()> {
                     Expect::Version(current.version),
                     source,
                     &cli_user(),
+                    None,
                 )
                 .await
                 .map_err(|e| refused(e, &file))?;

@@ -36,6 +36,9 @@ pub struct DraftWrite {
     pub by: String,
     pub now: String,
     pub rebase: bool,
+    /// The published version the writer read, when it knows: a draft begun from an
+    /// older one is refused, or publishing it would undo what was published since.
+    pub based_on: Option<i64>,
 }
 
 /// Who publishes, and why (kept with the version).
@@ -200,6 +203,7 @@ impl Store {
             by,
             now,
             rebase,
+            based_on,
         } = draft;
         self.write_conn(move |conn| {
             Box::pin(async move {
@@ -214,7 +218,19 @@ impl Store {
                 let version =
                     edits::bump(conn, &tenant, Aggregate::RuleDraft, expect, &now).await?;
                 check(&catalog::read(conn, &tenant).await?)?;
-                let published = edits::current(conn, &tenant, Aggregate::RuleSet).await?.0;
+                let (published, published_at) =
+                    edits::current(conn, &tenant, Aggregate::RuleSet).await?;
+                if let (None, false, Some(read)) = (&existing, rebase, based_on) {
+                    if read != published {
+                        return Err(StoreError::Stale(StaleEdit {
+                            what: "the published rule set (published again since it was read)",
+                            expected: read,
+                            current: published,
+                            changed_at: published_at.unwrap_or_default(),
+                        })
+                        .into());
+                    }
+                }
                 let base_version = match existing {
                     Some(draft) if !rebase => draft.base_version,
                     _ => published,

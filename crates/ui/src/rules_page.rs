@@ -182,6 +182,12 @@ async fn after(
     page(at, Shown::default(), Some(refused)).await
 }
 
+/// The published version the page showed (its forms send it): a draft begun from it is
+/// refused if another version was published since.
+fn read_at(fields: &crate::forms::Fields) -> Option<i64> {
+    field(fields, "published").and_then(|v| v.parse().ok())
+}
+
 fn rule_name(fields: &crate::forms::Fields) -> Result<String, AppError> {
     field(fields, "rule")
         .map(str::to_owned)
@@ -197,7 +203,7 @@ pub async fn switch(Posted { at, fields }: Posted) -> Response {
         };
         let by = at.signed.account.name.as_str();
         (at.signed.app)
-            .edit_rule_draft(&at.tenant, version(&fields)?, &edit, by)
+            .edit_rule_draft(&at.tenant, version(&fields)?, &edit, by, read_at(&fields))
             .await?;
         Ok("saved")
     }
@@ -227,7 +233,8 @@ pub async fn move_rule(Posted { at, fields }: Posted) -> Response {
         };
         order.swap(at_index, to);
         let by = at.signed.account.name.as_str();
-        app.edit_rule_draft(&at.tenant, expect, &RuleEdit::Reorder(order), by)
+        let reorder = RuleEdit::Reorder(order);
+        app.edit_rule_draft(&at.tenant, expect, &reorder, by, read_at(&fields))
             .await?;
         Ok("saved")
     }
@@ -254,7 +261,7 @@ pub async fn save_yaml(Posted { at, fields }: Posted) -> Response {
         };
         let source = RuleSource { yaml, scripts };
         let by = at.signed.account.name.as_str();
-        app.save_rule_draft(&at.tenant, expect, source, by).await?;
+        (app.save_rule_draft(&at.tenant, expect, source, by, read_at(&fields))).await?;
         Ok("saved")
     }
     .await;

@@ -37,7 +37,7 @@ enum Forecast {
     /// Not counted yet: the page asks for it (htmx) or offers a link.
     Ask,
     Counted(u64),
-    /// The rules cannot be evaluated (none yet, or broken).
+    /// The rules cannot be evaluated (none yet, or broken): why.
     NotCounted(String),
 }
 
@@ -45,6 +45,8 @@ impl Forecast {
     async fn count(at: &InTenant) -> Result<Forecast, AppError> {
         match at.signed.app.welcome_forecast(&at.tenant).await {
             Ok(count) => Ok(Forecast::Counted(count)),
+            // No rules yet, or rules that no longer compile: nothing to count.
+            Err(AppError::NotFound(why)) => Ok(Forecast::NotCounted(why)),
             Err(e @ (AppError::Invalid(_) | AppError::Rules { .. })) => {
                 Ok(Forecast::NotCounted(e.to_string()))
             }

@@ -30,6 +30,12 @@ document.addEventListener("click", function (event) {
 function scheduleToasts() {
   document.querySelectorAll(".toast:not([data-timed])").forEach(function (toast) {
     toast.setAttribute("data-timed", "");
+    var announcer = document.getElementById("announcer");
+    if (announcer) {
+      var text = toast.querySelector("p").textContent;
+      // A moment after the page settles, so the change is heard as one.
+      setTimeout(function () { announcer.textContent = text; }, 150);
+    }
     var hide = function () {
       if (toast.matches(":hover") || toast.contains(document.activeElement)) {
         setTimeout(hide, 2000);

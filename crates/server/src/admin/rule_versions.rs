@@ -34,7 +34,7 @@ pub async fn put_draft(call: Call, body: Document) -> Result<Response> {
     let source = rules::rule_source(&body)?;
     let expect = call.expected(None, DRAFT)?;
     let saved = (call.app)
-        .save_rule_draft(&call.tenant, expect, source, API_CALLER)
+        .save_rule_draft(&call.tenant, expect, source, API_CALLER, None)
         .await?;
     version::respond(saved)
 }
