@@ -13,6 +13,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_scimgate");
 
 fn scimgate(db: &TestDb, args: &[&str]) -> std::process::Output {
     Command::new(BIN)
+        // Who the audit log and rule versions name for changes from this terminal.
+        .env("USER", "audit-tester")
         .arg("--database-url")
         .arg(&db.url)
         .args(args)
@@ -499,6 +501,36 @@ async fn rule_versions_from_the_cli(backend: DbBackend) {
     assert!(ok && out.contains("no changes"), "{out}");
     let (ok, _, err) = run(&["rules", "draft", "--tenant", "acme", "--discard"]);
     assert!(!ok && err.contains("no draft"), "{err}");
+
+    // The audit log names the terminal's user for each change, newest first.
+    let (ok, out, err) = run(&["audit", "--tenant", "acme", "--area", "rules"]);
+    assert!(ok, "{err}");
+    let actions: Vec<(&str, &str)> = out
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            (words[1], words[3])
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("cli:audit-tester", "rules.publish"),
+            ("cli:audit-tester", "rules.restore"),
+            ("cli:audit-tester", "rules.publish"),
+            ("cli:audit-tester", "rules.draft"),
+            ("cli:audit-tester", "rules.publish"),
+        ],
+        "{out}"
+    );
+    let (ok, out, _) = run(&["audit", "--tenant", "acme", "--csv", "--area", "catalog"]);
+    assert!(
+        ok && out.starts_with("\"id\",") && out.contains("catalog.replace"),
+        "{out}"
+    );
+    let (ok, _, err) = run(&["audit", "--tenant", "acme", "--since", "last week"]);
+    assert!(!ok && err.contains("not a date"), "{err}");
 }
 
 on_both_backends!(rule_versions_from_the_cli);

@@ -1421,7 +1421,11 @@ async fn rule_drafts_and_versions_over_the_api(backend: DbBackend) {
         "{versions}"
     );
     let first = versions["versions"][0]["version"].as_i64().unwrap();
-    assert_eq!(versions["versions"][0]["published_by"], "admin API");
+    let by = versions["versions"][0]["published_by"].as_str().unwrap();
+    assert!(
+        by.starts_with("admin API token ") && by.ends_with("(test admin)"),
+        "{by}"
+    );
 
     // A draft with Sales on Standard.
     let standard = RULES.replace("user_plan: \"Sales Premium\"", "user_plan: \"Standard\"");
@@ -1524,6 +1528,64 @@ async fn rule_drafts_and_versions_over_the_api(backend: DbBackend) {
         )
         .await);
     assert_eq!(plan_of(&ok(api.get("/preview").await)), "Sales Premium");
+
+    // The audit log has each step, by this token, from this address.
+    let log = ok(api.get_with("/audit", &[("area", "rules")]).await);
+    let entries = log["entries"].as_array().unwrap();
+    let actions: Vec<&str> = entries
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "rules.publish",
+            "rules.restore",
+            "rules.discard",
+            "rules.restore",
+            "rules.publish",
+            "rules.draft",
+            "rules.publish",
+        ],
+        "{log}"
+    );
+    let newest = &entries[0];
+    assert_eq!(newest["who"].as_str(), Some(by), "{newest}");
+    assert_eq!(
+        (newest["via"].as_str(), newest["from"].as_str()),
+        (Some("api"), Some("127.0.0.1"))
+    );
+    assert_eq!(
+        newest["subject"],
+        json!(format!("version {}: back", second + 1))
+    );
+    let paged = ok(api.get_with("/audit", &[("limit", "2")]).await);
+    let next = paged["next_before"].as_i64().unwrap();
+    let rest = ok(api
+        .get_with("/audit", &[("before", &next.to_string())])
+        .await);
+    assert_eq!(rest["entries"][0]["action"], entries[2]["action"]);
+    let csv = (api.s.client)
+        .get(
+            api.s
+                .url("/api/v1/tenants/acme/audit?format=csv&area=rules"),
+        )
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), 200);
+    assert!(csv.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let csv_text = csv.text().await.unwrap();
+    assert!(csv_text.starts_with("\"id\",\"at\",\"who\""), "{csv_text}");
+    assert_eq!(csv_text.lines().count(), entries.len() + 1);
+    let bad = api.get_with("/audit", &[("area", "weather")]).await;
+    assert!(message(400, &bad).contains("sign_in"));
+    let bad = api.get_with("/audit", &[("since", "yesterday")]).await;
+    assert!(message(400, &bad).contains("not a date"));
 }
 
 on_both_backends!(

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod actions;
+mod audit;
 mod auth_failures;
 mod auto;
 mod fixture;

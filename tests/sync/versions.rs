@@ -3,7 +3,7 @@
 //! older base is refused, any version can be compared and restored.
 
 use crate::fixture::{draft, item, Fixture, RULES};
-use scimgate_app::{AppError, Expect, RuleSetRef};
+use scimgate_app::{Actor, AppError, Expect, RuleSetRef};
 use scimgate_scheduler::{Action, Trigger};
 use scimgate_testkit::{on_both_backends, DbBackend};
 
@@ -26,7 +26,7 @@ async fn a_draft_is_previewed_published_and_restored(backend: DbBackend) {
     let Some(f) = Fixture::start(backend).await else {
         return;
     };
-    let app = f.app();
+    let app = f.app().acting_as(Actor::ui("ops", "127.0.0.1"));
     let tenant = f.tenant();
     let ann = f.user("ann@acme.no", "e-ann", "Sales").await;
     f.group("Sales", &[&ann]).await;
@@ -48,7 +48,6 @@ async fn a_draft_is_previewed_published_and_restored(backend: DbBackend) {
             tenant,
             Expect::Version(0),
             draft(&sales_on_standard()),
-            "ops",
             None,
         )
         .await
@@ -78,17 +77,12 @@ async fn a_draft_is_previewed_published_and_restored(backend: DbBackend) {
     // Publish with a comment: a new version, the draft gone, sync applies it.
     let draft_version = app.rule_draft(tenant).await.unwrap().version;
     let refused = app
-        .publish_rule_draft(tenant, Expect::Version(draft_version), "  ", "ops")
+        .publish_rule_draft(tenant, Expect::Version(draft_version), "  ")
         .await
         .unwrap_err();
     assert!(matches!(refused, AppError::Invalid(_)), "{refused:?}");
     let second = app
-        .publish_rule_draft(
-            tenant,
-            Expect::Version(draft_version),
-            "Sales to Standard",
-            "ops",
-        )
+        .publish_rule_draft(tenant, Expect::Version(draft_version), "Sales to Standard")
         .await
         .unwrap();
     assert!(second > first);
@@ -121,13 +115,13 @@ async fn a_draft_is_previewed_published_and_restored(backend: DbBackend) {
 
     // Restore the first version as the draft, publish it: Sales Premium again.
     let restored = app
-        .restore_rule_version(tenant, first, Expect::Version(0), "ops")
+        .restore_rule_version(tenant, first, Expect::Version(0))
         .await
         .unwrap();
     assert_eq!(restored.value.base_version, second);
     assert_eq!(restored.value.changes.changed, ["Sales"]);
     let third = app
-        .publish_rule_draft(tenant, Expect::Version(restored.version), "back", "ops")
+        .publish_rule_draft(tenant, Expect::Version(restored.version), "back")
         .await
         .unwrap();
     let (_, now) = app.rule_version(tenant, third).await.unwrap();
@@ -149,7 +143,8 @@ async fn a_publish_from_an_older_base_is_refused(backend: DbBackend) {
     let Some(f) = Fixture::start(backend).await else {
         return;
     };
-    let app = f.app();
+    let app = f.app().acting_as(Actor::ui("ann", "127.0.0.1"));
+    let bob = f.app().acting_as(Actor::ui("bob", "127.0.0.2"));
     let tenant = f.tenant();
     let published = app.rule_set(tenant).await.unwrap();
     // Two admins read the same draft; the first publishes.
@@ -158,16 +153,15 @@ async fn a_publish_from_an_older_base_is_refused(backend: DbBackend) {
             tenant,
             Expect::Version(0),
             draft(&sales_on_standard()),
-            "ann",
             None,
         )
         .await
         .unwrap();
-    app.publish_rule_draft(tenant, Expect::Version(saved.version), "mine", "ann")
+    app.publish_rule_draft(tenant, Expect::Version(saved.version), "mine")
         .await
         .unwrap();
-    let second = app
-        .publish_rule_draft(tenant, Expect::Version(saved.version), "theirs", "bob")
+    let second = bob
+        .publish_rule_draft(tenant, Expect::Version(saved.version), "theirs")
         .await
         .unwrap_err();
     assert!(matches!(second, AppError::Stale(_)), "{second:?}");
@@ -177,13 +171,7 @@ async fn a_publish_from_an_older_base_is_refused(backend: DbBackend) {
     // the CLI's apply) is refused at publish: it would silently undo that change.
     let draft_now = app.rule_draft(tenant).await.unwrap().version;
     let begun = app
-        .save_rule_draft(
-            tenant,
-            Expect::Version(draft_now),
-            draft(RULES),
-            "ann",
-            None,
-        )
+        .save_rule_draft(tenant, Expect::Version(draft_now), draft(RULES), None)
         .await
         .unwrap();
     app.save_rules(
@@ -194,7 +182,7 @@ async fn a_publish_from_an_older_base_is_refused(backend: DbBackend) {
     .await
     .unwrap();
     let refused = app
-        .publish_rule_draft(tenant, Expect::Version(begun.version), "late", "ann")
+        .publish_rule_draft(tenant, Expect::Version(begun.version), "late")
         .await
         .unwrap_err();
     let AppError::Stale(stale) = refused else {
@@ -209,11 +197,11 @@ async fn a_publish_from_an_older_base_is_refused(backend: DbBackend) {
     // Restoring rebases the draft on what is published now, so it can be published.
     let latest = app.rule_versions(tenant).await.unwrap()[0].version;
     let restored = app
-        .restore_rule_version(tenant, latest - 1, Expect::Version(begun.version), "ann")
+        .restore_rule_version(tenant, latest - 1, Expect::Version(begun.version))
         .await
         .unwrap();
     assert_eq!(restored.value.base_version, latest);
-    app.publish_rule_draft(tenant, Expect::Version(restored.version), "restored", "ann")
+    app.publish_rule_draft(tenant, Expect::Version(restored.version), "restored")
         .await
         .unwrap();
 }
@@ -226,7 +214,7 @@ async fn a_draft_that_does_not_compile_is_not_saved(backend: DbBackend) {
     let tenant = f.tenant();
     let broken = RULES.replace("\"Sales Premium\"", "\"Platinum\"");
     let refused = app
-        .save_rule_draft(tenant, Expect::Version(0), draft(&broken), "ops", None)
+        .save_rule_draft(tenant, Expect::Version(0), draft(&broken), None)
         .await
         .unwrap_err();
     let AppError::Rules { problems, .. } = refused else {
@@ -240,7 +228,7 @@ async fn a_draft_that_does_not_compile_is_not_saved(backend: DbBackend) {
     assert!(app.rule_draft(tenant).await.unwrap().value.is_none());
     // A stale draft version is refused too, and changes nothing.
     let stale = app
-        .save_rule_draft(tenant, Expect::Version(5), draft(RULES), "ops", None)
+        .save_rule_draft(tenant, Expect::Version(5), draft(RULES), None)
         .await
         .unwrap_err();
     assert!(matches!(stale, AppError::Stale(_)), "{stale:?}");
@@ -266,7 +254,7 @@ async fn a_draft_begun_from_an_older_published_version_is_refused(backend: DbBac
         .await
         .unwrap();
     let refused = app
-        .save_rule_draft(tenant, Expect::Version(0), draft(RULES), "ann", Some(read))
+        .save_rule_draft(tenant, Expect::Version(0), draft(RULES), Some(read))
         .await
         .unwrap_err();
     let AppError::Stale(stale) = refused else {
@@ -277,7 +265,7 @@ async fn a_draft_begun_from_an_older_published_version_is_refused(backend: DbBac
     // Read again, it is accepted; a draft in progress keeps its base.
     let now = app.rule_set(tenant).await.unwrap().version;
     let saved = app
-        .save_rule_draft(tenant, Expect::Version(0), draft(RULES), "ann", Some(now))
+        .save_rule_draft(tenant, Expect::Version(0), draft(RULES), Some(now))
         .await
         .unwrap();
     assert_eq!(saved.value.base_version, now);

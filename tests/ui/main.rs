@@ -1432,6 +1432,56 @@ async fn rules_are_drafted_published_and_restored(backend: DbBackend) {
         first.value.source
     );
     assert_eq!(app.rule_versions(&server.tenant).await.unwrap().len(), 3);
+
+    // The Logs page lists each step, by this account, from this address.
+    let logs = browser.get("/t/acme/logs?area=rules").await;
+    assert_eq!(logs.status, StatusCode::OK);
+    let rows: Vec<&str> = logs.body.split("<tr>").skip(2).collect();
+    let action_of = |row: &str| {
+        [
+            "rules.publish",
+            "rules.restore",
+            "rules.draft",
+            "rules.discard",
+        ]
+        .into_iter()
+        .find(|a| row.contains(&format!(">{a}<")))
+        .unwrap_or("?")
+        .to_owned()
+    };
+    let actions: Vec<String> = rows.iter().map(|r| action_of(r)).collect();
+    assert_eq!(
+        actions[..2],
+        ["rules.publish", "rules.restore"],
+        "{}",
+        logs.body
+    );
+    assert!(
+        rows[0].contains("<td>ops</td>")
+            && rows[0].contains(">127.0.0.1<")
+            && rows[0].contains("version ")
+            && rows[0].contains(": back"),
+        "{}",
+        rows[0]
+    );
+    assert!(logs.body.contains("Nordics off for now"));
+    let signs = browser.get("/t/acme/logs?area=sign_in").await;
+    assert!(
+        signs.body.contains(">sign_in.ok<") && signs.body.contains("account ops"),
+        "{}",
+        signs.body
+    );
+    let export = browser.get("/t/acme/logs/export?area=rules").await;
+    assert_eq!(export.status, StatusCode::OK);
+    assert!(
+        export.body.starts_with("\"id\",\"at\",\"who\""),
+        "{}",
+        export.body
+    );
+    assert!(export.body.contains("\"rules.publish\""));
+    let bad = browser.get("/t/acme/logs?since=yesterday").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("not a date"));
 }
 
 async fn a_viewer_reads_rules_but_cannot_change_them(backend: DbBackend) {
@@ -1464,6 +1514,10 @@ async fn a_viewer_reads_rules_but_cannot_change_them(backend: DbBackend) {
         .unwrap()
         .value
         .is_none());
+    // A viewer reads the audit log too; the refused change is not in it.
+    let logs = browser.get("/t/acme/logs").await;
+    assert_eq!(logs.status, StatusCode::OK);
+    assert!(logs.body.contains(">sign_in.ok<") && !logs.body.contains(">rules.draft<"));
 }
 
 /// Sign-in through an identity provider, without the provider (the whole flow runs in

@@ -150,20 +150,22 @@ impl App {
         let now = self.clock.now().unix_millis();
         let Some(record) = self.store.sign_in_record(name).await? else {
             verify(password, decoy_hash());
+            self.audit_sign_in(name, None, false).await;
             return Err(refused());
         };
         let stored = record.password_hash.as_deref().unwrap_or(decoy_hash());
         let matches = verify(password, stored) && record.password_hash.is_some();
-        if record.locked_until > now {
-            return Err(refused());
-        }
-        if !matches {
-            (self.store)
-                .record_sign_in_failure(record.account.id, LOCK_AFTER, now + LOCK_MS)
-                .await?;
+        if record.locked_until > now || !matches {
+            if !matches {
+                (self.store)
+                    .record_sign_in_failure(record.account.id, LOCK_AFTER, now + LOCK_MS)
+                    .await?;
+            }
+            self.audit_sign_in(name, Some(&record.account), false).await;
             return Err(refused());
         }
         self.store.record_sign_in_success(record.account.id).await?;
+        self.audit_sign_in(name, Some(&record.account), true).await;
         Ok(record.account)
     }
 }
@@ -175,9 +177,11 @@ impl App {
     /// out of signing in through their provider.
     pub async fn sign_in_vouched(&self, name: &str) -> Result<AdminAccount> {
         let Some(record) = self.store.sign_in_record(name).await? else {
+            self.audit_sign_in(name, None, false).await;
             return Err(AppError::Unauthorized(SIGN_IN_VOUCHED_REFUSED.to_owned()));
         };
         self.store.record_sign_in_success(record.account.id).await?;
+        self.audit_sign_in(name, Some(&record.account), true).await;
         Ok(record.account)
     }
 }

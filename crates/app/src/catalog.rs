@@ -1,7 +1,9 @@
 //! The catalogue: read it, replace it, add or remove one entry — each refused (changing
 //! nothing) when the saved rule set would no longer compile against the result.
 
+use crate::audit::json;
 use crate::{App, AppError, Result};
+use scimgate_core::AuditAction;
 use scimgate_core::{Catalog, CatalogKind, RuleSource, Tenant};
 use scimgate_store::{CatalogEdit, Expect, Versioned};
 
@@ -16,8 +18,19 @@ impl App {
         expect: Expect,
         catalog: Catalog,
     ) -> Result<Versioned<Catalog>> {
-        self.edit_catalog(tenant, expect, CatalogEdit::Replace(catalog))
-            .await
+        let before = self.catalog(tenant).await?.value;
+        let saved = (self.edit_catalog(tenant, expect, CatalogEdit::Replace(catalog))).await?;
+        let subject = format!("catalogue, version {}", saved.version);
+        let after = json(&saved.value);
+        (self.audit(
+            tenant,
+            AuditAction::CatalogReplace,
+            subject,
+            json(&before),
+            after,
+        ))
+        .await;
+        Ok(saved)
     }
 
     /// Adds an entry, or sets the seats of an existing one.
@@ -34,7 +47,13 @@ impl App {
             name: name.to_owned(),
             seats,
         };
-        self.edit_catalog(tenant, expect, edit).await
+        let before = self.catalog(tenant).await?.value;
+        let before = entry_of(&before, kind, name);
+        let saved = self.edit_catalog(tenant, expect, edit).await?;
+        let after = entry_of(&saved.value, kind, name);
+        let subject = format!("{} {name:?}", kind.name());
+        (self.audit(tenant, AuditAction::CatalogPut, subject, before, after)).await;
+        Ok(saved)
     }
 
     pub async fn delete_catalog_entry(
@@ -48,11 +67,18 @@ impl App {
             kind,
             name: name.to_owned(),
         };
+        let before = self.catalog(tenant).await?.value;
+        let before = entry_of(&before, kind, name);
         match self.edit_catalog(tenant, expect, edit).await {
             Err(AppError::NotFound(_)) => Err(AppError::NotFound(format!(
                 "the catalogue has no {} named {name:?}",
                 kind.name()
             ))),
+            Ok(saved) => {
+                let subject = format!("{} {name:?}", kind.name());
+                (self.audit(tenant, AuditAction::CatalogDelete, subject, before, None)).await;
+                Ok(saved)
+            }
             other => other,
         }
     }
@@ -83,4 +109,16 @@ fn rules_still_compile(rules: Option<&RuleSource>, catalog: &Catalog) -> Result<
             scimgate_rules::problems_text(&problems)
         ))),
     }
+}
+
+/// One entry of `catalog` as the audit log keeps it (`None`: there is none).
+fn entry_of(catalog: &Catalog, kind: CatalogKind, name: &str) -> Option<String> {
+    let entries = match kind {
+        CatalogKind::UserPlan => &catalog.user_plans,
+        CatalogKind::Company => &catalog.companies,
+        CatalogKind::Group => &catalog.groups,
+        CatalogKind::Role => &catalog.roles,
+    };
+    let entry = entries.iter().find(|e| e.name() == name)?;
+    json(&serde_json::json!({ "name": entry.name(), "seats": entry.seats() }))
 }

@@ -5,6 +5,7 @@
 //! ends only parse, call and render. docs/architecture.md.
 
 pub mod accounts;
+mod audit;
 mod catalog;
 mod error;
 mod overview;
@@ -18,12 +19,15 @@ mod tokens;
 mod user_view;
 mod users;
 
+pub use audit::audit_csv;
 pub use error::AppError;
 pub use overview::{Overview, PlanSeats, Step, TenantStatus};
 pub use rule_versions::{DraftView, RuleSetRef};
 pub use rules::{RuleSetView, RuleText, Validation};
+pub use scimgate_core::{Actor, AuditAction, AuditEntry, Via};
 pub use scimgate_rules::RuleEdit;
 pub use scimgate_rules::RuleSetDiff;
+pub use scimgate_store::AuditFilter;
 pub use scimgate_store::{Expect, Versioned};
 pub use scimgate_store::{Publication, RuleVersion};
 pub use scimgate_store::{UserPage, UserSearch, UserStatus};
@@ -46,6 +50,8 @@ pub struct App {
     clock: SharedClock,
     syncer: Syncer,
     webhook_targets: TargetPolicy,
+    /// Who the changes are recorded as made by (audit log).
+    actor: scimgate_core::Actor,
 }
 
 impl App {
@@ -61,6 +67,7 @@ impl App {
             store,
             clock,
             webhook_targets,
+            actor: scimgate_core::Actor::system(),
         }
     }
 

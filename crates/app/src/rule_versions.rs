@@ -4,9 +4,10 @@
 //! Any version can be read, compared with another (or the draft), and restored as the
 //! draft. The admin API, the CLI and the web UI all come here.
 
+use crate::audit::json;
 use crate::rules::RuleSetView;
 use crate::{App, AppError, Result};
-use scimgate_core::{RuleSource, Tenant};
+use scimgate_core::{AuditAction, RuleSource, Tenant};
 use scimgate_rules::{RuleEdit, RuleSetDiff};
 use scimgate_store::{Expect, Publication, RuleVersion, Versioned};
 use serde::Serialize;
@@ -97,26 +98,29 @@ impl App {
         tenant: &Tenant,
         expect: Expect,
         source: RuleSource,
-        by: &str,
         based_on: Option<i64>,
     ) -> Result<Versioned<DraftView>> {
-        self.save_draft(tenant, expect, source, by, Base::Read(based_on))
+        let done = (AuditAction::RulesDraft, "draft saved");
+        self.save_draft(tenant, expect, source, Base::Read(based_on), done)
             .await
     }
 
-    /// Saves the draft on `base`.
+    /// Saves the draft on `base`, recording what was `done` in the audit log (the action,
+    /// and what it did in words).
     async fn save_draft(
         &self,
         tenant: &Tenant,
         expect: Expect,
         source: RuleSource,
-        by: &str,
         base: Base,
+        done: (AuditAction, &str),
     ) -> Result<Versioned<DraftView>> {
+        let (action, what) = done;
+        let before = self.store.rule_draft(tenant).await?.value;
         let checked = source.clone();
         let draft = scimgate_store::DraftWrite {
             source,
-            by: by.to_owned(),
+            by: self.actor.who.clone(),
             now: self.now(),
             rebase: base == Base::PublishedNow,
             based_on: match base {
@@ -135,9 +139,19 @@ impl App {
                     })
             })
             .await?;
+        let view = self.draft_view(tenant, saved.value).await?;
+        let subject = format!(
+            "{what} ({} change(s) from version {})",
+            view.changes.len(),
+            view.base_version
+        );
+        let before = before.map(|d| d.source.yaml);
+        let after = json(&view.rules.source.yaml);
+        let before = before.as_ref().and_then(json);
+        (self.audit(tenant, action, subject, before, after)).await;
         Ok(Versioned {
             version: saved.version,
-            value: self.draft_view(tenant, saved.value).await?,
+            value: view,
         })
     }
 
@@ -149,7 +163,6 @@ impl App {
         tenant: &Tenant,
         expect: Expect,
         edit: &RuleEdit,
-        by: &str,
         based_on: Option<i64>,
     ) -> Result<Versioned<DraftView>> {
         let current = self.store.rule_draft(tenant).await?;
@@ -179,11 +192,14 @@ impl App {
             scripts: source.scripts,
         };
         let expect = Expect::Version(current.version);
-        self.save_draft(tenant, expect, edited, by, Base::Read(based_on))
+        let what = crate::rules::describe_edit(edit);
+        let done = (AuditAction::RulesDraft, what.as_str());
+        self.save_draft(tenant, expect, edited, Base::Read(based_on), done)
             .await
     }
 
     pub async fn discard_rule_draft(&self, tenant: &Tenant, expect: Expect) -> Result<()> {
+        let before = self.store.rule_draft(tenant).await?.value;
         self.store
             .discard_rule_draft(tenant, expect, self.now())
             .await
@@ -193,6 +209,16 @@ impl App {
                 }
                 e => e.into(),
             })?;
+        let before = before.map(|d| d.source.yaml);
+        let before = before.as_ref().and_then(json);
+        (self.audit(
+            tenant,
+            AuditAction::RulesDiscard,
+            "draft discarded",
+            before,
+            None,
+        ))
+        .await;
         Ok(())
     }
 
@@ -202,7 +228,6 @@ impl App {
         tenant: &Tenant,
         expect: Expect,
         comment: &str,
-        by: &str,
     ) -> Result<i64> {
         let comment = comment.trim();
         if comment.is_empty() {
@@ -211,10 +236,17 @@ impl App {
             ));
         }
         let publication = Publication {
-            by: by.to_owned(),
+            by: self.actor.who.clone(),
             comment: comment.to_owned(),
         };
-        self.store
+        let base = self
+            .store
+            .rule_draft(tenant)
+            .await?
+            .value
+            .map(|d| d.base_version);
+        let published = self
+            .store
             .publish_rule_draft(
                 tenant,
                 expect,
@@ -233,7 +265,23 @@ impl App {
             .map_err(|e| match e {
                 AppError::NotFound(_) => AppError::NotFound("there is no draft to publish".into()),
                 e => e,
-            })
+            })?;
+        self.audit_publish(tenant, base, published, comment).await;
+        Ok(published)
+    }
+
+    /// Records version `published` (replacing `base`) in the audit log.
+    pub(crate) async fn audit_publish(
+        &self,
+        tenant: &Tenant,
+        base: Option<i64>,
+        published: i64,
+        comment: &str,
+    ) {
+        let subject = format!("version {published}: {comment}");
+        let before = base.and_then(|v| json(&serde_json::json!({ "version": v })));
+        let after = json(&serde_json::json!({ "version": published, "comment": comment }));
+        (self.audit(tenant, AuditAction::RulesPublish, subject, before, after)).await;
     }
 
     /// The published versions, newest first.
@@ -287,13 +335,14 @@ impl App {
         tenant: &Tenant,
         version: i64,
         expect: Expect,
-        by: &str,
     ) -> Result<Versioned<DraftView>> {
         let source = self
             .rule_set_at(tenant, RuleSetRef::Version(version))
             .await?;
         // Based on what is published now: publishing it makes it current again.
-        self.save_draft(tenant, expect, source, by, Base::PublishedNow)
+        let what = format!("version {version} restored as the draft");
+        let done = (AuditAction::RulesRestore, what.as_str());
+        self.save_draft(tenant, expect, source, Base::PublishedNow, done)
             .await
     }
 

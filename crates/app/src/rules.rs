@@ -81,22 +81,23 @@ impl App {
         expect: Expect,
         source: RuleSource,
     ) -> Result<Versioned<RuleSetView>> {
-        let publication = Publication {
-            by: "scimgate".into(),
-            comment: "the whole rule set replaced".into(),
-        };
-        self.publish_rules(tenant, expect, source, publication)
+        self.publish_rules(tenant, expect, source, "the whole rule set replaced")
             .await
     }
 
-    /// [`App::save_rules`], saying who publishes and why.
+    /// [`App::save_rules`], saying why (kept with the version).
     pub async fn publish_rules(
         &self,
         tenant: &Tenant,
         expect: Expect,
         source: RuleSource,
-        publication: Publication,
+        comment: &str,
     ) -> Result<Versioned<RuleSetView>> {
+        let publication = Publication {
+            by: self.actor.who.clone(),
+            comment: comment.to_owned(),
+        };
+        let base = self.store.rule_set(tenant).await?.version;
         let checked = source.clone();
         let saved = self
             .store
@@ -115,6 +116,9 @@ impl App {
                 },
             )
             .await?;
+        let base = (base > 0).then_some(base);
+        self.audit_publish(tenant, base, saved.version, comment)
+            .await;
         Ok(Versioned {
             version: saved.version,
             value: RuleSetView::of(saved.value),
@@ -160,17 +164,13 @@ impl App {
             yaml,
             scripts: saved.value.source.scripts,
         };
-        let publication = Publication {
-            by: "admin API".into(),
-            comment: describe_edit(edit),
-        };
-        self.publish_rules(tenant, expect, source, publication)
+        self.publish_rules(tenant, expect, source, &describe_edit(edit))
             .await
     }
 }
 
 /// A rule edit in words, as the version's comment.
-fn describe_edit(edit: &RuleEdit) -> String {
+pub(crate) fn describe_edit(edit: &RuleEdit) -> String {
     match edit {
         RuleEdit::SetActive { rule, active: true } => format!("rule {rule:?} switched on"),
         RuleEdit::SetActive {

@@ -1,6 +1,8 @@
 //! The tenant's sync settings: automatic sync, schedule, debounce, guard, welcome e-mail.
 
+use crate::audit::json;
 use crate::{App, AppError, Result};
+use scimgate_core::AuditAction;
 use scimgate_core::Tenant;
 use scimgate_scheduler::cron::Cron;
 use scimgate_scheduler::{settings, SyncSettings};
@@ -18,8 +20,20 @@ impl App {
         expect: Expect,
         new: &SyncSettings,
     ) -> Result<Versioned<SyncSettings>> {
+        let before = self.settings(tenant).await?;
         settings::save(&self.store, tenant, new, expect, &self.now()).await?;
-        self.settings(tenant).await
+        let after = self.settings(tenant).await?;
+        let subject = format!("sync settings, version {}", after.version);
+        let (before_json, after_json) = (json(&before.value), json(&after.value));
+        (self.audit(
+            tenant,
+            AuditAction::SettingsSave,
+            subject,
+            before_json,
+            after_json,
+        ))
+        .await;
+        Ok(after)
     }
 }
 

@@ -1,7 +1,9 @@
 //! Preview, sync (one user or the company), restart, the run history and the decision
 //! on a held run, and the accounts the syncs made.
 
+use crate::audit::json;
 use crate::{App, AppError, Result};
+use scimgate_core::AuditAction;
 use scimgate_core::{CrmAccount, RuleSource, Tenant};
 use scimgate_scheduler::{Outcome, Plan, PlanItem, Run, RunUser, Trigger};
 
@@ -28,10 +30,19 @@ impl App {
     }
 
     pub async fn sync_company(&self, tenant: &Tenant) -> Result<Outcome> {
-        Ok(self
-            .syncer
+        let outcome = (self.syncer)
             .sync_company(tenant, Trigger::ManualCompany)
-            .await?)
+            .await?;
+        let subject = format!("run {} ({})", outcome.run_id, outcome.status);
+        (self.audit(
+            tenant,
+            AuditAction::SyncCompany,
+            subject,
+            None,
+            json(&outcome),
+        ))
+        .await;
+        Ok(outcome)
     }
 
     /// One user, by staged id or userName; nobody else's account changes. An id that is
@@ -44,13 +55,22 @@ impl App {
             .resolve_user(tenant, id_or_name)
             .await?
             .unwrap_or_else(|| id_or_name.to_owned());
-        Ok(self.syncer.sync_user(tenant, &id).await?)
+        let outcome = self.syncer.sync_user(tenant, &id).await?;
+        let subject = format!(
+            "user {id_or_name}: run {} ({})",
+            outcome.run_id, outcome.status
+        );
+        (self.audit(tenant, AuditAction::SyncUser, subject, None, json(&outcome))).await;
+        Ok(outcome)
     }
 
     /// Clears the holding area; accounts are kept, unlinked until the IdP sends their
     /// users again. Returns how many were unlinked.
     pub async fn restart(&self, tenant: &Tenant) -> Result<u64> {
-        Ok(self.syncer.restart(tenant).await?)
+        let unlinked = self.syncer.restart(tenant).await?;
+        let subject = format!("holding area cleared, {unlinked} account(s) unlinked");
+        (self.audit(tenant, AuditAction::SyncRestart, subject, None, None)).await;
+        Ok(unlinked)
     }
 
     pub async fn runs(&self, tenant: &Tenant, limit: i64) -> Result<Vec<Run>> {
@@ -70,12 +90,25 @@ impl App {
 
     /// Applies the deprovisions a held run held back (those still due).
     pub async fn approve_run(&self, tenant: &Tenant, id: i64) -> Result<Outcome> {
-        Ok(self.syncer.approve(tenant, id).await?)
+        let outcome = self.syncer.approve(tenant, id).await?;
+        let subject = format!("held run {id}");
+        (self.audit(
+            tenant,
+            AuditAction::RunApprove,
+            subject,
+            None,
+            json(&outcome),
+        ))
+        .await;
+        Ok(outcome)
     }
 
     /// Discards a held run's deprovisions.
     pub async fn reject_run(&self, tenant: &Tenant, id: i64) -> Result<()> {
-        Ok(self.syncer.reject(tenant, id).await?)
+        self.syncer.reject(tenant, id).await?;
+        let subject = format!("held run {id}");
+        (self.audit(tenant, AuditAction::RunReject, subject, None, None)).await;
+        Ok(())
     }
 
     /// The tenant's accounts; `active` and `linked` (to a staged user) filter when given.

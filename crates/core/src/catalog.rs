@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Catalog {
     #[serde(default)]
@@ -17,7 +17,7 @@ pub struct Catalog {
 }
 
 /// A name, or an object with a name (and e.g. `seats` for a user plan).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(untagged)]
 pub enum CatalogEntry {
     Name(String),
@@ -26,7 +26,7 @@ pub enum CatalogEntry {
 
 /// Its own struct, not an inline variant: serde cannot deny unknown fields on an inline
 /// variant, so a typo (`{ name: Standard, sets: 3 }`) would silently mean "no seat count".
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct NamedEntry {
     pub name: String,

@@ -2,8 +2,10 @@
 
 pub mod account;
 pub mod admin;
+pub mod audit;
 pub mod catalog;
 pub mod clock;
+pub mod csv;
 pub mod edit;
 mod named;
 pub mod notification;
@@ -16,6 +18,7 @@ pub mod text;
 
 pub use account::{AccountFields, Change, CrmAccount};
 pub use admin::{AdminAccount, AdminRole};
+pub use audit::{Actor, AuditAction, AuditEntry, AuditRecord, Via};
 pub use catalog::{Catalog, CatalogEntry, CatalogKind, NamedEntry};
 pub use clock::{Clock, SystemClock, Timestamp};
 pub use edit::StaleEdit;

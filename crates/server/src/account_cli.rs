@@ -78,7 +78,8 @@ pub async fn run(store: &Store, command: AccountCommand) -> anyhow::Result<()> {
         store.clone(),
         Arc::new(SystemClock),
         TargetPolicy::default(),
-    );
+    )
+    .acting_as(crate::sync_cli::cli_actor());
     match command {
         AccountCommand::Create {
             name,

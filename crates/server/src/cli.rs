@@ -107,6 +107,8 @@ enum DatabaseCommand {
     Runs(crate::sync_cli::RunsArgs),
     /// Manage a tenant's notification subscriptions (e-mail, webhooks) and see its outbox.
     Notify(crate::notify_cli::NotifyArgs),
+    /// Show who changed what: a tenant's audit log.
+    Audit(crate::audit_cli::AuditArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -279,6 +281,9 @@ async fn run(
         DatabaseCommand::Notify(args) => {
             crate::notify_cli::run(&open(&database_url).await?, args, webhook_targets).await
         }
+        DatabaseCommand::Audit(args) => {
+            crate::audit_cli::run(&open(&database_url).await?, args).await
+        }
     }
 }
 
@@ -348,8 +353,8 @@ async fn token_command(
             json,
         } => {
             let tenant = find_tenant(store, &tenant).await?;
-            let token = store
-                .create_token_of(kind, &tenant, &label, SystemClock.now())
+            let token = crate::sync_cli::app(store)
+                .create_token(kind, &tenant, &label)
                 .await?;
             if json {
                 println!(
@@ -385,13 +390,7 @@ async fn token_command(
         }
         TokenCommand::Revoke { tenant, id } => {
             let tenant = find_tenant(store, &tenant).await?;
-            match store
-                .revoke_token_of(kind, &tenant, id, SystemClock.now())
-                .await
-            {
-                Err(StoreError::NotFound) => bail!("tenant {} has no token {id}", tenant.name),
-                other => other?,
-            }
+            (crate::sync_cli::app(store).revoke_token(kind, &tenant, id)).await?;
             eprintln!("token {id} of tenant {} revoked", tenant.name);
             Ok(())
         }

@@ -2,6 +2,7 @@
 
 mod account_cli;
 mod admin;
+mod audit_cli;
 pub mod cli;
 pub mod config;
 pub mod demo;
@@ -105,6 +106,8 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     if config.ui {
         print_first_run_link(&store, &config, addr).await?;
     }
+    // With each connection's peer address: the audit log records where a change came from.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
@@ -201,4 +204,14 @@ async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutting down");
+}
+
+/// The address of the client a request came from (the TCP peer), as the audit log records
+/// it; empty where the server was not given peer addresses. Behind a proxy this is the
+/// proxy's address (forwarded headers are not trusted here).
+pub(crate) fn client_address(parts: &axum::http::request::Parts) -> String {
+    use axum::extract::ConnectInfo;
+    (parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>())
+        .map(|ConnectInfo(peer)| peer.ip().to_string())
+        .unwrap_or_default()
 }

@@ -101,7 +101,8 @@ pub async fn run(
     webhook_targets: scimgate_notify::target::TargetPolicy,
 ) -> anyhow::Result<()> {
     let tenant = find_tenant(store, &args.tenant).await?;
-    let app = App::builtin(store.clone(), Arc::new(SystemClock), webhook_targets);
+    let app = App::builtin(store.clone(), Arc::new(SystemClock), webhook_targets)
+        .acting_as(crate::sync_cli::cli_actor());
     match args.command {
         NotifyCommand::Add {
             email,

@@ -10,15 +10,6 @@ use scimgate_app::{AppError, DraftView, Expect, RuleSetDiff, RuleSetRef};
 use scimgate_store::Store;
 use std::path::Path;
 
-/// Who publishes from this terminal, as the version records it.
-pub fn cli_user() -> String {
-    let user = std::env::var("USER").unwrap_or_default();
-    match user.trim() {
-        "" => "cli".to_owned(),
-        user => format!("cli:{user}"),
-    }
-}
-
 pub async fn run(store: &Store, command: RulesCommand) -> anyhow::Result<()> {
     let app = app(store);
     match command {
@@ -49,13 +40,7 @@ pub async fn run(store: &Store, command: RulesCommand) -> anyhow::Result<()> {
             };
             let source = read(&file)?;
             let saved = app
-                .save_rule_draft(
-                    &tenant,
-                    Expect::Version(current.version),
-                    source,
-                    &cli_user(),
-                    None,
-                )
+                .save_rule_draft(&tenant, Expect::Version(current.version), source, None)
                 .await
                 .map_err(|e| refused(e, &file))?;
             print!("{}", describe_draft(&saved.value));
@@ -65,12 +50,7 @@ pub async fn run(store: &Store, command: RulesCommand) -> anyhow::Result<()> {
             let tenant = find_tenant(store, &tenant).await?;
             let draft = app.rule_draft(&tenant).await?;
             let version = app
-                .publish_rule_draft(
-                    &tenant,
-                    Expect::Version(draft.version),
-                    &comment,
-                    &cli_user(),
-                )
+                .publish_rule_draft(&tenant, Expect::Version(draft.version), &comment)
                 .await?;
             println!("draft of {} published as version {version}", tenant.name);
             Ok(())
@@ -100,12 +80,7 @@ pub async fn run(store: &Store, command: RulesCommand) -> anyhow::Result<()> {
             let tenant = find_tenant(store, &tenant).await?;
             let draft = app.rule_draft(&tenant).await?;
             let restored = app
-                .restore_rule_version(
-                    &tenant,
-                    version,
-                    Expect::Version(draft.version),
-                    &cli_user(),
-                )
+                .restore_rule_version(&tenant, version, Expect::Version(draft.version))
                 .await?;
             println!(
                 "version {version} is now the draft of {}; publish it to make it current",

@@ -67,12 +67,28 @@ pub struct RunsArgs {
 }
 
 /// The application over `store`, into the built-in CRM, on the system clock.
+/// Who makes changes from this terminal, as the audit log and rule versions record it:
+/// the operating-system user.
+pub fn cli_actor() -> scimgate_app::Actor {
+    let user = std::env::var("USER").unwrap_or_default();
+    let who = match user.trim() {
+        "" => "cli".to_owned(),
+        user => format!("cli:{user}"),
+    };
+    scimgate_app::Actor {
+        who,
+        via: scimgate_app::Via::Cli,
+        from: String::new(),
+    }
+}
+
 pub(crate) fn app(store: &Store) -> App {
     let app = App::builtin(
         store.clone(),
         Arc::new(SystemClock),
         TargetPolicy::default(),
-    );
+    )
+    .acting_as(cli_actor());
     if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         // One line rewritten in place; scripts (no terminal) get only the result.
         app.with_progress(Arc::new(|step, done, total| {
@@ -120,11 +136,7 @@ pub async fn rules_apply(
 ) -> anyhow::Result<()> {
     let tenant = find_tenant(store, tenant).await?;
     let source = scimgate_rules::read_source_file(file).map_err(anyhow::Error::msg)?;
-    let publication = scimgate_app::Publication {
-        by: crate::rule_versions_cli::cli_user(),
-        comment: comment.to_owned(),
-    };
-    match (app(store).publish_rules(&tenant, Expect::Any, source, publication)).await {
+    match (app(store).publish_rules(&tenant, Expect::Any, source, comment)).await {
         Ok(saved) => {
             println!(
                 "rule set of {} published as version {}: {} rules",
@@ -199,19 +211,10 @@ fn print_table(plan: &Plan) {
     }
 }
 
-/// RFC 4180: quote every field, double inner quotes.
-fn csv_row(fields: &[&str]) -> String {
-    fields
-        .iter()
-        .map(|f| format!("\"{}\"", f.replace('"', "\"\"")))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 fn print_csv(plan: &Plan) {
     println!(
         "{}",
-        csv_row(&[
+        scimgate_core::csv::row(&[
             "action",
             "user_id",
             "username",
@@ -231,7 +234,7 @@ fn print_csv(plan: &Plan) {
         let detail = detail(item, |c| format!("{}: {} -> {}", c.field, c.old, c.new));
         println!(
             "{}",
-            csv_row(&[
+            scimgate_core::csv::row(&[
                 item.action.name(),
                 &item.user_id,
                 &item.username,

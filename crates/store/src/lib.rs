@@ -6,6 +6,7 @@
 
 mod accounts;
 mod admin_accounts;
+mod audit;
 mod auth_cache;
 mod bulk;
 mod catalog;
@@ -32,6 +33,7 @@ mod types;
 mod writer;
 
 pub use admin_accounts::{AdminSession, NewAdminAccount, SignInRecord};
+pub use audit::AuditFilter;
 pub use auth_cache::TTL as AUTH_CACHE_TTL;
 pub use bulk::{Tx, TxWork};
 pub use connect::Backend;
@@ -46,7 +48,7 @@ pub use snapshot::{Snapshot, StagedGroup, StagedUser};
 pub use staged_search::{HoldingSummary, UserPage, UserSearch, UserStatus};
 pub use subscriptions::NewSubscription;
 pub use sync_settings::SyncClaim;
-pub use tenants::{IssuedToken, Tenant, TokenInfo, TokenKind};
+pub use tenants::{IssuedToken, Tenant, TokenInfo, TokenKind, TokenRef};
 pub use types::{
     Current, IndexedDoc, Member, MemberOp, Mutation, Mutator, ResourceKind, StoredResource,
     UnstorableAt, Write, WriteOutcome,

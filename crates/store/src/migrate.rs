@@ -31,6 +31,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006_users_page_and_token_use.sql"),
     migration!(7, "0007_seats_and_member_index.sql"),
     migration!(8, "0008_rule_versions.sql"),
+    migration!(9, "0009_audit_log.sql"),
 ];
 
 /// Serialises concurrent start-ups of several replicas on one PostgreSQL.

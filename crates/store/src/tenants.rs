@@ -20,6 +20,13 @@ pub struct TokenInfo {
 }
 
 /// A freshly created token: the secret is only ever in this value, never in the database.
+/// A verified token: its id and label (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRef {
+    pub id: i64,
+    pub label: String,
+}
+
 pub struct IssuedToken {
     pub info: TokenInfo,
     pub secret: String,
@@ -227,20 +234,22 @@ impl Store {
         if let Some(tenant) = self.auth_cache.get(&presented_hash) {
             return Ok(Some(tenant));
         }
-        let tenant = (self.verify_token(TokenKind::Scim, &presented_hash, now)).await?;
+        let verified = (self.verify_token(TokenKind::Scim, &presented_hash, now)).await?;
+        let tenant = verified.map(|(tenant, _)| tenant);
         if let Some(tenant) = &tenant {
             self.auth_cache.put(presented_hash, tenant.clone());
         }
         Ok(tenant)
     }
 
-    /// The tenant an admin API token belongs to, if it is live. Not cached: the admin
-    /// API is not a hot path, and a revoke must take effect at once in every process.
+    /// The tenant an admin API token belongs to, and the token (its id and label, which
+    /// name the caller in the audit log), if it is live. Not cached: the admin API is not
+    /// a hot path, and a revoke must take effect at once in every process.
     pub async fn authenticate_admin(
         &self,
         presented: &str,
         now: Timestamp,
-    ) -> Result<Option<Tenant>> {
+    ) -> Result<Option<(Tenant, TokenRef)>> {
         self.verify_token(TokenKind::Admin, &token_hash(presented), now)
             .await
     }
@@ -250,9 +259,9 @@ impl Store {
         kind: TokenKind,
         presented_hash: &str,
         now: Timestamp,
-    ) -> Result<Option<Tenant>> {
+    ) -> Result<Option<(Tenant, TokenRef)>> {
         let row = sqlx::query(&format!(
-            "SELECT t.id, t.name, k.token_hash FROM {} k JOIN tenants t ON t.id = k.tenant_id
+            "SELECT t.id, t.name, k.token_hash, k.id AS token_id, k.label FROM {} k JOIN tenants t ON t.id = k.tenant_id
              WHERE k.token_hash = $1 AND k.revoked_at IS NULL",
             kind.table()
         ))
@@ -265,7 +274,11 @@ impl Store {
         // decision free of early-exit timing whatever the database's comparison does.
         if bool::from(stored.as_bytes().ct_eq(presented_hash.as_bytes())) {
             self.note_token_use(kind, presented_hash, now);
-            Ok(Some(tenant_from_row(&row)?))
+            let token = TokenRef {
+                id: row.try_get("token_id")?,
+                label: row.try_get("label")?,
+            };
+            Ok(Some((tenant_from_row(&row)?, token)))
         } else {
             Ok(None)
         }

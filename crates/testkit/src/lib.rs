@@ -183,6 +183,7 @@ impl TestServer {
         let app =
             scimgate_server::build_app(store.clone(), Arc::new(SystemClock), &config).unwrap();
         let task = tokio::spawn(async move {
+            let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
             axum::serve(listener, app).await.unwrap();
         });
         let client = reqwest::Client::builder()

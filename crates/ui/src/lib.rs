@@ -6,6 +6,7 @@
 mod assets;
 mod first_run;
 mod forms;
+mod logs_page;
 mod oidc;
 mod overview_page;
 mod pages;
@@ -108,6 +109,8 @@ pub fn router(
         )
         .route("/t/{tenant}/rules/export", get(rules_page::export))
         .route("/t/{tenant}/rules/impact", get(rules_page::impact))
+        .route("/t/{tenant}/logs", get(logs_page::show))
+        .route("/t/{tenant}/logs/export", get(logs_page::export))
         .route(assets::HTMX_PATH, get(assets::htmx))
         .route(assets::CSS_PATH, get(assets::css))
         .route(assets::JS_PATH, get(assets::js))

@@ -6,6 +6,7 @@
 //! NAME --no-password` makes one for a person who signs in only this way).
 
 use crate::pages::Page;
+use crate::session::ClientAddress;
 use crate::sign_in::{start_session, Landing};
 use crate::UiState;
 use axum::extract::{Query, State};
@@ -16,6 +17,7 @@ use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
     PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
+use scimgate_app::Actor;
 use scimgate_app::AppError;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -280,6 +282,7 @@ pub struct Callback {
 /// `/sign-in/oidc/callback`: the provider sent the browser back.
 pub async fn callback(
     State(state): State<UiState>,
+    ClientAddress(from): ClientAddress,
     headers: HeaderMap,
     Query(back): Query<Callback>,
 ) -> Response {
@@ -309,7 +312,8 @@ pub async fn callback(
         Ok(name) => name,
         Err(failure) => return with_state_cleared(failed(&state, failure), state.secure_cookies),
     };
-    let account = match state.app.sign_in_vouched(&name).await {
+    let app = state.app.acting_as(Actor::ui(&name, &from));
+    let account = match app.sign_in_vouched(&name).await {
         Ok(account) => account,
         Err(AppError::Unauthorized(problem)) => {
             tracing::warn!(%name, "identity provider sign-in without a usable account");

@@ -33,6 +33,18 @@ pub fn is_fragment() -> bool {
     request_context().fragment
 }
 
+/// Percent-encodes a query value.
+pub fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// What the frame shows: title, who is signed in, the tenant and its navigation.
 pub struct Frame {
     pub title: String,
@@ -62,6 +74,7 @@ const NAV: &[(&str, &str)] = &[
     ("rules", "Rules"),
     ("settings", "Settings"),
     ("connection", "Connection"),
+    ("logs", "Logs"),
 ];
 
 impl Frame {

@@ -201,9 +201,8 @@ pub async fn switch(Posted { at, fields }: Posted) -> Response {
             rule: rule_name(&fields)?,
             active: field(&fields, "active") == Some("true"),
         };
-        let by = at.signed.account.name.as_str();
         (at.signed.app)
-            .edit_rule_draft(&at.tenant, version(&fields)?, &edit, by, read_at(&fields))
+            .edit_rule_draft(&at.tenant, version(&fields)?, &edit, read_at(&fields))
             .await?;
         Ok("saved")
     }
@@ -232,9 +231,8 @@ pub async fn move_rule(Posted { at, fields }: Posted) -> Response {
             _ => return Err(AppError::Invalid(format!("{rule:?} cannot move that way"))),
         };
         order.swap(at_index, to);
-        let by = at.signed.account.name.as_str();
         let reorder = RuleEdit::Reorder(order);
-        app.edit_rule_draft(&at.tenant, expect, &reorder, by, read_at(&fields))
+        app.edit_rule_draft(&at.tenant, expect, &reorder, read_at(&fields))
             .await?;
         Ok("saved")
     }
@@ -260,8 +258,7 @@ pub async fn save_yaml(Posted { at, fields }: Posted) -> Response {
             },
         };
         let source = RuleSource { yaml, scripts };
-        let by = at.signed.account.name.as_str();
-        (app.save_rule_draft(&at.tenant, expect, source, by, read_at(&fields))).await?;
+        (app.save_rule_draft(&at.tenant, expect, source, read_at(&fields))).await?;
         Ok("saved")
     }
     .await;
@@ -282,10 +279,10 @@ pub async fn discard(Posted { at, fields }: Posted) -> Response {
 pub async fn publish(Posted { at, fields }: Posted) -> Response {
     let result = async {
         let comment = field(&fields, "comment").unwrap_or_default();
-        let by = at.signed.account.name.as_str();
         let published = (at.signed.app)
-            .publish_rule_draft(&at.tenant, version(&fields)?, comment, by)
+            .publish_rule_draft(&at.tenant, version(&fields)?, comment)
             .await?;
+        let by = &at.signed.account.name;
         tracing::info!(tenant = %at.tenant.name, account = %by, version = published, "rules published");
         Ok("published")
     }
@@ -298,9 +295,8 @@ pub async fn restore(
     Posted { at, fields }: Posted,
 ) -> Response {
     let result = async {
-        let by = at.signed.account.name.as_str();
         (at.signed.app)
-            .restore_rule_version(&at.tenant, number, version(&fields)?, by)
+            .restore_rule_version(&at.tenant, number, version(&fields)?)
             .await?;
         Ok("restored")
     }

@@ -9,7 +9,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
-use scimgate_app::App;
+use scimgate_app::{Actor, App};
 use scimgate_core::{AdminAccount, AdminRole, Tenant, TenantName};
 use sha2::{Digest, Sha256};
 
@@ -83,10 +83,12 @@ impl FromRequestParts<UiState> for Signed {
         let found = state.app.store().admin_session(&session_hash, now).await;
         match found {
             Ok(Some(session)) => Ok(Signed {
+                // Changes made in this request are recorded as this account's.
+                app: (state.app)
+                    .acting_as(Actor::ui(&session.account.name, &client_address(parts))),
                 account: session.account,
                 csrf: session.csrf_token,
                 session_hash,
-                app: state.app.clone(),
                 secure_cookies: state.secure_cookies,
             }),
             Ok(None) => Err(to_sign_in()),
@@ -171,5 +173,25 @@ impl FromRequestParts<UiState> for InTenant {
             }),
             Err(e) => Err(Page::internal(&e)),
         }
+    }
+}
+
+/// The address of the client a request came from (the TCP peer), as the audit log records
+/// it; empty where the server was not given peer addresses.
+pub fn client_address(parts: &Parts) -> String {
+    use axum::extract::ConnectInfo;
+    (parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>())
+        .map(|ConnectInfo(peer)| peer.ip().to_string())
+        .unwrap_or_default()
+}
+
+/// [`client_address`] as an extractor, for pages answered before anyone is signed in.
+pub struct ClientAddress(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddress(client_address(parts)))
     }
 }

@@ -1,14 +1,14 @@
 //! Signing in with a name and password, and signing out.
 
 use crate::pages::{render, Frame, Page};
-use crate::session::{self, Signed};
+use crate::session::{self, ClientAddress, Signed};
 use crate::UiState;
 use askama::Template;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use scimgate_app::AppError;
+use scimgate_app::{Actor, AppError};
 use scimgate_core::AdminAccount;
 use serde::Deserialize;
 use std::time::Duration;
@@ -61,9 +61,10 @@ const SLOW_DOWN: Duration = Duration::from_millis(500);
 
 pub async fn submit(
     State(state): State<UiState>,
+    ClientAddress(from): ClientAddress,
     Form(credentials): Form<Credentials>,
 ) -> Response {
-    let app = &state.app;
+    let app = &state.app.acting_as(Actor::ui(&credentials.name, &from));
     let account = match app.sign_in(&credentials.name, &credentials.password).await {
         Ok(account) => account,
         Err(AppError::Unauthorized(problem)) => {

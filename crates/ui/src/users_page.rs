@@ -1,7 +1,7 @@
 //! The Users page (the holding area: search, group, pages, all in SQL) and the user page
 //! (Result, Why, Entra data, and Sync user for Operators).
 
-use crate::pages::{render, Frame, Page};
+use crate::pages::{encode, render, Frame, Page};
 use crate::session::InTenant;
 use askama::Template;
 use axum::extract::{Path, Query};
@@ -50,18 +50,6 @@ pub struct ListQuery {
     status: String,
     #[serde(default)]
     page: Option<i64>,
-}
-
-/// Percent-encodes a query value.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 pub async fn list(at: InTenant, Query(query): Query<ListQuery>) -> Response {

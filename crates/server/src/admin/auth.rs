@@ -6,7 +6,7 @@ use super::AdminState;
 use axum::http::header;
 use axum::http::request::Parts;
 use scimgate_core::TenantName;
-use scimgate_store::Tenant;
+use scimgate_store::{Tenant, TokenRef};
 
 fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -18,8 +18,9 @@ fn path_tenant(parts: &Parts) -> &str {
     parts.uri.path().split('/').nth(4).unwrap_or_default()
 }
 
-/// The tenant named in the URL, proven by an admin token of that tenant.
-pub async fn tenant(parts: &Parts, state: &AdminState) -> Result<Tenant> {
+/// The tenant named in the URL, proven by an admin token of that tenant, and the token
+/// (which names the caller in the audit log).
+pub async fn tenant(parts: &Parts, state: &AdminState) -> Result<(Tenant, TokenRef)> {
     {
         let Some(token) = bearer(parts) else {
             return Err(ApiError::unauthorized(
@@ -27,7 +28,8 @@ pub async fn tenant(parts: &Parts, state: &AdminState) -> Result<Tenant> {
             ));
         };
         let now = state.app.clock().now();
-        let Some(tenant) = state.app.store().authenticate_admin(token, now).await? else {
+        let Some((tenant, token_ref)) = state.app.store().authenticate_admin(token, now).await?
+        else {
             let message = if token.starts_with("sgt_") {
                 "this is a SCIM token; the admin API takes an admin token (sga_…)"
             } else {
@@ -41,6 +43,6 @@ pub async fn tenant(parts: &Parts, state: &AdminState) -> Result<Tenant> {
             tracing::warn!(token_tenant = %tenant.name, "admin token used for another tenant");
             return Err(ApiError::not_found(format!("no tenant named {named:?}")));
         }
-        Ok(tenant)
+        Ok((tenant, token_ref))
     }
 }

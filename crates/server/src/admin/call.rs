@@ -9,7 +9,7 @@ use super::{auth, version, AdminState};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
-use scimgate_app::{App, Expect};
+use scimgate_app::{Actor, App, Expect, Via};
 use scimgate_store::Tenant;
 
 pub struct Call {
@@ -25,11 +25,16 @@ impl FromRequestParts<AdminState> for Call {
 
     async fn from_request_parts(parts: &mut Parts, state: &AdminState) -> Result<Call> {
         // Authentication first: a caller without a valid token learns nothing else.
-        let tenant = auth::tenant(parts, state).await?;
+        let (tenant, token) = auth::tenant(parts, state).await?;
         tracing::Span::current().record("tenant", tenant.name.as_str());
+        let actor = Actor {
+            who: format!("admin API token {} ({})", token.id, token.label),
+            via: Via::Api,
+            from: crate::client_address(parts),
+        };
         Ok(Call {
             tenant,
-            app: state.app.clone(),
+            app: state.app.acting_as(actor),
             params: Params::from_request_parts(parts, state).await?,
             path: Segments::from_request_parts(parts, state).await?,
             headers: parts.headers.clone(),

@@ -4,6 +4,7 @@
 //! hand; a test checks it documents exactly the routes of [`endpoints`].
 
 mod accounts;
+mod audit;
 mod auth;
 mod body;
 mod call;
@@ -154,6 +155,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             rule_versions::restore,
         ),
         t(Get, "/rules/diff", rule_versions::diff),
+        t(Get, "/audit", audit::list),
         t(Get, "/users", staged::users),
         t(Get, "/groups", staged::groups),
         t(Get, "/groups/{id}/members", staged::members),

@@ -14,9 +14,6 @@ use serde_json::{json, Value};
 
 const DRAFT: &str = "the draft rule set (0 when there is none)";
 
-/// Who publishes through the admin API, as the version records it.
-const API_CALLER: &str = "admin API";
-
 pub async fn get_draft(call: Call) -> Result<Response> {
     call.no_params()?;
     let draft = call.app.rule_draft(&call.tenant).await?;
@@ -34,7 +31,7 @@ pub async fn put_draft(call: Call, body: Document) -> Result<Response> {
     let source = rules::rule_source(&body)?;
     let expect = call.expected(None, DRAFT)?;
     let saved = (call.app)
-        .save_rule_draft(&call.tenant, expect, source, API_CALLER, None)
+        .save_rule_draft(&call.tenant, expect, source, None)
         .await?;
     version::respond(saved)
 }
@@ -62,7 +59,7 @@ pub async fn publish(call: Call, body: Document) -> Result<Json<Value>> {
     let publish: PublishBody = body.json()?;
     let expect = call.expected(Some(&body), DRAFT)?;
     let version = (call.app)
-        .publish_rule_draft(&call.tenant, expect, &publish.comment, API_CALLER)
+        .publish_rule_draft(&call.tenant, expect, &publish.comment)
         .await?;
     Ok(Json(json!({ "version": version })))
 }
@@ -131,7 +128,7 @@ pub async fn restore(call: Call) -> Result<Response> {
     call.no_params()?;
     let expect = call.expected(None, DRAFT)?;
     let restored = (call.app)
-        .restore_rule_version(&call.tenant, version_number(&call)?, expect, API_CALLER)
+        .restore_rule_version(&call.tenant, version_number(&call)?, expect)
         .await?;
     version::respond(restored)
 }

@@ -51,12 +51,9 @@ pub async fn put(call: Call, body: Document) -> Result<Response> {
     call.no_params()?;
     let source = rule_source(&body)?;
     let expect = call.expected(Some(&body), RULE_SET)?;
-    let publication = scimgate_app::Publication {
-        by: "admin API".into(),
-        comment: "the whole rule set replaced (PUT …/rules)".into(),
-    };
+    let comment = "the whole rule set replaced (PUT …/rules)";
     let saved = (call.app)
-        .publish_rules(&call.tenant, expect, source, publication)
+        .publish_rules(&call.tenant, expect, source, comment)
         .await?;
     version::respond(saved)
 }
