@@ -592,6 +592,199 @@ fn form_version(body: &str, action: &str) -> String {
     rest[..rest.find('"').unwrap()].to_owned()
 }
 
+/// The editor's fields as a browser would post them for a new rule "Nordic leads".
+fn editor_fields<'a>(csrf: &'a str, when: &'a str, role_kind: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("csrf", csrf),
+        ("version", "0"),
+        ("published", ""),
+        ("original", ""),
+        ("name", "Nordic leads"),
+        ("active", "on"),
+        ("scope", "member_of"),
+        ("group", "Sales"),
+        ("when", when),
+        ("role_kind", role_kind),
+        ("role_value", "Sales manager"),
+        ("role_expr", "\"Sales \" + \"manager\""),
+        ("role_mode", "if_not_set"),
+        ("secondary_groups_kind", "value"),
+        ("secondary_groups_value", "Nordics"),
+        ("secondary_groups_value", "EMEA"),
+        ("secondary_groups_mode", "always"),
+        ("confidential_kind", "unset"),
+        ("confidential_value", "false"),
+    ]
+}
+
+async fn the_rule_editor_refuses_what_cannot_be_saved(backend: DbBackend) {
+    let Some(server) = setup(backend, AdminRole::Administrator).await else {
+        return;
+    };
+    let app = app_of(&server);
+    stage(&server, &app, 3).await;
+    let mut browser = Browser::new(&server);
+    browser.sign_in("ops", PASSWORD).await;
+    let csrf = browser.csrf("/t/acme/overview").await;
+    let blank = browser.get("/t/acme/rules/edit").await;
+    assert_eq!(blank.status, StatusCode::OK);
+    // The group picker offers the staged groups, with their externalIds.
+    assert!(
+        blank.body.contains(
+            "<option value=\"Sales\">Sales · 5a1e5000-0000-0000-0000-000000000000</option>"
+        ),
+        "{}",
+        blank.body
+    );
+    let unknown = browser.get("/t/acme/rules/edit?rule=Nobody").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+
+    // Code that does not compile: named at its line and column, nothing saved.
+    let mut fields = editor_fields(&csrf, "member_of(\"Office Oslo\") ||\r\n  == 1", "expr");
+    fields.push(("intent", "save"));
+    let refused = browser.post("/t/acme/rules/edit", &fields).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert!(
+        refused.body.contains("Line 2, column 3:") && refused.body.contains("id=\"when-problem\""),
+        "{}",
+        refused.body
+    );
+    // What was typed is shown back.
+    assert!(refused.body.contains("Office Oslo"));
+    assert!(app
+        .rule_draft(&server.tenant)
+        .await
+        .unwrap()
+        .value
+        .is_none());
+    // A value the catalogue lacks: under its setting, nothing saved.
+    let mut fields = editor_fields(&csrf, "", "value");
+    fields.retain(|(k, _)| *k != "role_value");
+    fields.push(("role_value", "Chief of everything"));
+    fields.push(("intent", "check"));
+    let refused = browser.post("/t/acme/rules/edit", &fields).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused.body.contains("id=\"role-problem\"")
+            && refused.body.contains("Chief of everything"),
+        "{}",
+        refused.body
+    );
+    // A name another rule has.
+    let mut fields = editor_fields(&csrf, "", "value");
+    fields.retain(|(k, _)| *k != "name");
+    fields.push(("name", "Sales"));
+    fields.push(("intent", "save"));
+    let taken = browser.post("/t/acme/rules/edit", &fields).await;
+    assert_eq!(taken.status, StatusCode::BAD_REQUEST);
+    assert!(taken.body.contains("already named"), "{}", taken.body);
+    // Tried on a user who is not staged.
+    let mut fields = editor_fields(&csrf, "", "value");
+    fields.push(("intent", "try"));
+    fields.push(("try_user", "nobody@acme.example"));
+    let missing = browser.post("/t/acme/rules/edit", &fields).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.body.contains("no staged user"));
+    assert!(app
+        .rule_draft(&server.tenant)
+        .await
+        .unwrap()
+        .value
+        .is_none());
+
+    // Saved: exactly what the form said, with both groups and the mode.
+    let mut fields = editor_fields(&csrf, "", "expr");
+    fields.push(("intent", "save"));
+    let saved = browser.post("/t/acme/rules/edit", &fields).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let form = app.rule_form(&server.tenant, "Nordic leads").await.unwrap();
+    let role = form.setting(scimgate_app::Setting::Role);
+    assert_eq!(
+        (
+            role.kind,
+            role.expr.as_str(),
+            role.if_not_set,
+            role.value.as_str()
+        ),
+        (
+            scimgate_app::SettingKind::Expr,
+            "\"Sales \" + \"manager\"",
+            true,
+            ""
+        )
+    );
+    assert_eq!(
+        form.setting(scimgate_app::Setting::SecondaryGroups).value,
+        "Nordics\nEMEA"
+    );
+    assert_eq!(
+        form.setting(scimgate_app::Setting::Confidential).kind,
+        scimgate_app::SettingKind::Unset
+    );
+    // Duplicate opens the copy; Delete removes it.
+    let page = browser.get("/t/acme/rules").await;
+    let version = form_version(&page.body, "/t/acme/rules/duplicate");
+    let copied = browser
+        .post(
+            "/t/acme/rules/duplicate",
+            &[
+                ("csrf", &csrf),
+                ("version", &version),
+                ("rule", "Nordic leads"),
+            ],
+        )
+        .await;
+    assert_eq!(copied.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        copied.location.as_deref(),
+        Some("/t/acme/rules/edit?rule=Nordic%20leads%20%28copy%29")
+    );
+    let draft = app.rule_draft(&server.tenant).await.unwrap();
+    let names: Vec<String> = (draft.value.unwrap().rules.rules.into_iter())
+        .map(|r| r.name)
+        .collect();
+    let at = names.iter().position(|n| n == "Nordic leads").unwrap();
+    assert_eq!(names[at + 1], "Nordic leads (copy)");
+    let deleted = browser
+        .post(
+            "/t/acme/rules/delete",
+            &[
+                ("csrf", &csrf),
+                ("version", &draft.version.to_string()),
+                ("rule", "Nordic leads (copy)"),
+            ],
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    let again = browser
+        .post(
+            "/t/acme/rules/delete",
+            &[
+                ("csrf", &csrf),
+                ("version", &(draft.version + 1).to_string()),
+                ("rule", "Nordic leads (copy)"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    let names: Vec<String> = (app.rule_draft(&server.tenant).await.unwrap().value.unwrap())
+        .rules
+        .rules
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert!(!names.iter().any(|n| n.contains("(copy)")), "{names:?}");
+    // A stale form (an older draft version) is refused with 409, nothing overwritten.
+    let mut fields = editor_fields(&csrf, "", "value");
+    fields.retain(|(k, _)| *k != "name" && *k != "version");
+    fields.push(("name", "Late"));
+    fields.push(("version", "1"));
+    fields.push(("intent", "save"));
+    let stale = browser.post("/t/acme/rules/edit", &fields).await;
+    assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.body);
+    assert!(app.rule_form(&server.tenant, "Late").await.is_err());
+}
+
 async fn settings_are_saved_with_their_version(backend: DbBackend) {
     let Some(server) = setup(backend, AdminRole::Administrator).await else {
         return;
@@ -1518,6 +1711,17 @@ async fn a_viewer_reads_rules_but_cannot_change_them(backend: DbBackend) {
     let logs = browser.get("/t/acme/logs").await;
     assert_eq!(logs.status, StatusCode::OK);
     assert!(logs.body.contains(">sign_in.ok<") && !logs.body.contains(">rules.draft<"));
+    // The editor shows a viewer the rule, without the buttons, and refuses a post.
+    let editor = browser.get("/t/acme/rules/edit?rule=Sales").await;
+    assert_eq!(editor.status, StatusCode::OK);
+    assert!(!editor.body.contains("Save to draft"));
+    let refused = browser
+        .post(
+            "/t/acme/rules/delete",
+            &[("csrf", &csrf), ("version", "0"), ("rule", "Sales")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
 }
 
 /// Sign-in through an identity provider, without the provider (the whole flow runs in
@@ -1641,6 +1845,7 @@ on_both_backends!(
     htmx_fragments_and_the_welcome_forecast,
     rules_are_drafted_published_and_restored,
     a_viewer_reads_rules_but_cannot_change_them,
+    the_rule_editor_refuses_what_cannot_be_saved,
     settings_are_saved_with_their_version,
     subscriptions_tests_and_restart_from_settings,
     a_viewer_reads_settings_but_cannot_change_them,

@@ -56,7 +56,7 @@ impl RuleSetRef {
 }
 
 impl App {
-    async fn published_source(&self, tenant: &Tenant) -> Result<Option<RuleSource>> {
+    pub(crate) async fn published_source(&self, tenant: &Tenant) -> Result<Option<RuleSource>> {
         Ok(self.store.rule_set(tenant).await?.value)
     }
 
@@ -181,9 +181,7 @@ impl App {
         }
         let source = match current.value {
             Some(draft) => draft.source,
-            None => self.published_source(tenant).await?.ok_or_else(|| {
-                AppError::NotFound("this tenant has no rule set yet to edit".into())
-            })?,
+            None => self.editable_source(tenant).await?,
         };
         let yaml =
             scimgate_rules::edit_yaml(&source.yaml, edit).map_err(crate::rules::edit_error)?;

@@ -178,6 +178,12 @@ pub(crate) fn describe_edit(edit: &RuleEdit) -> String {
             active: false,
         } => format!("rule {rule:?} switched off"),
         RuleEdit::Reorder(_) => "rules reordered".into(),
+        RuleEdit::Add { rule, .. } => format!("rule {:?} added", rule.name.trim()),
+        RuleEdit::Replace { rule, with } if with.name.trim() != rule => {
+            format!("rule {rule:?} changed and renamed {:?}", with.name.trim())
+        }
+        RuleEdit::Replace { rule, .. } => format!("rule {rule:?} changed"),
+        RuleEdit::Delete { rule } => format!("rule {rule:?} deleted"),
     }
 }
 
@@ -185,7 +191,10 @@ pub(crate) fn describe_edit(edit: &RuleEdit) -> String {
 pub(crate) fn edit_error(e: scimgate_rules::EditError) -> AppError {
     match e {
         scimgate_rules::EditError::NoRule { .. } => AppError::NotFound(e.to_string()),
-        scimgate_rules::EditError::BadOrder(_) => AppError::Invalid(e.to_string()),
+        scimgate_rules::EditError::BadOrder(_)
+        | scimgate_rules::EditError::NameTaken(_)
+        | scimgate_rules::EditError::NoName
+        | scimgate_rules::EditError::NotInForm { .. } => AppError::Invalid(e.to_string()),
         scimgate_rules::EditError::Unreadable(_) => AppError::Internal(e.to_string()),
     }
 }

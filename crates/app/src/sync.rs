@@ -20,12 +20,7 @@ impl App {
         id_or_name: &str,
         draft: Option<&RuleSource>,
     ) -> Result<(PlanItem, scimgate_rules::Evaluation)> {
-        let id = self
-            .resolve_user(tenant, id_or_name)
-            .await?
-            .ok_or_else(|| {
-                AppError::NotFound(format!("no staged user with id or userName {id_or_name:?}"))
-            })?;
+        let id = self.staged_id(tenant, id_or_name).await?;
         Ok(self.syncer.preview_user(tenant, &id, draft).await?)
     }
 

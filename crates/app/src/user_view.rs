@@ -41,9 +41,19 @@ const NO_VALUE: &str = "—";
 impl App {
     /// The user page's view of staged user `id`.
     pub async fn user_view(&self, tenant: &Tenant, id: &str) -> Result<UserView> {
+        self.user_view_under(tenant, id, None).await
+    }
+
+    /// [`App::user_view`] with `rules` instead of the published set (a draft).
+    pub(crate) async fn user_view_under(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        rules: Option<&scimgate_core::RuleSource>,
+    ) -> Result<UserView> {
         let (user, groups) = self.staged_user(tenant, id).await?;
         // The id is known to be staged: no second lookup by id or userName.
-        let (item, evaluation) = self.syncer.preview_user(tenant, &user.id, None).await?;
+        let (item, evaluation) = self.syncer.preview_user(tenant, &user.id, rules).await?;
         let has_account = item.account.is_some();
         let fields = evaluation
             .explanation

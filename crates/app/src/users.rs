@@ -42,9 +42,26 @@ impl App {
         Ok(self.store.search_staged_users(tenant, search).await?)
     }
 
+    /// [`App::resolve_user`], or a NotFound naming what was asked.
+    pub(crate) async fn staged_id(&self, tenant: &Tenant, id_or_name: &str) -> Result<String> {
+        self.resolve_user(tenant, id_or_name).await?.ok_or_else(|| {
+            AppError::NotFound(format!("no staged user with id or userName {id_or_name:?}"))
+        })
+    }
+
     /// The groups to browse users by: `(id, display name)`.
     pub async fn group_names(&self, tenant: &Tenant) -> Result<Vec<(String, String)>> {
         Ok(self.store.staged_group_names(tenant).await?)
+    }
+
+    /// The groups a rule may be scoped to: `(display name, externalId)`, by name (a rule
+    /// matches a group by either).
+    pub async fn group_choices(&self, tenant: &Tenant) -> Result<Vec<(String, Option<String>)>> {
+        let groups = self.store.staged_group_labels(tenant).await?;
+        Ok(groups
+            .into_iter()
+            .map(|(_, name, external)| (name, external))
+            .collect())
     }
 
     /// One staged user by id, with the groups it is a direct member of.

@@ -7,6 +7,7 @@ mod diff;
 mod edit;
 mod error;
 mod evaluate;
+mod form;
 mod model;
 mod ruleset;
 mod sandbox;
@@ -17,10 +18,13 @@ mod source;
 
 pub use catalog::{Catalog, CatalogEntry, NamedEntry};
 pub use diff::{diff, rule_texts, RuleSetDiff};
-pub use edit::{edit_yaml, EditError, RuleEdit};
+pub use edit::{edit_yaml, rule_form, EditError, RuleEdit};
 pub use error::{LoadError, Place};
 pub use evaluate::{
     Decision, Evaluation, Explanation, RuleOutcome, RuleTrace, SettingTrace, UserError,
+};
+pub use form::{
+    check_code, problem_field, CodeProblem, RuleForm, RuleScope, SettingForm, SettingKind,
 };
 pub use ruleset::RuleSet;
 pub use sandbox::is_active;

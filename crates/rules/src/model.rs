@@ -1,6 +1,7 @@
 //! The rule file as written (YAML). Unknown keys are errors, so a typo never silently
 //! turns a rule into something else.
 
+use crate::Setting;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -85,6 +86,20 @@ pub(crate) struct SetDef {
     pub secondary_groups: Option<SettingDef>,
     pub role: Option<SettingDef>,
     pub confidential: Option<SettingDef>,
+}
+
+impl SetDef {
+    /// Each setting with how the rule sets it, in [`Setting::ALL`]'s order.
+    pub fn in_order(self) -> [(Setting, Option<SettingDef>); 6] {
+        [
+            (Setting::UserPlan, self.user_plan),
+            (Setting::OwnerCompany, self.owner_company),
+            (Setting::PrimaryGroup, self.primary_group),
+            (Setting::SecondaryGroups, self.secondary_groups),
+            (Setting::Role, self.role),
+            (Setting::Confidential, self.confidential),
+        ]
+    }
 }
 
 /// `"Standard"` (short form: a value, mode always), or `{ value | expr, mode }`.

@@ -372,14 +372,7 @@ impl Loader<'_> {
     }
 
     fn steps(&mut self, index: usize, rule: &str, set: SetDef) -> Vec<SetStep> {
-        let defs = [
-            (Setting::UserPlan, set.user_plan),
-            (Setting::OwnerCompany, set.owner_company),
-            (Setting::PrimaryGroup, set.primary_group),
-            (Setting::SecondaryGroups, set.secondary_groups),
-            (Setting::Role, set.role),
-            (Setting::Confidential, set.confidential),
-        ];
+        let defs = set.in_order();
         let mut steps = Vec::new();
         for (setting, def) in defs {
             let Some(def) = def else { continue };

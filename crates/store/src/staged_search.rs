@@ -304,8 +304,18 @@ impl Store {
 
     /// The tenant's groups to browse by, `(id, display name)`, by name.
     pub async fn staged_group_names(&self, tenant: &Tenant) -> Result<Vec<(String, String)>> {
+        let groups = self.staged_group_labels(tenant).await?;
+        Ok(groups.into_iter().map(|(id, name, _)| (id, name)).collect())
+    }
+
+    /// Every staged group as `(id, display name, externalId)`, by name.
+    pub async fn staged_group_labels(
+        &self,
+        tenant: &Tenant,
+    ) -> Result<Vec<(String, String, Option<String>)>> {
         sqlx::query(
-            "SELECT id, body FROM staged_groups WHERE tenant_id = $1 ORDER BY display_name_folded, id",
+            "SELECT id, external_id, body FROM staged_groups WHERE tenant_id = $1
+             ORDER BY display_name_folded, id",
         )
         .bind(tenant.id)
         .fetch_all(&self.pool)
@@ -316,7 +326,7 @@ impl Store {
                 .ok()
                 .and_then(|b| b["displayName"].as_str().map(str::to_owned))
                 .unwrap_or_default();
-            Ok((row.try_get("id")?, name))
+            Ok((row.try_get("id")?, name, row.try_get("external_id")?))
         })
     }
 }

@@ -302,7 +302,12 @@ impl Browser {
 }
 
 impl Element<'_> {
+    /// Clicks the element, first scrolled to the middle of the window: scrolled only as
+    /// far as the window's edge, it may sit under a toast or the sticky draft bar.
     pub async fn click(&self) {
+        let reference = json!({ ELEMENT: self.id });
+        let centre = "arguments[0].scrollIntoView({block: 'center', inline: 'nearest'})";
+        self.browser.execute(centre, json!([reference])).await;
         let path = format!("element/{}/click", self.id);
         self.browser.command("POST", &path, json!({})).await;
     }

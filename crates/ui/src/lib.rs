@@ -10,6 +10,7 @@ mod logs_page;
 mod oidc;
 mod overview_page;
 mod pages;
+mod rule_editor_page;
 mod rules_page;
 mod security;
 mod session;
@@ -109,6 +110,15 @@ pub fn router(
         )
         .route("/t/{tenant}/rules/export", get(rules_page::export))
         .route("/t/{tenant}/rules/impact", get(rules_page::impact))
+        .route(
+            "/t/{tenant}/rules/edit",
+            get(rule_editor_page::show).post(rule_editor_page::submit),
+        )
+        .route(
+            "/t/{tenant}/rules/duplicate",
+            post(rule_editor_page::duplicate),
+        )
+        .route("/t/{tenant}/rules/delete", post(rule_editor_page::delete))
         .route("/t/{tenant}/logs", get(logs_page::show))
         .route("/t/{tenant}/logs/export", get(logs_page::export))
         .route(assets::HTMX_PATH, get(assets::htmx))

@@ -5,7 +5,7 @@
 //! (view, compare, restore as the draft). Every edit names the draft's version.
 
 use crate::forms::{field, version, Posted};
-use crate::pages::{render, Frame, Page};
+use crate::pages::{encode, render, Frame, Page};
 use crate::session::InTenant;
 use askama::Template;
 use axum::extract::{Path, Query};
@@ -20,6 +20,8 @@ use serde::Deserialize;
 /// One rule as the page lists it.
 struct RuleRow {
     name: String,
+    /// The name as the rule's element id (the editor returns to it).
+    anchor: String,
     active: bool,
     yaml: String,
     first: bool,
@@ -57,6 +59,7 @@ fn done_text(code: &str) -> Option<&'static str> {
         "discarded" => "Draft discarded.",
         "published" => "Published: sync uses these rules from now on.",
         "restored" => "The version is now the draft; publish it to make it current.",
+        "deleted" => "Rule deleted from the draft.",
         _ => return None,
     })
 }
@@ -111,6 +114,7 @@ async fn page(at: &InTenant, shown: Shown, refused: Option<Refused>) -> Response
         .into_iter()
         .enumerate()
         .map(|(n, rule)| RuleRow {
+            anchor: encode(&rule.name),
             name: rule.name,
             active: rule.active,
             yaml: rule.yaml,
@@ -157,22 +161,32 @@ async fn after(
     result: Result<&'static str, AppError>,
     typed: Option<String>,
 ) -> Response {
-    let status = match &result {
+    match result {
         Ok(code) => {
             let to = format!("/t/{}/rules?done={code}", at.tenant.name);
-            return Redirect::to(&to).into_response();
+            Redirect::to(&to).into_response()
         }
-        Err(AppError::Invalid(_) | AppError::Rules { .. } | AppError::Unstorable(_)) => {
+        Err(e) => refused_with(at, e, typed).await,
+    }
+}
+
+/// The Rules page saying why an edit was refused.
+pub async fn refused(at: &InTenant, e: AppError) -> Response {
+    refused_with(at, e, None).await
+}
+
+async fn refused_with(at: &InTenant, e: AppError, typed: Option<String>) -> Response {
+    let status = match &e {
+        AppError::Invalid(_) | AppError::Rules { .. } | AppError::Unstorable(_) => {
             StatusCode::BAD_REQUEST
         }
-        Err(AppError::Stale(_) | AppError::Conflict(_) | AppError::Busy) => StatusCode::CONFLICT,
-        Err(AppError::NotFound(_)) => StatusCode::NOT_FOUND,
-        Err(e) => return Page::internal(e),
+        AppError::Stale(_) | AppError::Conflict(_) | AppError::Busy => StatusCode::CONFLICT,
+        AppError::NotFound(_) => StatusCode::NOT_FOUND,
+        e => return Page::internal(e),
     };
-    let why = match result {
-        Err(AppError::NotFound(why)) => why,
-        Err(e) => e.to_string(),
-        Ok(_) => String::new(),
+    let why = match e {
+        AppError::NotFound(why) => why,
+        e => e.to_string(),
     };
     let refused = Refused {
         status,
