@@ -12,6 +12,7 @@ on_both_backends!(
     a_publish_from_an_older_base_is_refused,
     a_draft_that_does_not_compile_is_not_saved,
     a_draft_begun_from_an_older_published_version_is_refused,
+    each_rule_counts_the_staged_users_it_applies_to,
 );
 
 /// RULES with Sales users on the Standard plan instead of Sales Premium.
@@ -269,4 +270,37 @@ async fn a_draft_begun_from_an_older_published_version_is_refused(backend: DbBac
         .await
         .unwrap();
     assert_eq!(saved.value.base_version, now);
+}
+
+/// The Rules page's counts: how many staged users each rule applies to, for the draft
+/// and the published set (a rule switched off applies to nobody).
+async fn each_rule_counts_the_staged_users_it_applies_to(backend: DbBackend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    let app = f.app();
+    let tenant = f.tenant();
+    let ann = f.user("ann@acme.no", "e-ann", "Sales").await;
+    f.user("bob@acme.no", "e-bob", "Finance").await;
+    let cid = f.user("cid@acme.no", "e-cid", "Finance").await;
+    f.group("Sales", &[&ann]).await;
+    f.group("Contractors", &[&cid]).await;
+    let counts = app
+        .rule_matches(tenant, RuleSetRef::Published)
+        .await
+        .unwrap();
+    assert_eq!(
+        counts,
+        [
+            ("Sales".to_owned(), 1),
+            ("Finance role".to_owned(), 3),
+            ("Everyone".to_owned(), 2),
+        ]
+    );
+    let off = RULES.replace("  - name: Sales\n", "  - name: Sales\n    active: false\n");
+    app.save_rule_draft(tenant, Expect::Version(0), draft(&off), None)
+        .await
+        .unwrap();
+    let counts = app.rule_matches(tenant, RuleSetRef::Draft).await.unwrap();
+    assert_eq!(counts[0], ("Sales".to_owned(), 0));
 }

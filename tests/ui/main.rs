@@ -783,6 +783,16 @@ async fn the_rule_editor_refuses_what_cannot_be_saved(backend: DbBackend) {
     let stale = browser.post("/t/acme/rules/edit", &fields).await;
     assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.body);
     assert!(app.rule_form(&server.tenant, "Late").await.is_err());
+    // Each rule's reach, counted on request: the two Sales members.
+    let plain = browser.get("/t/acme/rules").await;
+    assert!(!plain.body.contains("staged user(s)</span>"));
+    let counted = browser.get("/t/acme/rules?matches=1").await;
+    for rule in ["Sales", "Nordic leads"] {
+        let shown = format!(
+            "<strong>{rule}</strong> <span class=\"muted\">· applies to 2 staged user(s)</span>"
+        );
+        assert!(counted.body.contains(&shown), "{rule}: {}", counted.body);
+    }
 }
 
 async fn settings_are_saved_with_their_version(backend: DbBackend) {

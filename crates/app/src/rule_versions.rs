@@ -344,6 +344,18 @@ impl App {
             .await
     }
 
+    /// How many staged users each rule of the draft or the published set applies to, in
+    /// rule order. Evaluates every staged user: a page asks for it, it is not shown by
+    /// default.
+    pub async fn rule_matches(
+        &self,
+        tenant: &Tenant,
+        of: RuleSetRef,
+    ) -> Result<Vec<(String, u64)>> {
+        let source = self.rule_set_at(tenant, of).await?;
+        Ok(self.syncer.rule_matches(tenant, Some(&source)).await?)
+    }
+
     /// The company's plan with the draft rules; nothing is saved or synced.
     pub async fn preview_draft(&self, tenant: &Tenant) -> Result<scimgate_scheduler::Plan> {
         let draft = self.rule_set_at(tenant, RuleSetRef::Draft).await?;

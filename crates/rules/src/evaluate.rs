@@ -130,6 +130,26 @@ impl RuleSet {
         on_all_cores(inputs, |input| self.decide(input))
     }
 
+    /// How many of `inputs` each rule applied to (active, in scope, its condition true),
+    /// in rule order, on all cores.
+    pub fn match_counts(&self, inputs: &[UserInput]) -> Vec<(String, u64)> {
+        let per_user = on_all_cores(inputs, |input| {
+            let (_, explanation) = self.run(input, true);
+            (explanation.rules.iter())
+                .map(|trace| matches!(trace.outcome, RuleOutcome::Matched { .. }))
+                .collect::<Vec<bool>>()
+        });
+        let mut counts = vec![0u64; self.rules.len()];
+        for matched in per_user {
+            for (count, hit) in counts.iter_mut().zip(matched) {
+                *count += u64::from(hit);
+            }
+        }
+        (self.rules.iter().map(|r| r.name.clone()))
+            .zip(counts)
+            .collect()
+    }
+
     /// The settings of one user without the explanation.
     pub fn decide(&self, input: &UserInput) -> Decision {
         self.run(input, false).0

@@ -4,7 +4,7 @@
 //! data.
 
 use scimgate_core::{AccountFields, CrmAccount, StagedUser};
-use scimgate_rules::{AccountSettings, Catalog, Decision, GroupRef, RuleSet, UserInput};
+use scimgate_rules::{AccountSettings, Catalog, Decision, RuleSet};
 use scimgate_store::Snapshot;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -13,7 +13,7 @@ mod seats;
 mod users;
 use seats::allocate_seats;
 use users::identity;
-pub use users::{PlanUsers, UserMeta};
+pub use users::{GroupIndex, PlanUsers, UserMeta};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -137,7 +137,7 @@ pub struct Planner<'a> {
     /// Accounts some staged user of this plan maps to.
     matched: HashSet<i64>,
     /// Member id → indexes into the holding area's groups (built from the first chunk).
-    groups_of: Option<HashMap<String, Vec<usize>>>,
+    groups_of: Option<GroupIndex>,
     items: Vec<PlanItem>,
     received: u64,
     /// Seats per plan held by active accounts that are not in `accounts` (a one-user
@@ -184,44 +184,10 @@ impl<'a> Planner<'a> {
 
     /// Plans a chunk of staged users read from the holding area.
     pub fn add_staged(&mut self, holding: &Snapshot, users: Vec<StagedUser>) {
-        let groups_of = self.groups_of.get_or_insert_with(|| {
-            let index: HashMap<&str, usize> = holding
-                .groups
-                .iter()
-                .enumerate()
-                .map(|(n, g)| (g.id.as_str(), n))
-                .collect();
-            let mut out: HashMap<String, Vec<usize>> = HashMap::new();
-            for (group_id, member_id) in &holding.memberships {
-                if let Some(n) = index.get(group_id.as_str()) {
-                    out.entry(member_id.clone()).or_default().push(*n);
-                }
-            }
-            out
-        });
-        let mut chunk = PlanUsers::default();
-        for user in users {
-            let groups = groups_of
-                .get(&user.id)
-                .map(|list| {
-                    list.iter()
-                        .map(|n| GroupRef {
-                            display_name: holding.groups[*n].display_name.clone(),
-                            external_id: holding.groups[*n].external_id.clone(),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            chunk.inputs.push(UserInput {
-                user: user.body,
-                groups,
-            });
-            chunk.meta.push(UserMeta {
-                id: user.id,
-                external_id: user.external_id,
-                arrived: user.created_at,
-            });
-        }
+        let groups = self
+            .groups_of
+            .get_or_insert_with(|| GroupIndex::of(holding));
+        let chunk = groups.users(holding, users);
         self.add(&chunk);
     }
 

@@ -26,6 +26,8 @@ struct RuleRow {
     yaml: String,
     first: bool,
     last: bool,
+    /// Staged users the rule applies to, when counted.
+    matches: Option<u64>,
 }
 
 #[derive(Template)]
@@ -51,6 +53,8 @@ struct RulesPage {
 pub struct Shown {
     done: Option<String>,
     compare: Option<i64>,
+    /// `?matches=1`: count how many staged users each rule applies to.
+    matches: Option<u8>,
 }
 
 fn done_text(code: &str) -> Option<&'static str> {
@@ -96,9 +100,24 @@ async fn page(at: &InTenant, shown: Shown, refused: Option<Refused>) -> Response
             }
             None => None,
         };
-        Ok::<_, AppError>((draft, published, versions, compared))
+        let here = match draft.value {
+            Some(_) => RuleSetRef::Draft,
+            None => RuleSetRef::Published,
+        };
+        let matches = match shown.matches {
+            Some(_) if draft.value.is_some() || published.is_some() => {
+                match app.rule_matches(&at.tenant, here).await {
+                    Ok(counts) => Some(counts),
+                    // Rules that no longer compile: the page shows them, uncounted.
+                    Err(AppError::Rules { .. } | AppError::Invalid(_)) => None,
+                    Err(e) => return Err(e),
+                }
+            }
+            _ => None,
+        };
+        Ok::<_, AppError>((draft, published, versions, compared, matches))
     };
-    let (draft, published, versions, compared) = match loaded.await {
+    let (draft, published, versions, compared, matches) = match loaded.await {
         Ok(loaded) => loaded,
         Err(AppError::NotFound(_)) => return Page::not_found(),
         Err(e) => return Page::internal(&e),
@@ -114,6 +133,9 @@ async fn page(at: &InTenant, shown: Shown, refused: Option<Refused>) -> Response
         .into_iter()
         .enumerate()
         .map(|(n, rule)| RuleRow {
+            matches: (matches.as_ref())
+                .and_then(|m| m.iter().find(|(name, _)| *name == rule.name))
+                .map(|(_, n)| *n),
             anchor: encode(&rule.name),
             name: rule.name,
             active: rule.active,

@@ -136,6 +136,40 @@ impl Syncer {
         Ok((plan, holding.change_seq))
     }
 
+    /// How many staged users each rule of the saved set (or `draft`) applies to: in
+    /// scope, its condition true, active. Reads the holding area chunk by chunk.
+    pub async fn rule_matches(
+        &self,
+        tenant: &Tenant,
+        draft: Option<&RuleSource>,
+    ) -> Result<Vec<(String, u64)>> {
+        let (_, rules) = self.catalog_and_rules(tenant, draft).await?;
+        let mut counts: Vec<(String, u64)> = Vec::new();
+        let mut groups: Option<plan::GroupIndex> = None;
+        self.store
+            .scan_holding_area(tenant, PLAN_CHUNK, |holding, users| {
+                let index = groups.get_or_insert_with(|| plan::GroupIndex::of(holding));
+                let chunk = index.users(holding, users);
+                for (n, (name, matched)) in
+                    rules.match_counts(&chunk.inputs).into_iter().enumerate()
+                {
+                    match counts.get_mut(n) {
+                        Some((_, total)) => *total += matched,
+                        None => counts.push((name, matched)),
+                    }
+                }
+            })
+            .await?;
+        if counts.is_empty() {
+            counts = rules
+                .rule_names()
+                .into_iter()
+                .map(|n| (n.to_owned(), 0))
+                .collect();
+        }
+        Ok(counts)
+    }
+
     /// One staged user's plan; `None` when the user is not staged.
     pub(super) async fn user_plan(
         &self,
