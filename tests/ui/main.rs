@@ -622,7 +622,7 @@ async fn the_rule_editor_refuses_what_cannot_be_saved(backend: DbBackend) {
         return;
     };
     let app = app_of(&server);
-    stage(&server, &app, 3).await;
+    let ids = stage(&server, &app, 3).await;
     let mut browser = Browser::new(&server);
     browser.sign_in("ops", PASSWORD).await;
     let csrf = browser.csrf("/t/acme/overview").await;
@@ -783,6 +783,15 @@ async fn the_rule_editor_refuses_what_cannot_be_saved(backend: DbBackend) {
     let stale = browser.post("/t/acme/rules/edit", &fields).await;
     assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.body);
     assert!(app.rule_form(&server.tenant, "Late").await.is_err());
+    // The user page says what the draft would set where it differs from the published set.
+    let user = browser.get(&format!("/t/acme/users/{}", ids[0])).await;
+    assert!(user.body.contains("Draft rules say"), "{}", user.body);
+    assert!(
+        user.body
+            .contains("[&#34;Nordics&#34;, &#34;EMEA&#34;] (by Nordic leads)"),
+        "{}",
+        user.body
+    );
     // Each rule's reach, counted on request: the two Sales members.
     let plain = browser.get("/t/acme/rules").await;
     assert!(!plain.body.contains("staged user(s)</span>"));

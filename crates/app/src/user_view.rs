@@ -13,6 +13,9 @@ pub struct FieldRow {
     pub now: String,
     pub rules: String,
     pub set_by: String,
+    /// What the draft rules say, when there is a draft and it says something else
+    /// (`None`: no draft, or the same).
+    pub draft: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -34,14 +37,30 @@ pub struct UserView {
     pub groups: Vec<String>,
     /// The resource as the identity provider sent it, pretty-printed.
     pub raw: String,
+    /// Whether the fields say what the draft rules would set.
+    pub has_draft: bool,
 }
 
 const NO_VALUE: &str = "—";
 
 impl App {
-    /// The user page's view of staged user `id`.
+    /// The user page's view of staged user `id`; with a draft, each field also says
+    /// what the draft rules would set where that differs.
     pub async fn user_view(&self, tenant: &Tenant, id: &str) -> Result<UserView> {
-        self.user_view_under(tenant, id, None).await
+        let mut view = self.user_view_under(tenant, id, None).await?;
+        let Some(draft) = self.store.rule_draft(tenant).await?.value else {
+            return Ok(view);
+        };
+        let under_draft = self
+            .user_view_under(tenant, &view.id, Some(&draft.source))
+            .await?;
+        view.has_draft = true;
+        for (row, drafted) in view.fields.iter_mut().zip(under_draft.fields) {
+            if drafted.rules != row.rules || drafted.set_by != row.set_by {
+                row.draft = Some(format!("{} (by {})", drafted.rules, drafted.set_by));
+            }
+        }
+        Ok(view)
     }
 
     /// [`App::user_view`] with `rules` instead of the published set (a draft).
@@ -76,6 +95,7 @@ impl App {
                     now,
                     rules,
                     set_by: trace.set_by.clone().unwrap_or_else(|| "no rule".into()),
+                    draft: None,
                 }
             })
             .collect();
@@ -103,6 +123,7 @@ impl App {
             why,
             verdict,
             groups: groups.into_iter().map(|g| g.display_name).collect(),
+            has_draft: false,
         })
     }
 }
