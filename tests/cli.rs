@@ -468,6 +468,11 @@ async fn rule_versions_from_the_cli(backend: DbBackend) {
         changed.to_str().unwrap(),
     ]);
     assert!(ok && out.contains("changed         Sales\n"), "{out}{err}");
+    // A sync with the draft (not published) says so in the run history.
+    let (ok, out, err) = run(&["sync", "--tenant", "acme", "--draft"]);
+    assert!(ok && out.starts_with("run "), "{out}{err}");
+    let (ok, out, _) = run(&["runs", "--tenant", "acme", "--json"]);
+    assert!(ok && out.contains("\"rules\":\"draft\""), "{out}");
     let (ok, out, err) = run(&[
         "rules",
         "publish",

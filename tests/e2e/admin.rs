@@ -1414,6 +1414,15 @@ async fn rule_drafts_and_versions_over_the_api(backend: DbBackend) {
     };
     let none = api.get("/rules/draft").await;
     assert!(message(404, &none).contains("no draft"));
+    // Syncing with a draft there is not: 404; rules that are neither: 400.
+    let no_draft = api
+        .send(Method::POST, "/sync", &[("rules", "draft")], Body::Empty)
+        .await;
+    assert!(message(404, &no_draft).contains("no draft"));
+    let bad = api
+        .send(Method::POST, "/sync", &[("rules", "v2")], Body::Empty)
+        .await;
+    assert!(message(400, &bad).contains("published or draft"));
     let versions = ok(api.get("/rules/versions").await);
     assert_eq!(
         versions["versions"].as_array().unwrap().len(),
@@ -1450,6 +1459,17 @@ async fn rule_drafts_and_versions_over_the_api(backend: DbBackend) {
     };
     let drafted = ok(api.get_with("/preview", &[("rules", "draft")]).await);
     assert_eq!(plan_of(&drafted), "Standard");
+    // One user synced with the draft: the run says which rules it used.
+    let synced = ok(api
+        .send(
+            Method::POST,
+            "/sync/users/alice@contoso.com",
+            &[("rules", "draft")],
+            Body::Empty,
+        )
+        .await);
+    let run = ok(api.get(&format!("/runs/{}", synced["run_id"])).await);
+    assert_eq!(run["run"]["rules"], "draft", "{run}");
     let published = ok(api.get("/preview").await);
     assert_eq!(
         plan_of(&published),

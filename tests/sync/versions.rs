@@ -13,6 +13,7 @@ on_both_backends!(
     a_draft_that_does_not_compile_is_not_saved,
     a_draft_begun_from_an_older_published_version_is_refused,
     each_rule_counts_the_staged_users_it_applies_to,
+    a_sync_uses_the_draft_only_when_asked,
 );
 
 /// RULES with Sales users on the Standard plan instead of Sales Premium.
@@ -303,4 +304,79 @@ async fn each_rule_counts_the_staged_users_it_applies_to(backend: DbBackend) {
         .unwrap();
     let counts = app.rule_matches(tenant, RuleSetRef::Draft).await.unwrap();
     assert_eq!(counts[0], ("Sales".to_owned(), 0));
+}
+
+/// A manual sync may use the draft; the run says so, the draft stays a draft, and the
+/// next sync with the published rules puts the accounts back.
+async fn a_sync_uses_the_draft_only_when_asked(backend: DbBackend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    let app = f.app();
+    let tenant = f.tenant();
+    let ann = f.user("ann@acme.no", "e-ann", "Sales").await;
+    f.group("Sales", &[&ann]).await;
+    let none = app
+        .sync_company_with(tenant, RuleSetRef::Draft)
+        .await
+        .unwrap_err();
+    assert!(matches!(none, AppError::NotFound(_)), "{none:?}");
+    let old = app
+        .sync_company_with(tenant, RuleSetRef::Version(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(old, AppError::Invalid(_)), "{old:?}");
+    app.save_rule_draft(
+        tenant,
+        Expect::Version(0),
+        draft(&sales_on_standard()),
+        None,
+    )
+    .await
+    .unwrap();
+    let outcome = app
+        .sync_user_with(tenant, "ann@acme.no", RuleSetRef::Draft)
+        .await
+        .unwrap();
+    assert_eq!(outcome.created, 1);
+    let plan_of = |account: Option<scimgate_core::CrmAccount>| account.unwrap().fields.user_plan;
+    assert_eq!(
+        plan_of(f.account_of(&ann).await).as_deref(),
+        Some("Standard")
+    );
+    let (run, _) = app.run(tenant, outcome.run_id).await.unwrap();
+    assert_eq!(run.rules, "draft");
+    assert!(
+        app.rule_draft(tenant).await.unwrap().value.is_some(),
+        "still a draft"
+    );
+    let back = app.sync_company(tenant).await.unwrap();
+    assert_eq!(back.updated, 1);
+    assert_eq!(
+        plan_of(f.account_of(&ann).await).as_deref(),
+        Some("Sales Premium")
+    );
+    let (run, _) = app.run(tenant, back.run_id).await.unwrap();
+    assert_eq!(run.rules, "published");
+    let again = app
+        .sync_company_with(tenant, RuleSetRef::Draft)
+        .await
+        .unwrap();
+    assert_eq!(again.updated, 1);
+    let log = app
+        .audit_log(
+            tenant,
+            &scimgate_app::AuditFilter {
+                area: "sync".into(),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        log[0].subject.ends_with(", with the draft rules"),
+        "{log:?}"
+    );
+    assert!(!log[1].subject.contains("draft"), "{log:?}");
 }

@@ -301,7 +301,7 @@ impl App {
         Ok((info, RuleSetView::of(source)))
     }
 
-    async fn rule_set_at(&self, tenant: &Tenant, at: RuleSetRef) -> Result<RuleSource> {
+    pub(crate) async fn rule_set_at(&self, tenant: &Tenant, at: RuleSetRef) -> Result<RuleSource> {
         match at {
             RuleSetRef::Version(n) => Ok(self.rule_version(tenant, n).await?.1.source),
             RuleSetRef::Published => self

@@ -2,7 +2,7 @@
 //! on a held run, and the accounts the syncs made.
 
 use crate::audit::json;
-use crate::{App, AppError, Result};
+use crate::{App, AppError, Result, RuleSetRef};
 use scimgate_core::AuditAction;
 use scimgate_core::{CrmAccount, RuleSource, Tenant};
 use scimgate_scheduler::{Outcome, Plan, PlanItem, Run, RunUser, Trigger};
@@ -24,39 +24,79 @@ impl App {
         Ok(self.syncer.preview_user(tenant, &id, draft).await?)
     }
 
+    /// Syncs the whole company with the published rules.
     pub async fn sync_company(&self, tenant: &Tenant) -> Result<Outcome> {
+        self.sync_company_with(tenant, RuleSetRef::Published).await
+    }
+
+    /// Syncs the whole company with the published rules or the draft. The draft is not
+    /// published by this: automatic sync keeps using the published rules, so its next
+    /// run undoes what the draft changed unless the draft is published first.
+    pub async fn sync_company_with(&self, tenant: &Tenant, rules: RuleSetRef) -> Result<Outcome> {
+        let draft = self.rules_to_sync(tenant, rules).await?;
         let outcome = (self.syncer)
-            .sync_company(tenant, Trigger::ManualCompany)
+            .sync_company_with(tenant, Trigger::ManualCompany, draft.as_ref())
             .await?;
-        let subject = format!("run {} ({})", outcome.run_id, outcome.status);
-        (self.audit(
-            tenant,
-            AuditAction::SyncCompany,
-            subject,
-            None,
-            json(&outcome),
-        ))
-        .await;
+        let subject = format!(
+            "run {} ({}){}",
+            outcome.run_id,
+            outcome.status,
+            with_draft(draft.is_some())
+        );
+        let after = json(&outcome);
+        (self.audit(tenant, AuditAction::SyncCompany, subject, None, after)).await;
         Ok(outcome)
     }
 
-    /// One user, by staged id or userName; nobody else's account changes. An id that is
-    /// no longer staged (deleted in the IdP) deprovisions the account it had; a name that
-    /// is neither is a NotFound, not a failed run in the history.
+    /// One user, by staged id or userName, with the published rules; nobody else's
+    /// account changes. An id that is no longer staged (deleted in the IdP) deprovisions
+    /// the account it had; a name that is neither is a NotFound, not a failed run in the
+    /// history.
     pub async fn sync_user(&self, tenant: &Tenant, id_or_name: &str) -> Result<Outcome> {
+        (self.sync_user_with(tenant, id_or_name, RuleSetRef::Published)).await
+    }
+
+    /// [`App::sync_user`] with the published rules or the draft (see
+    /// [`App::sync_company_with`]).
+    pub async fn sync_user_with(
+        &self,
+        tenant: &Tenant,
+        id_or_name: &str,
+        rules: RuleSetRef,
+    ) -> Result<Outcome> {
+        let draft = self.rules_to_sync(tenant, rules).await?;
         // Not staged: an id the IdP deleted may still name an account to deprovision;
         // the syncer checks that (a typo is NotFound, not a failed run in the history).
         let id = self
             .resolve_user(tenant, id_or_name)
             .await?
             .unwrap_or_else(|| id_or_name.to_owned());
-        let outcome = self.syncer.sync_user(tenant, &id).await?;
+        let outcome = (self.syncer)
+            .sync_user_with(tenant, &id, draft.as_ref())
+            .await?;
         let subject = format!(
-            "user {id_or_name}: run {} ({})",
-            outcome.run_id, outcome.status
+            "user {id_or_name}: run {} ({}){}",
+            outcome.run_id,
+            outcome.status,
+            with_draft(draft.is_some())
         );
         (self.audit(tenant, AuditAction::SyncUser, subject, None, json(&outcome))).await;
         Ok(outcome)
+    }
+
+    /// The draft's rules to sync with (`None`: the published ones).
+    async fn rules_to_sync(
+        &self,
+        tenant: &Tenant,
+        rules: RuleSetRef,
+    ) -> Result<Option<RuleSource>> {
+        match rules {
+            RuleSetRef::Published => Ok(None),
+            RuleSetRef::Draft => Ok(Some(self.rule_set_at(tenant, RuleSetRef::Draft).await?)),
+            RuleSetRef::Version(n) => Err(AppError::Invalid(format!(
+                "sync uses the published rules or the draft, not version {n}: restore it as the draft first"
+            ))),
+        }
     }
 
     /// Clears the holding area; accounts are kept, unlinked until the IdP sends their
@@ -130,5 +170,13 @@ impl App {
             .account(tenant, pk)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("no account {pk}")))
+    }
+}
+
+fn with_draft(draft: bool) -> &'static str {
+    if draft {
+        ", with the draft rules"
+    } else {
+        ""
     }
 }

@@ -82,6 +82,8 @@ pub struct Run {
     /// Deprovisions the guard held back.
     pub held: i64,
     pub message: Option<String>,
+    /// The rules the run used: `published` (automatic sync always), or `draft`.
+    pub rules: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -51,6 +51,10 @@ pub struct SyncArgs {
     /// Sync only this user: a staged user id or a userName.
     #[arg(long)]
     user: Option<String>,
+    /// Use the draft rules instead of the published ones (the draft stays a draft:
+    /// automatic sync keeps using the published rules).
+    #[arg(long)]
+    draft: bool,
 }
 
 #[derive(Debug, Args)]
@@ -253,9 +257,13 @@ fn print_csv(plan: &Plan) {
 pub async fn sync(store: &Store, args: SyncArgs) -> anyhow::Result<()> {
     let tenant = find_tenant(store, &args.tenant).await?;
     let app = app(store);
+    let rules = match args.draft {
+        true => scimgate_app::RuleSetRef::Draft,
+        false => scimgate_app::RuleSetRef::Published,
+    };
     let outcome = match &args.user {
-        Some(user) => app.sync_user(&tenant, user).await?,
-        None => app.sync_company(&tenant).await?,
+        Some(user) => app.sync_user_with(&tenant, user, rules).await?,
+        None => app.sync_company_with(&tenant, rules).await?,
     };
     if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         eprint!("\r\x1b[K"); // clear the progress line

@@ -32,6 +32,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007_seats_and_member_index.sql"),
     migration!(8, "0008_rule_versions.sql"),
     migration!(9, "0009_audit_log.sql"),
+    migration!(10, "0010_run_rules.sql"),
 ];
 
 /// Serialises concurrent start-ups of several replicas on one PostgreSQL.

@@ -7,7 +7,7 @@ use scimgate_core::{Run, RunCounts, RunOutcome, RunStatus, RunUser, Trigger};
 use sqlx::Row;
 
 const RUN_COLUMNS: &str = "id, trigger_kind, status, started_at, finished_at, users_received, \
-    users_synced, created, updated, deprovisioned, unchanged, errors, held, message";
+    users_synced, created, updated, deprovisioned, unchanged, errors, held, message, rules";
 
 fn run_from_row(row: &sqlx::any::AnyRow) -> Result<Run> {
     let status: String = row.try_get("status")?;
@@ -29,6 +29,7 @@ fn run_from_row(row: &sqlx::any::AnyRow) -> Result<Run> {
         errors: row.try_get("errors")?,
         held: row.try_get("held")?,
         message: row.try_get("message")?,
+        rules: row.try_get("rules")?,
     })
 }
 
@@ -80,13 +81,22 @@ pub async fn fail_run_in(tx: &mut Tx<'_>, run_id: i64, why: &str, now: &str) -> 
 }
 
 impl Store {
-    pub async fn start_run(&self, tenant: &Tenant, trigger: Trigger, now: &str) -> Result<i64> {
+    /// A new run, `running`, with the rules it uses (`published` or `draft`).
+    pub async fn start_run(
+        &self,
+        tenant: &Tenant,
+        trigger: Trigger,
+        rules: &str,
+        now: &str,
+    ) -> Result<i64> {
         Ok(sqlx::query(
-            "INSERT INTO sync_runs (tenant_id, trigger_kind, status, started_at) VALUES ($1, $2, 'running', $3) RETURNING id",
+            "INSERT INTO sync_runs (tenant_id, trigger_kind, status, started_at, rules)
+             VALUES ($1, $2, 'running', $3, $4) RETURNING id",
         )
         .bind(tenant.id)
         .bind(trigger.name())
         .bind(now)
+        .bind(rules)
         .fetch_one(&self.pool)
         .await?
         .try_get(0)?)

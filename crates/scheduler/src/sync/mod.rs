@@ -117,18 +117,40 @@ impl Syncer {
         Ok((item, evaluation))
     }
 
-    /// Syncs the whole company.
+    /// Syncs the whole company with the published rules.
     pub async fn sync_company(&self, tenant: &Tenant, trigger: Trigger) -> Result<Outcome> {
+        self.sync_company_with(tenant, trigger, None).await
+    }
+
+    /// Syncs the whole company with `draft` rules (not published) when given, else the
+    /// published ones. The run records which.
+    pub async fn sync_company_with(
+        &self,
+        tenant: &Tenant,
+        trigger: Trigger,
+        draft: Option<&RuleSource>,
+    ) -> Result<Outcome> {
         self.with_lease(tenant, |this| async move {
-            this.run_company(tenant, trigger).await
+            this.run_company(tenant, trigger, draft).await
         })
         .await
     }
 
-    /// Syncs one staged user (by id); nobody else's account changes.
+    /// Syncs one staged user (by id) with the published rules; nobody else's account
+    /// changes.
     pub async fn sync_user(&self, tenant: &Tenant, user_id: &str) -> Result<Outcome> {
+        self.sync_user_with(tenant, user_id, None).await
+    }
+
+    /// [`Syncer::sync_user`] with `draft` rules when given.
+    pub async fn sync_user_with(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+        draft: Option<&RuleSource>,
+    ) -> Result<Outcome> {
         self.with_lease(tenant, |this| async move {
-            this.run_user(tenant, user_id).await
+            this.run_user(tenant, user_id, draft).await
         })
         .await
     }
@@ -137,17 +159,23 @@ impl Syncer {
         self.clock.now().to_rfc3339()
     }
 
-    async fn begin(&self, tenant: &Tenant, trigger: Trigger) -> Result<i64> {
+    async fn begin(&self, tenant: &Tenant, trigger: Trigger, draft: bool) -> Result<i64> {
         let now = self.stamp();
         self.store.fail_interrupted_runs(tenant, &now).await?;
         self.store.ensure_sync_settings(tenant).await?;
-        Ok(self.store.start_run(tenant, trigger, &now).await?)
+        let rules = if draft { "draft" } else { "published" };
+        Ok(self.store.start_run(tenant, trigger, rules, &now).await?)
     }
 
-    async fn run_company(&self, tenant: &Tenant, trigger: Trigger) -> Result<Outcome> {
-        let run_id = self.begin(tenant, trigger).await?;
+    async fn run_company(
+        &self,
+        tenant: &Tenant,
+        trigger: Trigger,
+        draft: Option<&RuleSource>,
+    ) -> Result<Outcome> {
+        let run_id = self.begin(tenant, trigger, draft.is_some()).await?;
         let result = async {
-            let inputs = self.inputs(tenant, None).await?;
+            let inputs = self.inputs(tenant, draft).await?;
             let guard = settings::load(&self.store, tenant).await?;
             let (plan, change_seq) = self.company_plan(tenant, &inputs, Some(&guard)).await?;
             let hold = plan.deprovisions_held;
@@ -168,7 +196,12 @@ impl Syncer {
         self.settle(tenant, run_id, true, result).await
     }
 
-    async fn run_user(&self, tenant: &Tenant, user_id: &str) -> Result<Outcome> {
+    async fn run_user(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+        draft: Option<&RuleSource>,
+    ) -> Result<Outcome> {
         // A mistyped id is the caller's mistake, not a failed run in the history.
         let staged = self
             .store
@@ -188,9 +221,11 @@ impl Syncer {
                 "no staged user (by id or userName) or account with id {user_id:?}"
             )));
         }
-        let run_id = self.begin(tenant, Trigger::ManualUser).await?;
+        let run_id = self
+            .begin(tenant, Trigger::ManualUser, draft.is_some())
+            .await?;
         let result = async {
-            let inputs = self.inputs(tenant, None).await?;
+            let inputs = self.inputs(tenant, draft).await?;
             let plan = match self.user_plan(tenant, user_id, &inputs).await? {
                 Some((plan, _)) => plan,
                 // Deleted in the IdP: deprovision the account it had, if any.
