@@ -1443,8 +1443,23 @@ async fn rule_drafts_and_versions_over_the_api(backend: DbBackend) {
         .send(Method::PUT, "/rules/draft", &[], Body::Yaml(broken))
         .await;
     assert!(message(400, &refused).contains("Platinum"));
+    // Begun from a published version older than the current one: refused.
+    let stale = api
+        .send(
+            Method::PUT,
+            "/rules/draft",
+            &[("based_on", &(first - 1).to_string())],
+            Body::Yaml(standard.clone()),
+        )
+        .await;
+    assert!(message(409, &stale).contains("rule set"), "{stale:?}");
     let draft = ok(api
-        .send(Method::PUT, "/rules/draft", &[], Body::Yaml(standard))
+        .send(
+            Method::PUT,
+            "/rules/draft",
+            &[("based_on", &first.to_string())],
+            Body::Yaml(standard),
+        )
         .await);
     assert_eq!(draft["changes"]["changed"], json!(["Sales"]), "{draft}");
     assert_eq!(draft["base_version"], first);

@@ -26,12 +26,18 @@ pub async fn get_draft(call: Call) -> Result<Response> {
     })
 }
 
+/// Saves the draft. `?based_on=N`: the published version the caller read; beginning a
+/// draft from an older one is refused (409), as it would undo what was published since.
 pub async fn put_draft(call: Call, body: Document) -> Result<Response> {
-    call.no_params()?;
+    let params = call.params.only(&["based_on"])?;
+    let based_on = match params.one("based_on")? {
+        Some(_) => Some(params.number("based_on", 0, i64::MAX as u64)? as i64),
+        None => None,
+    };
     let source = rules::rule_source(&body)?;
     let expect = call.expected(None, DRAFT)?;
     let saved = (call.app)
-        .save_rule_draft(&call.tenant, expect, source, None)
+        .save_rule_draft(&call.tenant, expect, source, based_on)
         .await?;
     version::respond(saved)
 }
