@@ -721,6 +721,30 @@ async fn the_rule_editor_refuses_what_cannot_be_saved(backend: DbBackend) {
         form.setting(scimgate_app::Setting::Confidential).kind,
         scimgate_app::SettingKind::Unset
     );
+    // The editor lists a rule's secondary groups in the rule's order (a browser posts a
+    // multiple choice in the page's order), then the rest of the catalogue.
+    let editor = browser.get("/t/acme/rules/edit?rule=Nordic%20leads").await;
+    let select = &editor.body[editor
+        .body
+        .find("id=\"secondary_groups-value-input\"")
+        .unwrap()..];
+    let (nordics, emea, staff) = (
+        select.find(">Nordics<").unwrap(),
+        select.find(">EMEA<").unwrap(),
+        select.find(">Staff<").unwrap(),
+    );
+    assert!(nordics < emea && emea < staff, "{select}");
+    // A form shown again after Check keeps the versions it was loaded at.
+    let mut fields = editor_fields(&csrf, "", "value");
+    fields.retain(|(k, _)| *k != "version");
+    fields.push(("version", "1"));
+    fields.push(("intent", "check"));
+    let checked = browser.post("/t/acme/rules/edit", &fields).await;
+    assert!(
+        checked.body.contains("name=\"version\" value=\"1\""),
+        "{}",
+        checked.body
+    );
     // Duplicate opens the copy; Delete removes it.
     let page = browser.get("/t/acme/rules").await;
     let version = form_version(&page.body, "/t/acme/rules/duplicate");
@@ -801,7 +825,26 @@ async fn the_rule_editor_refuses_what_cannot_be_saved(backend: DbBackend) {
             "<strong>{rule}</strong> <span class=\"muted\">· applies to 2 staged user(s)</span>"
         );
         assert!(counted.body.contains(&shown), "{rule}: {}", counted.body);
-    }
+    } // A draft that no longer compiles (the catalogue lost a group only it uses) does not
+      // hide what the published rules do for the user.
+    let catalog = app.catalog(&server.tenant).await.unwrap().version;
+    (app.delete_catalog_entry(
+        &server.tenant,
+        scimgate_app::Expect::Version(catalog),
+        scimgate_core::CatalogKind::Group,
+        "EMEA",
+    ))
+    .await
+    .unwrap();
+    let user = browser.get(&format!("/t/acme/users/{}", ids[0])).await;
+    assert_eq!(user.status, StatusCode::OK);
+    assert!(
+        user.body.contains("The draft rules cannot be evaluated")
+            && user.body.contains("Sales Premium")
+            && !user.body.contains("Draft rules say"),
+        "{}",
+        user.body
+    );
 }
 
 async fn settings_are_saved_with_their_version(backend: DbBackend) {

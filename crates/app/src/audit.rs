@@ -80,12 +80,17 @@ impl App {
             before: None,
             after: None,
         };
+        // The actor is the typed name too: short here as well.
+        let app = self.acting_as(Actor {
+            who: self.actor.who.chars().take(64).collect(),
+            ..self.actor.clone()
+        });
         let Some(account) = account else {
-            return self.write_audit(None, record).await;
+            return app.write_audit(None, record).await;
         };
         for tenant_name in &account.tenants {
             match self.store.tenant(tenant_name).await {
-                Ok(Some(tenant)) => self.write_audit(Some(&tenant), record.clone()).await,
+                Ok(Some(tenant)) => app.write_audit(Some(&tenant), record.clone()).await,
                 Ok(None) => {}
                 Err(e) => tracing::error!(error = %e, "an audit entry could not be written"),
             }

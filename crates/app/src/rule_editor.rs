@@ -42,14 +42,17 @@ fn edited_form(edit: &RuleEdit) -> Option<&RuleForm> {
 }
 
 impl App {
-    /// The rules an edit applies to: the draft, else the published set.
+    /// The rules an edit applies to: the draft, else the published set, else (a tenant
+    /// without rules yet) an empty set, which a first rule goes into.
     pub(crate) async fn editable_source(&self, tenant: &Tenant) -> Result<RuleSource> {
         if let Some(draft) = self.store.rule_draft(tenant).await?.value {
             return Ok(draft.source);
         }
-        self.published_source(tenant)
-            .await?
-            .ok_or_else(|| AppError::NotFound("this tenant has no rule set yet to edit".into()))
+        let published = self.published_source(tenant).await?;
+        Ok(published.unwrap_or_else(|| RuleSource {
+            yaml: "rules: []\n".into(),
+            scripts: Default::default(),
+        }))
     }
 
     /// The rule named `name` (in the draft, else the published set) as the editor's form.
@@ -115,9 +118,12 @@ impl App {
             Err(e) => return Err(e),
         };
         let catalog = self.store.catalog(tenant).await?;
+        let this_rule = edited_form(edit).map(|form| form.name.trim().to_owned());
         if let Err(errors) = scimgate_rules::compile(&source, &catalog) {
             for error in errors {
-                let field = scimgate_rules::problem_field(&error);
+                // Another rule's problem is the rule set's, named with its rule.
+                let own = error.rule.is_some() && error.rule == this_rule;
+                let field = scimgate_rules::problem_field(&error).filter(|_| own);
                 // A code error is already listed with its place in the field.
                 if problems
                     .iter()

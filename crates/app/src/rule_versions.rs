@@ -116,7 +116,11 @@ impl App {
         done: (AuditAction, &str),
     ) -> Result<Versioned<DraftView>> {
         let (action, what) = done;
-        let before = self.store.rule_draft(tenant).await?.value;
+        // Before: the draft, or (the first edit begins one) what is published.
+        let before = match self.store.rule_draft(tenant).await?.value {
+            Some(draft) => Some(draft.source.yaml),
+            None => self.published_source(tenant).await?.map(|s| s.yaml),
+        };
         let checked = source.clone();
         let draft = scimgate_store::DraftWrite {
             source,
@@ -145,7 +149,6 @@ impl App {
             view.changes.len(),
             view.base_version
         );
-        let before = before.map(|d| d.source.yaml);
         let after = json(&view.rules.source.yaml);
         let before = before.as_ref().and_then(json);
         (self.audit(tenant, action, subject, before, after)).await;

@@ -3,7 +3,7 @@
 //! provider sent. The web UI's user page shows it; it is plain text and data, so any
 //! front end can.
 
-use crate::{App, Result};
+use crate::{App, AppError, Result};
 use scimgate_core::Tenant;
 
 /// One account field: in the CRM now, as the rules set it, and by which rule.
@@ -39,6 +39,8 @@ pub struct UserView {
     pub raw: String,
     /// Whether the fields say what the draft rules would set.
     pub has_draft: bool,
+    /// Why the draft rules cannot be evaluated for the user, when they cannot.
+    pub draft_problem: Option<String>,
 }
 
 const NO_VALUE: &str = "—";
@@ -51,10 +53,18 @@ impl App {
         let Some(draft) = self.store.rule_draft(tenant).await?.value else {
             return Ok(view);
         };
-        let under_draft = self
-            .user_view_under(tenant, &view.id, Some(&draft.source))
-            .await?;
         view.has_draft = true;
+        let under_draft = match (self.user_view_under(tenant, &view.id, Some(&draft.source))).await
+        {
+            Ok(under_draft) => under_draft,
+            // A draft that no longer compiles (the catalogue changed under it) must not
+            // hide what the published rules do.
+            Err(e @ (AppError::Rules { .. } | AppError::Invalid(_))) => {
+                view.draft_problem = Some(e.to_string());
+                return Ok(view);
+            }
+            Err(e) => return Err(e),
+        };
         for (row, drafted) in view.fields.iter_mut().zip(under_draft.fields) {
             if drafted.rules != row.rules || drafted.set_by != row.set_by {
                 row.draft = Some(format!("{} (by {})", drafted.rules, drafted.set_by));
@@ -124,6 +134,7 @@ impl App {
             verdict,
             groups: groups.into_iter().map(|g| g.display_name).collect(),
             has_draft: false,
+            draft_problem: None,
         })
     }
 }

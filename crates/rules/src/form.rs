@@ -85,13 +85,15 @@ impl RuleForm {
     /// The form of one rule's YAML, or why the form cannot show it exactly.
     pub fn of_yaml(rule: &Yaml) -> Result<RuleForm, String> {
         let def: RuleDef = serde_yaml::from_value(rule.clone()).map_err(|e| e.to_string())?;
+        // Names and values are compared and written without surrounding blank space, as
+        // the editor's text boxes send them back.
         let scope = match def.applies_to {
             AppliesTo::All => RuleScope::All,
-            AppliesTo::MemberOf(g) => RuleScope::MemberOf(g),
-            AppliesTo::NotMemberOf(g) => RuleScope::NotMemberOf(g),
+            AppliesTo::MemberOf(g) => RuleScope::MemberOf(g.trim().to_owned()),
+            AppliesTo::NotMemberOf(g) => RuleScope::NotMemberOf(g.trim().to_owned()),
         };
         let mut form = RuleForm {
-            name: def.name,
+            name: def.name.trim().to_owned(),
             active: def.active,
             scope,
             // Code is compared and written without its surrounding blank space (a block
@@ -161,8 +163,10 @@ fn literal_text(setting: Setting, literal: LiteralDef) -> Result<String, String>
         return Err(format!("{setting} takes {}", setting.expects()));
     }
     Ok(match literal {
-        LiteralDef::Text(text) => text,
-        LiteralDef::List(items) => items.join("\n"),
+        LiteralDef::Text(text) => text.trim().to_owned(),
+        LiteralDef::List(items) => (items.iter().map(|item| item.trim()))
+            .collect::<Vec<_>>()
+            .join("\n"),
         LiteralDef::Flag(flag) => flag.to_string(),
     })
 }

@@ -70,7 +70,6 @@ pub struct RunsArgs {
     json: bool,
 }
 
-/// The application over `store`, into the built-in CRM, on the system clock.
 /// Who makes changes from this terminal, as the audit log and rule versions record it:
 /// the operating-system user.
 pub fn cli_actor() -> scimgate_app::Actor {
@@ -86,6 +85,8 @@ pub fn cli_actor() -> scimgate_app::Actor {
     }
 }
 
+/// The application over `store`, into the built-in CRM, on the system clock, acting as
+/// [`cli_actor`].
 pub(crate) fn app(store: &Store) -> App {
     let app = App::builtin(
         store.clone(),

@@ -19,7 +19,6 @@ pub struct TokenInfo {
     pub last_used_at: Option<String>,
 }
 
-/// A freshly created token: the secret is only ever in this value, never in the database.
 /// A verified token: its id and label (never its secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRef {
@@ -27,6 +26,7 @@ pub struct TokenRef {
     pub label: String,
 }
 
+/// A freshly created token: the secret is only ever in this value, never in the database.
 pub struct IssuedToken {
     pub info: TokenInfo,
     pub secret: String,

@@ -29,8 +29,9 @@ pub struct LogQuery {
     until: String,
     #[serde(default)]
     text: String,
+    /// An entry's id: the page of entries older than it. Not a number: the first page.
     #[serde(default)]
-    before: Option<i64>,
+    before: Option<String>,
 }
 
 impl LogQuery {
@@ -41,9 +42,13 @@ impl LogQuery {
             since: self.since.trim().to_owned(),
             until: self.until.trim().to_owned(),
             text: self.text.trim().to_owned(),
-            before_id: self.before,
+            before_id: self.before_id(),
             limit,
         }
+    }
+
+    fn before_id(&self) -> Option<i64> {
+        self.before.as_deref().and_then(|b| b.trim().parse().ok())
     }
 
     /// The filters as a query string (without `before`).
@@ -113,7 +118,7 @@ pub async fn show(at: InTenant, Query(query): Query<LogQuery>) -> Response {
         until: filter.until.clone(),
         text: filter.text.clone(),
         export: format!("{base}/export?{filters}"),
-        newest: query.before.map(|_| format!("{base}?{filters}")),
+        newest: query.before_id().map(|_| format!("{base}?{filters}")),
         older: (full)
             .then(|| {
                 entries

@@ -113,6 +113,9 @@ struct Outcome {
     checked: bool,
     try_user: String,
     tried: Option<UserView>,
+    /// The draft and published versions the form was loaded at (a re-shown form keeps
+    /// them, so a save after Check is still refused if someone saved in between).
+    versions: Option<(i64, i64)>,
 }
 
 impl Outcome {
@@ -123,7 +126,28 @@ impl Outcome {
             checked: false,
             try_user: String::new(),
             tried: None,
+            versions: None,
         }
+    }
+
+    /// Shows why an edit could not be checked or made; `Some` is the server-error page
+    /// for a failure that is not the admin's.
+    fn refused(&mut self, e: AppError) -> Option<Response> {
+        let status = match &e {
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Stale(_) | AppError::Conflict(_) | AppError::Busy => StatusCode::CONFLICT,
+            AppError::Invalid(_) | AppError::Rules { .. } | AppError::Unstorable(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            _ => return Some(Page::internal(&e)),
+        };
+        let message = match e {
+            AppError::NotFound(why) | AppError::Invalid(why) => why,
+            e => e.to_string(),
+        };
+        self.problems = vec![problem(message)];
+        self.status = status;
+        None
     }
 }
 
@@ -132,7 +156,10 @@ async fn editor(at: &InTenant, original: String, form: RuleForm, outcome: Outcom
     let loaded = async {
         let catalog = app.catalog(&at.tenant).await?.value;
         let groups = app.group_choices(&at.tenant).await?;
-        let (draft_version, published_version) = versions(at).await?;
+        let (draft_version, published_version) = match outcome.versions {
+            Some(posted) => posted,
+            None => versions(at).await?,
+        };
         Ok::<_, AppError>((catalog, groups, draft_version, published_version))
     };
     let (catalog, groups, draft_version, published_version) = match loaded.await {
@@ -150,18 +177,27 @@ async fn editor(at: &InTenant, original: String, form: RuleForm, outcome: Outcom
         .into_iter()
         .map(|setting| {
             let form = form.setting(setting).clone();
-            let mut choices = choices(&catalog, setting);
             let many = setting == Setting::SecondaryGroups;
             let chosen: Vec<String> = match many {
                 true => form.value.lines().map(str::to_owned).collect(),
                 false => vec![form.value.clone()],
             };
-            // A value the catalogue lacks stays visible (and Check says what is wrong).
-            for value in &chosen {
-                if !value.is_empty() && !choices.contains(value) && !choices.is_empty() {
-                    choices.push(value.clone());
+            // The chosen values first, in the rule's order (a browser sends a multiple
+            // choice in the page's order: the rule's order must be the page's), then the
+            // rest of the catalogue. A value the catalogue lacks stays visible, and Check
+            // says what is wrong with it.
+            let catalogue = choices(&catalog, setting);
+            let mut listed: Vec<String> = match many {
+                true => chosen.iter().filter(|v| !v.is_empty()).cloned().collect(),
+                false => Vec::new(),
+            };
+            for value in catalogue.into_iter().chain(chosen.iter().cloned()) {
+                let wanted = setting != Setting::Confidential && !value.is_empty();
+                if wanted && !listed.contains(&value) {
+                    listed.push(value);
                 }
             }
+            let choices = listed;
             SettingRow {
                 key: setting.name(),
                 label: label(setting),
@@ -297,6 +333,8 @@ pub async fn submit(Posted { at, fields }: Posted) -> Response {
     };
     let app = &at.signed.app;
     let mut outcome = Outcome::shown();
+    let posted = |name: &str| field(&fields, name).and_then(|v| v.parse::<i64>().ok());
+    outcome.versions = posted("version").map(|draft| (draft, posted("published").unwrap_or(0)));
     match field(&fields, "intent") {
         Some("try") => {
             let user = field(&fields, "try_user")
@@ -306,24 +344,33 @@ pub async fn submit(Posted { at, fields }: Posted) -> Response {
             match app.try_rule_edit(&at.tenant, &edit, &user).await {
                 Ok(view) => outcome.tried = Some(view),
                 Err(AppError::Rules { .. } | AppError::Invalid(_)) => {
-                    outcome.problems = match app.check_rule_edit(&at.tenant, &edit).await {
-                        Ok(problems) => problems,
-                        Err(e) => return Page::internal(&e),
-                    };
-                    outcome.status = StatusCode::BAD_REQUEST;
+                    match app.check_rule_edit(&at.tenant, &edit).await {
+                        Ok(problems) => {
+                            outcome.problems = problems;
+                            outcome.status = StatusCode::BAD_REQUEST;
+                        }
+                        Err(e) => {
+                            if let Some(page) = outcome.refused(e) {
+                                return page;
+                            }
+                        }
+                    }
                 }
-                Err(AppError::NotFound(why)) => {
-                    outcome.problems = vec![problem(why)];
-                    outcome.status = StatusCode::NOT_FOUND;
+                Err(e) => {
+                    if let Some(page) = outcome.refused(e) {
+                        return page;
+                    }
                 }
-                Err(e) => return Page::internal(&e),
             }
             outcome.try_user = user;
         }
         Some("save") => {
             let problems = match app.check_rule_edit(&at.tenant, &edit).await {
                 Ok(problems) => problems,
-                Err(e) => return Page::internal(&e),
+                Err(e) => match outcome.refused(e) {
+                    None => return editor(&at, original, form, outcome).await,
+                    Some(page) => return page,
+                },
             };
             if problems.is_empty() {
                 let based_on = field(&fields, "published").and_then(|v| v.parse().ok());
@@ -343,15 +390,11 @@ pub async fn submit(Posted { at, fields }: Posted) -> Response {
                         );
                         return Redirect::to(&to).into_response();
                     }
-                    Err(e @ (AppError::Stale(_) | AppError::Conflict(_))) => {
-                        outcome.problems = vec![problem(e.to_string())];
-                        outcome.status = StatusCode::CONFLICT;
+                    Err(e) => {
+                        if let Some(page) = outcome.refused(e) {
+                            return page;
+                        }
                     }
-                    Err(AppError::Invalid(why) | AppError::NotFound(why)) => {
-                        outcome.problems = vec![problem(why)];
-                        outcome.status = StatusCode::BAD_REQUEST;
-                    }
-                    Err(e) => return Page::internal(&e),
                 }
             } else {
                 outcome.problems = problems;
@@ -366,7 +409,11 @@ pub async fn submit(Posted { at, fields }: Posted) -> Response {
                 }
                 outcome.problems = problems;
             }
-            Err(e) => return Page::internal(&e),
+            Err(e) => {
+                if let Some(page) = outcome.refused(e) {
+                    return page;
+                }
+            }
         },
     }
     editor(&at, original, form, outcome).await

@@ -134,6 +134,8 @@ struct UserPage {
     result: Vec<FieldRow>,
     /// A draft exists: the table has its column.
     has_draft: bool,
+    /// Why the draft cannot be evaluated, when it cannot.
+    draft_problem: Option<String>,
     why: Vec<(String, String)>,
     verdict: String,
     groups: Vec<String>,
@@ -178,7 +180,8 @@ async fn user_page(
         action: view.action,
         reason: view.reason,
         result: view.fields,
-        has_draft: view.has_draft,
+        has_draft: view.has_draft && view.draft_problem.is_none(),
+        draft_problem: view.draft_problem,
         why: view.why,
         verdict: view.verdict,
         groups: view.groups,
@@ -216,6 +219,7 @@ async fn user_without_rules(at: &InTenant, id: &str, message: String) -> Respons
         reason: None,
         result: Vec::new(),
         has_draft: false,
+        draft_problem: None,
         why: Vec::new(),
         verdict: String::new(),
         groups: groups.into_iter().map(|g| g.display_name).collect(),

@@ -183,12 +183,16 @@ impl Syncer {
                 .apply(tenant, run_id, &plan, &inputs.accounts, hold, true)
                 .await?;
             // Everything up to this change sequence has been synced: the on-change
-            // trigger need not start another run for it.
-            self.store
-                .claim_sync(tenant, SyncClaim::Change, change_seq)
-                .await?;
-            if hold {
-                self.store.supersede_held_runs(tenant, run_id).await?;
+            // trigger need not start another run for it. Not with the draft: the
+            // published rules have not seen these changes, and a draft run does not
+            // replace a held run of the published rules.
+            if draft.is_none() {
+                self.store
+                    .claim_sync(tenant, SyncClaim::Change, change_seq)
+                    .await?;
+                if hold {
+                    self.store.supersede_held_runs(tenant, run_id).await?;
+                }
             }
             Ok(outcome)
         }
