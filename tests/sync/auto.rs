@@ -13,6 +13,7 @@ on_both_backends!(
     nothing_runs_until_user_sync_is_switched_on,
     schedule_fires_once_per_cron_slot_across_two_replicas,
     changes_sync_once_after_the_quiet_period_across_two_replicas,
+    a_long_run_does_not_hold_up_another_tenant,
 );
 
 /// A clock the test moves by hand.
@@ -151,4 +152,163 @@ async fn changes_sync_once_after_the_quiet_period_across_two_replicas(backend: D
     clock.advance(120);
     assert!(a.tick(clock.now()).await.unwrap().is_empty());
     assert!(b.tick(clock.now()).await.unwrap().is_empty());
+}
+
+/// The built-in CRM, except that reading one tenant's accounts waits until the test
+/// opens the gate: that tenant's run stays in flight as long as the test wants.
+struct GatedCrm {
+    inner: scimgate_crm::BuiltinCrm,
+    gated: i64,
+    gate: Arc<tokio::sync::Semaphore>,
+}
+
+impl scimgate_crm::CrmTarget for GatedCrm {
+    fn name(&self) -> &'static str {
+        "gated"
+    }
+
+    fn accounts<'a>(
+        &'a self,
+        tenant: &'a scimgate_store::Tenant,
+    ) -> scimgate_crm::CrmFuture<'a, Vec<scimgate_core::CrmAccount>> {
+        Box::pin(async move {
+            if tenant.id == self.gated {
+                let _open = self.gate.acquire().await;
+            }
+            self.inner.accounts(tenant).await
+        })
+    }
+
+    fn account<'a>(
+        &'a self,
+        tenant: &'a scimgate_store::Tenant,
+        pk: i64,
+    ) -> scimgate_crm::CrmFuture<'a, Option<scimgate_core::CrmAccount>> {
+        self.inner.account(tenant, pk)
+    }
+
+    fn apply<'a>(
+        &'a self,
+        tenant: &'a scimgate_store::Tenant,
+        changes: &'a [scimgate_core::Change],
+        now: &'a str,
+    ) -> scimgate_crm::CrmFuture<'a, Vec<i64>> {
+        self.inner.apply(tenant, changes, now)
+    }
+
+    fn unlink_all<'a>(
+        &'a self,
+        tenant: &'a scimgate_store::Tenant,
+    ) -> scimgate_crm::CrmFuture<'a, u64> {
+        self.inner.unlink_all(tenant)
+    }
+}
+
+/// Runs are jobs: while one tenant's run is in flight (held at the gate), a tick still
+/// returns at once, another tenant's due run starts and finishes, and the busy tenant is
+/// not claimed again; when the gate opens, its run completes.
+async fn a_long_run_does_not_hold_up_another_tenant(backend: DbBackend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    let store = f.server.store.clone();
+    // A second tenant with its own token, catalogue, rules and user, through SCIM.
+    let globex_name = scimgate_core::TenantName::parse("globex").unwrap();
+    let globex = store
+        .create_tenant(&globex_name, Clock::now(&scimgate_core::SystemClock))
+        .await
+        .unwrap();
+    let token = store
+        .create_token_of(
+            scimgate_store::TokenKind::Scim,
+            &globex,
+            "entra",
+            Clock::now(&scimgate_core::SystemClock),
+        )
+        .await
+        .unwrap()
+        .secret;
+    let app = f.app();
+    let catalog = scimgate_core::Catalog::from_yaml(crate::fixture::CATALOG).unwrap();
+    app.replace_catalog(&globex, scimgate_store::Expect::Any, catalog)
+        .await
+        .unwrap();
+    app.save_rules(
+        &globex,
+        scimgate_store::Expect::Any,
+        crate::fixture::draft(crate::fixture::RULES),
+    )
+    .await
+    .unwrap();
+    let on = SyncSettings {
+        user_sync_active: true,
+        schedule: "0 0 1 1 *".into(),
+        debounce_seconds: 1,
+        ..SyncSettings::default()
+    };
+    for tenant in [f.tenant(), &globex] {
+        app.save_settings(tenant, scimgate_store::Expect::Any, &on)
+            .await
+            .unwrap();
+    }
+    let clock = TestClock::at("2026-11-22T10:01:00Z");
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let crm = Arc::new(GatedCrm {
+        inner: scimgate_crm::BuiltinCrm::new(store.clone()),
+        gated: f.tenant().id,
+        gate: gate.clone(),
+    });
+    let auto = AutoSync::with_workers(Syncer::with_crm(store.clone(), clock.clone(), crm), 2);
+    // The first look notes each tenant's change sequence.
+    assert_eq!(auto.start_due(clock.now()).await.unwrap(), 0);
+    f.user("ann@acme.no", "e-ann", "Ops").await;
+    let created = f
+        .server
+        .client
+        .post(f.server.url("/scim/v2/globex/Users"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "gus@globex.example", "externalId": "e-gus", "active": true,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    auto.start_due(clock.now()).await.unwrap();
+    clock.advance(5);
+    assert_eq!(
+        auto.start_due(clock.now()).await.unwrap(),
+        2,
+        "both tenants are due"
+    );
+    // globex's run finishes while acme's waits at the gate.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut done = Vec::new();
+    while !done
+        .iter()
+        .any(|s: &scimgate_scheduler::auto::Started| s.tenant == "globex")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "globex waited for acme: {done:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        done.extend(auto.finished().await);
+    }
+    assert!(done.iter().all(|s| s.tenant != "acme"), "{done:?}");
+    assert_eq!(store.runs(&globex, 10).await.unwrap().len(), 1);
+    // acme is in flight: a later tick does not claim it again.
+    clock.advance(5);
+    f.user("bob@acme.no", "e-bob", "Ops").await;
+    clock.advance(5);
+    assert_eq!(auto.start_due(clock.now()).await.unwrap(), 0);
+    gate.add_permits(1_000);
+    let rest = auto.tick(clock.now()).await.unwrap();
+    assert!(
+        rest.iter()
+            .any(|s| s.tenant == "acme" && s.trigger == Trigger::Change),
+        "{rest:?}"
+    );
+    assert!(!f.accounts().await.is_empty());
 }

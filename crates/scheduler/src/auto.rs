@@ -2,26 +2,42 @@
 //! replica ticks; a run starts only where a conditional UPDATE advances the tenant's
 //! claim (the cron fire time, or the change sequence), so each tick runs once however
 //! many replicas share the database. The clock is injected: tests drive `tick`.
+//!
+//! A tick reads every tenant with automatic sync on in one query and decides in memory
+//! which are due; only a due tenant costs a claim. Due runs are jobs on a bounded pool of
+//! workers, one run per tenant at a time, taken in the order they became due (the pool's
+//! semaphore is first come, first served): one tenant's long company sync does not hold
+//! up another tenant's on-change sync, and the tick itself never waits for a run.
 
 use crate::cron::Cron;
 use crate::runs::Trigger;
-use crate::{settings, Result, Syncer};
+use crate::{Result, Syncer};
 use scimgate_core::Timestamp;
-use scimgate_store::SyncClaim;
-use std::collections::HashMap;
-use std::sync::Mutex;
+use scimgate_store::{AutoSyncTenant, Store, SyncClaim, Tenant};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 
 /// How far back a missed cron fire is still honoured (a replica that was down for a
 /// while runs one catch-up sync, not one per missed fire).
 const CRON_HORIZON_MINUTES: i64 = 24 * 60;
 
+/// Runs at a time on one replica, by default: the database does the work of a run, and
+/// two at a time keep both of a small machine's cores busy without starving SCIM.
+pub const DEFAULT_WORKERS: usize = 2;
+
 pub struct AutoSync {
     syncer: Syncer,
     /// Per tenant: the change sequence last seen and when it was first seen.
     seen: Mutex<HashMap<i64, (i64, Timestamp)>>,
+    /// Tenants with a run in flight on this replica (not claimed again meanwhile).
+    running: Arc<Mutex<HashSet<i64>>>,
+    workers: Arc<Semaphore>,
+    jobs: tokio::sync::Mutex<JoinSet<Option<Started>>>,
 }
 
-/// What one tick started, for logs and tests.
+/// What a run that automatic sync started was, for logs and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Started {
     pub tenant: String,
@@ -30,100 +46,140 @@ pub struct Started {
 
 impl AutoSync {
     pub fn new(syncer: Syncer) -> AutoSync {
+        AutoSync::with_workers(syncer, DEFAULT_WORKERS)
+    }
+
+    /// At most `workers` runs at a time on this replica.
+    pub fn with_workers(syncer: Syncer, workers: usize) -> AutoSync {
         AutoSync {
             syncer,
             seen: Mutex::new(HashMap::new()),
+            running: Arc::new(Mutex::new(HashSet::new())),
+            workers: Arc::new(Semaphore::new(workers.max(1))),
+            jobs: tokio::sync::Mutex::new(JoinSet::new()),
         }
     }
 
-    /// Looks at every tenant with automatic sync on and runs what is due, one tenant
-    /// after another. Returns the runs it started (and finished).
+    /// Starts what is due and waits until every run this replica has started finished;
+    /// returns the runs (tests and one-shot callers; `serve` uses [`AutoSync::start_due`]).
     pub async fn tick(&self, now: Timestamp) -> Result<Vec<Started>> {
-        let store = self.syncer.store();
+        self.start_due(now).await?;
+        let mut jobs = self.jobs.lock().await;
         let mut started = Vec::new();
-        for tenant in store.tenants().await? {
-            // One tenant's trouble (its database rows, its rules) must not stop the
-            // others' automatic sync.
-            match self.tick_tenant(&tenant, now).await {
-                Ok(Some(trigger)) => started.push(Started {
-                    tenant: tenant.name.to_string(),
-                    trigger,
-                }),
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(tenant = %tenant.name, error = %e, "automatic sync check failed")
-                }
-            }
+        while let Some(done) = jobs.join_next().await {
+            started.extend(Self::outcome(done));
         }
         Ok(started)
     }
 
-    async fn tick_tenant(
-        &self,
-        tenant: &scimgate_store::Tenant,
-        now: Timestamp,
-    ) -> Result<Option<Trigger>> {
+    /// Claims every due tick and queues its run on the pool; returns how many it queued.
+    /// It does not wait for the runs.
+    pub async fn start_due(&self, now: Timestamp) -> Result<usize> {
         let store = self.syncer.store();
-        let config = settings::load(store, tenant).await?;
-        if !config.user_sync_active {
-            return Ok(None);
-        }
-        let Some(claim) = self.due(tenant, &config, now).await? else {
-            return Ok(None);
-        };
-        match self.syncer.sync_company(tenant, claim.trigger).await {
-            Ok(_) => {}
-            Err(crate::SyncError::Busy) => {
-                // Another run (manual, or another replica's) is on: give the tick back
-                // so the next look runs it, instead of losing it.
-                claim.release(store, tenant).await?;
-                return Ok(None);
+        let mut queued = 0;
+        for candidate in store.auto_sync_tenants().await? {
+            if self.is_running(candidate.tenant.id) {
+                continue;
             }
-            Err(e) => {
-                // Recorded as a failed run. The claim is spent: the next schedule fire or
-                // SCIM change tries again (retrying every tick would fill the history
-                // while, say, the saved rules do not compile).
-                tracing::warn!(tenant = %tenant.name, error = %e, "automatic sync failed");
-            }
-        }
-        Ok(Some(claim.trigger))
-    }
-
-    /// Claims a due tick for this replica, if there is one.
-    async fn due(
-        &self,
-        tenant: &scimgate_store::Tenant,
-        config: &settings::SyncSettings,
-        now: Timestamp,
-    ) -> Result<Option<Claim>> {
-        let store = self.syncer.store();
-        store.ensure_sync_settings(tenant).await?;
-        let (cron_before, change_before) = store.sync_claims(tenant).await?;
-        // Saved schedules are checked when saved; one that no longer parses (a database
-        // edited by hand, a grammar change) is said, not skipped in silence. Changes
-        // still trigger syncs meanwhile.
-        let cron = Cron::parse(&config.schedule)
-            .inspect_err(|e| {
-                tracing::error!(tenant = %tenant.name, schedule = %config.schedule, error = %e,
-                    "the saved sync schedule does not parse; scheduled syncs are off until it is saved again");
-            })
-            .ok();
-        if let Some(cron) = cron {
-            if let Some(fire) = cron.latest_fire(now, CRON_HORIZON_MINUTES) {
-                if store
-                    .claim_sync(tenant, SyncClaim::Cron, fire.unix_millis())
-                    .await?
-                {
-                    return Ok(Some(Claim {
-                        trigger: Trigger::Schedule,
-                        kind: SyncClaim::Cron,
-                        before: cron_before,
-                        claimed: fire.unix_millis(),
-                    }));
+            // One tenant's trouble (its database rows) must not stop the others'.
+            match self.due(store, &candidate, now).await {
+                Ok(Some(claim)) => {
+                    self.spawn(candidate.tenant, claim).await;
+                    queued += 1;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    let tenant = &candidate.tenant.name;
+                    tracing::warn!(%tenant, error = %e, "automatic sync check failed");
                 }
             }
         }
-        let seq = store.change_seq(tenant).await?;
+        Ok(queued)
+    }
+
+    /// The runs that finished since the last look, without waiting.
+    pub async fn finished(&self) -> Vec<Started> {
+        let mut jobs = self.jobs.lock().await;
+        let mut done = Vec::new();
+        while let Some(result) = jobs.try_join_next() {
+            done.extend(Self::outcome(result));
+        }
+        done
+    }
+
+    fn outcome(
+        joined: std::result::Result<Option<Started>, tokio::task::JoinError>,
+    ) -> Option<Started> {
+        match joined {
+            Ok(started) => started,
+            Err(e) => {
+                tracing::error!(error = %e, "an automatic sync job stopped abnormally");
+                None
+            }
+        }
+    }
+
+    fn is_running(&self, tenant: i64) -> bool {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.contains(&tenant)
+    }
+
+    /// Queues the claimed run: it waits for a worker, runs, and gives the claim back if
+    /// another run (manual, or another replica's) holds the tenant's lease.
+    async fn spawn(&self, tenant: Tenant, claim: Claim) {
+        let running = Arc::clone(&self.running);
+        running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(tenant.id);
+        let (syncer, workers) = (self.syncer.clone(), Arc::clone(&self.workers));
+        let job = async move {
+            let ran = match workers.acquire_owned().await {
+                Ok(_permit) => run(&syncer, &tenant, &claim).await,
+                Err(_) => None,
+            };
+            running
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&tenant.id);
+            ran
+        };
+        self.jobs.lock().await.spawn(job);
+    }
+
+    /// Claims a due tick for this replica, if there is one. Decided in memory from the
+    /// tenant's row; the database is asked only to claim.
+    async fn due(
+        &self,
+        store: &Store,
+        candidate: &AutoSyncTenant,
+        now: Timestamp,
+    ) -> Result<Option<Claim>> {
+        let tenant = &candidate.tenant;
+        // Saved schedules are checked when saved; one that no longer parses (a database
+        // edited by hand, a grammar change) is said, not skipped in silence. Changes
+        // still trigger syncs meanwhile.
+        let cron = Cron::parse(&candidate.schedule)
+            .inspect_err(|e| {
+                tracing::error!(tenant = %tenant.name, schedule = %candidate.schedule, error = %e,
+                    "the saved sync schedule does not parse; scheduled syncs are off until it is saved again");
+            })
+            .ok();
+        let fire = cron.and_then(|c| c.latest_fire(now, CRON_HORIZON_MINUTES));
+        if let Some(fire) = fire.filter(|f| f.unix_millis() > candidate.cron_claimed_at) {
+            if store
+                .claim_sync(tenant, SyncClaim::Cron, fire.unix_millis())
+                .await?
+            {
+                return Ok(Some(Claim {
+                    trigger: Trigger::Schedule,
+                    kind: SyncClaim::Cron,
+                    before: candidate.cron_claimed_at,
+                    claimed: fire.unix_millis(),
+                }));
+            }
+        }
+        let seq = candidate.change_seq;
         let since = {
             let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
             let entry = seen.entry(tenant.id).or_insert((seq, now));
@@ -132,18 +188,46 @@ impl AutoSync {
             }
             entry.1
         };
+        if seq <= candidate.change_claimed_seq {
+            return Ok(None);
+        }
         let quiet_ms = now.unix_millis() - since.unix_millis();
-        if quiet_ms < i64::from(config.debounce_seconds) * 1000 {
+        if quiet_ms < candidate.debounce_seconds * 1000 {
             return Ok(None);
         }
         let claimed = store.claim_sync(tenant, SyncClaim::Change, seq).await?;
         Ok(claimed.then_some(Claim {
             trigger: Trigger::Change,
             kind: SyncClaim::Change,
-            before: change_before,
+            before: candidate.change_claimed_seq,
             claimed: seq,
         }))
     }
+}
+
+/// Runs one claimed tick; `None` when another run held the tenant (the claim is given
+/// back, so the next look runs it instead of losing it).
+async fn run(syncer: &Syncer, tenant: &Tenant, claim: &Claim) -> Option<Started> {
+    let store = syncer.store();
+    match syncer.sync_company(tenant, claim.trigger).await {
+        Ok(_) => {}
+        Err(crate::SyncError::Busy) => {
+            if let Err(e) = claim.release(store, tenant).await {
+                tracing::warn!(tenant = %tenant.name, error = %e, "an automatic sync claim could not be given back");
+            }
+            return None;
+        }
+        Err(e) => {
+            // Recorded as a failed run. The claim is spent: the next schedule fire or
+            // SCIM change tries again (retrying every tick would fill the history
+            // while, say, the saved rules do not compile).
+            tracing::warn!(tenant = %tenant.name, error = %e, "automatic sync failed");
+        }
+    }
+    Some(Started {
+        tenant: tenant.name.to_string(),
+        trigger: claim.trigger,
+    })
 }
 
 /// A tick this replica claimed: which trigger, and how to give it back.
@@ -156,11 +240,7 @@ struct Claim {
 
 impl Claim {
     /// Undoes the claim, unless another replica has claimed a later tick since.
-    async fn release(
-        &self,
-        store: &scimgate_store::Store,
-        tenant: &scimgate_store::Tenant,
-    ) -> Result<()> {
+    async fn release(&self, store: &Store, tenant: &Tenant) -> Result<()> {
         Ok(store
             .release_sync_claim(tenant, self.kind, self.before, self.claimed)
             .await?)

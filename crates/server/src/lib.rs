@@ -159,13 +159,12 @@ async fn run_auto_sync(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        match auto.tick(clock.now()).await {
-            Ok(started) => {
-                for run in started {
-                    tracing::info!(tenant = %run.tenant, trigger = run.trigger.name(), "automatic sync ran");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "automatic sync check failed"),
+        // Runs are jobs on the scheduler's pool: a tick queues what is due and moves on.
+        if let Err(e) = auto.start_due(clock.now()).await {
+            tracing::warn!(error = %e, "automatic sync check failed");
+        }
+        for run in auto.finished().await {
+            tracing::info!(tenant = %run.tenant, trigger = run.trigger.name(), "automatic sync ran");
         }
     }
 }

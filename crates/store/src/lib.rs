@@ -47,7 +47,7 @@ pub use rule_versions::{DraftWrite, Publication, RuleDraft, RuleVersion};
 pub use snapshot::{Snapshot, StagedGroup, StagedUser};
 pub use staged_search::{HoldingSummary, UserPage, UserSearch, UserStatus};
 pub use subscriptions::NewSubscription;
-pub use sync_settings::SyncClaim;
+pub use sync_settings::{AutoSyncTenant, SyncClaim};
 pub use tenants::{IssuedToken, Tenant, TokenInfo, TokenKind, TokenRef};
 pub use types::{
     Current, IndexedDoc, Member, MemberOp, Mutation, Mutator, ResourceKind, StoredResource,

@@ -25,6 +25,19 @@ impl SyncClaim {
     }
 }
 
+/// A tenant with automatic sync on, with what deciding whether a run is due needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutoSyncTenant {
+    pub tenant: Tenant,
+    pub schedule: String,
+    pub debounce_seconds: i64,
+    /// The last schedule fire (Unix ms) and change sequence a run was claimed for.
+    pub cron_claimed_at: i64,
+    pub change_claimed_seq: i64,
+    /// The tenant's change sequence now.
+    pub change_seq: i64,
+}
+
 async fn ensure_row(conn: &mut AnyConnection, tenant: &Tenant) -> Result<()> {
     let d = SyncSettings::default();
     sqlx::query(
@@ -44,6 +57,32 @@ async fn ensure_row(conn: &mut AnyConnection, tenant: &Tenant) -> Result<()> {
 }
 
 impl Store {
+    /// Every tenant with automatic sync on, with its schedule, quiet time, claims and
+    /// change sequence: one query however many tenants there are (tenants with
+    /// automatic sync off cost nothing more).
+    pub async fn auto_sync_tenants(&self) -> Result<Vec<AutoSyncTenant>> {
+        let rows = sqlx::query(
+            "SELECT t.id, t.name, t.change_seq, s.schedule, s.debounce_seconds,
+                s.cron_claimed_at, s.change_claimed_seq
+             FROM sync_settings s JOIN tenants t ON t.id = s.tenant_id
+             WHERE s.user_sync_active <> 0 ORDER BY t.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AutoSyncTenant {
+                    tenant: crate::tenants::tenant_from_row(row)?,
+                    schedule: row.try_get("schedule")?,
+                    debounce_seconds: row.try_get("debounce_seconds")?,
+                    cron_claimed_at: row.try_get("cron_claimed_at")?,
+                    change_claimed_seq: row.try_get("change_claimed_seq")?,
+                    change_seq: row.try_get("change_seq")?,
+                })
+            })
+            .collect()
+    }
+
     /// The tenant's settings (the defaults until an admin saves some).
     pub async fn sync_settings(&self, tenant: &Tenant) -> Result<SyncSettings> {
         let row = sqlx::query(

@@ -82,7 +82,7 @@ fn token_hash(secret: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn tenant_from_row(row: &sqlx::any::AnyRow) -> Result<Tenant> {
+pub(crate) fn tenant_from_row(row: &sqlx::any::AnyRow) -> Result<Tenant> {
     let id: i64 = row.try_get("id")?;
     let name: String = row.try_get("name")?;
     let name = TenantName::parse(&name)
