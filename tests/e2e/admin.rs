@@ -975,6 +975,49 @@ async fn preview_of_one_user_explains_each_value(backend: DbBackend) {
     assert!(message(404, &unknown).contains("\"nobody\""));
 }
 
+/// `Prefer: respond-async`: 202 at once with the run's URL, which is polled until the
+/// run is done.
+async fn a_company_sync_started_async_is_polled_to_its_end(backend: DbBackend) {
+    let Some(api) = Api::ready(backend).await else {
+        return;
+    };
+    let answer = (api.s.client)
+        .post(api.s.url("/api/v1/tenants/acme/sync"))
+        .bearer_auth(&api.token)
+        .header("prefer", "respond-async")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 202);
+    assert_eq!(answer.headers()["preference-applied"], "respond-async");
+    let location = answer.headers()["location"].to_str().unwrap().to_owned();
+    let body: Value = answer.json().await.unwrap();
+    let run_id = body["run_id"].as_i64().unwrap();
+    assert_eq!(location, format!("/api/v1/tenants/acme/runs/{run_id}"));
+    assert_eq!(body["url"], location.as_str());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let run = loop {
+        let polled = ok(api.get(&format!("/runs/{run_id}")).await);
+        if polled["run"]["status"] != "running" {
+            break polled;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running: {polled}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(run["run"]["status"], "completed", "{run}");
+    assert_eq!(run["run"]["created"], 4, "{run}");
+    assert_eq!(api.accounts().await.len(), 4);
+    // Without the preference: the answer is the finished run, as before.
+    let outcome = ok(api.post("/sync").await);
+    assert_eq!(
+        (outcome["status"].as_str(), &outcome["unchanged"]),
+        (Some("completed"), &json!(5))
+    );
+}
+
 async fn company_sync_creates_accounts_and_records_the_run(backend: DbBackend) {
     let Some(api) = Api::ready(backend).await else {
         return;
@@ -1638,6 +1681,7 @@ on_both_backends!(
     draft_preview_differs_from_saved_and_saves_nothing,
     preview_of_one_user_explains_each_value,
     company_sync_creates_accounts_and_records_the_run,
+    a_company_sync_started_async_is_polled_to_its_end,
     syncing_one_user_changes_only_that_user,
     approving_a_held_run_deprovisions,
     rejecting_a_held_run_keeps_accounts_active,

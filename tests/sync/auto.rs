@@ -1,7 +1,7 @@
 //! Automatic sync with an injected clock: the schedule and the on-change debounce, and
 //! two replicas (two stores on one database) running each tick once.
 
-use crate::fixture::Fixture;
+use crate::fixture::{Fixture, GatedCrm};
 use scimgate_core::{Clock, Timestamp};
 use scimgate_scheduler::auto::AutoSync;
 use scimgate_scheduler::{SyncSettings, Syncer, Trigger};
@@ -154,56 +154,6 @@ async fn changes_sync_once_after_the_quiet_period_across_two_replicas(backend: D
     assert!(b.tick(clock.now()).await.unwrap().is_empty());
 }
 
-/// The built-in CRM, except that reading one tenant's accounts waits until the test
-/// opens the gate: that tenant's run stays in flight as long as the test wants.
-struct GatedCrm {
-    inner: scimgate_crm::BuiltinCrm,
-    gated: i64,
-    gate: Arc<tokio::sync::Semaphore>,
-}
-
-impl scimgate_crm::CrmTarget for GatedCrm {
-    fn name(&self) -> &'static str {
-        "gated"
-    }
-
-    fn accounts<'a>(
-        &'a self,
-        tenant: &'a scimgate_store::Tenant,
-    ) -> scimgate_crm::CrmFuture<'a, Vec<scimgate_core::CrmAccount>> {
-        Box::pin(async move {
-            if tenant.id == self.gated {
-                let _open = self.gate.acquire().await;
-            }
-            self.inner.accounts(tenant).await
-        })
-    }
-
-    fn account<'a>(
-        &'a self,
-        tenant: &'a scimgate_store::Tenant,
-        pk: i64,
-    ) -> scimgate_crm::CrmFuture<'a, Option<scimgate_core::CrmAccount>> {
-        self.inner.account(tenant, pk)
-    }
-
-    fn apply<'a>(
-        &'a self,
-        tenant: &'a scimgate_store::Tenant,
-        changes: &'a [scimgate_core::Change],
-        now: &'a str,
-    ) -> scimgate_crm::CrmFuture<'a, Vec<i64>> {
-        self.inner.apply(tenant, changes, now)
-    }
-
-    fn unlink_all<'a>(
-        &'a self,
-        tenant: &'a scimgate_store::Tenant,
-    ) -> scimgate_crm::CrmFuture<'a, u64> {
-        self.inner.unlink_all(tenant)
-    }
-}
-
 /// Runs are jobs: while one tenant's run is in flight (held at the gate), a tick still
 /// returns at once, another tenant's due run starts and finishes, and the busy tenant is
 /// not claimed again; when the gate opens, its run completes.
@@ -252,12 +202,7 @@ async fn a_long_run_does_not_hold_up_another_tenant(backend: DbBackend) {
             .unwrap();
     }
     let clock = TestClock::at("2026-11-22T10:01:00Z");
-    let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    let crm = Arc::new(GatedCrm {
-        inner: scimgate_crm::BuiltinCrm::new(store.clone()),
-        gated: f.tenant().id,
-        gate: gate.clone(),
-    });
+    let (crm, gate) = GatedCrm::closed(&store, f.tenant());
     let auto = AutoSync::with_workers(Syncer::with_crm(store.clone(), clock.clone(), crm), 2);
     // The first look notes each tenant's change sequence.
     assert_eq!(auto.start_due(clock.now()).await.unwrap(), 0);

@@ -219,3 +219,69 @@ pub fn seats(plan: &Plan, user_plan: &str) -> (u64, Option<u64>) {
         .unwrap();
     (s.used, s.purchased)
 }
+
+/// The built-in CRM, except that reading one tenant's accounts waits until the test
+/// opens the gate: that tenant's run stays in flight as long as the test wants.
+pub struct GatedCrm {
+    inner: scimgate_crm::BuiltinCrm,
+    gated: i64,
+    gate: Arc<tokio::sync::Semaphore>,
+}
+
+impl GatedCrm {
+    /// A CRM over `store` whose gate for `tenant` is closed; add permits to open it.
+    pub fn closed(
+        store: &scimgate_store::Store,
+        tenant: &scimgate_store::Tenant,
+    ) -> (Arc<GatedCrm>, Arc<tokio::sync::Semaphore>) {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let crm = GatedCrm {
+            inner: scimgate_crm::BuiltinCrm::new(store.clone()),
+            gated: tenant.id,
+            gate: gate.clone(),
+        };
+        (Arc::new(crm), gate)
+    }
+}
+
+impl scimgate_crm::CrmTarget for GatedCrm {
+    fn name(&self) -> &'static str {
+        "gated"
+    }
+
+    fn accounts<'a>(
+        &'a self,
+        tenant: &'a scimgate_store::Tenant,
+    ) -> scimgate_crm::CrmFuture<'a, Vec<scimgate_core::CrmAccount>> {
+        Box::pin(async move {
+            if tenant.id == self.gated {
+                let _open = self.gate.acquire().await;
+            }
+            self.inner.accounts(tenant).await
+        })
+    }
+
+    fn account<'a>(
+        &'a self,
+        tenant: &'a scimgate_store::Tenant,
+        pk: i64,
+    ) -> scimgate_crm::CrmFuture<'a, Option<scimgate_core::CrmAccount>> {
+        self.inner.account(tenant, pk)
+    }
+
+    fn apply<'a>(
+        &'a self,
+        tenant: &'a scimgate_store::Tenant,
+        changes: &'a [scimgate_core::Change],
+        now: &'a str,
+    ) -> scimgate_crm::CrmFuture<'a, Vec<i64>> {
+        self.inner.apply(tenant, changes, now)
+    }
+
+    fn unlink_all<'a>(
+        &'a self,
+        tenant: &'a scimgate_store::Tenant,
+    ) -> scimgate_crm::CrmFuture<'a, u64> {
+        self.inner.unlink_all(tenant)
+    }
+}

@@ -8,6 +8,7 @@ mod auth_failures;
 mod auto;
 mod fixture;
 mod guard;
+mod jobs;
 mod review;
 mod target;
 mod versions;

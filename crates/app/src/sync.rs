@@ -48,6 +48,20 @@ impl App {
         Ok(outcome)
     }
 
+    /// Starts a company sync as a job and returns its run's id as soon as the run is
+    /// recorded (the run page, `GET …/runs/{id}` on any replica, follows it). Refused,
+    /// recording nothing, while another run holds the tenant.
+    pub async fn start_company_sync(&self, tenant: &Tenant, rules: RuleSetRef) -> Result<i64> {
+        let draft = self.rules_to_sync(tenant, rules).await?;
+        let with = with_draft(draft.is_some());
+        let started = (self.syncer)
+            .start_company(tenant, Trigger::ManualCompany, draft)
+            .await?;
+        let subject = format!("run {} started{with}", started.run_id);
+        (self.audit(tenant, AuditAction::SyncCompany, subject, None, None)).await;
+        Ok(started.run_id)
+    }
+
     /// One user, by staged id or userName, with the published rules; nobody else's
     /// account changes. An id that is no longer staged (deleted in the IdP) deprovisions
     /// the account it had; a name that is neither is a NotFound, not a failed run in the

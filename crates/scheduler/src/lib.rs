@@ -13,7 +13,7 @@ pub use plan::{Action, FieldChange, Plan, PlanItem, Scope, SeatUse, Totals};
 pub use runs::{Run, RunOutcome, RunStatus, RunUser, Trigger};
 pub use scimgate_core::RuleSource;
 pub use settings::SyncSettings;
-pub use sync::{Outcome, Progress, Syncer};
+pub use sync::{Job, Outcome, Progress, Syncer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {

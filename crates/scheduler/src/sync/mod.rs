@@ -18,6 +18,13 @@ use scimgate_crm::{BuiltinCrm, CrmTarget};
 use scimgate_store::{Store, SyncClaim, Tenant};
 use std::sync::Arc;
 
+/// A company sync running as a job (see [`Syncer::start_company`]).
+#[derive(Debug)]
+pub struct Job {
+    pub run_id: i64,
+    pub job: tokio::task::JoinHandle<Result<Outcome>>,
+}
+
 /// What a sync run did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Outcome {
@@ -131,9 +138,41 @@ impl Syncer {
         draft: Option<&RuleSource>,
     ) -> Result<Outcome> {
         self.with_lease(tenant, |this| async move {
-            this.run_company(tenant, trigger, draft).await
+            this.run_company(tenant, trigger, draft, None).await
         })
         .await
+    }
+
+    /// Starts a company sync as a job and returns as soon as its run is recorded: the
+    /// run's id (which any replica can read from then on), and the job, which goes on
+    /// whether or not the caller waits for it. Refused like [`Syncer::sync_company_with`]
+    /// (busy, no rules) before any run is recorded.
+    pub async fn start_company(
+        &self,
+        tenant: &Tenant,
+        trigger: Trigger,
+        draft: Option<RuleSource>,
+    ) -> Result<Job> {
+        let (announce, announced) = tokio::sync::oneshot::channel();
+        let (this, leased, tenant) = (self.clone(), tenant.clone(), tenant.clone());
+        let job = tokio::spawn(async move {
+            this.with_lease(&leased, move |run| async move {
+                (run.run_company(&tenant, trigger, draft.as_ref(), Some(announce))).await
+            })
+            .await
+        });
+        match announced.await {
+            Ok(run_id) => Ok(Job { run_id, job }),
+            // The job ended before it recorded a run: its error says why.
+            Err(_) => match job.await {
+                Ok(Err(e)) => Err(e),
+                Ok(Ok(outcome)) => Ok(Job {
+                    run_id: outcome.run_id,
+                    job: tokio::spawn(async move { Ok(outcome) }),
+                }),
+                Err(e) => Err(SyncError::Corrupt(format!("the sync job stopped: {e}"))),
+            },
+        }
     }
 
     /// Syncs one staged user (by id) with the published rules; nobody else's account
@@ -167,13 +206,19 @@ impl Syncer {
         Ok(self.store.start_run(tenant, trigger, rules, &now).await?)
     }
 
+    /// `announce` hears the run's id as soon as the run is recorded.
     async fn run_company(
         &self,
         tenant: &Tenant,
         trigger: Trigger,
         draft: Option<&RuleSource>,
+        announce: Option<tokio::sync::oneshot::Sender<i64>>,
     ) -> Result<Outcome> {
         let run_id = self.begin(tenant, trigger, draft.is_some()).await?;
+        if let Some(announce) = announce {
+            // Nobody listening any more changes nothing: the run goes on.
+            let _ = announce.send(run_id);
+        }
         let result = async {
             let inputs = self.inputs(tenant, draft).await?;
             let guard = settings::load(&self.store, tenant).await?;

@@ -48,6 +48,14 @@ impl Call {
         self.params.only(&[]).map(|_| ())
     }
 
+    /// The caller asked to be answered before the work is done (`Prefer: respond-async`).
+    pub fn prefers_async(&self) -> bool {
+        (self.headers.get_all("prefer").iter())
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|p| p.trim().eq_ignore_ascii_case("respond-async"))
+    }
+
     /// The version a write of `what` is based on (`If-Match`, or the body's `version`).
     pub fn expected(&self, body: Option<&Document>, what: &'static str) -> Result<Expect> {
         version::expected(&self.headers, body, what)

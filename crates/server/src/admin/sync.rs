@@ -2,6 +2,8 @@
 
 use super::call::Call;
 use super::error::{ApiError, Result};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use scimgate_app::RuleSetRef;
 use scimgate_scheduler::Outcome;
@@ -18,9 +20,30 @@ fn rules(call: &Call) -> Result<RuleSetRef> {
     }
 }
 
-pub async fn company(call: Call) -> Result<Json<Outcome>> {
+/// Syncs the company and answers with what the run did; with `Prefer: respond-async`
+/// (RFC 7240), starts the run as a job and answers `202 Accepted` at once, with the
+/// run's URL in `Location` to poll.
+pub async fn company(call: Call) -> Result<Response> {
     let rules = rules(&call)?;
-    Ok(Json(call.app.sync_company_with(&call.tenant, rules).await?))
+    if !call.prefers_async() {
+        let outcome = call.app.sync_company_with(&call.tenant, rules).await?;
+        return Ok(Json(outcome).into_response());
+    }
+    let run_id = call.app.start_company_sync(&call.tenant, rules).await?;
+    let url = format!("/api/v1/tenants/{}/runs/{run_id}", call.tenant.name);
+    let body = json!({"run_id": run_id, "status": "running", "url": url});
+    Ok((
+        StatusCode::ACCEPTED,
+        [
+            (header::LOCATION, url.as_str()),
+            (
+                header::HeaderName::from_static("preference-applied"),
+                "respond-async",
+            ),
+        ],
+        Json(body),
+    )
+        .into_response())
 }
 
 /// One user, by staged id or userName; nobody else's account changes. An id that is no
