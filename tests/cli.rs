@@ -473,6 +473,10 @@ async fn rule_versions_from_the_cli(backend: DbBackend) {
     assert!(ok && out.starts_with("run "), "{out}{err}");
     let (ok, out, _) = run(&["runs", "--tenant", "acme", "--json"]);
     assert!(ok && out.contains("\"rules\":\"draft\""), "{out}");
+    let first_run = out.lines().last().unwrap_or_default();
+    let id = serde_json::from_str::<serde_json::Value>(first_run).unwrap()["id"].to_string();
+    let (ok, _, err) = run(&["runs", "--tenant", "acme", "--cancel", &id]);
+    assert!(!ok && err.contains("only a running run"), "{err}");
     let (ok, out, err) = run(&[
         "rules",
         "publish",

@@ -1009,6 +1009,13 @@ async fn a_company_sync_started_async_is_polled_to_its_end(backend: DbBackend) {
     };
     assert_eq!(run["run"]["status"], "completed", "{run}");
     assert_eq!(run["run"]["created"], 4, "{run}");
+    // Only a running run can be cancelled; another id is not found.
+    let ended = api.post(&format!("/runs/{run_id}/cancel")).await;
+    assert!(
+        message(409, &ended).contains("only a running run"),
+        "{ended:?}"
+    );
+    message(404, &api.post("/runs/999999/cancel").await);
     assert_eq!(api.accounts().await.len(), 4);
     // Without the preference: the answer is the finished run, as before.
     let outcome = ok(api.post("/sync").await);

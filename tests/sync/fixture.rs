@@ -226,6 +226,11 @@ pub struct GatedCrm {
     inner: scimgate_crm::BuiltinCrm,
     gated: i64,
     gate: Arc<tokio::sync::Semaphore>,
+    /// Gate the gated tenant's changes instead, from this many applied chunks on.
+    applies_before_gate: Option<usize>,
+    applies: std::sync::atomic::AtomicUsize,
+    /// Calls waiting at the gate now.
+    waiting: std::sync::atomic::AtomicUsize,
 }
 
 impl GatedCrm {
@@ -239,8 +244,42 @@ impl GatedCrm {
             inner: scimgate_crm::BuiltinCrm::new(store.clone()),
             gated: tenant.id,
             gate: gate.clone(),
+            applies_before_gate: None,
+            applies: Default::default(),
+            waiting: Default::default(),
         };
         (Arc::new(crm), gate)
+    }
+
+    /// A CRM whose gate for `tenant` closes after `applies` chunks were applied: a run
+    /// stops half-way until the test opens it.
+    pub fn closed_after(
+        store: &scimgate_store::Store,
+        tenant: &scimgate_store::Tenant,
+        applies: usize,
+    ) -> (Arc<GatedCrm>, Arc<tokio::sync::Semaphore>) {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let crm = GatedCrm {
+            inner: scimgate_crm::BuiltinCrm::new(store.clone()),
+            gated: tenant.id,
+            gate: gate.clone(),
+            applies_before_gate: Some(applies),
+            applies: Default::default(),
+            waiting: Default::default(),
+        };
+        (Arc::new(crm), gate)
+    }
+
+    /// How many calls wait at the gate now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    async fn wait_at_gate(&self) {
+        use std::sync::atomic::Ordering;
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let _open = self.gate.acquire().await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -254,8 +293,8 @@ impl scimgate_crm::CrmTarget for GatedCrm {
         tenant: &'a scimgate_store::Tenant,
     ) -> scimgate_crm::CrmFuture<'a, Vec<scimgate_core::CrmAccount>> {
         Box::pin(async move {
-            if tenant.id == self.gated {
-                let _open = self.gate.acquire().await;
+            if tenant.id == self.gated && self.applies_before_gate.is_none() {
+                self.wait_at_gate().await;
             }
             self.inner.accounts(tenant).await
         })
@@ -275,7 +314,17 @@ impl scimgate_crm::CrmTarget for GatedCrm {
         changes: &'a [scimgate_core::Change],
         now: &'a str,
     ) -> scimgate_crm::CrmFuture<'a, Vec<i64>> {
-        self.inner.apply(tenant, changes, now)
+        Box::pin(async move {
+            if let (true, Some(before)) = (tenant.id == self.gated, self.applies_before_gate) {
+                let seen = self
+                    .applies
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if seen >= before {
+                    self.wait_at_gate().await;
+                }
+            }
+            self.inner.apply(tenant, changes, now).await
+        })
     }
 
     fn unlink_all<'a>(

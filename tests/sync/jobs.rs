@@ -8,7 +8,10 @@ use scimgate_scheduler::{SyncError, Syncer, Trigger};
 use scimgate_testkit::{on_both_backends, DbBackend};
 use std::sync::Arc;
 
-on_both_backends!(a_company_sync_started_as_a_job_is_seen_by_another_replica);
+on_both_backends!(
+    a_company_sync_started_as_a_job_is_seen_by_another_replica,
+    a_cancelled_run_is_completed_by_the_next_without_duplicates,
+);
 
 async fn a_company_sync_started_as_a_job_is_seen_by_another_replica(backend: DbBackend) {
     let Some(f) = Fixture::start(backend).await else {
@@ -40,4 +43,83 @@ async fn a_company_sync_started_as_a_job_is_seen_by_another_replica(backend: DbB
     let run = replica.run(tenant, started.run_id).await.unwrap().unwrap();
     assert_eq!(run.status, RunStatus::Completed);
     assert_eq!(f.accounts().await.len(), 1);
+}
+
+/// An admin cancels a run half-way: it stops at the next chunk boundary as `cancelled`
+/// with what it did; the next run does the rest, creating no account twice.
+async fn a_cancelled_run_is_completed_by_the_next_without_duplicates(backend: DbBackend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    let tenant = f.tenant();
+    for n in 0..3 {
+        f.user(&format!("u{n}@acme.no"), &format!("e-u{n}"), "Ops")
+            .await;
+    }
+    let store = f.server.store.clone();
+    // One change per chunk; the second chunk waits at the gate.
+    let (crm, gate) = GatedCrm::closed_after(&store, tenant, 1);
+    let syncer =
+        Syncer::with_crm(store.clone(), Arc::new(SystemClock), crm.clone()).with_apply_chunk(1);
+    let started = syncer
+        .start_company(tenant, Trigger::ManualCompany, None)
+        .await
+        .unwrap();
+    // The first chunk is committed and the second waits at the gate: cancel now.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while crm.waiting() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the second chunk never came"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(f.accounts().await.len(), 1);
+    let app = f.app();
+    app.cancel_run(tenant, started.run_id).await.unwrap();
+    gate.add_permits(1_000);
+    let outcome = started.job.await.unwrap().unwrap();
+    assert_eq!((outcome.status, outcome.created), (RunStatus::Cancelled, 2));
+    let (run, users) = app.run(tenant, started.run_id).await.unwrap();
+    assert_eq!(run.status, RunStatus::Cancelled);
+    assert!(
+        run.message
+            .as_deref()
+            .unwrap()
+            .contains("after 2 of 3 changes"),
+        "{run:?}"
+    );
+    assert_eq!(users.len(), 2, "the users it created are recorded");
+    // Ended: a second cancel is a conflict; another run's id is not found.
+    let again = app.cancel_run(tenant, started.run_id).await.unwrap_err();
+    assert!(
+        matches!(again, scimgate_app::AppError::Conflict(_)),
+        "{again:?}"
+    );
+    let none = app.cancel_run(tenant, 999_999).await.unwrap_err();
+    assert!(
+        matches!(none, scimgate_app::AppError::NotFound(_)),
+        "{none:?}"
+    );
+    // The next run completes it: one more account, none twice.
+    let next = app.sync_company(tenant).await.unwrap();
+    assert_eq!((next.created, next.updated), (1, 0));
+    let accounts = f.accounts().await;
+    assert_eq!(accounts.len(), 3);
+    let mut linked: Vec<_> = accounts.iter().map(|a| a.staged_user_id.clone()).collect();
+    linked.sort();
+    linked.dedup();
+    assert_eq!(linked.len(), 3, "one account per staged user");
+    let log = app
+        .audit_log(
+            tenant,
+            &scimgate_app::AuditFilter {
+                area: "run".into(),
+                limit: 5,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(log[0].action, "run.cancel");
 }

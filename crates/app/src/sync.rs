@@ -137,6 +137,22 @@ impl App {
         Ok((run, users))
     }
 
+    /// Asks a running run to stop at its next safe point (between two committed chunks);
+    /// it ends `cancelled`, and the next run completes what it left. A run that is not
+    /// running is a conflict; another tenant's, or none, is not found.
+    pub async fn cancel_run(&self, tenant: &Tenant, id: i64) -> Result<()> {
+        let (run, _) = self.run(tenant, id).await?;
+        if !self.store.request_run_cancel(tenant, id).await? {
+            return Err(AppError::Conflict(format!(
+                "run {id} is {}: only a running run can be cancelled",
+                run.status
+            )));
+        }
+        let subject = format!("run {id}");
+        (self.audit(tenant, AuditAction::RunCancel, subject, None, None)).await;
+        Ok(())
+    }
+
     /// Applies the deprovisions a held run held back (those still due).
     pub async fn approve_run(&self, tenant: &Tenant, id: i64) -> Result<Outcome> {
         let outcome = self.syncer.approve(tenant, id).await?;

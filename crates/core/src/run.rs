@@ -33,6 +33,8 @@ pub enum RunStatus {
     Rejected,
     /// Held, then a newer held run took its place.
     Superseded,
+    /// Stopped by an admin at a safe point; the next run completes what it left.
+    Cancelled,
 }
 
 named!(RunStatus {
@@ -43,6 +45,7 @@ named!(RunStatus {
     Approved => "approved",
     Rejected => "rejected",
     Superseded => "superseded",
+    Cancelled => "cancelled",
 });
 
 /// What a run did to one user it touched (users left unchanged are counted, not listed).

@@ -64,6 +64,10 @@ pub struct RunsArgs {
     /// Show one run with what it did to each user.
     #[arg(long)]
     run: Option<i64>,
+    /// Ask this running run to stop at its next safe point (it ends `cancelled`; the
+    /// next run completes what it left).
+    #[arg(long, conflicts_with = "run")]
+    cancel: Option<i64>,
     #[arg(long, default_value_t = 20)]
     limit: i64,
     #[arg(long)]
@@ -292,6 +296,14 @@ pub async fn sync(store: &Store, args: SyncArgs) -> anyhow::Result<()> {
 
 pub async fn runs(store: &Store, args: RunsArgs) -> anyhow::Result<()> {
     let tenant = find_tenant(store, &args.tenant).await?;
+    if let Some(id) = args.cancel {
+        app(store).cancel_run(&tenant, id).await?;
+        println!(
+            "run {id} of {} will stop at its next safe point",
+            tenant.name
+        );
+        return Ok(());
+    }
     if let Some(id) = args.run {
         let (run, users) = match app(store).run(&tenant, id).await {
             Err(AppError::NotFound(_)) => bail!("tenant {} has no run {id}", tenant.name),

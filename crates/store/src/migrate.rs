@@ -33,6 +33,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(8, "0008_rule_versions.sql"),
     migration!(9, "0009_audit_log.sql"),
     migration!(10, "0010_run_rules.sql"),
+    migration!(11, "0011_run_cancel.sql"),
 ];
 
 /// Serialises concurrent start-ups of several replicas on one PostgreSQL.

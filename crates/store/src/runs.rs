@@ -102,6 +102,30 @@ impl Store {
         .try_get(0)?)
     }
 
+    /// Asks a running run to stop at its next safe point; `false` when the tenant has no
+    /// such run running (unknown, or already ended).
+    pub async fn request_run_cancel(&self, tenant: &Tenant, run_id: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE sync_runs SET cancel_requested = 1
+             WHERE tenant_id = $1 AND id = $2 AND status = 'running'",
+        )
+        .bind(tenant.id)
+        .bind(run_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Whether an admin asked the run to stop.
+    pub async fn run_cancel_requested(&self, run_id: i64) -> Result<bool> {
+        let requested: i64 = sqlx::query("SELECT cancel_requested FROM sync_runs WHERE id = $1")
+            .bind(run_id)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok(requested != 0)
+    }
+
     /// Runs left `running` by a process that stopped. Only to be called with the tenant's
     /// sync lease held, so no live run is among them.
     pub async fn fail_interrupted_runs(&self, tenant: &Tenant, now: &str) -> Result<u64> {

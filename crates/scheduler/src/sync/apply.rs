@@ -12,7 +12,7 @@ use scimgate_notify::welcome::NewAccount;
 use scimgate_store::Tenant;
 
 /// Changes applied (and committed) per transaction.
-const CHUNK: usize = 1_000;
+pub(super) const CHUNK: usize = 1_000;
 
 impl Syncer {
     /// Applies a plan chunk by chunk (each chunk one transaction), recording each user's
@@ -76,7 +76,13 @@ impl Syncer {
         });
         let total = work.len() as u64;
         let mut done = 0u64;
-        for chunk in work.chunks(CHUNK) {
+        let mut cancelled = false;
+        for chunk in work.chunks(self.apply_chunk) {
+            // A safe point: every chunk before this one is committed with its records.
+            if self.store.run_cancel_requested(run_id).await? {
+                cancelled = true;
+                break;
+            }
             let mut changes = Vec::with_capacity(chunk.len());
             let mut applied: Vec<&PlanItem> = Vec::with_capacity(chunk.len());
             for item in chunk {
@@ -158,17 +164,23 @@ impl Syncer {
         self.store
             .record_run_users(tenant, run_id, &records)
             .await?;
-        let status = if counts.held > 0 {
+        let status = if cancelled {
+            RunStatus::Cancelled
+        } else if counts.held > 0 {
             RunStatus::Held
         } else {
             RunStatus::Completed
         };
-        let message = (counts.held > 0).then(|| {
-            format!(
+        let message = match status {
+            RunStatus::Cancelled => Some(format!(
+                "cancelled by an admin after {done} of {total} changes; the next run completes the rest"
+            )),
+            RunStatus::Held => Some(format!(
                 "held: this run would deprovision {} accounts, more than the guard allows; approve or reject it",
                 counts.held
-            )
-        });
+            )),
+            _ => None,
+        };
         // The run's outcome and the notifications it causes commit together.
         let report = self.run_report(tenant, run_id, plan, company, None, counts.held);
         let welcomes = welcome.map(|(_, sign_in_url)| (sign_in_url, owed.into_values().collect()));

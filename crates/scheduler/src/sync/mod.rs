@@ -47,6 +47,8 @@ pub struct Syncer {
     /// Names this process in leases.
     holder: String,
     progress: Option<Progress>,
+    /// Changes applied per transaction (and between two looks for a cancel request).
+    apply_chunk: usize,
 }
 
 /// Told how a long run is going: `(step, done, total)`, where step is "planned" (users
@@ -68,7 +70,15 @@ impl Syncer {
             clock,
             holder: uuid::Uuid::new_v4().to_string(),
             progress: None,
+            apply_chunk: apply::CHUNK,
         }
+    }
+
+    /// Applies `changes` changes per transaction instead of 1,000 (tests stop a run
+    /// between two small chunks).
+    pub fn with_apply_chunk(mut self, changes: usize) -> Syncer {
+        self.apply_chunk = changes.max(1);
+        self
     }
 
     /// Reports progress of company runs to `progress` (the CLI shows it on a terminal).
@@ -227,6 +237,10 @@ impl Syncer {
             let outcome = self
                 .apply(tenant, run_id, &plan, &inputs.accounts, hold, true)
                 .await?;
+            // Stopped half-way: the changes it saw are not synced yet.
+            if outcome.status == RunStatus::Cancelled {
+                return Ok(outcome);
+            }
             // Everything up to this change sequence has been synced: the on-change
             // trigger need not start another run for it. Not with the draft: the
             // published rules have not seen these changes, and a draft run does not

@@ -169,6 +169,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         t(Get, "/runs/{id}", runs::get),
         t(Post, "/runs/{id}/approve", runs::approve),
         t(Post, "/runs/{id}/reject", runs::reject),
+        t(Post, "/runs/{id}/cancel", runs::cancel),
         t(Get, "/settings", settings::get),
         t(Put, "/settings", settings::put),
         t(Get, "/accounts", accounts::list),

@@ -31,6 +31,14 @@ pub async fn get(call: Call) -> Result<Json<Value>> {
     Ok(Json(json!({"run": run, "users": users})))
 }
 
+/// Asks a running run to stop at its next safe point: 202; the run ends `cancelled`.
+pub async fn cancel(call: Call) -> Result<(StatusCode, Json<Value>)> {
+    let id = run_id(&call)?;
+    call.app.cancel_run(&call.tenant, id).await?;
+    let body = json!({"run_id": id, "cancel_requested": true});
+    Ok((StatusCode::ACCEPTED, Json(body)))
+}
+
 /// Applies the deprovisions a held run held back (those still due).
 pub async fn approve(call: Call) -> Result<Json<Outcome>> {
     Ok(Json(
