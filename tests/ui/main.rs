@@ -847,6 +847,93 @@ async fn the_rule_editor_refuses_what_cannot_be_saved(backend: DbBackend) {
     );
 }
 
+/// Runs page: Sync company starts a job and opens its page, which shows the run to its
+/// end; per-user outcomes, CSV; Cancel and Approve refused on a finished run; a viewer
+/// cannot start one.
+async fn an_operator_syncs_the_company_and_follows_the_run(backend: DbBackend) {
+    let Some(server) = setup(backend, AdminRole::Operator).await else {
+        return;
+    };
+    let app = app_of(&server);
+    stage(&server, &app, 3).await;
+    let mut browser = Browser::new(&server);
+    browser.sign_in("ops", PASSWORD).await;
+    let list = browser.get("/t/acme/runs").await;
+    assert!(list.body.contains("Sync company") && list.body.contains("No runs yet."));
+    let csrf = browser.csrf("/t/acme/runs").await;
+    let started = browser.post("/t/acme/runs/start", &[("csrf", &csrf)]).await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
+    let run_url = started.location.clone().unwrap();
+    let id: i64 = run_url.rsplit('/').next().unwrap().parse().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let page = loop {
+        let status = browser.get(&format!("{run_url}?status=1")).await;
+        if !status.body.contains("Running…") {
+            break browser.get(&run_url).await;
+        }
+        assert!(
+            status.body.contains("hx-trigger=\"every 2s\""),
+            "{}",
+            status.body
+        );
+        assert!(std::time::Instant::now() < deadline, "the run never ended");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(
+        page.body
+            .contains("<h2 id=\"run-status-title\">completed</h2>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("every 2s"),
+        "a finished run is not polled"
+    );
+    assert!(page.body.contains("user000@acme.example") && page.body.contains(">created<"));
+    let none = browser.get(&format!("{run_url}?outcome=error")).await;
+    assert!(none.body.contains("No users with this outcome"));
+    let csv = browser.get(&format!("{run_url}/export")).await;
+    assert_eq!(csv.body.lines().count(), 4, "{}", csv.body);
+    assert!(csv.body.starts_with("\"user_id\",\"username\",\"outcome\""));
+    let (run, _) = app.run(&server.tenant, id).await.unwrap();
+    assert_eq!((run.created, run.trigger.name()), (3, "manual_company"));
+    // A finished run cannot be cancelled; approving needs the typed word, and a held run.
+    let cancel = browser
+        .post(&format!("{run_url}/cancel"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(cancel.status, StatusCode::CONFLICT);
+    assert!(cancel.body.contains("only a running run"));
+    let untyped = browser
+        .post(
+            &format!("{run_url}/approve"),
+            &[("csrf", &csrf), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(untyped.status, StatusCode::BAD_REQUEST);
+    let typed = browser
+        .post(
+            &format!("{run_url}/approve"),
+            &[("csrf", &csrf), ("confirm", "approve")],
+        )
+        .await;
+    assert_eq!(typed.status, StatusCode::CONFLICT, "{}", typed.body);
+    let unknown = browser
+        .post("/t/acme/runs/999999/cancel", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let list = browser.get("/t/acme/runs").await;
+    assert!(list
+        .body
+        .contains(&format!("<a href=\"/t/acme/runs/{id}\">{id}</a>")));
+    // The audit log names the operator's start.
+    let log = browser.get("/t/acme/logs?area=sync").await;
+    assert!(
+        log.body.contains(&format!("run {id} started")),
+        "{}",
+        log.body
+    );
+}
+
 async fn settings_are_saved_with_their_version(backend: DbBackend) {
     let Some(server) = setup(backend, AdminRole::Administrator).await else {
         return;
@@ -1784,6 +1871,10 @@ async fn a_viewer_reads_rules_but_cannot_change_them(backend: DbBackend) {
         )
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let runs = browser.get("/t/acme/runs").await;
+    assert!(runs.status == StatusCode::OK && !runs.body.contains("Sync company"));
+    let start = browser.post("/t/acme/runs/start", &[("csrf", &csrf)]).await;
+    assert_eq!(start.status, StatusCode::FORBIDDEN);
 }
 
 /// Sign-in through an identity provider, without the provider (the whole flow runs in
@@ -1908,6 +1999,7 @@ on_both_backends!(
     rules_are_drafted_published_and_restored,
     a_viewer_reads_rules_but_cannot_change_them,
     the_rule_editor_refuses_what_cannot_be_saved,
+    an_operator_syncs_the_company_and_follows_the_run,
     settings_are_saved_with_their_version,
     subscriptions_tests_and_restart_from_settings,
     a_viewer_reads_settings_but_cannot_change_them,

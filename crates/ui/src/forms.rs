@@ -26,10 +26,13 @@ pub struct Posted {
     pub fields: Fields,
 }
 
-impl FromRequest<UiState> for Posted {
-    type Rejection = Response;
-
-    async fn from_request(request: Request, state: &UiState) -> Result<Posted, Response> {
+impl Posted {
+    /// The form, if the session may post it with the `needed` role.
+    async fn from(
+        request: Request,
+        state: &UiState,
+        needed: AdminRole,
+    ) -> Result<Posted, Response> {
         let (mut parts, body) = request.into_parts();
         let at = InTenant::from_request_parts(&mut parts, state).await?;
         let request = Request::from_parts(parts, body);
@@ -37,10 +40,31 @@ impl FromRequest<UiState> for Posted {
             .await
             .map_err(IntoResponse::into_response)?;
         let csrf = field(&fields, "csrf").unwrap_or_default();
-        match at.signed.may_post(csrf, AdminRole::Administrator) {
+        match at.signed.may_post(csrf, needed) {
             Ok(()) => Ok(Posted { at, fields }),
             Err(refused) => Err(refused.into_response()),
         }
+    }
+}
+
+impl FromRequest<UiState> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &UiState) -> Result<Posted, Response> {
+        Posted::from(request, state, AdminRole::Administrator).await
+    }
+}
+
+/// [`Posted`] by an Operator or an Administrator: syncs, cancels, approvals.
+pub struct OperatorPosted(pub Posted);
+
+impl FromRequest<UiState> for OperatorPosted {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &UiState) -> Result<OperatorPosted, Response> {
+        Posted::from(request, state, AdminRole::Operator)
+            .await
+            .map(OperatorPosted)
     }
 }
 

@@ -12,6 +12,7 @@ mod overview_page;
 mod pages;
 mod rule_editor_page;
 mod rules_page;
+mod runs_page;
 mod security;
 mod session;
 mod settings_page;
@@ -119,6 +120,11 @@ pub fn router(
             post(rule_editor_page::duplicate),
         )
         .route("/t/{tenant}/rules/delete", post(rule_editor_page::delete))
+        .route("/t/{tenant}/runs", get(runs_page::list))
+        .route("/t/{tenant}/runs/start", post(runs_page::start))
+        .route("/t/{tenant}/runs/{id}", get(runs_page::show))
+        .route("/t/{tenant}/runs/{id}/export", get(runs_page::export))
+        .route("/t/{tenant}/runs/{id}/{action}", post(runs_page::act))
         .route("/t/{tenant}/logs", get(logs_page::show))
         .route("/t/{tenant}/logs/export", get(logs_page::export))
         .route(assets::HTMX_PATH, get(assets::htmx))

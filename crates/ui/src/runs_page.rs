@@ -1,0 +1,246 @@
+//! The Runs page and a run's page: every run (manual, automatic, one user) with its
+//! trigger, rules, status and counts; **Sync company** starts a run as a job and opens
+//! its page, which follows it while it runs (htmx polls its status every two seconds; a
+//! Refresh link without script) and offers **Cancel**. A finished run lists what it did
+//! to each user (filter by outcome, CSV) and its errors grouped by cause; a held run
+//! offers Approve (typed confirmation) and Reject. Syncing, cancelling and deciding need
+//! the Operator role.
+
+use crate::forms::{field, OperatorPosted, Posted};
+use crate::pages::{render, Frame, Page};
+use crate::session::InTenant;
+use askama::Template;
+use axum::extract::{Path, Query};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use scimgate_app::{AppError, RuleSetRef};
+use scimgate_core::{AdminRole, Run, RunStatus, RunUser};
+use serde::Deserialize;
+
+/// Runs the list shows.
+const LISTED: i64 = 50;
+
+#[derive(Template)]
+#[template(path = "runs.html")]
+struct RunsPage {
+    frame: Frame,
+    runs: Vec<Run>,
+    can_sync: bool,
+    problem: Option<String>,
+}
+
+pub async fn list(at: InTenant) -> Response {
+    list_with(&at, StatusCode::OK, None).await
+}
+
+async fn list_with(at: &InTenant, status: StatusCode, problem: Option<String>) -> Response {
+    let runs = match at.signed.app.runs(&at.tenant, LISTED).await {
+        Ok(runs) => runs,
+        Err(e) => return Page::internal(&e),
+    };
+    let page = RunsPage {
+        frame: Frame::tenant("Runs", at, "runs"),
+        runs,
+        can_sync: at.signed.account.role.allows(AdminRole::Operator),
+        problem,
+    };
+    render(status, &page)
+}
+
+/// Sync company: the run starts as a job; its page follows it.
+pub async fn start(OperatorPosted(Posted { at, .. }): OperatorPosted) -> Response {
+    match at
+        .signed
+        .app
+        .start_company_sync(&at.tenant, RuleSetRef::Published)
+        .await
+    {
+        Ok(run_id) => {
+            let to = format!("/t/{}/runs/{run_id}", at.tenant.name);
+            Redirect::to(&to).into_response()
+        }
+        Err(e @ (AppError::Busy | AppError::NotFound(_) | AppError::Rules { .. })) => {
+            list_with(&at, StatusCode::CONFLICT, Some(e.to_string())).await
+        }
+        Err(e) => Page::internal(&e),
+    }
+}
+
+/// Errors of one cause, and how many users had it.
+struct Cause {
+    error: String,
+    users: usize,
+}
+
+#[derive(Template)]
+#[template(path = "run.html")]
+struct RunPage {
+    frame: Frame,
+    run: Run,
+    running: bool,
+    held: bool,
+    users: Vec<RunUser>,
+    outcome: String,
+    outcomes: Vec<&'static str>,
+    causes: Vec<Cause>,
+    can_act: bool,
+    problem: Option<String>,
+}
+
+/// The run's status alone, which htmx polls while the run runs.
+#[derive(Template)]
+#[template(path = "run_status.html")]
+struct RunStatusFragment {
+    tenant: String,
+    run: Run,
+    running: bool,
+}
+
+#[derive(Deserialize, Default)]
+pub struct Shown {
+    /// Only the users with this outcome.
+    #[serde(default)]
+    outcome: String,
+    /// The status fragment alone (htmx polling).
+    #[serde(default)]
+    status: Option<u8>,
+    done: Option<String>,
+}
+
+fn done_text(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "cancel" => "Asked to stop: the run stops at its next safe point.",
+        "approved" => "Approved: the held deprovisions were applied.",
+        "rejected" => "Rejected: the held deprovisions were discarded.",
+        _ => return None,
+    })
+}
+
+pub async fn show(
+    at: InTenant,
+    Path((_, id)): Path<(String, i64)>,
+    Query(shown): Query<Shown>,
+) -> Response {
+    run_page(&at, id, shown, StatusCode::OK, None).await
+}
+
+async fn run_page(
+    at: &InTenant,
+    id: i64,
+    shown: Shown,
+    status: StatusCode,
+    problem: Option<String>,
+) -> Response {
+    let (run, users) = match at.signed.app.run(&at.tenant, id).await {
+        Ok(found) => found,
+        Err(AppError::NotFound(_)) => return Page::not_found(),
+        Err(e) => return Page::internal(&e),
+    };
+    let running = run.status == RunStatus::Running;
+    if shown.status.is_some() {
+        let fragment = RunStatusFragment {
+            tenant: at.tenant.name.to_string(),
+            run,
+            running,
+        };
+        return render(StatusCode::OK, &fragment);
+    }
+    let mut causes: Vec<Cause> = Vec::new();
+    for error in users.iter().filter_map(|u| u.error.as_deref()) {
+        match causes.iter_mut().find(|c| c.error == error) {
+            Some(cause) => cause.users += 1,
+            None => causes.push(Cause {
+                error: error.to_owned(),
+                users: 1,
+            }),
+        }
+    }
+    causes.sort_by_key(|cause| std::cmp::Reverse(cause.users));
+    let wanted = shown.outcome.as_str();
+    let users = users
+        .into_iter()
+        .filter(|u| wanted.is_empty() || u.outcome == wanted)
+        .collect();
+    let toast = shown.done.as_deref().and_then(done_text).map(str::to_owned);
+    let page = RunPage {
+        frame: Frame::tenant(&format!("Run {id}"), at, "runs").with_toast(toast),
+        held: run.status == RunStatus::Held,
+        running,
+        run,
+        users,
+        outcome: shown.outcome,
+        outcomes: scimgate_core::RunOutcome::ALL
+            .iter()
+            .map(|o| o.name())
+            .collect(),
+        causes,
+        can_act: at.signed.account.role.allows(AdminRole::Operator),
+        problem,
+    };
+    render(status, &page)
+}
+
+/// What a run did to each user, as CSV (formula-safe).
+pub async fn export(at: InTenant, Path((_, id)): Path<(String, i64)>) -> Response {
+    let (_, users) = match at.signed.app.run(&at.tenant, id).await {
+        Ok(found) => found,
+        Err(AppError::NotFound(_)) => return Page::not_found(),
+        Err(e) => return Page::internal(&e),
+    };
+    let mut csv = scimgate_core::csv::row(&["user_id", "username", "outcome", "account", "error"]);
+    csv.push_str("\r\n");
+    for u in &users {
+        let account = u.account.map(|a| a.to_string()).unwrap_or_default();
+        csv.push_str(&scimgate_core::csv::row(&[
+            u.user_id.as_str(),
+            &u.username,
+            u.outcome.name(),
+            &account,
+            u.error.as_deref().unwrap_or(""),
+        ]));
+        csv.push_str("\r\n");
+    }
+    let file = format!("attachment; filename=\"run-{id}.csv\"");
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, file),
+        ],
+        csv,
+    )
+        .into_response()
+}
+
+/// Cancel, Approve (typed "approve") or Reject, then back to the run's page.
+pub async fn act(
+    Path((_, id, action)): Path<(String, i64, String)>,
+    OperatorPosted(Posted { at, fields }): OperatorPosted,
+) -> Response {
+    let app = &at.signed.app;
+    let result = match action.as_str() {
+        "cancel" => app.cancel_run(&at.tenant, id).await.map(|()| "cancel"),
+        "approve" if field(&fields, "confirm").map(str::trim) != Some("approve") => {
+            Err(AppError::Invalid(
+                "type approve to confirm: the held deprovisions will be applied".into(),
+            ))
+        }
+        "approve" => app.approve_run(&at.tenant, id).await.map(|_| "approved"),
+        "reject" => app.reject_run(&at.tenant, id).await.map(|()| "rejected"),
+        _ => return Page::not_found(),
+    };
+    match result {
+        Ok(done) => {
+            let to = format!("/t/{}/runs/{id}?done={done}", at.tenant.name);
+            Redirect::to(&to).into_response()
+        }
+        Err(AppError::NotFound(_)) => Page::not_found(),
+        Err(e @ (AppError::Invalid(_) | AppError::Conflict(_) | AppError::Busy)) => {
+            let status = match e {
+                AppError::Invalid(_) => StatusCode::BAD_REQUEST,
+                _ => StatusCode::CONFLICT,
+            };
+            run_page(&at, id, Shown::default(), status, Some(e.to_string())).await
+        }
+        Err(e) => Page::internal(&e),
+    }
+}
