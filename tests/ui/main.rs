@@ -32,6 +32,8 @@ struct Answer {
     csp: Option<String>,
     request_id: Option<String>,
     vary: Option<String>,
+    /// `HX-Refresh`: htmx is told to reload the page.
+    hx_refresh: Option<String>,
     body: String,
 }
 
@@ -68,6 +70,7 @@ impl<'s> Browser<'s> {
             header(reqwest::header::HeaderName::from_static("x-request-id")),
             header(reqwest::header::VARY),
         );
+        let hx_refresh = header(reqwest::header::HeaderName::from_static("hx-refresh"));
         if let Some(set) = &set_cookie {
             let pair = set.split(';').next().unwrap().to_owned();
             self.cookie = (!pair.ends_with('=')).then_some(pair);
@@ -80,6 +83,7 @@ impl<'s> Browser<'s> {
             request_id,
             vary,
             body: response.text().await.unwrap(),
+            hx_refresh,
         }
     }
 
@@ -889,6 +893,13 @@ async fn an_operator_syncs_the_company_and_follows_the_run(backend: DbBackend) {
         !page.body.contains("every 2s"),
         "a finished run is not polled"
     );
+    // htmx polling a run that has ended is told to reload the whole page.
+    let ended = browser
+        .get_htmx(&format!("{run_url}?status=1"), false)
+        .await;
+    assert_eq!(ended.hx_refresh.as_deref(), Some("true"));
+    let plain = browser.get(&format!("{run_url}?status=1")).await;
+    assert_eq!(plain.hx_refresh, None);
     assert!(page.body.contains("user000@acme.example") && page.body.contains(">created<"));
     let none = browser.get(&format!("{run_url}?outcome=error")).await;
     assert!(none.body.contains("No users with this outcome"));

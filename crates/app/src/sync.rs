@@ -126,6 +126,12 @@ impl App {
         Ok(self.store.runs(tenant, limit).await?)
     }
 
+    /// One run, without what it did to each user (a page following a run asks often).
+    pub async fn run_status(&self, tenant: &Tenant, id: i64) -> Result<Run> {
+        (self.store.run(tenant, id).await?)
+            .ok_or_else(|| AppError::NotFound(format!("no run {id}")))
+    }
+
     /// One run with what it did to each user.
     pub async fn run(&self, tenant: &Tenant, id: i64) -> Result<(Run, Vec<RunUser>)> {
         let run = self

@@ -5,9 +5,11 @@
 //!
 //! A tick reads every tenant with automatic sync on in one query and decides in memory
 //! which are due; only a due tenant costs a claim. Due runs are jobs on a bounded pool of
-//! workers, one run per tenant at a time, taken in the order they became due (the pool's
-//! semaphore is first come, first served): one tenant's long company sync does not hold
-//! up another tenant's on-change sync, and the tick itself never waits for a run.
+//! workers, one run per tenant at a time: one tenant's long company sync does not hold up
+//! another tenant's on-change sync, and the tick itself never waits for a run. A tick
+//! claims only as many due tenants as it has free workers, so a claim is never left
+//! waiting in a queue (another replica with a free worker takes the rest), and stopping
+//! the process loses no claim that was not already running.
 
 use crate::cron::Cron;
 use crate::runs::Trigger;
@@ -16,7 +18,7 @@ use scimgate_core::Timestamp;
 use scimgate_store::{AutoSyncTenant, Store, SyncClaim, Tenant};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 /// How far back a missed cron fire is still honoured (a replica that was down for a
@@ -81,10 +83,17 @@ impl AutoSync {
             if self.is_running(candidate.tenant.id) {
                 continue;
             }
+            // A worker first: a claim is taken only when its run can start at once.
+            let Ok(worker) = Arc::clone(&self.workers).try_acquire_owned() else {
+                // Every worker is busy: the next tick (or another replica) claims the rest.
+                // The change sequence seen is still noted, for the quiet time.
+                self.note_seen(&candidate, now);
+                continue;
+            };
             // One tenant's trouble (its database rows) must not stop the others'.
             match self.due(store, &candidate, now).await {
                 Ok(Some(claim)) => {
-                    self.spawn(candidate.tenant, claim).await;
+                    self.spawn(candidate.tenant, claim, worker).await;
                     queued += 1;
                 }
                 Ok(None) => {}
@@ -95,6 +104,14 @@ impl AutoSync {
             }
         }
         Ok(queued)
+    }
+
+    /// Waits until the runs in flight have finished, at most `deadline` (a stopping
+    /// `serve`: it claims nothing more meanwhile). Returns whether all finished.
+    pub async fn drain(&self, deadline: std::time::Duration) -> bool {
+        let mut jobs = self.jobs.lock().await;
+        let all = async { while jobs.join_next().await.is_some() {} };
+        tokio::time::timeout(deadline, all).await.is_ok()
     }
 
     /// The runs that finished since the last look, without waiting.
@@ -124,27 +141,28 @@ impl AutoSync {
         running.contains(&tenant)
     }
 
-    /// Queues the claimed run: it waits for a worker, runs, and gives the claim back if
-    /// another run (manual, or another replica's) holds the tenant's lease.
-    async fn spawn(&self, tenant: Tenant, claim: Claim) {
-        let running = Arc::clone(&self.running);
-        running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(tenant.id);
-        let (syncer, workers) = (self.syncer.clone(), Arc::clone(&self.workers));
+    /// Runs the claimed tick on `worker`, and gives the claim back if another run
+    /// (manual, or another replica's) holds the tenant's lease.
+    async fn spawn(&self, tenant: Tenant, claim: Claim, worker: OwnedSemaphorePermit) {
+        let in_flight = InFlight::mark(&self.running, tenant.id);
+        let syncer = self.syncer.clone();
         let job = async move {
-            let ran = match workers.acquire_owned().await {
-                Ok(_permit) => run(&syncer, &tenant, &claim).await,
-                Err(_) => None,
-            };
-            running
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&tenant.id);
-            ran
+            // Both are let go when the job ends, even by a panic.
+            let (_worker, _in_flight) = (worker, in_flight);
+            run(&syncer, &tenant, &claim).await
         };
         self.jobs.lock().await.spawn(job);
+    }
+
+    /// Notes the change sequence a tenant is at (for the quiet time) without claiming.
+    fn note_seen(&self, candidate: &AutoSyncTenant, now: Timestamp) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = seen
+            .entry(candidate.tenant.id)
+            .or_insert((candidate.change_seq, now));
+        if entry.0 != candidate.change_seq {
+            *entry = (candidate.change_seq, now);
+        }
     }
 
     /// Claims a due tick for this replica, if there is one. Decided in memory from the
@@ -180,13 +198,10 @@ impl AutoSync {
             }
         }
         let seq = candidate.change_seq;
+        self.note_seen(candidate, now);
         let since = {
-            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-            let entry = seen.entry(tenant.id).or_insert((seq, now));
-            if entry.0 != seq {
-                *entry = (seq, now);
-            }
-            entry.1
+            let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            seen.get(&tenant.id).map_or(now, |(_, since)| *since)
         };
         if seq <= candidate.change_claimed_seq {
             return Ok(None);
@@ -244,5 +259,31 @@ impl Claim {
         Ok(store
             .release_sync_claim(tenant, self.kind, self.before, self.claimed)
             .await?)
+    }
+}
+
+/// A tenant marked as having a run in flight on this replica, unmarked when dropped
+/// (the job ended, however it ended: a panicking run must not keep its tenant out of
+/// automatic sync for the life of the process).
+struct InFlight {
+    running: Arc<Mutex<HashSet<i64>>>,
+    tenant: i64,
+}
+
+impl InFlight {
+    fn mark(running: &Arc<Mutex<HashSet<i64>>>, tenant: i64) -> InFlight {
+        let set = Arc::clone(running);
+        set.lock().unwrap_or_else(|p| p.into_inner()).insert(tenant);
+        InFlight {
+            running: set,
+            tenant,
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.remove(&self.tenant);
     }
 }

@@ -83,11 +83,10 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let clock: SharedClock = Arc::new(scimgate_core::SystemClock);
     let app = build_app(store.clone(), clock.clone(), &config)?;
     let every = std::time::Duration::from_millis(config.sync_tick_ms);
-    let auto_sync = tokio::spawn(run_auto_sync(
+    let auto = Arc::new(scimgate_scheduler::auto::AutoSync::new(
         scimgate_scheduler::Syncer::new(store.clone(), clock.clone()),
-        clock.clone(),
-        every,
     ));
+    let auto_sync = tokio::spawn(run_auto_sync(Arc::clone(&auto), clock.clone(), every));
     let delivery = scimgate_notify::deliver::Worker::new(
         store.clone(),
         clock,
@@ -113,7 +112,15 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .await?;
     // A run stopped here is completed by the next one (runs are resumable); a message
     // being sent is sent again when its lease runs out.
+    // No new automatic runs; those running finish (each claimed only with a free worker,
+    // so none is waiting), within a deadline. A run still going then is completed by the
+    // next run, as after a crash.
     auto_sync.abort();
+    if !auto.drain(AUTO_SYNC_DRAIN).await {
+        tracing::warn!(
+            "automatic sync runs were still going at shutdown; the next run completes them"
+        );
+    }
     delivery.abort();
     search.abort();
     store.close().await;
@@ -149,12 +156,14 @@ async fn print_first_run_link(
 /// Automatic sync: every tick, each tenant with user sync active gets a run when its
 /// schedule fired or its SCIM changes have settled. Replicas coordinate through the
 /// database, so every replica can run this loop.
+/// How long a stopping `serve` waits for automatic runs in flight.
+const AUTO_SYNC_DRAIN: std::time::Duration = std::time::Duration::from_secs(30);
+
 async fn run_auto_sync(
-    syncer: scimgate_scheduler::Syncer,
+    auto: Arc<scimgate_scheduler::auto::AutoSync>,
     clock: SharedClock,
     every: std::time::Duration,
 ) {
-    let auto = scimgate_scheduler::auto::AutoSync::new(syncer);
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

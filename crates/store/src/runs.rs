@@ -47,7 +47,10 @@ pub async fn finish_run_in(
     sqlx::query(
         "UPDATE sync_runs SET status = $1, finished_at = $2, users_received = $3, users_synced = $4,
             created = $5, updated = $6, deprovisioned = $7, unchanged = $8, errors = $9, held = $10,
-            message = $11
+            message = $11,
+            -- A request to stop that came after the last safe point is void once the run
+            -- has ended (approving a held run applies it again under the same id).
+            cancel_requested = CASE WHEN $1 = 'running' THEN cancel_requested ELSE 0 END
          WHERE id = $12",
     )
     .bind(status.name())
@@ -70,7 +73,8 @@ pub async fn finish_run_in(
 /// Marks a run failed with the reason, keeping whatever counts it recorded.
 pub async fn fail_run_in(tx: &mut Tx<'_>, run_id: i64, why: &str, now: &str) -> Result<()> {
     sqlx::query(
-        "UPDATE sync_runs SET status = 'failed', finished_at = $1, message = $2 WHERE id = $3",
+        "UPDATE sync_runs SET status = 'failed', finished_at = $1, message = $2, cancel_requested = 0
+         WHERE id = $3",
     )
     .bind(now)
     .bind(why)

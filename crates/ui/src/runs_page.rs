@@ -19,6 +19,8 @@ use serde::Deserialize;
 
 /// Runs the list shows.
 const LISTED: i64 = 50;
+/// Users a run's page lists (the CSV has them all).
+const SHOWN_USERS: usize = 1_000;
 
 #[derive(Template)]
 #[template(path = "runs.html")]
@@ -84,6 +86,8 @@ struct RunPage {
     outcomes: Vec<&'static str>,
     causes: Vec<Cause>,
     can_act: bool,
+    /// Every user (of the outcome asked for) is listed; else the first [`SHOWN_USERS`].
+    listed_all: bool,
     problem: Option<String>,
 }
 
@@ -131,20 +135,15 @@ async fn run_page(
     status: StatusCode,
     problem: Option<String>,
 ) -> Response {
+    if shown.status.is_some() {
+        return status_fragment(at, id).await;
+    }
     let (run, users) = match at.signed.app.run(&at.tenant, id).await {
         Ok(found) => found,
         Err(AppError::NotFound(_)) => return Page::not_found(),
         Err(e) => return Page::internal(&e),
     };
     let running = run.status == RunStatus::Running;
-    if shown.status.is_some() {
-        let fragment = RunStatusFragment {
-            tenant: at.tenant.name.to_string(),
-            run,
-            running,
-        };
-        return render(StatusCode::OK, &fragment);
-    }
     let mut causes: Vec<Cause> = Vec::new();
     for error in users.iter().filter_map(|u| u.error.as_deref()) {
         match causes.iter_mut().find(|c| c.error == error) {
@@ -157,10 +156,12 @@ async fn run_page(
     }
     causes.sort_by_key(|cause| std::cmp::Reverse(cause.users));
     let wanted = shown.outcome.as_str();
-    let users = users
+    let mut users: Vec<RunUser> = users
         .into_iter()
         .filter(|u| wanted.is_empty() || u.outcome == wanted)
         .collect();
+    let listed_all = users.len() <= SHOWN_USERS;
+    users.truncate(SHOWN_USERS);
     let toast = shown.done.as_deref().and_then(done_text).map(str::to_owned);
     let page = RunPage {
         frame: Frame::tenant(&format!("Run {id}"), at, "runs").with_toast(toast),
@@ -175,9 +176,33 @@ async fn run_page(
             .collect(),
         causes,
         can_act: at.signed.account.role.allows(AdminRole::Operator),
+        listed_all,
         problem,
     };
     render(status, &page)
+}
+
+/// The status alone, for htmx's poll: the run row only, not its users. Once the run has
+/// ended, htmx is told to reload the page (`HX-Refresh`), so the Cancel button goes and
+/// the users it touched appear.
+async fn status_fragment(at: &InTenant, id: i64) -> Response {
+    let run = match at.signed.app.run_status(&at.tenant, id).await {
+        Ok(run) => run,
+        Err(AppError::NotFound(_)) => return Page::not_found(),
+        Err(e) => return Page::internal(&e),
+    };
+    let running = run.status == RunStatus::Running;
+    let fragment = RunStatusFragment {
+        tenant: at.tenant.name.to_string(),
+        run,
+        running,
+    };
+    let mut response = render(StatusCode::OK, &fragment);
+    if !running && crate::pages::is_fragment() {
+        let headers = response.headers_mut();
+        headers.insert("hx-refresh", header::HeaderValue::from_static("true"));
+    }
+    response
 }
 
 /// What a run did to each user, as CSV (formula-safe).

@@ -182,7 +182,12 @@ impl Syncer {
             _ => None,
         };
         // The run's outcome and the notifications it causes commit together.
-        let report = self.run_report(tenant, run_id, plan, company, None, counts.held);
+        // A cancelled run decides nothing: it resolves no open problem (a failed sync is
+        // not fixed by a run that stopped) and leaves no held deprovisions to approve.
+        let report = match status {
+            RunStatus::Cancelled => self.run_report(tenant, run_id, plan, false, None, 0),
+            _ => self.run_report(tenant, run_id, plan, company, None, counts.held),
+        };
         let welcomes = welcome.map(|(_, sign_in_url)| (sign_in_url, owed.into_values().collect()));
         let end = RunEnd::Finished {
             status,

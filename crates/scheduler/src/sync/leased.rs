@@ -38,7 +38,7 @@ impl Syncer {
         // yet) does not outlive the lease; apply() checks it after every chunk.
         let renewer = {
             let (run, tenant) = (run.clone(), tenant.clone());
-            tokio::spawn(async move {
+            AbortOnDrop(tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(std::time::Duration::from_millis(LEASE_TTL_MS as u64 / 4))
                         .await;
@@ -46,10 +46,10 @@ impl Syncer {
                         return;
                     }
                 }
-            })
+            }))
         };
         let result = work(run).await;
-        renewer.abort();
+        drop(renewer);
         let released = self.store.release_lease(&name, &holder).await;
         let value = result?;
         released?;
@@ -71,5 +71,16 @@ impl Syncer {
         } else {
             Err(SyncError::Busy)
         }
+    }
+}
+
+/// A background task stopped when this is dropped: the lease's renewer ends with the
+/// run even when the run panics, so a dead run's lease runs out instead of being
+/// renewed for the life of the process.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
