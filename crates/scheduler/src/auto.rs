@@ -62,8 +62,9 @@ impl AutoSync {
         }
     }
 
-    /// Starts what is due and waits until every run this replica has started finished;
-    /// returns the runs (tests and one-shot callers; `serve` uses [`AutoSync::start_due`]).
+    /// Starts what is due (as many as there are workers) and waits until every run this
+    /// replica has started finished; returns the runs (tests and one-shot callers;
+    /// `serve` uses [`AutoSync::start_due`]).
     pub async fn tick(&self, now: Timestamp) -> Result<Vec<Started>> {
         self.start_due(now).await?;
         let mut jobs = self.jobs.lock().await;
@@ -74,8 +75,8 @@ impl AutoSync {
         Ok(started)
     }
 
-    /// Claims every due tick and queues its run on the pool; returns how many it queued.
-    /// It does not wait for the runs.
+    /// Claims due ticks while a worker is free and starts their runs there; returns how
+    /// many it started. It does not wait for the runs.
     pub async fn start_due(&self, now: Timestamp) -> Result<usize> {
         let store = self.syncer.store();
         let mut queued = 0;
