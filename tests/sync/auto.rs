@@ -259,53 +259,6 @@ async fn a_long_run_does_not_hold_up_another_tenant(backend: DbBackend) {
     assert!(!f.accounts().await.is_empty());
 }
 
-/// The built-in CRM, except that its first read of accounts panics (a bug in a target).
-struct PanicsOnce {
-    inner: scimgate_crm::BuiltinCrm,
-    armed: std::sync::atomic::AtomicBool,
-}
-
-impl scimgate_crm::CrmTarget for PanicsOnce {
-    fn name(&self) -> &'static str {
-        "panics once"
-    }
-
-    fn accounts<'a>(
-        &'a self,
-        tenant: &'a scimgate_store::Tenant,
-    ) -> scimgate_crm::CrmFuture<'a, Vec<scimgate_core::CrmAccount>> {
-        #[allow(clippy::panic)]
-        if self.armed.swap(false, Ordering::SeqCst) {
-            panic!("a bug in a CRM target");
-        }
-        self.inner.accounts(tenant)
-    }
-
-    fn account<'a>(
-        &'a self,
-        tenant: &'a scimgate_store::Tenant,
-        pk: i64,
-    ) -> scimgate_crm::CrmFuture<'a, Option<scimgate_core::CrmAccount>> {
-        self.inner.account(tenant, pk)
-    }
-
-    fn apply<'a>(
-        &'a self,
-        tenant: &'a scimgate_store::Tenant,
-        changes: &'a [scimgate_core::Change],
-        now: &'a str,
-    ) -> scimgate_crm::CrmFuture<'a, Vec<i64>> {
-        self.inner.apply(tenant, changes, now)
-    }
-
-    fn unlink_all<'a>(
-        &'a self,
-        tenant: &'a scimgate_store::Tenant,
-    ) -> scimgate_crm::CrmFuture<'a, u64> {
-        self.inner.unlink_all(tenant)
-    }
-}
-
 /// A run that panics ends its job: its tenant is not left marked as running on this
 /// replica, so the next due tick claims it again (and, while the dead run's lease has
 /// not run out, gives the claim back as busy instead of losing it).
@@ -316,10 +269,7 @@ async fn a_run_that_panics_does_not_keep_its_tenant_out(backend: DbBackend) {
     let clock = TestClock::at("2026-11-22T10:01:00Z");
     switch_on(&f, "0 0 1 1 *", 1).await;
     let store = f.server.store.clone();
-    let crm = Arc::new(PanicsOnce {
-        inner: scimgate_crm::BuiltinCrm::new(store.clone()),
-        armed: std::sync::atomic::AtomicBool::new(true),
-    });
+    let crm = GatedCrm::panicking_once(&store, f.tenant());
     let auto = AutoSync::new(Syncer::with_crm(store.clone(), clock.clone(), crm));
     auto.start_due(clock.now()).await.unwrap();
     f.user("ann@acme.no", "e-ann", "Ops").await;

@@ -231,6 +231,8 @@ pub struct GatedCrm {
     applies: std::sync::atomic::AtomicUsize,
     /// Calls waiting at the gate now.
     waiting: std::sync::atomic::AtomicUsize,
+    /// The gated tenant's first read of accounts panics instead (a bug in a target).
+    panics_once: std::sync::atomic::AtomicBool,
 }
 
 impl GatedCrm {
@@ -247,6 +249,7 @@ impl GatedCrm {
             applies_before_gate: None,
             applies: Default::default(),
             waiting: Default::default(),
+            panics_once: Default::default(),
         };
         (Arc::new(crm), gate)
     }
@@ -266,8 +269,21 @@ impl GatedCrm {
             applies_before_gate: Some(applies),
             applies: Default::default(),
             waiting: Default::default(),
+            panics_once: Default::default(),
         };
         (Arc::new(crm), gate)
+    }
+
+    /// A CRM (its gate open) whose first read of `tenant`'s accounts panics.
+    pub fn panicking_once(
+        store: &scimgate_store::Store,
+        tenant: &scimgate_store::Tenant,
+    ) -> Arc<GatedCrm> {
+        let (crm, gate) = GatedCrm::closed(store, tenant);
+        gate.add_permits(tokio::sync::Semaphore::MAX_PERMITS / 2);
+        crm.panics_once
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        crm
     }
 
     /// How many calls wait at the gate now.
@@ -292,6 +308,14 @@ impl scimgate_crm::CrmTarget for GatedCrm {
         &'a self,
         tenant: &'a scimgate_store::Tenant,
     ) -> scimgate_crm::CrmFuture<'a, Vec<scimgate_core::CrmAccount>> {
+        #[allow(clippy::panic)]
+        if tenant.id == self.gated
+            && self
+                .panics_once
+                .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            panic!("a bug in a CRM target");
+        }
         Box::pin(async move {
             if tenant.id == self.gated && self.applies_before_gate.is_none() {
                 self.wait_at_gate().await;

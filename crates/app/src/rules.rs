@@ -97,7 +97,7 @@ impl App {
             by: self.actor.who.clone(),
             comment: comment.to_owned(),
         };
-        let base = self.store.rule_set(tenant).await?.version;
+        let base = self.store.edit_version(tenant, Aggregate::RuleSet).await?;
         let checked = source.clone();
         let saved = self
             .store
