@@ -881,8 +881,8 @@ async fn preview_refuses_bad_queries_with_a_message(backend: DbBackend) {
     assert!(text.contains("username"), "{text}");
     let text = message(400, &bad(&[("filter", "role:equals")]).await);
     assert!(text.contains("needs a value"), "{text}");
-    let text = message(400, &bad(&[("sort", "name")]).await);
-    assert!(text.contains("sort: unknown column \"name\""), "{text}");
+    let text = message(400, &bad(&[("sort", "nme")]).await);
+    assert!(text.contains("sort: unknown column \"nme\""), "{text}");
     let text = message(400, &bad(&[("order", "descending")]).await);
     assert!(text.contains("\"descending\" is not asc or desc"), "{text}");
     let text = message(400, &bad(&[("limit", "1001")]).await);

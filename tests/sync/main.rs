@@ -10,6 +10,7 @@ mod fixture;
 mod guard;
 mod jobs;
 mod review;
+mod stored_preview;
 mod target;
 mod versions;
 mod welcome;

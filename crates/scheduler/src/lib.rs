@@ -13,7 +13,10 @@ pub use plan::{Action, FieldChange, Plan, PlanItem, Scope, SeatUse, Totals};
 pub use runs::{Run, RunOutcome, RunStatus, RunUser, Trigger};
 pub use scimgate_core::RuleSource;
 pub use settings::SyncSettings;
-pub use sync::{Job, Outcome, Progress, Syncer};
+pub use sync::{
+    preview_row, Job, Outcome, PreviewSummary, Progress, Refresh, StoredPreview, Syncer,
+    INCREMENTAL_MAX_USERS,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {

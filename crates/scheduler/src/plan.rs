@@ -6,12 +6,13 @@
 use scimgate_core::{AccountFields, CrmAccount, StagedUser};
 use scimgate_rules::{AccountSettings, Catalog, Decision, RuleSet};
 use scimgate_store::Snapshot;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
 mod seats;
 mod users;
 use seats::allocate_seats;
+pub use seats::refused_for_seat;
 use users::identity;
 pub use users::{GroupIndex, PlanUsers, UserMeta};
 
@@ -37,6 +38,9 @@ impl Action {
     }
 }
 
+/// Why an account whose staged user is gone is deprovisioned.
+pub const DELETED_IN_IDP: &str = "the user was deleted in the identity provider";
+
 /// One field an update changes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldChange {
@@ -52,6 +56,10 @@ pub struct PlanItem {
     /// The staged user's id; for an account whose user was deleted, the id it had.
     pub user_id: String,
     pub username: String,
+    /// The user's name and e-mail as the IdP sent them (for an account whose user was
+    /// deleted, as the account has them).
+    pub display_name: Option<String>,
+    pub email: Option<String>,
     pub external_id: Option<String>,
     pub action: Action,
     /// The account the action applies to, when there is one.
@@ -68,7 +76,7 @@ pub struct PlanItem {
     pub arrived: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeatUse {
     pub user_plan: String,
     /// Active accounts with this plan once the plan is applied.
@@ -77,7 +85,7 @@ pub struct SeatUse {
     pub purchased: Option<u64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
     pub users_received: u64,
     pub users_synced: u64,
@@ -227,6 +235,8 @@ impl<'a> Planner<'a> {
                 self.items.push(PlanItem {
                     user_id: id.to_owned(),
                     username: account.fields.username.clone(),
+                    display_name: account.fields.display_name.clone(),
+                    email: account.fields.email.clone(),
                     external_id: account.external_id.clone(),
                     action: Action::Deprovision,
                     account: Some(account.pk),
@@ -236,7 +246,7 @@ impl<'a> Planner<'a> {
                         old: "true".into(),
                         new: "false".into(),
                     }],
-                    reason: Some("the user was deleted in the identity provider".into()),
+                    reason: Some(DELETED_IN_IDP.into()),
                     synced: false,
                     arrived: String::new(),
                 });
@@ -298,6 +308,8 @@ fn item(
     let mut out = PlanItem {
         user_id: meta.id.clone(),
         username: username.clone(),
+        display_name: display_name.clone(),
+        email: email.clone(),
         external_id: meta.external_id.clone(),
         action: Action::Unchanged,
         account: account.map(|a| a.pk),

@@ -89,7 +89,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let auto_sync = tokio::spawn(run_auto_sync(Arc::clone(&auto), clock.clone(), every));
     let delivery = scimgate_notify::deliver::Worker::new(
         store.clone(),
-        clock,
+        clock.clone(),
         scimgate_notify::deliver::DeliveryConfig {
             smtp: config.smtp.clone(),
             targets: config.webhook_targets,
@@ -99,6 +99,10 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     )?;
     let delivery = tokio::spawn(scimgate_notify::deliver::run(delivery, every));
     let search = tokio::spawn(refresh_user_search(store.clone()));
+    let previews = tokio::spawn(refresh_previews(scimgate_scheduler::Syncer::new(
+        store.clone(),
+        clock.clone(),
+    )));
     tracing::info!(%addr, backend = store.backend().name(), "listening");
     // Scripts and tests read the bound address (useful with port 0) from this line.
     println!("scimgate listening on http://{addr}");
@@ -123,6 +127,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     }
     delivery.abort();
     search.abort();
+    previews.abort();
     store.close().await;
     Ok(())
 }
@@ -191,6 +196,21 @@ async fn refresh_user_search(store: Store) {
         let pause = std::time::Duration::from_millis(20);
         if let Err(e) = store.refresh_user_search(pause).await {
             tracing::warn!(error = %e, "bringing the user search index up to date failed");
+        }
+    }
+}
+
+/// Keeps the stored previews (the Preview page's rows) close to what a sync would do
+/// now: each second, those whose SCIM data, rules, catalogue, settings or accounts
+/// moved are brought up to date (docs/sync.md#the-stored-preview). Only previews someone has looked at
+/// are kept.
+async fn refresh_previews(syncer: scimgate_scheduler::Syncer) {
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(e) = syncer.refresh_stale_previews().await {
+            tracing::warn!(error = %e, "refreshing stored previews failed");
         }
     }
 }

@@ -135,6 +135,7 @@ impl Store {
                     pks.push(apply_one(conn, tenant_id, change, &now).await?);
                 }
                 seats::add(conn, tenant_id, &seats::deltas(&changes, &before)).await?;
+                bump_accounts_seq(conn, tenant_id).await?;
                 Ok(pks)
             })
         })
@@ -144,14 +145,31 @@ impl Store {
     /// Restart sync: every account forgets its staged user (the holding area is being
     /// cleared), keeping its externalId so the user is re-linked when sent again.
     pub async fn unlink_accounts(&self, tenant: &Tenant) -> Result<u64> {
-        let done = sqlx::query(
-            "UPDATE crm_accounts SET staged_user_id = NULL WHERE tenant_id = $1 AND staged_user_id IS NOT NULL",
-        )
-        .bind(tenant.id)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        let tenant_id = tenant.id;
+        self.write_conn(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(
+                    "UPDATE crm_accounts SET staged_user_id = NULL
+                     WHERE tenant_id = $1 AND staged_user_id IS NOT NULL",
+                )
+                .bind(tenant_id)
+                .execute(&mut *conn)
+                .await?;
+                bump_accounts_seq(conn, tenant_id).await?;
+                Ok(done.rows_affected())
+            })
+        })
+        .await
     }
+}
+
+/// Marks the tenant's accounts as changed: a stored preview computed before is stale.
+async fn bump_accounts_seq(conn: &mut sqlx::AnyConnection, tenant_id: i64) -> Result<()> {
+    sqlx::query("UPDATE tenants SET accounts_seq = accounts_seq + 1 WHERE id = $1")
+        .bind(tenant_id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Applies one change; returns the account's pk.

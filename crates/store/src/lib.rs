@@ -18,6 +18,7 @@ mod leases;
 mod migrate;
 pub mod notification_groups;
 pub mod outbox;
+mod preview;
 mod query;
 mod resources;
 mod rule_sets;
@@ -40,6 +41,10 @@ pub use connect::Backend;
 pub use edits::{Aggregate, Expect, Versioned};
 pub use error::{blame, Blame, Rejection, StoreError};
 pub use migrate::{Migration, MIGRATIONS};
+pub use preview::{
+    PreviewBasis, PreviewColumn, PreviewCounts, PreviewCursor, PreviewFilter, PreviewOp,
+    PreviewQuery, PreviewRow, PreviewRules, PreviewSort, PreviewState, StalePreview,
+};
 pub use query::{Column, Cond};
 pub use resources::Page;
 pub use rule_sets::CatalogEdit;

@@ -34,6 +34,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(9, "0009_audit_log.sql"),
     migration!(10, "0010_run_rules.sql"),
     migration!(11, "0011_run_cancel.sql"),
+    migration!(12, "0012_stored_preview.sql"),
 ];
 
 /// Serialises concurrent start-ups of several replicas on one PostgreSQL.

@@ -60,6 +60,8 @@ fn wants(user: &str, arrived: &str, account: Option<i64>, plan: Option<&str>) ->
     PlanItem {
         user_id: user.into(),
         username: user.into(),
+        display_name: None,
+        email: None,
         external_id: None,
         action,
         account,

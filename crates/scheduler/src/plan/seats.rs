@@ -14,6 +14,19 @@ use std::collections::{HashMap, HashSet};
 /// accounts outside the plan's scope (other users in a one-user sync, accounts waiting
 /// to be re-linked) keep their seats and count as used, as do the seats held elsewhere
 /// (`accounts` is `(the accounts given, seats per plan of the active ones left out)`).
+/// What the reason of a user refused for lack of seats says.
+const NO_FREE_SEAT: &str = "has no free seat";
+
+/// Whether a plan item was refused because its user plan had no seat left.
+pub fn refused_for_seat(item: &PlanItem) -> bool {
+    item.action == Action::Error
+        && item.target.is_none()
+        && item
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains(NO_FREE_SEAT))
+}
+
 pub(super) fn allocate_seats(
     catalog: &Catalog,
     items: &mut [PlanItem],
@@ -106,7 +119,7 @@ pub(super) fn allocate_seats(
             let item = &mut items[n];
             item.action = Action::Error;
             item.reason = Some(format!(
-                "user plan {plan:?} has no free seat ({} purchased, all in use)",
+                "user plan {plan:?} {NO_FREE_SEAT} ({} purchased, all in use)",
                 limit.unwrap_or_default()
             ));
             item.target = None;

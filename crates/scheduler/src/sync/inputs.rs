@@ -53,7 +53,7 @@ impl Syncer {
         })
     }
 
-    async fn catalog_and_rules(
+    pub(super) async fn catalog_and_rules(
         &self,
         tenant: &Tenant,
         draft: Option<&RuleSource>,
@@ -77,6 +77,32 @@ impl Syncer {
         draft: Option<&RuleSource>,
     ) -> Result<Option<(Plan, plan::PlanUsers, PlanInputs)>> {
         let (catalog, rules) = self.catalog_and_rules(tenant, draft).await?;
+        let seats: HashMap<String, u64> =
+            self.crm.seats_in_use(tenant).await?.into_iter().collect();
+        let Some((plan, users, accounts)) = self
+            .one_user_plan(tenant, user_id, (&catalog, &rules), &seats)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let inputs = PlanInputs {
+            catalog,
+            rules,
+            accounts,
+        };
+        Ok(Some((plan, users, inputs)))
+    }
+
+    /// [`Syncer::user_preview_plan`] with the catalogue, rules and seats in use already
+    /// loaded (a stored preview brings many users up to date at once). Returns the
+    /// accounts the user can touch too.
+    pub(super) async fn one_user_plan(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+        (catalog, rules): (&Catalog, &RuleSet),
+        seats_in_use: &HashMap<String, u64>,
+    ) -> Result<Option<(Plan, plan::PlanUsers, Vec<CrmAccount>)>> {
         let Some((user, groups)) = self.store.staged_user_with_groups(tenant, user_id).await?
         else {
             return Ok(None);
@@ -84,8 +110,7 @@ impl Syncer {
         let accounts = (self.crm)
             .accounts_of_user(tenant, user_id, user.external_id.as_deref())
             .await?;
-        let mut elsewhere: HashMap<String, u64> =
-            self.crm.seats_in_use(tenant).await?.into_iter().collect();
+        let mut elsewhere = seats_in_use.clone();
         for account in accounts.iter().filter(|a| a.fields.active) {
             if let Some(used) =
                 (account.fields.user_plan.as_ref()).and_then(|p| elsewhere.get_mut(p))
@@ -96,15 +121,10 @@ impl Syncer {
         let users = plan::PlanUsers::one(user, groups);
         let scope = Scope::User(user_id.to_owned());
         let mut planner =
-            plan::Planner::new(&rules, &catalog, &accounts, scope).with_seats_elsewhere(elsewhere);
+            plan::Planner::new(rules, catalog, &accounts, scope).with_seats_elsewhere(elsewhere);
         planner.add(&users);
         let plan = planner.finish();
-        let inputs = PlanInputs {
-            catalog,
-            rules,
-            accounts,
-        };
-        Ok(Some((plan, users, inputs)))
+        Ok(Some((plan, users, accounts)))
     }
 
     /// The whole company's plan, reading the holding area chunk by chunk; `guard` holds
@@ -204,12 +224,14 @@ pub(super) fn deleted_user_plan(user_id: &str, accounts: &[CrmAccount]) -> Optio
         plan.items.push(PlanItem {
             user_id: user_id.to_owned(),
             username: account.fields.username.clone(),
+            display_name: account.fields.display_name.clone(),
+            email: account.fields.email.clone(),
             external_id: account.external_id.clone(),
             action: Action::Deprovision,
             account: Some(account.pk),
             target: None,
             changes: Vec::new(),
-            reason: Some("the user was deleted in the identity provider".into()),
+            reason: Some(plan::DELETED_IN_IDP.into()),
             synced: false,
             arrived: String::new(),
         });

@@ -9,6 +9,7 @@ mod inputs;
 mod leased;
 mod report;
 mod restart;
+mod stored_preview;
 
 use crate::plan::{Plan, PlanItem};
 use crate::{settings, Result, SyncError};
@@ -17,6 +18,9 @@ use scimgate_core::{RunStatus, Trigger};
 use scimgate_crm::{BuiltinCrm, CrmTarget};
 use scimgate_store::{Store, SyncClaim, Tenant};
 use std::sync::Arc;
+pub use stored_preview::{
+    preview_row, PreviewSummary, Refresh, StoredPreview, INCREMENTAL_MAX_USERS,
+};
 
 /// A company sync running as a job (see [`Syncer::start_company`]).
 #[derive(Debug)]

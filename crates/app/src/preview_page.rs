@@ -1,0 +1,225 @@
+//! The stored preview as the Preview page, the admin API and the CLI read it: a page
+//! of rows under a query, the counts of what matches, and its age.
+
+use crate::preview::{cursor_of, parse_cursor, PreviewQuery};
+use crate::{App, Result};
+use scimgate_core::Tenant;
+use scimgate_scheduler::{Refresh, StoredPreview};
+use scimgate_store::{PreviewCounts, PreviewCursor, PreviewRow, PreviewRules};
+
+pub use scimgate_store::PreviewRules as Rules;
+
+/// Where a page starts, as the URL says it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageAt {
+    First,
+    /// After the row with this cursor (`after=`).
+    After(String),
+    /// Before it (`before=`, a page back).
+    Before(String),
+}
+
+/// Rows in one page at most.
+pub const MAX_PAGE: i64 = 1_000;
+
+/// A page of the stored preview.
+#[derive(Debug, Clone)]
+pub struct PreviewPage {
+    pub preview: StoredPreview,
+    pub rows: Vec<PreviewRow>,
+    /// What matches the filters, by action (the whole preview without filters).
+    pub matching: PreviewCounts,
+    /// The cursors of the next and the previous page, when there are such pages.
+    pub next: Option<String>,
+    pub previous: Option<String>,
+}
+
+/// Why `preview` has no rows, as the error a front end shows: nothing published yet
+/// (404), or rules that do not compile against the catalogue (400).
+pub fn problem(preview: &StoredPreview) -> Option<crate::AppError> {
+    let summary = &preview.summary;
+    let message = summary.problem.clone()?;
+    Some(if summary.no_rules {
+        crate::AppError::NotFound(message)
+    } else {
+        crate::AppError::Invalid(message)
+    })
+}
+
+/// A stored preview is brought up to date inside a request only when a whole
+/// computation is quick; a larger one is the background refresher's, and the page says
+/// how old it is.
+const INLINE_REFRESH_MS: i64 = 500;
+
+impl App {
+    /// The stored preview of `rules`, computed if there is none; kept current by the
+    /// background refresher, or here when that is quick. `None`: no draft.
+    pub async fn stored_preview(
+        &self,
+        tenant: &Tenant,
+        rules: PreviewRules,
+    ) -> Result<Option<StoredPreview>> {
+        let preview = self
+            .syncer
+            .stored_preview(tenant, rules, Refresh::IfMissing)
+            .await?;
+        match preview {
+            Some(p) if p.stale && p.state.full_refresh_ms < INLINE_REFRESH_MS => Ok(self
+                .syncer
+                .stored_preview(tenant, rules, Refresh::IfStale)
+                .await?),
+            other => Ok(other),
+        }
+    }
+
+    /// The stored preview brought up to date now, however long that takes (the admin
+    /// API, the CLI and tests want what a sync would do at this moment).
+    pub async fn current_preview(
+        &self,
+        tenant: &Tenant,
+        rules: PreviewRules,
+    ) -> Result<Option<StoredPreview>> {
+        Ok(self
+            .syncer
+            .stored_preview(tenant, rules, Refresh::IfStale)
+            .await?)
+    }
+
+    /// Recomputes the stored preview whole (an admin's *Recompute*).
+    pub async fn recompute_preview(
+        &self,
+        tenant: &Tenant,
+        rules: PreviewRules,
+    ) -> Result<Option<StoredPreview>> {
+        Ok(self
+            .syncer
+            .stored_preview(tenant, rules, Refresh::Full)
+            .await?)
+    }
+
+    /// A page of `preview` under `query`: `limit` rows from `at`, after skipping
+    /// `offset` (the admin API's paging; pages in the UI move by cursor).
+    pub async fn preview_page(
+        &self,
+        tenant: &Tenant,
+        rules: PreviewRules,
+        preview: StoredPreview,
+        query: &PreviewQuery,
+        at: &PageAt,
+        (offset, limit): (i64, i64),
+    ) -> Result<PreviewPage> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let generation = preview.state.generation;
+        let cursor = match at {
+            PageAt::First => PreviewCursor::First,
+            PageAt::After(text) => {
+                let (keys, id) = parse_cursor(&query.sort, text)?;
+                PreviewCursor::After(keys, id)
+            }
+            PageAt::Before(text) => {
+                let (keys, id) = parse_cursor(&query.sort, text)?;
+                PreviewCursor::Before(keys, id)
+            }
+        };
+        let backwards = matches!(cursor, PreviewCursor::Before(..));
+        let stored_query = scimgate_store::PreviewQuery {
+            filters: query.filters.clone(),
+            sort: query.sort.clone(),
+            cursor,
+            // One more than asked: whether another page follows in this direction.
+            limit: limit + 1,
+            offset,
+        };
+        let mut rows = (self.store)
+            .preview_page(tenant, rules, generation, &stored_query)
+            .await?;
+        let more = rows.len() as i64 > limit;
+        if more {
+            if backwards {
+                rows.remove(0);
+            } else {
+                rows.pop();
+            }
+        }
+        let (has_next, has_previous) = match at {
+            PageAt::First => (more, false),
+            PageAt::After(_) => (more, true),
+            PageAt::Before(_) => (true, more),
+        };
+        let matching = (self.store)
+            .preview_counts(tenant, rules, generation, &query.filters)
+            .await?;
+        Ok(PreviewPage {
+            next: (has_next && !rows.is_empty())
+                .then(|| rows.last().map(|r| cursor_of(&query.sort, r)))
+                .flatten(),
+            previous: (has_previous && !rows.is_empty())
+                .then(|| rows.first().map(|r| cursor_of(&query.sort, r)))
+                .flatten(),
+            preview,
+            rows,
+            matching,
+        })
+    }
+
+    /// Every row of `preview` under `query`, `chunk` at a time after `after` (a CSV
+    /// export reads it chunk by chunk; `None` after the last).
+    pub async fn preview_chunk(
+        &self,
+        tenant: &Tenant,
+        rules: PreviewRules,
+        generation: i64,
+        query: &PreviewQuery,
+        after: Option<&PreviewRow>,
+        chunk: i64,
+    ) -> Result<Vec<PreviewRow>> {
+        let cursor = match after {
+            None => PreviewCursor::First,
+            Some(row) => {
+                let keys = query.sort.iter().map(|s| s.column.key(row)).collect();
+                PreviewCursor::After(keys, row.user_id.clone())
+            }
+        };
+        let stored_query = scimgate_store::PreviewQuery {
+            filters: query.filters.clone(),
+            sort: query.sort.clone(),
+            cursor,
+            limit: chunk.clamp(1, MAX_PAGE * 10),
+            offset: 0,
+        };
+        Ok(self
+            .store
+            .preview_page(tenant, rules, generation, &stored_query)
+            .await?)
+    }
+}
+
+/// The CSV header of a preview export: every column.
+pub fn csv_header() -> String {
+    let names: Vec<&str> = crate::preview::COLUMNS.iter().map(|(_, n)| *n).collect();
+    scimgate_core::csv::row(&names)
+}
+
+/// One row of a preview export, formula-safe.
+pub fn csv_line(row: &PreviewRow) -> String {
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    scimgate_core::csv::row(&[
+        text(&row.name),
+        row.username.clone(),
+        text(&row.user_plan),
+        text(&row.owner_company),
+        text(&row.primary_group),
+        row.secondary_groups
+            .as_ref()
+            .map(|g| g.join(", "))
+            .unwrap_or_default(),
+        text(&row.role),
+        row.confidential.map(|c| c.to_string()).unwrap_or_default(),
+        row.action.clone(),
+        row.changed.join(", "),
+        text(&row.email),
+        text(&row.external_id),
+        row.user_id.clone(),
+        text(&row.reason),
+    ])
+}

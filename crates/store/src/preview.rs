@@ -1,0 +1,943 @@
+//! The stored preview (migration 0012): the company's plan kept as rows, so the Preview
+//! page filters, sorts, pages and counts 100,000 users in SQL. This module stores and
+//! queries the rows; what goes in them, and when, is the scheduler's
+//! (`StoredPreview`).
+//!
+//! A full refresh writes a new *generation* of rows in short transactions beside the
+//! current one and then switches `preview_state.generation` to it: readers see the old
+//! preview or the new one, never half of one, and SCIM writes never wait long behind it.
+
+use crate::columns::{Columns, Decoded};
+use crate::query::{Bind, SqlBuilder};
+use crate::{Result, Store, Tenant};
+use scimgate_core::text::fold_case;
+use sqlx::AnyConnection;
+
+/// Which rule set a preview shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PreviewRules {
+    Published,
+    Draft,
+}
+
+impl PreviewRules {
+    pub const ALL: [PreviewRules; 2] = [PreviewRules::Published, PreviewRules::Draft];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PreviewRules::Published => "published",
+            PreviewRules::Draft => "draft",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<PreviewRules> {
+        PreviewRules::ALL.into_iter().find(|r| r.name() == name)
+    }
+}
+
+/// What a preview is computed from. `change_seq` moves with every SCIM write; the
+/// versions with rules, catalogue, settings, accounts and restarts (and, for the draft's
+/// preview, the draft). A preview whose versions still hold can be brought up to date
+/// user by user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviewBasis {
+    pub change_seq: i64,
+    /// What both previews depend on.
+    pub common: String,
+    pub draft_version: i64,
+    pub has_draft: bool,
+}
+
+impl PreviewBasis {
+    /// The versions the preview of `rules` depends on, as `preview_state.basis` keeps them.
+    pub fn versions(&self, rules: PreviewRules) -> String {
+        match rules {
+            PreviewRules::Published => self.common.clone(),
+            PreviewRules::Draft => format!("{} · draft {}", self.common, self.draft_version),
+        }
+    }
+}
+
+/// A preview's current generation and what it reflects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviewState {
+    pub generation: i64,
+    pub versions: String,
+    pub change_seq: i64,
+    pub computed_at: String,
+    /// JSON kept for the scheduler: what the rows alone do not say.
+    pub summary: String,
+    pub full_refresh_ms: i64,
+}
+
+/// One user's line of the preview.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviewRow {
+    pub user_id: String,
+    /// False: an account whose staged user the IdP deleted.
+    pub staged: bool,
+    pub action: String,
+    pub synced: bool,
+    pub name: Option<String>,
+    pub username: String,
+    pub email: Option<String>,
+    pub external_id: Option<String>,
+    pub user_plan: Option<String>,
+    pub owner_company: Option<String>,
+    pub primary_group: Option<String>,
+    /// `None` when the user gets no account.
+    pub secondary_groups: Option<Vec<String>>,
+    pub role: Option<String>,
+    pub confidential: Option<bool>,
+    /// The fields the action changes, as the plan names them (`role`, `user_plan`, …).
+    pub changed: Vec<String>,
+    pub reason: Option<String>,
+    /// The user plan whose seat the account holds now (active accounts only).
+    pub account_plan: Option<String>,
+}
+
+/// A column of the preview, as filters and sorting name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreviewColumn {
+    Name,
+    Username,
+    UserPlan,
+    OwnerCompany,
+    PrimaryGroup,
+    SecondaryGroups,
+    Role,
+    Confidential,
+    Action,
+    Changed,
+    Email,
+    ExternalId,
+    UserId,
+    Reason,
+}
+
+impl PreviewColumn {
+    /// The column as stored, and the case-folded copy filters and sorting use.
+    fn sql(self) -> (&'static str, &'static str) {
+        match self {
+            PreviewColumn::Name => ("name", "name_k"),
+            PreviewColumn::Username => ("username", "username_k"),
+            PreviewColumn::UserPlan => ("user_plan", "user_plan_k"),
+            PreviewColumn::OwnerCompany => ("owner_company", "owner_company_k"),
+            PreviewColumn::PrimaryGroup => ("primary_group", "primary_group_k"),
+            PreviewColumn::SecondaryGroups => ("secondary_groups", "secondary_groups_k"),
+            PreviewColumn::Role => ("role", "role_k"),
+            PreviewColumn::Confidential => ("confidential", "COALESCE(confidential, '')"),
+            PreviewColumn::Action => ("action", "action"),
+            PreviewColumn::Changed => ("changed", "changed"),
+            PreviewColumn::Email => ("email", "email_k"),
+            PreviewColumn::ExternalId => ("external_id", "external_id_k"),
+            PreviewColumn::UserId => ("user_id", "user_id"),
+            PreviewColumn::Reason => ("reason", "reason_k"),
+        }
+    }
+
+    /// Whether filter values are case-folded before comparing (ids are compared as
+    /// they are).
+    fn folded(self) -> bool {
+        self != PreviewColumn::UserId
+    }
+
+    /// The field name a plan's change list uses for this column, if it has one.
+    pub fn field(self) -> Option<&'static str> {
+        Some(match self {
+            PreviewColumn::Name => "display_name",
+            PreviewColumn::Username => "username",
+            PreviewColumn::UserPlan => "user_plan",
+            PreviewColumn::OwnerCompany => "owner_company",
+            PreviewColumn::PrimaryGroup => "primary_group",
+            PreviewColumn::SecondaryGroups => "secondary_groups",
+            PreviewColumn::Role => "role",
+            PreviewColumn::Confidential => "confidential",
+            PreviewColumn::Email => "email",
+            _ => return None,
+        })
+    }
+
+    /// A row's value in this column, as the sort key compares it.
+    pub fn key(self, row: &PreviewRow) -> String {
+        let text = |v: &Option<String>| v.as_deref().map(fold_case).unwrap_or_default();
+        match self {
+            PreviewColumn::Name => text(&row.name),
+            PreviewColumn::Username => fold_case(&row.username),
+            PreviewColumn::UserPlan => text(&row.user_plan),
+            PreviewColumn::OwnerCompany => text(&row.owner_company),
+            PreviewColumn::PrimaryGroup => text(&row.primary_group),
+            PreviewColumn::SecondaryGroups => {
+                text(&row.secondary_groups.as_ref().map(|g| g.join(", ")))
+            }
+            PreviewColumn::Role => text(&row.role),
+            PreviewColumn::Confidential => {
+                row.confidential.map(|c| c.to_string()).unwrap_or_default()
+            }
+            PreviewColumn::Action => row.action.clone(),
+            PreviewColumn::Changed => changed_text(&row.changed),
+            PreviewColumn::Email => text(&row.email),
+            PreviewColumn::ExternalId => text(&row.external_id),
+            PreviewColumn::UserId => row.user_id.clone(),
+            PreviewColumn::Reason => text(&row.reason),
+        }
+    }
+}
+
+/// How a filter compares a column with its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PreviewOp {
+    Equals(String),
+    NotEquals(String),
+    Contains(String),
+    NotContains(String),
+    StartsWith(String),
+    EndsWith(String),
+    Null,
+    NotNull,
+    Empty,
+    NotEmpty,
+    OneOf(Vec<String>),
+    /// The action changes this column's field.
+    Changed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviewFilter {
+    pub column: PreviewColumn,
+    pub op: PreviewOp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreviewSort {
+    pub column: PreviewColumn,
+    pub descending: bool,
+}
+
+/// Where a page starts: the sort keys and user id of the row just before it (`After`)
+/// or just after it (`Before`, a page back).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PreviewCursor {
+    First,
+    After(Vec<String>, String),
+    Before(Vec<String>, String),
+}
+
+/// A page of the preview: the rows matching every filter, in the sort's order (ties by
+/// user id), `limit` of them from the cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviewQuery {
+    pub filters: Vec<PreviewFilter>,
+    pub sort: Vec<PreviewSort>,
+    pub cursor: PreviewCursor,
+    pub limit: i64,
+    /// Rows skipped first (the admin API's `offset`; pages use the cursor).
+    pub offset: i64,
+}
+
+/// The filtered set's size, by action.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PreviewCounts {
+    pub total: u64,
+    pub synced: u64,
+    pub staged: u64,
+    pub by_action: Vec<(String, u64)>,
+}
+
+impl PreviewCounts {
+    pub fn of(&self, action: &str) -> u64 {
+        (self.by_action.iter())
+            .find(|(a, _)| a == action)
+            .map_or(0, |(_, n)| *n)
+    }
+}
+
+/// `,role,user_plan,`: every field between commas, so `LIKE '%,role,%'` finds one.
+fn changed_text(fields: &[String]) -> String {
+    if fields.is_empty() {
+        String::new()
+    } else {
+        format!(",{},", fields.join(","))
+    }
+}
+
+/// `%` and `_` are LIKE's wildcards and `\` its escape here: a filter value means itself.
+fn like_escaped(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+const ROW_COLUMNS: &str = "user_id, staged, action, synced, name, username, email, external_id,
+    user_plan, owner_company, primary_group, secondary_groups, role, confidential, changed,
+    reason, account_plan";
+
+/// Rows per INSERT statement: 30 values each stays far below both databases' limits on
+/// bound parameters.
+const INSERT_BATCH: usize = 200;
+
+fn row_from(row: &impl Columns) -> Result<PreviewRow> {
+    let changed: String = row.get("changed")?;
+    let groups: Option<String> = row.get("secondary_groups")?;
+    let confidential: Option<String> = row.get("confidential")?;
+    Ok(PreviewRow {
+        user_id: row.get("user_id")?,
+        staged: row.get::<i64>("staged")? != 0,
+        action: row.get("action")?,
+        synced: row.get::<i64>("synced")? != 0,
+        name: row.get("name")?,
+        username: row.get("username")?,
+        email: row.get("email")?,
+        external_id: row.get("external_id")?,
+        user_plan: row.get("user_plan")?,
+        owner_company: row.get("owner_company")?,
+        primary_group: row.get("primary_group")?,
+        secondary_groups: groups.map(|g| {
+            g.split(", ")
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        }),
+        role: row.get("role")?,
+        confidential: confidential.map(|c| c == "true"),
+        changed: changed
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        reason: row.get("reason")?,
+        account_plan: row.get("account_plan")?,
+    })
+}
+
+async fn insert_rows(
+    conn: &mut AnyConnection,
+    tenant_id: i64,
+    rules: PreviewRules,
+    generation: i64,
+    rows: &[PreviewRow],
+) -> Result<()> {
+    for batch in rows.chunks(INSERT_BATCH) {
+        let mut sql = String::from(
+            "INSERT INTO preview_rows (tenant_id, rules, generation, user_id, staged, action,
+             synced, name, username, email, external_id, user_plan, owner_company,
+             primary_group, secondary_groups, role, confidential, changed, reason,
+             account_plan, name_k, username_k, email_k, external_id_k, user_plan_k,
+             owner_company_k, primary_group_k, secondary_groups_k, role_k, reason_k) VALUES ",
+        );
+        const PER_ROW: usize = 30;
+        for n in 0..batch.len() {
+            sql.push_str(if n == 0 { "(" } else { ", (" });
+            for c in 0..PER_ROW {
+                if c > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("${}", n * PER_ROW + c + 1));
+            }
+            sql.push(')');
+        }
+        let mut query = sqlx::query(&sql);
+        for row in batch {
+            let groups = row.secondary_groups.as_ref().map(|g| g.join(", "));
+            let folded = |v: &Option<String>| v.as_deref().map(fold_case).unwrap_or_default();
+            query = query
+                .bind(tenant_id)
+                .bind(rules.name())
+                .bind(generation)
+                .bind(row.user_id.clone())
+                .bind(i64::from(row.staged))
+                .bind(row.action.clone())
+                .bind(i64::from(row.synced))
+                .bind(row.name.clone())
+                .bind(row.username.clone())
+                .bind(row.email.clone())
+                .bind(row.external_id.clone())
+                .bind(row.user_plan.clone())
+                .bind(row.owner_company.clone())
+                .bind(row.primary_group.clone())
+                .bind(groups.clone())
+                .bind(row.role.clone())
+                .bind(row.confidential.map(|c| c.to_string()))
+                .bind(changed_text(&row.changed))
+                .bind(row.reason.clone())
+                .bind(row.account_plan.clone())
+                .bind(folded(&row.name))
+                .bind(fold_case(&row.username))
+                .bind(folded(&row.email))
+                .bind(folded(&row.external_id))
+                .bind(folded(&row.user_plan))
+                .bind(folded(&row.owner_company))
+                .bind(folded(&row.primary_group))
+                .bind(folded(&groups))
+                .bind(folded(&row.role))
+                .bind(folded(&row.reason));
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+async fn put_state(
+    conn: &mut AnyConnection,
+    tenant_id: i64,
+    rules: PreviewRules,
+    state: &PreviewState,
+) -> Result<bool> {
+    // Only forward: a slower refresh that began earlier must not replace a newer one.
+    let done = sqlx::query(
+        "INSERT INTO preview_state (tenant_id, rules, generation, basis, change_seq,
+            computed_at, summary, full_refresh_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (tenant_id, rules) DO UPDATE SET generation = excluded.generation,
+            basis = excluded.basis, change_seq = excluded.change_seq,
+            computed_at = excluded.computed_at, summary = excluded.summary,
+            full_refresh_ms = excluded.full_refresh_ms
+         WHERE preview_state.generation <= excluded.generation",
+    )
+    .bind(tenant_id)
+    .bind(rules.name())
+    .bind(state.generation)
+    .bind(&state.versions)
+    .bind(state.change_seq)
+    .bind(&state.computed_at)
+    .bind(&state.summary)
+    .bind(state.full_refresh_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+fn state_from(row: &impl Columns) -> Result<PreviewState> {
+    Ok(PreviewState {
+        generation: row.get("generation")?,
+        versions: row.get("basis")?,
+        change_seq: row.get("change_seq")?,
+        computed_at: row.get("computed_at")?,
+        summary: row.get("summary")?,
+        full_refresh_ms: row.get("full_refresh_ms")?,
+    })
+}
+
+/// The basis of every tenant matched by `where_sql` (on `t`, the tenants table).
+const BASIS_SQL: &str = "SELECT t.id, t.name, t.change_seq, t.accounts_seq,
+    COALESCE((SELECT version FROM edit_versions v WHERE v.tenant_id = t.id AND v.aggregate = 'rule_set'), 0) AS v_rules,
+    COALESCE((SELECT version FROM edit_versions v WHERE v.tenant_id = t.id AND v.aggregate = 'rule_draft'), 0) AS v_draft,
+    COALESCE((SELECT version FROM edit_versions v WHERE v.tenant_id = t.id AND v.aggregate = 'catalog'), 0) AS v_catalog,
+    COALESCE((SELECT version FROM edit_versions v WHERE v.tenant_id = t.id AND v.aggregate = 'settings'), 0) AS v_settings,
+    COALESCE((SELECT restarted_at FROM sync_settings s WHERE s.tenant_id = t.id), '') AS restarted_at,
+    (SELECT COUNT(*) FROM rule_set_drafts d WHERE d.tenant_id = t.id) AS drafts
+    FROM tenants t";
+
+fn basis_from(row: &impl Columns) -> Result<PreviewBasis> {
+    let drafts: i64 = row.get("drafts")?;
+    Ok(PreviewBasis {
+        change_seq: row.get("change_seq")?,
+        common: format!(
+            "rules {} · catalogue {} · settings {} · accounts {} · restart {}",
+            row.get::<i64>("v_rules")?,
+            row.get::<i64>("v_catalog")?,
+            row.get::<i64>("v_settings")?,
+            row.get::<i64>("accounts_seq")?,
+            row.get::<String>("restarted_at")?,
+        ),
+        draft_version: row.get("v_draft")?,
+        has_draft: drafts > 0,
+    })
+}
+
+/// A preview whose basis has moved on (see [`Store::stale_previews`]).
+#[derive(Debug, Clone)]
+pub struct StalePreview {
+    pub tenant: Tenant,
+    pub rules: PreviewRules,
+    pub state: PreviewState,
+    pub basis: PreviewBasis,
+}
+
+impl Store {
+    /// What `tenant`'s previews would be computed from now.
+    pub async fn preview_basis(&self, tenant: &Tenant) -> Result<PreviewBasis> {
+        let row = sqlx::query(&format!("{BASIS_SQL} WHERE t.id = $1"))
+            .bind(tenant.id)
+            .fetch_one(&self.pool)
+            .await?;
+        basis_from(&row)
+    }
+
+    /// Every stored preview that no longer matches its basis, with both: one query
+    /// however many tenants there are.
+    pub async fn stale_previews(&self) -> Result<Vec<StalePreview>> {
+        let rows = sqlx::query(&format!(
+            "SELECT b.*, p.rules, p.generation, p.basis, p.change_seq AS p_change_seq,
+                p.computed_at, p.summary, p.full_refresh_ms
+             FROM ({BASIS_SQL} WHERE t.id IN (SELECT tenant_id FROM preview_state)) b
+             JOIN preview_state p ON p.tenant_id = b.id ORDER BY b.id, p.rules"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut stale = Vec::new();
+        for row in &rows {
+            let basis = basis_from(row)?;
+            let rules: String = row.get("rules")?;
+            let Some(rules) = PreviewRules::from_name(&rules) else {
+                continue;
+            };
+            let state = PreviewState {
+                change_seq: row.get("p_change_seq")?,
+                ..state_from(row)?
+            };
+            if state.versions != basis.versions(rules) || state.change_seq != basis.change_seq {
+                stale.push(StalePreview {
+                    tenant: crate::tenants::tenant_from_row(row)?,
+                    rules,
+                    state,
+                    basis,
+                });
+            }
+        }
+        Ok(stale)
+    }
+
+    pub async fn preview_state(
+        &self,
+        tenant: &Tenant,
+        rules: PreviewRules,
+    ) -> Result<Option<PreviewState>> {
+        sqlx::query(
+            "SELECT generation, basis, change_seq, computed_at, summary, full_refresh_ms
+             FROM preview_state WHERE tenant_id = $1 AND rules = $2",
+        )
+        .bind(tenant.id)
+        .bind(rules.name())
+        .fetch_optional(&self.pool)
+        .await?
+        .decoded(state_from)
+    }
+
+    /// Writes rows of a generation that is not current yet, in their own transaction.
+    pub async fn write_preview_rows(
+        &self,
+        tenant: &Tenant,
+        rules: PreviewRules,
+        generation: i64,
+        rows: Vec<PreviewRow>,
+    ) -> Result<()> {
+        let tenant_id = tenant.id;
+        self.write_conn(move |conn| {
+            Box::pin(async move { insert_rows(conn, tenant_id, rules, generation, &rows).await })
+        })
+        .await
+    }
+
+    /// Makes `state.generation` the preview, unless a newer one is already; then drops
+    /// the older generations' rows, a chunk per transaction. Returns whether it became
+    /// the preview.
+    pub async fn switch_preview(
+        &self,
+        tenant: &Tenant,
+        rules: PreviewRules,
+        state: PreviewState,
+    ) -> Result<bool> {
+        let tenant_id = tenant.id;
+        let generation = state.generation;
+        let switched = self
+            .write_conn(move |conn| {
+                Box::pin(async move { put_state(conn, tenant_id, rules, &state).await })
+            })
+            .await?;
+        self.drop_preview_rows_before(tenant, rules, generation)
+            .await?;
+        Ok(switched)
+    }
+
+    /// Deletes the rows of generations older than `generation` (left by earlier
+    /// refreshes, finished or not), a few thousand per transaction.
+    pub async fn drop_preview_rows_before(
+        &self,
+        tenant: &Tenant,
+        rules: PreviewRules,
+        generation: i64,
+    ) -> Result<()> {
+        let tenant_id = tenant.id;
+        loop {
+            let deleted = self
+                .write_conn(move |conn| {
+                    Box::pin(async move {
+                        let done = sqlx::query(
+                            "DELETE FROM preview_rows WHERE tenant_id = $1 AND rules = $2
+                               AND generation < $3 AND user_id IN (
+                                 SELECT user_id FROM preview_rows WHERE tenant_id = $1
+                                   AND rules = $2 AND generation < $3 LIMIT 5000)",
+                        )
+                        .bind(tenant_id)
+                        .bind(rules.name())
+                        .bind(generation)
+                        .execute(&mut *conn)
+                        .await?;
+                        Ok::<_, crate::StoreError>(done.rows_affected())
+                    })
+                })
+                .await?;
+            if deleted == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Brings the current generation up to date for a few users: `remove` ids go, `rows`
+    /// replace theirs, and the state moves to `state` — in one transaction, and only if
+    /// `state.generation` is still the preview (a full refresh may have replaced it).
+    pub async fn update_preview_rows(
+        &self,
+        tenant: &Tenant,
+        rules: PreviewRules,
+        state: PreviewState,
+        remove: Vec<String>,
+        rows: Vec<PreviewRow>,
+    ) -> Result<bool> {
+        let tenant_id = tenant.id;
+        self.write_conn(move |conn| {
+            Box::pin(async move {
+                let current: Option<i64> = sqlx::query_scalar(
+                    "SELECT generation FROM preview_state WHERE tenant_id = $1 AND rules = $2",
+                )
+                .bind(tenant_id)
+                .bind(rules.name())
+                .fetch_optional(&mut *conn)
+                .await?;
+                if current != Some(state.generation) {
+                    return Ok(false);
+                }
+                for id in remove.iter().chain(rows.iter().map(|r| &r.user_id)) {
+                    sqlx::query(
+                        "DELETE FROM preview_rows WHERE tenant_id = $1 AND rules = $2
+                           AND generation = $3 AND user_id = $4",
+                    )
+                    .bind(tenant_id)
+                    .bind(rules.name())
+                    .bind(state.generation)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                insert_rows(conn, tenant_id, rules, state.generation, &rows).await?;
+                put_state(conn, tenant_id, rules, &state).await
+            })
+        })
+        .await
+    }
+
+    /// Forgets a preview (the draft was published or discarded).
+    pub async fn drop_preview(&self, tenant: &Tenant, rules: PreviewRules) -> Result<()> {
+        let tenant_id = tenant.id;
+        self.write_conn(move |conn| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM preview_state WHERE tenant_id = $1 AND rules = $2")
+                    .bind(tenant_id)
+                    .bind(rules.name())
+                    .execute(&mut *conn)
+                    .await?;
+                Ok::<_, crate::StoreError>(())
+            })
+        })
+        .await?;
+        self.drop_preview_rows_before(tenant, rules, i64::MAX).await
+    }
+
+    /// Some rows of the current generation, by user id (those that exist).
+    pub async fn preview_rows_of(
+        &self,
+        tenant: &Tenant,
+        rules: PreviewRules,
+        generation: i64,
+        user_ids: &[String],
+    ) -> Result<Vec<PreviewRow>> {
+        let mut out = Vec::new();
+        for id in user_ids {
+            let row = sqlx::query(&format!(
+                "SELECT {ROW_COLUMNS} FROM preview_rows WHERE tenant_id = $1 AND rules = $2
+                   AND generation = $3 AND user_id = $4"
+            ))
+            .bind(tenant.id)
+            .bind(rules.name())
+            .bind(generation)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+            out.extend(row.decoded(row_from)?);
+        }
+        Ok(out)
+    }
+
+    /// The ids of staged users written after change `since`, at most `limit` + 1 of them
+    /// (more than `limit`: too many to bring up to date one by one).
+    pub async fn users_changed_since(
+        &self,
+        tenant: &Tenant,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM staged_users WHERE tenant_id = $1 AND change_seq > $2
+             ORDER BY change_seq LIMIT $3",
+        )
+        .bind(tenant.id)
+        .bind(since)
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Whether any staged group was written after change `since`.
+    pub async fn groups_changed_since(&self, tenant: &Tenant, since: i64) -> Result<bool> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM staged_groups WHERE tenant_id = $1 AND change_seq > $2 LIMIT 1",
+        )
+        .bind(tenant.id)
+        .bind(since)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    pub async fn staged_user_count(&self, tenant: &Tenant) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM staged_users WHERE tenant_id = $1")
+            .bind(tenant.id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n as u64)
+    }
+
+    pub async fn staged_group_count(&self, tenant: &Tenant) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM staged_groups WHERE tenant_id = $1")
+            .bind(tenant.id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n as u64)
+    }
+
+    /// A page of the preview (see [`PreviewQuery`]).
+    pub async fn preview_page(
+        &self,
+        tenant: &Tenant,
+        rules: PreviewRules,
+        generation: i64,
+        query: &PreviewQuery,
+    ) -> Result<Vec<PreviewRow>> {
+        let mut sql = SqlBuilder::new(tenant.id);
+        sql.push(&format!("SELECT {ROW_COLUMNS} FROM preview_rows WHERE "));
+        scope(&mut sql, rules, generation);
+        for filter in &query.filters {
+            sql.push(" AND ");
+            filter_sql(&mut sql, filter);
+        }
+        let backwards = matches!(query.cursor, PreviewCursor::Before(..));
+        if let PreviewCursor::After(keys, id) | PreviewCursor::Before(keys, id) = &query.cursor {
+            sql.push(" AND ");
+            keyset_sql(&mut sql, &query.sort, keys, id, backwards);
+        }
+        sql.push(" ORDER BY ");
+        for sort in &query.sort {
+            let descending = sort.descending != backwards;
+            sql.push(&format!(
+                "{} {}, ",
+                sort.column.sql().1,
+                if descending { "DESC" } else { "ASC" }
+            ));
+        }
+        sql.push(if backwards {
+            "user_id DESC"
+        } else {
+            "user_id ASC"
+        });
+        let limit = sql.bind(Bind::Int(query.limit));
+        let offset = sql.bind(Bind::Int(query.offset.max(0)));
+        sql.push(&format!(" LIMIT {limit} OFFSET {offset}"));
+        let rows = sql
+            .apply(sqlx::query(&sql.sql))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut rows = rows.decoded(row_from)?;
+        if backwards {
+            rows.reverse();
+        }
+        Ok(rows)
+    }
+
+    /// How many rows match the filters, by action.
+    pub async fn preview_counts(
+        &self,
+        tenant: &Tenant,
+        rules: PreviewRules,
+        generation: i64,
+        filters: &[PreviewFilter],
+    ) -> Result<PreviewCounts> {
+        let mut sql = SqlBuilder::new(tenant.id);
+        sql.push(
+            "SELECT action, COUNT(*) AS n,
+                CAST(SUM(CASE WHEN synced <> 0 AND action <> 'error' THEN 1 ELSE 0 END) AS BIGINT)
+                    AS synced,
+                CAST(SUM(staged) AS BIGINT) AS staged
+             FROM preview_rows WHERE ",
+        );
+        scope(&mut sql, rules, generation);
+        for filter in filters {
+            sql.push(" AND ");
+            filter_sql(&mut sql, filter);
+        }
+        sql.push(" GROUP BY action ORDER BY action");
+        let rows = sql
+            .apply(sqlx::query(&sql.sql))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut counts = PreviewCounts::default();
+        for row in &rows {
+            let n = row.get::<i64>("n")? as u64;
+            counts.total += n;
+            counts.synced += row.get::<i64>("synced")? as u64;
+            counts.staged += row.get::<i64>("staged")? as u64;
+            counts.by_action.push((row.get("action")?, n));
+        }
+        Ok(counts)
+    }
+
+    /// Seats each user plan will use once the preview is applied, counted from its
+    /// rows: the target's plan for users who get an account, the account's current plan
+    /// for users left as they are (errors, and deprovisions the guard holds).
+    pub async fn preview_seat_use(
+        &self,
+        tenant: &Tenant,
+        rules: PreviewRules,
+        generation: i64,
+        deprovisions_held: bool,
+    ) -> Result<Vec<(String, u64)>> {
+        let rows = sqlx::query(
+            "SELECT plan, COUNT(*) AS n FROM (
+               SELECT CASE
+                 WHEN action IN ('create', 'update', 'unchanged') AND user_plan IS NOT NULL
+                      AND synced <> 0 THEN user_plan
+                 WHEN action = 'error' OR (action = 'deprovision' AND $4 <> 0) THEN account_plan
+               END AS plan
+               FROM preview_rows WHERE tenant_id = $1 AND rules = $2 AND generation = $3) x
+             WHERE plan IS NOT NULL GROUP BY plan ORDER BY plan",
+        )
+        .bind(tenant.id)
+        .bind(rules.name())
+        .bind(generation)
+        .bind(i64::from(deprovisions_held))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.get("plan")?, row.get::<i64>("n")? as u64)))
+            .collect()
+    }
+}
+
+fn scope(sql: &mut SqlBuilder, rules: PreviewRules, generation: i64) {
+    let rules = sql.bind(Bind::Text(rules.name().to_owned()));
+    let generation = sql.bind(Bind::Int(generation));
+    sql.push(&format!(
+        "tenant_id = $1 AND rules = {rules} AND generation = {generation}"
+    ));
+}
+
+fn filter_sql(sql: &mut SqlBuilder, filter: &PreviewFilter) {
+    let (stored, key) = filter.column.sql();
+    let fold = |v: &str| {
+        if filter.column.folded() {
+            fold_case(v)
+        } else {
+            v.to_owned()
+        }
+    };
+    let like = |sql: &mut SqlBuilder, negate: bool, pattern: String| {
+        let p = sql.bind(Bind::Text(pattern));
+        let not = if negate { "NOT " } else { "" };
+        sql.push(&format!("{key} {not}LIKE {p} ESCAPE '\\'"));
+    };
+    match &filter.op {
+        PreviewOp::Equals(v) => {
+            let p = sql.bind(Bind::Text(fold(v)));
+            sql.push(&format!("{key} = {p}"));
+        }
+        PreviewOp::NotEquals(v) => {
+            let p = sql.bind(Bind::Text(fold(v)));
+            sql.push(&format!("{key} <> {p}"));
+        }
+        PreviewOp::Contains(v) => like(sql, false, format!("%{}%", like_escaped(&fold(v)))),
+        PreviewOp::NotContains(v) => like(sql, true, format!("%{}%", like_escaped(&fold(v)))),
+        PreviewOp::StartsWith(v) => like(sql, false, format!("{}%", like_escaped(&fold(v)))),
+        PreviewOp::EndsWith(v) => like(sql, false, format!("%{}", like_escaped(&fold(v)))),
+        PreviewOp::Null => sql.push(&format!("{stored} IS NULL")),
+        PreviewOp::NotNull => sql.push(&format!("{stored} IS NOT NULL")),
+        PreviewOp::Empty => sql.push(&format!("{key} = ''")),
+        PreviewOp::NotEmpty => sql.push(&format!("{key} <> ''")),
+        PreviewOp::OneOf(values) if values.is_empty() => sql.push("1 = 0"),
+        PreviewOp::OneOf(values) => {
+            let params: Vec<String> = values
+                .iter()
+                .map(|v| sql.bind(Bind::Text(fold(v))))
+                .collect();
+            sql.push(&format!("{key} IN ({})", params.join(", ")));
+        }
+        PreviewOp::Changed => match filter.column.field() {
+            Some(field) => {
+                let p = sql.bind(Bind::Text(format!("%,{field},%")));
+                sql.push(&format!("changed LIKE {p}"));
+            }
+            // Columns without a field of their own: changed when anything is.
+            None => sql.push("changed <> ''"),
+        },
+    }
+}
+
+/// Rows strictly after (or, going back, before) the cursor in the sort's order.
+fn keyset_sql(
+    sql: &mut SqlBuilder,
+    sort: &[PreviewSort],
+    keys: &[String],
+    id: &str,
+    backwards: bool,
+) {
+    // (k1 > a) OR (k1 = a AND ((k2 > b) OR (k2 = b AND id > c))), each comparison
+    // turned round for a descending key (and all of them for a page back).
+    let mut open = 0;
+    for (sort, key) in sort.iter().zip(keys) {
+        let column = sort.column.sql().1;
+        let p = sql.bind(Bind::Text(key.clone()));
+        let op = if sort.descending != backwards {
+            "<"
+        } else {
+            ">"
+        };
+        sql.push(&format!("({column} {op} {p} OR ({column} = {p} AND "));
+        open += 1;
+    }
+    let p = sql.bind(Bind::Text(id.to_owned()));
+    sql.push(&format!(
+        "user_id {} {p}",
+        if backwards { "<" } else { ">" }
+    ));
+    for _ in 0..open {
+        sql.push("))");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_values_mean_themselves() {
+        assert_eq!(like_escaped("50%_a\\b"), "50\\%\\_a\\\\b");
+        assert_eq!(changed_text(&[]), "");
+        assert_eq!(
+            changed_text(&["role".into(), "user_plan".into()]),
+            ",role,user_plan,"
+        );
+    }
+}
