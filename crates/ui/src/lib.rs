@@ -10,6 +10,7 @@ mod logs_page;
 mod oidc;
 mod overview_page;
 mod pages;
+mod preview_page;
 mod rule_editor_page;
 mod rules_page;
 mod runs_page;
@@ -120,6 +121,12 @@ pub fn router(
             post(rule_editor_page::duplicate),
         )
         .route("/t/{tenant}/rules/delete", post(rule_editor_page::delete))
+        .route("/t/{tenant}/preview", get(preview_page::show))
+        .route("/t/{tenant}/preview/export", get(preview_page::export))
+        .route(
+            "/t/{tenant}/preview/recompute",
+            post(preview_page::recompute),
+        )
         .route("/t/{tenant}/runs", get(runs_page::list))
         .route("/t/{tenant}/runs/start", post(runs_page::start))
         .route("/t/{tenant}/runs/{id}", get(runs_page::show))

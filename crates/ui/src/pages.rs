@@ -72,6 +72,7 @@ const NAV: &[(&str, &str)] = &[
     ("overview", "Overview"),
     ("users", "Users"),
     ("rules", "Rules"),
+    ("preview", "Preview"),
     ("runs", "Runs"),
     ("settings", "Settings"),
     ("connection", "Connection"),
