@@ -177,6 +177,36 @@ impl Stage {
         assert_eq!(created.status(), 201);
     }
 
+    /// Entra's disable (PATCH active false) for `user{n:03}` in `users`.
+    async fn deactivate(&self, users: std::ops::Range<usize>) {
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        for n in users {
+            let found: serde_json::Value = http
+                .get(self.url(&format!(
+                    "/scim/v2/acme/Users?filter=userName%20eq%20%22user{n:03}@acme.example%22"
+                )))
+                .bearer_auth(&self.scim_token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let id = found["Resources"][0]["id"].as_str().unwrap().to_owned();
+            let patched = http
+                .patch(self.url(&format!("/scim/v2/acme/Users/{id}")))
+                .bearer_auth(&self.scim_token)
+                .json(&json!({
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "Replace", "path": "active", "value": false}]
+                }))
+                .send()
+                .await
+                .unwrap();
+            assert!(patched.status().is_success());
+        }
+    }
+
     /// No serious or critical axe-core violation on the page shown now.
     async fn assert_accessible(&self, page: &str) {
         let violations = self.browser.accessibility_violations(&self.axe).await;
@@ -708,7 +738,8 @@ async fn an_administrator_writes_rules_in_the_editor(backend: DbBackend) {
 
 /// The Preview page in a real browser: filter by role with two operators, sort by a
 /// header, change the page size and the page, and export the filtered set as CSV,
-/// read back through the browser's own session.
+/// read back through the browser's own session. Then sync the company through the
+/// dialog and watch the run finish; approve a held run, and reject another.
 async fn an_administrator_previews_the_company(backend: DbBackend) {
     let Some(stage) = stage(backend).await else {
         return;
@@ -817,6 +848,84 @@ async fn an_administrator_previews_the_company(backend: DbBackend) {
         lines[1].contains("user059@acme.example"),
         "in the page's order: {csv}"
     );
+
+    // Sync company through the dialog (Cancel has the focus), and watch the run finish.
+    browser.button("Runs").await.click().await;
+    browser.button("Sync company…").await.click().await;
+    browser
+        .wait_for_text("Sync all users that match the published rules")
+        .await;
+    let dialog = browser.text().await;
+    assert!(dialog.contains("60 Create"), "{dialog}");
+    let focused = browser
+        .execute("return document.activeElement.id;", json!([]))
+        .await;
+    assert_eq!(focused, json!("confirm-cancel"), "Cancel has the focus");
+    stage.assert_accessible("sync company dialog").await;
+    browser.button("Sync 60 user(s) now").await.click().await;
+    browser.wait_for_url("/t/acme/runs/").await;
+    browser.wait_for_text("completed").await;
+    stage.assert_accessible("run").await;
+
+    // The guard holds a run that deprovisions 3 of 60: approved on the Approvals page.
+    let app = stage.app();
+    let tenant = stage
+        .store
+        .tenant(&TenantName::parse("acme").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut settings = app.settings(&tenant).await.unwrap();
+    settings.value.guard_percent = 2;
+    settings.value.guard_minimum = 1;
+    app.save_settings(
+        &tenant,
+        scimgate_app::Expect::Version(settings.version),
+        &settings.value,
+    )
+    .await
+    .unwrap();
+    stage.deactivate(0..3).await;
+    let first = app.sync_company(&tenant).await.unwrap();
+    assert_eq!(first.status.name(), "held");
+    let first = first.run_id;
+    browser.goto(&stage.url("/t/acme/overview")).await;
+    browser.find("a.pill.alert").await.click().await;
+    browser.wait_for_url("/t/acme/approvals").await;
+    browser
+        .wait_for_text(&format!("Run {first} · 3 deprovision(s) held"))
+        .await;
+    stage.assert_accessible("approvals").await;
+    browser
+        .find(&format!("#confirm-{first}"))
+        .await
+        .fill("approve")
+        .await;
+    browser
+        .button(&format!("Approve run {first}"))
+        .await
+        .click()
+        .await;
+    browser
+        .wait_for_text("Approved: the held deprovisions were applied.")
+        .await;
+    let active = app.accounts(&tenant, None, None).await.unwrap();
+    assert_eq!(active.iter().filter(|a| a.fields.active).count(), 57);
+    // Another, rejected.
+    stage.deactivate(3..6).await;
+    let second = app.sync_company(&tenant).await.unwrap();
+    assert_eq!(second.status.name(), "held");
+    browser.goto(&stage.url("/t/acme/approvals")).await;
+    browser
+        .button(&format!("Reject run {}", second.run_id))
+        .await
+        .click()
+        .await;
+    browser
+        .wait_for_text("Rejected: the held deprovisions were discarded.")
+        .await;
+    let active = app.accounts(&tenant, None, None).await.unwrap();
+    assert_eq!(active.iter().filter(|a| a.fields.active).count(), 57);
 }
 
 /// The accessibility check is not vacuous: a page with an unlabelled field and an image

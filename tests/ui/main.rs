@@ -2146,8 +2146,218 @@ async fn the_preview_page_filters_sorts_pages_and_exports(backend: DbBackend) {
     );
 }
 
+/// PATCHes `active` of staged users over SCIM (Entra's disable).
+async fn set_active(server: &TestServer, ids: &[String], active: bool) {
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    for id in ids {
+        let answer = http
+            .patch(server.url(&format!("/scim/v2/acme/Users/{id}")))
+            .bearer_auth(&server.token)
+            .json(&serde_json::json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "Replace", "path": "active", "value": active}]
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert!(answer.status().is_success(), "{}", answer.status());
+    }
+}
+
+async fn the_sync_dialog_licences_and_approvals(backend: DbBackend) {
+    let Some(server) = setup(backend, AdminRole::Operator).await else {
+        return;
+    };
+    let app = app_of(&server);
+    let tenant = server.tenant.clone();
+    let ids = stage(&server, &app, 12).await;
+    // Standard cut to 5 seats: of the 10 Standard users, 5 are held.
+    let catalog = include_str!("../../rules/catalog.yaml").replace(
+        "{ name: \"Standard\", seats: 500 }",
+        "{ name: \"Standard\", seats: 5 }",
+    );
+    let catalog = scimgate_core::Catalog::from_yaml(&catalog).unwrap();
+    app.replace_catalog(&tenant, scimgate_app::Expect::Any, catalog)
+        .await
+        .unwrap();
+    let mut browser = Browser::new(&server);
+    browser.sign_in("ops", PASSWORD).await;
+
+    let licences = browser.get("/t/acme/licences").await;
+    assert_eq!(licences.status, StatusCode::OK, "{}", licences.body);
+    let standard = licences.body.split("<td>Standard</td>").nth(1).unwrap();
+    let cells: Vec<&str> = standard
+        .split("</tr>")
+        .next()
+        .unwrap()
+        .split("<td>")
+        .skip(1)
+        .map(|c| c.split('<').next().unwrap())
+        .collect();
+    assert_eq!(
+        cells,
+        ["5", "0", "5", "", "5"],
+        "purchased, in use, after, left, held: {standard}"
+    );
+    assert!(licences.body.contains("5 more needed"), "{}", licences.body);
+    assert!(licences
+        .body
+        .contains("<strong>5 user(s)</strong> will be held"));
+
+    // The dialog says what the run would do; Cancel has the focus.
+    let dialog = browser.get("/t/acme/runs/confirm").await;
+    assert_eq!(dialog.status, StatusCode::OK, "{}", dialog.body);
+    for said in [
+        "<strong>7</strong> Create",
+        "<strong>5</strong> Errors",
+        "Welcome e-mails off",
+        "5 user(s) will be held: user plan &#34;Standard&#34; has no free seat (5 purchased, all in use)",
+        "autofocus id=\"confirm-cancel\"",
+        "Sync 7 user(s) now",
+    ] {
+        assert!(dialog.body.contains(said), "{said}: {}", dialog.body);
+    }
+    let csrf = browser.csrf("/t/acme/runs/confirm").await;
+    let started = browser.post("/t/acme/runs/start", &[("csrf", &csrf)]).await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while app.accounts(&tenant, None, None).await.unwrap().len() < 7 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never created the accounts"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let after = browser.get("/t/acme/licences").await;
+    assert!(
+        after.body.contains("<td>Standard</td><td>5</td><td>5</td>"),
+        "{}",
+        after.body
+    );
+
+    // The guard holds a run that deprovisions 3 of 7: it waits on the Approvals page.
+    let mut settings = app.settings(&tenant).await.unwrap();
+    settings.value.guard_percent = 10;
+    settings.value.guard_minimum = 1;
+    app.save_settings(
+        &tenant,
+        scimgate_app::Expect::Version(settings.version),
+        &settings.value,
+    )
+    .await
+    .unwrap();
+    let synced: Vec<String> = app
+        .accounts(&tenant, None, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|a| a.staged_user_id)
+        .collect();
+    set_active(&server, &synced[..3], false).await;
+    let held = app.sync_company(&tenant).await.unwrap();
+    assert_eq!(held.status.name(), "held");
+    let approvals = browser.get("/t/acme/approvals").await;
+    assert_eq!(approvals.status, StatusCode::OK);
+    assert!(
+        approvals
+            .body
+            .contains(&format!("Run {} · 3 deprovision(s) held", held.run_id)),
+        "{}",
+        approvals.body
+    );
+    assert_eq!(
+        approvals
+            .body
+            .matches("Why<span class=\"skip\"> for")
+            .count(),
+        3
+    );
+    let one = app.accounts(&tenant, None, None).await.unwrap();
+    let first = one
+        .iter()
+        .find(|a| a.staged_user_id.as_deref() == Some(synced[0].as_str()))
+        .unwrap();
+    let narrowed = browser
+        .get(&format!("/t/acme/approvals?q={}", first.fields.username))
+        .await;
+    assert_eq!(
+        narrowed
+            .body
+            .matches("Why<span class=\"skip\"> for")
+            .count(),
+        1,
+        "{}",
+        narrowed.body
+    );
+    let csv = browser
+        .get(&format!("/t/acme/runs/{}/export?outcome=held", held.run_id))
+        .await;
+    assert_eq!(csv.body.lines().count(), 4, "{}", csv.body);
+    // Approving needs the typed word; then back to the Approvals page.
+    let run = format!("/t/acme/runs/{}", held.run_id);
+    let untyped = browser
+        .post(
+            &format!("{run}/approve"),
+            &[("csrf", &csrf), ("confirm", "ok"), ("back", "approvals")],
+        )
+        .await;
+    assert_eq!(untyped.status, StatusCode::BAD_REQUEST);
+    let approved = browser
+        .post(
+            &format!("{run}/approve"),
+            &[
+                ("csrf", &csrf),
+                ("confirm", "approve"),
+                ("back", "approvals"),
+            ],
+        )
+        .await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.body);
+    assert_eq!(
+        approved.location.as_deref(),
+        Some("/t/acme/approvals?done=approved")
+    );
+    let active = app.accounts(&tenant, None, None).await.unwrap();
+    assert_eq!(
+        active.iter().filter(|a| a.fields.active).count(),
+        4,
+        "three deprovisioned"
+    );
+
+    // Another held run, rejected.
+    set_active(&server, &synced[3..6], false).await;
+    let held = app.sync_company(&tenant).await.unwrap();
+    assert_eq!(held.status.name(), "held");
+    let rejected = browser
+        .post(
+            &format!("/t/acme/runs/{}/reject", held.run_id),
+            &[("csrf", &csrf), ("back", "approvals")],
+        )
+        .await;
+    assert_eq!(
+        rejected.location.as_deref(),
+        Some("/t/acme/approvals?done=rejected")
+    );
+    let empty = browser.get("/t/acme/approvals?done=rejected").await;
+    assert!(empty.body.contains("No run is waiting for an approval."));
+    assert!(empty
+        .body
+        .contains("Rejected: the held deprovisions were discarded."));
+    // Rejected: the three keep their accounts (the run created others the freed seats allow).
+    let accounts = app.accounts(&tenant, None, None).await.unwrap();
+    for id in &synced[3..6] {
+        let account = accounts
+            .iter()
+            .find(|a| a.staged_user_id.as_deref() == Some(id.as_str()))
+            .unwrap();
+        assert!(account.fields.active, "nothing more deprovisioned");
+    }
+    let _ = ids;
+}
+
 on_both_backends!(
     a_server_error_page_names_the_request_id,
+    the_sync_dialog_licences_and_approvals,
     the_preview_page_filters_sorts_pages_and_exports,
     the_ui_can_be_turned_off,
     identity_provider_sign_in_refusals,

@@ -6,8 +6,13 @@
 //! HTTP application (`build_app`) on 127.0.0.1, signed in with a real session; requests
 //! go one at a time, so each time is one page's own cost.
 //!
-//! `ui-bench --database-url URL [--users 100000] [--requests 300]`. Seeding is skipped when
-//! the tenant already holds the users, so a second run measures at once.
+//! The Preview page too (the stored preview with a filter and a sort, a later page), and
+//! the stored preview's refresh: computed whole, and brought up to date after one SCIM
+//! change (a PATCH of one user's department over real SCIM HTTP).
+//!
+//! `ui-bench --database-url URL [--users 100000] [--requests 300] [--only preview]`.
+//! Seeding is skipped when the tenant already holds the users, so a second run measures
+//! at once.
 
 use anyhow::{bail, Context};
 use clap::Parser;
@@ -39,6 +44,12 @@ struct Args {
     /// gets an account (100,000 accounts instead of the 705 the seats allow).
     #[arg(long)]
     unlimited_seats: bool,
+    /// `preview`: only the Preview page and the stored preview's refresh.
+    #[arg(long)]
+    only: Option<String>,
+    /// Refreshes timed per kind (whole: at most 5; after one change).
+    #[arg(long, default_value_t = 20)]
+    refreshes: usize,
 }
 
 fn external_id(i: u64) -> String {
@@ -96,6 +107,106 @@ fn group(g: u64) -> IndexedDoc {
         active: None,
         emails: vec![],
     }
+}
+
+/// `requests` pages of one kind, one at a time, after 5 not counted (connection set-up,
+/// cold caches).
+async fn time_pages(
+    http: &reqwest::Client,
+    base: &str,
+    cookie: &str,
+    picks: &mut Picks,
+    mut path: PathMaker,
+    requests: usize,
+) -> anyhow::Result<Timings> {
+    let mut timings = Timings(Vec::with_capacity(requests));
+    for n in 0..requests + 5 {
+        let url = format!("{base}{}", path(picks));
+        let started = Instant::now();
+        let answer = http.get(&url).header("cookie", cookie).send().await?;
+        let status = answer.status();
+        let body = answer.text().await?;
+        let took = started.elapsed();
+        if status != 200 || !body.contains("</html>") {
+            bail!("{url}: {status}\n{body}");
+        }
+        if n >= 5 {
+            timings.0.push(took);
+        }
+    }
+    Ok(timings)
+}
+
+/// The stored preview computed whole (at most 5 times); then `n` times one user's
+/// department changed over SCIM and the preview brought up to date.
+async fn stored_preview_refresh(
+    app: &App,
+    tenant: &scimgate_core::Tenant,
+    base: &str,
+    ids: &[String],
+    n: usize,
+) -> anyhow::Result<()> {
+    use scimgate_app::PreviewRules::Published;
+    let mut whole = Timings(Vec::new());
+    for _ in 0..n.min(5) {
+        let started = Instant::now();
+        app.recompute_preview(tenant, Published).await?;
+        whole.0.push(started.elapsed());
+    }
+    println!("{}", whole.line("stored preview, computed whole"));
+    // What of that is planning (the rules for every user, in memory, nothing written).
+    let mut plan = Timings(Vec::new());
+    for _ in 0..n.min(3) {
+        let started = Instant::now();
+        app.preview(tenant, None).await?;
+        plan.0.push(started.elapsed());
+    }
+    println!("{}", plan.line("of which the plan alone (in memory)"));
+    let token = app
+        .store()
+        .create_token_of(
+            scimgate_store::TokenKind::Scim,
+            tenant,
+            "bench",
+            SystemClock.now(),
+        )
+        .await?
+        .secret;
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let mut one = Timings(Vec::new());
+    let mut scim = Timings(Vec::new());
+    for k in 0..n {
+        let id = &ids[k % ids.len()];
+        let department = ["Finance", "Sales", "Marketing"][k % 3];
+        let started = Instant::now();
+        let answer = http
+            .patch(format!("{base}/scim/v2/{TENANT}/Users/{id}"))
+            .bearer_auth(&token)
+            .json(&json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "Replace",
+                    "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+                    "value": department}]
+            }))
+            .send()
+            .await?;
+        if !answer.status().is_success() {
+            bail!("PATCH {id}: {}", answer.status());
+        }
+        scim.0.push(started.elapsed());
+        let started = Instant::now();
+        let preview = app
+            .current_preview(tenant, Published)
+            .await?
+            .context("no preview")?;
+        one.0.push(started.elapsed());
+        if preview.stale {
+            bail!("the preview is still stale after its refresh");
+        }
+    }
+    println!("{}", scim.line("SCIM PATCH of one user"));
+    println!("{}", one.line("stored preview, after one change"));
+    Ok(())
 }
 
 /// 100,000 users through the store's write path (many in flight, so group commit packs
@@ -192,6 +303,14 @@ impl Picks {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // The stored preview logs how long each step of a computation took.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,scimgate_scheduler=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let store = Store::open(&args.database_url).await?;
     let clock: scimgate_core::clock::SharedClock = Arc::new(SystemClock);
     let app = App::builtin(
@@ -290,6 +409,52 @@ async fn main() -> anyhow::Result<()> {
 
     let mut picks = Picks(0x2545_f491_4f6c_dd1d);
     let users = args.users;
+    println!(
+        "ui-bench: {} on {}, {users} staged users, {} requests per kind, one at a time",
+        store.backend().name(),
+        TENANT,
+        args.requests
+    );
+    stored_preview_refresh(&app, &tenant, &base, &ids, args.refreshes).await?;
+    let preview_kinds: Vec<(&str, PathMaker)> = vec![
+        (
+            "Preview, first page",
+            Box::new(|_| format!("/t/{TENANT}/preview")),
+        ),
+        (
+            "Preview, role filter + plan sort",
+            Box::new(|p| {
+                let role = ["User", "Sales+user", "Sales+manager"][p.below(3) as usize];
+                format!("/t/{TENANT}/preview?op_role=equals&v_role={role}&sort=-user_plan")
+            }),
+        ),
+        (
+            "Preview, name contains + role sort",
+            Box::new(move |p| {
+                format!(
+                    "/t/{TENANT}/preview?op_username=contains&v_username=user{:04}&sort=role&then=-username",
+                    p.below(users / 100)
+                )
+            }),
+        ),
+        (
+            "Preview, two filters, 200 a page",
+            Box::new(|p| {
+                format!(
+                    "/t/{TENANT}/preview?op_user_plan=not_equals&v_user_plan=Standard&op_name=ends_with&v_name={}&size=200&sort=name",
+                    p.below(10)
+                )
+            }),
+        ),
+    ];
+    for (kind, path) in preview_kinds {
+        let timings = time_pages(&http, &base, &cookie, &mut picks, path, args.requests).await?;
+        println!("{}", timings.line(kind));
+    }
+    if args.only.as_deref() == Some("preview") {
+        store.close().await;
+        return Ok(());
+    }
     let kinds: [(&str, PathMaker); 4] = [
         (
             "Users, search by userName part",
@@ -316,29 +481,8 @@ async fn main() -> anyhow::Result<()> {
             }),
         ),
     ];
-    println!(
-        "ui-bench: {} on {}, {users} staged users, {} requests per kind, one at a time",
-        store.backend().name(),
-        TENANT,
-        args.requests
-    );
-    for (kind, mut path) in kinds {
-        // A few requests first, so connection set-up and cold caches are not counted.
-        let mut timings = Timings(Vec::with_capacity(args.requests));
-        for n in 0..args.requests + 5 {
-            let url = format!("{base}{}", path(&mut picks));
-            let started = Instant::now();
-            let answer = http.get(&url).header("cookie", &cookie).send().await?;
-            let status = answer.status();
-            let body = answer.text().await?;
-            let took = started.elapsed();
-            if status != 200 || !body.contains("</html>") {
-                bail!("{url}: {status}\n{body}");
-            }
-            if n >= 5 {
-                timings.0.push(took);
-            }
-        }
+    for (kind, path) in kinds {
+        let timings = time_pages(&http, &base, &cookie, &mut picks, path, args.requests).await?;
         println!("{}", timings.line(kind));
     }
     store.close().await;

@@ -34,6 +34,53 @@ pub struct PreviewPage {
     pub previous: Option<String>,
 }
 
+/// What a company sync would do now, as the Sync company dialog says it.
+#[derive(Debug, Clone)]
+pub struct SyncForecast {
+    pub preview: StoredPreview,
+    /// Welcome e-mails the run would queue; `None` when welcome e-mails are off.
+    pub welcome: Option<u64>,
+    /// Users refused for lack of seats, by reason (it names the plan and its seats).
+    pub seat_refusals: Vec<(String, u64)>,
+    /// Users in error for another reason, by reason.
+    pub errors: Vec<(String, u64)>,
+}
+
+/// One user plan on the Licences page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Licence {
+    pub user_plan: String,
+    /// `None`: the catalogue sets no limit.
+    pub purchased: Option<u64>,
+    /// Active accounts on the plan now.
+    pub in_use: u64,
+    /// Once the next company sync is applied (the stored preview).
+    pub after_sync: u64,
+    /// Users the next sync refuses for lack of this plan's seats.
+    pub held: u64,
+}
+
+/// A preview's totals as the counts of its rows.
+fn counts_of(totals: &scimgate_scheduler::Totals) -> PreviewCounts {
+    let by_action: Vec<(String, u64)> = [
+        ("create", totals.create),
+        ("deprovision", totals.deprovision),
+        ("error", totals.error),
+        ("unchanged", totals.unchanged),
+        ("update", totals.update),
+    ]
+    .into_iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(a, n)| (a.to_owned(), n))
+    .collect();
+    PreviewCounts {
+        total: by_action.iter().map(|(_, n)| n).sum(),
+        synced: totals.users_synced,
+        staged: totals.users_received,
+        by_action,
+    }
+}
+
 /// Why `preview` has no rows, as the error a front end shows: nothing published yet
 /// (404), or rules that do not compile against the catalogue (400).
 pub fn problem(preview: &StoredPreview) -> Option<crate::AppError> {
@@ -130,9 +177,20 @@ impl App {
             limit: limit + 1,
             offset,
         };
-        let mut rows = (self.store)
-            .preview_page(tenant, rules, generation, &stored_query)
-            .await?;
+        // The page and the count each read the matching rows: side by side, on two
+        // connections, the page waits for the slower of them rather than for both.
+        let page = (self.store).preview_page(tenant, rules, generation, &stored_query);
+        let count = async {
+            // Without filters the whole preview matches: its totals say how much.
+            if query.filters.is_empty() {
+                Ok(counts_of(&preview.summary.totals))
+            } else {
+                (self.store)
+                    .preview_counts(tenant, rules, generation, &query.filters)
+                    .await
+            }
+        };
+        let (mut rows, matching) = futures_util::future::try_join(page, count).await?;
         let more = rows.len() as i64 > limit;
         if more {
             if backwards {
@@ -146,9 +204,6 @@ impl App {
             PageAt::After(_) => (more, true),
             PageAt::Before(_) => (true, more),
         };
-        let matching = (self.store)
-            .preview_counts(tenant, rules, generation, &query.filters)
-            .await?;
         Ok(PreviewPage {
             next: (has_next && !rows.is_empty())
                 .then(|| rows.last().map(|r| cursor_of(&query.sort, r)))
@@ -160,6 +215,97 @@ impl App {
             rows,
             matching,
         })
+    }
+
+    /// What a company sync with the published rules would do now: the stored
+    /// preview's counts, welcome e-mails, seats short and whether the guard holds it.
+    pub async fn sync_forecast(&self, tenant: &Tenant) -> Result<SyncForecast> {
+        let rules = PreviewRules::Published;
+        let preview = (self.stored_preview(tenant, rules).await?)
+            .ok_or_else(|| crate::AppError::NotFound("nothing is published yet".into()))?;
+        if let Some(problem) = problem(&preview) {
+            return Err(problem);
+        }
+        let generation = preview.state.generation;
+        let settings = self.store.sync_settings(tenant).await?;
+        let welcome = if settings.welcome_email {
+            Some(self.welcome_count(tenant, generation).await?)
+        } else {
+            None
+        };
+        let (seat_refusals, errors) = (self.store)
+            .preview_reasons(tenant, rules, generation, "error")
+            .await?
+            .into_iter()
+            .partition(|(reason, _)| scimgate_scheduler::plan::is_seat_refusal(reason));
+        Ok(SyncForecast {
+            preview,
+            welcome,
+            seat_refusals,
+            errors,
+        })
+    }
+
+    /// Per user plan: seats purchased, in use now, in use after the next company sync,
+    /// and users held for lack of seats; with the stored preview it was counted from.
+    pub async fn licences(&self, tenant: &Tenant) -> Result<(Vec<Licence>, StoredPreview)> {
+        let rules = PreviewRules::Published;
+        let preview = (self.stored_preview(tenant, rules).await?)
+            .ok_or_else(|| crate::AppError::NotFound("nothing is published yet".into()))?;
+        let in_use: std::collections::HashMap<String, u64> = (self.syncer.crm())
+            .seats_in_use(tenant)
+            .await?
+            .into_iter()
+            .collect();
+        let refusals = (self.store)
+            .preview_reasons(tenant, rules, preview.state.generation, "error")
+            .await?;
+        let mut licences: Vec<Licence> = preview
+            .summary
+            .seats
+            .iter()
+            .map(|seat| {
+                // The planner's reason names the plan as `user plan "X" has no free seat`.
+                let named = format!("user plan {:?} ", seat.user_plan);
+                Licence {
+                    user_plan: seat.user_plan.clone(),
+                    purchased: seat.purchased,
+                    in_use: in_use.get(&seat.user_plan).copied().unwrap_or(0),
+                    after_sync: seat.used,
+                    held: refusals
+                        .iter()
+                        .filter(|(r, _)| r.starts_with(&named))
+                        .filter(|(r, _)| scimgate_scheduler::plan::is_seat_refusal(r))
+                        .map(|(_, n)| n)
+                        .sum(),
+                }
+            })
+            .collect();
+        // Plans accounts hold that the preview does not list (no rules yet).
+        for (plan, used) in in_use {
+            if !licences.iter().any(|l| l.user_plan == plan) {
+                licences.push(Licence {
+                    user_plan: plan,
+                    purchased: None,
+                    in_use: used,
+                    after_sync: used,
+                    held: 0,
+                });
+            }
+        }
+        Ok((licences, preview))
+    }
+
+    /// Creates with an e-mail address in a stored preview: each gets a welcome e-mail.
+    pub(crate) async fn welcome_count(&self, tenant: &Tenant, generation: i64) -> Result<u64> {
+        let filters = [
+            crate::preview::parse_filter("action:equals:create")?,
+            crate::preview::parse_filter("email:not_empty")?,
+        ];
+        let counts = (self.store)
+            .preview_counts(tenant, PreviewRules::Published, generation, &filters)
+            .await?;
+        Ok(counts.total)
     }
 
     /// Every row of `preview` under `query`, `chunk` at a time after `after` (a CSV

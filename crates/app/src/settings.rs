@@ -61,15 +61,14 @@ impl App {
     /// How many accounts the next company sync would create with an e-mail address: with
     /// welcome e-mails on, each of them gets one. (A run that stopped before queuing its
     /// welcomes leaves a few more owed; the next run sends those too, and they are not
-    /// counted here.) This plans the whole company, so the page asks for it on its own.
+    /// counted here.) Counted in the stored preview of the published rules.
     pub async fn welcome_forecast(&self, tenant: &Tenant) -> Result<u64> {
-        let plan = self.preview(tenant, None).await?;
-        let welcomed = plan.items.iter().filter(|item| {
-            item.action == scimgate_scheduler::Action::Create
-                && item.target.as_ref().is_some_and(|fields| {
-                    fields.active && fields.email.as_deref().is_some_and(|e| !e.is_empty())
-                })
-        });
-        Ok(welcomed.count() as u64)
+        let rules = scimgate_store::PreviewRules::Published;
+        let preview = (self.stored_preview(tenant, rules).await?)
+            .ok_or_else(|| AppError::NotFound("nothing is published yet".into()))?;
+        if let Some(problem) = crate::preview_page::problem(&preview) {
+            return Err(problem);
+        }
+        self.welcome_count(tenant, preview.state.generation).await
     }
 }

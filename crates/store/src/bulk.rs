@@ -6,7 +6,7 @@
 //! transaction: a consistent snapshot, beside the writer (WAL).
 
 use crate::{Backend, Result, Store, StoreError};
-use rusqlite::{Connection, OpenFlags, Transaction};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use sqlx::AnyConnection;
 use std::future::Future;
 use std::pin::Pin;
@@ -29,6 +29,34 @@ impl Store {
         &self,
         read: impl FnOnce(&Transaction<'_>) -> Result<T>,
     ) -> Option<Result<T>> {
+        self.sqlite_direct(
+            OpenFlags::SQLITE_OPEN_READ_ONLY,
+            TransactionBehavior::Deferred,
+            read,
+        )
+    }
+
+    /// Runs `write` in an IMMEDIATE write transaction on a direct SQLite connection (it
+    /// waits its turn behind the writer task, up to the busy timeout): bulk inserts bind
+    /// values natively instead of one by one through sqlx. `None` as for
+    /// [`Store::sqlite_bulk_read`].
+    pub fn sqlite_bulk_write<T>(
+        &self,
+        write: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Option<Result<T>> {
+        self.sqlite_direct(
+            OpenFlags::SQLITE_OPEN_READ_WRITE,
+            TransactionBehavior::Immediate,
+            write,
+        )
+    }
+
+    fn sqlite_direct<T>(
+        &self,
+        access: OpenFlags,
+        behavior: TransactionBehavior,
+        work: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Option<Result<T>> {
         if self.backend != Backend::Sqlite {
             return None;
         }
@@ -37,16 +65,14 @@ impl Store {
             return None;
         }
         Some(tokio::task::block_in_place(|| {
-            let mut conn = Connection::open_with_flags(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )?;
+            let mut conn =
+                Connection::open_with_flags(path, access | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
             conn.busy_timeout(std::time::Duration::from_secs(15))?;
             // No mmap: a scan reads the whole file once, and mapped pages would count as
             // this process's resident memory for no gain.
             conn.pragma_update(None, "mmap_size", 0_i64)?;
-            let tx = conn.transaction()?;
-            let out = read(&tx)?;
+            let tx = conn.transaction_with_behavior(behavior)?;
+            let out = work(&tx)?;
             tx.commit()?;
             Ok(out)
         }))

@@ -277,10 +277,6 @@ const ROW_COLUMNS: &str = "user_id, staged, action, synced, name, username, emai
     user_plan, owner_company, primary_group, secondary_groups, role, confidential, changed,
     reason, account_plan";
 
-/// Rows per INSERT statement: 30 values each stays far below both databases' limits on
-/// bound parameters.
-const INSERT_BATCH: usize = 200;
-
 fn row_from(row: &impl Columns) -> Result<PreviewRow> {
     let changed: String = row.get("changed")?;
     let groups: Option<String> = row.get("secondary_groups")?;
@@ -315,6 +311,80 @@ fn row_from(row: &impl Columns) -> Result<PreviewRow> {
     })
 }
 
+/// What a row stores, in the order of [`INSERT_COLUMNS`] after the tenant, rule set and
+/// generation: the values, then their case-folded copies.
+fn row_values(row: &PreviewRow) -> [Option<String>; 27] {
+    let groups = row.secondary_groups.as_ref().map(|g| g.join(", "));
+    let folded = |v: &Option<String>| Some(v.as_deref().map(fold_case).unwrap_or_default());
+    [
+        Some(row.user_id.clone()),
+        Some(i64::from(row.staged).to_string()),
+        Some(row.action.clone()),
+        Some(i64::from(row.synced).to_string()),
+        row.name.clone(),
+        Some(row.username.clone()),
+        row.email.clone(),
+        row.external_id.clone(),
+        row.user_plan.clone(),
+        row.owner_company.clone(),
+        row.primary_group.clone(),
+        groups.clone(),
+        row.role.clone(),
+        row.confidential.map(|c| c.to_string()),
+        Some(changed_text(&row.changed)),
+        row.reason.clone(),
+        row.account_plan.clone(),
+        folded(&row.name),
+        Some(fold_case(&row.username)),
+        folded(&row.email),
+        folded(&row.external_id),
+        folded(&row.user_plan),
+        folded(&row.owner_company),
+        folded(&row.primary_group),
+        folded(&groups),
+        folded(&row.role),
+        folded(&row.reason),
+    ]
+}
+
+const INSERT_COLUMNS: &str = "tenant_id, rules, generation, user_id, staged, action,
+    synced, name, username, email, external_id, user_plan, owner_company,
+    primary_group, secondary_groups, role, confidential, changed, reason,
+    account_plan, name_k, username_k, email_k, external_id_k, user_plan_k,
+    owner_company_k, primary_group_k, secondary_groups_k, role_k, reason_k";
+
+/// [`insert_rows`] on a direct SQLite connection: one prepared statement, values bound
+/// natively (staged and synced as integers).
+fn insert_rows_sqlite(
+    tx: &rusqlite::Transaction<'_>,
+    tenant_id: i64,
+    rules: PreviewRules,
+    generation: i64,
+    rows: &[PreviewRow],
+) -> Result<()> {
+    let params: Vec<String> = (1..=30).map(|n| format!("?{n}")).collect();
+    let mut insert = tx.prepare_cached(&format!(
+        "INSERT INTO preview_rows ({INSERT_COLUMNS}) VALUES ({})",
+        params.join(", ")
+    ))?;
+    let rules = rules.name();
+    for row in rows {
+        let values = row_values(row);
+        let mut bound: Vec<&dyn rusqlite::ToSql> = vec![&tenant_id, &rules, &generation];
+        let staged = i64::from(row.staged);
+        let synced = i64::from(row.synced);
+        for (n, value) in values.iter().enumerate() {
+            match n {
+                1 => bound.push(&staged),
+                3 => bound.push(&synced),
+                _ => bound.push(value),
+            }
+        }
+        insert.execute(rusqlite::params_from_iter(bound))?;
+    }
+    Ok(())
+}
+
 async fn insert_rows(
     conn: &mut AnyConnection,
     tenant_id: i64,
@@ -322,63 +392,41 @@ async fn insert_rows(
     generation: i64,
     rows: &[PreviewRow],
 ) -> Result<()> {
-    for batch in rows.chunks(INSERT_BATCH) {
-        let mut sql = String::from(
-            "INSERT INTO preview_rows (tenant_id, rules, generation, user_id, staged, action,
-             synced, name, username, email, external_id, user_plan, owner_company,
-             primary_group, secondary_groups, role, confidential, changed, reason,
-             account_plan, name_k, username_k, email_k, external_id_k, user_plan_k,
-             owner_company_k, primary_group_k, secondary_groups_k, role_k, reason_k) VALUES ",
-        );
-        const PER_ROW: usize = 30;
-        for n in 0..batch.len() {
-            sql.push_str(if n == 0 { "(" } else { ", (" });
-            for c in 0..PER_ROW {
-                if c > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!("${}", n * PER_ROW + c + 1));
-            }
-            sql.push(')');
-        }
-        let mut query = sqlx::query(&sql);
-        for row in batch {
-            let groups = row.secondary_groups.as_ref().map(|g| g.join(", "));
-            let folded = |v: &Option<String>| v.as_deref().map(fold_case).unwrap_or_default();
-            query = query
-                .bind(tenant_id)
-                .bind(rules.name())
-                .bind(generation)
-                .bind(row.user_id.clone())
-                .bind(i64::from(row.staged))
-                .bind(row.action.clone())
-                .bind(i64::from(row.synced))
-                .bind(row.name.clone())
-                .bind(row.username.clone())
-                .bind(row.email.clone())
-                .bind(row.external_id.clone())
-                .bind(row.user_plan.clone())
-                .bind(row.owner_company.clone())
-                .bind(row.primary_group.clone())
-                .bind(groups.clone())
-                .bind(row.role.clone())
-                .bind(row.confidential.map(|c| c.to_string()))
-                .bind(changed_text(&row.changed))
-                .bind(row.reason.clone())
-                .bind(row.account_plan.clone())
-                .bind(folded(&row.name))
-                .bind(fold_case(&row.username))
-                .bind(folded(&row.email))
-                .bind(folded(&row.external_id))
-                .bind(folded(&row.user_plan))
-                .bind(folded(&row.owner_company))
-                .bind(folded(&row.primary_group))
-                .bind(folded(&groups))
-                .bind(folded(&row.role))
-                .bind(folded(&row.reason));
-        }
-        query.execute(&mut *conn).await?;
+    if rows.is_empty() {
+        return Ok(());
     }
+    // The rows go as one JSON array bound once and unpacked by the database: binding
+    // 27 values a row one by one costs more than the database's own work, and a whole
+    // preview is millions of values. jsonb on PostgreSQL: each row is parsed once, not
+    // once per `->>`.
+    let source = match conn.backend_name() {
+        "PostgreSQL" => "jsonb_array_elements($4::jsonb) AS r(value)",
+        _ => "json_each($4) AS r",
+    };
+    let values: Vec<String> = (0..27)
+        .map(|n| {
+            if n == 1 || n == 3 {
+                format!("CAST(r.value->>{n} AS BIGINT)")
+            } else {
+                format!("r.value->>{n}")
+            }
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO preview_rows ({INSERT_COLUMNS}) SELECT $1, $2, $3, {} FROM {source}",
+        values.join(", ")
+    );
+    let json: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|row| serde_json::Value::from(row_values(row).to_vec()))
+        .collect();
+    sqlx::query(&sql)
+        .bind(tenant_id)
+        .bind(rules.name())
+        .bind(generation)
+        .bind(serde_json::Value::Array(json).to_string())
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -527,15 +575,20 @@ impl Store {
         rows: Vec<PreviewRow>,
     ) -> Result<()> {
         let tenant_id = tenant.id;
+        if let Some(done) =
+            self.sqlite_bulk_write(|tx| insert_rows_sqlite(tx, tenant_id, rules, generation, &rows))
+        {
+            return done;
+        }
         self.write_conn(move |conn| {
             Box::pin(async move { insert_rows(conn, tenant_id, rules, generation, &rows).await })
         })
         .await
     }
 
-    /// Makes `state.generation` the preview, unless a newer one is already; then drops
-    /// the older generations' rows, a chunk per transaction. Returns whether it became
-    /// the preview.
+    /// Makes `state.generation` the preview, unless a newer one is already. Returns
+    /// whether it became the preview. The older generations' rows are left for
+    /// [`Store::drop_preview_rows_before`].
     pub async fn switch_preview(
         &self,
         tenant: &Tenant,
@@ -543,19 +596,16 @@ impl Store {
         state: PreviewState,
     ) -> Result<bool> {
         let tenant_id = tenant.id;
-        let generation = state.generation;
-        let switched = self
-            .write_conn(move |conn| {
-                Box::pin(async move { put_state(conn, tenant_id, rules, &state).await })
-            })
-            .await?;
-        self.drop_preview_rows_before(tenant, rules, generation)
-            .await?;
-        Ok(switched)
+        self.write_conn(move |conn| {
+            Box::pin(async move { put_state(conn, tenant_id, rules, &state).await })
+        })
+        .await
     }
 
     /// Deletes the rows of generations older than `generation` (left by earlier
-    /// refreshes, finished or not), a few thousand per transaction.
+    /// refreshes, finished or not). On SQLite a few thousand per transaction, so SCIM
+    /// writes wait little for the write lock; PostgreSQL locks only the rows it deletes,
+    /// and deletes them in one statement.
     pub async fn drop_preview_rows_before(
         &self,
         tenant: &Tenant,
@@ -563,21 +613,26 @@ impl Store {
         generation: i64,
     ) -> Result<()> {
         let tenant_id = tenant.id;
+        let sql = match self.backend {
+            crate::Backend::Postgres => {
+                "DELETE FROM preview_rows WHERE tenant_id = $1 AND rules = $2 AND generation < $3"
+            }
+            crate::Backend::Sqlite => {
+                "DELETE FROM preview_rows WHERE rowid IN (
+                   SELECT rowid FROM preview_rows WHERE tenant_id = $1 AND rules = $2
+                     AND generation < $3 LIMIT 5000)"
+            }
+        };
         loop {
             let deleted = self
                 .write_conn(move |conn| {
                     Box::pin(async move {
-                        let done = sqlx::query(
-                            "DELETE FROM preview_rows WHERE tenant_id = $1 AND rules = $2
-                               AND generation < $3 AND user_id IN (
-                                 SELECT user_id FROM preview_rows WHERE tenant_id = $1
-                                   AND rules = $2 AND generation < $3 LIMIT 5000)",
-                        )
-                        .bind(tenant_id)
-                        .bind(rules.name())
-                        .bind(generation)
-                        .execute(&mut *conn)
-                        .await?;
+                        let done = sqlx::query(sql)
+                            .bind(tenant_id)
+                            .bind(rules.name())
+                            .bind(generation)
+                            .execute(&mut *conn)
+                            .await?;
                         Ok::<_, crate::StoreError>(done.rows_affected())
                     })
                 })
@@ -805,34 +860,29 @@ impl Store {
         Ok(counts)
     }
 
-    /// Seats each user plan will use once the preview is applied, counted from its
-    /// rows: the target's plan for users who get an account, the account's current plan
-    /// for users left as they are (errors, and deprovisions the guard holds).
-    pub async fn preview_seat_use(
+    /// The reasons given for rows with `action`, each with how many rows give it, most
+    /// frequent first (errors grouped by cause; seats refused, per plan).
+    pub async fn preview_reasons(
         &self,
         tenant: &Tenant,
         rules: PreviewRules,
         generation: i64,
-        deprovisions_held: bool,
+        action: &str,
     ) -> Result<Vec<(String, u64)>> {
         let rows = sqlx::query(
-            "SELECT plan, COUNT(*) AS n FROM (
-               SELECT CASE
-                 WHEN action IN ('create', 'update', 'unchanged') AND user_plan IS NOT NULL
-                      AND synced <> 0 THEN user_plan
-                 WHEN action = 'error' OR (action = 'deprovision' AND $4 <> 0) THEN account_plan
-               END AS plan
-               FROM preview_rows WHERE tenant_id = $1 AND rules = $2 AND generation = $3) x
-             WHERE plan IS NOT NULL GROUP BY plan ORDER BY plan",
+            "SELECT reason, COUNT(*) AS n FROM preview_rows
+             WHERE tenant_id = $1 AND rules = $2 AND generation = $3 AND action = $4
+               AND reason IS NOT NULL
+             GROUP BY reason ORDER BY n DESC, reason LIMIT 50",
         )
         .bind(tenant.id)
         .bind(rules.name())
         .bind(generation)
-        .bind(i64::from(deprovisions_held))
+        .bind(action)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| Ok((row.get("plan")?, row.get::<i64>("n")? as u64)))
+            .map(|row| Ok((row.get("reason")?, row.get::<i64>("n")? as u64)))
             .collect()
     }
 }

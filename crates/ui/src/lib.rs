@@ -3,9 +3,11 @@
 //! API and the CLI call. Signed-in sessions, roles, tenants granted per account, CSRF
 //! tokens on every form and a strict Content-Security-Policy (docs/ui.md).
 
+mod approvals_page;
 mod assets;
 mod first_run;
 mod forms;
+mod licences_page;
 mod logs_page;
 mod oidc;
 mod overview_page;
@@ -127,8 +129,11 @@ pub fn router(
             "/t/{tenant}/preview/recompute",
             post(preview_page::recompute),
         )
+        .route("/t/{tenant}/approvals", get(approvals_page::show))
+        .route("/t/{tenant}/licences", get(licences_page::show))
         .route("/t/{tenant}/runs", get(runs_page::list))
         .route("/t/{tenant}/runs/start", post(runs_page::start))
+        .route("/t/{tenant}/runs/confirm", get(runs_page::confirm))
         .route("/t/{tenant}/runs/{id}", get(runs_page::show))
         .route("/t/{tenant}/runs/{id}/export", get(runs_page::export))
         .route("/t/{tenant}/runs/{id}/{action}", post(runs_page::act))

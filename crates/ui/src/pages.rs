@@ -74,6 +74,8 @@ const NAV: &[(&str, &str)] = &[
     ("rules", "Rules"),
     ("preview", "Preview"),
     ("runs", "Runs"),
+    ("approvals", "Approvals"),
+    ("licences", "Licences"),
     ("settings", "Settings"),
     ("connection", "Connection"),
     ("logs", "Logs"),

@@ -288,7 +288,7 @@ struct PreviewPageView {
 }
 
 /// Seconds, minutes or hours since `ms`, for "computed … ago".
-fn age(now_ms: i64, then_ms: i64) -> String {
+pub(crate) fn age(now_ms: i64, then_ms: i64) -> String {
     let s = (now_ms - then_ms).max(0) / 1000;
     match s {
         0..=59 => format!("{s} s ago"),

@@ -49,6 +49,61 @@ async fn list_with(at: &InTenant, status: StatusCode, problem: Option<String>) -
     render(status, &page)
 }
 
+#[derive(Template)]
+#[template(path = "sync_confirm.html")]
+struct SyncConfirm {
+    frame: Frame,
+    rule_version: i64,
+    create: u64,
+    update: u64,
+    deprovision: u64,
+    unchanged: u64,
+    errors: u64,
+    will_sync: u64,
+    welcome: Option<u64>,
+    guard_holds: bool,
+    seat_refusals: Vec<(String, u64)>,
+    errors_by_cause: Vec<(String, u64)>,
+    age: String,
+    stale: bool,
+}
+
+/// The Sync company dialog: what the run would do (the stored preview's counts, the
+/// welcome e-mails it sends, users held for lack of seats, whether the guard holds it),
+/// with Cancel focused; the run starts only from its form.
+pub async fn confirm(at: InTenant) -> Response {
+    if !at.signed.account.role.allows(AdminRole::Operator) {
+        return Page::forbidden(AdminRole::Operator);
+    }
+    let forecast = match at.signed.app.sync_forecast(&at.tenant).await {
+        Ok(f) => f,
+        Err(e @ (AppError::NotFound(_) | AppError::Invalid(_))) => {
+            return list_with(&at, StatusCode::CONFLICT, Some(e.to_string())).await
+        }
+        Err(e) => return Page::internal(&e),
+    };
+    let summary = &forecast.preview.summary;
+    let totals = &summary.totals;
+    let now = at.signed.app.clock().now().unix_millis();
+    let page = SyncConfirm {
+        frame: Frame::tenant("Sync company", &at, "runs"),
+        rule_version: summary.rule_version,
+        create: totals.create,
+        update: totals.update,
+        deprovision: totals.deprovision,
+        unchanged: totals.unchanged,
+        errors: totals.error,
+        will_sync: totals.users_synced,
+        welcome: forecast.welcome,
+        guard_holds: summary.deprovisions_held,
+        seat_refusals: forecast.seat_refusals.clone(),
+        errors_by_cause: forecast.errors.clone(),
+        age: crate::preview_page::age(now, summary.computed_at_ms),
+        stale: forecast.preview.stale,
+    };
+    render(StatusCode::OK, &page)
+}
+
 /// Sync company: the run starts as a job; its page follows it.
 pub async fn start(OperatorPosted(Posted { at, .. }): OperatorPosted) -> Response {
     match at
@@ -205,13 +260,20 @@ async fn status_fragment(at: &InTenant, id: i64) -> Response {
     response
 }
 
-/// What a run did to each user, as CSV (formula-safe).
-pub async fn export(at: InTenant, Path((_, id)): Path<(String, i64)>) -> Response {
-    let (_, users) = match at.signed.app.run(&at.tenant, id).await {
+/// What a run did to each user (`?outcome=` one outcome only), as CSV (formula-safe).
+pub async fn export(
+    at: InTenant,
+    Path((_, id)): Path<(String, i64)>,
+    Query(shown): Query<Shown>,
+) -> Response {
+    let (_, mut users) = match at.signed.app.run(&at.tenant, id).await {
         Ok(found) => found,
         Err(AppError::NotFound(_)) => return Page::not_found(),
         Err(e) => return Page::internal(&e),
     };
+    if !shown.outcome.is_empty() {
+        users.retain(|u| u.outcome.name() == shown.outcome);
+    }
     let mut csv = scimgate_core::csv::row(&["user_id", "username", "outcome", "account", "error"]);
     csv.push_str("\r\n");
     for u in &users {
@@ -255,7 +317,11 @@ pub async fn act(
     };
     match result {
         Ok(done) => {
-            let to = format!("/t/{}/runs/{id}?done={done}", at.tenant.name);
+            // Decided on the Approvals page: back there.
+            let to = match field(&fields, "back") {
+                Some("approvals") => format!("/t/{}/approvals?done={done}", at.tenant.name),
+                _ => format!("/t/{}/runs/{id}?done={done}", at.tenant.name),
+            };
             Redirect::to(&to).into_response()
         }
         Err(AppError::NotFound(_)) => Page::not_found(),

@@ -17,14 +17,16 @@ use std::collections::{HashMap, HashSet};
 /// What the reason of a user refused for lack of seats says.
 const NO_FREE_SEAT: &str = "has no free seat";
 
+/// Whether a reason is that of a user refused for lack of seats.
+pub fn is_seat_refusal(reason: &str) -> bool {
+    reason.contains(NO_FREE_SEAT)
+}
+
 /// Whether a plan item was refused because its user plan had no seat left.
 pub fn refused_for_seat(item: &PlanItem) -> bool {
     item.action == Action::Error
         && item.target.is_none()
-        && item
-            .reason
-            .as_deref()
-            .is_some_and(|r| r.contains(NO_FREE_SEAT))
+        && item.reason.as_deref().is_some_and(is_seat_refusal)
 }
 
 pub(super) fn allocate_seats(

@@ -192,10 +192,12 @@ impl Syncer {
             staged_groups: self.store.staged_group_count(tenant).await?,
             ..PreviewSummary::default()
         };
+        let mut steps = Steps::new();
         match self.inputs(tenant, draft.as_ref()).await {
             Ok(inputs) => {
                 let guard = settings::load(&self.store, tenant).await?;
                 let (plan, _) = self.company_plan(tenant, &inputs, Some(&guard)).await?;
+                steps.done("plan");
                 let by_pk: HashMap<i64, &CrmAccount> =
                     inputs.accounts.iter().map(|a| (a.pk, a)).collect();
                 let rows: Vec<PreviewRow> =
@@ -205,6 +207,7 @@ impl Syncer {
                         .write_preview_rows(tenant, rules, generation, chunk.to_vec())
                         .await?;
                 }
+                steps.done("write");
                 summary.seat_refusals =
                     plan.items.iter().filter(|i| refused_for_seat(i)).count() as u64;
                 let Plan {
@@ -236,9 +239,28 @@ impl Syncer {
                 .map_err(|e| SyncError::Corrupt(e.to_string()))?,
             full_refresh_ms: started.elapsed().as_millis() as i64,
         };
-        self.store
+        let switched = (self.store)
             .switch_preview(tenant, rules, state.clone())
             .await?;
+        steps.done("switch");
+        // Readers see the new rows from here on; the old ones go now. A refresh that lost
+        // the race to a newer one (another replica) drops only what is older than that.
+        let current = match switched {
+            true => generation,
+            false => (self.store.preview_state(tenant, rules).await?)
+                .map_or(generation, |s| s.generation),
+        };
+        (self.store)
+            .drop_preview_rows_before(tenant, rules, current)
+            .await?;
+        steps.done("drop old rows");
+        tracing::info!(
+            tenant = %tenant.name,
+            rules = rules.name(),
+            users = summary.totals.users_received,
+            steps = %steps,
+            "stored preview computed"
+        );
         Ok(state)
     }
 
@@ -391,6 +413,35 @@ impl Syncer {
                 Ok((Some(source), draft.version))
             }
         }
+    }
+}
+
+/// How long each step of a computation took, for the log.
+struct Steps {
+    at: Instant,
+    done: Vec<(&'static str, u128)>,
+}
+
+impl Steps {
+    fn new() -> Steps {
+        Steps {
+            at: Instant::now(),
+            done: Vec::new(),
+        }
+    }
+
+    fn done(&mut self, step: &'static str) {
+        self.done.push((step, self.at.elapsed().as_millis()));
+        self.at = Instant::now();
+    }
+}
+
+impl std::fmt::Display for Steps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (n, (step, ms)) in self.done.iter().enumerate() {
+            write!(f, "{}{step} {ms} ms", if n > 0 { ", " } else { "" })?;
+        }
+        Ok(())
     }
 }
 
