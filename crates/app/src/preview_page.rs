@@ -308,6 +308,19 @@ impl App {
         Ok(counts.total)
     }
 
+    /// The generation of rows that is the stored preview now (`None`: there is none).
+    pub async fn preview_generation(
+        &self,
+        tenant: &Tenant,
+        rules: PreviewRules,
+    ) -> Result<Option<i64>> {
+        Ok(self
+            .store
+            .preview_state(tenant, rules)
+            .await?
+            .map(|s| s.generation))
+    }
+
     /// Every row of `preview` under `query`, `chunk` at a time after `after` (a CSV
     /// export reads it chunk by chunk; `None` after the last).
     pub async fn preview_chunk(

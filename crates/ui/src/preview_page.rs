@@ -715,6 +715,20 @@ pub async fn export(at: InTenant, Query(pairs): Query<Vec<(String, String)>>) ->
                     EXPORT_CHUNK,
                 )
                 .await;
+            // The last chunk: if a recomputation replaced these rows meanwhile, some may
+            // have gone; the download breaks rather than look complete.
+            let chunk = match chunk {
+                Ok(rows) if (rows.len() as i64) < EXPORT_CHUNK => {
+                    match app.preview_generation(&tenant, rules).await {
+                        Ok(Some(now)) if now == generation => Ok(rows),
+                        Ok(_) => Err(AppError::Conflict(
+                            "the preview was recomputed during the export: export again".into(),
+                        )),
+                        Err(e) => Err(e),
+                    }
+                }
+                other => other,
+            };
             match chunk {
                 Ok(rows) => {
                     for row in &rows {
