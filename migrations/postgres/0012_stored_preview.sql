@@ -46,7 +46,7 @@ CREATE TABLE preview_rows (
     user_plan        TEXT COLLATE "C",
     owner_company    TEXT COLLATE "C",
     primary_group    TEXT COLLATE "C",
-    -- joined with ', '; NULL when the user gets no account
+    -- a JSON array of names; NULL when the user gets no account
     secondary_groups TEXT COLLATE "C",
     role             TEXT COLLATE "C",
     -- 'true' / 'false'; NULL when the user gets no account

@@ -45,7 +45,7 @@ CREATE TABLE preview_rows (
     user_plan        TEXT,
     owner_company    TEXT,
     primary_group    TEXT,
-    -- joined with ', '; NULL when the user gets no account
+    -- a JSON array of names; NULL when the user gets no account
     secondary_groups TEXT,
     role             TEXT,
     -- 'true' / 'false'; NULL when the user gets no account

@@ -975,8 +975,8 @@ async fn preview_of_one_user_explains_each_value(backend: DbBackend) {
     assert!(message(404, &unknown).contains("\"nobody\""));
 }
 
-/// `Prefer: respond-async`: 202 at once with the run's URL, which is polled until the
-/// run is done.
+/// `Prefer: respond-async`: 202 at once with the run's URL, whose events are followed
+/// until the run is done.
 async fn a_company_sync_started_async_is_polled_to_its_end(backend: DbBackend) {
     let Some(api) = Api::ready(backend).await else {
         return;
@@ -995,18 +995,32 @@ async fn a_company_sync_started_async_is_polled_to_its_end(backend: DbBackend) {
     let run_id = body["run_id"].as_i64().unwrap();
     assert_eq!(location, format!("/api/v1/tenants/acme/runs/{run_id}"));
     assert_eq!(body["url"], location.as_str());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let run = loop {
-        let polled = ok(api.get(&format!("/runs/{run_id}")).await);
-        if polled["run"]["status"] != "running" {
-            break polled;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still running: {polled}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    // The run's events: `status` while it runs, `end` as it ended; then the stream closes.
+    let events = (api.s.client)
+        .get(api.s.url(&format!("{location}/events")))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    let text = tokio::time::timeout(std::time::Duration::from_secs(30), events.text())
+        .await
+        .expect("the stream closes when the run ends")
+        .unwrap();
+    let names: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("event: "))
+        .collect();
+    assert_eq!(names.last(), Some(&"end"), "{text}");
+    assert!(
+        names.iter().all(|n| *n == "status" || *n == "end"),
+        "{text}"
+    );
+    let last = text.rsplit("event: end\ndata: ").next().unwrap();
+    let ended: Value = serde_json::from_str(last.lines().next().unwrap()).unwrap();
+    assert_eq!(ended["status"], "completed", "{text}");
+    let run = ok(api.get(&format!("/runs/{run_id}")).await);
     assert_eq!(run["run"]["status"], "completed", "{run}");
     assert_eq!(run["run"]["created"], 4, "{run}");
     // Only a running run can be cancelled; another id is not found.
@@ -1016,6 +1030,7 @@ async fn a_company_sync_started_async_is_polled_to_its_end(backend: DbBackend) {
         "{ended:?}"
     );
     message(404, &api.post("/runs/999999/cancel").await);
+    message(404, &api.get("/runs/999999/events").await);
     assert_eq!(api.accounts().await.len(), 4);
     // Without the preference: the answer is the finished run, as before.
     let outcome = ok(api.post("/sync").await);

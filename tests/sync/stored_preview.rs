@@ -17,6 +17,8 @@ on_both_backends!(
     the_stored_preview_equals_a_fresh_plan_after_every_kind_of_change,
     the_background_refresher_brings_stale_previews_up_to_date,
     filters_sorts_and_pages_in_sql_mean_what_they_mean_in_memory,
+    a_user_moving_off_a_full_plan_keeps_its_seat_until_its_turn,
+    an_update_computed_from_an_older_state_is_refused,
 );
 
 /// Brings the stored preview up to date, and checks it row for row against the plan
@@ -415,4 +417,82 @@ async fn all_rows(f: &Fixture, rules: PreviewRules, generation: i64) -> Vec<Prev
         )
         .await
         .unwrap()
+}
+
+/// While the company's plan hands out seats, a user moving to another plan keeps the old
+/// one until its turn: a new user planned alone sees a free seat the company's plan does
+/// not give. The stored preview must say what the company's plan says.
+async fn a_user_moving_off_a_full_plan_keeps_its_seat_until_its_turn(backend: DbBackend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    let tenant = f.tenant();
+    let published = PreviewRules::Published;
+    f.set_catalog(
+        &crate::fixture::CATALOG
+            .replace("seats: 4", "seats: 3")
+            .replace("seats: 1", "seats: 5"),
+    )
+    .await;
+    // Cat and Dan arrive first but are switched off; Ann and Bob get Standard accounts.
+    let cat = f.user("cat@acme.no", "e-cat", "Support").await;
+    let dan = f.user("dan@acme.no", "e-dan", "Support").await;
+    f.set_active(&cat, false).await;
+    f.set_active(&dan, false).await;
+    let ann = f.user("ann@acme.no", "e-ann", "Support").await;
+    let bob = f.user("bob@acme.no", "e-bob", "Support").await;
+    f.syncer
+        .sync_company(tenant, Trigger::ManualCompany)
+        .await
+        .unwrap();
+    // Bob (arrived last) moves to Sales Premium: his Standard seat is his until his turn.
+    f.group("Sales", &[&bob]).await;
+    assert_current(&f, published, "bob moves to Sales Premium").await;
+    f.set_active(&cat, true).await;
+    let with_cat = assert_current(&f, published, "cat wants Standard").await;
+    assert_eq!(row_of(&f, &with_cat, &cat).await.action, "create");
+    // Dan, planned alone, would see a free Standard seat (Ann and Bob hold two of three);
+    // the company's plan gives Ann, then Cat (who came first), the seats, while Bob still
+    // holds his: Dan is refused.
+    f.set_active(&dan, true).await;
+    let with_dan = assert_current(&f, published, "dan wants Standard").await;
+    let dan_row = row_of(&f, &with_dan, &dan).await;
+    assert_eq!(dan_row.action, "error", "{dan_row:?}");
+    let _ = ann;
+}
+
+/// Two refreshers (a page and the background, two replicas) may compute an update from
+/// the same state: the second to commit is refused, or its totals would count twice.
+async fn an_update_computed_from_an_older_state_is_refused(backend: DbBackend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    let tenant = f.tenant();
+    let published = PreviewRules::Published;
+    let ann = f.user("ann@acme.no", "e-ann", "Sales").await;
+    let before = assert_current(&f, published, "first").await;
+    f.set_department(&ann, "Finance").await;
+    let after = assert_current(&f, published, "an update").await;
+    assert_eq!(after.state.generation, before.state.generation);
+    assert_ne!(after.state.change_seq, before.state.change_seq);
+    // An update computed from `before`, committed late.
+    let late = scimgate_store::PreviewState {
+        change_seq: after.state.change_seq + 1,
+        ..after.state.clone()
+    };
+    let row = row_of(&f, &after, &ann).await;
+    let taken = f
+        .server
+        .store
+        .update_preview_rows(
+            tenant,
+            published,
+            (late, before.state.change_seq),
+            Vec::new(),
+            vec![row],
+        )
+        .await
+        .unwrap();
+    assert!(!taken, "refused: the state moved on");
+    assert_current(&f, published, "unchanged by the refused update").await;
 }

@@ -876,7 +876,9 @@ async fn an_operator_syncs_the_company_and_follows_the_run(backend: DbBackend) {
             break browser.get(&run_url).await;
         }
         assert!(
-            status.body.contains("hx-trigger=\"every 2s\""),
+            status
+                .body
+                .contains(&format!("data-events=\"{run_url}/events\"")),
             "{}",
             status.body
         );
@@ -890,9 +892,19 @@ async fn an_operator_syncs_the_company_and_follows_the_run(backend: DbBackend) {
         page.body
     );
     assert!(
-        !page.body.contains("every 2s"),
-        "a finished run is not polled"
+        !page.body.contains("data-events"),
+        "a finished run is not followed"
     );
+    // Its events: the status section as it ended, then the stream closes.
+    let events = browser.get(&format!("{run_url}/events")).await;
+    assert_eq!(events.status, StatusCode::OK);
+    assert!(
+        events.body.starts_with("event: end\ndata: ") && events.body.contains("completed"),
+        "{}",
+        events.body
+    );
+    let unknown = browser.get("/t/acme/runs/999999/events").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     // htmx polling a run that has ended is told to reload the whole page.
     let ended = browser
         .get_htmx(&format!("{run_url}?status=1"), false)
@@ -2111,14 +2123,57 @@ async fn the_preview_page_filters_sorts_pages_and_exports(backend: DbBackend) {
         "{moved_to}"
     );
     let narrow = browser.get(&moved_to).await;
-    assert!(
-        !narrow.body.contains("class=\"sort\">Owner company")
-            && narrow.body.find("class=\"sort\">Role")
-                < narrow.body.find("class=\"sort\">Username"),
-        "{}",
-        narrow.body
+    let at = |header: &str| {
+        narrow
+            .body
+            .find(&format!("class=\"sort\">{header}"))
+            .unwrap_or_else(|| panic!("{header} column: {}", narrow.body))
+    };
+    assert!(at("Role") < at("Username"), "role moved before username");
+    assert!(!narrow.body.contains("class=\"sort\">Owner company"));
+    // A filter on a column not shown (the counts strip's action) is kept by both forms.
+    let by_action = browser
+        .get("/t/acme/preview?op_action=equals&v_action=create&op_role=equals&v_role=User")
+        .await;
+    assert_eq!(
+        by_action
+            .body
+            .matches("name=\"op_action\" value=\"equals\"")
+            .count(),
+        2,
+        "the filter form and the Columns form carry it: {}",
+        by_action.body
     );
-    // Recompute, by any role, with the CSRF token; back to where it was.
+    assert!(by_action.body.contains("name=\"v_role\" value=\"User\""));
+    // A Viewer reads and exports; Recompute (it rewrites every row) and the Sync company
+    // dialog are an Operator's.
+    let viewer_page = browser.get("/t/acme/preview").await;
+    assert!(!viewer_page.body.contains(">Recompute<"));
+    let csrf = browser.csrf("/t/acme/users").await;
+    let refused = browser
+        .post("/t/acme/preview/recompute", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        browser.get("/t/acme/runs/confirm").await.status,
+        StatusCode::FORBIDDEN
+    );
+    for page in ["preview/export", "approvals", "licences", "runs/confirm"] {
+        let other = browser.get(&format!("/t/globex/{page}")).await;
+        assert_eq!(other.status, StatusCode::NOT_FOUND, "globex {page}");
+    }
+    // An Operator recomputes; back to where it was.
+    let app = app_of(&server);
+    app.create_admin_account(
+        "op",
+        PASSWORD,
+        AdminRole::Operator,
+        std::slice::from_ref(&server.tenant.name),
+    )
+    .await
+    .unwrap();
+    let mut browser = Browser::new(&server);
+    browser.sign_in("op", PASSWORD).await;
     let csrf = browser.csrf("/t/acme/preview").await;
     let done = browser
         .post(
@@ -2132,13 +2187,19 @@ async fn the_preview_page_filters_sorts_pages_and_exports(backend: DbBackend) {
         .await;
     assert_eq!(done.status, StatusCode::SEE_OTHER);
     assert_eq!(done.location.as_deref(), Some("/t/acme/preview?sort=role"));
-    let elsewhere = browser
-        .post(
-            "/t/acme/preview/recompute",
-            &[("csrf", &csrf), ("back", "https://evil.example/")],
-        )
-        .await;
-    assert_eq!(elsewhere.location.as_deref(), Some("/t/acme/preview"));
+    for back in ["https://evil.example/", "/t/acme/preview?a\nb"] {
+        let elsewhere = browser
+            .post(
+                "/t/acme/preview/recompute",
+                &[("csrf", &csrf), ("back", back)],
+            )
+            .await;
+        assert_eq!(
+            elsewhere.location.as_deref(),
+            Some("/t/acme/preview"),
+            "{back}"
+        );
+    }
     // Another tenant's preview is not found.
     assert_eq!(
         browser.get("/t/globex/preview").await.status,

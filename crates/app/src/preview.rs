@@ -47,6 +47,10 @@ pub const OPERATORS: [&str; 12] = [
 
 /// Longest filter value accepted (a value is compared, never stored).
 const MAX_VALUE: usize = 1_000;
+/// Filters one query may have, and values one `one_of` may list: each is a bound SQL
+/// parameter, and databases cap those.
+const MAX_FILTERS: usize = 20;
+const MAX_ONE_OF: usize = 100;
 
 pub fn column_name(column: Column) -> &'static str {
     COLUMNS
@@ -154,7 +158,15 @@ pub fn parse_filter(text: &str) -> Result<PreviewFilter> {
         "not_contains" => PreviewOp::NotContains(needs(value)?),
         "starts_with" => PreviewOp::StartsWith(needs(value)?),
         "ends_with" => PreviewOp::EndsWith(needs(value)?),
-        "one_of" => PreviewOp::OneOf(needs(value)?.split('|').map(str::to_owned).collect()),
+        "one_of" => {
+            let values: Vec<String> = needs(value)?.split('|').map(str::to_owned).collect();
+            if values.len() > MAX_ONE_OF {
+                return Err(AppError::Invalid(format!(
+                    "{what}: one_of lists at most {MAX_ONE_OF} values"
+                )));
+            }
+            PreviewOp::OneOf(values)
+        }
         "null" | "not_null" | "empty" | "not_empty" | "changed" => {
             if value.is_some_and(|v| !v.is_empty()) {
                 return Err(AppError::Invalid(format!(
@@ -202,13 +214,7 @@ fn stored(column: Column, row: &PreviewRow) -> Option<String> {
 /// Whether `row` passes `filter`: the meaning the SQL has, in memory.
 pub fn matches(filter: &PreviewFilter, row: &PreviewRow) -> bool {
     let key = filter.column.key(row);
-    let fold = |v: &str| {
-        if filter.column == Column::UserId {
-            v.to_owned()
-        } else {
-            scimgate_core::text::fold_case(v)
-        }
-    };
+    let fold = scimgate_core::text::fold_case;
     match &filter.op {
         PreviewOp::Equals(v) => key == fold(v),
         PreviewOp::NotEquals(v) => key != fold(v),
@@ -248,6 +254,11 @@ impl PreviewQuery {
             .into_iter()
             .map(parse_filter)
             .collect::<Result<Vec<_>>>()?;
+        if filters.len() > MAX_FILTERS {
+            return Err(AppError::Invalid(format!(
+                "filter: at most {MAX_FILTERS} filters in one query"
+            )));
+        }
         let mut keys = Vec::new();
         for part in sort.unwrap_or("username").split(',') {
             let (descending, name) = match part.strip_prefix('-') {

@@ -233,11 +233,13 @@ impl App {
         } else {
             None
         };
-        let (seat_refusals, errors) = (self.store)
-            .preview_reasons(tenant, rules, generation, "error")
+        let seat_refusals = self.seat_refusals(tenant, generation).await?;
+        let errors = (self.store)
+            .preview_reasons(tenant, rules, generation, ("error", None))
             .await?
             .into_iter()
-            .partition(|(reason, _)| scimgate_scheduler::plan::is_seat_refusal(reason));
+            .filter(|(reason, _)| !scimgate_scheduler::plan::is_seat_refusal(reason))
+            .collect();
         Ok(SyncForecast {
             preview,
             welcome,
@@ -257,9 +259,7 @@ impl App {
             .await?
             .into_iter()
             .collect();
-        let refusals = (self.store)
-            .preview_reasons(tenant, rules, preview.state.generation, "error")
-            .await?;
+        let refusals = self.seat_refusals(tenant, preview.state.generation).await?;
         let mut licences: Vec<Licence> = preview
             .summary
             .seats
@@ -294,6 +294,20 @@ impl App {
             }
         }
         Ok((licences, preview))
+    }
+
+    /// Users the published preview refuses for lack of seats, by reason (one per plan).
+    async fn seat_refusals(&self, tenant: &Tenant, generation: i64) -> Result<Vec<(String, u64)>> {
+        let seats = Some(scimgate_scheduler::plan::NO_FREE_SEAT);
+        Ok(self
+            .store
+            .preview_reasons(
+                tenant,
+                PreviewRules::Published,
+                generation,
+                ("error", seats),
+            )
+            .await?)
     }
 
     /// Creates with an e-mail address in a stored preview: each gets a welcome e-mail.

@@ -132,6 +132,55 @@ impl App {
             .ok_or_else(|| AppError::NotFound(format!("no run {id}")))
     }
 
+    /// The run each time it changes (looked at every `every`), until it has ended: the
+    /// last item is the run as it ended. A run that does not exist (or not in this
+    /// tenant) is one error item. What the run pages and `…/runs/{id}/events` stream.
+    pub fn watch_run(
+        &self,
+        tenant: &Tenant,
+        id: i64,
+        every: std::time::Duration,
+    ) -> impl futures_util::Stream<Item = Result<Run>> + Send + 'static {
+        struct Watch {
+            app: App,
+            tenant: Tenant,
+            id: i64,
+            last: Option<Run>,
+            done: bool,
+        }
+        let start = Watch {
+            app: self.clone(),
+            tenant: tenant.clone(),
+            id,
+            last: None,
+            done: false,
+        };
+        futures_util::stream::unfold(start, move |mut watch| async move {
+            if watch.done {
+                return None;
+            }
+            loop {
+                if watch.last.is_some() {
+                    tokio::time::sleep(every).await;
+                }
+                match watch.app.run_status(&watch.tenant, watch.id).await {
+                    Err(e) => {
+                        watch.done = true;
+                        return Some((Err(e), watch));
+                    }
+                    Ok(run) => {
+                        let ended = run.status != scimgate_core::RunStatus::Running;
+                        if ended || watch.last.as_ref() != Some(&run) {
+                            watch.done = ended;
+                            watch.last = Some(run.clone());
+                            return Some((Ok(run), watch));
+                        }
+                    }
+                }
+            }
+        })
+    }
+
     /// One run with what it did to each user.
     pub async fn run(&self, tenant: &Tenant, id: i64) -> Result<(Run, Vec<RunUser>)> {
         let run = self

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 mod seats;
 mod users;
 use seats::allocate_seats;
-pub use seats::{is_seat_refusal, refused_for_seat};
+pub use seats::{is_seat_refusal, refused_for_seat, NO_FREE_SEAT};
 use users::identity;
 pub use users::{GroupIndex, PlanUsers, UserMeta};
 

@@ -131,15 +131,10 @@ impl PreviewColumn {
             PreviewColumn::Changed => ("changed", "changed"),
             PreviewColumn::Email => ("email", "email_k"),
             PreviewColumn::ExternalId => ("external_id", "external_id_k"),
-            PreviewColumn::UserId => ("user_id", "user_id"),
+            // Server-made ids are ASCII: lower() means the same on both databases.
+            PreviewColumn::UserId => ("user_id", "lower(user_id)"),
             PreviewColumn::Reason => ("reason", "reason_k"),
         }
-    }
-
-    /// Whether filter values are case-folded before comparing (ids are compared as
-    /// they are).
-    fn folded(self) -> bool {
-        self != PreviewColumn::UserId
     }
 
     /// The field name a plan's change list uses for this column, if it has one.
@@ -178,7 +173,7 @@ impl PreviewColumn {
             PreviewColumn::Changed => changed_text(&row.changed),
             PreviewColumn::Email => text(&row.email),
             PreviewColumn::ExternalId => text(&row.external_id),
-            PreviewColumn::UserId => row.user_id.clone(),
+            PreviewColumn::UserId => fold_case(&row.user_id),
             PreviewColumn::Reason => text(&row.reason),
         }
     }
@@ -293,12 +288,10 @@ fn row_from(row: &impl Columns) -> Result<PreviewRow> {
         user_plan: row.get("user_plan")?,
         owner_company: row.get("owner_company")?,
         primary_group: row.get("primary_group")?,
-        secondary_groups: groups.map(|g| {
-            g.split(", ")
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        }),
+        secondary_groups: groups
+            .map(|g| serde_json::from_str(&g))
+            .transpose()
+            .map_err(|e| crate::StoreError::Corrupt(format!("preview secondary groups: {e}")))?,
         role: row.get("role")?,
         confidential: confidential.map(|c| c == "true"),
         changed: changed
@@ -314,6 +307,11 @@ fn row_from(row: &impl Columns) -> Result<PreviewRow> {
 /// What a row stores, in the order of [`INSERT_COLUMNS`] after the tenant, rule set and
 /// generation: the values, then their case-folded copies.
 fn row_values(row: &PreviewRow) -> [Option<String>; 27] {
+    // Stored as a JSON array (a group's name may hold ", "); compared as joined text.
+    let stored_groups = row
+        .secondary_groups
+        .as_ref()
+        .map(|g| serde_json::Value::from(g.clone()).to_string());
     let groups = row.secondary_groups.as_ref().map(|g| g.join(", "));
     let folded = |v: &Option<String>| Some(v.as_deref().map(fold_case).unwrap_or_default());
     [
@@ -328,7 +326,7 @@ fn row_values(row: &PreviewRow) -> [Option<String>; 27] {
         row.user_plan.clone(),
         row.owner_company.clone(),
         row.primary_group.clone(),
-        groups.clone(),
+        stored_groups,
         row.role.clone(),
         row.confidential.map(|c| c.to_string()),
         Some(changed_text(&row.changed)),
@@ -645,26 +643,37 @@ impl Store {
 
     /// Brings the current generation up to date for a few users: `remove` ids go, `rows`
     /// replace theirs, and the state moves to `state` — in one transaction, and only if
-    /// `state.generation` is still the preview (a full refresh may have replaced it).
+    /// the state is still the one the update was computed from (`state.generation` and
+    /// `from_change_seq`): a full refresh or another update may have come first, and
+    /// then this one's totals would not add up.
     pub async fn update_preview_rows(
         &self,
         tenant: &Tenant,
         rules: PreviewRules,
-        state: PreviewState,
+        (state, from_change_seq): (PreviewState, i64),
         remove: Vec<String>,
         rows: Vec<PreviewRow>,
     ) -> Result<bool> {
         let tenant_id = tenant.id;
         self.write_conn(move |conn| {
             Box::pin(async move {
-                let current: Option<i64> = sqlx::query_scalar(
-                    "SELECT generation FROM preview_state WHERE tenant_id = $1 AND rules = $2",
+                // The state first, compared and set in one statement: on PostgreSQL it
+                // locks the row, so a second update waits, then finds it moved on.
+                let moved = sqlx::query(
+                    "UPDATE preview_state SET change_seq = $5, computed_at = $6, summary = $7
+                     WHERE tenant_id = $1 AND rules = $2 AND generation = $3
+                       AND change_seq = $4",
                 )
                 .bind(tenant_id)
                 .bind(rules.name())
-                .fetch_optional(&mut *conn)
+                .bind(state.generation)
+                .bind(from_change_seq)
+                .bind(state.change_seq)
+                .bind(&state.computed_at)
+                .bind(&state.summary)
+                .execute(&mut *conn)
                 .await?;
-                if current != Some(state.generation) {
+                if moved.rows_affected() == 0 {
                     return Ok(false);
                 }
                 for id in remove.iter().chain(rows.iter().map(|r| &r.user_id)) {
@@ -680,7 +689,7 @@ impl Store {
                     .await?;
                 }
                 insert_rows(conn, tenant_id, rules, state.generation, &rows).await?;
-                put_state(conn, tenant_id, rules, &state).await
+                Ok(true)
             })
         })
         .await
@@ -860,25 +869,30 @@ impl Store {
         Ok(counts)
     }
 
-    /// The reasons given for rows with `action`, each with how many rows give it, most
-    /// frequent first (errors grouped by cause; seats refused, per plan).
+    /// The reasons given for rows with `action` (and, when given, a reason containing
+    /// `containing`), each with how many rows give it, most frequent first, at most 50
+    /// (errors grouped by cause; seats refused, per plan).
     pub async fn preview_reasons(
         &self,
         tenant: &Tenant,
         rules: PreviewRules,
         generation: i64,
-        action: &str,
+        (action, containing): (&str, Option<&str>),
     ) -> Result<Vec<(String, u64)>> {
         let rows = sqlx::query(
             "SELECT reason, COUNT(*) AS n FROM preview_rows
              WHERE tenant_id = $1 AND rules = $2 AND generation = $3 AND action = $4
-               AND reason IS NOT NULL
+               AND reason IS NOT NULL AND reason LIKE $5 ESCAPE '\\'
              GROUP BY reason ORDER BY n DESC, reason LIMIT 50",
         )
         .bind(tenant.id)
         .bind(rules.name())
         .bind(generation)
         .bind(action)
+        .bind(format!(
+            "%{}%",
+            like_escaped(containing.unwrap_or_default())
+        ))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -897,13 +911,7 @@ fn scope(sql: &mut SqlBuilder, rules: PreviewRules, generation: i64) {
 
 fn filter_sql(sql: &mut SqlBuilder, filter: &PreviewFilter) {
     let (stored, key) = filter.column.sql();
-    let fold = |v: &str| {
-        if filter.column.folded() {
-            fold_case(v)
-        } else {
-            v.to_owned()
-        }
-    };
+    let fold = |v: &str| fold_case(v);
     let like = |sql: &mut SqlBuilder, negate: bool, pattern: String| {
         let p = sql.bind(Bind::Text(pattern));
         let not = if negate { "NOT " } else { "" };

@@ -59,6 +59,8 @@ pub struct Browser {
 pub struct Element<'b> {
     browser: &'b Browser,
     id: String,
+    /// How it was found (`using`, `value`): found again when htmx replaced it.
+    locator: (String, String),
 }
 
 impl Browser {
@@ -170,6 +172,7 @@ impl Browser {
             Ok(found) => Element {
                 browser: self,
                 id: found[ELEMENT].as_str().unwrap_or_default().to_owned(),
+                locator: (using.to_owned(), value.to_owned()),
             },
             Err(error) => panic!(
                 "no element {value} on {} ({error}); the page says:\n{}",
@@ -304,12 +307,45 @@ impl Browser {
 impl Element<'_> {
     /// Clicks the element, first scrolled to the middle of the window: scrolled only as
     /// far as the window's edge, it may sit under a toast or the sticky draft bar.
+    ///
+    /// An element htmx replaced between finding and clicking (a fragment that arrived by
+    /// itself, such as the draft's impact) is "stale": it is found again and clicked, as
+    /// a person would click what they see.
     pub async fn click(&self) {
-        let reference = json!({ ELEMENT: self.id });
         let centre = "arguments[0].scrollIntoView({block: 'center', inline: 'nearest'})";
-        self.browser.execute(centre, json!([reference])).await;
-        let path = format!("element/{}/click", self.id);
-        self.browser.command("POST", &path, json!({})).await;
+        let mut id = self.id.clone();
+        let mut last = Value::Null;
+        for _ in 0..3 {
+            let reference = json!({ ELEMENT: id });
+            let scrolled = self
+                .browser
+                .try_command(
+                    "POST",
+                    "execute/sync",
+                    json!({"script": centre, "args": [reference]}),
+                )
+                .await;
+            let clicked = match scrolled {
+                Ok(_) => {
+                    let path = format!("element/{id}/click");
+                    self.browser.try_command("POST", &path, json!({})).await
+                }
+                Err(error) => Err(error),
+            };
+            match clicked {
+                Ok(_) => return,
+                Err(error) if error["error"] == "stale element reference" => {
+                    last = error;
+                    let (using, value) = &self.locator;
+                    id = self.browser.find_by(using, value).await.id;
+                }
+                Err(error) => panic!("WebDriver click on {:?}: {error}", self.locator),
+            }
+        }
+        panic!(
+            "{:?} kept being replaced while clicked: {last}",
+            self.locator
+        );
     }
 
     /// Replaces the field's text with `text`.

@@ -68,19 +68,6 @@ impl FromRequest<UiState> for OperatorPosted {
     }
 }
 
-/// [`Posted`] by any role: what changes nothing an admin owns (recomputing the preview).
-pub struct ViewerPosted(pub Posted);
-
-impl FromRequest<UiState> for ViewerPosted {
-    type Rejection = Response;
-
-    async fn from_request(request: Request, state: &UiState) -> Result<ViewerPosted, Response> {
-        Posted::from(request, state, AdminRole::Viewer)
-            .await
-            .map(ViewerPosted)
-    }
-}
-
 pub fn version(fields: &Fields) -> Result<Expect, AppError> {
     field(fields, "version")
         .and_then(|v| v.parse().ok())

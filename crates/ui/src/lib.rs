@@ -136,6 +136,7 @@ pub fn router(
         .route("/t/{tenant}/runs/confirm", get(runs_page::confirm))
         .route("/t/{tenant}/runs/{id}", get(runs_page::show))
         .route("/t/{tenant}/runs/{id}/export", get(runs_page::export))
+        .route("/t/{tenant}/runs/{id}/events", get(runs_page::events))
         .route("/t/{tenant}/runs/{id}/{action}", post(runs_page::act))
         .route("/t/{tenant}/logs", get(logs_page::show))
         .route("/t/{tenant}/logs/export", get(logs_page::export))

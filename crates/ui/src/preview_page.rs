@@ -274,6 +274,8 @@ struct PreviewPageView {
     choices: Vec<ColumnChoice>,
     operators: Vec<(&'static str, &'static str)>,
     hidden: Vec<(String, String)>,
+    state: Vec<(String, String)>,
+    can_recompute: bool,
     rows: Vec<RowView>,
     shown: String,
     previous: Option<String>,
@@ -364,7 +366,10 @@ pub async fn show(at: InTenant, Query(pairs): Query<Vec<(String, String)>>) -> R
         (None, Some(before)) => PageAt::Before(before),
         (None, None) => PageAt::First,
     };
-    let from: i64 = get("from").and_then(|f| f.parse().ok()).unwrap_or(1).max(1);
+    let from: i64 = get("from")
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(1)
+        .clamp(1, 1_000_000_000);
     let app = &at.signed.app;
     let rules = view.rules();
     let has_draft = match app.rule_draft(&at.tenant).await {
@@ -529,14 +534,25 @@ pub async fn show(at: InTenant, Query(pairs): Query<Vec<(String, String)>>) -> R
         }
         all
     };
-    // The form's state that its own fields do not carry.
+    // What the filter form's own fields do not carry: the rule set, the sort, the
+    // columns, and filters on columns not shown (a count link filters on Action).
+    let shown_names: Vec<&str> = view.columns.iter().map(|c| column_name(*c)).collect();
     let hidden: Vec<(String, String)> = view
         .pairs()
         .into_iter()
         .filter(|(k, _)| {
-            !(k.starts_with("op_") || k.starts_with("v_") || k == "size" || k == "then")
+            let column = k.strip_prefix("op_").or_else(|| k.strip_prefix("v_"));
+            match column {
+                Some(name) => !shown_names.contains(&name),
+                None => !matches!(k.as_str(), "size" | "then" | "changed"),
+            }
         })
-        .filter(|(k, _)| k != "changed")
+        .collect();
+    // The Columns form carries everything but the columns themselves.
+    let state: Vec<(String, String)> = view
+        .pairs()
+        .into_iter()
+        .filter(|(k, _)| k != "col")
         .collect();
     let (rows, shown, previous, next, first) = match &page {
         Some(page) => {
@@ -619,6 +635,12 @@ pub async fn show(at: InTenant, Query(pairs): Query<Vec<(String, String)>>) -> R
         choices,
         operators: OPERATORS.to_vec(),
         hidden,
+        state,
+        can_recompute: at
+            .signed
+            .account
+            .role
+            .allows(scimgate_core::AdminRole::Operator),
         rows,
         shown,
         previous,
@@ -771,9 +793,10 @@ pub async fn export(at: InTenant, Query(pairs): Query<Vec<(String, String)>>) ->
         .into_response()
 }
 
-/// *Recompute*: the stored preview computed whole now, then back to the page.
-pub async fn recompute(posted: crate::forms::ViewerPosted) -> Response {
-    let crate::forms::ViewerPosted(posted) = posted;
+/// *Recompute* (Operators: it rewrites every row): the stored preview computed whole
+/// now, then back to the page.
+pub async fn recompute(posted: crate::forms::OperatorPosted) -> Response {
+    let crate::forms::OperatorPosted(posted) = posted;
     let at = &posted.at;
     let fields = &posted.fields;
     let rules = match crate::forms::field(fields, "rules") {
@@ -784,8 +807,10 @@ pub async fn recompute(posted: crate::forms::ViewerPosted) -> Response {
         return Page::internal(&e);
     }
     let home = format!("/t/{}/preview", at.tenant.name.as_str());
+    // Back to this tenant's Preview only, and only as a URL that is a valid header.
     let back = crate::forms::field(fields, "back")
         .filter(|b| b.starts_with(&format!("{home}?")) || *b == home)
+        .filter(|b| b.bytes().all(|c| c.is_ascii_graphic()))
         .unwrap_or(&home);
     Redirect::to(back).into_response()
 }

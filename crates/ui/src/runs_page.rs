@@ -12,6 +12,7 @@ use crate::session::InTenant;
 use askama::Template;
 use axum::extract::{Path, Query};
 use axum::http::{header, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use scimgate_app::{AppError, RuleSetRef};
 use scimgate_core::{AdminRole, Run, RunStatus, RunUser};
@@ -240,6 +241,42 @@ async fn run_page(
 /// The status alone, for htmx's poll: the run row only, not its users. Once the run has
 /// ended, htmx is told to reload the page (`HX-Refresh`), so the Cancel button goes and
 /// the users it touched appear.
+/// The run's status section as server-sent events while it runs: `status` with the
+/// section's HTML each time the run changes, `end` with it as the run ended (the page
+/// then reloads itself to list what the run did). The page's script follows these.
+pub async fn events(at: InTenant, Path((_, id)): Path<(String, i64)>) -> Response {
+    let app = &at.signed.app;
+    match app.run_status(&at.tenant, id).await {
+        Ok(_) => {}
+        Err(AppError::NotFound(_)) => return Page::not_found(),
+        Err(e) => return Page::internal(&e),
+    }
+    let tenant = at.tenant.name.to_string();
+    let updates = app.watch_run(&at.tenant, id, std::time::Duration::from_secs(1));
+    let events = futures_util::StreamExt::map(updates, move |update| {
+        let event = match update {
+            Ok(run) => {
+                let running = run.status == RunStatus::Running;
+                let name = if running { "status" } else { "end" };
+                let fragment = RunStatusFragment {
+                    tenant: tenant.clone(),
+                    run,
+                    running,
+                };
+                match fragment.render() {
+                    Ok(html) => Event::default().event(name).data(html),
+                    Err(e) => Event::default().event("error").data(e.to_string()),
+                }
+            }
+            Err(e) => Event::default().event("error").data(e.to_string()),
+        };
+        Ok::<_, std::convert::Infallible>(event)
+    });
+    Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
 async fn status_fragment(at: &InTenant, id: i64) -> Response {
     let run = match at.signed.app.run_status(&at.tenant, id).await {
         Ok(run) => run,

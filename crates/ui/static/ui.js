@@ -48,3 +48,31 @@ function scheduleToasts() {
 }
 document.addEventListener("DOMContentLoaded", scheduleToasts);
 document.addEventListener("htmx:afterSettle", scheduleToasts);
+
+// A running run's status follows the server (server-sent events): each event is the
+// status section as HTML, which replaces the one shown; the last ("end") reloads the page,
+// which then lists what the run did. Without script, the section's Refresh link does it.
+function followRuns() {
+  if (!window.EventSource) return;
+  document.querySelectorAll("[data-events]:not([data-following])").forEach(function (section) {
+    section.setAttribute("data-following", "");
+    var source = new EventSource(section.getAttribute("data-events"));
+    var show = function (event) {
+      var current = document.getElementById(section.id);
+      var holder = document.createElement("div");
+      holder.innerHTML = event.data;
+      var fresh = holder.firstElementChild;
+      if (!fresh || !current) return;
+      fresh.setAttribute("data-following", "");
+      current.replaceWith(fresh);
+    };
+    source.addEventListener("status", show);
+    source.addEventListener("end", function (event) {
+      source.close();
+      show(event);
+      window.location.reload();
+    });
+  });
+}
+document.addEventListener("DOMContentLoaded", followRuns);
+document.addEventListener("htmx:afterSettle", followRuns);

@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 /// to be re-linked) keep their seats and count as used, as do the seats held elsewhere
 /// (`accounts` is `(the accounts given, seats per plan of the active ones left out)`).
 /// What the reason of a user refused for lack of seats says.
-const NO_FREE_SEAT: &str = "has no free seat";
+pub const NO_FREE_SEAT: &str = "has no free seat";
 
 /// Whether a reason is that of a user refused for lack of seats.
 pub fn is_seat_refusal(reason: &str) -> bool {

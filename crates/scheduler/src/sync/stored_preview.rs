@@ -43,6 +43,13 @@ pub struct PreviewSummary {
     /// whole company's order, and only a whole computation knows it.
     #[serde(default)]
     pub seat_refusals: u64,
+    /// Per user plan, users granted another plan whose account holds this one now: the
+    /// company's plan keeps their seat taken until their turn (see `allocate_seats`).
+    #[serde(default)]
+    pub movers_out: std::collections::BTreeMap<String, u64>,
+    /// Active accounts a restart unlinked (matched to users by externalId).
+    #[serde(default)]
+    pub unlinked_accounts: u64,
 }
 
 /// A stored preview as the pages read it.
@@ -95,6 +102,15 @@ pub fn preview_row(item: &PlanItem, accounts: &HashMap<i64, &CrmAccount>) -> Pre
             .and_then(|pk| accounts.get(&pk))
             .filter(|a| a.fields.active)
             .and_then(|a| a.fields.user_plan.clone()),
+    }
+}
+
+/// The plan whose seat a row's account holds now and gives up for another plan.
+fn moves_off(row: &PreviewRow) -> Option<&str> {
+    let wanting = matches!(row.action.as_str(), "create" | "update" | "unchanged") && row.synced;
+    match (row.account_plan.as_deref(), row.user_plan.as_deref()) {
+        (Some(from), Some(to)) if wanting && from != to => Some(from),
+        _ => None,
     }
 }
 
@@ -210,6 +226,12 @@ impl Syncer {
                 steps.done("write");
                 summary.seat_refusals =
                     plan.items.iter().filter(|i| refused_for_seat(i)).count() as u64;
+                for plan in rows.iter().filter_map(moves_off) {
+                    *summary.movers_out.entry(plan.to_owned()).or_default() += 1;
+                }
+                summary.unlinked_accounts = (inputs.accounts.iter())
+                    .filter(|a| a.staged_user_id.is_none() && a.fields.active)
+                    .count() as u64;
                 let Plan {
                     totals,
                     seats,
@@ -244,14 +266,16 @@ impl Syncer {
             .await?;
         steps.done("switch");
         // Readers see the new rows from here on; the old ones go now. A refresh that lost
-        // the race to a newer one (another replica) drops only what is older than that.
-        let current = match switched {
-            true => generation,
-            false => (self.store.preview_state(tenant, rules).await?)
-                .map_or(generation, |s| s.generation),
+        // the race to a newer one (another replica, a Recompute) drops what is older than
+        // the winner, its own rows included, and answers with the winner.
+        let state = match switched {
+            true => state,
+            false => (self.store.preview_state(tenant, rules).await?).ok_or_else(|| {
+                SyncError::Conflict("the preview was dropped while it was computed".into())
+            })?,
         };
         (self.store)
-            .drop_preview_rows_before(tenant, rules, current)
+            .drop_preview_rows_before(tenant, rules, state.generation)
             .await?;
         steps.done("drop old rows");
         tracing::info!(
@@ -277,6 +301,8 @@ impl Syncer {
         if state.versions != basis.versions(rules)
             || summary.problem.is_some()
             || summary.totals.awaiting_relink > 0
+            // Who claims an unlinked account (by externalId) is the company's order.
+            || summary.unlinked_accounts > 0
             || summary.staged_groups != self.store.staged_group_count(tenant).await?
             || (self.store)
                 .groups_changed_since(tenant, state.change_seq)
@@ -346,6 +372,14 @@ impl Syncer {
             .map(|r| (r, false))
             .chain(rows.iter().map(|r| (r, true)))
         {
+            if let Some(plan) = moves_off(row) {
+                let movers = summary.movers_out.entry(plan.to_owned()).or_default();
+                *movers = if add {
+                    *movers + 1
+                } else {
+                    movers.saturating_sub(1)
+                };
+            }
             let Some(plan) = seat_of(row, held) else {
                 continue;
             };
@@ -356,7 +390,14 @@ impl Syncer {
                 None => return Ok(None),
             }
         }
-        if (summary.seats.iter()).any(|s| s.purchased.is_some_and(|p| s.used > p)) {
+        // While the company's plan hands out seats, users moving off a plan keep their
+        // seat until their turn: with those counted, every plan must still have room, or
+        // someone would be refused there and only a whole computation knows who.
+        let short = summary.seats.iter().any(|s| {
+            let movers = summary.movers_out.get(&s.user_plan).copied().unwrap_or(0);
+            s.purchased.is_some_and(|p| s.used + movers > p)
+        });
+        if short {
             return Ok(None);
         }
         summary.computed_at_ms = self.clock.now().unix_millis();
@@ -369,7 +410,13 @@ impl Syncer {
         };
         let done = self
             .store
-            .update_preview_rows(tenant, rules, updated.clone(), Vec::new(), rows)
+            .update_preview_rows(
+                tenant,
+                rules,
+                (updated.clone(), state.change_seq),
+                Vec::new(),
+                rows,
+            )
             .await?;
         Ok(done.then_some(updated))
     }

@@ -167,6 +167,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         t(Post, "/restart", sync::restart),
         t(Get, "/runs", runs::list),
         t(Get, "/runs/{id}", runs::get),
+        t(Get, "/runs/{id}/events", runs::events),
         t(Post, "/runs/{id}/approve", runs::approve),
         t(Post, "/runs/{id}/reject", runs::reject),
         t(Post, "/runs/{id}/cancel", runs::cancel),

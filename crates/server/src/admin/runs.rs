@@ -3,7 +3,9 @@
 use super::call::Call;
 use super::error::Result;
 use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
+use futures_util::StreamExt;
 use scimgate_scheduler::Outcome;
 use serde_json::{json, Value};
 
@@ -29,6 +31,37 @@ fn run_id(call: &Call) -> Result<i64> {
 pub async fn get(call: Call) -> Result<Json<Value>> {
     let (run, users) = call.app.run(&call.tenant, run_id(&call)?).await?;
     Ok(Json(json!({"run": run, "users": users})))
+}
+
+/// The run as server-sent events: `status` (the run, as `GET …/runs/{id}` gives it,
+/// without its users) each time it changes, looked at every second, and last `end` with
+/// the run as it ended; then the stream closes. A run that is no more is an `error`.
+pub async fn events(
+    call: Call,
+) -> Result<Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>>> {
+    let id = run_id(&call)?;
+    // An unknown run is a 404 before any event.
+    call.app.run_status(&call.tenant, id).await?;
+    let updates = call
+        .app
+        .watch_run(&call.tenant, id, std::time::Duration::from_secs(1));
+    let events = updates.map(|update| {
+        let event = match update {
+            Ok(run) => {
+                let name = match run.status {
+                    scimgate_core::RunStatus::Running => "status",
+                    _ => "end",
+                };
+                Event::default()
+                    .event(name)
+                    .json_data(&run)
+                    .unwrap_or_else(|e| Event::default().event("error").data(e.to_string()))
+            }
+            Err(e) => Event::default().event("error").data(e.to_string()),
+        };
+        Ok(event)
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
 /// Asks a running run to stop at its next safe point: 202; the run ends `cancelled`.
