@@ -15,6 +15,7 @@ on_both_backends!(
     changes_sync_once_after_the_quiet_period_across_two_replicas,
     a_long_run_does_not_hold_up_another_tenant,
     a_run_that_panics_does_not_keep_its_tenant_out,
+    a_busy_pool_says_when_a_worker_is_free,
 );
 
 /// A clock the test moves by hand.
@@ -285,4 +286,35 @@ async fn a_run_that_panics_does_not_keep_its_tenant_out(backend: DbBackend) {
         1,
         "claimed again"
     );
+}
+
+/// `serve` looks for due tenants again as soon as a worker is free (not a tick later):
+/// `worker_freed` waits for that, and says no while every worker is busy.
+async fn a_busy_pool_says_when_a_worker_is_free(backend: DbBackend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    let clock = TestClock::at("2026-11-22T10:01:00Z");
+    switch_on(&f, "0 0 1 1 *", 1).await;
+    let store = f.server.store.clone();
+    let (crm, gate) = GatedCrm::closed(&store, f.tenant());
+    let auto = AutoSync::with_workers(Syncer::with_crm(store.clone(), clock.clone(), crm), 1);
+    let short = std::time::Duration::from_millis(100);
+    assert!(
+        auto.worker_freed(short).await,
+        "an idle pool has a free worker"
+    );
+    auto.start_due(clock.now()).await.unwrap();
+    f.user("ann@acme.no", "e-ann", "Ops").await;
+    auto.start_due(clock.now()).await.unwrap();
+    clock.advance(5);
+    assert_eq!(auto.start_due(clock.now()).await.unwrap(), 1);
+    assert!(
+        !auto.worker_freed(short).await,
+        "the one worker waits at the gate"
+    );
+    gate.add_permits(1_000);
+    assert!(auto.worker_freed(std::time::Duration::from_secs(20)).await);
+    assert!(auto.drain(std::time::Duration::from_secs(20)).await);
+    assert_eq!(store.runs(f.tenant(), 5).await.unwrap().len(), 1);
 }

@@ -107,6 +107,16 @@ impl AutoSync {
         Ok(queued)
     }
 
+    /// Waits until a worker is free, at most `within`; returns whether one is. `serve`
+    /// then looks for due tenants again at once: a backlog (a hundred tenants changed
+    /// together) is worked through as fast as the workers go, not a tick per worker.
+    pub async fn worker_freed(&self, within: std::time::Duration) -> bool {
+        matches!(
+            tokio::time::timeout(within, self.workers.acquire()).await,
+            Ok(Ok(_))
+        )
+    }
+
     /// Waits until the runs in flight have finished, at most `deadline` (a stopping
     /// `serve`: it claims nothing more meanwhile). Returns whether all finished.
     pub async fn drain(&self, deadline: std::time::Duration) -> bool {

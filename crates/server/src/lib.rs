@@ -173,9 +173,19 @@ async fn run_auto_sync(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        // Runs are jobs on the scheduler's pool: a tick queues what is due and moves on.
-        if let Err(e) = auto.start_due(clock.now()).await {
-            tracing::warn!(error = %e, "automatic sync check failed");
+        // Runs are jobs on the scheduler's pool: a tick queues what is due (as many as
+        // there are free workers). While it finds work, it looks again as soon as a
+        // worker is free, so a backlog does not wait a tick per worker.
+        loop {
+            match auto.start_due(clock.now()).await {
+                Ok(0) => break,
+                Ok(_) if auto.worker_freed(every).await => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "automatic sync check failed");
+                    break;
+                }
+            }
         }
         for run in auto.finished().await {
             tracing::info!(tenant = %run.tenant, trigger = run.trigger.name(), "automatic sync ran");
