@@ -132,15 +132,19 @@ impl App {
             .ok_or_else(|| AppError::NotFound(format!("no run {id}")))
     }
 
-    /// The run each time it changes (looked at every `every`), until it has ended: the
-    /// last item is the run as it ended. A run that does not exist (or not in this
-    /// tenant) is one error item. What the run pages and `…/runs/{id}/events` stream.
+    /// The run each time it changes (looked at every `every`), until it has ended (the
+    /// last item is then the run as it ended) or `lasting` has passed (a follower
+    /// connects again: a server stopping waits for open streams, and a run left
+    /// `running` by a process that died stays so until that tenant's next run). A run
+    /// that does not exist (or not in this tenant) is one error item. What the run
+    /// pages and `…/runs/{id}/events` stream.
     pub fn watch_run(
         &self,
         tenant: &Tenant,
         id: i64,
-        every: std::time::Duration,
+        (every, lasting): (std::time::Duration, std::time::Duration),
     ) -> impl futures_util::Stream<Item = Result<Run>> + Send + 'static {
+        let until = tokio::time::Instant::now() + lasting;
         struct Watch {
             app: App,
             tenant: Tenant,
@@ -161,6 +165,9 @@ impl App {
             }
             loop {
                 if watch.last.is_some() {
+                    if tokio::time::Instant::now() + every > until {
+                        return None;
+                    }
                     tokio::time::sleep(every).await;
                 }
                 match watch.app.run_status(&watch.tenant, watch.id).await {

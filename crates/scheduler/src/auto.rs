@@ -35,9 +35,16 @@ pub struct AutoSync {
     seen: Mutex<HashMap<i64, (i64, Timestamp)>>,
     /// Tenants with a run in flight on this replica (not claimed again meanwhile).
     running: Arc<Mutex<HashSet<i64>>>,
+    /// Tenants whose last claim found another run holding their lease, and when: they
+    /// wait [`BUSY_PAUSE_MS`] before being claimed again, so that looking again as soon
+    /// as a worker is free does not claim and give back the same tenant in a loop.
+    busy: Arc<Mutex<HashMap<i64, Timestamp>>>,
     workers: Arc<Semaphore>,
     jobs: tokio::sync::Mutex<JoinSet<Option<Started>>>,
 }
+
+/// How long a tenant whose run found its lease held is left alone (one tick).
+const BUSY_PAUSE_MS: i64 = 1_000;
 
 /// What a run that automatic sync started was, for logs and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +64,7 @@ impl AutoSync {
             syncer,
             seen: Mutex::new(HashMap::new()),
             running: Arc::new(Mutex::new(HashSet::new())),
+            busy: Arc::new(Mutex::new(HashMap::new())),
             workers: Arc::new(Semaphore::new(workers.max(1))),
             jobs: tokio::sync::Mutex::new(JoinSet::new()),
         }
@@ -81,7 +89,7 @@ impl AutoSync {
         let store = self.syncer.store();
         let mut queued = 0;
         for candidate in store.auto_sync_tenants().await? {
-            if self.is_running(candidate.tenant.id) {
+            if self.is_running(candidate.tenant.id) || self.pausing(candidate.tenant.id, now) {
                 continue;
             }
             // A worker first: a claim is taken only when its run can start at once.
@@ -147,6 +155,19 @@ impl AutoSync {
         }
     }
 
+    /// Whether the tenant's last run found its lease held less than a pause ago.
+    fn pausing(&self, tenant: i64, now: Timestamp) -> bool {
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        match busy.get(&tenant) {
+            Some(at) if now.unix_millis() - at.unix_millis() < BUSY_PAUSE_MS => true,
+            Some(_) => {
+                busy.remove(&tenant);
+                false
+            }
+            None => false,
+        }
+    }
+
     fn is_running(&self, tenant: i64) -> bool {
         let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         running.contains(&tenant)
@@ -157,10 +178,16 @@ impl AutoSync {
     async fn spawn(&self, tenant: Tenant, claim: Claim, worker: OwnedSemaphorePermit) {
         let in_flight = InFlight::mark(&self.running, tenant.id);
         let syncer = self.syncer.clone();
+        let busy = Arc::clone(&self.busy);
         let job = async move {
             // Both are let go when the job ends, even by a panic.
             let (_worker, _in_flight) = (worker, in_flight);
-            run(&syncer, &tenant, &claim).await
+            let started = run(&syncer, &tenant, &claim).await;
+            if started.is_none() {
+                let mut busy = busy.lock().unwrap_or_else(|p| p.into_inner());
+                busy.insert(tenant.id, syncer.now());
+            }
+            started
         };
         self.jobs.lock().await.spawn(job);
     }

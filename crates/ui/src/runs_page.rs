@@ -238,9 +238,6 @@ async fn run_page(
     render(status, &page)
 }
 
-/// The status alone, for htmx's poll: the run row only, not its users. Once the run has
-/// ended, htmx is told to reload the page (`HX-Refresh`), so the Cancel button goes and
-/// the users it touched appear.
 /// The run's status section as server-sent events while it runs: `status` with the
 /// section's HTML each time the run changes, `end` with it as the run ended (the page
 /// then reloads itself to list what the run did). The page's script follows these.
@@ -252,7 +249,8 @@ pub async fn events(at: InTenant, Path((_, id)): Path<(String, i64)>) -> Respons
         Err(e) => return Page::internal(&e),
     }
     let tenant = at.tenant.name.to_string();
-    let updates = app.watch_run(&at.tenant, id, std::time::Duration::from_secs(1));
+    let every = std::time::Duration::from_secs(1);
+    let updates = app.watch_run(&at.tenant, id, (every, std::time::Duration::from_secs(60)));
     let events = futures_util::StreamExt::map(updates, move |update| {
         let event = match update {
             Ok(run) => {
@@ -265,18 +263,27 @@ pub async fn events(at: InTenant, Path((_, id)): Path<(String, i64)>) -> Respons
                 };
                 match fragment.render() {
                     Ok(html) => Event::default().event(name).data(html),
-                    Err(e) => Event::default().event("error").data(e.to_string()),
+                    Err(_) => Event::default().event("error").data("unreadable"),
                 }
             }
-            Err(e) => Event::default().event("error").data(e.to_string()),
+            Err(e) => {
+                tracing::warn!(run = id, error = %e, "a run's events stopped");
+                Event::default().event("error").data("unreadable")
+            }
         };
         Ok::<_, std::convert::Infallible>(event)
     });
-    Sse::new(events)
-        .keep_alive(KeepAlive::default())
+    // Proxies that buffer (nginx) would hold the events back.
+    (
+        [("x-accel-buffering", "no")],
+        Sse::new(events).keep_alive(KeepAlive::default()),
+    )
         .into_response()
 }
 
+/// The status alone, for htmx (an older page's poll) and `?status=1`: the run row only, not its users. Once the run has
+/// ended, htmx is told to reload the page (`HX-Refresh`), so the Cancel button goes and
+/// the users it touched appear.
 async fn status_fragment(at: &InTenant, id: i64) -> Response {
     let run = match at.signed.app.run_status(&at.tenant, id).await {
         Ok(run) => run,

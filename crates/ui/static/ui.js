@@ -51,28 +51,47 @@ document.addEventListener("htmx:afterSettle", scheduleToasts);
 
 // A running run's status follows the server (server-sent events): each event is the
 // status section as HTML, which replaces the one shown; the last ("end") reloads the page,
-// which then lists what the run did. Without script, the section's Refresh link does it.
+// which then lists what the run did. One stream at a time: a page that no longer shows
+// the run (htmx swapped the body, Back) closes it. Without script, a Refresh link.
+var following = null; // { url, run, source }
+function stopFollowing() {
+  if (following) following.source.close();
+  following = null;
+}
+function shownRun(run) {
+  return document.querySelector('#run-status[data-run="' + run + '"]');
+}
 function followRuns() {
-  if (!window.EventSource) return;
-  document.querySelectorAll("[data-events]:not([data-following])").forEach(function (section) {
-    section.setAttribute("data-following", "");
-    var source = new EventSource(section.getAttribute("data-events"));
-    var show = function (event) {
-      var current = document.getElementById(section.id);
-      var holder = document.createElement("div");
-      holder.innerHTML = event.data;
-      var fresh = holder.firstElementChild;
-      if (!fresh || !current) return;
-      fresh.setAttribute("data-following", "");
-      current.replaceWith(fresh);
-    };
-    source.addEventListener("status", show);
-    source.addEventListener("end", function (event) {
-      source.close();
-      show(event);
-      window.location.reload();
-    });
+  var section = document.querySelector("#run-status[data-events]");
+  var url = section && section.getAttribute("data-events");
+  if (following && following.url === url) return;
+  stopFollowing();
+  if (!section || !window.EventSource) return;
+  var run = section.getAttribute("data-run");
+  var source = new EventSource(url);
+  following = { url: url, run: run, source: source };
+  var show = function (event) {
+    var current = shownRun(run);
+    var holder = document.createElement("div");
+    holder.innerHTML = event.data;
+    var fresh = holder.firstElementChild;
+    if (!current || !fresh) return false;
+    current.replaceWith(fresh);
+    return true;
+  };
+  source.addEventListener("status", function (event) {
+    if (!show(event)) stopFollowing();
+  });
+  source.addEventListener("end", function (event) {
+    stopFollowing();
+    if (show(event)) window.location.reload();
+  });
+  // The server's own "error" event (the run cannot be read): stop; a dropped
+  // connection (no data) is retried by the browser.
+  source.addEventListener("error", function (event) {
+    if (event.data) stopFollowing();
   });
 }
 document.addEventListener("DOMContentLoaded", followRuns);
 document.addEventListener("htmx:afterSettle", followRuns);
+document.addEventListener("htmx:historyRestore", followRuns);

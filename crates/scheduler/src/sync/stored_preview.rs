@@ -418,7 +418,16 @@ impl Syncer {
                 rows,
             )
             .await?;
-        Ok(done.then_some(updated))
+        if done {
+            return Ok(Some(updated));
+        }
+        // Another refresher came first: its preview, if it is current, is as good.
+        let now = self.store.preview_basis(tenant).await?;
+        Ok(self
+            .store
+            .preview_state(tenant, rules)
+            .await?
+            .filter(|s| is_current(s, &now, rules)))
     }
 
     /// Whether the background may recompute a preview whole again: at least a second

@@ -38,14 +38,17 @@ pub async fn get(call: Call) -> Result<Json<Value>> {
 /// the run as it ended; then the stream closes. A run that is no more is an `error`.
 pub async fn events(
     call: Call,
-) -> Result<Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>>> {
+) -> Result<(
+    [(&'static str, &'static str); 1],
+    Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>>,
+)> {
     let id = run_id(&call)?;
     // An unknown run is a 404 before any event.
     call.app.run_status(&call.tenant, id).await?;
     let updates = call
         .app
-        .watch_run(&call.tenant, id, std::time::Duration::from_secs(1));
-    let events = updates.map(|update| {
+        .watch_run(&call.tenant, id, (EVENT_EVERY, EVENT_STREAM_LASTS));
+    let events = updates.map(move |update| {
         let event = match update {
             Ok(run) => {
                 let name = match run.status {
@@ -55,13 +58,32 @@ pub async fn events(
                 Event::default()
                     .event(name)
                     .json_data(&run)
-                    .unwrap_or_else(|e| Event::default().event("error").data(e.to_string()))
+                    .unwrap_or_else(|_| unreadable())
             }
-            Err(e) => Event::default().event("error").data(e.to_string()),
+            Err(e) => {
+                tracing::warn!(run = id, error = %e, "a run's events stopped");
+                unreadable()
+            }
         };
         Ok(event)
     });
-    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+    // Proxies that buffer (nginx) would hold the events back.
+    Ok((
+        [("x-accel-buffering", "no")],
+        Sse::new(events).keep_alive(KeepAlive::default()),
+    ))
+}
+
+/// How often a run's events look at it, and how long one stream lasts before the
+/// follower connects again (server-sent events reconnect by themselves).
+const EVENT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+const EVENT_STREAM_LASTS: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The `error` event: the cause goes to the log, not to the client.
+fn unreadable() -> Event {
+    Event::default()
+        .event("error")
+        .data("the run could not be read; see the server's log")
 }
 
 /// Asks a running run to stop at its next safe point: 202; the run ends `cancelled`.
