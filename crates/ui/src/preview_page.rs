@@ -8,30 +8,18 @@
 use crate::pages::{encode, render, Frame, Page};
 use crate::session::InTenant;
 use askama::Template;
-use axum::body::Body;
 use axum::extract::Query;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use scimgate_app::preview::{column_name, Column, PreviewQuery};
-use scimgate_app::preview_page::{self, PageAt};
+use scimgate_app::preview_page::PageAt;
 use scimgate_app::{AppError, PreviewRow, PreviewRules, StoredPreview};
 
-/// The columns shown when the URL names none: SuperOffice's, in its order.
-const DEFAULT_COLUMNS: [Column; 8] = [
-    Column::Name,
-    Column::Username,
-    Column::UserPlan,
-    Column::OwnerCompany,
-    Column::PrimaryGroup,
-    Column::SecondaryGroups,
-    Column::Role,
-    Column::Confidential,
-];
+mod export;
+mod view;
 
-const PAGE_SIZES: [i64; 4] = [25, 50, 100, 200];
-const DEFAULT_SIZE: i64 = 50;
-/// Rows read per query while exporting.
-const EXPORT_CHUNK: i64 = 2_000;
+pub use export::{export, recompute};
+use view::{View, PAGE_SIZES};
 
 fn label(column: Column) -> &'static str {
     match column {
@@ -67,159 +55,6 @@ const OPERATORS: [(&str, &str); 12] = [
     ("one_of", "is one of (a|b)"),
     ("changed", "changed"),
 ];
-
-/// What the URL says: the whole state of the page.
-#[derive(Debug, Clone, Default)]
-struct View {
-    rules: Option<PreviewRules>,
-    /// `(column, operator, value)` as typed, one per column at most.
-    filters: Vec<(Column, String, String)>,
-    changed_only: bool,
-    sort: String,
-    then: String,
-    size: i64,
-    columns: Vec<Column>,
-}
-
-impl View {
-    fn parse(pairs: &[(String, String)]) -> View {
-        let get = |name: &str| {
-            pairs
-                .iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.trim().to_owned())
-                .unwrap_or_default()
-        };
-        let rules = match get("rules").as_str() {
-            "draft" => Some(PreviewRules::Draft),
-            _ => None,
-        };
-        let mut filters = Vec::new();
-        for (column, name) in scimgate_app::preview::COLUMNS {
-            let op = get(&format!("op_{name}"));
-            if op.is_empty() {
-                continue;
-            }
-            filters.push((column, op, get(&format!("v_{name}"))));
-        }
-        let mut columns: Vec<Column> = pairs
-            .iter()
-            .filter(|(k, _)| k == "col")
-            .filter_map(|(_, v)| {
-                scimgate_app::preview::COLUMNS
-                    .iter()
-                    .find(|(_, n)| n == v)
-                    .map(|(c, _)| *c)
-            })
-            .collect();
-        columns.dedup();
-        if columns.is_empty() {
-            columns = DEFAULT_COLUMNS.to_vec();
-        }
-        let size = get("size").parse().unwrap_or(DEFAULT_SIZE);
-        View {
-            rules,
-            filters,
-            changed_only: get("changed") == "1",
-            sort: get("sort"),
-            then: get("then"),
-            size: if PAGE_SIZES.contains(&size) {
-                size
-            } else {
-                DEFAULT_SIZE
-            },
-            columns,
-        }
-    }
-
-    fn rules(&self) -> PreviewRules {
-        self.rules.unwrap_or(PreviewRules::Published)
-    }
-
-    /// The query for the app: typed filters (an unusable one is the caller's error to
-    /// show) and the sort.
-    fn query(&self) -> Result<PreviewQuery, AppError> {
-        let mut texts: Vec<String> = self
-            .filters
-            .iter()
-            .map(|(column, op, value)| {
-                let name = column_name(*column);
-                if value.is_empty() {
-                    format!("{name}:{op}")
-                } else {
-                    format!("{name}:{op}:{value}")
-                }
-            })
-            .collect();
-        if self.changed_only {
-            texts.push("changed:changed".into());
-        }
-        let sort = [self.sort.as_str(), self.then.as_str()]
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(",");
-        PreviewQuery::parse(
-            texts.iter().map(String::as_str),
-            Some(sort.as_str()).filter(|s| !s.is_empty()),
-            None,
-        )
-    }
-
-    /// The URL's query, without paging.
-    fn pairs(&self) -> Vec<(String, String)> {
-        let mut pairs = Vec::new();
-        if self.rules == Some(PreviewRules::Draft) {
-            pairs.push(("rules".into(), "draft".into()));
-        }
-        for (column, op, value) in &self.filters {
-            let name = column_name(*column);
-            pairs.push((format!("op_{name}"), op.clone()));
-            if !value.is_empty() {
-                pairs.push((format!("v_{name}"), value.clone()));
-            }
-        }
-        if self.changed_only {
-            pairs.push(("changed".into(), "1".into()));
-        }
-        for (name, value) in [("sort", &self.sort), ("then", &self.then)] {
-            if !value.is_empty() {
-                pairs.push((name.into(), value.clone()));
-            }
-        }
-        if self.size != DEFAULT_SIZE {
-            pairs.push(("size".into(), self.size.to_string()));
-        }
-        if self.columns != DEFAULT_COLUMNS {
-            for column in &self.columns {
-                pairs.push(("col".into(), column_name(*column).into()));
-            }
-        }
-        pairs
-    }
-
-    fn href(&self, tenant: &str, path: &str, extra: &[(&str, String)]) -> String {
-        let mut query: Vec<String> = self
-            .pairs()
-            .into_iter()
-            .map(|(k, v)| format!("{k}={}", encode(&v)))
-            .collect();
-        query.extend(extra.iter().map(|(k, v)| format!("{k}={}", encode(v))));
-        let base = format!("/t/{tenant}/{path}");
-        if query.is_empty() {
-            base
-        } else {
-            format!("{base}?{}", query.join("&"))
-        }
-    }
-
-    fn with(&self, change: impl FnOnce(&mut View)) -> View {
-        let mut view = self.clone();
-        change(&mut view);
-        view
-    }
-}
 
 struct ColumnView {
     name: &'static str,
@@ -685,136 +520,6 @@ fn group(n: u64) -> String {
     out
 }
 
-/// The whole filtered set as CSV, in the page's order, read and sent a chunk at a time
-/// (formula-safe: see `scimgate_core::csv`).
-pub async fn export(at: InTenant, Query(pairs): Query<Vec<(String, String)>>) -> Response {
-    let view = View::parse(&pairs);
-    let rules = view.rules();
-    let app = at.signed.app.clone();
-    let query = match view.query() {
-        Ok(q) => q,
-        Err(e) => return Page::message(StatusCode::BAD_REQUEST, "Export", e.to_string()),
-    };
-    let preview = match app.stored_preview(&at.tenant, rules).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return Page::not_found(),
-        Err(e) => return Page::internal(&e),
-    };
-    if let Some(problem) = preview_page::problem(&preview) {
-        return Page::message(StatusCode::CONFLICT, "Export", problem.to_string());
-    }
-    let generation = preview.state.generation;
-    let tenant = at.tenant.clone();
-    struct Cursor {
-        last: Option<PreviewRow>,
-        header: bool,
-        done: bool,
-    }
-    let start = Cursor {
-        last: None,
-        header: true,
-        done: false,
-    };
-    let stream = futures_util::stream::unfold(start, move |mut cursor| {
-        let (app, tenant, query) = (app.clone(), tenant.clone(), query.clone());
-        async move {
-            if cursor.done {
-                return None;
-            }
-            let mut out = String::new();
-            if cursor.header {
-                cursor.header = false;
-                out.push_str(&preview_page::csv_header());
-                out.push_str("\r\n");
-            }
-            let chunk = app
-                .preview_chunk(
-                    &tenant,
-                    rules,
-                    generation,
-                    &query,
-                    cursor.last.as_ref(),
-                    EXPORT_CHUNK,
-                )
-                .await;
-            // The last chunk: if a recomputation replaced these rows meanwhile, some may
-            // have gone; the download breaks rather than look complete.
-            let chunk = match chunk {
-                Ok(rows) if (rows.len() as i64) < EXPORT_CHUNK => {
-                    match app.preview_generation(&tenant, rules).await {
-                        Ok(Some(now)) if now == generation => Ok(rows),
-                        Ok(_) => Err(AppError::Conflict(
-                            "the preview was recomputed during the export: export again".into(),
-                        )),
-                        Err(e) => Err(e),
-                    }
-                }
-                other => other,
-            };
-            match chunk {
-                Ok(rows) => {
-                    for row in &rows {
-                        out.push_str(&preview_page::csv_line(row));
-                        out.push_str("\r\n");
-                    }
-                    cursor.done = (rows.len() as i64) < EXPORT_CHUNK;
-                    cursor.last = rows.into_iter().last();
-                    Some((Ok::<_, std::io::Error>(out), cursor))
-                }
-                // Headers are sent: all that is left is to end the body short, which the
-                // client sees as a broken download rather than a complete file.
-                Err(e) => Some((
-                    Err(std::io::Error::other(e.to_string())),
-                    Cursor {
-                        done: true,
-                        ..cursor
-                    },
-                )),
-            }
-        }
-    });
-    let name = match rules {
-        PreviewRules::Published => "preview",
-        PreviewRules::Draft => "preview-draft",
-    };
-    (
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!(
-                    "attachment; filename=\"{}-{name}.csv\"",
-                    at.tenant.name.as_str()
-                ),
-            ),
-        ],
-        Body::from_stream(stream),
-    )
-        .into_response()
-}
-
-/// *Recompute* (Operators: it rewrites every row): the stored preview computed whole
-/// now, then back to the page.
-pub async fn recompute(posted: crate::forms::OperatorPosted) -> Response {
-    let crate::forms::OperatorPosted(posted) = posted;
-    let at = &posted.at;
-    let fields = &posted.fields;
-    let rules = match crate::forms::field(fields, "rules") {
-        Some("draft") => PreviewRules::Draft,
-        _ => PreviewRules::Published,
-    };
-    if let Err(e) = at.signed.app.recompute_preview(&at.tenant, rules).await {
-        return Page::internal(&e);
-    }
-    let home = format!("/t/{}/preview", at.tenant.name.as_str());
-    // Back to this tenant's Preview only, and only as a URL that is a valid header.
-    let back = crate::forms::field(fields, "back")
-        .filter(|b| b.starts_with(&format!("{home}?")) || *b == home)
-        .filter(|b| b.bytes().all(|c| c.is_ascii_graphic()))
-        .unwrap_or(&home);
-    Redirect::to(back).into_response()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -827,33 +532,5 @@ mod tests {
         assert_eq!(group(1_234_567), "1,234,567");
         assert_eq!(age(10_000, 0), "10 s ago");
         assert_eq!(age(180_000, 0), "3 min ago");
-    }
-
-    #[test]
-    fn the_url_holds_the_whole_state() {
-        let pairs: Vec<(String, String)> = [
-            ("rules", "draft"),
-            ("op_role", "one_of"),
-            ("v_role", "Sales user|User"),
-            ("sort", "-role"),
-            ("then", "username"),
-            ("size", "25"),
-            ("col", "username"),
-            ("col", "role"),
-            ("changed", "1"),
-        ]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-        let view = View::parse(&pairs);
-        let again = View::parse(&view.pairs());
-        assert_eq!(again.pairs(), view.pairs());
-        assert_eq!(view.columns, [Column::Username, Column::Role]);
-        let query = view.query().unwrap();
-        assert_eq!(query.sort_text(), "-role");
-        assert_eq!(query.filters.len(), 2);
-        // An unknown page size falls back to the default.
-        let odd = View::parse(&[("size".to_owned(), "7".to_owned())]);
-        assert_eq!(odd.size, DEFAULT_SIZE);
     }
 }

@@ -183,7 +183,7 @@ impl Syncer {
             }
             _ => self.compute_preview(tenant, rules, &basis).await?,
         };
-        let basis = self.store.preview_basis(tenant).await?;
+        // Stale if something moved between reading the basis and computing from it.
         Ok(Some(StoredPreview {
             summary: summary_of(&state)?,
             stale: !is_current(&state, &basis, rules),
