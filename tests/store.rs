@@ -948,3 +948,136 @@ async fn the_user_search_index_catches_up_in_batches(backend: DbBackend) {
 }
 
 on_both_backends!(the_user_search_index_catches_up_in_batches);
+
+fn fields(username: &str, plan: Option<&str>, active: bool) -> scimgate_core::AccountFields {
+    scimgate_core::AccountFields {
+        username: username.to_owned(),
+        display_name: Some(format!("{username} display")),
+        email: None,
+        user_plan: plan.map(str::to_owned),
+        owner_company: Some("Acme".into()),
+        primary_group: None,
+        secondary_groups: vec!["Sales".into(), "Sup\0port".into()],
+        role: None,
+        confidential: true,
+        active,
+    }
+}
+
+/// Account changes go many to a statement: the outcome must still be that of applying
+/// them one by one, in order, all or nothing.
+async fn account_changes_apply_in_order_all_or_nothing(backend: DbBackend) {
+    use scimgate_core::Change;
+    let Some((_db, store, tenant)) = setup(backend).await else {
+        return;
+    };
+    // More creates than one statement takes, one of them with NUL characters.
+    let mut changes: Vec<Change> = (0..2_500)
+        .map(|n| Change::Create {
+            staged_user_id: format!("u{n}"),
+            external_id: Some(format!("x{n}")),
+            fields: fields(&format!("user{n}"), Some("Sales"), true),
+        })
+        .collect();
+    changes.push(Change::Create {
+        staged_user_id: "nul-user".into(),
+        external_id: None,
+        fields: fields("nul\0name", Some("Sales"), true),
+    });
+    let pks = store
+        .apply_account_changes(&tenant, &changes, "2026-01-01T00:00:00Z")
+        .await
+        .unwrap();
+    assert_eq!(pks.len(), changes.len());
+    let accounts = store.accounts(&tenant).await.unwrap();
+    assert_eq!(accounts.len(), 2_501);
+    let by_pk: std::collections::HashMap<i64, &scimgate_core::CrmAccount> =
+        accounts.iter().map(|a| (a.pk, a)).collect();
+    for (n, pk) in pks.iter().take(2_500).enumerate() {
+        let account = by_pk[pk];
+        assert_eq!(
+            account.staged_user_id.as_deref(),
+            Some(format!("u{n}").as_str())
+        );
+        assert_eq!(account.fields.username, format!("user{n}"));
+        assert_eq!(account.fields.secondary_groups, vec!["Sales", "Support"]);
+        assert!(account.fields.confidential);
+    }
+    assert_eq!(by_pk[&pks[2_500]].fields.username, "nulname");
+    assert_eq!(
+        store.seats_in_use(&tenant).await.unwrap(),
+        vec![("Sales".to_owned(), 2_501)]
+    );
+
+    // In one call: a create for a user that has an account (a resumed run) updates it;
+    // the same user created twice keeps the later; an update moves u1 to another plan
+    // and relinks it; a deactivation, repeated, is done once.
+    let changes = vec![
+        Change::Deactivate { pk: pks[2] },
+        Change::Deactivate { pk: pks[2] },
+        Change::Update {
+            pk: pks[1],
+            staged_user_id: "u1-again".into(),
+            external_id: None,
+            fields: fields("renamed1", Some("Support"), true),
+        },
+        Change::Create {
+            staged_user_id: "u0".into(),
+            external_id: Some("x0".into()),
+            fields: fields("first", Some("Sales"), true),
+        },
+        Change::Create {
+            staged_user_id: "u0".into(),
+            external_id: Some("x0".into()),
+            fields: fields("second", Some("Sales"), false),
+        },
+    ];
+    let again = store
+        .apply_account_changes(&tenant, &changes, "2026-01-02T00:00:00Z")
+        .await
+        .unwrap();
+    assert_eq!(again, vec![pks[2], pks[2], pks[1], pks[0], pks[0]]);
+    let account = |pk: i64| {
+        let store = store.clone();
+        let tenant = tenant.clone();
+        async move { store.account(&tenant, pk).await.unwrap().unwrap() }
+    };
+    let u0 = account(pks[0]).await;
+    assert_eq!(
+        (u0.fields.username.as_str(), u0.fields.active),
+        ("second", false)
+    );
+    let u1 = account(pks[1]).await;
+    assert_eq!(u1.staged_user_id.as_deref(), Some("u1-again"));
+    assert_eq!(u1.fields.user_plan.as_deref(), Some("Support"));
+    let u2 = account(pks[2]).await;
+    assert!(!u2.fields.active);
+    assert_eq!(u2.deactivated_at.as_deref(), Some("2026-01-02T00:00:00Z"));
+    assert_eq!(
+        store.seats_in_use(&tenant).await.unwrap(),
+        vec![("Sales".to_owned(), 2_497), ("Support".to_owned(), 1)]
+    );
+
+    // An update of an account the tenant does not have fails the call, and the changes
+    // before it in the same call are not kept.
+    let failed = store
+        .apply_account_changes(
+            &tenant,
+            &[
+                Change::Deactivate { pk: pks[3] },
+                Change::Update {
+                    pk: i64::MAX,
+                    staged_user_id: "ghost".into(),
+                    external_id: None,
+                    fields: fields("ghost", None, true),
+                },
+            ],
+            "2026-01-03T00:00:00Z",
+        )
+        .await;
+    assert!(matches!(failed, Err(StoreError::NotFound)), "{failed:?}");
+    assert!(account(pks[3]).await.fields.active);
+    assert_eq!(store.accounts(&tenant).await.unwrap().len(), 2_501);
+}
+
+on_both_backends!(account_changes_apply_in_order_all_or_nothing);

@@ -3,9 +3,9 @@
 
 use crate::columns::Columns;
 use crate::columns::Decoded;
-use crate::{seats, Result, Store, StoreError, Tenant};
+use crate::{account_writes, seats, Result, Store, StoreError, Tenant};
 use scimgate_core::{AccountFields, Change, CrmAccount};
-use sqlx::{Any, Row};
+use sqlx::Row;
 
 const ACCOUNT_COLUMNS: &str = "pk, staged_user_id, external_id, username, display_name, email, \
     user_plan, owner_company, primary_group, secondary_groups, role, confidential, active, \
@@ -130,10 +130,7 @@ impl Store {
         self.write_conn(move |conn| {
             Box::pin(async move {
                 let before = seats::held_before(conn, tenant_id, &changes).await?;
-                let mut pks = Vec::with_capacity(changes.len());
-                for change in &changes {
-                    pks.push(apply_one(conn, tenant_id, change, &now).await?);
-                }
+                let pks = account_writes::apply_changes(conn, tenant_id, &changes, &now).await?;
                 seats::add(conn, tenant_id, &seats::deltas(&changes, &before)).await?;
                 bump_accounts_seq(conn, tenant_id).await?;
                 Ok(pks)
@@ -170,106 +167,4 @@ async fn bump_accounts_seq(conn: &mut sqlx::AnyConnection, tenant_id: i64) -> Re
         .execute(conn)
         .await?;
     Ok(())
-}
-
-/// Applies one change; returns the account's pk.
-async fn apply_one(
-    conn: &mut sqlx::AnyConnection,
-    tenant_id: i64,
-    change: &Change,
-    now: &str,
-) -> Result<i64> {
-    match change {
-        Change::Create {
-            staged_user_id,
-            external_id,
-            fields,
-        } => {
-            // A resumed run may create what the interrupted one already created: the
-            // unique (tenant, staged user) index turns that into an update.
-            let row = sqlx::query(
-                "INSERT INTO crm_accounts (tenant_id, staged_user_id, external_id, username,
-                    display_name, email, user_plan, owner_company, primary_group,
-                    secondary_groups, role, confidential, active, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
-                 ON CONFLICT (tenant_id, staged_user_id) DO UPDATE SET
-                    external_id = excluded.external_id, username = excluded.username,
-                    display_name = excluded.display_name, email = excluded.email,
-                    user_plan = excluded.user_plan, owner_company = excluded.owner_company,
-                    primary_group = excluded.primary_group,
-                    secondary_groups = excluded.secondary_groups, role = excluded.role,
-                    confidential = excluded.confidential, active = excluded.active,
-                    updated_at = excluded.updated_at
-                 RETURNING pk",
-            );
-            let row = bind_fields(
-                row.bind(tenant_id).bind(staged_user_id).bind(external_id),
-                fields,
-            )?
-            .bind(now)
-            .fetch_one(&mut *conn)
-            .await?;
-            Ok(row.try_get(0)?)
-        }
-        Change::Update {
-            pk,
-            staged_user_id,
-            external_id,
-            fields,
-        } => {
-            let query = sqlx::query(
-                "UPDATE crm_accounts SET staged_user_id = $1, external_id = $2, username = $3,
-                    display_name = $4, email = $5, user_plan = $6, owner_company = $7,
-                    primary_group = $8, secondary_groups = $9, role = $10, confidential = $11,
-                    active = $12, updated_at = $13,
-                    deactivated_at = CASE WHEN $12 = 1 THEN NULL ELSE COALESCE(deactivated_at, $13) END
-                 WHERE tenant_id = $14 AND pk = $15",
-            );
-            let done = bind_fields(query.bind(staged_user_id).bind(external_id), fields)?
-                .bind(now)
-                .bind(tenant_id)
-                .bind(pk)
-                .execute(&mut *conn)
-                .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
-            Ok(*pk)
-        }
-        Change::Deactivate { pk } => {
-            sqlx::query(
-                "UPDATE crm_accounts SET active = 0, updated_at = $1, deactivated_at = $1
-                 WHERE tenant_id = $2 AND pk = $3 AND active = 1",
-            )
-            .bind(now)
-            .bind(tenant_id)
-            .bind(pk)
-            .execute(&mut *conn)
-            .await?;
-            Ok(*pk)
-        }
-    }
-}
-
-type Query<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
-
-/// Binds the ten account fields, in the column order both statements use.
-fn bind_fields<'q>(query: Query<'q>, fields: &'q AccountFields) -> Result<Query<'q>> {
-    // PostgreSQL refuses NUL in text, and an IdP (or a rule) may pass one on: one such
-    // user must not fail every batch it is in, so NULs are dropped.
-    let text = |v: &str| v.replace('\0', "");
-    let opt = |v: &Option<String>| v.as_deref().map(text);
-    let groups: Vec<String> = fields.secondary_groups.iter().map(|g| text(g)).collect();
-    let groups = serde_json::to_string(&groups).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    Ok(query
-        .bind(text(&fields.username))
-        .bind(opt(&fields.display_name))
-        .bind(opt(&fields.email))
-        .bind(opt(&fields.user_plan))
-        .bind(opt(&fields.owner_company))
-        .bind(opt(&fields.primary_group))
-        .bind(groups)
-        .bind(opt(&fields.role))
-        .bind(i64::from(fields.confidential))
-        .bind(i64::from(fields.active)))
 }

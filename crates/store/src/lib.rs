@@ -4,6 +4,7 @@
 //! process ([`writer`]) that packs concurrent writes into one transaction, so many SCIM
 //! requests share one durable commit (one fsync) instead of paying one each.
 
+mod account_writes;
 mod accounts;
 mod admin_accounts;
 mod audit;
@@ -14,6 +15,7 @@ mod columns;
 mod connect;
 mod edits;
 mod error;
+mod json_rows;
 mod leases;
 mod migrate;
 pub mod notification_groups;

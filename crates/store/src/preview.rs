@@ -10,6 +10,7 @@
 mod query;
 
 use crate::columns::{Columns, Decoded};
+use crate::json_rows::{self, integer, text};
 use crate::query::{Bind, SqlBuilder};
 use crate::{Result, Store, Tenant};
 use query::{changed_text, filter_sql, keyset_sql, like_escaped, scope};
@@ -228,26 +229,20 @@ async fn insert_rows(
     if rows.is_empty() {
         return Ok(());
     }
-    // The rows go as one JSON array bound once and unpacked by the database: binding
-    // 27 values a row one by one costs more than the database's own work, and a whole
-    // preview is millions of values. jsonb on PostgreSQL: each row is parsed once, not
-    // once per `->>`.
-    let source = match conn.backend_name() {
-        "PostgreSQL" => "jsonb_array_elements($4::jsonb) AS r(value)",
-        _ => "json_each($4) AS r",
-    };
+    // One JSON array bound once (crate::json_rows): a whole preview is millions of values.
     let values: Vec<String> = (0..27)
         .map(|n| {
             if n == 1 || n == 3 {
-                format!("CAST(r.value->>{n} AS BIGINT)")
+                integer(n)
             } else {
-                format!("r.value->>{n}")
+                text(n)
             }
         })
         .collect();
     let sql = format!(
-        "INSERT INTO preview_rows ({INSERT_COLUMNS}) SELECT $1, $2, $3, {} FROM {source}",
-        values.join(", ")
+        "INSERT INTO preview_rows ({INSERT_COLUMNS}) SELECT $1, $2, $3, {} FROM {}",
+        values.join(", "),
+        json_rows::source(conn, 4),
     );
     let json: Vec<serde_json::Value> = rows
         .iter()

@@ -2,9 +2,12 @@
 //! did to each user it touched; and the few run-state changes a sync makes.
 
 use crate::columns::Decoded;
+use crate::json_rows::{self, integer, text, without_nul};
 use crate::{Result, Store, StoreError, Tenant, Tx};
 use scimgate_core::{Run, RunCounts, RunOutcome, RunStatus, RunUser, Trigger};
+use serde_json::Value;
 use sqlx::Row;
+use std::collections::HashMap;
 
 const RUN_COLUMNS: &str = "id, trigger_kind, status, started_at, finished_at, users_received, \
     users_synced, created, updated, deprovisioned, unchanged, errors, held, message, rules";
@@ -238,25 +241,60 @@ impl Store {
         if users.is_empty() {
             return Ok(());
         }
-        let (tenant_id, users) = (tenant.id, users.to_vec());
+        // One statement per 1,000 users (crate::json_rows). A user recorded twice keeps
+        // the later outcome, as one statement a user did.
+        let mut latest: HashMap<&str, &RunUser> = HashMap::with_capacity(users.len());
+        let mut order = Vec::with_capacity(users.len());
+        for user in users {
+            if latest.insert(&user.user_id, user).is_none() {
+                order.push(user.user_id.as_str());
+            }
+        }
+        let batches: Vec<String> = order
+            .chunks(1_000)
+            .map(|ids| {
+                let rows: Vec<Value> = ids
+                    .iter()
+                    .map(|id| {
+                        let user = latest[id];
+                        Value::from(vec![
+                            Value::from(user.user_id.as_str()),
+                            Value::from(without_nul(&user.username).into_owned()),
+                            Value::from(user.outcome.name()),
+                            user.account.map_or(Value::Null, Value::from),
+                            user.error
+                                .as_deref()
+                                .map_or(Value::Null, |e| Value::from(without_nul(e).into_owned())),
+                        ])
+                    })
+                    .collect();
+                Value::Array(rows).to_string()
+            })
+            .collect();
+        let tenant_id = tenant.id;
         self.write_conn(move |conn| {
             Box::pin(async move {
-                for user in &users {
-                    sqlx::query(
-                        "INSERT INTO sync_run_users (run_id, tenant_id, staged_user_id, username, outcome, account_pk, error)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)
-                         ON CONFLICT (run_id, staged_user_id) DO UPDATE SET outcome = excluded.outcome,
-                            account_pk = excluded.account_pk, error = excluded.error",
-                    )
-                    .bind(run_id)
-                    .bind(tenant_id)
-                    .bind(&user.user_id)
-                    .bind(&user.username)
-                    .bind(user.outcome.name())
-                    .bind(user.account)
-                    .bind(&user.error)
-                    .execute(&mut *conn)
-                    .await?;
+                let sql = format!(
+                    "INSERT INTO sync_run_users (run_id, tenant_id, staged_user_id, username,
+                        outcome, account_pk, error)
+                     SELECT $1, $2, {}, {}, {}, {}, {} FROM {} WHERE true
+                     ON CONFLICT (run_id, staged_user_id) DO UPDATE SET
+                        outcome = excluded.outcome, account_pk = excluded.account_pk,
+                        error = excluded.error",
+                    text(0),
+                    text(1),
+                    text(2),
+                    integer(3),
+                    text(4),
+                    json_rows::source(conn, 3),
+                );
+                for rows in batches {
+                    sqlx::query(&sql)
+                        .bind(run_id)
+                        .bind(tenant_id)
+                        .bind(rows)
+                        .execute(&mut *conn)
+                        .await?;
                 }
                 Ok::<_, StoreError>(())
             })
