@@ -254,7 +254,18 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let store = Store::open(&args.database_url).await?;
     let tenant = tenant(&store, &args.tenant).await?;
-    let syncer = Syncer::new(store.clone(), Arc::new(SystemClock));
+    let mut syncer = Syncer::new(store.clone(), Arc::new(SystemClock));
+    if std::env::var_os("SYNC_BENCH_STEPS").is_some() {
+        // Where a run's time goes: each progress report with the time since the start.
+        let start = Instant::now();
+        syncer = syncer.with_progress(Arc::new(move |step, done, total| {
+            eprintln!(
+                "{:>8.3} s  {step} {done}{}",
+                start.elapsed().as_secs_f64(),
+                total.map(|t| format!("/{t}")).unwrap_or_default()
+            );
+        }));
+    }
     match args.step {
         Step::Seed { users } => seed(&store, &tenant, users).await?,
         Step::Preview => {

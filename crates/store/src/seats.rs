@@ -6,8 +6,9 @@
 //! account update became an update of the plan's one counter row, and a first sync of
 //! 100,000 accounts took twice as long.)
 
-use crate::Result;
+use crate::{json_rows, Result};
 use scimgate_core::{AccountFields, Change};
+use serde_json::Value;
 use sqlx::{AnyConnection, Row};
 use std::collections::HashMap;
 
@@ -18,11 +19,15 @@ fn seat_of(fields: &AccountFields) -> Seat {
     fields.user_plan.clone().filter(|_| fields.active)
 }
 
-/// Rows read per query (well under both databases' limits on bound values).
-const BATCH: usize = 500;
-
 /// The seats held now by the accounts `changes` touch: by pk, and by staged user (a
 /// create may find the account a resumed run already made).
+///
+/// Each kind is one join of the ids (bound as one JSON array, crate::json_rows) with the
+/// accounts: the database looks each id up in its index. An `IN (…)` list instead let
+/// PostgreSQL, before it had statistics for a freshly filled table, scan every account
+/// of the tenant for each list, so a first sync slowed as it went. `CROSS JOIN` keeps
+/// SQLite from putting the accounts in the outer loop (it does not reorder one), where
+/// it had scanned every account for each id.
 pub(crate) async fn held_before(
     conn: &mut AnyConnection,
     tenant_id: i64,
@@ -32,49 +37,53 @@ pub(crate) async fn held_before(
     let mut staged = Vec::new();
     for change in changes {
         match change {
-            Change::Create { staged_user_id, .. } => staged.push(staged_user_id.clone()),
-            Change::Update { pk, .. } | Change::Deactivate { pk } => pks.push(*pk),
+            Change::Create { staged_user_id, .. } => {
+                staged.push(Value::from(vec![staged_user_id.as_str()]))
+            }
+            Change::Update { pk, .. } | Change::Deactivate { pk } => {
+                pks.push(Value::from(vec![*pk]))
+            }
         }
     }
     let mut by_pk = HashMap::new();
     let mut by_staged = HashMap::new();
-    for batch in pks.chunks(BATCH) {
+    if !pks.is_empty() {
         let sql = format!(
-            "SELECT pk, active, user_plan FROM crm_accounts WHERE tenant_id = $1 AND pk IN ({})",
-            placeholders(batch.len())
+            "SELECT a.pk, a.active, a.user_plan FROM {} CROSS JOIN crm_accounts a
+             WHERE a.tenant_id = $1 AND a.pk = {}",
+            json_rows::source(conn, 2),
+            json_rows::integer(0),
         );
-        // Not prepared: a plan cached while the table was small scans it once it has grown.
-        let mut query = sqlx::query(&sql).persistent(false).bind(tenant_id);
-        for pk in batch {
-            query = query.bind(*pk);
-        }
-        for row in query.fetch_all(&mut *conn).await? {
+        // Not prepared: a plan cached while the table was small could scan it once it
+        // has grown.
+        let rows = sqlx::query(&sql)
+            .persistent(false)
+            .bind(tenant_id)
+            .bind(Value::Array(pks).to_string())
+            .fetch_all(&mut *conn)
+            .await?;
+        for row in rows {
             by_pk.insert(row.try_get("pk")?, held(&row)?);
         }
     }
-    for batch in staged.chunks(BATCH) {
+    if !staged.is_empty() {
         let sql = format!(
-            "SELECT staged_user_id, active, user_plan FROM crm_accounts
-             WHERE tenant_id = $1 AND staged_user_id IN ({})",
-            placeholders(batch.len())
+            "SELECT a.staged_user_id, a.active, a.user_plan FROM {} CROSS JOIN crm_accounts a
+             WHERE a.tenant_id = $1 AND a.staged_user_id = {}",
+            json_rows::source(conn, 2),
+            json_rows::text(0),
         );
-        let mut query = sqlx::query(&sql).persistent(false).bind(tenant_id);
-        for id in batch {
-            query = query.bind(id.as_str());
-        }
-        for row in query.fetch_all(&mut *conn).await? {
+        let rows = sqlx::query(&sql)
+            .persistent(false)
+            .bind(tenant_id)
+            .bind(Value::Array(staged).to_string())
+            .fetch_all(&mut *conn)
+            .await?;
+        for row in rows {
             by_staged.insert(row.try_get("staged_user_id")?, held(&row)?);
         }
     }
     Ok((by_pk, by_staged))
-}
-
-/// `$2, $3, …`: `$1` is the tenant.
-fn placeholders(n: usize) -> String {
-    (2..n + 2)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn held(row: &sqlx::any::AnyRow) -> Result<Seat> {
