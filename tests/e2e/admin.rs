@@ -764,8 +764,11 @@ async fn preview_filters_with_every_operator(backend: DbBackend) {
         .unwrap()
         .contains(&json!({"user_plan": "Sales Premium", "used": 2, "purchased": 10})));
 
-    let cases: [(&[&str], &[&str]); 14] = [
+    let cases: [(&[&str], &[&str]); 16] = [
         (&["user_plan:equals:sales premium"], &["alice", "bob"]),
+        // Set by rule: the rules whose values stand, in rule order.
+        (&["set_by:equals:sales, everyone ELSE"], &["alice", "bob"]),
+        (&["set_by:equals:Everyone else"], &["carol", "erin"]),
         (
             &["user_plan:not_equals:Standard"],
             &["alice", "bob", "erin"],

@@ -2131,6 +2131,22 @@ async fn the_preview_page_filters_sorts_pages_and_exports(backend: DbBackend) {
     };
     assert!(at("Role") < at("Username"), "role moved before username");
     assert!(!narrow.body.contains("class=\"sort\">Owner company"));
+    // Set by rule: the Sales members' values all come from the rule "Sales" (the
+    // if_not_set rule after it finds them set), everyone else's from "Everyone else".
+    let set_by = browser
+        .get("/t/acme/preview?col=username&col=set_by&op_set_by=equals&v_set_by=sales")
+        .await;
+    assert!(
+        set_by.body.contains("class=\"sort\">Set by rule"),
+        "{}",
+        set_by.body
+    );
+    assert!(set_by.body.contains("1–2 of 2"), "{}", set_by.body);
+    assert!(set_by.body.contains("user001@acme.example"));
+    let others = browser
+        .get("/t/acme/preview?col=set_by&op_set_by=equals&v_set_by=Everyone+else")
+        .await;
+    assert!(others.body.contains("1–50 of 58"), "{}", others.body);
     // A filter on a column not shown (the counts strip's action) is kept by both forms.
     let by_action = browser
         .get("/t/acme/preview?op_action=equals&v_action=create&op_role=equals&v_role=User")

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 pub use scimgate_store::PreviewColumn as Column;
 
 /// Every column, as URLs and CSV headers name them.
-pub const COLUMNS: [(Column, &str); 14] = [
+pub const COLUMNS: [(Column, &str); 15] = [
     (Column::Name, "name"),
     (Column::Username, "username"),
     (Column::UserPlan, "user_plan"),
@@ -27,6 +27,7 @@ pub const COLUMNS: [(Column, &str); 14] = [
     (Column::ExternalId, "external_id"),
     (Column::UserId, "user_id"),
     (Column::Reason, "reason"),
+    (Column::SetBy, "set_by"),
 ];
 
 /// The operators, as filters name them.
@@ -208,6 +209,7 @@ fn stored(column: Column, row: &PreviewRow) -> Option<String> {
         Column::ExternalId => row.external_id.clone(),
         Column::UserId => Some(row.user_id.clone()),
         Column::Reason => row.reason.clone(),
+        Column::SetBy => row.set_by.clone(),
     }
 }
 
@@ -403,6 +405,7 @@ mod tests {
             }),
             changes: Vec::new(),
             reason: None,
+            set_by: "Base".into(),
             synced: true,
             arrived: String::new(),
         }

@@ -394,5 +394,6 @@ pub fn csv_line(row: &PreviewRow) -> String {
         text(&row.external_id),
         row.user_id.clone(),
         text(&row.reason),
+        text(&row.set_by),
     ])
 }

@@ -19,6 +19,11 @@ pub struct Decision {
     pub synced: bool,
     pub not_synced_because: Option<String>,
     pub errors: Vec<UserError>,
+    /// Per setting, in the order of [`Setting::ALL`], the index of the rule whose value
+    /// stands ([`RuleSet::rules_that_set`] names them). Kept as indices: a whole company
+    /// is decided at once, and a name per setting and user would be 600,000 strings.
+    #[serde(skip)]
+    pub set_by: [Option<u32>; Setting::ALL.len()],
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -113,6 +118,7 @@ struct Run<'a> {
     settings: AccountSettings,
     /// Whether to build the explanation; `traces` stays empty when not.
     explain: bool,
+    set_by: [Option<u32>; Setting::ALL.len()],
     traces: Vec<SettingTrace>,
     errors: Vec<UserError>,
 }
@@ -150,6 +156,18 @@ impl RuleSet {
             .collect()
     }
 
+    /// The names of the rules whose values stand in `decision`, each once, in rule order:
+    /// what the Preview's *Set by rule* column shows.
+    pub fn rules_that_set(&self, decision: &Decision) -> Vec<&str> {
+        let mut indices: Vec<u32> = decision.set_by.iter().flatten().copied().collect();
+        indices.sort_unstable();
+        indices.dedup();
+        (indices.iter())
+            .filter_map(|n| self.rules.get(*n as usize))
+            .map(|rule| rule.name.as_str())
+            .collect()
+    }
+
     /// The settings of one user without the explanation.
     pub fn decide(&self, input: &UserInput) -> Decision {
         self.run(input, false).0
@@ -163,6 +181,7 @@ impl RuleSet {
             synced,
             not_synced_because,
             errors,
+            set_by: _,
         } = decision;
         Evaluation {
             settings,
@@ -192,20 +211,26 @@ impl RuleSet {
             scope: None,
             settings: AccountSettings::default(),
             explain,
+            set_by: [None; Setting::ALL.len()],
             traces,
             errors: Vec::new(),
         };
         let rules = if self.uses_rhai {
             sandbox::with_user(&input.user, &input.groups, self.helpers, || {
-                self.rules.iter().filter_map(|r| run.rule(r)).collect()
+                (self.rules.iter().enumerate())
+                    .filter_map(|(n, r)| run.rule(n, r))
+                    .collect()
             })
         } else {
-            self.rules.iter().filter_map(|r| run.rule(r)).collect()
+            (self.rules.iter().enumerate())
+                .filter_map(|(n, r)| run.rule(n, r))
+                .collect()
         };
         let Run {
             settings,
             traces,
             errors,
+            set_by,
             ..
         } = run;
         let active = sandbox::is_active(&input.user);
@@ -224,6 +249,7 @@ impl RuleSet {
                 not_synced_because,
                 settings,
                 errors,
+                set_by,
             },
             Explanation {
                 settings: traces,
@@ -271,9 +297,9 @@ fn member(input: &UserInput, group: &str) -> bool {
 }
 
 impl Run<'_> {
-    /// Applies one rule; its trace when explaining.
-    fn rule(&mut self, rule: &Rule) -> Option<RuleTrace> {
-        let outcome = self.outcome(rule).unwrap_or_else(|error| {
+    /// Applies rule number `index`; its trace when explaining.
+    fn rule(&mut self, index: usize, rule: &Rule) -> Option<RuleTrace> {
+        let outcome = self.outcome(index, rule).unwrap_or_else(|error| {
             self.errors.push(UserError {
                 rule: rule.name.clone(),
                 message: error.clone(),
@@ -297,7 +323,7 @@ impl Run<'_> {
         }
     }
 
-    fn outcome(&mut self, rule: &Rule) -> Result<RuleOutcome, String> {
+    fn outcome(&mut self, index: usize, rule: &Rule) -> Result<RuleOutcome, String> {
         if !rule.active {
             return Ok(RuleOutcome::Inactive);
         }
@@ -375,12 +401,13 @@ impl Run<'_> {
                 }
                 continue;
             }
+            let position = Setting::ALL.iter().position(|s| *s == setting).unwrap_or(0);
+            self.set_by[position] = u32::try_from(index).ok();
             if !self.explain {
                 self.settings.put(setting, value);
                 continue;
             }
-            let trace =
-                &mut self.traces[Setting::ALL.iter().position(|s| *s == setting).unwrap_or(0)];
+            let trace = &mut self.traces[position];
             if let (Some(by), Some(old)) = (trace.set_by.take(), trace.value.take()) {
                 trace.overridden.push((by, old));
             }

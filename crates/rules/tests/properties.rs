@@ -204,6 +204,15 @@ proptest! {
                 prop_assert_eq!(&eval.settings.get(t.setting), &t.value);
                 prop_assert_eq!(t.set_by.is_some(), t.value.is_some());
             }
+            // Deciding without the explanation names the same rules (the Preview's *Set
+            // by rule* column): those in the traces, each once, in rule order.
+            let decision = set.decide(&UserInput { user: user.clone(), groups: groups.clone() });
+            let mut traced: Vec<&str> =
+                eval.explanation.settings.iter().filter_map(|t| t.set_by.as_deref()).collect();
+            let order = |name: &str| eval.explanation.rules.iter().position(|r| r.rule == name);
+            traced.sort_by_key(|name| order(name));
+            traced.dedup();
+            prop_assert_eq!(set.rules_that_set(&decision), traced);
         }
     }
 

@@ -69,6 +69,9 @@ pub struct PlanItem {
     pub changes: Vec<FieldChange>,
     /// Why the user is in error, or why the account is deprovisioned.
     pub reason: Option<String>,
+    /// The rules whose values stand, in rule order, joined by ", " (the Preview's *Set
+    /// by rule*); empty when no rule set anything or the IdP deleted the user.
+    pub set_by: String,
     /// Whether the rules give this user an account (user plan, active, no errors).
     pub synced: bool,
     /// When the IdP first sent the user: seats go to earlier users first.
@@ -212,7 +215,9 @@ impl<'a> Planner<'a> {
             if let Some(a) = account {
                 self.matched.insert(a.pk);
             }
-            self.items.push(item(meta, &input.user, decision, account));
+            let set_by = self.rules.rules_that_set(decision).join(", ");
+            self.items
+                .push(item(meta, &input.user, (decision, set_by), account));
         }
     }
 
@@ -247,6 +252,7 @@ impl<'a> Planner<'a> {
                         new: "false".into(),
                     }],
                     reason: Some(DELETED_IN_IDP.into()),
+                    set_by: String::new(),
                     synced: false,
                     arrived: String::new(),
                 });
@@ -301,7 +307,7 @@ impl<'a> Planner<'a> {
 fn item(
     meta: &UserMeta,
     body: &serde_json::Value,
-    decision: &Decision,
+    (decision, set_by): (&Decision, String),
     account: Option<&CrmAccount>,
 ) -> PlanItem {
     let (username, display_name, email) = identity(meta, body);
@@ -316,6 +322,7 @@ fn item(
         target: None,
         changes: Vec::new(),
         reason: None,
+        set_by,
         synced: decision.synced,
         arrived: meta.arrived.clone(),
     };

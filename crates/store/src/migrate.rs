@@ -35,6 +35,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(10, "0010_run_rules.sql"),
     migration!(11, "0011_run_cancel.sql"),
     migration!(12, "0012_stored_preview.sql"),
+    migration!(13, "0013_preview_set_by.sql"),
 ];
 
 /// Serialises concurrent start-ups of several replicas on one PostgreSQL.

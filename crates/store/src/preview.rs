@@ -102,11 +102,13 @@ pub struct PreviewRow {
     pub reason: Option<String>,
     /// The user plan whose seat the account holds now (active accounts only).
     pub account_plan: Option<String>,
+    /// The rules whose values stand, joined by ", " (*Set by rule*).
+    pub set_by: Option<String>,
 }
 
 const ROW_COLUMNS: &str = "user_id, staged, action, synced, name, username, email, external_id,
     user_plan, owner_company, primary_group, secondary_groups, role, confidential, changed,
-    reason, account_plan";
+    reason, account_plan, set_by";
 
 fn row_from(row: &impl Columns) -> Result<PreviewRow> {
     let changed: String = row.get("changed")?;
@@ -137,12 +139,13 @@ fn row_from(row: &impl Columns) -> Result<PreviewRow> {
             .collect(),
         reason: row.get("reason")?,
         account_plan: row.get("account_plan")?,
+        set_by: row.get("set_by")?,
     })
 }
 
 /// What a row stores, in the order of [`INSERT_COLUMNS`] after the tenant, rule set and
 /// generation: the values, then their case-folded copies.
-fn row_values(row: &PreviewRow) -> [Option<String>; 27] {
+fn row_values(row: &PreviewRow) -> [Option<String>; VALUES] {
     // Stored as a JSON array (a group's name may hold ", "); compared as joined text.
     let stored_groups = row
         .secondary_groups
@@ -168,6 +171,7 @@ fn row_values(row: &PreviewRow) -> [Option<String>; 27] {
         Some(changed_text(&row.changed)),
         row.reason.clone(),
         row.account_plan.clone(),
+        row.set_by.clone(),
         folded(&row.name),
         Some(fold_case(&row.username)),
         folded(&row.email),
@@ -178,14 +182,18 @@ fn row_values(row: &PreviewRow) -> [Option<String>; 27] {
         folded(&groups),
         folded(&row.role),
         folded(&row.reason),
+        folded(&row.set_by),
     ]
 }
+
+/// Values a row stores besides the tenant, rule set and generation.
+const VALUES: usize = 29;
 
 const INSERT_COLUMNS: &str = "tenant_id, rules, generation, user_id, staged, action,
     synced, name, username, email, external_id, user_plan, owner_company,
     primary_group, secondary_groups, role, confidential, changed, reason,
-    account_plan, name_k, username_k, email_k, external_id_k, user_plan_k,
-    owner_company_k, primary_group_k, secondary_groups_k, role_k, reason_k";
+    account_plan, set_by, name_k, username_k, email_k, external_id_k, user_plan_k,
+    owner_company_k, primary_group_k, secondary_groups_k, role_k, reason_k, set_by_k";
 
 /// [`insert_rows`] on a direct SQLite connection: one prepared statement, values bound
 /// natively (staged and synced as integers).
@@ -196,7 +204,7 @@ fn insert_rows_sqlite(
     generation: i64,
     rows: &[PreviewRow],
 ) -> Result<()> {
-    let params: Vec<String> = (1..=30).map(|n| format!("?{n}")).collect();
+    let params: Vec<String> = (1..=VALUES + 3).map(|n| format!("?{n}")).collect();
     let mut insert = tx.prepare_cached(&format!(
         "INSERT INTO preview_rows ({INSERT_COLUMNS}) VALUES ({})",
         params.join(", ")
@@ -230,7 +238,7 @@ async fn insert_rows(
         return Ok(());
     }
     // One JSON array bound once (crate::json_rows): a whole preview is millions of values.
-    let values: Vec<String> = (0..27)
+    let values: Vec<String> = (0..VALUES)
         .map(|n| {
             if n == 1 || n == 3 {
                 integer(n)

@@ -37,6 +37,7 @@ fn label(column: Column) -> &'static str {
         Column::ExternalId => "externalId",
         Column::UserId => "User id",
         Column::Reason => "Reason",
+        Column::SetBy => "Set by rule",
     }
 }
 
@@ -159,6 +160,7 @@ fn cell(column: Column, row: &PreviewRow) -> String {
         Column::ExternalId => text(&row.external_id),
         Column::UserId => row.user_id.clone(),
         Column::Reason => text(&row.reason),
+        Column::SetBy => text(&row.set_by),
     }
 }
 

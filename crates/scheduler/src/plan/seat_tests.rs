@@ -68,6 +68,7 @@ fn wants(user: &str, arrived: &str, account: Option<i64>, plan: Option<&str>) ->
         target: plan.map(|p| fields(Some(p), true)),
         changes: Vec::new(),
         reason: None,
+        set_by: String::new(),
         synced: plan.is_some(),
         arrived: arrived.into(),
     }

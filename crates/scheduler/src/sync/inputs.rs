@@ -232,6 +232,7 @@ pub(super) fn deleted_user_plan(user_id: &str, accounts: &[CrmAccount]) -> Optio
             target: None,
             changes: Vec::new(),
             reason: Some(plan::DELETED_IN_IDP.into()),
+            set_by: String::new(),
             synced: false,
             arrived: String::new(),
         });

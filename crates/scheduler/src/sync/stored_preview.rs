@@ -102,6 +102,7 @@ pub fn preview_row(item: &PlanItem, accounts: &HashMap<i64, &CrmAccount>) -> Pre
             .and_then(|pk| accounts.get(&pk))
             .filter(|a| a.fields.active)
             .and_then(|a| a.fields.user_plan.clone()),
+        set_by: Some(item.set_by.clone()).filter(|s| !s.is_empty()),
     }
 }
 

@@ -91,6 +91,7 @@ fn item_json(row: &PreviewRow) -> Value {
         "target": target,
         "changed": row.changed,
         "reason": row.reason,
+        "set_by": row.set_by,
     })
 }
 

@@ -23,6 +23,7 @@ pub enum PreviewColumn {
     ExternalId,
     UserId,
     Reason,
+    SetBy,
 }
 
 impl PreviewColumn {
@@ -44,6 +45,7 @@ impl PreviewColumn {
             // Server-made ids are ASCII: lower() means the same on both databases.
             PreviewColumn::UserId => ("user_id", "lower(user_id)"),
             PreviewColumn::Reason => ("reason", "reason_k"),
+            PreviewColumn::SetBy => ("set_by", "set_by_k"),
         }
     }
 
@@ -85,6 +87,7 @@ impl PreviewColumn {
             PreviewColumn::ExternalId => text(&row.external_id),
             PreviewColumn::UserId => fold_case(&row.user_id),
             PreviewColumn::Reason => text(&row.reason),
+            PreviewColumn::SetBy => text(&row.set_by),
         }
     }
 }
