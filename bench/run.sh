@@ -9,6 +9,10 @@
 #   ONLY_MILLION=1 MILLION=1 bench/run.sh   # just that
 #   COMPARE_BIN=/path/to/older/scimgate bench/run.sh   # also that build, same run, as "baseline-*"
 #   WORKLOADS="patch_group create_user" bench/run.sh  # a subset of the workloads
+#   TAILS=1 bench/run.sh         # issue 14's tails: 1,000 users, 100 groups, 16 and 64
+#                                # connections, 8 s per workload on a fresh server each,
+#                                # p99 and p99.9, the peer and a bare axum handler (the
+#                                # lookups' ceiling) in the same run
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$BENCH_DIR")
@@ -29,6 +33,7 @@ fi
 bash "$ROOT/scripts/ensure-postgres.sh" >/dev/null
 (cd "$ROOT" && cargo build --release -q -p scimgate -p scimgate-bench)
 SCIMGATE="$ROOT/target/release/scimgate"
+BARE="$ROOT/target/release/bare-scim"
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -44,11 +49,12 @@ run_workload() {
   local out
   out=$(SCIM_BASE_PATH="$4" SCIM_TOKEN="$5" IDS_FILE="$6" GROUP_FILE="$7" SEEDED_USERS="$8" \
     wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$BENCH_DIR/lua/$2.lua" "http://$3" 2>&1)
-  local rps p99 errors
+  local rps p99 p999 errors
   rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+  p999=$(awk '$1 == "tails" {print $7 "ms"}' <<<"$out")
   errors=$(awk '/Non-2xx or 3xx responses:/ {print $5}' <<<"$out")
-  printf '%-18s %-12s %10s req/s  p99 %-9s non-2xx %s\n' "$1" "$2" "$rps" "$p99" "${errors:-0}" | tee -a "$WORK/results"
+  printf '%-18s %-14s c%-3s %10s req/s  p99 %-9s p99.9 %-10s non-2xx %s\n' "$1" "$2" "$CONNECTIONS" "$rps" "$p99" "$p999" "${errors:-0}" | tee -a "$WORK/results"
   if [ -n "${errors:-}" ]; then grep -m1 'unexpected status' <<<"$out" >&2 || true; fi
 }
 
@@ -76,6 +82,56 @@ fresh_pg() { psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $1 WITH (FORCE)" && p
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); $(date -u +%FT%TZ)"
 echo "wrk -t2 -c$CONNECTIONS -d${DURATION}s; $SEEDED seeded users per target"
+
+if [ "${TAILS:-0}" = 1 ]; then
+# --- issue 14: tails, each workload on a fresh server -----------------------------------
+DURATION=${DURATION_TAILS:-8}
+SEEDED=1000
+TAIL_WORKLOADS=${TAIL_WORKLOADS:-patch_user_rr patch_groups create_user lookup}
+tails_target() { # NAME HOSTPORT BASEPATH TOKEN WORKLOAD
+  python3 "$BENCH_DIR/seed.py" "http://$2$3" "$4" "$SEEDED" "$WORK/$1.ids" "$WORK/$1.group" 100
+  run_workload "$1" "$5" "$2" "$3" "$4" "$WORK/$1.ids" "$WORK/$1.group" "$SEEDED"
+}
+for CONNECTIONS in ${TAIL_CONNECTIONS:-16 64}; do
+  for workload in $TAIL_WORKLOADS; do
+    port=$(free_port)
+    # The peer as issue 14 measured it: scim2-server on gunicorn, 4 threads.
+    (cd "$BENCH_DIR" && exec .venv/bin/gunicorn -w 1 -k gthread --threads 4 -b "127.0.0.1:$port" \
+      --log-level warning peer_app:app) &
+    PIDS+=($!)
+    wait_http "http://127.0.0.1:$port/v2/ServiceProviderConfig"
+    tails_target peer "127.0.0.1:$port" /v2 peer-token "$workload"
+    kill "${PIDS[-1]}"
+    rm -f "$WORK/bench.db"*
+    start_scimgate "$WORK/bench.db"
+    tails_target scimgate-sqlite "$ADDR" /scim/v2/bench "$TOKEN" "$workload"
+    kill "${PIDS[-1]}"
+    start_scimgate "$(fresh_pg scimgate_bench)"
+    tails_target scimgate-postgres "$ADDR" /scim/v2/bench "$TOKEN" "$workload"
+    kill "${PIDS[-1]}"
+  done
+  port=$(free_port)
+  "$BARE" "127.0.0.1:$port" &
+  PIDS+=($!)
+  wait_http "http://127.0.0.1:$port/"
+  seq 0 999 | sed 's/^/id-/' >"$WORK/bare.ids"
+  run_workload bare-axum lookup "127.0.0.1:$port" /scim/v2/bench none "$WORK/bare.ids" "$WORK/bare.ids" "$SEEDED"
+  kill "${PIDS[-1]}"
+done
+echo
+echo "ratios (requests/s): scimgate / peer, and lookups / the bare handler:"
+awk '{ rps[$1" "$2" "$3] = $4 } END {
+  for (k in rps) {
+    split(k, f, " ");
+    if (f[1] != "scimgate-sqlite" && f[1] != "scimgate-postgres") continue;
+    peer = rps["peer " f[2] " " f[3]];
+    line = sprintf("  %-18s %-14s %-4s %6.1fx peer", f[1], f[2], f[3], rps[k] / peer);
+    if (f[2] == "lookup") line = line sprintf("   %5.1f%% of bare", 100 * rps[k] / rps["bare-axum lookup " f[3]]);
+    print line
+  }
+}' "$WORK/results" | sort
+exit 0
+fi
 
 if [ "${ONLY_MILLION:-0}" != 1 ]; then
 # --- the peer -------------------------------------------------------------------------

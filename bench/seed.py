@@ -1,7 +1,9 @@
-"""Seeds a SCIM server over HTTP for the benchmark: N users (Entra-shaped) and one group.
+"""Seeds a SCIM server over HTTP for the benchmark: N users (Entra-shaped) and GROUPS
+groups (default 1).
 
-Writes the created user ids (one per line) to IDS_FILE and the group id to GROUP_FILE.
-Usage: seed.py BASE_URL TOKEN N IDS_FILE GROUP_FILE
+Writes the created user ids (one per line) to IDS_FILE and the group ids (one per line)
+to GROUP_FILE.
+Usage: seed.py BASE_URL TOKEN N IDS_FILE GROUP_FILE [GROUPS]
 """
 
 import http.client
@@ -11,6 +13,7 @@ import threading
 import urllib.parse
 
 base, token, count, ids_file, group_file = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+group_count = int(sys.argv[6]) if len(sys.argv) > 6 else 1
 url = urllib.parse.urlparse(base)
 HEADERS = {"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"}
 
@@ -54,8 +57,12 @@ for t in threads:
 for t in threads:
     t.join()
 conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
-group = post(conn, "/Groups", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Bench group"})
+groups = [
+    post(conn, "/Groups", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                           "displayName": "Bench group" if k == 0 else f"Bench group {k}"})
+    for k in range(group_count)
+]
 with open(ids_file, "w") as f:
     f.write("\n".join(ids) + "\n")
 with open(group_file, "w") as f:
-    f.write(group + "\n")
+    f.write("\n".join(groups) + "\n")

@@ -25,3 +25,10 @@ function response(status, hdrs, body)
     io.stderr:write("unexpected status " .. status .. ": " .. string.sub(body, 1, 200) .. "\n")
   end
 end
+
+-- wrk's --latency table stops at p99: the tails line adds p99.9 (milliseconds).
+function done(summary, latency, requests)
+  io.write(string.format("tails p50 %.2f p99 %.2f p99.9 %.2f max %.2f\n",
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    latency:percentile(99.9) / 1000, latency.max / 1000))
+end

@@ -21,6 +21,7 @@ mod create;
 mod members;
 mod rows;
 mod sequences;
+mod stats;
 
 use create::{create_users, USERS_PER_INSERT};
 use members::KnownMembers;
@@ -29,6 +30,7 @@ use rows::{
     folded, insert_group, mutation_targets, update, IndexedNow, Prefetched,
 };
 use sequences::Sequences;
+use stats::{BatchTimes, Stages, WriterStats};
 
 use crate::error::{blame, Blame};
 use crate::{
@@ -38,6 +40,7 @@ use crate::{
 use scimgate_core::Timestamp;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool, Executor};
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most writes one transaction carries; bounds the time any one request waits.
@@ -48,6 +51,7 @@ pub(crate) struct Job {
     now: Timestamp,
     write: Write,
     reply: oneshot::Sender<Result<WriteOutcome>>,
+    queued: Instant,
 }
 
 pub(crate) fn spawn(pool: AnyPool, backend: Backend) -> mpsc::Sender<Job> {
@@ -84,6 +88,7 @@ impl crate::Store {
                 now,
                 write,
                 reply,
+                queued: Instant::now(),
             })
             .await
             .map_err(|_| StoreError::WriterStopped)?;
@@ -93,12 +98,13 @@ impl crate::Store {
 
 async fn run(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut stats = WriterStats::new();
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         // One lock order for every batch (tenant rows first, by id) so that two replicas
         // writing on one PostgreSQL cannot deadlock each other.
         batch.sort_by_key(|job: &Job| job.tenant.id);
         let jobs = std::mem::take(&mut batch);
-        commit_or_split(&pool, backend, jobs).await;
+        commit_or_split(&pool, backend, jobs, &mut stats).await;
     }
 }
 
@@ -107,11 +113,23 @@ async fn run(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Job>) {
 /// single write at fault, so that only it fails. When the database itself fails, nothing
 /// is retried: every write still waiting gets 503 at once (retrying a failing database
 /// 2n times would only keep every tenant waiting longer).
-async fn commit_or_split(pool: &AnyPool, backend: Backend, jobs: Vec<Job>) {
+async fn commit_or_split(
+    pool: &AnyPool,
+    backend: Backend,
+    jobs: Vec<Job>,
+    stats: &mut WriterStats,
+) {
     let mut parts = vec![jobs];
     while let Some(mut jobs) = parts.pop() {
+        let started = Instant::now();
         let err = match commit_batch(pool, backend, &jobs).await {
-            Ok(results) => {
+            Ok((results, stages)) => {
+                if stats.enabled() {
+                    stats.record(BatchTimes {
+                        waited: jobs.iter().map(|j| started - j.queued).collect(),
+                        stages,
+                    });
+                }
                 for (job, result) in jobs.into_iter().zip(results) {
                     let _ = job.reply.send(result);
                 }
@@ -148,16 +166,36 @@ async fn commit_or_split(pool: &AnyPool, backend: Backend, jobs: Vec<Job>) {
 }
 
 /// Runs the jobs in one transaction. `Ok` holds each job's own answer (some may be
-/// refusals) and means the transaction committed; `Err` means nothing of it did.
+/// refusals) and means the transaction committed, with how long each stage took; `Err`
+/// means nothing of it did.
 async fn commit_batch(
     pool: &AnyPool,
     backend: Backend,
     jobs: &[Job],
-) -> std::result::Result<Vec<Result<WriteOutcome>>, sqlx::Error> {
+) -> std::result::Result<(Vec<Result<WriteOutcome>>, Stages), sqlx::Error> {
+    let mut clock = Instant::now();
+    let mut lap = || {
+        let now = Instant::now();
+        std::mem::replace(&mut clock, now).elapsed()
+    };
     let mut conn = pool.acquire().await?;
     conn.execute(backend.begin_write()).await?;
+    let begin = lap();
     let committed = match run_batch(&mut conn, backend, jobs).await {
-        Ok(results) => conn.execute("COMMIT").await.map(|_| results),
+        Ok(results) => {
+            let statements = lap();
+            (conn.execute("COMMIT").await).map(|_| {
+                let commit = lap();
+                (
+                    results,
+                    Stages {
+                        begin,
+                        statements,
+                        commit,
+                    },
+                )
+            })
+        }
         Err(err) => Err(err),
     };
     if let Err(err) = &committed {
