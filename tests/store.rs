@@ -1081,3 +1081,97 @@ async fn account_changes_apply_in_order_all_or_nothing(backend: DbBackend) {
 }
 
 on_both_backends!(account_changes_apply_in_order_all_or_nothing);
+
+/// PATCHes fired together share a batch, whose updates are written together at its end:
+/// each write must still see the one before it (versions one apart, none repeated), a
+/// rename must see the batch's other renames, and the indexes must follow the last state.
+async fn patches_in_one_batch_see_each_other(backend: DbBackend) {
+    let Some((_db, store, tenant)) = setup(backend).await else {
+        return;
+    };
+    let ids = [
+        create(&store, &tenant, "ann").await,
+        create(&store, &tenant, "bob").await,
+        create(&store, &tenant, "cid").await,
+    ];
+    let patch = |id: String, doc: IndexedDoc| {
+        let (store, tenant) = (store.clone(), tenant.clone());
+        tokio::spawn(async move {
+            let write = Write::Mutate {
+                kind: ResourceKind::User,
+                id: id.clone(),
+                mutator: Box::new(move |_| {
+                    Ok(Mutation {
+                        doc: doc.clone(),
+                        members: vec![],
+                    })
+                }),
+            };
+            (id, store.write(&tenant, now(), write).await)
+        })
+    };
+    let mut tasks = Vec::new();
+    for n in 0..30 {
+        let who = ["ann", "bob", "cid"][n % 3];
+        let mut doc = user(who);
+        doc.display_name = Some(format!("{who} {n}"));
+        doc.body["displayName"] = json!(format!("{who} {n}"));
+        tasks.push(patch(ids[n % 3].clone(), doc));
+    }
+    // Ann takes a new name and Bob takes Ann's old one: whichever runs first decides
+    // whether Bob's is refused, but never a duplicate, a lost write or a failed batch.
+    tasks.push(patch(ids[0].clone(), user("ann-renamed")));
+    tasks.push(patch(ids[1].clone(), user("ann")));
+    let mut cid = user("cid");
+    cid.emails = vec!["cid@new.example".into()];
+    tasks.push(patch(ids[2].clone(), cid));
+    let mut versions: std::collections::HashMap<String, Vec<i64>> = Default::default();
+    for task in tasks {
+        let (id, result) = task.await.unwrap();
+        match result {
+            Ok(outcome) => versions
+                .entry(id)
+                .or_default()
+                .push(outcome.resource.unwrap().version),
+            Err(StoreError::Conflict(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    for id in &ids {
+        let mut seen = versions.remove(id).unwrap_or_default();
+        seen.sort();
+        let last = store
+            .get(&tenant, ResourceKind::User, id)
+            .await
+            .unwrap()
+            .unwrap()
+            .version;
+        assert_eq!(seen, (2..=last).collect::<Vec<i64>>(), "{id}");
+    }
+    let named = |name: &'static str| {
+        let (store, tenant) = (store.clone(), tenant.clone());
+        async move {
+            matching(
+                &store,
+                &tenant,
+                ResourceKind::User,
+                Cond::Eq(Column::UserName, name.into()),
+            )
+            .await
+        }
+    };
+    assert_eq!(named("ann-renamed").await, 1);
+    assert!(named("ann").await <= 1, "never two users with one userName");
+    assert_eq!(
+        matching(
+            &store,
+            &tenant,
+            ResourceKind::User,
+            Cond::Eq(Column::EmailValue, "cid@new.example".into()),
+        )
+        .await,
+        1
+    );
+}
+
+on_both_backends!(patches_in_one_batch_see_each_other);

@@ -19,15 +19,17 @@
 
 mod create;
 mod members;
+mod pending;
 mod rows;
 mod sequences;
 mod stats;
 
 use create::{create_users, USERS_PER_INSERT};
 use members::KnownMembers;
+use pending::PendingUpdates;
 use rows::{
     add_members, apply_member_op, delete_emails, emails_folded, ensure_user_name_free, fetch,
-    folded, insert_group, mutation_targets, update, IndexedNow, Prefetched,
+    folded, insert_emails, insert_group, mutation_targets, update, IndexedNow, Prefetched,
 };
 use sequences::Sequences;
 use stats::{BatchTimes, Stages, WriterStats};
@@ -262,15 +264,21 @@ async fn run_batch(
     members
         .load(conn, others.iter().map(|&i| &jobs[i]), &prefetched)
         .await?;
+    let mut pending = PendingUpdates::default();
     for i in others {
         let Job {
             tenant, now, write, ..
         } = &jobs[i];
+        if !matches!(write, Write::Mutate { .. }) {
+            // A delete or a group's creation changes rows another way.
+            pending.flush(conn).await?;
+        }
         let result = async {
             let seq = sequences.next(conn, backend, tenant).await?;
             let batch = BatchState {
                 prefetched: &mut prefetched,
                 members: &mut members,
+                pending: &mut pending,
             };
             apply(conn, backend, batch, tenant, *now, seq, write).await
         }
@@ -284,6 +292,7 @@ async fn run_batch(
             Err(Fatal(err)) => return Err(err),
         });
     }
+    pending.flush(conn).await?;
     sequences.store(conn).await?;
     Ok(results
         .into_iter()
@@ -318,6 +327,7 @@ impl From<StoreError> for Failure {
 struct BatchState<'a> {
     prefetched: &'a mut Prefetched,
     members: &'a mut KnownMembers,
+    pending: &'a mut PendingUpdates,
 }
 
 async fn apply(
@@ -357,8 +367,10 @@ async fn apply(
         }
         Write::Mutate { kind, id, mutator } => {
             let kind = *kind;
-            let (current, indexed) = match batch.prefetched.rows.get(&(kind, id.clone())) {
-                Some(row) => row.clone(),
+            let known = batch.prefetched.rows.get(&(kind, id.clone())).cloned();
+            let prefetched = known.is_some();
+            let (current, indexed) = match known {
+                Some(row) => row,
                 None => fetch(conn, tenant, kind, id, backend).await?,
             };
             let mutation: Mutation = mutator(Current {
@@ -373,6 +385,8 @@ async fn apply(
             let renamed =
                 folded(&mutation.doc.user_name).unwrap_or_default() != indexed.user_name_folded;
             if kind == ResourceKind::User && renamed {
+                // The check reads userNames from the table: the batch's renames first.
+                batch.pending.flush(conn).await?;
                 ensure_user_name_free(conn, tenant, id, &mutation.doc).await?;
             }
             for op in &mutation.members {
@@ -380,17 +394,31 @@ async fn apply(
                     batch.members.ensure(conn, tenant, id, members).await?;
                 }
             }
-            let version = update(
-                conn,
-                tenant,
-                kind,
-                id,
-                &mutation.doc,
-                &stamp,
-                change_seq,
-                &indexed,
-            )
-            .await?;
+            let now_indexed = IndexedNow {
+                user_name_folded: folded(&mutation.doc.user_name).unwrap_or_default(),
+                emails_folded: emails_folded(&mutation.doc.emails),
+            };
+            let version = if prefetched {
+                // Written with the batch's other updates (pending.rs).
+                let version = current.version + 1;
+                (batch.pending).push(
+                    tenant,
+                    kind,
+                    id,
+                    &mutation.doc,
+                    &now_indexed,
+                    (&stamp, change_seq, version),
+                )?;
+                if kind == ResourceKind::User && now_indexed.emails_folded != indexed.emails_folded
+                {
+                    delete_emails(conn, tenant, id).await?;
+                    insert_emails(conn, tenant, &[(id, mutation.doc.emails.as_slice())]).await?;
+                }
+                version
+            } else {
+                let stamped = (stamp.as_str(), change_seq);
+                update(conn, tenant, kind, id, &mutation.doc, stamped, &indexed).await?
+            };
             for op in &mutation.members {
                 apply_member_op(conn, tenant, id, op).await?;
             }
@@ -404,14 +432,10 @@ async fn apply(
                 position: current.position,
             };
             // A later write of this resource in the same batch starts from this state.
-            let indexed = IndexedNow {
-                user_name_folded: folded(&mutation.doc.user_name).unwrap_or_default(),
-                emails_folded: emails_folded(&mutation.doc.emails),
-            };
             batch
                 .prefetched
                 .rows
-                .insert((kind, id.clone()), (resource.clone(), indexed));
+                .insert((kind, id.clone()), (resource.clone(), now_indexed));
             Ok(WriteOutcome {
                 resource: Some(resource),
                 change_seq,

@@ -246,14 +246,15 @@ pub(super) async fn insert_group(
 /// Writes a mutated resource; returns its new version. The e-mail index is rewritten
 /// only when the e-mails changed.
 #[allow(clippy::too_many_arguments)]
+/// Updates one resource now (one not prefetched; the others go through
+/// [`super::pending::PendingUpdates`]); returns its new version.
 pub(super) async fn update(
     conn: &mut PoolConnection<Any>,
     tenant: &Tenant,
     kind: ResourceKind,
     id: &str,
     doc: &IndexedDoc,
-    stamp: &str,
-    change_seq: i64,
+    (stamp, change_seq): (&str, i64),
     before: &IndexedNow,
 ) -> Result<i64, Failure> {
     let emails = emails_folded(&doc.emails);
