@@ -68,7 +68,7 @@ bench_target() { # NAME HOSTPORT BASEPATH TOKEN
 }
 
 start_scimgate() { # DATABASE_URL → sets ADDR and TOKEN
-  TOKEN=$("$SCIMGATE" --database-url "$1" tenant create bench --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  TOKEN=$("$SCIMGATE" --database-url "$1" tenant create bench --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
   local port; port=$(free_port)
   SCIMGATE_LOG=warn "$SCIMGATE" --database-url "$1" serve --listen "127.0.0.1:$port" >/dev/null 2>"$WORK/scimgate.log" &
   PIDS+=($!)
@@ -81,12 +81,13 @@ start_scimgate() { # DATABASE_URL → sets ADDR and TOKEN
 fresh_pg() { psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $1 WITH (FORCE)" && psql "$PG_ADMIN" -qc "CREATE DATABASE $1"; echo "$PG_BASE/$1?sslmode=disable"; }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); $(date -u +%FT%TZ)"
-echo "wrk -t2 -c$CONNECTIONS -d${DURATION}s; $SEEDED seeded users per target"
+[ "${TAILS:-0}" = 1 ] || echo "wrk -t2 -c$CONNECTIONS -d${DURATION}s; $SEEDED seeded users per target"
 
 if [ "${TAILS:-0}" = 1 ]; then
 # --- issue 14: tails, each workload on a fresh server -----------------------------------
 DURATION=${DURATION_TAILS:-8}
 SEEDED=1000
+echo "wrk -t2 -d${DURATION}s, a fresh server per workload; $SEEDED seeded users and 100 groups per target"
 TAIL_WORKLOADS=${TAIL_WORKLOADS:-patch_user_rr patch_groups create_user lookup}
 tails_target() { # NAME HOSTPORT BASEPATH TOKEN WORKLOAD
   python3 "$BENCH_DIR/seed.py" "http://$2$3" "$4" "$SEEDED" "$WORK/$1.ids" "$WORK/$1.group" 100

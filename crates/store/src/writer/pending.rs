@@ -26,7 +26,6 @@ pub(super) struct PendingUpdates {
 
 impl PendingUpdates {
     /// Records that resource `id` becomes `doc` at `version`.
-    #[allow(clippy::too_many_arguments)]
     pub fn push(
         &mut self,
         tenant: &Tenant,
