@@ -13,6 +13,7 @@
 #                                # connections, 8 s per workload on a fresh server each,
 #                                # p99 and p99.9, the peer and a bare axum handler (the
 #                                # lookups' ceiling) in the same run
+#   TAILS=1 WRITER_STAGES=1 bench/run.sh   # also the writer's stage timings per workload
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$BENCH_DIR")
@@ -70,7 +71,7 @@ bench_target() { # NAME HOSTPORT BASEPATH TOKEN
 start_scimgate() { # DATABASE_URL → sets ADDR and TOKEN
   TOKEN=$("$SCIMGATE" --database-url "$1" tenant create bench --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
   local port; port=$(free_port)
-  SCIMGATE_LOG=warn "$SCIMGATE" --database-url "$1" serve --listen "127.0.0.1:$port" >/dev/null 2>"$WORK/scimgate.log" &
+  SCIMGATE_LOG=${SCIMGATE_BENCH_LOG:-warn} "$SCIMGATE" --database-url "$1" serve --listen "127.0.0.1:$port" >/dev/null 2>"$WORK/scimgate.log" &
   PIDS+=($!)
   ADDR="127.0.0.1:$port"
   wait_http "http://$ADDR/healthz"
@@ -92,7 +93,13 @@ TAIL_WORKLOADS=${TAIL_WORKLOADS:-patch_user_rr patch_groups create_user lookup}
 tails_target() { # NAME HOSTPORT BASEPATH TOKEN WORKLOAD
   python3 "$BENCH_DIR/seed.py" "http://$2$3" "$4" "$SEEDED" "$WORK/$1.ids" "$WORK/$1.group" 100
   run_workload "$1" "$5" "$2" "$3" "$4" "$WORK/$1.ids" "$WORK/$1.group" "$SEEDED"
+  if [ "${WRITER_STAGES:-0}" = 1 ] && [ "$1" != peer ]; then
+    sleep 0.5 # the last window's summary
+    grep -h "writer stages" "$WORK/scimgate.log" | sed 's/\x1b\[[0-9;]*m//g; s/.*writer stages (p50\/p99\/max) /    /'
+    : >"$WORK/scimgate.log"
+  fi
 }
+[ "${WRITER_STAGES:-0}" = 1 ] && export SCIMGATE_BENCH_LOG=warn,scimgate_store::writer=debug
 for CONNECTIONS in ${TAIL_CONNECTIONS:-16 64}; do
   for workload in $TAIL_WORKLOADS; do
     port=$(free_port)
