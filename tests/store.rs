@@ -1078,6 +1078,32 @@ async fn account_changes_apply_in_order_all_or_nothing(backend: DbBackend) {
     assert!(matches!(failed, Err(StoreError::NotFound)), "{failed:?}");
     assert!(account(pks[3]).await.fields.active);
     assert_eq!(store.accounts(&tenant).await.unwrap().len(), 2_501);
+
+    // A plan name with a NUL is stored and counted without it, so the seat it takes is
+    // the one freed later.
+    let nul = store
+        .apply_account_changes(
+            &tenant,
+            &[Change::Create {
+                staged_user_id: "nul-plan".into(),
+                external_id: None,
+                fields: fields("nul-plan", Some("Sup\0port"), true),
+            }],
+            "2026-01-04T00:00:00Z",
+        )
+        .await
+        .unwrap();
+    let support = |n: i64| vec![("Sales".to_owned(), 2_497), ("Support".to_owned(), n)];
+    assert_eq!(store.seats_in_use(&tenant).await.unwrap(), support(2));
+    store
+        .apply_account_changes(
+            &tenant,
+            &[Change::Deactivate { pk: nul[0] }],
+            "2026-01-05T00:00:00Z",
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.seats_in_use(&tenant).await.unwrap(), support(1));
 }
 
 on_both_backends!(account_changes_apply_in_order_all_or_nothing);
@@ -1175,3 +1201,59 @@ async fn patches_in_one_batch_see_each_other(backend: DbBackend) {
 }
 
 on_both_backends!(patches_in_one_batch_see_each_other);
+
+/// A write naming another tenant's resource finds nothing, also when that tenant writes
+/// the same resource in the same batch: it is refused alone (404), and the owner's writes
+/// go through.
+async fn another_tenants_id_in_the_same_batch_is_not_found(backend: DbBackend) {
+    let Some((_db, store, acme)) = setup(backend).await else {
+        return;
+    };
+    let globex = store
+        .create_tenant(&TenantName::parse("globex").unwrap(), now())
+        .await
+        .unwrap();
+    let theirs = create(&store, &globex, "gina").await;
+    let patch = |tenant: scimgate_store::Tenant, n: usize| {
+        let (store, id) = (store.clone(), theirs.clone());
+        tokio::spawn(async move {
+            let mut doc = user("gina");
+            doc.display_name = Some(format!("Gina {n}"));
+            let write = Write::Mutate {
+                kind: ResourceKind::User,
+                id,
+                mutator: Box::new(move |_| {
+                    Ok(Mutation {
+                        doc: doc.clone(),
+                        members: vec![],
+                    })
+                }),
+            };
+            store.write(&tenant, now(), write).await
+        })
+    };
+    let mut tasks = Vec::new();
+    for n in 0..20 {
+        let tenant = if n % 4 == 1 { &acme } else { &globex };
+        tasks.push((n % 4 == 1, patch(tenant.clone(), n)));
+    }
+    for (from_acme, task) in tasks {
+        let result = task.await.unwrap();
+        if from_acme {
+            assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
+        } else {
+            assert!(result.is_ok(), "{result:?}");
+        }
+    }
+    let gina = store
+        .get(&globex, ResourceKind::User, &theirs)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        gina.version, 16,
+        "15 PATCHes of globex's own on top of version 1"
+    );
+}
+
+on_both_backends!(another_tenants_id_in_the_same_batch_is_not_found);

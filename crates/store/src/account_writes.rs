@@ -217,7 +217,11 @@ async fn create(
         .collect()
 }
 
-/// Updates by pk; a pk that is not the tenant's account fails the whole chunk.
+/// Updates by pk; a pk that is not the tenant's account fails the whole chunk. The `+` in
+/// `+a.tenant_id` keeps SQLite from driving the join by the tenant's index: it then put the
+/// accounts in the outer loop and read the JSON rows again for each of the tenant's
+/// accounts (8 s for 1,000 updates among 20,000 accounts); without an index on that term
+/// it looks each row up by pk. PostgreSQL reads `+x` as `x` and plans by pk either way.
 async fn update(
     conn: &mut AnyConnection,
     tenant_id: i64,
@@ -233,7 +237,7 @@ async fn update(
             active = {active}, updated_at = $2,
             deactivated_at = CASE WHEN {active} = 1 THEN NULL
                                   ELSE COALESCE(a.deactivated_at, $2) END
-         FROM {} WHERE a.tenant_id = $1 AND a.pk = {}",
+         FROM {} WHERE +a.tenant_id = $1 AND a.pk = {}",
         text(1),
         text(2),
         text(3),

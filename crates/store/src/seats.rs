@@ -15,8 +15,12 @@ use std::collections::HashMap;
 /// The plan whose seat an account holds, if it holds one (active, with a plan).
 type Seat = Option<String>;
 
+/// As stored: without NUL characters (crate::json_rows::without_nul), so that the seat
+/// read back from the account is the one counted.
 fn seat_of(fields: &AccountFields) -> Seat {
-    fields.user_plan.clone().filter(|_| fields.active)
+    (fields.user_plan.as_deref())
+        .filter(|_| fields.active)
+        .map(|plan| json_rows::without_nul(plan).into_owned())
 }
 
 /// The seats held now by the accounts `changes` touch: by pk, and by staged user (a

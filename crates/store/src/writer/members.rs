@@ -44,7 +44,8 @@ impl KnownMembers {
                     kind: ResourceKind::Group,
                     id,
                     mutator,
-                } => match prefetched.rows.get(&(ResourceKind::Group, id.clone())) {
+                } => match (prefetched.rows).get(&(job.tenant.id, ResourceKind::Group, id.clone()))
+                {
                     Some((current, _)) => mutator(Current {
                         id: current.id.clone(),
                         body: current.body.clone(),

@@ -367,7 +367,8 @@ async fn apply(
         }
         Write::Mutate { kind, id, mutator } => {
             let kind = *kind;
-            let known = batch.prefetched.rows.get(&(kind, id.clone())).cloned();
+            let key = (tenant.id, kind, id.clone());
+            let known = batch.prefetched.rows.get(&key).cloned();
             let prefetched = known.is_some();
             let (current, indexed) = match known {
                 Some(row) => row,
@@ -435,7 +436,7 @@ async fn apply(
             batch
                 .prefetched
                 .rows
-                .insert((kind, id.clone()), (resource.clone(), now_indexed));
+                .insert(key, (resource.clone(), now_indexed));
             Ok(WriteOutcome {
                 resource: Some(resource),
                 change_seq,
@@ -444,7 +445,7 @@ async fn apply(
         Write::Delete { kind, id, if_match } => {
             let kind = *kind;
             if let Some(expected) = if_match {
-                let (current, _) = match batch.prefetched.rows.get(&(kind, id.clone())) {
+                let (current, _) = match batch.prefetched.rows.get(&(tenant.id, kind, id.clone())) {
                     Some(row) => row.clone(),
                     None => fetch(conn, tenant, kind, id, backend).await?,
                 };
@@ -466,7 +467,7 @@ async fn apply(
             if done.rows_affected() == 0 {
                 return Err(Refused(StoreError::NotFound));
             }
-            batch.prefetched.rows.remove(&(kind, id.clone()));
+            batch.prefetched.rows.remove(&(tenant.id, kind, id.clone()));
             batch.members.forget(tenant, id);
             // The groups it was a member of change (their members are part of what a client
             // reads): their version moves on, so an ETag the client holds is stale.
@@ -486,7 +487,7 @@ async fn apply(
                 batch
                     .prefetched
                     .rows
-                    .retain(|(k, _), _| *k != ResourceKind::Group);
+                    .retain(|(t, k, _), _| *t != tenant.id || *k != ResourceKind::Group);
             }
             // A deleted resource leaves every group it was in (and a group, its members).
             sqlx::query(

@@ -12,11 +12,12 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, Row};
 
 /// The current rows of every resource the batch mutates, read (and on PostgreSQL locked)
-/// with one statement per tenant and kind instead of one per write.
+/// with one statement per tenant and kind instead of one per write. Keyed by tenant too:
+/// a write naming another tenant's id must find nothing here, as in the database.
 #[derive(Default)]
 pub(super) struct Prefetched {
     pub(super) rows:
-        std::collections::HashMap<(ResourceKind, String), (StoredResource, IndexedNow)>,
+        std::collections::HashMap<(i64, ResourceKind, String), (StoredResource, IndexedNow)>,
 }
 
 impl Prefetched {
@@ -62,8 +63,10 @@ impl Prefetched {
                     // and is refused alone (Corrupt), not the whole batch.
                     match resource_from_row(kind, &row) {
                         Ok(resource) => {
-                            self.rows
-                                .insert((kind, resource.id.clone()), (resource, indexed));
+                            self.rows.insert(
+                                (tenant.id, kind, resource.id.clone()),
+                                (resource, indexed),
+                            );
                         }
                         Err(e) => tracing::error!(error = %e, "unreadable stored resource"),
                     }
