@@ -49,45 +49,49 @@ pub(crate) async fn held_before(
             }
         }
     }
-    let mut by_pk = HashMap::new();
-    let mut by_staged = HashMap::new();
-    if !pks.is_empty() {
-        let sql = format!(
-            "SELECT a.pk, a.active, a.user_plan FROM {} CROSS JOIN crm_accounts a
-             WHERE a.tenant_id = $1 AND a.pk = {}",
-            json_rows::source(conn, 2),
-            json_rows::integer(0),
-        );
-        // Not prepared: a plan cached while the table was small could scan it once it
-        // has grown.
-        let rows = sqlx::query(&sql)
-            .persistent(false)
-            .bind(tenant_id)
-            .bind(Value::Array(pks).to_string())
-            .fetch_all(&mut *conn)
-            .await?;
-        for row in rows {
-            by_pk.insert(row.try_get("pk")?, held(&row)?);
-        }
-    }
-    if !staged.is_empty() {
-        let sql = format!(
-            "SELECT a.staged_user_id, a.active, a.user_plan FROM {} CROSS JOIN crm_accounts a
-             WHERE a.tenant_id = $1 AND a.staged_user_id = {}",
-            json_rows::source(conn, 2),
-            json_rows::text(0),
-        );
-        let rows = sqlx::query(&sql)
-            .persistent(false)
-            .bind(tenant_id)
-            .bind(Value::Array(staged).to_string())
-            .fetch_all(&mut *conn)
-            .await?;
-        for row in rows {
-            by_staged.insert(row.try_get("staged_user_id")?, held(&row)?);
-        }
-    }
+    let by_pk = seats_by(conn, tenant_id, ("pk", json_rows::integer(0)), pks).await?;
+    let by_staged = seats_by(
+        conn,
+        tenant_id,
+        ("staged_user_id", json_rows::text(0)),
+        staged,
+    );
+    let by_staged = by_staged.await?;
     Ok((by_pk, by_staged))
+}
+
+/// The seats held by the accounts whose `column` equals one of `ids` (JSON rows of one
+/// value, read by `read`), by that column.
+async fn seats_by<K>(
+    conn: &mut AnyConnection,
+    tenant_id: i64,
+    (column, read): (&str, String),
+    ids: Vec<Value>,
+) -> Result<HashMap<K, Seat>>
+where
+    K: std::hash::Hash + Eq + for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    let mut seats = HashMap::new();
+    if ids.is_empty() {
+        return Ok(seats);
+    }
+    let sql = format!(
+        "SELECT a.{column}, a.active, a.user_plan FROM {} CROSS JOIN crm_accounts a
+         WHERE a.tenant_id = $1 AND a.{column} = {read}",
+        json_rows::source(conn, 2),
+    );
+    // Not prepared: a plan cached while the table was small could scan it once it has
+    // grown.
+    let rows = sqlx::query(&sql)
+        .persistent(false)
+        .bind(tenant_id)
+        .bind(Value::Array(ids).to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+    for row in rows {
+        seats.insert(row.try_get(column)?, held(&row)?);
+    }
+    Ok(seats)
 }
 
 fn held(row: &sqlx::any::AnyRow) -> Result<Seat> {
