@@ -11,6 +11,7 @@ use std::sync::Arc;
 on_both_backends!(
     a_company_sync_started_as_a_job_is_seen_by_another_replica,
     a_cancelled_run_is_completed_by_the_next_without_duplicates,
+    a_sync_beside_scim_writes_commits_small_chunks_on_sqlite,
 );
 
 async fn a_company_sync_started_as_a_job_is_seen_by_another_replica(backend: DbBackend) {
@@ -43,6 +44,69 @@ async fn a_company_sync_started_as_a_job_is_seen_by_another_replica(backend: DbB
     let run = replica.run(tenant, started.run_id).await.unwrap().unwrap();
     assert_eq!(run.status, RunStatus::Completed);
     assert_eq!(f.accounts().await.len(), 1);
+}
+
+/// The changes a company sync committed, as its progress reports them after each chunk.
+async fn applied_steps(syncer: Syncer, tenant: &scimgate_store::Tenant) -> Vec<u64> {
+    let steps = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = steps.clone();
+    let syncer = syncer.with_progress(Arc::new(move |step, done, _| {
+        if step == "applied" {
+            seen.lock().unwrap().push(done);
+        }
+    }));
+    syncer
+        .sync_company(tenant, Trigger::ManualCompany)
+        .await
+        .unwrap();
+    let steps = steps.lock().unwrap().clone();
+    steps
+}
+
+/// SQLite has one write lock: while the IdP is writing, a company sync commits 250
+/// changes at a time, so that a SCIM write waits for a short transaction, not for 5,000
+/// changes; with no SCIM writes in the last second it commits whole chunks. PostgreSQL
+/// locks rows, so its chunks stay whole either way.
+async fn a_sync_beside_scim_writes_commits_small_chunks_on_sqlite(backend: DbBackend) {
+    let catalog = crate::fixture::CATALOG.replace("seats: 4", "seats: 1000");
+    let Some(f) = Fixture::with(backend, &catalog, crate::fixture::RULES).await else {
+        return;
+    };
+    let tenant = f.tenant();
+    let mut ids = Vec::new();
+    for n in 0..300 {
+        ids.push(
+            f.user(&format!("u{n}@acme.no"), &format!("e-u{n}"), "Ops")
+                .await,
+        );
+    }
+    let store = f.server.store.clone();
+    let syncer = Syncer::new(store.clone(), Arc::new(SystemClock));
+    let synced = std::sync::atomic::AtomicBool::new(false);
+    let sync = async {
+        let steps = applied_steps(syncer.clone(), tenant).await;
+        synced.store(true, std::sync::atomic::Ordering::Relaxed);
+        steps
+    };
+    // Entra keeps PATCHing (the same department: the run's plan is not affected).
+    let ingest = async {
+        let mut n = 0;
+        while !synced.load(std::sync::atomic::Ordering::Relaxed) {
+            f.set_department(&ids[n % ids.len()], "Ops").await;
+            n += 1;
+        }
+    };
+    let (steps, ()) = tokio::join!(sync, ingest);
+    match backend {
+        DbBackend::Sqlite => assert_eq!(steps, vec![250, 300]),
+        DbBackend::Postgres => assert_eq!(steps, vec![300]),
+    }
+    // Quiet for over a second: whole chunks again.
+    for id in ids.iter().take(30) {
+        f.set_active(id, false).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    assert_eq!(applied_steps(syncer, tenant).await, vec![30]);
 }
 
 /// An admin cancels a run half-way: it stops at the next chunk boundary as `cancelled`

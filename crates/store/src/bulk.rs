@@ -65,6 +65,8 @@ impl Store {
             return None;
         }
         Some(tokio::task::block_in_place(|| {
+            let writes = matches!(behavior, TransactionBehavior::Immediate);
+            let _turn = writes.then(|| self.gate.turn_blocking());
             let mut conn =
                 Connection::open_with_flags(path, access | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
             conn.busy_timeout(std::time::Duration::from_secs(15))?;
@@ -104,6 +106,7 @@ impl Store {
         &self,
         work: impl for<'c> FnOnce(Tx<'c>) -> TxWork<'c, T, E>,
     ) -> std::result::Result<T, E> {
+        let _turn = self.gate.turn().await;
         // A sqlx transaction, not a bare BEGIN: if this future is dropped half-way (a
         // client hung up, shutdown), the connection is rolled back before it is reused.
         let mut tx = self

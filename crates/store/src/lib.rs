@@ -33,6 +33,7 @@ pub mod subscriptions;
 mod sync_settings;
 mod tenants;
 mod types;
+mod write_gate;
 mod writer;
 
 pub use admin_accounts::{AdminSession, NewAdminAccount, SignInRecord};
@@ -73,6 +74,8 @@ pub struct Store {
     backend: Backend,
     writer: mpsc::Sender<writer::Job>,
     auth_cache: std::sync::Arc<auth_cache::AuthCache>,
+    /// One SQLite write transaction at a time, in arrival order (see [`write_gate`]).
+    gate: std::sync::Arc<write_gate::WriteGate>,
     /// The SQLite file, for bulk reads on a direct connection (see [`bulk`]).
     sqlite_path: Option<std::path::PathBuf>,
 }
@@ -88,12 +91,14 @@ impl Store {
     /// Connects and starts the writer task without touching the schema.
     pub async fn connect(database_url: &str) -> Result<Store> {
         let (pool, backend) = connect::pool(database_url).await?;
-        let writer = writer::spawn(pool.clone(), backend);
+        let gate = std::sync::Arc::new(write_gate::WriteGate::new(backend));
+        let writer = writer::spawn(pool.clone(), backend, gate.clone());
         Ok(Store {
             pool,
             backend,
             writer,
             auth_cache: Default::default(),
+            gate,
             sqlite_path: connect::sqlite_path(database_url),
         })
     }
@@ -104,6 +109,13 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Whether SCIM writes arrived within `window` and would wait behind a long write
+    /// transaction (SQLite's one write lock; never on PostgreSQL). Long jobs use it to
+    /// keep their transactions short while the IdP is writing.
+    pub fn ingest_within(&self, window: std::time::Duration) -> bool {
+        self.gate.ingest_within(window)
     }
 
     /// SQLite's `(journal_mode, synchronous)` as a pooled connection reports them

@@ -35,6 +35,7 @@ use sequences::Sequences;
 use stats::{BatchTimes, Stages, WriterStats};
 
 use crate::error::{blame, Blame};
+use crate::write_gate::WriteGate;
 use crate::{
     Backend, Current, Mutation, ResourceKind, Result, StoreError, StoredResource, Tenant, Write,
     WriteOutcome,
@@ -42,6 +43,7 @@ use crate::{
 use scimgate_core::Timestamp;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool, Executor};
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
@@ -56,9 +58,9 @@ pub(crate) struct Job {
     queued: Instant,
 }
 
-pub(crate) fn spawn(pool: AnyPool, backend: Backend) -> mpsc::Sender<Job> {
+pub(crate) fn spawn(pool: AnyPool, backend: Backend, gate: Arc<WriteGate>) -> mpsc::Sender<Job> {
     let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-    tokio::spawn(run(pool, backend, rx));
+    tokio::spawn(run(pool, backend, gate, rx));
     tx
 }
 
@@ -98,7 +100,7 @@ impl crate::Store {
     }
 }
 
-async fn run(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Job>) {
+async fn run(pool: AnyPool, backend: Backend, gate: Arc<WriteGate>, mut rx: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut stats = WriterStats::new();
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
@@ -106,7 +108,7 @@ async fn run(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Job>) {
         // writing on one PostgreSQL cannot deadlock each other.
         batch.sort_by_key(|job: &Job| job.tenant.id);
         let jobs = std::mem::take(&mut batch);
-        commit_or_split(&pool, backend, jobs, &mut stats).await;
+        commit_or_split(&pool, backend, &gate, jobs, &mut stats).await;
     }
 }
 
@@ -118,13 +120,14 @@ async fn run(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Job>) {
 async fn commit_or_split(
     pool: &AnyPool,
     backend: Backend,
+    gate: &WriteGate,
     jobs: Vec<Job>,
     stats: &mut WriterStats,
 ) {
     let mut parts = vec![jobs];
     while let Some(mut jobs) = parts.pop() {
         let started = Instant::now();
-        let err = match commit_batch(pool, backend, &jobs).await {
+        let err = match commit_batch(pool, backend, gate, &jobs).await {
             Ok((results, stages)) => {
                 if stats.enabled() {
                     stats.record(BatchTimes {
@@ -173,6 +176,7 @@ async fn commit_or_split(
 async fn commit_batch(
     pool: &AnyPool,
     backend: Backend,
+    gate: &WriteGate,
     jobs: &[Job],
 ) -> std::result::Result<(Vec<Result<WriteOutcome>>, Stages), sqlx::Error> {
     let mut clock = Instant::now();
@@ -180,6 +184,8 @@ async fn commit_batch(
         let now = Instant::now();
         std::mem::replace(&mut clock, now).elapsed()
     };
+    gate.note_ingest();
+    let _turn = gate.turn().await;
     let mut conn = pool.acquire().await?;
     conn.execute(backend.begin_write()).await?;
     let begin = lap();

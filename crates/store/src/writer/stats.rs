@@ -19,9 +19,9 @@ pub(super) struct BatchTimes {
 
 /// A committed batch's stages.
 pub(super) struct Stages {
-    /// Acquiring a connection and beginning the transaction: on SQLite, `BEGIN IMMEDIATE`
-    /// waits here while anything else (a sync's chunk, an index refresh) holds the write
-    /// lock.
+    /// Taking the write turn, a connection and beginning the transaction: on SQLite the
+    /// batch waits here while another transaction of this process (a sync's chunk, a
+    /// preview's rows) has the turn, or another process holds the write lock.
     pub begin: Duration,
     pub statements: Duration,
     /// The commit: the fsync.
