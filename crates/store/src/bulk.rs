@@ -65,14 +65,15 @@ impl Store {
             return None;
         }
         Some(tokio::task::block_in_place(|| {
-            let writes = matches!(behavior, TransactionBehavior::Immediate);
-            let _turn = writes.then(|| self.gate.turn_blocking());
             let mut conn =
                 Connection::open_with_flags(path, access | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
             conn.busy_timeout(std::time::Duration::from_secs(15))?;
             // No mmap: a scan reads the whole file once, and mapped pages would count as
             // this process's resident memory for no gain.
             conn.pragma_update(None, "mmap_size", 0_i64)?;
+            // The write turn only once the connection is open: opening it is not writing.
+            let writes = matches!(behavior, TransactionBehavior::Immediate);
+            let _turn = writes.then(|| self.gate.turn_blocking());
             let tx = conn.transaction_with_behavior(behavior)?;
             let out = work(&tx)?;
             tx.commit()?;

@@ -111,11 +111,11 @@ impl Store {
         self.backend
     }
 
-    /// Whether SCIM writes arrived within `window` and would wait behind a long write
-    /// transaction (SQLite's one write lock; never on PostgreSQL). Long jobs use it to
-    /// keep their transactions short while the IdP is writing.
-    pub fn ingest_within(&self, window: std::time::Duration) -> bool {
-        self.gate.ingest_within(window)
+    /// How many rows a long job (a sync's changes, a preview's rows) should write in its
+    /// next transaction: `whole`, or fewer while SCIM writes are arriving and would wait
+    /// behind it (see [`write_gate::rows_per_transaction`]).
+    pub fn rows_per_transaction(&self, whole: usize) -> usize {
+        write_gate::rows_per_transaction(&self.gate, whole)
     }
 
     /// SQLite's `(journal_mode, synchronous)` as a pooled connection reports them

@@ -279,36 +279,39 @@ impl Store {
     }
 
     /// Deletes the rows of generations older than `generation` (left by earlier
-    /// refreshes, finished or not). On SQLite a few thousand per transaction, so SCIM
-    /// writes wait little for the write lock; PostgreSQL locks only the rows it deletes,
-    /// and deletes them in one statement.
+    /// refreshes, finished or not). On SQLite 5,000 per transaction (250 while SCIM
+    /// writes are arriving), so SCIM writes wait little for the write lock; PostgreSQL
+    /// locks only the rows it deletes, and deletes them in one statement.
     pub async fn drop_preview_rows_before(
         &self,
         tenant: &Tenant,
         rules: PreviewRules,
         generation: i64,
     ) -> Result<()> {
-        let tenant_id = tenant.id;
-        let sql = match self.backend {
+        let (tenant_id, backend) = (tenant.id, self.backend);
+        let sql = match backend {
             crate::Backend::Postgres => {
                 "DELETE FROM preview_rows WHERE tenant_id = $1 AND rules = $2 AND generation < $3"
             }
             crate::Backend::Sqlite => {
                 "DELETE FROM preview_rows WHERE rowid IN (
                    SELECT rowid FROM preview_rows WHERE tenant_id = $1 AND rules = $2
-                     AND generation < $3 LIMIT 5000)"
+                     AND generation < $3 LIMIT $4)"
             }
         };
         loop {
+            let limit = self.rows_per_transaction(5_000) as i64;
             let deleted = self
                 .write_conn(move |conn| {
                     Box::pin(async move {
-                        let done = sqlx::query(sql)
+                        let mut delete = sqlx::query(sql)
                             .bind(tenant_id)
                             .bind(rules.name())
-                            .bind(generation)
-                            .execute(&mut *conn)
-                            .await?;
+                            .bind(generation);
+                        if backend == crate::Backend::Sqlite {
+                            delete = delete.bind(limit);
+                        }
+                        let done = delete.execute(&mut *conn).await?;
                         Ok::<_, crate::StoreError>(done.rows_affected())
                     })
                 })

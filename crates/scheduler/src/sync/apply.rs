@@ -18,24 +18,7 @@ use scimgate_store::Tenant;
 /// 6.4 s in chunks of 5,000 (BENCHMARKS.md).
 pub(super) const CHUNK: usize = 5_000;
 
-/// Changes per transaction while SCIM writes are arriving on SQLite. A chunk holds the
-/// database's one write lock, and the SCIM writer waits for the chunk in progress: 5,000
-/// creates hold it ≈ 0.1 s, 250 ≈ 5–10 ms. Ingest comes first; the sync takes longer.
-const CHUNK_BESIDE_INGEST: usize = 250;
-
-/// How recently a SCIM write must have arrived for the sync to use small chunks.
-const INGEST_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
-
 impl Syncer {
-    /// Changes to apply in the next transaction (see [`CHUNK_BESIDE_INGEST`]).
-    fn chunk_size(&self) -> usize {
-        if self.store.ingest_within(INGEST_WINDOW) {
-            self.apply_chunk.min(CHUNK_BESIDE_INGEST)
-        } else {
-            self.apply_chunk
-        }
-    }
-
     /// Applies a plan chunk by chunk (each chunk one transaction), recording each user's
     /// outcome. With `hold`, deprovisions are recorded as held and not applied.
     pub(super) async fn apply(
@@ -100,7 +83,9 @@ impl Syncer {
         let mut cancelled = false;
         let mut rest: &[&PlanItem] = &work;
         while !rest.is_empty() {
-            let (chunk, after) = rest.split_at(self.chunk_size().min(rest.len()));
+            // Fewer while SCIM writes are arriving on SQLite: they wait for this chunk.
+            let size = self.store.rows_per_transaction(self.apply_chunk);
+            let (chunk, after) = rest.split_at(size.min(rest.len()));
             rest = after;
             // A safe point: every chunk before this one is committed with its records.
             if self.store.run_cancel_requested(run_id).await? {

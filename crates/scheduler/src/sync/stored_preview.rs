@@ -219,7 +219,12 @@ impl Syncer {
                     inputs.accounts.iter().map(|a| (a.pk, a)).collect();
                 let rows: Vec<PreviewRow> =
                     plan.items.iter().map(|i| preview_row(i, &by_pk)).collect();
-                for chunk in rows.chunks(WRITE_CHUNK) {
+                let mut rest = &rows[..];
+                while !rest.is_empty() {
+                    // Fewer while SCIM writes are arriving on SQLite: they wait for these.
+                    let size = self.store.rows_per_transaction(WRITE_CHUNK);
+                    let (chunk, after) = rest.split_at(size.min(rest.len()));
+                    rest = after;
                     (self.store)
                         .write_preview_rows(tenant, rules, generation, chunk.to_vec())
                         .await?;

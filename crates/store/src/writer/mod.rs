@@ -184,8 +184,7 @@ async fn commit_batch(
         let now = Instant::now();
         std::mem::replace(&mut clock, now).elapsed()
     };
-    gate.note_ingest();
-    let _turn = gate.turn().await;
+    let _turn = gate.ingest_turn().await;
     let mut conn = pool.acquire().await?;
     conn.execute(backend.begin_write()).await?;
     let begin = lap();
