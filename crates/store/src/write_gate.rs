@@ -210,7 +210,10 @@ mod tests {
         drop(gate.ingest_turn().await);
         let pause = gate.pause_for_ingest().expect("a pause beside ingest");
         assert!(pause > Duration::from_millis(30), "{pause:?}");
-        assert!(pause <= held_for * 2 + Duration::from_millis(1), "{pause:?}");
+        assert!(
+            pause <= held_for * 2 + Duration::from_millis(1),
+            "{pause:?}"
+        );
         let asked = Instant::now();
         drop(gate.turn().await);
         assert!(asked.elapsed() >= pause - Duration::from_millis(5));
