@@ -41,6 +41,23 @@ async fn setup(backend: DbBackend) -> Option<(TestDb, Store, scimgate_store::Ten
     Some((db, store, tenant))
 }
 
+/// [`setup`] with a second tenant, globex.
+async fn setup_two(
+    backend: DbBackend,
+) -> Option<(
+    TestDb,
+    Store,
+    scimgate_store::Tenant,
+    scimgate_store::Tenant,
+)> {
+    let (db, store, acme) = setup(backend).await?;
+    let globex = store
+        .create_tenant(&TenantName::parse("globex").unwrap(), now())
+        .await
+        .unwrap();
+    Some((db, store, acme, globex))
+}
+
 async fn create(store: &Store, tenant: &scimgate_store::Tenant, name: &str) -> String {
     let out = store
         .write(
@@ -1214,13 +1231,9 @@ on_both_backends!(patches_in_one_batch_see_each_other);
 /// the same resource in the same batch: it is refused alone (404), and the owner's writes
 /// go through.
 async fn another_tenants_id_in_the_same_batch_is_not_found(backend: DbBackend) {
-    let Some((_db, store, acme)) = setup(backend).await else {
+    let Some((_db, store, acme, globex)) = setup_two(backend).await else {
         return;
     };
-    let globex = store
-        .create_tenant(&TenantName::parse("globex").unwrap(), now())
-        .await
-        .unwrap();
     let theirs = create(&store, &globex, "gina").await;
     let patch = |tenant: scimgate_store::Tenant, n: usize| {
         let (store, id) = (store.clone(), theirs.clone());
@@ -1265,3 +1278,67 @@ async fn another_tenants_id_in_the_same_batch_is_not_found(backend: DbBackend) {
 }
 
 on_both_backends!(another_tenants_id_in_the_same_batch_is_not_found);
+
+/// The Entra matching query and reads by id (on SQLite read on the calling thread, not
+/// through the pool): case-insensitive userName, pages past the only match, another
+/// tenant's users unseen, and a write seen by the very next read.
+async fn point_lookups_answer_like_listings(backend: DbBackend) {
+    let Some((_db, store, acme, globex)) = setup_two(backend).await else {
+        return;
+    };
+    let ann = create(&store, &acme, "Ann.Lee").await;
+    create(&store, &acme, "bob").await;
+    let gina = create(&store, &globex, "gina").await;
+    let by_name = |name: &str| Cond::Eq(Column::UserName, name.to_owned());
+    let page = store
+        .list(&acme, ResourceKind::User, Some(&by_name("ann.LEE")), 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(page.total, 1);
+    assert_eq!(page.resources[0].id, ann);
+    assert_eq!(page.resources[0].body["userName"], "Ann.Lee");
+    // Past the only match: an empty page that still counts it.
+    let past = store
+        .list(&acme, ResourceKind::User, Some(&by_name("ann.lee")), 1, 10)
+        .await
+        .unwrap();
+    assert_eq!((past.total, past.resources.len()), (1, 0));
+    // Another tenant's user, by name or by id: not there.
+    assert_eq!(
+        matching(&store, &acme, ResourceKind::User, by_name("gina")).await,
+        0
+    );
+    let by_id = Cond::Eq(Column::Id, gina.clone());
+    assert_eq!(matching(&store, &acme, ResourceKind::User, by_id).await, 0);
+    assert!(store
+        .get(&acme, ResourceKind::User, &gina)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .get(&globex, ResourceKind::User, &gina)
+        .await
+        .unwrap()
+        .is_some());
+    // A write is seen by the next read, on every connection.
+    for n in 0..20 {
+        let name = format!("new{n}");
+        let id = create(&store, &acme, &name).await;
+        let found = store
+            .list(&acme, ResourceKind::User, Some(&by_name(&name)), 0, 1)
+            .await
+            .unwrap();
+        assert_eq!(
+            found.resources.first().map(|r| r.id.as_str()),
+            Some(id.as_str())
+        );
+        let got = store
+            .get(&acme, ResourceKind::User, &id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.version, 1);
+    }
+}
+
+on_both_backends!(point_lookups_answer_like_listings);

@@ -20,6 +20,7 @@ mod leases;
 mod migrate;
 pub mod notification_groups;
 pub mod outbox;
+mod point_reads;
 mod preview;
 mod query;
 mod resources;
@@ -78,6 +79,9 @@ pub struct Store {
     gate: std::sync::Arc<write_gate::WriteGate>,
     /// The SQLite file, for bulk reads on a direct connection (see [`bulk`]).
     sqlite_path: Option<std::path::PathBuf>,
+    /// SQLite's point reads on the calling thread (see [`point_reads`]); `None` on
+    /// PostgreSQL.
+    point_reads: Option<std::sync::Arc<point_reads::PointReads>>,
 }
 
 impl Store {
@@ -100,6 +104,8 @@ impl Store {
             auth_cache: Default::default(),
             gate,
             sqlite_path: connect::sqlite_path(database_url),
+            point_reads: connect::sqlite_path(database_url)
+                .map(|path| std::sync::Arc::new(point_reads::PointReads::new(path))),
         })
     }
 

@@ -34,6 +34,17 @@ pub enum Cond {
     Or(Vec<Cond>),
 }
 
+impl Cond {
+    /// Whether at most a handful of rows can match: equality on a column with a unique
+    /// index per tenant (id, userName) or one a resource rarely shares (externalId).
+    pub(crate) fn is_point_lookup(&self) -> bool {
+        matches!(
+            self,
+            Cond::Eq(Column::Id | Column::UserName | Column::ExternalId, _)
+        )
+    }
+}
+
 #[derive(Debug)]
 pub(crate) enum Bind {
     Int(i64),

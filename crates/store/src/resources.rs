@@ -1,5 +1,6 @@
 //! Reading staged users and groups.
 
+use crate::columns::Columns;
 use crate::query::{Bind, SqlBuilder};
 use crate::{Cond, Member, ResourceKind, Result, Store, StoreError, StoredResource, Tenant};
 use scimgate_core::Timestamp;
@@ -7,17 +8,14 @@ use sqlx::Row;
 
 const RESOURCE_COLUMNS: &str = "pk, id, body, created_at, modified_at, version";
 
-pub(crate) fn resource_from_row(
-    kind: ResourceKind,
-    row: &sqlx::any::AnyRow,
-) -> Result<StoredResource> {
-    let id: String = row.try_get("id")?;
-    let body: String = row.try_get("body")?;
+pub(crate) fn resource_from_row(kind: ResourceKind, row: &impl Columns) -> Result<StoredResource> {
+    let id: String = row.get("id")?;
+    let body: String = row.get("body")?;
     let body = serde_json::from_str(&body).map_err(|e| {
         StoreError::Corrupt(format!("{} {id} has an unreadable body: {e}", kind.name()))
     })?;
     let time = |column: &str| -> Result<Timestamp> {
-        let text: String = row.try_get(column)?;
+        let text: String = row.get(column)?;
         Timestamp::parse_rfc3339(&text).ok_or_else(|| {
             StoreError::Corrupt(format!("{} {id} has a bad {column}: {text}", kind.name()))
         })
@@ -27,8 +25,8 @@ pub(crate) fn resource_from_row(
         body,
         created: time("created_at")?,
         last_modified: time("modified_at")?,
-        version: row.try_get("version")?,
-        position: row.try_get("pk")?,
+        version: row.get("version")?,
+        position: row.get("pk")?,
         id,
     })
 }
@@ -51,6 +49,10 @@ impl Store {
             "SELECT {RESOURCE_COLUMNS} FROM {} WHERE tenant_id = $1 AND id = $2",
             kind.table()
         );
+        let binds = [Bind::Int(tenant.id), Bind::Text(id.to_owned())];
+        if let Some(read) = self.point_read(&sql, &binds, kind) {
+            return Ok(read?.pop());
+        }
         sqlx::query(&sql)
             .bind(tenant.id)
             .bind(id)
@@ -80,6 +82,13 @@ impl Store {
             kind.table(),
             page.sql
         );
+        let point = cond.is_some_and(Cond::is_point_lookup) && limit > 0;
+        if let Some(read) = point.then(|| self.point_read_page(&page, kind)).flatten() {
+            let (total, resources) = read?;
+            if total > 0 || offset == 0 {
+                return Ok(Page { total, resources });
+            }
+        }
         let rows = if limit > 0 {
             page.apply(sqlx::query(&page.sql))
                 .fetch_all(&self.pool)
@@ -105,6 +114,35 @@ impl Store {
             .map(|row| resource_from_row(kind, row))
             .collect::<Result<_>>()?;
         Ok(Page { total, resources })
+    }
+
+    /// A statement that reads a few rows by a unique index, on SQLite's calling thread
+    /// (see [`crate::point_reads`]); `None` on PostgreSQL or when the pool should read.
+    fn point_read(
+        &self,
+        sql: &str,
+        binds: &[Bind],
+        kind: ResourceKind,
+    ) -> Option<Result<Vec<StoredResource>>> {
+        let reads = self.point_reads.as_ref()?;
+        reads.query(sql, binds, |row| resource_from_row(kind, row))
+    }
+
+    /// [`Store::point_read`] of a listing's page with its `total` column.
+    fn point_read_page(
+        &self,
+        page: &SqlBuilder,
+        kind: ResourceKind,
+    ) -> Option<Result<(i64, Vec<StoredResource>)>> {
+        let reads = self.point_reads.as_ref()?;
+        let rows = reads.query(&page.sql, &page.binds, |row| {
+            let total: i64 = row.get("total")?;
+            Ok((total, resource_from_row(kind, row)?))
+        })?;
+        Some(rows.map(|rows| {
+            let total = rows.first().map_or(0, |(total, _)| *total);
+            (total, rows.into_iter().map(|(_, r)| r).collect())
+        }))
     }
 
     /// A chunk of resources that may match `cond` (a superset the caller filters further),
