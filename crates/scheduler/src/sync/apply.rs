@@ -83,7 +83,7 @@ impl Syncer {
         let mut cancelled = false;
         let mut rest: &[&PlanItem] = &work;
         while !rest.is_empty() {
-            // Fewer while SCIM writes are arriving on SQLite: they wait for this chunk.
+            // Fewer while SCIM writes are arriving: they wait for this chunk to commit.
             let size = self.store.rows_per_transaction(self.apply_chunk);
             let (chunk, after) = rest.split_at(size.min(rest.len()));
             rest = after;

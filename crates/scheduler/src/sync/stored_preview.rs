@@ -221,7 +221,7 @@ impl Syncer {
                     plan.items.iter().map(|i| preview_row(i, &by_pk)).collect();
                 let mut rest = &rows[..];
                 while !rest.is_empty() {
-                    // Fewer while SCIM writes are arriving on SQLite: they wait for these.
+                    // Fewer while SCIM writes are arriving: they wait for these to commit.
                     let size = self.store.rows_per_transaction(WRITE_CHUNK);
                     let (chunk, after) = rest.split_at(size.min(rest.len()));
                     rest = after;
