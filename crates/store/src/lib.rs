@@ -124,6 +124,13 @@ impl Store {
         write_gate::rows_per_transaction(&self.gate, whole)
     }
 
+    /// Takes the next [`Store::rows_per_transaction`] items off the front of `rest`.
+    pub fn next_transaction<'a, T>(&self, rest: &mut &'a [T], whole: usize) -> &'a [T] {
+        let (next, after) = rest.split_at(self.rows_per_transaction(whole).min(rest.len()));
+        *rest = after;
+        next
+    }
+
     /// SQLite's `(journal_mode, synchronous)` as a pooled connection reports them
     /// (`("wal", 2)` = WAL with FULL sync); `None` on PostgreSQL.
     pub async fn sqlite_durability(&self) -> Result<Option<(String, i64)>> {

@@ -51,14 +51,15 @@ impl PointReads {
             }
         };
         let read = run(&conn, sql, binds, decode);
-        if let Err(StoreError::SqliteRead(e)) = &read {
-            if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) {
-                self.give_back(conn);
-                return None;
-            }
-        }
         self.give_back(conn);
-        Some(read)
+        match &read {
+            Err(StoreError::SqliteRead(e))
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) =>
+            {
+                None
+            }
+            _ => Some(read),
+        }
     }
 
     fn take(&self) -> Result<Connection> {

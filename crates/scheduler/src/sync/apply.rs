@@ -84,9 +84,7 @@ impl Syncer {
         let mut rest: &[&PlanItem] = &work;
         while !rest.is_empty() {
             // Fewer while SCIM writes are arriving: they wait for this chunk to commit.
-            let size = self.store.rows_per_transaction(self.apply_chunk);
-            let (chunk, after) = rest.split_at(size.min(rest.len()));
-            rest = after;
+            let chunk = self.store.next_transaction(&mut rest, self.apply_chunk);
             // A safe point: every chunk before this one is committed with its records.
             if self.store.run_cancel_requested(run_id).await? {
                 cancelled = true;

@@ -222,9 +222,7 @@ impl Syncer {
                 let mut rest = &rows[..];
                 while !rest.is_empty() {
                     // Fewer while SCIM writes are arriving: they wait for these to commit.
-                    let size = self.store.rows_per_transaction(WRITE_CHUNK);
-                    let (chunk, after) = rest.split_at(size.min(rest.len()));
-                    rest = after;
+                    let chunk = self.store.next_transaction(&mut rest, WRITE_CHUNK);
                     (self.store)
                         .write_preview_rows(tenant, rules, generation, chunk.to_vec())
                         .await?;
