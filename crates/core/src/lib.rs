@@ -26,5 +26,5 @@ pub use notification::{Channel, EventKind, OutboxEntry, OutboxStatus, Subscripti
 pub use rule_source::RuleSource;
 pub use run::{Run, RunCounts, RunOutcome, RunStatus, RunUser, Trigger};
 pub use settings::SyncSettings;
-pub use staged::{Snapshot, StagedGroup, StagedUser};
+pub use staged::{HoldingGroups, Snapshot, StagedGroup, StagedUser};
 pub use tenant::{Tenant, TenantName, TenantNameError};

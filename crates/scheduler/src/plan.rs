@@ -3,9 +3,8 @@
 //! preview shows a plan, a sync applies one, and both get the same plan from the same
 //! data.
 
-use scimgate_core::{AccountFields, CrmAccount, StagedUser};
+use scimgate_core::{AccountFields, CrmAccount, HoldingGroups, StagedUser};
 use scimgate_rules::{AccountSettings, Catalog, Decision, RuleSet};
-use scimgate_store::Snapshot;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
@@ -14,7 +13,7 @@ mod users;
 use seats::allocate_seats;
 pub use seats::{is_seat_refusal, refused_for_seat, NO_FREE_SEAT};
 use users::identity;
-pub use users::{GroupIndex, PlanUsers, UserMeta};
+pub use users::{PlanUsers, UserMeta};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -147,8 +146,6 @@ pub struct Planner<'a> {
     unlinked: HashMap<&'a str, &'a CrmAccount>,
     /// Accounts some staged user of this plan maps to.
     matched: HashSet<i64>,
-    /// Member id → indexes into the holding area's groups (built from the first chunk).
-    groups_of: Option<GroupIndex>,
     items: Vec<PlanItem>,
     received: u64,
     /// Seats per plan held by active accounts that are not in `accounts` (a one-user
@@ -178,7 +175,6 @@ impl<'a> Planner<'a> {
                 .filter_map(|a| a.external_id.as_deref().map(|e| (e, a)))
                 .collect(),
             matched: HashSet::new(),
-            groups_of: None,
             items: Vec::new(),
             received: 0,
             seats_elsewhere: HashMap::new(),
@@ -194,12 +190,8 @@ impl<'a> Planner<'a> {
     }
 
     /// Plans a chunk of staged users read from the holding area.
-    pub fn add_staged(&mut self, holding: &Snapshot, users: Vec<StagedUser>) {
-        let groups = self
-            .groups_of
-            .get_or_insert_with(|| GroupIndex::of(holding));
-        let chunk = groups.users(holding, users);
-        self.add(&chunk);
+    pub fn add_staged(&mut self, holding: &HoldingGroups, users: Vec<StagedUser>) {
+        self.add(&PlanUsers::of_chunk(holding, users));
     }
 
     /// Plans staged users with their groups.

@@ -53,7 +53,7 @@ pub use query::{Column, Cond};
 pub use resources::Page;
 pub use rule_sets::CatalogEdit;
 pub use rule_versions::{DraftWrite, Publication, RuleDraft, RuleVersion};
-pub use snapshot::{Snapshot, StagedGroup, StagedUser};
+pub use snapshot::{HoldingGroups, Snapshot, StagedGroup, StagedUser};
 pub use staged_search::{HoldingSummary, UserPage, UserSearch, UserStatus};
 pub use subscriptions::NewSubscription;
 pub use sync_settings::{AutoSyncTenant, SyncClaim};

@@ -6,7 +6,7 @@ use crate::{Backend, Result, Store, StoreError, Tenant};
 use serde_json::Value;
 use sqlx::{Executor, Row};
 
-pub use scimgate_core::{Snapshot, StagedGroup, StagedUser};
+pub use scimgate_core::{HoldingGroups, Snapshot, StagedGroup, StagedUser};
 
 const USER_COLUMNS: &str = "id, external_id, created_at, body";
 
@@ -41,11 +41,10 @@ impl Store {
     /// transaction; repeatable read on PostgreSQL), users in the order they arrived.
     pub async fn snapshot(&self, tenant: &Tenant) -> Result<Snapshot> {
         let mut users = Vec::new();
-        let mut snapshot = self
+        let groups = self
             .scan_holding_area(tenant, 4_096, |_, chunk| users.extend(chunk))
             .await?;
-        snapshot.users = users;
-        Ok(snapshot)
+        Ok(groups.into_snapshot(users))
     }
 
     /// The holding area read for planning, without holding every user at once: groups,
@@ -56,8 +55,8 @@ impl Store {
         &self,
         tenant: &Tenant,
         chunk: usize,
-        mut each: impl FnMut(&Snapshot, Vec<StagedUser>),
-    ) -> Result<Snapshot> {
+        mut each: impl FnMut(&HoldingGroups, Vec<StagedUser>),
+    ) -> Result<HoldingGroups> {
         if let Some(result) =
             self.sqlite_bulk_read(|tx| scan_sqlite(tx, tenant.id, chunk, &mut each))
         {
@@ -68,13 +67,13 @@ impl Store {
             tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 .await?;
         }
-        let mut holding = Snapshot {
+        let mut holding = HoldingGroups {
             change_seq: sqlx::query("SELECT change_seq FROM tenants WHERE id = $1")
                 .bind(tenant.id)
                 .fetch_one(&mut *tx)
                 .await?
                 .try_get(0)?,
-            ..Snapshot::default()
+            ..HoldingGroups::default()
         };
         holding.groups = sqlx::query(
             "SELECT id, external_id, body FROM staged_groups WHERE tenant_id = $1 ORDER BY pk",
@@ -83,15 +82,18 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?
         .decoded(group_from_row)?;
-        holding.memberships = sqlx::query(
-            "SELECT group_id, member_id FROM staged_group_members WHERE tenant_id = $1",
-        )
-        .bind(tenant.id)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-        .collect::<Result<Vec<_>>>()?;
+        {
+            let by_id = holding.group_ids();
+            let mut rows = sqlx::query(
+                "SELECT group_id, member_id FROM staged_group_members WHERE tenant_id = $1",
+            )
+            .bind(tenant.id)
+            .fetch(&mut *tx);
+            while let Some(row) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+                let (group, member): (&str, &str) = (row.try_get(0)?, row.try_get(1)?);
+                holding.add_membership(&by_id, group, member);
+            }
+        }
         {
             let sql =
                 format!("SELECT {USER_COLUMNS} FROM staged_users WHERE tenant_id = $1 ORDER BY pk");
@@ -227,15 +229,15 @@ fn scan_sqlite(
     tx: &rusqlite::Transaction<'_>,
     tenant_id: i64,
     chunk: usize,
-    each: &mut impl FnMut(&Snapshot, Vec<StagedUser>),
-) -> Result<Snapshot> {
-    let mut holding = Snapshot {
+    each: &mut impl FnMut(&HoldingGroups, Vec<StagedUser>),
+) -> Result<HoldingGroups> {
+    let mut holding = HoldingGroups {
         change_seq: tx.query_row(
             "SELECT change_seq FROM tenants WHERE id = ?1",
             [tenant_id],
             |r| r.get(0),
         )?,
-        ..Snapshot::default()
+        ..HoldingGroups::default()
     };
     let mut groups = tx.prepare(
         "SELECT id, external_id, body FROM staged_groups WHERE tenant_id = ?1 ORDER BY pk",
@@ -250,8 +252,10 @@ fn scan_sqlite(
     let mut members =
         tx.prepare("SELECT group_id, member_id FROM staged_group_members WHERE tenant_id = ?1")?;
     let mut rows = members.query([tenant_id])?;
+    let by_id = holding.group_ids();
     while let Some(row) = rows.next()? {
-        holding.memberships.push((row.get(0)?, row.get(1)?));
+        let text = |n| row.get_ref(n)?.as_str().map_err(rusqlite::Error::from);
+        holding.add_membership(&by_id, text(0)?, text(1)?);
     }
     let mut users = tx.prepare(&format!(
         "SELECT {USER_COLUMNS} FROM staged_users WHERE tenant_id = ?1 ORDER BY pk"

@@ -1,60 +1,8 @@
 //! Staged users as the planner takes them: what the rules read of each (the document
 //! and its groups) beside who it is, and the CRM identity taken from the document.
 
-use scimgate_core::{StagedGroup, StagedUser};
+use scimgate_core::{HoldingGroups, StagedGroup, StagedUser};
 use scimgate_rules::{GroupRef, UserInput};
-use scimgate_store::Snapshot;
-use std::collections::HashMap;
-
-/// Which staged groups each user is a direct member of, built once from the holding
-/// area's groups and memberships, for reading its users chunk by chunk.
-#[derive(Debug, Default)]
-pub struct GroupIndex {
-    /// Member id → indexes into the holding area's groups.
-    of_member: HashMap<String, Vec<usize>>,
-}
-
-impl GroupIndex {
-    pub fn of(holding: &Snapshot) -> GroupIndex {
-        let index: HashMap<&str, usize> = (holding.groups.iter().enumerate())
-            .map(|(n, g)| (g.id.as_str(), n))
-            .collect();
-        let mut of_member: HashMap<String, Vec<usize>> = HashMap::new();
-        for (group_id, member_id) in &holding.memberships {
-            if let Some(n) = index.get(group_id.as_str()) {
-                of_member.entry(member_id.clone()).or_default().push(*n);
-            }
-        }
-        GroupIndex { of_member }
-    }
-
-    /// A chunk of the holding area's users, as the rules see them.
-    pub fn users(&self, holding: &Snapshot, users: Vec<StagedUser>) -> PlanUsers {
-        let mut chunk = PlanUsers::default();
-        for user in users {
-            let groups = (self.of_member.get(&user.id))
-                .map(|list| {
-                    list.iter()
-                        .map(|n| GroupRef {
-                            display_name: holding.groups[*n].display_name.clone(),
-                            external_id: holding.groups[*n].external_id.clone(),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            chunk.inputs.push(UserInput {
-                user: user.body,
-                groups,
-            });
-            chunk.meta.push(UserMeta {
-                id: user.id,
-                external_id: user.external_id,
-                arrived: user.created_at,
-            });
-        }
-        chunk
-    }
-}
 
 /// Who a staged user is, beside what the rules read of it.
 #[derive(Debug, Clone)]
@@ -74,41 +22,27 @@ pub struct PlanUsers {
 }
 
 impl PlanUsers {
-    /// Takes the snapshot apart (its documents move, they are not copied: a company of
-    /// 100,000 users is the largest thing a preview holds).
-    pub fn from_snapshot(snapshot: Snapshot) -> PlanUsers {
-        let groups: HashMap<String, GroupRef> = snapshot
-            .groups
-            .into_iter()
-            .map(|g| {
-                (
-                    g.id,
-                    GroupRef {
-                        display_name: g.display_name,
-                        external_id: g.external_id,
-                    },
-                )
-            })
-            .collect();
-        let mut by_member: HashMap<String, Vec<GroupRef>> = HashMap::new();
-        for (group_id, member_id) in snapshot.memberships {
-            if let Some(group) = groups.get(&group_id) {
-                by_member.entry(member_id).or_default().push(group.clone());
-            }
-        }
-        let mut out = PlanUsers::default();
-        for user in snapshot.users {
-            out.inputs.push(UserInput {
-                groups: by_member.remove(&user.id).unwrap_or_default(),
+    /// A chunk of the holding area's users, as the rules see them.
+    pub fn of_chunk(holding: &HoldingGroups, users: Vec<StagedUser>) -> PlanUsers {
+        let mut chunk = PlanUsers::default();
+        for user in users {
+            let groups = (holding.groups_of(&user.id))
+                .map(|g| GroupRef {
+                    display_name: g.display_name.clone(),
+                    external_id: g.external_id.clone(),
+                })
+                .collect();
+            chunk.inputs.push(UserInput {
                 user: user.body,
+                groups,
             });
-            out.meta.push(UserMeta {
+            chunk.meta.push(UserMeta {
                 id: user.id,
                 external_id: user.external_id,
                 arrived: user.created_at,
             });
         }
-        out
+        chunk
     }
 
     /// One staged user and its groups.

@@ -165,11 +165,9 @@ impl Syncer {
     ) -> Result<Vec<(String, u64)>> {
         let (_, rules) = self.catalog_and_rules(tenant, draft).await?;
         let mut counts: Vec<(String, u64)> = Vec::new();
-        let mut groups: Option<plan::GroupIndex> = None;
         self.store
             .scan_holding_area(tenant, PLAN_CHUNK, |holding, users| {
-                let index = groups.get_or_insert_with(|| plan::GroupIndex::of(holding));
-                let chunk = index.users(holding, users);
+                let chunk = plan::PlanUsers::of_chunk(holding, users);
                 for (n, (name, matched)) in
                     rules.match_counts(&chunk.inputs).into_iter().enumerate()
                 {
