@@ -53,7 +53,7 @@ async fn the_demo_fills_a_tenant_the_rules_can_sync(backend: DbBackend) {
         "most users get an account: {:?}",
         plan.totals
     );
-    let roles: std::collections::BTreeSet<String> = plan
+    let roles: std::collections::BTreeSet<scimgate_core::Name> = plan
         .items
         .iter()
         .filter_map(|item| item.target.as_ref()?.role.clone())

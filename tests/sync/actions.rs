@@ -355,7 +355,7 @@ async fn deleted_user_is_deprovisioned_and_its_data_kept(backend: DbBackend) {
     assert_eq!(outcome.deprovisioned, 1);
     let account = f.accounts().await.pop().unwrap();
     assert!(!account.fields.active);
-    assert_eq!(account.fields.username, "ann@acme.no");
+    assert_eq!(&*account.fields.username, "ann@acme.no");
     let again = f
         .syncer
         .sync_company(f.tenant(), Trigger::ManualCompany)

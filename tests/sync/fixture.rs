@@ -178,7 +178,7 @@ impl Fixture {
         let mut counted = std::collections::BTreeMap::<String, u64>::new();
         for account in self.accounts().await {
             if let (true, Some(plan)) = (account.fields.active, account.fields.user_plan) {
-                *counted.entry(plan).or_default() += 1;
+                *counted.entry(plan.to_string()).or_default() += 1;
             }
         }
         let kept = self.syncer.crm().seats_in_use(self.tenant()).await.unwrap();

@@ -398,8 +398,8 @@ mod tests {
                 user_plan: Some("Standard".into()),
                 owner_company: None,
                 primary_group: None,
-                secondary_groups: groups.iter().map(|g| (*g).to_owned()).collect(),
-                role: role.map(str::to_owned),
+                secondary_groups: groups.iter().map(|g| (*g).into()).collect(),
+                role: role.map(Into::into),
                 confidential: false,
                 active: true,
             }),
@@ -407,7 +407,7 @@ mod tests {
             reason: None,
             set_by: "Base".into(),
             synced: true,
-            arrived: String::new(),
+            arrived: 0,
         }
     }
 
@@ -477,7 +477,7 @@ mod tests {
         let names: Vec<String> = query
             .select(items.clone())
             .into_iter()
-            .map(|i| i.username)
+            .map(|i| i.username.to_string())
             .collect();
         assert_eq!(names, ["carol", "bob"]);
         let query = PreviewQuery::parse([], Some("-role,username"), None).unwrap();
@@ -486,7 +486,7 @@ mod tests {
         let names: Vec<String> = query
             .select(items)
             .into_iter()
-            .map(|i| i.username)
+            .map(|i| i.username.to_string())
             .collect();
         assert_eq!(names, ["alice", "bob", "carol"]);
         let e = PreviewQuery::parse([], None, Some("up")).unwrap_err();

@@ -2,19 +2,51 @@
 //! and every CRM target applies.
 
 use serde::Serialize;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// A catalogue name an account carries: its user plan, company, groups and role. A
+/// company of 100,000 accounts uses a few dozen distinct names, so accounts read or
+/// planned together share each one ([`Names`]) rather than each holding its own copy.
+pub type Name = Arc<str>;
+
+/// Hands out one shared [`Name`] per distinct text.
+#[derive(Debug, Default)]
+pub struct Names(HashSet<Name>);
+
+impl Names {
+    pub fn get(&mut self, text: &str) -> Name {
+        if let Some(name) = self.0.get(text) {
+            return name.clone();
+        }
+        let name: Name = text.into();
+        self.0.insert(name.clone());
+        name
+    }
+
+    pub fn of(&mut self, text: Option<&str>) -> Option<Name> {
+        text.map(|t| self.get(t))
+    }
+
+    pub fn all<S: AsRef<str>>(&mut self, texts: &[S]) -> Vec<Name> {
+        texts.iter().map(|t| self.get(t.as_ref())).collect()
+    }
+}
 
 /// What an account should look like: the identity taken from the staged user and the
 /// six settings from the rules.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccountFields {
-    pub username: String,
-    pub display_name: Option<String>,
-    pub email: Option<String>,
-    pub user_plan: Option<String>,
-    pub owner_company: Option<String>,
-    pub primary_group: Option<String>,
-    pub secondary_groups: Vec<String>,
-    pub role: Option<String>,
+    /// The identity is shared text: a plan item shows the same name and e-mail as the
+    /// account it plans, and holds them once for both.
+    pub username: Arc<str>,
+    pub display_name: Option<Arc<str>>,
+    pub email: Option<Arc<str>>,
+    pub user_plan: Option<Name>,
+    pub owner_company: Option<Name>,
+    pub primary_group: Option<Name>,
+    pub secondary_groups: Vec<Name>,
+    pub role: Option<Name>,
     pub confidential: bool,
     pub active: bool,
 }
@@ -22,14 +54,18 @@ pub struct AccountFields {
 impl AccountFields {
     /// The fields that differ, as `(field, old, new)` in a fixed order, values as text.
     pub fn diff(&self, new: &AccountFields) -> Vec<(&'static str, String, String)> {
-        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        let text = |v: &Option<Arc<str>>| v.as_deref().unwrap_or_default().to_owned();
         let mut out = Vec::new();
         let mut field = |name: &'static str, old: String, new: String| {
             if old != new {
                 out.push((name, old, new));
             }
         };
-        field("username", self.username.clone(), new.username.clone());
+        field(
+            "username",
+            self.username.to_string(),
+            new.username.to_string(),
+        );
         field(
             "display_name",
             text(&self.display_name),

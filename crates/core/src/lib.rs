@@ -16,7 +16,7 @@ pub mod staged;
 pub mod tenant;
 pub mod text;
 
-pub use account::{AccountFields, Change, CrmAccount};
+pub use account::{AccountFields, Change, CrmAccount, Name, Names};
 pub use admin::{AdminAccount, AdminRole};
 pub use audit::{Actor, AuditAction, AuditEntry, AuditRecord, Via};
 pub use catalog::{Catalog, CatalogEntry, CatalogKind, NamedEntry};

@@ -42,6 +42,8 @@ pub struct HoldingGroups {
     pub of_member: HashMap<String, Vec<u32>>,
     /// The tenant's change sequence when the holding area was read.
     pub change_seq: i64,
+    /// How many staged users the read hands over (so a planner can size its plan once).
+    pub users: usize,
 }
 
 impl HoldingGroups {

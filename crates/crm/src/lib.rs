@@ -51,7 +51,7 @@ pub trait CrmTarget: Send + Sync {
             let mut used = std::collections::BTreeMap::<String, u64>::new();
             for account in self.accounts(tenant).await? {
                 if let (true, Some(plan)) = (account.fields.active, account.fields.user_plan) {
-                    *used.entry(plan).or_default() += 1;
+                    *used.entry(plan.to_string()).or_default() += 1;
                 }
             }
             Ok(used.into_iter().collect())

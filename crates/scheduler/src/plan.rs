@@ -3,16 +3,17 @@
 //! preview shows a plan, a sync applies one, and both get the same plan from the same
 //! data.
 
-use scimgate_core::{AccountFields, CrmAccount, HoldingGroups, StagedUser};
+use scimgate_core::{AccountFields, CrmAccount, HoldingGroups, Name, Names, StagedUser};
 use scimgate_rules::{AccountSettings, Catalog, Decision, RuleSet};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 mod seats;
 mod users;
 use seats::allocate_seats;
 pub use seats::{is_seat_refusal, refused_for_seat, NO_FREE_SEAT};
-use users::identity;
+use users::{identity, Identity};
 pub use users::{PlanUsers, UserMeta};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -54,11 +55,12 @@ pub struct FieldChange {
 pub struct PlanItem {
     /// The staged user's id; for an account whose user was deleted, the id it had.
     pub user_id: String,
-    pub username: String,
+    /// Shared with the target's identity (a plan holds each name once).
+    pub username: Arc<str>,
     /// The user's name and e-mail as the IdP sent them (for an account whose user was
     /// deleted, as the account has them).
-    pub display_name: Option<String>,
-    pub email: Option<String>,
+    pub display_name: Option<Arc<str>>,
+    pub email: Option<Arc<str>>,
     pub external_id: Option<String>,
     pub action: Action,
     /// The account the action applies to, when there is one.
@@ -69,13 +71,15 @@ pub struct PlanItem {
     /// Why the user is in error, or why the account is deprovisioned.
     pub reason: Option<String>,
     /// The rules whose values stand, in rule order, joined by ", " (the Preview's *Set
-    /// by rule*); empty when no rule set anything or the IdP deleted the user.
-    pub set_by: String,
+    /// by rule*); empty when no rule set anything or the IdP deleted the user. Shared:
+    /// a company has a few dozen distinct ones.
+    pub set_by: Name,
     /// Whether the rules give this user an account (user plan, active, no errors).
     pub synced: bool,
-    /// When the IdP first sent the user: seats go to earlier users first.
+    /// When the IdP first sent the user, in Unix milliseconds: seats go to earlier
+    /// users first. A stored time that does not parse counts as last.
     #[serde(skip)]
-    pub arrived: String,
+    pub arrived: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,6 +151,8 @@ pub struct Planner<'a> {
     /// Accounts some staged user of this plan maps to.
     matched: HashSet<i64>,
     items: Vec<PlanItem>,
+    /// The catalogue names of the planned accounts, one copy each.
+    names: Names,
     received: u64,
     /// Seats per plan held by active accounts that are not in `accounts` (a one-user
     /// plan is given only the accounts it can touch, and the others' seats as counts).
@@ -176,6 +182,7 @@ impl<'a> Planner<'a> {
                 .collect(),
             matched: HashSet::new(),
             items: Vec::new(),
+            names: Names::default(),
             received: 0,
             seats_elsewhere: HashMap::new(),
         }
@@ -191,6 +198,9 @@ impl<'a> Planner<'a> {
 
     /// Plans a chunk of staged users read from the holding area.
     pub fn add_staged(&mut self, holding: &HoldingGroups, users: Vec<StagedUser>) {
+        // Sized once: a plan of 100,000 items grown by doubling would briefly hold the
+        // old and the new array, and a quarter of the last one unused.
+        (self.items).reserve_exact(holding.users.saturating_sub(self.items.len()));
         self.add(&PlanUsers::of_chunk(holding, users));
     }
 
@@ -207,9 +217,17 @@ impl<'a> Planner<'a> {
             if let Some(a) = account {
                 self.matched.insert(a.pk);
             }
-            let set_by = self.rules.rules_that_set(decision).join(", ");
-            self.items
-                .push(item(meta, &input.user, (decision, set_by), account));
+            let set_by = self
+                .names
+                .get(&self.rules.rules_that_set(decision).join(", "));
+            let item = item(
+                meta,
+                &input.user,
+                (decision, set_by),
+                account,
+                &mut self.names,
+            );
+            self.items.push(item);
         }
     }
 
@@ -222,13 +240,12 @@ impl<'a> Planner<'a> {
     pub fn finish_guarded(mut self, guard_trips: impl Fn(u64, u64) -> bool) -> Plan {
         if self.scope == Scope::Company {
             // Accounts whose staged user is gone: the IdP deleted the user.
-            for account in self.accounts {
-                let Some(id) = account.staged_user_id.as_deref() else {
-                    continue;
-                };
-                if !account.fields.active || self.matched.contains(&account.pk) {
-                    continue;
-                }
+            let gone: Vec<(&str, &CrmAccount)> = (self.accounts.iter())
+                .filter(|a| a.fields.active && !self.matched.contains(&a.pk))
+                .filter_map(|a| Some((a.staged_user_id.as_deref()?, a)))
+                .collect();
+            self.items.reserve_exact(gone.len());
+            for (id, account) in gone {
                 self.items.push(PlanItem {
                     user_id: id.to_owned(),
                     username: account.fields.username.clone(),
@@ -244,9 +261,9 @@ impl<'a> Planner<'a> {
                         new: "false".into(),
                     }],
                     reason: Some(DELETED_IN_IDP.into()),
-                    set_by: String::new(),
+                    set_by: "".into(),
                     synced: false,
-                    arrived: String::new(),
+                    arrived: 0,
                 });
             }
         }
@@ -299,8 +316,9 @@ impl<'a> Planner<'a> {
 fn item(
     meta: &UserMeta,
     body: &serde_json::Value,
-    (decision, set_by): (&Decision, String),
+    (decision, set_by): (&Decision, Name),
     account: Option<&CrmAccount>,
+    names: &mut Names,
 ) -> PlanItem {
     let (username, display_name, email) = identity(meta, body);
     let mut out = PlanItem {
@@ -316,7 +334,8 @@ fn item(
         reason: None,
         set_by,
         synced: decision.synced,
-        arrived: meta.arrived.clone(),
+        arrived: scimgate_core::Timestamp::parse_rfc3339(&meta.arrived)
+            .map_or(i64::MAX, |t| t.unix_millis()),
     };
     // Inactive in the IdP: the account goes, whatever the rules say (even if they fail
     // for this user, an account must not outlive its user's access).
@@ -362,7 +381,7 @@ fn item(
         out.reason = decision.not_synced_because.clone();
         return out;
     }
-    let target = account_fields(username, display_name, email, &decision.settings);
+    let target = account_fields((username, display_name, email), &decision.settings, names);
     match account {
         None => out.action = Action::Create,
         Some(a) => {
@@ -392,11 +411,17 @@ fn item(
 /// Settings, as the preview shows them beside a target (used by the one-user preview).
 pub fn settings_of(fields: &AccountFields) -> AccountSettings {
     AccountSettings {
-        user_plan: fields.user_plan.clone(),
-        owner_company: fields.owner_company.clone(),
-        primary_group: fields.primary_group.clone(),
-        secondary_groups: Some(fields.secondary_groups.clone()),
-        role: fields.role.clone(),
+        user_plan: fields.user_plan.as_deref().map(str::to_owned),
+        owner_company: fields.owner_company.as_deref().map(str::to_owned),
+        primary_group: fields.primary_group.as_deref().map(str::to_owned),
+        secondary_groups: Some(
+            fields
+                .secondary_groups
+                .iter()
+                .map(|g| g.to_string())
+                .collect(),
+        ),
+        role: fields.role.as_deref().map(str::to_owned),
         confidential: Some(fields.confidential),
     }
 }
@@ -404,20 +429,19 @@ pub fn settings_of(fields: &AccountFields) -> AccountSettings {
 /// What an active account should look like: the identity from the staged user, the six
 /// settings from the rules.
 fn account_fields(
-    username: String,
-    display_name: Option<String>,
-    email: Option<String>,
+    (username, display_name, email): Identity,
     settings: &AccountSettings,
+    names: &mut Names,
 ) -> AccountFields {
     AccountFields {
         username,
         display_name,
         email,
-        user_plan: settings.user_plan.clone(),
-        owner_company: settings.owner_company.clone(),
-        primary_group: settings.primary_group.clone(),
-        secondary_groups: settings.secondary_groups.clone().unwrap_or_default(),
-        role: settings.role.clone(),
+        user_plan: names.of(settings.user_plan.as_deref()),
+        owner_company: names.of(settings.owner_company.as_deref()),
+        primary_group: names.of(settings.primary_group.as_deref()),
+        secondary_groups: names.all(settings.secondary_groups.as_deref().unwrap_or_default()),
+        role: names.of(settings.role.as_deref()),
         confidential: settings.confidential.unwrap_or(false),
         active: true,
     }

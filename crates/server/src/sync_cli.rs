@@ -179,7 +179,7 @@ pub async fn preview(store: &Store, args: PreviewArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn text(v: &Option<String>) -> &str {
+fn text<S: std::ops::Deref<Target = str>>(v: &Option<S>) -> &str {
     v.as_deref().unwrap_or("")
 }
 

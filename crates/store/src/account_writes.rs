@@ -80,7 +80,7 @@ fn batches(changes: &[Change]) -> Vec<&[Change]> {
 
 /// The ten account fields as JSON row values, in [`FIELD_COLUMNS`] order.
 fn field_values(fields: &AccountFields) -> Result<[Value; 10]> {
-    let opt = |v: &Option<String>| match v {
+    let opt = |v: Option<&str>| match v {
         Some(v) => Value::from(without_nul(v).into_owned()),
         None => Value::Null,
     };
@@ -92,13 +92,13 @@ fn field_values(fields: &AccountFields) -> Result<[Value; 10]> {
     let groups = serde_json::to_string(&groups).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     Ok([
         Value::from(without_nul(&fields.username).into_owned()),
-        opt(&fields.display_name),
-        opt(&fields.email),
-        opt(&fields.user_plan),
-        opt(&fields.owner_company),
-        opt(&fields.primary_group),
+        opt(fields.display_name.as_deref()),
+        opt(fields.email.as_deref()),
+        opt(fields.user_plan.as_deref()),
+        opt(fields.owner_company.as_deref()),
+        opt(fields.primary_group.as_deref()),
         Value::from(groups),
-        opt(&fields.role),
+        opt(fields.role.as_deref()),
         Value::from(i64::from(fields.confidential)),
         Value::from(i64::from(fields.active)),
     ])

@@ -36,19 +36,22 @@ impl Columns for rusqlite::Row<'_> {
 /// How a read ends: each row fetched, decoded with its table's decoder.
 pub(crate) trait Decoded {
     type Out<T>;
-    fn decoded<T>(self, decode: impl Fn(&sqlx::any::AnyRow) -> Result<T>) -> Result<Self::Out<T>>;
+    fn decoded<T>(
+        self,
+        decode: impl FnMut(&sqlx::any::AnyRow) -> Result<T>,
+    ) -> Result<Self::Out<T>>;
 }
 
 impl Decoded for Vec<sqlx::any::AnyRow> {
     type Out<T> = Vec<T>;
-    fn decoded<T>(self, decode: impl Fn(&sqlx::any::AnyRow) -> Result<T>) -> Result<Vec<T>> {
+    fn decoded<T>(self, decode: impl FnMut(&sqlx::any::AnyRow) -> Result<T>) -> Result<Vec<T>> {
         self.iter().map(decode).collect()
     }
 }
 
 impl Decoded for Option<sqlx::any::AnyRow> {
     type Out<T> = Option<T>;
-    fn decoded<T>(self, decode: impl Fn(&sqlx::any::AnyRow) -> Result<T>) -> Result<Option<T>> {
+    fn decoded<T>(self, decode: impl FnMut(&sqlx::any::AnyRow) -> Result<T>) -> Result<Option<T>> {
         self.as_ref().map(decode).transpose()
     }
 }

@@ -75,6 +75,12 @@ impl Store {
                 .try_get(0)?,
             ..HoldingGroups::default()
         };
+        let users: i64 = sqlx::query("SELECT COUNT(*) FROM staged_users WHERE tenant_id = $1")
+            .bind(tenant.id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        holding.users = usize::try_from(users).unwrap_or_default();
         holding.groups = sqlx::query(
             "SELECT id, external_id, body FROM staged_groups WHERE tenant_id = $1 ORDER BY pk",
         )
@@ -239,6 +245,11 @@ fn scan_sqlite(
         )?,
         ..HoldingGroups::default()
     };
+    holding.users = tx.query_row(
+        "SELECT COUNT(*) FROM staged_users WHERE tenant_id = ?1",
+        [tenant_id],
+        |r| r.get(0),
+    )?;
     let mut groups = tx.prepare(
         "SELECT id, external_id, body FROM staged_groups WHERE tenant_id = ?1 ORDER BY pk",
     )?;

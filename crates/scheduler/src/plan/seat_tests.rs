@@ -27,7 +27,7 @@ fn fields(plan: Option<&str>, active: bool) -> AccountFields {
         username: "u".into(),
         display_name: None,
         email: None,
-        user_plan: plan.map(str::to_owned),
+        user_plan: plan.map(Into::into),
         owner_company: None,
         primary_group: None,
         secondary_groups: Vec::new(),
@@ -68,9 +68,11 @@ fn wants(user: &str, arrived: &str, account: Option<i64>, plan: Option<&str>) ->
         target: plan.map(|p| fields(Some(p), true)),
         changes: Vec::new(),
         reason: None,
-        set_by: String::new(),
+        set_by: "".into(),
         synced: plan.is_some(),
-        arrived: arrived.into(),
+        arrived: scimgate_core::Timestamp::parse_rfc3339(&format!("{arrived}T00:00:00Z"))
+            .unwrap()
+            .unix_millis(),
     }
 }
 
@@ -271,7 +273,7 @@ fn assert_counting_elsewhere_decides_the_same(c: &Case) {
     let mut elsewhere: HashMap<String, u64> = HashMap::new();
     for a in left.iter().filter(|a| a.fields.active) {
         if let Some(plan) = &a.fields.user_plan {
-            *elsewhere.entry(plan.clone()).or_default() += 1;
+            *elsewhere.entry(plan.to_string()).or_default() += 1;
         }
     }
     let mut counted_items = c.items.clone();

@@ -49,7 +49,7 @@ pub(super) fn allocate_seats(
     let mut used: HashMap<String, u64> = seats_elsewhere;
     let keep = |used: &mut HashMap<String, u64>, account: &CrmAccount| {
         if let (true, Some(plan)) = (account.fields.active, &account.fields.user_plan) {
-            *used.entry(plan.clone()).or_default() += 1;
+            *used.entry(plan.to_string()).or_default() += 1;
         }
     };
     // Seats held by accounts this plan does not touch.
@@ -107,16 +107,16 @@ pub(super) fn allocate_seats(
             .target
             .as_ref()
             .and_then(|t| t.user_plan.as_deref());
-        if let Some(old) = current_plan(&items[*n]).filter(|old| Some(old.as_str()) != wanted) {
-            *used.entry(old).or_default() += 1;
+        if let Some(old) = current_plan(&items[*n]).filter(|old| Some(&**old) != wanted) {
+            *used.entry(old.to_string()).or_default() += 1;
         }
     }
     for (_, n) in wanting {
         let Some(plan) = items[n].target.as_ref().and_then(|t| t.user_plan.clone()) else {
             continue;
         };
-        let count = used.entry(plan.clone()).or_default();
-        let limit = purchased.get(plan.as_str()).copied().flatten();
+        let count = used.entry(plan.to_string()).or_default();
+        let limit = purchased.get(&*plan).copied().flatten();
         if limit.is_some_and(|limit| *count >= limit) {
             let item = &mut items[n];
             item.action = Action::Error;
@@ -129,13 +129,13 @@ pub(super) fn allocate_seats(
             // The account, if any, stays as it is, with the seat it has: a mover's is
             // counted already; a holder refused because seats were cut is counted here.
             let old = current_plan(item);
-            if old.as_deref() == Some(plan.as_str()) {
-                *used.entry(plan).or_default() += 1;
+            if old.as_deref() == Some(&*plan) {
+                *used.entry(plan.to_string()).or_default() += 1;
             }
         } else {
             *count += 1;
             if let Some(old) = current_plan(&items[n]).filter(|old| *old != plan) {
-                if let Some(c) = used.get_mut(&old) {
+                if let Some(c) = used.get_mut(&*old) {
                     *c = c.saturating_sub(1);
                 }
             }

@@ -3,6 +3,7 @@
 
 use scimgate_core::{HoldingGroups, StagedGroup, StagedUser};
 use scimgate_rules::{GroupRef, UserInput};
+use std::sync::Arc;
 
 /// Who a staged user is, beside what the rules read of it.
 #[derive(Debug, Clone)]
@@ -67,11 +68,12 @@ impl PlanUsers {
     }
 }
 
+/// userName, a display name and the primary e-mail, shared between a plan item and
+/// its target account.
+pub(super) type Identity = (Arc<str>, Option<Arc<str>>, Option<Arc<str>>);
+
 /// The CRM identity of a staged user: userName, a display name, the primary e-mail.
-pub(super) fn identity(
-    meta: &UserMeta,
-    body: &serde_json::Value,
-) -> (String, Option<String>, Option<String>) {
+pub(super) fn identity(meta: &UserMeta, body: &serde_json::Value) -> Identity {
     let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_owned);
     let username = text(body.get("userName")).unwrap_or_else(|| meta.id.clone());
     let display = text(body.get("displayName")).or_else(|| {
@@ -95,5 +97,9 @@ pub(super) fn identity(
         });
         text(primary.or(list.first()).and_then(|e| e.get("value")))
     });
-    (username, display, email)
+    (
+        username.into(),
+        display.map(Into::into),
+        email.map(Into::into),
+    )
 }

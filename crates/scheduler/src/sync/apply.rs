@@ -55,7 +55,7 @@ impl Syncer {
             .filter(|i| i.action == Action::Error)
             .map(|i| RunUser {
                 user_id: i.user_id.clone(),
-                username: i.username.clone(),
+                username: i.username.to_string(),
                 outcome: RunOutcome::Error,
                 account: i.account,
                 error: i.reason.clone(),
@@ -110,7 +110,7 @@ impl Syncer {
                             counts.held += 1;
                             records.push(RunUser {
                                 user_id: item.user_id.clone(),
-                                username: item.username.clone(),
+                                username: item.username.to_string(),
                                 outcome: RunOutcome::Held,
                                 account: Some(pk),
                                 error: item.reason.clone(),
@@ -147,7 +147,7 @@ impl Syncer {
                     };
                     records.push(RunUser {
                         user_id: item.user_id.clone(),
-                        username: item.username.clone(),
+                        username: item.username.to_string(),
                         outcome,
                         account: Some(pk),
                         error: item
@@ -225,8 +225,8 @@ fn new_account_of(pk: i64, fields: &scimgate_core::AccountFields) -> Option<NewA
     let email = fields.email.as_deref().filter(|e| !e.is_empty())?;
     Some(NewAccount {
         pk,
-        username: fields.username.clone(),
-        display_name: fields.display_name.clone(),
+        username: fields.username.to_string(),
+        display_name: fields.display_name.as_deref().map(str::to_owned),
         email: email.to_owned(),
     })
 }

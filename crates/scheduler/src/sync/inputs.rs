@@ -113,7 +113,7 @@ impl Syncer {
         let mut elsewhere = seats_in_use.clone();
         for account in accounts.iter().filter(|a| a.fields.active) {
             if let Some(used) =
-                (account.fields.user_plan.as_ref()).and_then(|p| elsewhere.get_mut(p))
+                (account.fields.user_plan.as_deref()).and_then(|p| elsewhere.get_mut(p))
             {
                 *used = used.saturating_sub(1);
             }
@@ -230,9 +230,9 @@ pub(super) fn deleted_user_plan(user_id: &str, accounts: &[CrmAccount]) -> Optio
             target: None,
             changes: Vec::new(),
             reason: Some(plan::DELETED_IN_IDP.into()),
-            set_by: String::new(),
+            set_by: "".into(),
             synced: false,
-            arrived: String::new(),
+            arrived: 0,
         });
     } else {
         plan.totals.unchanged = 1;

@@ -157,7 +157,7 @@ impl Syncer {
             .items
             .iter()
             .filter(|i| i.action == Action::Error)
-            .map(|i| (i.username.clone(), i.reason.clone().unwrap_or_default()))
+            .map(|i| (i.username.to_string(), i.reason.clone().unwrap_or_default()))
             .collect();
         let plans_out_of_seats = plan
             .seats

@@ -9,7 +9,7 @@
 use super::Syncer;
 use crate::plan::{refused_for_seat, Action, Plan, PlanItem, SeatUse, Totals, DELETED_IN_IDP};
 use crate::{settings, Result, SyncError};
-use scimgate_core::{CrmAccount, RuleSource};
+use scimgate_core::{CrmAccount, Name, RuleSource};
 use scimgate_rules::{Catalog, RuleSet};
 use scimgate_store::{PreviewBasis, PreviewRow, PreviewRules, PreviewState, Tenant};
 use serde::{Deserialize, Serialize};
@@ -85,15 +85,16 @@ pub fn preview_row(item: &PlanItem, accounts: &HashMap<i64, &CrmAccount>) -> Pre
             && item.reason.as_deref() == Some(DELETED_IN_IDP)),
         action: item.action.name().to_owned(),
         synced: item.synced,
-        name: item.display_name.clone(),
-        username: item.username.clone(),
-        email: item.email.clone(),
+        name: owned(&item.display_name),
+        username: item.username.to_string(),
+        email: owned(&item.email),
         external_id: item.external_id.clone(),
-        user_plan: target.and_then(|t| t.user_plan.clone()),
-        owner_company: target.and_then(|t| t.owner_company.clone()),
-        primary_group: target.and_then(|t| t.primary_group.clone()),
-        secondary_groups: target.map(|t| t.secondary_groups.clone()),
-        role: target.and_then(|t| t.role.clone()),
+        user_plan: target.and_then(|t| owned(&t.user_plan)),
+        owner_company: target.and_then(|t| owned(&t.owner_company)),
+        primary_group: target.and_then(|t| owned(&t.primary_group)),
+        secondary_groups: target
+            .map(|t| t.secondary_groups.iter().map(|g| g.to_string()).collect()),
+        role: target.and_then(|t| owned(&t.role)),
         confidential: target.map(|t| t.confidential),
         changed: item.changes.iter().map(|c| c.field.to_owned()).collect(),
         reason: item.reason.clone(),
@@ -101,9 +102,13 @@ pub fn preview_row(item: &PlanItem, accounts: &HashMap<i64, &CrmAccount>) -> Pre
             .account
             .and_then(|pk| accounts.get(&pk))
             .filter(|a| a.fields.active)
-            .and_then(|a| a.fields.user_plan.clone()),
-        set_by: Some(item.set_by.clone()).filter(|s| !s.is_empty()),
+            .and_then(|a| owned(&a.fields.user_plan)),
+        set_by: Some(item.set_by.to_string()).filter(|s| !s.is_empty()),
     }
+}
+
+fn owned(name: &Option<Name>) -> Option<String> {
+    name.as_deref().map(str::to_owned)
 }
 
 /// The plan whose seat a row's account holds now and gives up for another plan.
