@@ -1337,3 +1337,173 @@ async fn point_lookups_answer_like_listings(backend: DbBackend) {
 }
 
 on_both_backends!(point_lookups_answer_like_listings);
+
+/// A tenant with a CRM target gets a push queued with every account change, in the same
+/// transaction; one account's pushes are claimed one at a time, in order, and a dead one
+/// holds the rest of its account until retried. Another tenant's accounts are untouched.
+async fn crm_pushes_queue_with_the_change_and_go_in_order(backend: DbBackend) {
+    use scimgate_core::Change;
+    use scimgate_store::crm_push::{CrmTargetRow, PushAttempt, PushCounts, TargetKind};
+    let Some((_db, store, acme, globex)) = setup_two(backend).await else {
+        return;
+    };
+    let at = "2026-01-01T00:00:00.000Z";
+    let t0 = Timestamp::parse_rfc3339(at).unwrap().unix_millis();
+    let create = |n: usize| Change::Create {
+        staged_user_id: format!("u{n}"),
+        external_id: Some(format!("x{n}")),
+        fields: fields(&format!("user{n}"), Some("Sales"), true),
+    };
+    // No target yet: nothing is queued.
+    let first = store
+        .apply_account_changes(&acme, &[create(0)], at)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.push_counts(&acme).await.unwrap(),
+        PushCounts::default()
+    );
+
+    let target = CrmTargetRow {
+        kind: TargetKind::Scim,
+        url: "http://127.0.0.1:9/scim/v2".into(),
+        sealed_secret: "sealed".into(),
+        updated_at: at.into(),
+    };
+    assert_eq!(store.set_crm_target(&acme, &target, true).await.unwrap(), 1);
+    assert_eq!(store.crm_target(&acme).await.unwrap(), Some(target.clone()));
+    assert_eq!(store.crm_target(&globex).await.unwrap(), None);
+    let pks = store
+        .apply_account_changes(&acme, &[create(1), create(2)], at)
+        .await
+        .unwrap();
+    let update = Change::Update {
+        pk: pks[0],
+        staged_user_id: "u1".into(),
+        external_id: Some("x1".into()),
+        fields: fields("user1-renamed", Some("Sales"), true),
+    };
+    store
+        .apply_account_changes(&acme, &[update], at)
+        .await
+        .unwrap();
+    store
+        .apply_account_changes(&globex, &[create(9)], at)
+        .await
+        .unwrap();
+    assert_eq!(store.push_counts(&acme).await.unwrap().pending, 4);
+    assert_eq!(
+        store.push_counts(&globex).await.unwrap(),
+        PushCounts::default()
+    );
+
+    // One push per account: user1's update waits behind its create.
+    let claimed = store.claim_pushes("w1", t0, 60_000, 10).await.unwrap();
+    let accounts: Vec<i64> = claimed.iter().map(|p| p.account_pk).collect();
+    assert_eq!(accounts, vec![first[0], pks[0], pks[1]]);
+    assert!(claimed.iter().all(|p| p.tenant_id == acme.id));
+    assert!(
+        store
+            .claim_pushes("w2", t0, 60_000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
+
+    // A retry is due later, and holds the update behind it until then.
+    let user1 = &claimed[1];
+    let retry = PushAttempt::Failed {
+        error: "503",
+        retry_at_ms: Some(t0 + 1_000),
+    };
+    assert!(store.settle_push(user1.id, "w1", retry).await.unwrap());
+    assert!(
+        !store.settle_push(user1.id, "w1", retry).await.unwrap(),
+        "lease gone"
+    );
+    assert!(store
+        .claim_pushes("w2", t0, 60_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let again = store
+        .claim_pushes("w2", t0 + 1_000, 60_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.len(), again[0].id, again[0].attempts),
+        (1, user1.id, 1)
+    );
+    let done = PushAttempt::Delivered { at };
+    assert!(store.settle_push(user1.id, "w2", done).await.unwrap());
+    let next = store
+        .claim_pushes("w2", t0 + 1_000, 60_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(next.len(), 1);
+    assert!(next[0].id > user1.id && next[0].account_pk == pks[0]);
+    assert!(store.settle_push(next[0].id, "w2", done).await.unwrap());
+
+    // A dead push holds its account's later ones until an admin retries it.
+    let user2 = &claimed[2];
+    let dead = PushAttempt::Failed {
+        error: "400 invalid",
+        retry_at_ms: None,
+    };
+    assert!(store.settle_push(user2.id, "w1", dead).await.unwrap());
+    let update = Change::Update {
+        pk: pks[1],
+        staged_user_id: "u2".into(),
+        external_id: Some("x2".into()),
+        fields: fields("user2", None, false),
+    };
+    store
+        .apply_account_changes(&acme, &[update], at)
+        .await
+        .unwrap();
+    assert!(store
+        .claim_pushes("w3", t0 + 10_000, 60_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let counts = store.push_counts(&acme).await.unwrap();
+    assert_eq!((counts.pending, counts.delivered, counts.dead), (2, 2, 1));
+    assert_eq!(store.retry_dead_pushes(&globex, t0).await.unwrap(), 0);
+    assert_eq!(store.retry_dead_pushes(&acme, t0).await.unwrap(), 1);
+    let retried = store
+        .claim_pushes("w3", t0 + 10_000, 60_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(retried.len(), 1);
+    assert_eq!(retried[0].id, user2.id);
+
+    // The target's id for an account, per tenant.
+    store
+        .link_account_to_target(&acme, pks[0], "remote-1")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .account_target_id(&acme, pks[0])
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("remote-1")
+    );
+    assert_eq!(
+        store.account_target_id(&globex, pks[0]).await.unwrap(),
+        None
+    );
+
+    // Dropping the target drops its queue; accounts stay.
+    assert!(store.clear_crm_target(&acme).await.unwrap());
+    assert!(!store.clear_crm_target(&acme).await.unwrap());
+    assert_eq!(
+        store.push_counts(&acme).await.unwrap(),
+        PushCounts::default()
+    );
+    assert_eq!(store.accounts(&acme).await.unwrap().len(), 3);
+}
+
+on_both_backends!(crm_pushes_queue_with_the_change_and_go_in_order);

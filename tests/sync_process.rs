@@ -249,7 +249,152 @@ async fn two_servers_run_each_settled_change_once(backend: DbBackend) {
     b.stop().await;
 }
 
+/// Entra-shaped users into one scimgate, its rules and automatic sync, and out to a CRM
+/// that speaks SCIM 2.0 (a second scimgate): created there with the mapped attributes,
+/// then deactivated there when the IdP deactivates them, and the seat freed.
+async fn entra_users_reach_a_scim_crm_and_leave_it(backend: DbBackend) {
+    let Some(crm) = scimgate_testkit::TestServer::start(backend).await else {
+        return;
+    };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let store = db.store().await;
+    let tenant = tenant_with_rules(&store).await;
+    let token = store
+        .create_token_of(TokenKind::Scim, &tenant, "entra", SystemClock.now())
+        .await
+        .unwrap()
+        .secret;
+    let settings = SyncSettings {
+        user_sync_active: true,
+        schedule: "0 0 1 1 *".into(),
+        debounce_seconds: 1,
+        ..SyncSettings::default()
+    };
+    app(&store)
+        .save_settings(&tenant, Expect::Any, &settings)
+        .await
+        .unwrap();
+    let key_file = std::env::temp_dir().join(format!(
+        "scimgate-push-{}-{}.key",
+        std::process::id(),
+        backend.name()
+    ));
+    let _ = std::fs::remove_file(&key_file);
+    let key = key_file.to_str().unwrap();
+    let global = ["--allow-private-webhooks", "--server-key-file", key];
+    let set = tokio::process::Command::new(BIN)
+        .args(["--database-url", &db.url])
+        .args(global)
+        .args([
+            "target",
+            "--tenant",
+            "acme",
+            "set",
+            "--scim",
+            &crm.scim(""),
+            "--token",
+            &crm.token,
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let stored = store.crm_target(&tenant).await.unwrap().unwrap();
+    assert!(
+        !stored.sealed_secret.contains(&crm.token),
+        "the token is sealed at rest"
+    );
+
+    let server = ServeProcess::start_at(
+        BIN,
+        &db.url,
+        "127.0.0.1:0",
+        &global,
+        &["--sync-tick-ms", "100"],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let scim = |method: reqwest::Method, path: &str, body: serde_json::Value| {
+        client
+            .request(method, format!("{}/scim/v2/acme{path}", server.base))
+            .bearer_auth(&token)
+            .header("content-type", "application/scim+json")
+            .body(body.to_string())
+    };
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let user = entra_user(&format!("u{n}@contoso.com"), &format!("obj-{n}"));
+        let resp = scim(reqwest::Method::POST, "/Users", user)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+        let body: serde_json::Value = resp.json().await.unwrap();
+        ids.push(body["id"].as_str().unwrap().to_owned());
+    }
+    let on_crm = async |filter: &str| {
+        let (_, list) = crm
+            .get(&format!(
+                "/Users?filter={}",
+                filter.replace(' ', "%20").replace('"', "%22")
+            ))
+            .await;
+        list["Resources"][0].clone()
+    };
+    wait_for("the users on the CRM", async || {
+        crm.get("/Users").await.1["totalResults"] == 3
+    })
+    .await;
+    let user = on_crm("externalId eq \"obj-1\"").await;
+    assert_eq!(user["userName"], "u1@contoso.com");
+    assert_eq!(user["displayName"], "Test User");
+    assert_eq!(user["emails"][0]["value"], "u1@contoso.com");
+    assert_eq!(user["title"], "User", "the role the rules set");
+    assert_eq!(user["active"], true);
+    assert_eq!(
+        user[scimgate_crm::push::scim::CRM_EXTENSION]["userPlan"],
+        "Standard"
+    );
+
+    // Entra deactivates u1: the account goes, on the CRM too, and its seat is freed.
+    let deactivate = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "Replace", "path": "active", "value": "False"}]});
+    let resp = scim(
+        reqwest::Method::PATCH,
+        &format!("/Users/{}", ids[1]),
+        deactivate,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    wait_for("the deactivation on the CRM", async || {
+        on_crm("externalId eq \"obj-1\"").await["active"] == false
+    })
+    .await;
+    assert_eq!(
+        store.seats_in_use(&tenant).await.unwrap(),
+        vec![("Standard".to_owned(), 2)]
+    );
+    assert_eq!(
+        crm.get("/Users").await.1["totalResults"],
+        3,
+        "deactivated, not deleted"
+    );
+    let counts = store.push_counts(&tenant).await.unwrap();
+    assert_eq!((counts.pending, counts.dead), (0, 0));
+    server.stop().await;
+    let _ = std::fs::remove_file(&key_file);
+}
+
 on_both_backends!(
     a_sync_killed_half_way_is_completed_by_the_next_without_duplicates,
     two_servers_run_each_settled_change_once,
+    entra_users_reach_a_scim_crm_and_leave_it,
 );

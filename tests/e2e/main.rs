@@ -4,6 +4,7 @@
 mod admin;
 mod bad_input;
 mod concurrency;
+mod crm_push;
 mod entra;
 mod isolation;
 mod notifications;

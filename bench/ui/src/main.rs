@@ -382,6 +382,7 @@ async fn main() -> anyhow::Result<()> {
         sync_tick_ms: 1000,
         smtp: None,
         webhook_targets: Default::default(),
+        server_key_file: scimgate_server::config::DEFAULT_SERVER_KEY_FILE.into(),
         ui: true,
         oidc: None,
     };

@@ -6,6 +6,8 @@
 
 mod builtin;
 mod memory;
+pub mod push;
+pub mod secret;
 
 pub use builtin::BuiltinCrm;
 pub use memory::MemoryCrm;

@@ -65,17 +65,7 @@ impl Worker {
         config: DeliveryConfig,
         holder: String,
     ) -> Result<Worker> {
-        let http = reqwest::Client::builder()
-            .timeout(config.webhook_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            // A proxy from the environment (HTTPS_PROXY…) would resolve webhook hosts
-            // itself, past the resolver that keeps them off private addresses.
-            .no_proxy()
-            .dns_resolver(Arc::new(crate::target::GuardedResolver {
-                policy: config.targets,
-            }))
-            .build()
-            .map_err(|e| crate::NotifyError::Invalid(format!("HTTP client: {e}")))?;
+        let http = crate::target::guarded_client(config.targets, config.webhook_timeout)?;
         // The lease owner must be unique across replicas (two hosts may share a pid).
         let mut suffix = [0u8; 8];
         getrandom::fill(&mut suffix)

@@ -84,6 +84,22 @@ pub fn check_literal_host(url: &Url, policy: TargetPolicy) -> std::result::Resul
     }
 }
 
+/// An HTTP client for requests an admin's URL points at (webhooks, CRM targets): no
+/// redirects, no proxy from the environment (it would resolve names itself), and names
+/// resolved by [`GuardedResolver`].
+pub fn guarded_client(
+    policy: TargetPolicy,
+    timeout: std::time::Duration,
+) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(std::sync::Arc::new(GuardedResolver { policy }))
+        .build()
+        .map_err(|e| NotifyError::Invalid(format!("HTTP client: {e}")))
+}
+
 /// Resolves webhook host names and keeps only the addresses the policy permits.
 pub struct GuardedResolver {
     pub policy: TargetPolicy,

@@ -29,6 +29,9 @@ pub struct Cli {
     /// default, so that no tenant admin can make the server call internal services).
     #[arg(long, env = "SCIMGATE_ALLOW_PRIVATE_WEBHOOKS", global = true)]
     allow_private_webhooks: bool,
+    /// The file holding the key CRM target secrets are sealed with.
+    #[arg(long, env = "SCIMGATE_SERVER_KEY_FILE", global = true)]
+    server_key_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -107,6 +110,9 @@ enum DatabaseCommand {
     Runs(crate::sync_cli::RunsArgs),
     /// Manage a tenant's notification subscriptions (e-mail, webhooks) and see its outbox.
     Notify(crate::notify_cli::NotifyArgs),
+    /// Where a tenant's accounts are pushed: a SCIM 2.0 application (set, show, clear,
+    /// retry dead pushes).
+    Target(crate::target_cli::TargetArgs),
     /// Show who changed what: a tenant's audit log.
     Audit(crate::audit_cli::AuditArgs),
 }
@@ -186,7 +192,13 @@ pub fn main() -> anyhow::Result<()> {
     let webhook_targets = scimgate_notify::target::TargetPolicy {
         allow_private: cli.allow_private_webhooks || file.allow_private_webhooks == Some(true),
     };
-    runtime()?.block_on(run(command, database_url, file, webhook_targets))
+    let key_file = (cli.server_key_file.or(file.server_key_file.clone()))
+        .unwrap_or_else(|| config::DEFAULT_SERVER_KEY_FILE.into());
+    let outbound = Outbound {
+        webhook_targets,
+        key_file,
+    };
+    runtime()?.block_on(run(command, database_url, file, outbound))
 }
 
 fn init_logging(format: LogFormat) {
@@ -204,12 +216,19 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// Where the server may reach out to, and the key for the secrets it reaches out with.
+struct Outbound {
+    webhook_targets: scimgate_notify::target::TargetPolicy,
+    key_file: PathBuf,
+}
+
 async fn run(
     command: DatabaseCommand,
     database_url: String,
     file: FileConfig,
-    webhook_targets: scimgate_notify::target::TargetPolicy,
+    outbound: Outbound,
 ) -> anyhow::Result<()> {
+    let webhook_targets = outbound.webhook_targets;
     match command {
         DatabaseCommand::Serve {
             listen,
@@ -233,6 +252,7 @@ async fn run(
                     .max(10),
                 smtp: file.smtp,
                 webhook_targets,
+                server_key_file: outbound.key_file,
                 ui: file.ui.unwrap_or(true),
                 oidc: file.oidc,
             };
@@ -280,6 +300,10 @@ async fn run(
         }
         DatabaseCommand::Notify(args) => {
             crate::notify_cli::run(&open(&database_url).await?, args, webhook_targets).await
+        }
+        DatabaseCommand::Target(args) => {
+            let store = open(&database_url).await?;
+            crate::target_cli::run(&store, args, webhook_targets, &outbound.key_file).await
         }
         DatabaseCommand::Audit(args) => {
             crate::audit_cli::run(&open(&database_url).await?, args).await

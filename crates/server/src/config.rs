@@ -10,6 +10,8 @@ pub use scimgate_ui::{NameClaim, OidcConfig};
 
 pub const DEFAULT_DATABASE_URL: &str = "scimgate.db";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The key CRM target secrets are sealed with; created by `scimgate target set`.
+pub const DEFAULT_SERVER_KEY_FILE: &str = "scimgate-server.key";
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
@@ -22,8 +24,12 @@ pub struct FileConfig {
     pub sync_tick_ms: Option<u64>,
     /// Where notification e-mails go out; without it e-mail messages wait in the outbox.
     pub smtp: Option<scimgate_notify::email::SmtpConfig>,
-    /// Let webhooks reach private, loopback and link-local addresses (default: no).
+    /// Let webhooks and CRM targets reach private, loopback and link-local addresses
+    /// (default: no).
     pub allow_private_webhooks: Option<bool>,
+    /// The file holding the key CRM target secrets are sealed with (default
+    /// `scimgate-server.key`; keep it with the server, not with database backups).
+    pub server_key_file: Option<std::path::PathBuf>,
     /// Serve the web UI at `/` (default true; `false` leaves SCIM and the admin API).
     pub ui: Option<bool>,
     /// Web UI sign-in through an OpenID Connect provider (Entra ID, say).
@@ -58,8 +64,10 @@ pub struct ServeConfig {
     /// notification worker for due messages).
     pub sync_tick_ms: u64,
     pub smtp: Option<scimgate_notify::email::SmtpConfig>,
-    /// Which addresses webhook subscriptions may point to.
+    /// Which addresses webhook subscriptions and CRM targets may point to.
     pub webhook_targets: scimgate_notify::target::TargetPolicy,
+    /// The key CRM target secrets are sealed with.
+    pub server_key_file: std::path::PathBuf,
     /// Whether the web UI is served at `/`.
     pub ui: bool,
     /// Web UI sign-in through an OpenID Connect provider.

@@ -11,6 +11,7 @@ mod request_id;
 mod rule_versions_cli;
 mod rules_cli;
 mod sync_cli;
+mod target_cli;
 
 use anyhow::Context;
 use axum::Router;
@@ -98,6 +99,10 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         format!("serve-{}", std::process::id()),
     )?;
     let delivery = tokio::spawn(scimgate_notify::deliver::run(delivery, every));
+    let pushes = tokio::spawn(scimgate_crm::push::run(
+        push_worker(&store, &clock, &config)?,
+        every,
+    ));
     let search = tokio::spawn(refresh_user_search(store.clone()));
     let previews = tokio::spawn(refresh_previews(scimgate_scheduler::Syncer::new(
         store.clone(),
@@ -126,10 +131,43 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         );
     }
     delivery.abort();
+    // A push being sent is sent again when its lease runs out (sending is idempotent).
+    pushes.abort();
     search.abort();
     previews.abort();
     store.close().await;
     Ok(())
+}
+
+/// The worker that pushes account changes to tenants' CRM targets.
+fn push_worker(
+    store: &Store,
+    clock: &SharedClock,
+    config: &ServeConfig,
+) -> anyhow::Result<scimgate_crm::push::PushWorker> {
+    use scimgate_notify::target::{check_webhook_url, guarded_client};
+    let policy = config.webhook_targets;
+    let outbound = scimgate_crm::push::Outbound {
+        http: guarded_client(policy, std::time::Duration::from_secs(30))?,
+        permits: Arc::new(move |url: &str| {
+            check_webhook_url(url, policy)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }),
+    };
+    Ok(scimgate_crm::push::PushWorker::new(
+        store.clone(),
+        clock.clone(),
+        scimgate_crm::push::KeySource::File(config.server_key_file.clone()),
+        outbound,
+        // Unique across replicas that may share a pid: the lease holder's name.
+        format!("serve-{}-{:x}", std::process::id(), unique_suffix()),
+        scimgate_crm::push::PushConfig::default(),
+    ))
+}
+
+fn unique_suffix() -> u128 {
+    (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)).map_or(0, |d| d.as_nanos())
 }
 
 /// While no web UI account exists, a one-time link to the page that creates the first

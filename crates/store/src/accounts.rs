@@ -3,7 +3,7 @@
 
 use crate::columns::Columns;
 use crate::columns::Decoded;
-use crate::{account_writes, seats, Result, Store, StoreError, Tenant};
+use crate::{account_writes, crm_push, seats, Result, Store, StoreError, Tenant};
 use scimgate_core::{AccountFields, Change, CrmAccount, Name, Names};
 use sqlx::Row;
 
@@ -151,6 +151,7 @@ impl Store {
                 let pks = account_writes::apply_changes(conn, tenant_id, &changes, &now).await?;
                 seats::add(conn, tenant_id, &seats::deltas(&changes, &before)).await?;
                 bump_accounts_seq(conn, tenant_id).await?;
+                crm_push::queue_in(conn, tenant_id, &pks, &now).await?;
                 Ok(pks)
             })
         })

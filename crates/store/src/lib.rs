@@ -13,6 +13,7 @@ mod bulk;
 mod catalog;
 mod columns;
 mod connect;
+pub mod crm_push;
 mod edits;
 mod error;
 mod json_rows;

@@ -36,6 +36,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(11, "0011_run_cancel.sql"),
     migration!(12, "0012_stored_preview.sql"),
     migration!(13, "0013_preview_set_by.sql"),
+    migration!(14, "0014_crm_push.sql"),
 ];
 
 /// Serialises concurrent start-ups of several replicas on one PostgreSQL.

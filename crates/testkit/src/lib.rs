@@ -168,6 +168,8 @@ impl TestServer {
             smtp: None,
             // The tests' webhook receivers listen on 127.0.0.1.
             webhook_targets: scimgate_notify::target::TargetPolicy::ALLOW_PRIVATE,
+            // In-process servers run no push worker; nothing reads it.
+            server_key_file: std::env::temp_dir().join("scimgate-test-server.key"),
             ui: true,
             oidc: None,
         };

@@ -1,0 +1,257 @@
+//! The push worker: claims queued account pushes (see the store's `crm_push`), sends
+//! each account as it is now to its tenant's CRM target, and records the outcome:
+//! delivered, retried with exponential backoff (or when the target's `Retry-After`
+//! says), or dead after too many attempts or a refusal that retrying cannot fix.
+
+pub mod scim;
+
+use crate::secret::ServerKey;
+use scimgate_core::{Clock, Tenant};
+use scimgate_store::crm_push::{PushAttempt, PushEntry, TargetKind};
+use scimgate_store::Store;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Why a push failed, and when (if ever) to try again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub message: String,
+    pub retry: bool,
+    /// The target's `Retry-After`, in milliseconds.
+    pub retry_after_ms: Option<i64>,
+}
+
+impl Failure {
+    pub fn retry(message: String) -> Failure {
+        Failure {
+            message,
+            retry: true,
+            retry_after_ms: None,
+        }
+    }
+
+    pub fn dead(message: String) -> Failure {
+        Failure {
+            message,
+            retry: false,
+            retry_after_ms: None,
+        }
+    }
+
+    /// A non-success answer: `429` and `503` come back when the target says, other
+    /// server errors and refused credentials (which an admin may fix) back off, and any
+    /// other refusal is final.
+    pub async fn of_response(response: reqwest::Response) -> Failure {
+        let status = response.status().as_u16();
+        let retry_after_ms = (response.headers().get("retry-after"))
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .map(|seconds| seconds.clamp(0, 3_600) * 1_000);
+        let body = response.text().await.unwrap_or_default();
+        let detail: String = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["detail"].as_str().map(str::to_owned))
+            .unwrap_or(body)
+            .chars()
+            .take(300)
+            .collect();
+        Failure {
+            message: format!("the target answered {status}: {detail}"),
+            retry: matches!(status, 401 | 403 | 408 | 429) || status >= 500,
+            retry_after_ms: retry_after_ms.filter(|_| matches!(status, 429 | 503)),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PushConfig {
+    /// Attempts before a push is dead.
+    pub max_attempts: i64,
+    /// The first retry waits this long; each further one twice as long (capped at an hour).
+    pub first_backoff_ms: i64,
+    /// Pushes claimed at a time.
+    pub batch: i64,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        PushConfig {
+            max_attempts: 10,
+            first_backoff_ms: 5_000,
+            batch: 50,
+        }
+    }
+}
+
+/// Lease on claimed pushes: a crashed worker's are taken up again after it.
+const LEASE_MS: i64 = 60_000;
+
+/// Where the worker gets the server key: given (tests), or read from its file when
+/// first needed (a server with no CRM target never needs one).
+pub enum KeySource {
+    Key(Arc<ServerKey>),
+    File(std::path::PathBuf),
+}
+
+impl KeySource {
+    fn get(&self) -> Result<Arc<ServerKey>, Failure> {
+        match self {
+            KeySource::Key(key) => Ok(key.clone()),
+            KeySource::File(path) => ServerKey::load(path)
+                .map(Arc::new)
+                .map_err(|e| Failure::retry(e.to_string())),
+        }
+    }
+}
+
+/// Whether a target URL may be reached; the error says why not.
+pub type UrlCheck = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+/// How the worker reaches targets: the HTTP client (built by the server, whose resolver
+/// keeps host names off forbidden addresses) and the check of a target URL, run again
+/// before every push (an address written in the URL is not resolved, so the client's
+/// resolver does not see it).
+pub struct Outbound {
+    pub http: reqwest::Client,
+    pub permits: UrlCheck,
+}
+
+pub struct PushWorker {
+    /// Whether each target URL takes PATCH, asked once per URL.
+    patch_support: tokio::sync::Mutex<HashMap<String, bool>>,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    key: KeySource,
+    outbound: Outbound,
+    holder: String,
+    config: PushConfig,
+}
+
+impl PushWorker {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        key: KeySource,
+        outbound: Outbound,
+        holder: String,
+        config: PushConfig,
+    ) -> PushWorker {
+        PushWorker {
+            patch_support: Default::default(),
+            store,
+            clock,
+            key,
+            outbound,
+            holder,
+            config,
+        }
+    }
+
+    /// Pushes what is due now; returns how many pushes were attempted.
+    pub async fn run_once(&self) -> crate::Result<usize> {
+        let now = self.clock.now().unix_millis();
+        let due = (self.store)
+            .claim_pushes(&self.holder, now, LEASE_MS, self.config.batch)
+            .await?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let tenants: HashMap<i64, Tenant> = (self.store.tenants().await?)
+            .into_iter()
+            .map(|t| (t.id, t))
+            .collect();
+        for entry in &due {
+            let outcome = match tenants.get(&entry.tenant_id) {
+                Some(tenant) => self.push(tenant, entry).await,
+                None => Err(Failure::dead("the tenant is gone".into())),
+            };
+            let at = self.clock.now();
+            let at_text = at.to_rfc3339();
+            let attempt = match &outcome {
+                Ok(()) => PushAttempt::Delivered { at: &at_text },
+                Err(failure) => {
+                    tracing::warn!(push = entry.id, account = entry.account_pk, error = %failure.message, "CRM push failed");
+                    PushAttempt::Failed {
+                        error: &failure.message,
+                        retry_at_ms: self.retry_at(entry, failure, at.unix_millis()),
+                    }
+                }
+            };
+            self.store
+                .settle_push(entry.id, &self.holder, attempt)
+                .await?;
+        }
+        Ok(due.len())
+    }
+
+    fn retry_at(&self, entry: &PushEntry, failure: &Failure, now_ms: i64) -> Option<i64> {
+        if !failure.retry || entry.attempts + 1 >= self.config.max_attempts {
+            return None;
+        }
+        let backoff = (self.config.first_backoff_ms << entry.attempts.clamp(0, 20)).min(3_600_000);
+        Some(now_ms + failure.retry_after_ms.unwrap_or(backoff))
+    }
+
+    async fn push(&self, tenant: &Tenant, entry: &PushEntry) -> Result<(), Failure> {
+        let store_failure = |e: scimgate_store::StoreError| Failure::retry(format!("store: {e}"));
+        let Some(target) = self.store.crm_target(tenant).await.map_err(store_failure)? else {
+            return Err(Failure::dead(
+                "the tenant has no CRM target any more".into(),
+            ));
+        };
+        let Some(account) =
+            (self.store.account(tenant, entry.account_pk).await).map_err(store_failure)?
+        else {
+            return Err(Failure::dead("the account is gone".into()));
+        };
+        let secret = (self.key.get()?.open(tenant.id, &target.sealed_secret))
+            .map_err(|e| Failure::retry(e.to_string()))?;
+        (self.outbound.permits)(&target.url).map_err(Failure::dead)?;
+        match target.kind {
+            TargetKind::Scim => {
+                let linked = (self.store.account_target_id(tenant, account.pk).await)
+                    .map_err(store_failure)?;
+                let mut scim = scim::ScimTarget {
+                    http: &self.outbound.http,
+                    base: &target.url,
+                    token: &secret,
+                    patch: false,
+                };
+                let known = self.patch_support.lock().await.get(&target.url).copied();
+                scim.patch = match known {
+                    Some(patch) => patch,
+                    None => {
+                        let patch = scim.supports_patch().await?;
+                        (self.patch_support.lock().await).insert(target.url.clone(), patch);
+                        patch
+                    }
+                };
+                let id = scim.push(&account, linked.as_deref()).await?;
+                if !id.is_empty() && linked.as_deref() != Some(id.as_str()) {
+                    (self
+                        .store
+                        .link_account_to_target(tenant, account.pk, &id)
+                        .await)
+                        .map_err(store_failure)?;
+                }
+                Ok(())
+            }
+            TargetKind::Webhook => Err(Failure::dead(
+                "webhook CRM targets are not delivered yet".into(),
+            )),
+        }
+    }
+}
+
+/// Runs the worker every `every` until the task is dropped.
+pub async fn run(worker: PushWorker, every: std::time::Duration) {
+    loop {
+        match worker.run_once().await {
+            // More may be due: go again at once.
+            Ok(n) if n > 0 => continue,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "CRM push worker"),
+        }
+        tokio::time::sleep(every).await;
+    }
+}

@@ -1,0 +1,350 @@
+//! Pushing accounts to a tenant's CRM target (a SCIM 2.0 application or a signed
+//! webhook): where the target is, and the queue of account changes to push.
+//!
+//! A change is queued in the transaction that changes the account, so a committed sync
+//! never loses a push. A queued row names the account, not the change: the deliverer
+//! sends the account as it is when sending, and one account's rows go one at a time in
+//! id order (a row waits while an earlier one of its account is pending or dead), so the
+//! target ends with the latest state, reached in order.
+
+use crate::columns::Decoded;
+use crate::{Backend, Result, Store, StoreError, Tenant};
+use sqlx::{AnyConnection, Row};
+
+/// What kind of application a tenant's accounts are pushed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    /// A SCIM 2.0 service provider: users created, updated and deactivated over SCIM.
+    Scim,
+    /// An HTTPS endpoint that gets each account as signed JSON.
+    Webhook,
+}
+
+impl TargetKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            TargetKind::Scim => "scim",
+            TargetKind::Webhook => "webhook",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<TargetKind> {
+        match text {
+            "scim" => Some(TargetKind::Scim),
+            "webhook" => Some(TargetKind::Webhook),
+            _ => None,
+        }
+    }
+}
+
+/// A tenant's CRM target as stored: the secret only sealed (see the crm crate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrmTargetRow {
+    pub kind: TargetKind,
+    pub url: String,
+    pub sealed_secret: String,
+    pub updated_at: String,
+}
+
+/// One queued push, as a deliverer claims it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushEntry {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub account_pk: i64,
+    pub attempts: i64,
+}
+
+/// How many of a tenant's pushes are in each state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushCounts {
+    pub pending: u64,
+    pub delivered: u64,
+    pub dead: u64,
+}
+
+/// How one push attempt went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushAttempt<'a> {
+    Delivered {
+        at: &'a str,
+    },
+    /// Failed: tried again at `retry_at_ms`, or dead (and its account's later pushes
+    /// held) when that is `None`.
+    Failed {
+        error: &'a str,
+        retry_at_ms: Option<i64>,
+    },
+}
+
+/// Pushes queued per statement (three binds each, well under both databases' limits).
+const QUEUE_CHUNK: usize = 1_000;
+
+/// Queues a push for each account in `pks`, inside the caller's transaction, when the
+/// tenant has a CRM target; without one, nothing is queued.
+pub(crate) async fn queue_in(
+    conn: &mut AnyConnection,
+    tenant_id: i64,
+    pks: &[i64],
+    now: &str,
+) -> Result<()> {
+    let has_target = sqlx::query("SELECT 1 FROM crm_targets WHERE tenant_id = $1")
+        .bind(tenant_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some();
+    if !has_target || pks.is_empty() {
+        return Ok(());
+    }
+    let now_ms = scimgate_core::Timestamp::parse_rfc3339(now)
+        .map(|t| t.unix_millis())
+        .ok_or_else(|| StoreError::Corrupt(format!("not a time: {now:?}")))?;
+    for chunk in pks.chunks(QUEUE_CHUNK) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|n| format!("($1, ${}, 'pending', $2, $3)", n + 4))
+            .collect();
+        let sql = format!(
+            "INSERT INTO crm_push (tenant_id, account_pk, status, next_attempt_at, created_at)
+             VALUES {}",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(tenant_id).bind(now_ms).bind(now);
+        for pk in chunk {
+            query = query.bind(*pk);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+fn target_from_row(row: &sqlx::any::AnyRow) -> Result<CrmTargetRow> {
+    let kind: String = row.try_get("kind")?;
+    Ok(CrmTargetRow {
+        kind: TargetKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("CRM target kind {kind:?}")))?,
+        url: row.try_get("url")?,
+        sealed_secret: row.try_get("secret")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn push_from_row(row: &sqlx::any::AnyRow) -> Result<PushEntry> {
+    Ok(PushEntry {
+        id: row.try_get("id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        account_pk: row.try_get("account_pk")?,
+        attempts: row.try_get("attempts")?,
+    })
+}
+
+impl Store {
+    /// Sets (or replaces) the tenant's CRM target. Accounts changed from now on are
+    /// pushed to it; `push_all` also queues every existing account (a first push).
+    pub async fn set_crm_target(
+        &self,
+        tenant: &Tenant,
+        target: &CrmTargetRow,
+        push_all: bool,
+    ) -> Result<u64> {
+        let (tenant_id, target) = (tenant.id, target.clone());
+        self.write_conn(move |conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO crm_targets (tenant_id, kind, url, secret, updated_at)
+                     VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (tenant_id) DO UPDATE SET kind = excluded.kind,
+                        url = excluded.url, secret = excluded.secret,
+                        updated_at = excluded.updated_at",
+                )
+                .bind(tenant_id)
+                .bind(target.kind.name())
+                .bind(&target.url)
+                .bind(&target.sealed_secret)
+                .bind(&target.updated_at)
+                .execute(&mut *conn)
+                .await?;
+                if !push_all {
+                    return Ok(0);
+                }
+                let pks: Vec<i64> =
+                    sqlx::query("SELECT pk FROM crm_accounts WHERE tenant_id = $1 ORDER BY pk")
+                        .bind(tenant_id)
+                        .fetch_all(&mut *conn)
+                        .await?
+                        .iter()
+                        .map(|row| row.try_get(0))
+                        .collect::<std::result::Result<_, _>>()?;
+                queue_in(conn, tenant_id, &pks, &target.updated_at).await?;
+                Ok(pks.len() as u64)
+            })
+        })
+        .await
+    }
+
+    /// The tenant's CRM target; `None`: accounts stay in scimgate's own table only.
+    pub async fn crm_target(&self, tenant: &Tenant) -> Result<Option<CrmTargetRow>> {
+        sqlx::query("SELECT kind, url, secret, updated_at FROM crm_targets WHERE tenant_id = $1")
+            .bind(tenant.id)
+            .fetch_optional(&self.pool)
+            .await?
+            .decoded(target_from_row)
+    }
+
+    /// Removes the tenant's CRM target and its queued pushes; `false` if it had none.
+    pub async fn clear_crm_target(&self, tenant: &Tenant) -> Result<bool> {
+        let tenant_id = tenant.id;
+        self.write_conn(move |conn| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM crm_push WHERE tenant_id = $1")
+                    .bind(tenant_id)
+                    .execute(&mut *conn)
+                    .await?;
+                let done = sqlx::query("DELETE FROM crm_targets WHERE tenant_id = $1")
+                    .bind(tenant_id)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            })
+        })
+        .await
+    }
+
+    /// Takes up to `limit` due pushes for `holder` until `now_ms + lease_ms`: of each
+    /// account only its earliest push not yet delivered, and only when no other worker
+    /// holds it, so one account's pushes go one at a time and in order.
+    pub async fn claim_pushes(
+        &self,
+        holder: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<PushEntry>> {
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        sqlx::query(&format!(
+            "UPDATE crm_push SET lease_holder = $1, lease_until = $2
+             WHERE id IN (
+                SELECT p.id FROM crm_push p
+                WHERE p.status = 'pending' AND p.next_attempt_at <= $3 AND p.lease_until <= $3
+                  AND NOT EXISTS (SELECT 1 FROM crm_push e
+                                  WHERE e.tenant_id = p.tenant_id AND e.account_pk = p.account_pk
+                                    AND e.id < p.id AND e.status <> 'delivered')
+                ORDER BY p.id LIMIT $4{lock})
+             RETURNING id, tenant_id, account_pk, attempts"
+        ))
+        .bind(holder)
+        .bind(now_ms + lease_ms)
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .decoded(push_from_row)
+    }
+
+    /// Records how an attempt went, releasing `holder`'s lease; `false` when the lease
+    /// had passed to another worker (nothing recorded).
+    pub async fn settle_push(
+        &self,
+        id: i64,
+        holder: &str,
+        attempt: PushAttempt<'_>,
+    ) -> Result<bool> {
+        let (status, delivered_at, next_attempt_at, error) = match attempt {
+            PushAttempt::Delivered { at } => ("delivered", Some(at), None, None),
+            PushAttempt::Failed { error, retry_at_ms } => match retry_at_ms {
+                Some(at) => ("pending", None, Some(at), Some(error)),
+                None => ("dead", None, None, Some(error)),
+            },
+        };
+        let done = sqlx::query(
+            "UPDATE crm_push SET status = $1, delivered_at = COALESCE($2, delivered_at),
+                next_attempt_at = COALESCE($3, next_attempt_at), last_error = $4,
+                attempts = attempts + 1, lease_holder = NULL, lease_until = 0
+             WHERE id = $5 AND lease_holder = $6",
+        )
+        .bind(status)
+        .bind(delivered_at)
+        .bind(next_attempt_at)
+        .bind(error)
+        .bind(id)
+        .bind(holder)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Puts the tenant's dead pushes back in the queue, due at `now_ms`; returns how many.
+    pub async fn retry_dead_pushes(&self, tenant: &Tenant, now_ms: i64) -> Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE crm_push SET status = 'pending', next_attempt_at = $2
+             WHERE tenant_id = $1 AND status = 'dead'",
+        )
+        .bind(tenant.id)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    /// How many of the tenant's pushes are pending, delivered and dead.
+    pub async fn push_counts(&self, tenant: &Tenant) -> Result<PushCounts> {
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) AS n FROM crm_push WHERE tenant_id = $1 GROUP BY status",
+        )
+        .bind(tenant.id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut counts = PushCounts::default();
+        for row in rows {
+            let (status, n): (String, i64) = (row.try_get("status")?, row.try_get("n")?);
+            let n = n.max(0).unsigned_abs();
+            match status.as_str() {
+                "pending" => counts.pending = n,
+                "delivered" => counts.delivered = n,
+                "dead" => counts.dead = n,
+                other => return Err(StoreError::Corrupt(format!("push status {other:?}"))),
+            }
+        }
+        Ok(counts)
+    }
+
+    /// The id the target gave the account, once linked.
+    pub async fn account_target_id(&self, tenant: &Tenant, pk: i64) -> Result<Option<String>> {
+        Ok(
+            sqlx::query("SELECT target_id FROM crm_accounts WHERE tenant_id = $1 AND pk = $2")
+                .bind(tenant.id)
+                .bind(pk)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|row| row.try_get::<Option<String>, _>(0))
+                .transpose()?
+                .flatten(),
+        )
+    }
+
+    /// Records the id the target gave the account.
+    pub async fn link_account_to_target(
+        &self,
+        tenant: &Tenant,
+        pk: i64,
+        target_id: &str,
+    ) -> Result<()> {
+        let (tenant_id, target_id) = (tenant.id, target_id.to_owned());
+        self.write_conn(move |conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "UPDATE crm_accounts SET target_id = $3 WHERE tenant_id = $1 AND pk = $2",
+                )
+                .bind(tenant_id)
+                .bind(pk)
+                .bind(&target_id)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+}

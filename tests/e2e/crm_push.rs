@@ -1,0 +1,186 @@
+//! Pushing accounts to a CRM target over SCIM 2.0: a second scimgate, on the same
+//! backend, is the target application.
+
+use scimgate_core::{AccountFields, Change, SystemClock};
+use scimgate_crm::push::{KeySource, Outbound, PushConfig, PushWorker};
+use scimgate_crm::secret::ServerKey;
+use scimgate_store::crm_push::{CrmTargetRow, TargetKind};
+use scimgate_testkit::{on_both_backends, DbBackend, TestDb, TestServer};
+use std::sync::Arc;
+
+fn account(username: &str, active: bool) -> AccountFields {
+    AccountFields {
+        username: username.into(),
+        display_name: Some(format!("{username} Display").into()),
+        email: Some(format!("{username}@acme.example").into()),
+        user_plan: Some("Sales Premium".into()),
+        owner_company: Some("Acme AS".into()),
+        primary_group: Some("Sales".into()),
+        secondary_groups: vec!["Oslo".into(), "Support".into()],
+        role: Some("Manager".into()),
+        confidential: false,
+        active,
+    }
+}
+
+/// Pushes until the queue has nothing due; returns how many pushes were attempted.
+async fn drain(worker: &PushWorker) -> usize {
+    let mut total = 0;
+    loop {
+        match worker.run_once().await.unwrap() {
+            0 => return total,
+            n => total += n,
+        }
+    }
+}
+
+async fn accounts_reach_a_scim_target_once_and_in_their_latest_state(backend: DbBackend) {
+    let Some(target) = TestServer::start(backend).await else {
+        return;
+    };
+    let Some(source_db) = TestDb::new(backend).await else {
+        return;
+    };
+    let source = source_db.store().await;
+    let tenant = source
+        .create_tenant(
+            &scimgate_core::TenantName::parse("acme").unwrap(),
+            scimgate_core::Clock::now(&SystemClock),
+        )
+        .await
+        .unwrap();
+    let key = Arc::new(ServerKey::from_bytes(&[42; 32]).unwrap());
+    let now = "2026-01-01T00:00:00.000Z";
+
+    // The target already has ann (created by hand, no externalId): she is linked by
+    // userName, not created twice.
+    let (status, _) = target
+        .post("/Users", serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "ann", "nickName": "Annie"}))
+        .await;
+    assert_eq!(status, 201);
+
+    let row = CrmTargetRow {
+        kind: TargetKind::Scim,
+        url: target.scim(""),
+        sealed_secret: key.seal(tenant.id, &target.token).unwrap(),
+        updated_at: now.into(),
+    };
+    source.set_crm_target(&tenant, &row, false).await.unwrap();
+    let pks = source
+        .apply_account_changes(
+            &tenant,
+            &[
+                Change::Create {
+                    staged_user_id: "s-ann".into(),
+                    external_id: Some("ext-ann".into()),
+                    fields: account("ann", true),
+                },
+                Change::Create {
+                    staged_user_id: "s-bob".into(),
+                    external_id: Some("ext-bob".into()),
+                    fields: account("bob", true),
+                },
+            ],
+            now,
+        )
+        .await
+        .unwrap();
+    let worker = PushWorker::new(
+        source.clone(),
+        Arc::new(SystemClock),
+        KeySource::Key(key.clone()),
+        Outbound {
+            http: reqwest::Client::new(),
+            permits: Arc::new(|url: &str| match url.starts_with("http://127.0.0.1:") {
+                true => Ok(()),
+                false => Err(format!("{url} is not on this machine")),
+            }),
+        },
+        "test-worker".into(),
+        PushConfig::default(),
+    );
+    assert_eq!(drain(&worker).await, 2);
+    let counts = source.push_counts(&tenant).await.unwrap();
+    assert_eq!((counts.pending, counts.delivered, counts.dead), (0, 2, 0));
+
+    let (_, list) = target.get("/Users").await;
+    assert_eq!(list["totalResults"], 2, "no duplicate: {list}");
+    let (_, found) = target.get("/Users?filter=userName%20eq%20%22bob%22").await;
+    let bob = &found["Resources"][0];
+    assert_eq!(bob["externalId"], "ext-bob");
+    assert_eq!(bob["displayName"], "bob Display");
+    assert_eq!(bob["emails"][0]["value"], "bob@acme.example");
+    assert_eq!(bob["title"], "Manager");
+    assert_eq!(bob["active"], true);
+    let enterprise = &bob["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"];
+    assert_eq!(
+        (
+            enterprise["organization"].as_str(),
+            enterprise["department"].as_str()
+        ),
+        (Some("Acme AS"), Some("Sales"))
+    );
+    let crm = &bob[scimgate_crm::push::scim::CRM_EXTENSION];
+    assert_eq!(crm["userPlan"], "Sales Premium");
+    assert_eq!(
+        crm["secondaryGroups"],
+        serde_json::json!(["Oslo", "Support"])
+    );
+    let bob_id = bob["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        source
+            .account_target_id(&tenant, pks[1])
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(bob_id.as_str())
+    );
+    let (_, found) = target.get("/Users?filter=userName%20eq%20%22ann%22").await;
+    assert_eq!(
+        found["Resources"][0]["externalId"], "ext-ann",
+        "ann linked and updated"
+    );
+    // Updated by PATCH (the target offers it): what scimgate does not map stays.
+    assert_eq!(found["Resources"][0]["nickName"], "Annie");
+
+    // Deprovisioning: bob is deactivated on the target, by his link.
+    source
+        .apply_account_changes(&tenant, &[Change::Deactivate { pk: pks[1] }], now)
+        .await
+        .unwrap();
+    assert_eq!(drain(&worker).await, 1);
+    let (_, bob) = target.get(&format!("/Users/{bob_id}")).await;
+    assert_eq!(bob["active"], false);
+
+    // Queued twice (a run repeated after a crash): delivered twice, still one user each.
+    let again = Change::Update {
+        pk: pks[0],
+        staged_user_id: "s-ann".into(),
+        external_id: Some("ext-ann".into()),
+        fields: account("ann", true),
+    };
+    source
+        .apply_account_changes(&tenant, std::slice::from_ref(&again), now)
+        .await
+        .unwrap();
+    source
+        .apply_account_changes(&tenant, &[again], now)
+        .await
+        .unwrap();
+    assert_eq!(drain(&worker).await, 2);
+    let (_, list) = target.get("/Users").await;
+    assert_eq!(list["totalResults"], 2);
+
+    // The target unreachable: the push stays queued for a retry, not lost.
+    let down = CrmTargetRow {
+        url: "http://127.0.0.1:9/scim/v2/acme".into(),
+        ..row
+    };
+    source.set_crm_target(&tenant, &down, true).await.unwrap();
+    assert_eq!(worker.run_once().await.unwrap(), 2);
+    let counts = source.push_counts(&tenant).await.unwrap();
+    assert_eq!((counts.pending, counts.dead), (2, 0), "retried later");
+    assert_eq!(worker.run_once().await.unwrap(), 0, "not due yet");
+}
+
+on_both_backends!(accounts_reach_a_scim_target_once_and_in_their_latest_state);
