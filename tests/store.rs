@@ -1496,8 +1496,30 @@ async fn crm_pushes_queue_with_the_change_and_go_in_order(backend: DbBackend) {
         None
     );
 
-    // Dropping the target drops its queue; accounts stay.
+    // The same target again keeps the link; another one (or none) drops it.
+    store.set_crm_target(&acme, &target, false).await.unwrap();
+    assert!(store
+        .account_target_id(&acme, pks[0])
+        .await
+        .unwrap()
+        .is_some());
+    let elsewhere = CrmTargetRow {
+        url: "http://127.0.0.1:9/other".into(),
+        ..target.clone()
+    };
+    store
+        .set_crm_target(&acme, &elsewhere, false)
+        .await
+        .unwrap();
+    assert_eq!(store.account_target_id(&acme, pks[0]).await.unwrap(), None);
+    store
+        .link_account_to_target(&acme, pks[0], "remote-2")
+        .await
+        .unwrap();
+
+    // Dropping the target drops its queue and the links; accounts stay.
     assert!(store.clear_crm_target(&acme).await.unwrap());
+    assert_eq!(store.account_target_id(&acme, pks[0]).await.unwrap(), None);
     assert!(!store.clear_crm_target(&acme).await.unwrap());
     assert_eq!(
         store.push_counts(&acme).await.unwrap(),

@@ -184,3 +184,90 @@ async fn accounts_reach_a_scim_target_once_and_in_their_latest_state(backend: Db
 }
 
 on_both_backends!(accounts_reach_a_scim_target_once_and_in_their_latest_state);
+
+/// A target answering `429 Too Many Requests` with `Retry-After: 7`: the push comes back
+/// after those 7 s (not the worker's own backoff), and nothing is sent meanwhile.
+async fn a_busy_target_is_asked_again_when_it_says(backend: DbBackend) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let store = db.store().await;
+    let tenant = store
+        .create_tenant(
+            &scimgate_core::TenantName::parse("acme").unwrap(),
+            scimgate_core::Clock::now(&SystemClock),
+        )
+        .await
+        .unwrap();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = asked.clone();
+    let busy = axum::Router::new().fallback(move || {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            (
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "7")],
+                r#"{"detail":"slow down"}"#,
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/scim/v2", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, busy).await.unwrap() });
+
+    let key = Arc::new(ServerKey::from_bytes(&[1; 32]).unwrap());
+    let now = "2026-01-01T00:00:00.000Z";
+    let t0 = scimgate_core::Timestamp::parse_rfc3339(now)
+        .unwrap()
+        .unix_millis();
+    let row = CrmTargetRow {
+        kind: TargetKind::Scim,
+        url,
+        sealed_secret: key.seal(tenant.id, "token").unwrap(),
+        updated_at: now.into(),
+    };
+    store.set_crm_target(&tenant, &row, false).await.unwrap();
+    let create = Change::Create {
+        staged_user_id: "s-ann".into(),
+        external_id: Some("ext-ann".into()),
+        fields: account("ann", true),
+    };
+    store
+        .apply_account_changes(&tenant, &[create], now)
+        .await
+        .unwrap();
+    let clock = scimgate_testkit::ManualClock::at(t0);
+    let worker = PushWorker::new(
+        store.clone(),
+        clock.clone(),
+        KeySource::Key(key),
+        Outbound {
+            http: reqwest::Client::new(),
+            permits: Arc::new(|_: &str| Ok(())),
+        },
+        "busy-test".into(),
+        PushConfig::default(),
+    );
+    assert_eq!(worker.run_once().await.unwrap(), 1);
+    assert_eq!(asked.load(Ordering::SeqCst), 1, "one request, then wait");
+    clock.advance_ms(6_999);
+    assert_eq!(
+        worker.run_once().await.unwrap(),
+        0,
+        "not before Retry-After"
+    );
+    clock.advance_ms(1);
+    assert_eq!(
+        worker.run_once().await.unwrap(),
+        1,
+        "due when the target said"
+    );
+    assert_eq!(asked.load(Ordering::SeqCst), 2);
+    let counts = store.push_counts(&tenant).await.unwrap();
+    assert_eq!((counts.pending, counts.dead), (1, 0));
+    server.abort();
+}
+
+on_both_backends!(a_busy_target_is_asked_again_when_it_says);

@@ -117,6 +117,17 @@ pub(crate) async fn queue_in(
     Ok(())
 }
 
+/// Every account of the tenant forgets the user it was linked to on a target.
+async fn unlink_all(conn: &mut AnyConnection, tenant_id: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE crm_accounts SET target_id = NULL WHERE tenant_id = $1 AND target_id IS NOT NULL",
+    )
+    .bind(tenant_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 fn target_from_row(row: &sqlx::any::AnyRow) -> Result<CrmTargetRow> {
     let kind: String = row.try_get("kind")?;
     Ok(CrmTargetRow {
@@ -139,7 +150,9 @@ fn push_from_row(row: &sqlx::any::AnyRow) -> Result<PushEntry> {
 
 impl Store {
     /// Sets (or replaces) the tenant's CRM target. Accounts changed from now on are
-    /// pushed to it; `push_all` also queues every existing account (a first push).
+    /// pushed to it; `push_all` also queues every existing account (a first push). A
+    /// target at another URL is another application: the accounts' links to the old
+    /// one's users are dropped (they are found again by externalId and userName).
     pub async fn set_crm_target(
         &self,
         tenant: &Tenant,
@@ -149,6 +162,17 @@ impl Store {
         let (tenant_id, target) = (tenant.id, target.clone());
         self.write_conn(move |conn| {
             Box::pin(async move {
+                let before = sqlx::query("SELECT kind, url FROM crm_targets WHERE tenant_id = $1")
+                    .bind(tenant_id)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .map(|row| -> Result<(String, String)> {
+                        Ok((row.try_get(0)?, row.try_get(1)?))
+                    })
+                    .transpose()?;
+                if before != Some((target.kind.name().to_owned(), target.url.clone())) {
+                    unlink_all(conn, tenant_id).await?;
+                }
                 sqlx::query(
                     "INSERT INTO crm_targets (tenant_id, kind, url, secret, updated_at)
                      VALUES ($1, $2, $3, $4, $5)
@@ -199,6 +223,7 @@ impl Store {
                     .bind(tenant_id)
                     .execute(&mut *conn)
                     .await?;
+                unlink_all(conn, tenant_id).await?;
                 let done = sqlx::query("DELETE FROM crm_targets WHERE tenant_id = $1")
                     .bind(tenant_id)
                     .execute(&mut *conn)

@@ -120,6 +120,11 @@ impl ScimTarget<'_> {
         let response = self
             .send(self.http.get(self.url("/ServiceProviderConfig")))
             .await?;
+        // A busy or failing provider is asked again later, not taken for one without PATCH.
+        let status = response.status().as_u16();
+        if status == 429 || status >= 500 {
+            return Err(Failure::of_response(response).await);
+        }
         if !response.status().is_success() {
             return Ok(false);
         }
