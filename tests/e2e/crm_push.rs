@@ -271,3 +271,103 @@ async fn a_busy_target_is_asked_again_when_it_says(backend: DbBackend) {
 }
 
 on_both_backends!(a_busy_target_is_asked_again_when_it_says);
+
+/// A webhook target: each account change POSTed as JSON with its signature, an
+/// idempotency key that stays the same across retries, and a sequence that grows per
+/// account; a failed attempt is retried, then the next change follows in order.
+async fn accounts_reach_a_webhook_signed_and_in_order(backend: DbBackend) {
+    use scimgate_crm::push::webhook::{IDEMPOTENCY_HEADER, SEQUENCE_HEADER, SIGNATURE_HEADER};
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let store = db.store().await;
+    let tenant = store
+        .create_tenant(
+            &scimgate_core::TenantName::parse("acme").unwrap(),
+            scimgate_core::Clock::now(&SystemClock),
+        )
+        .await
+        .unwrap();
+    // Down once, then up.
+    let receiver = scimgate_testkit::WebhookReceiver::start(&[503, 200]).await;
+    let key = Arc::new(ServerKey::from_bytes(&[5; 32]).unwrap());
+    let secret = "whsec-test";
+    let now = "2026-01-01T00:00:00.000Z";
+    let t0 = scimgate_core::Timestamp::parse_rfc3339(now)
+        .unwrap()
+        .unix_millis();
+    let row = CrmTargetRow {
+        kind: TargetKind::Webhook,
+        url: receiver.url.clone(),
+        sealed_secret: key.seal(tenant.id, secret).unwrap(),
+        updated_at: now.into(),
+    };
+    store.set_crm_target(&tenant, &row, false).await.unwrap();
+    let create = Change::Create {
+        staged_user_id: "s-ann".into(),
+        external_id: Some("ext-ann".into()),
+        fields: account("ann", true),
+    };
+    let pk = store
+        .apply_account_changes(&tenant, &[create], now)
+        .await
+        .unwrap()[0];
+    store
+        .apply_account_changes(&tenant, &[Change::Deactivate { pk }], now)
+        .await
+        .unwrap();
+    let clock = scimgate_testkit::ManualClock::at(t0);
+    let worker = PushWorker::new(
+        store.clone(),
+        clock.clone(),
+        KeySource::Key(key),
+        Outbound {
+            http: reqwest::Client::new(),
+            permits: Arc::new(|_: &str| Ok(())),
+        },
+        "webhook-test".into(),
+        PushConfig::default(),
+    );
+    assert_eq!(
+        worker.run_once().await.unwrap(),
+        1,
+        "the second waits for the first"
+    );
+    clock.advance_ms(5_000);
+    assert_eq!(drain(&worker).await, 2);
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 3);
+    let (first, retried, second) = (&requests[0], &requests[1], &requests[2]);
+    assert_eq!(first.answered, 503);
+    assert_eq!(
+        first.header(IDEMPOTENCY_HEADER),
+        retried.header(IDEMPOTENCY_HEADER)
+    );
+    assert_ne!(
+        retried.header(IDEMPOTENCY_HEADER),
+        second.header(IDEMPOTENCY_HEADER)
+    );
+    let sequence = |r: &scimgate_testkit::ReceivedRequest| -> i64 {
+        r.header(SEQUENCE_HEADER).unwrap().parse().unwrap()
+    };
+    assert!(sequence(second) > sequence(retried));
+    for request in &requests {
+        let expected = format!(
+            "sha256={}",
+            scimgate_testkit::hmac_sha256_hex(secret, request.body.as_bytes())
+        );
+        assert_eq!(request.header(SIGNATURE_HEADER), Some(expected.as_str()));
+    }
+    let (created, deactivated) = (retried.json(), second.json());
+    assert_eq!(created["account"]["username"], "ann");
+    assert_eq!(created["account"]["user_plan"], "Sales Premium");
+    // Each push sends the account as it is when sent: by the retry, ann was already
+    // deactivated, and the receiver never sees an older state after a newer one.
+    assert_eq!(created["account"]["active"], false);
+    assert_eq!(deactivated["account"]["active"], false);
+    assert_eq!(deactivated["sequence"], sequence(second));
+    let counts = store.push_counts(&tenant).await.unwrap();
+    assert_eq!((counts.pending, counts.delivered), (0, 2));
+}
+
+on_both_backends!(accounts_reach_a_webhook_signed_and_in_order);

@@ -1,10 +1,11 @@
-//! `scimgate target`: where a tenant's accounts are pushed (a SCIM 2.0 application), from
-//! a terminal. The token is sealed with the server key before it is stored and never
-//! printed back.
+//! `scimgate target`: where a tenant's accounts are pushed (a SCIM 2.0 application or a
+//! signed webhook), from a terminal. The token or signing secret is sealed with the
+//! server key before it is stored and never printed back (a webhook's secret is printed
+//! once, when it is made).
 
 use crate::cli::find_tenant;
-use anyhow::Context;
-use clap::{Args, Subcommand};
+use anyhow::{bail, Context};
+use clap::{ArgGroup, Args, Subcommand};
 use scimgate_core::{Clock, SystemClock};
 use scimgate_crm::secret::ServerKey;
 use scimgate_store::crm_push::{CrmTargetRow, TargetKind};
@@ -23,14 +24,20 @@ pub struct TargetArgs {
 
 #[derive(Debug, Subcommand)]
 enum TargetCommand {
-    /// Push the tenant's accounts to a SCIM 2.0 application (replaces any target).
+    /// Push the tenant's accounts to a SCIM 2.0 application, or POST each as signed JSON
+    /// to a webhook (replaces any target).
+    #[command(group(ArgGroup::new("kind").required(true).args(["scim", "webhook"])))]
     Set {
         /// The application's SCIM base URL, e.g. https://crm.example.com/scim/v2.
-        #[arg(long)]
-        scim: String,
-        /// The bearer token the application gave scimgate.
+        #[arg(long, requires = "token")]
+        scim: Option<String>,
+        /// The bearer token the application gave scimgate (with --scim).
         #[arg(long, env = "SCIMGATE_TARGET_TOKEN", hide_env_values = true)]
-        token: String,
+        token: Option<String>,
+        /// An https:// (or http://) endpoint that gets each account as JSON, signed with
+        /// a secret shown once.
+        #[arg(long)]
+        webhook: Option<String>,
         /// Also queue every existing account (a first push); otherwise only accounts
         /// that change from now on are pushed.
         #[arg(long)]
@@ -58,28 +65,50 @@ pub async fn run(
         TargetCommand::Set {
             scim,
             token,
+            webhook,
             push_all,
         } => {
-            scimgate_notify::target::check_webhook_url(&scim, policy)
-                .map_err(|e| anyhow::anyhow!("--scim: {e}"))?;
-            if token.trim().is_empty() {
-                anyhow::bail!("--token is empty: give the bearer token the application issued");
-            }
+            let (kind, url, secret) = match (scim, webhook) {
+                (Some(url), _) => {
+                    let token = token.unwrap_or_default();
+                    if token.trim().is_empty() {
+                        bail!("--token is empty: give the bearer token the application issued");
+                    }
+                    (TargetKind::Scim, url, token.trim().to_owned())
+                }
+                (None, Some(url)) => (TargetKind::Webhook, url, new_signing_secret()?),
+                (None, None) => bail!("give --scim URL --token TOKEN, or --webhook URL"),
+            };
+            let flag = if kind == TargetKind::Scim {
+                "--scim"
+            } else {
+                "--webhook"
+            };
+            scimgate_notify::target::check_webhook_url(&url, policy)
+                .map_err(|e| anyhow::anyhow!("{flag}: {e}"))?;
             let key = ServerKey::load_or_create(key_file)?;
             let row = CrmTargetRow {
-                kind: TargetKind::Scim,
-                url: scim.trim_end_matches('/').to_owned(),
-                sealed_secret: key.seal(tenant.id, token.trim())?,
+                kind,
+                url: url.trim_end_matches('/').to_owned(),
+                sealed_secret: key.seal(tenant.id, &secret)?,
                 updated_at: SystemClock.now().to_rfc3339(),
             };
             let queued = store
                 .set_crm_target(&tenant, &row, push_all)
                 .await
                 .context("saving the CRM target")?;
-            println!(
-                "tenant {}: accounts are pushed to {} (SCIM 2.0); {queued} queued now",
-                tenant.name, row.url
-            );
+            match kind {
+                TargetKind::Scim => println!(
+                    "tenant {}: accounts are pushed to {} (SCIM 2.0); {queued} queued now",
+                    tenant.name, row.url
+                ),
+                TargetKind::Webhook => println!(
+                    "tenant {}: accounts are POSTed to {}; {queued} queued now\nSigning secret (shown once; check the {} header): {secret}",
+                    tenant.name,
+                    row.url,
+                    scimgate_crm::push::webhook::SIGNATURE_HEADER
+                ),
+            }
         }
         TargetCommand::Show { json } => {
             let target = store.crm_target(&tenant).await?;
@@ -122,4 +151,11 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+/// A webhook's signing secret: 32 random bytes, hex.
+fn new_signing_secret() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }

@@ -4,6 +4,7 @@
 //! says), or dead after too many attempts or a refusal that retrying cannot fix.
 
 pub mod scim;
+pub mod webhook;
 
 use crate::secret::ServerKey;
 use scimgate_core::{Clock, Tenant};
@@ -236,11 +237,22 @@ impl PushWorker {
                 }
                 Ok(())
             }
-            TargetKind::Webhook => Err(Failure::dead(
-                "webhook CRM targets are not delivered yet".into(),
-            )),
+            TargetKind::Webhook => {
+                let tenant_name = tenant.name.to_string();
+                let id = (&*tenant_name, entry.id);
+                webhook::push(&self.outbound.http, &target.url, &secret, id, &account).await
+            }
         }
     }
+}
+
+/// reqwest's error text without the URL (its query may carry a user's name or a key).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(url.as_str(), "<target>");
+    }
+    text
 }
 
 /// Runs the worker every `every` until the task is dropped.

@@ -6,7 +6,7 @@
 //! `externalId`, then by `userName`, before a user is created; a create refused because
 //! the userName is taken (`409`) matches again by userName.
 
-use super::Failure;
+use super::{without_url, Failure};
 use scimgate_core::CrmAccount;
 use serde_json::{json, Value};
 
@@ -226,13 +226,4 @@ fn encode(segment: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-/// reqwest's error text without the URL (it may carry a query with a user's name).
-fn without_url(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    if let Some(url) = e.url() {
-        text = text.replace(url.as_str(), "<target>");
-    }
-    text
 }
