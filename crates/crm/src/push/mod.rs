@@ -7,6 +7,7 @@ pub mod scim;
 pub mod webhook;
 
 use crate::secret::ServerKey;
+use futures_util::StreamExt;
 use scimgate_core::{Clock, Tenant};
 use scimgate_store::crm_push::{PushAttempt, PushEntry, TargetKind};
 use scimgate_store::Store;
@@ -72,6 +73,8 @@ pub struct PushConfig {
     pub first_backoff_ms: i64,
     /// Pushes claimed at a time.
     pub batch: i64,
+    /// Pushes (each to another account) sent side by side.
+    pub concurrency: usize,
 }
 
 impl Default for PushConfig {
@@ -80,6 +83,7 @@ impl Default for PushConfig {
             max_attempts: 10,
             first_backoff_ms: 5_000,
             batch: 50,
+            concurrency: 8,
         }
     }
 }
@@ -118,8 +122,8 @@ pub struct Outbound {
 }
 
 pub struct PushWorker {
-    /// Whether each target URL takes PATCH, asked once per URL.
-    patch_support: tokio::sync::Mutex<HashMap<String, bool>>,
+    /// What each target URL takes (PATCH, schema extensions), asked once per URL.
+    profiles: tokio::sync::Mutex<HashMap<String, scim::Profile>>,
     store: Store,
     clock: Arc<dyn Clock>,
     key: KeySource,
@@ -138,7 +142,7 @@ impl PushWorker {
         config: PushConfig,
     ) -> PushWorker {
         PushWorker {
-            patch_support: Default::default(),
+            profiles: Default::default(),
             store,
             clock,
             key,
@@ -161,11 +165,23 @@ impl PushWorker {
             .into_iter()
             .map(|t| (t.id, t))
             .collect();
-        for entry in &due {
-            let outcome = match tenants.get(&entry.tenant_id) {
-                Some(tenant) => self.push(tenant, entry).await,
-                None => Err(Failure::dead("the tenant is gone".into())),
-            };
+        // The claim gives each account at most one push, so they can go side by side.
+        let attempts = futures_util::stream::iter(due.iter().cloned())
+            .map(|entry| self.attempt(&tenants, entry))
+            .buffer_unordered(self.config.concurrency.max(1));
+        let settled: Vec<crate::Result<()>> = attempts.collect().await;
+        settled.into_iter().collect::<crate::Result<Vec<()>>>()?;
+        Ok(due.len())
+    }
+
+    /// One push: sent, and its outcome recorded.
+    async fn attempt(&self, tenants: &HashMap<i64, Tenant>, entry: PushEntry) -> crate::Result<()> {
+        let entry = &entry;
+        let outcome = match tenants.get(&entry.tenant_id) {
+            Some(tenant) => self.push(tenant, entry).await,
+            None => Err(Failure::dead("the tenant is gone".into())),
+        };
+        {
             let at = self.clock.now();
             let at_text = at.to_rfc3339();
             let attempt = match &outcome {
@@ -182,7 +198,7 @@ impl PushWorker {
                 .settle_push(entry.id, &self.holder, attempt)
                 .await?;
         }
-        Ok(due.len())
+        Ok(())
     }
 
     fn retry_at(&self, entry: &PushEntry, failure: &Failure, now_ms: i64) -> Option<i64> {
@@ -216,15 +232,15 @@ impl PushWorker {
                     http: &self.outbound.http,
                     base: &target.url,
                     token: &secret,
-                    patch: false,
+                    profile: scim::Profile::default(),
                 };
-                let known = self.patch_support.lock().await.get(&target.url).copied();
-                scim.patch = match known {
-                    Some(patch) => patch,
+                let known = self.profiles.lock().await.get(&target.url).cloned();
+                scim.profile = match known {
+                    Some(profile) => profile,
                     None => {
-                        let patch = scim.supports_patch().await?;
-                        (self.patch_support.lock().await).insert(target.url.clone(), patch);
-                        patch
+                        let profile = scim.discover().await?;
+                        (self.profiles.lock().await).insert(target.url.clone(), profile.clone());
+                        profile
                     }
                 };
                 let id = scim.push(&account, linked.as_deref()).await?;

@@ -16,26 +16,44 @@ const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:
 /// The account settings SCIM has no attribute for.
 pub const CRM_EXTENSION: &str = "urn:scimgate:params:scim:schemas:extension:crm:2.0:User";
 
+/// What a provider takes, read from its discovery endpoints once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Profile {
+    /// Its ServiceProviderConfig says PATCH is supported.
+    pub patch: bool,
+    /// The schema extensions its User resource type declares: a strict provider refuses
+    /// a user carrying any other.
+    pub extensions: Vec<String>,
+}
+
 /// The SCIM user an account becomes (the default mapping): identity in the core schema,
-/// company and primary group as the enterprise extension's organization and department,
-/// role as `title`, and the rest (user plan, secondary groups, confidential) in
-/// scimgate's extension.
-pub fn user_document(account: &CrmAccount) -> Value {
+/// role as `title`; where the provider declares them, company and primary group as the
+/// enterprise extension's organization and department, and user plan, secondary groups
+/// and confidential in scimgate's extension.
+pub fn user_document(account: &CrmAccount, extensions: &[String]) -> Value {
     let f = &account.fields;
+    let declared = |schema: &str| extensions.iter().any(|e| e.eq_ignore_ascii_case(schema));
+    let mut schemas = vec![USER_SCHEMA];
     let mut user = json!({
-        "schemas": [USER_SCHEMA, ENTERPRISE, CRM_EXTENSION],
         "userName": &*f.username,
         "active": f.active,
-        ENTERPRISE: {
+    });
+    if declared(ENTERPRISE) {
+        schemas.push(ENTERPRISE);
+        user[ENTERPRISE] = json!({
             "organization": f.owner_company.as_deref(),
             "department": f.primary_group.as_deref(),
-        },
-        CRM_EXTENSION: {
+        });
+    }
+    if declared(CRM_EXTENSION) {
+        schemas.push(CRM_EXTENSION);
+        user[CRM_EXTENSION] = json!({
             "userPlan": f.user_plan.as_deref(),
             "secondaryGroups": f.secondary_groups.iter().map(|g| &**g).collect::<Vec<_>>(),
             "confidential": f.confidential,
-        },
-    });
+        });
+    }
+    user["schemas"] = json!(schemas);
     let put = |user: &mut Value, key: &str, value: Value| {
         user[key] = value;
     };
@@ -63,10 +81,10 @@ pub struct ScimTarget<'a> {
     pub http: &'a reqwest::Client,
     pub base: &'a str,
     pub token: &'a str,
-    /// Whether the provider takes PATCH (its ServiceProviderConfig says): an update then
-    /// replaces only the attributes scimgate maps and leaves the rest of the user (what
-    /// the application keeps on its own) alone; without PATCH it is a PUT of the user.
-    pub patch: bool,
+    /// What the provider takes. With PATCH an update replaces only the attributes
+    /// scimgate maps and leaves the rest of the user (what the application keeps on its
+    /// own) alone; without it the user is replaced with PUT.
+    pub profile: Profile,
 }
 
 impl ScimTarget<'_> {
@@ -77,7 +95,7 @@ impl ScimTarget<'_> {
         account: &CrmAccount,
         linked: Option<&str>,
     ) -> Result<String, Failure> {
-        let document = user_document(account);
+        let document = user_document(account, &self.profile.extensions);
         if let Some(id) = linked {
             if let Some(()) = self.replace(id, &document).await? {
                 return Ok(id.to_owned());
@@ -114,29 +132,43 @@ impl ScimTarget<'_> {
         }
     }
 
-    /// Whether the provider takes PATCH, from its ServiceProviderConfig (absent or
-    /// unreadable: no).
-    pub async fn supports_patch(&self) -> Result<bool, Failure> {
-        let response = self
-            .send(self.http.get(self.url("/ServiceProviderConfig")))
-            .await?;
-        // A busy or failing provider is asked again later, not taken for one without PATCH.
+    /// What the provider takes, from its ServiceProviderConfig and ResourceTypes
+    /// (absent or unreadable: no PATCH, no extensions).
+    pub async fn discover(&self) -> Result<Profile, Failure> {
+        let config = self.discovery("/ServiceProviderConfig").await?;
+        let types = self.discovery("/ResourceTypes").await?;
+        let user_type = (types["Resources"].as_array().into_iter().flatten())
+            .find(|t| t["id"] == "User" || t["name"] == "User");
+        let extensions = (user_type.and_then(|t| t["schemaExtensions"].as_array()))
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["schema"].as_str().map(str::to_owned))
+            .collect();
+        Ok(Profile {
+            patch: config["patch"]["supported"].as_bool().unwrap_or(false),
+            extensions,
+        })
+    }
+
+    /// A discovery document; `Null` when the provider has none. A busy or failing
+    /// provider is asked again later, not taken for one without features.
+    async fn discovery(&self, path: &str) -> Result<Value, Failure> {
+        let response = self.send(self.http.get(self.url(path))).await?;
         let status = response.status().as_u16();
         if status == 429 || status >= 500 {
             return Err(Failure::of_response(response).await);
         }
         if !response.status().is_success() {
-            return Ok(false);
+            return Ok(Value::Null);
         }
-        let config: Value = response.json().await.unwrap_or_default();
-        Ok(config["patch"]["supported"].as_bool().unwrap_or(false))
+        Ok(response.json().await.unwrap_or_default())
     }
 
     /// The mapped attributes set on the user (PATCH) or the whole user replaced (PUT);
     /// `None`: the target has no user with this id.
     async fn replace(&self, id: &str, document: &Value) -> Result<Option<()>, Failure> {
         let url = self.url(&format!("/Users/{}", encode(id)));
-        let request = if self.patch {
+        let request = if self.profile.patch {
             let mut value = document.clone();
             if let Some(fields) = value.as_object_mut() {
                 fields.remove("schemas");
@@ -226,4 +258,54 @@ fn encode(segment: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scimgate_core::AccountFields;
+
+    #[test]
+    fn only_declared_extensions_are_sent() {
+        let account = CrmAccount {
+            pk: 1,
+            staged_user_id: Some("s1".into()),
+            external_id: Some("e1".into()),
+            fields: AccountFields {
+                username: "ann".into(),
+                display_name: None,
+                email: None,
+                user_plan: Some("Premium".into()),
+                owner_company: Some("Acme".into()),
+                primary_group: None,
+                secondary_groups: vec!["Oslo".into()],
+                role: None,
+                confidential: true,
+                active: true,
+            },
+            created_at: String::new(),
+            updated_at: String::new(),
+            deactivated_at: None,
+        };
+        let bare = user_document(&account, &[]);
+        assert_eq!(bare["schemas"], json!([USER_SCHEMA]));
+        assert!(bare.get(ENTERPRISE).is_none() && bare.get(CRM_EXTENSION).is_none());
+        assert!(
+            bare.get("displayName").is_none(),
+            "nothing sent for an empty field"
+        );
+        let all = user_document(&account, &[ENTERPRISE.to_uppercase(), CRM_EXTENSION.into()]);
+        assert_eq!(
+            all["schemas"],
+            json!([USER_SCHEMA, ENTERPRISE, CRM_EXTENSION])
+        );
+        assert_eq!(all[ENTERPRISE]["organization"], "Acme");
+        assert_eq!(all[CRM_EXTENSION]["userPlan"], "Premium");
+        assert_eq!(all[CRM_EXTENSION]["secondaryGroups"], json!(["Oslo"]));
+        assert_eq!(all[CRM_EXTENSION]["confidential"], true);
+        assert_eq!(
+            (all["userName"].as_str(), all["externalId"].as_str()),
+            (Some("ann"), Some("e1"))
+        );
+    }
 }
