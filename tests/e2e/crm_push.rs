@@ -65,7 +65,12 @@ async fn accounts_reach_a_scim_target_once_and_in_their_latest_state(backend: Db
         sealed_secret: key.seal(tenant.id, &target.token).unwrap(),
         updated_at: now.into(),
     };
-    source.set_crm_target(&tenant, &row, false).await.unwrap();
+    // First with a token the CRM refuses.
+    let wrong = CrmTargetRow {
+        sealed_secret: key.seal(tenant.id, "not-the-token").unwrap(),
+        ..row.clone()
+    };
+    source.set_crm_target(&tenant, &wrong, false).await.unwrap();
     let pks = source
         .apply_account_changes(
             &tenant,
@@ -85,9 +90,13 @@ async fn accounts_reach_a_scim_target_once_and_in_their_latest_state(backend: Db
         )
         .await
         .unwrap();
+    let t0 = scimgate_core::Timestamp::parse_rfc3339(now)
+        .unwrap()
+        .unix_millis();
+    let clock = scimgate_testkit::ManualClock::at(t0);
     let worker = PushWorker::new(
         source.clone(),
-        Arc::new(SystemClock),
+        clock.clone(),
         KeySource::Key(key.clone()),
         Outbound {
             http: reqwest::Client::new(),
@@ -99,6 +108,17 @@ async fn accounts_reach_a_scim_target_once_and_in_their_latest_state(backend: Db
         "test-worker".into(),
         PushConfig::default(),
     );
+    assert_eq!(worker.run_once().await.unwrap(), 2);
+    let counts = source.push_counts(&tenant).await.unwrap();
+    assert_eq!(
+        (counts.pending, counts.dead),
+        (2, 0),
+        "401: retried later, not dead"
+    );
+    // The token fixed: the waiting pushes go through, and the CRM is still known to take
+    // PATCH (a refused discovery is not remembered as "no PATCH").
+    source.set_crm_target(&tenant, &row, false).await.unwrap();
+    clock.advance_ms(5_000);
     assert_eq!(drain(&worker).await, 2);
     let counts = source.push_counts(&tenant).await.unwrap();
     assert_eq!((counts.pending, counts.delivered, counts.dead), (0, 2, 0));

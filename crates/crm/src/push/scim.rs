@@ -151,11 +151,12 @@ impl ScimTarget<'_> {
     }
 
     /// A discovery document; `Null` when the provider has none. A busy or failing
-    /// provider is asked again later, not taken for one without features.
+    /// provider, or one refusing the token (which an admin may fix), is asked again
+    /// later, not taken (and remembered) as one without features.
     async fn discovery(&self, path: &str) -> Result<Value, Failure> {
         let response = self.send(self.http.get(self.url(path))).await?;
         let status = response.status().as_u16();
-        if status == 429 || status >= 500 {
+        if matches!(status, 401 | 403 | 429) || status >= 500 {
             return Err(Failure::of_response(response).await);
         }
         if !response.status().is_success() {
