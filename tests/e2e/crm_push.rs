@@ -23,6 +23,30 @@ fn account(username: &str, active: bool) -> AccountFields {
     }
 }
 
+/// A push worker on `clock` that may reach only this machine (every target here is on
+/// 127.0.0.1).
+fn loopback_worker(
+    store: &scimgate_store::Store,
+    clock: Arc<scimgate_testkit::ManualClock>,
+    key: Arc<ServerKey>,
+) -> PushWorker {
+    let permits = |url: &str| match url.starts_with("http://127.0.0.1:") {
+        true => Ok(()),
+        false => Err(format!("{url} is not on this machine")),
+    };
+    PushWorker::new(
+        store.clone(),
+        clock,
+        KeySource::Key(key),
+        Outbound {
+            http: reqwest::Client::new(),
+            permits: Arc::new(permits),
+        },
+        "test-worker".into(),
+        PushConfig::default(),
+    )
+}
+
 /// Pushes until the queue has nothing due; returns how many pushes were attempted.
 async fn drain(worker: &PushWorker) -> usize {
     let mut total = 0;
@@ -94,20 +118,7 @@ async fn accounts_reach_a_scim_target_once_and_in_their_latest_state(backend: Db
         .unwrap()
         .unix_millis();
     let clock = scimgate_testkit::ManualClock::at(t0);
-    let worker = PushWorker::new(
-        source.clone(),
-        clock.clone(),
-        KeySource::Key(key.clone()),
-        Outbound {
-            http: reqwest::Client::new(),
-            permits: Arc::new(|url: &str| match url.starts_with("http://127.0.0.1:") {
-                true => Ok(()),
-                false => Err(format!("{url} is not on this machine")),
-            }),
-        },
-        "test-worker".into(),
-        PushConfig::default(),
-    );
+    let worker = loopback_worker(&source, clock.clone(), key.clone());
     assert_eq!(worker.run_once().await.unwrap(), 2);
     let counts = source.push_counts(&tenant).await.unwrap();
     assert_eq!(
@@ -260,17 +271,7 @@ async fn a_busy_target_is_asked_again_when_it_says(backend: DbBackend) {
         .await
         .unwrap();
     let clock = scimgate_testkit::ManualClock::at(t0);
-    let worker = PushWorker::new(
-        store.clone(),
-        clock.clone(),
-        KeySource::Key(key),
-        Outbound {
-            http: reqwest::Client::new(),
-            permits: Arc::new(|_: &str| Ok(())),
-        },
-        "busy-test".into(),
-        PushConfig::default(),
-    );
+    let worker = loopback_worker(&store, clock.clone(), key);
     assert_eq!(worker.run_once().await.unwrap(), 1);
     assert_eq!(asked.load(Ordering::SeqCst), 1, "one request, then wait");
     clock.advance_ms(6_999);
@@ -338,17 +339,7 @@ async fn accounts_reach_a_webhook_signed_and_in_order(backend: DbBackend) {
         .await
         .unwrap();
     let clock = scimgate_testkit::ManualClock::at(t0);
-    let worker = PushWorker::new(
-        store.clone(),
-        clock.clone(),
-        KeySource::Key(key),
-        Outbound {
-            http: reqwest::Client::new(),
-            permits: Arc::new(|_: &str| Ok(())),
-        },
-        "webhook-test".into(),
-        PushConfig::default(),
-    );
+    let worker = loopback_worker(&store, clock.clone(), key);
     assert_eq!(
         worker.run_once().await.unwrap(),
         1,
