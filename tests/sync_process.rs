@@ -74,6 +74,28 @@ async fn stage_users(store: &Store, tenant: &Tenant, count: usize) {
     }
 }
 
+/// [`tenant_with_rules`], with automatic sync on change (a schedule that does not fire
+/// today, 1 January, and a 1 s quiet period) and a SCIM token for Entra.
+async fn syncing_on_change(store: &Store) -> (Tenant, String) {
+    let tenant = tenant_with_rules(store).await;
+    let token = store
+        .create_token_of(TokenKind::Scim, &tenant, "entra", SystemClock.now())
+        .await
+        .unwrap()
+        .secret;
+    let settings = SyncSettings {
+        user_sync_active: true,
+        schedule: "0 0 1 1 *".into(),
+        debounce_seconds: 1,
+        ..SyncSettings::default()
+    };
+    app(store)
+        .save_settings(&tenant, Expect::Any, &settings)
+        .await
+        .unwrap();
+    (tenant, token)
+}
+
 async fn count(store: &Store, sql: &str) -> i64 {
     sqlx::query(sql)
         .fetch_one(store.pool())
@@ -188,23 +210,7 @@ async fn two_servers_run_each_settled_change_once(backend: DbBackend) {
         return;
     };
     let store = db.store().await;
-    let tenant = tenant_with_rules(&store).await;
-    let token = store
-        .create_token_of(TokenKind::Scim, &tenant, "entra", SystemClock.now())
-        .await
-        .unwrap()
-        .secret;
-    // On, with a schedule that does not fire today (1 January) and a 1 s quiet period.
-    let settings = SyncSettings {
-        user_sync_active: true,
-        schedule: "0 0 1 1 *".into(),
-        debounce_seconds: 1,
-        ..SyncSettings::default()
-    };
-    app(&store)
-        .save_settings(&tenant, Expect::Any, &settings)
-        .await
-        .unwrap();
+    let (tenant, token) = syncing_on_change(&store).await;
     let a = serve(&db).await;
     let b = serve(&db).await;
     let client = reqwest::Client::new();
@@ -260,22 +266,7 @@ async fn entra_users_reach_a_scim_crm_and_leave_it(backend: DbBackend) {
         return;
     };
     let store = db.store().await;
-    let tenant = tenant_with_rules(&store).await;
-    let token = store
-        .create_token_of(TokenKind::Scim, &tenant, "entra", SystemClock.now())
-        .await
-        .unwrap()
-        .secret;
-    let settings = SyncSettings {
-        user_sync_active: true,
-        schedule: "0 0 1 1 *".into(),
-        debounce_seconds: 1,
-        ..SyncSettings::default()
-    };
-    app(&store)
-        .save_settings(&tenant, Expect::Any, &settings)
-        .await
-        .unwrap();
+    let (tenant, token) = syncing_on_change(&store).await;
     let key_file = std::env::temp_dir().join(format!(
         "scimgate-push-{}-{}.key",
         std::process::id(),

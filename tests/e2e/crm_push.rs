@@ -23,6 +23,13 @@ fn account(username: &str, active: bool) -> AccountFields {
     }
 }
 
+/// The tenant whose accounts are pushed.
+async fn acme(store: &scimgate_store::Store) -> scimgate_store::Tenant {
+    let name = scimgate_core::TenantName::parse("acme").unwrap();
+    let now = scimgate_core::Clock::now(&SystemClock);
+    store.create_tenant(&name, now).await.unwrap()
+}
+
 /// A push worker on `clock` that may reach only this machine (every target here is on
 /// 127.0.0.1).
 fn loopback_worker(
@@ -66,13 +73,7 @@ async fn accounts_reach_a_scim_target_once_and_in_their_latest_state(backend: Db
         return;
     };
     let source = source_db.store().await;
-    let tenant = source
-        .create_tenant(
-            &scimgate_core::TenantName::parse("acme").unwrap(),
-            scimgate_core::Clock::now(&SystemClock),
-        )
-        .await
-        .unwrap();
+    let tenant = acme(&source).await;
     let key = Arc::new(ServerKey::from_bytes(&[42; 32]).unwrap());
     let now = "2026-01-01T00:00:00.000Z";
 
@@ -225,13 +226,7 @@ async fn a_busy_target_is_asked_again_when_it_says(backend: DbBackend) {
         return;
     };
     let store = db.store().await;
-    let tenant = store
-        .create_tenant(
-            &scimgate_core::TenantName::parse("acme").unwrap(),
-            scimgate_core::Clock::now(&SystemClock),
-        )
-        .await
-        .unwrap();
+    let tenant = acme(&store).await;
     let asked = Arc::new(AtomicUsize::new(0));
     let counter = asked.clone();
     let busy = axum::Router::new().fallback(move || {
@@ -303,13 +298,7 @@ async fn accounts_reach_a_webhook_signed_and_in_order(backend: DbBackend) {
         return;
     };
     let store = db.store().await;
-    let tenant = store
-        .create_tenant(
-            &scimgate_core::TenantName::parse("acme").unwrap(),
-            scimgate_core::Clock::now(&SystemClock),
-        )
-        .await
-        .unwrap();
+    let tenant = acme(&store).await;
     // Down once, then up.
     let receiver = scimgate_testkit::WebhookReceiver::start(&[503, 200]).await;
     let key = Arc::new(ServerKey::from_bytes(&[5; 32]).unwrap());
