@@ -3,7 +3,7 @@
 
 use scimgate_core::{Clock, SystemClock, TenantName, Timestamp};
 use scimgate_store::{
-    Column, Cond, IndexedDoc, Member, MemberOp, Mutation, ResourceKind, Store, StoreError,
+    Column, Cond, Expect, IndexedDoc, Member, MemberOp, Mutation, ResourceKind, Store, StoreError,
     TokenKind, Write, MIGRATIONS,
 };
 use scimgate_testkit::{on_both_backends, DbBackend, TestDb};
@@ -1370,7 +1370,14 @@ async fn crm_pushes_queue_with_the_change_and_go_in_order(backend: DbBackend) {
         sealed_secret: "sealed".into(),
         updated_at: at.into(),
     };
-    assert_eq!(store.set_crm_target(&acme, &target, true).await.unwrap(), 1);
+    let saved = (store
+        .set_crm_target(&acme, &target, true, Expect::Version(0))
+        .await)
+        .unwrap();
+    assert_eq!((saved.version, saved.queued), (1, 1));
+    // A second admin's edit based on the same (now old) version is refused.
+    let stale = store.set_crm_target(&acme, &target, false, Expect::Version(0));
+    assert!(matches!(stale.await, Err(StoreError::Stale(_))));
     assert_eq!(store.crm_target(&acme).await.unwrap(), Some(target.clone()));
     assert_eq!(store.crm_target(&globex).await.unwrap(), None);
     let pks = store
@@ -1469,6 +1476,15 @@ async fn crm_pushes_queue_with_the_change_and_go_in_order(backend: DbBackend) {
         .is_empty());
     let counts = store.push_counts(&acme).await.unwrap();
     assert_eq!((counts.pending, counts.delivered, counts.dead), (2, 2, 1));
+    let dead = store.dead_pushes(&acme, 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].id, dead[0].account_pk), (user2.id, pks[1]));
+    assert_eq!(dead[0].username.as_deref(), Some("user2"));
+    assert_eq!(
+        (dead[0].attempts, dead[0].last_error.as_str()),
+        (1, "400 invalid")
+    );
+    assert!(store.dead_pushes(&globex, 10).await.unwrap().is_empty());
     assert_eq!(store.retry_dead_pushes(&globex, t0).await.unwrap(), 0);
     assert_eq!(store.retry_dead_pushes(&acme, t0).await.unwrap(), 1);
     let retried = store
@@ -1497,7 +1513,10 @@ async fn crm_pushes_queue_with_the_change_and_go_in_order(backend: DbBackend) {
     );
 
     // The same target again keeps the link; another one (or none) drops it.
-    store.set_crm_target(&acme, &target, false).await.unwrap();
+    (store
+        .set_crm_target(&acme, &target, false, Expect::Any)
+        .await)
+        .unwrap();
     assert!(store
         .account_target_id(&acme, pks[0])
         .await
@@ -1508,7 +1527,7 @@ async fn crm_pushes_queue_with_the_change_and_go_in_order(backend: DbBackend) {
         ..target.clone()
     };
     store
-        .set_crm_target(&acme, &elsewhere, false)
+        .set_crm_target(&acme, &elsewhere, false, Expect::Any)
         .await
         .unwrap();
     assert_eq!(store.account_target_id(&acme, pks[0]).await.unwrap(), None);
@@ -1518,9 +1537,18 @@ async fn crm_pushes_queue_with_the_change_and_go_in_order(backend: DbBackend) {
         .unwrap();
 
     // Dropping the target drops its queue and the links; accounts stay.
-    assert!(store.clear_crm_target(&acme).await.unwrap());
+    assert_eq!(
+        store
+            .clear_crm_target(&acme, Expect::Any, at)
+            .await
+            .unwrap(),
+        4
+    );
     assert_eq!(store.account_target_id(&acme, pks[0]).await.unwrap(), None);
-    assert!(!store.clear_crm_target(&acme).await.unwrap());
+    assert!(matches!(
+        store.clear_crm_target(&acme, Expect::Any, at).await,
+        Err(StoreError::NotFound)
+    ));
     assert_eq!(
         store.push_counts(&acme).await.unwrap(),
         PushCounts::default()

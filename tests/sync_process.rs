@@ -301,6 +301,24 @@ async fn entra_users_reach_a_scim_crm_and_leave_it(backend: DbBackend) {
         !stored.sealed_secret.contains(&crm.token),
         "the token is sealed at rest"
     );
+    // Test connection, from the terminal: the CRM takes the token and PATCH.
+    let test = tokio::process::Command::new(BIN)
+        .args(["--database-url", &db.url])
+        .args(global)
+        .args(["target", "--tenant", "acme", "test"])
+        .output()
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&test.stdout);
+    assert!(
+        test.status.success(),
+        "{}",
+        String::from_utf8_lossy(&test.stderr)
+    );
+    assert!(
+        said.contains("connected") && said.contains("updates with PATCH"),
+        "{said}"
+    );
 
     let server = ServeProcess::start_at(
         BIN,

@@ -1691,7 +1691,166 @@ async fn rule_drafts_and_versions_over_the_api(backend: DbBackend) {
     assert!(message(400, &bad).contains("not a date"));
 }
 
+/// The CRM target over the API: set (refused inputs change nothing), Test connection
+/// against a second scimgate with a wrong and then the right token, the queue filled by
+/// a sync, dead pushes listed and retried, versions, the audit log, and clearing.
+async fn crm_target_is_set_tested_and_cleared_over_the_api(backend: DbBackend) {
+    let Some(api) = Api::ready(backend).await else {
+        return;
+    };
+    let Some(crm) = TestServer::start(backend).await else {
+        return;
+    };
+    let none = api.get("/target").await;
+    assert_eq!(
+        ok(none),
+        json!({"target": null, "queue": {"pending": 0, "delivered": 0, "dead": 0}})
+    );
+
+    let url = crm.scim("");
+    for (body, says) in [
+        (json!({"kind": "crm", "url": url}), "unknown kind \"crm\""),
+        (
+            json!({"kind": "scim", "url": url}),
+            "needs the bearer token",
+        ),
+        (
+            json!({"kind": "scim", "url": url, "token": "  "}),
+            "token: give the bearer token",
+        ),
+        (
+            json!({"kind": "scim", "url": "ftp://127.0.0.1/scim", "token": "t"}),
+            "url: ",
+        ),
+        (
+            json!({"kind": "webhook", "url": url, "token": "t"}),
+            "takes no token",
+        ),
+        (
+            json!({"kind": "scim", "url": url, "token": "t", "headers": {}}),
+            "headers",
+        ),
+    ] {
+        let refused = api.put("/target", body.clone()).await;
+        assert!(message(400, &refused).contains(says), "{body}: {refused:?}");
+    }
+    assert_eq!(
+        ok(api.get("/target").await)["target"],
+        Value::Null,
+        "nothing saved"
+    );
+
+    // A wrong token: saved (the admin may not know yet), and Test connection says why.
+    let wrong = json!({"kind": "scim", "url": url, "token": "not-the-token"});
+    let saved = ok(api.put("/target", wrong).await);
+    assert_eq!(saved["target"]["kind"], "scim");
+    assert_eq!(saved["target"]["url"], json!(url));
+    assert!(saved.get("secret").is_none(), "{saved}");
+    let test = ok(api.post("/target/test").await);
+    assert_eq!(test["ok"], false, "{test}");
+    assert!(test["detail"].as_str().unwrap().contains("401"), "{test}");
+
+    let right = json!({"kind": "scim", "url": url, "token": crm.token});
+    let saved = ok(api.put("/target", right).await);
+    let shown = serde_json::to_string(&ok(api.get("/target").await)).unwrap();
+    assert!(!shown.contains(&crm.token) && !saved.to_string().contains(&crm.token));
+    let test = ok(api.post("/target/test").await);
+    assert_eq!(test["ok"], true, "{test}");
+    let detail = test["detail"].as_str().unwrap();
+    assert!(detail.contains("updates with PATCH"), "{detail}");
+
+    // A write based on an old version is refused and changes nothing.
+    let stale = (api.s.client.put(api.s.url("/api/v1/tenants/acme/target")))
+        .bearer_auth(&api.token)
+        .header("if-match", "\"1\"")
+        .header("content-type", "application/json")
+        .body(json!({"kind": "webhook", "url": "http://127.0.0.1:9/hook"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 409);
+    assert_eq!(ok(api.get("/target").await)["target"]["kind"], "scim");
+
+    // A sync queues a push per account it changes.
+    assert_eq!(ok(api.post("/sync").await)["created"], 4);
+    let queue = &ok(api.get("/target").await)["queue"];
+    assert_eq!(queue, &json!({"pending": 4, "delivered": 0, "dead": 0}));
+
+    // A push the target refused for good is listed with why, and retried on request.
+    let claimed = (api.s.store.claim_pushes("test", i64::MAX / 2, 1, 1).await).unwrap();
+    let refused = scimgate_store::crm_push::PushAttempt::Failed {
+        error: "the target answered 400: bad userName",
+        retry_at_ms: None,
+    };
+    assert!((api
+        .s
+        .store
+        .settle_push(claimed[0].id, "test", refused)
+        .await)
+        .unwrap());
+    let dead = ok(api.get("/target/dead").await);
+    assert_eq!(dead["pushes"].as_array().unwrap().len(), 1, "{dead}");
+    assert_eq!(dead["pushes"][0]["account_pk"], claimed[0].account_pk);
+    assert_eq!(
+        dead["pushes"][0]["last_error"],
+        "the target answered 400: bad userName"
+    );
+    assert!(dead["pushes"][0]["username"]
+        .as_str()
+        .unwrap()
+        .ends_with("@contoso.com"));
+    assert_eq!(ok(api.post("/target/retry").await), json!({"retried": 1}));
+    assert_eq!(ok(api.get("/target").await)["queue"]["dead"], 0);
+
+    // A webhook target: its signing secret is shown once.
+    let hook = json!({"kind": "webhook", "url": "http://127.0.0.1:9/hook"});
+    let saved = ok(api.put("/target", hook).await);
+    let secret = saved["secret"].as_str().unwrap();
+    assert_eq!(secret.len(), 64);
+    assert!(!ok(api.get("/target").await).to_string().contains(secret));
+
+    assert_eq!(
+        api.send(Method::DELETE, "/target", &[], Body::Empty)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        ok(api.get("/target").await)["queue"]["pending"],
+        0,
+        "the queue went with it"
+    );
+    let again = api.send(Method::DELETE, "/target", &[], Body::Empty).await;
+    assert_eq!(message(404, &again), "the tenant has no CRM target");
+    assert_eq!(
+        message(404, &api.post("/target/test").await),
+        "the tenant has no CRM target"
+    );
+
+    let log = ok(api.get_with("/audit", &[("area", "crm_target")]).await);
+    let actions: Vec<&str> = (log["entries"].as_array().unwrap().iter())
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "crm_target.clear",
+            "crm_target.set",
+            "crm_target.retry",
+            "crm_target.test",
+            "crm_target.set",
+            "crm_target.test",
+            "crm_target.set",
+        ]
+    );
+    assert!(
+        !log.to_string().contains(&crm.token),
+        "no token in the audit log"
+    );
+}
+
 on_both_backends!(
+    crm_target_is_set_tested_and_cleared_over_the_api,
     rule_drafts_and_versions_over_the_api,
     values_no_database_can_store_are_refused_alike,
     catalogue_changes_that_break_the_saved_rules_are_refused,

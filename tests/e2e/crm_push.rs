@@ -5,6 +5,7 @@ use scimgate_core::{AccountFields, Change, SystemClock};
 use scimgate_crm::push::{KeySource, Outbound, PushConfig, PushWorker};
 use scimgate_crm::secret::ServerKey;
 use scimgate_store::crm_push::{CrmTargetRow, TargetKind};
+use scimgate_store::Expect;
 use scimgate_testkit::{on_both_backends, DbBackend, TestDb, TestServer};
 use std::sync::Arc;
 
@@ -95,7 +96,10 @@ async fn accounts_reach_a_scim_target_once_and_in_their_latest_state(backend: Db
         sealed_secret: key.seal(tenant.id, "not-the-token").unwrap(),
         ..row.clone()
     };
-    source.set_crm_target(&tenant, &wrong, false).await.unwrap();
+    source
+        .set_crm_target(&tenant, &wrong, false, Expect::Any)
+        .await
+        .unwrap();
     let pks = source
         .apply_account_changes(
             &tenant,
@@ -129,7 +133,10 @@ async fn accounts_reach_a_scim_target_once_and_in_their_latest_state(backend: Db
     );
     // The token fixed: the waiting pushes go through, and the CRM is still known to take
     // PATCH (a refused discovery is not remembered as "no PATCH").
-    source.set_crm_target(&tenant, &row, false).await.unwrap();
+    source
+        .set_crm_target(&tenant, &row, false, Expect::Any)
+        .await
+        .unwrap();
     clock.advance_ms(5_000);
     assert_eq!(drain(&worker).await, 2);
     let counts = source.push_counts(&tenant).await.unwrap();
@@ -209,7 +216,10 @@ async fn accounts_reach_a_scim_target_once_and_in_their_latest_state(backend: Db
         url: "http://127.0.0.1:9/scim/v2/acme".into(),
         ..row
     };
-    source.set_crm_target(&tenant, &down, true).await.unwrap();
+    source
+        .set_crm_target(&tenant, &down, true, Expect::Any)
+        .await
+        .unwrap();
     assert_eq!(worker.run_once().await.unwrap(), 2);
     let counts = source.push_counts(&tenant).await.unwrap();
     assert_eq!((counts.pending, counts.dead), (2, 0), "retried later");
@@ -255,7 +265,10 @@ async fn a_busy_target_is_asked_again_when_it_says(backend: DbBackend) {
         sealed_secret: key.seal(tenant.id, "token").unwrap(),
         updated_at: now.into(),
     };
-    store.set_crm_target(&tenant, &row, false).await.unwrap();
+    store
+        .set_crm_target(&tenant, &row, false, Expect::Any)
+        .await
+        .unwrap();
     let create = Change::Create {
         staged_user_id: "s-ann".into(),
         external_id: Some("ext-ann".into()),
@@ -313,7 +326,10 @@ async fn accounts_reach_a_webhook_signed_and_in_order(backend: DbBackend) {
         sealed_secret: key.seal(tenant.id, secret).unwrap(),
         updated_at: now.into(),
     };
-    store.set_crm_target(&tenant, &row, false).await.unwrap();
+    store
+        .set_crm_target(&tenant, &row, false, Expect::Any)
+        .await
+        .unwrap();
     let create = Change::Create {
         staged_user_id: "s-ann".into(),
         external_id: Some("ext-ann".into()),

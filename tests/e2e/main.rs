@@ -26,6 +26,7 @@ pub fn versioned_base(method: &Method, rest: &str) -> Option<&'static str> {
         | ("POST", ["rules", "versions", _, "restore"]) => Some("/rules/draft"),
         ("PUT", ["settings"]) => Some("/settings"),
         ("POST", ["subscriptions"]) | ("DELETE", ["subscriptions", _]) => Some("/subscriptions"),
+        ("PUT" | "DELETE", ["target"]) => Some("/target"),
         _ => None,
     }
 }

@@ -7,6 +7,7 @@
 pub mod accounts;
 mod audit;
 mod catalog;
+mod crm_target;
 mod error;
 mod overview;
 pub mod preview;
@@ -22,12 +23,14 @@ mod user_view;
 mod users;
 
 pub use audit::audit_csv;
+pub use crm_target::{ConnectionCheck, TargetSaved, TargetSetting};
+pub use crm_target::{TargetState, TargetView};
 pub use error::AppError;
 pub use overview::{Overview, PlanSeats, Step, TenantStatus};
 pub use rule_editor::RuleProblem;
 pub use rule_versions::{DraftView, RuleSetRef};
 pub use rules::{RuleSetView, RuleText, Validation};
-pub use scimgate_core::{Actor, AuditAction, AuditEntry, Via};
+pub use scimgate_core::{Actor, AuditAction, AuditEntry, DeadPush, PushCounts, Via};
 pub use scimgate_rules::RuleEdit;
 pub use scimgate_rules::RuleSetDiff;
 pub use scimgate_rules::{RuleForm, RuleScope, Setting, SettingForm, SettingKind};
@@ -56,6 +59,8 @@ pub struct App {
     clock: SharedClock,
     syncer: Syncer,
     webhook_targets: TargetPolicy,
+    /// Seals and opens CRM targets' secrets; `None`: CRM targets cannot be set here.
+    server_key: Option<Arc<scimgate_crm::push::KeySource>>,
     /// Who the changes are recorded as made by (audit log).
     actor: scimgate_core::Actor,
 }
@@ -73,6 +78,7 @@ impl App {
             store,
             clock,
             webhook_targets,
+            server_key: None,
             actor: scimgate_core::Actor::system(),
         }
     }

@@ -27,7 +27,10 @@ use tokio::net::TcpListener;
 /// A configuration the UI cannot use (an OIDC issuer that is not a URL) is an error
 /// naming the key.
 pub fn build_app(store: Store, clock: SharedClock, config: &ServeConfig) -> anyhow::Result<Router> {
-    let app = scimgate_app::App::builtin(store.clone(), clock.clone(), config.webhook_targets);
+    let app = scimgate_app::App::builtin(store.clone(), clock.clone(), config.webhook_targets)
+        .with_server_key(scimgate_crm::push::KeySource::File(
+            config.server_key_file.clone(),
+        ));
     let admin = admin::router(app.clone());
     let scim = ScimState {
         store: store.clone(),

@@ -4,14 +4,15 @@
 //! once, when it is made).
 
 use crate::cli::find_tenant;
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::{ArgGroup, Args, Subcommand};
-use scimgate_core::{Clock, SystemClock};
-use scimgate_crm::secret::ServerKey;
-use scimgate_store::crm_push::{CrmTargetRow, TargetKind};
+use scimgate_app::{App, AppError, Expect, TargetSetting};
+use scimgate_core::SystemClock;
+use scimgate_crm::push::KeySource;
 use scimgate_store::Store;
 use serde_json::json;
 use std::path::Path;
+use std::sync::Arc;
 
 #[derive(Debug, Args)]
 pub struct TargetArgs {
@@ -48,6 +49,10 @@ enum TargetCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Test connection: ask the target, with the stored token or secret, whether it
+    /// answers (a SCIM application: its features and a one-user read; a webhook: a
+    /// signed `target.test` event). Exits non-zero when it does not.
+    Test,
     /// Stop pushing: the target and its queue are removed; accounts stay.
     Clear,
     /// Queue the dead pushes again (after fixing the target or its token).
@@ -61,6 +66,9 @@ pub async fn run(
     key_file: &Path,
 ) -> anyhow::Result<()> {
     let tenant = find_tenant(store, &args.tenant).await?;
+    let app = App::builtin(store.clone(), Arc::new(SystemClock), policy)
+        .with_server_key(KeySource::File(key_file.to_owned()))
+        .acting_as(crate::sync_cli::cli_actor());
     match args.command {
         TargetCommand::Set {
             scim,
@@ -68,94 +76,92 @@ pub async fn run(
             webhook,
             push_all,
         } => {
-            let (kind, url, secret) = match (scim, webhook) {
-                (Some(url), _) => {
-                    let token = token.unwrap_or_default();
-                    if token.trim().is_empty() {
-                        bail!("--token is empty: give the bearer token the application issued");
-                    }
-                    (TargetKind::Scim, url, token.trim().to_owned())
-                }
-                (None, Some(url)) => (TargetKind::Webhook, url, new_signing_secret()?),
+            let setting = match (scim, webhook) {
+                (Some(url), _) => TargetSetting::Scim {
+                    url,
+                    token: token.unwrap_or_default(),
+                },
+                (None, Some(url)) => TargetSetting::Webhook { url },
                 (None, None) => bail!("give --scim URL --token TOKEN, or --webhook URL"),
             };
-            let flag = if kind == TargetKind::Scim {
-                "--scim"
-            } else {
-                "--webhook"
-            };
-            scimgate_notify::target::check_webhook_url(&url, policy)
-                .map_err(|e| anyhow::anyhow!("{flag}: {e}"))?;
-            let key = ServerKey::load_or_create(key_file)?;
-            let row = CrmTargetRow {
-                kind,
-                url: url.trim_end_matches('/').to_owned(),
-                sealed_secret: key.seal(tenant.id, &secret)?,
-                updated_at: SystemClock.now().to_rfc3339(),
-            };
-            let queued = store
-                .set_crm_target(&tenant, &row, push_all)
-                .await
-                .context("saving the CRM target")?;
-            match kind {
-                TargetKind::Scim => println!(
+            // The command line sets the target deliberately, not as an edit of one it
+            // read: no version to compare.
+            let saved = (app
+                .set_crm_target(&tenant, Expect::Any, setting, push_all)
+                .await)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .value;
+            let (target, queued) = (&saved.target, saved.queued);
+            match &saved.secret {
+                None => println!(
                     "tenant {}: accounts are pushed to {} (SCIM 2.0); {queued} queued now",
-                    tenant.name, row.url
+                    tenant.name, target.url
                 ),
-                TargetKind::Webhook => println!(
+                Some(secret) => println!(
                     "tenant {}: accounts are POSTed to {}; {queued} queued now\nSigning secret (shown once; check the {} header): {secret}",
                     tenant.name,
-                    row.url,
+                    target.url,
                     scimgate_crm::push::webhook::SIGNATURE_HEADER
                 ),
             }
         }
         TargetCommand::Show { json } => {
-            let target = store.crm_target(&tenant).await?;
-            let counts = store.push_counts(&tenant).await?;
-            match (json, target) {
+            let state = app.crm_target(&tenant).await?.value;
+            let queue = state.queue;
+            match (json, &state.target) {
                 (true, target) => println!(
                     "{}",
                     json!({
-                        "kind": target.as_ref().map(|t| t.kind.name()),
+                        "kind": target.as_ref().map(|t| t.kind),
                         "url": target.as_ref().map(|t| &t.url),
                         "updated_at": target.as_ref().map(|t| &t.updated_at),
-                        "pending": counts.pending,
-                        "delivered": counts.delivered,
-                        "dead": counts.dead,
+                        "pending": queue.pending,
+                        "delivered": queue.delivered,
+                        "dead": queue.dead,
                     })
                 ),
                 (false, None) => println!(
                     "tenant {}: no CRM target; accounts stay in scimgate's own table",
                     tenant.name
                 ),
-                (false, Some(t)) => println!(
-                    "tenant {}: {} target {} (set {})\npushes: {} pending, {} delivered, {} dead",
+                (false, Some(t)) => {
+                    println!(
+                        "tenant {}: {} target {} (set {})\npushes: {} pending, {} delivered, {} dead",
+                        tenant.name, t.kind, t.url, t.updated_at, queue.pending, queue.delivered, queue.dead
+                    );
+                    for dead in app.dead_pushes(&tenant, DEAD_SHOWN).await? {
+                        let who = dead.username.as_deref().unwrap_or("(account gone)");
+                        println!(
+                            "dead: {who} after {} attempts: {}",
+                            dead.attempts, dead.last_error
+                        );
+                    }
+                }
+            }
+        }
+        TargetCommand::Test => {
+            let check = (app.test_crm_target(&tenant).await).map_err(|e| anyhow::anyhow!("{e}"))?;
+            match check.ok {
+                true => println!("tenant {}: {}", tenant.name, check.detail),
+                false => bail!(
+                    "tenant {}: the target failed the test: {}",
                     tenant.name,
-                    t.kind.name(),
-                    t.url,
-                    t.updated_at,
-                    counts.pending,
-                    counts.delivered,
-                    counts.dead
+                    check.detail
                 ),
             }
         }
-        TargetCommand::Clear => match store.clear_crm_target(&tenant).await? {
-            true => println!("tenant {}: CRM target removed", tenant.name),
-            false => println!("tenant {}: had no CRM target", tenant.name),
+        TargetCommand::Clear => match app.clear_crm_target(&tenant, Expect::Any).await {
+            Ok(_) => println!("tenant {}: CRM target removed", tenant.name),
+            Err(AppError::NotFound(_)) => println!("tenant {}: had no CRM target", tenant.name),
+            Err(e) => return Err(e.into()),
         },
         TargetCommand::Retry => {
-            let n = (store.retry_dead_pushes(&tenant, SystemClock.now().unix_millis())).await?;
+            let n = app.retry_pushes(&tenant).await?;
             println!("tenant {}: {n} dead pushes queued again", tenant.name);
         }
     }
     Ok(())
 }
 
-/// A webhook's signing secret: 32 random bytes, hex.
-fn new_signing_secret() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
+/// Dead pushes `show` lists (the newest).
+const DEAD_SHOWN: i64 = 10;

@@ -8,7 +8,9 @@
 //! target ends with the latest state, reached in order.
 
 use crate::columns::Decoded;
+use crate::edits::{self, Aggregate, Expect, Versioned};
 use crate::{Backend, Result, Store, StoreError, Tenant};
+pub use scimgate_core::{DeadPush, PushCounts};
 use sqlx::{AnyConnection, Row};
 
 /// What kind of application a tenant's accounts are pushed to.
@@ -55,12 +57,11 @@ pub struct PushEntry {
     pub attempts: i64,
 }
 
-/// How many of a tenant's pushes are in each state.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PushCounts {
-    pub pending: u64,
-    pub delivered: u64,
-    pub dead: u64,
+/// A target saved: the CRM target's new version and how many pushes it queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TargetSaved {
+    pub version: i64,
+    pub queued: u64,
 }
 
 /// How one push attempt went.
@@ -158,10 +159,20 @@ impl Store {
         tenant: &Tenant,
         target: &CrmTargetRow,
         push_all: bool,
-    ) -> Result<u64> {
-        let (tenant_id, target) = (tenant.id, target.clone());
+        expect: Expect,
+    ) -> Result<TargetSaved> {
+        let (tenant, target) = (tenant.clone(), target.clone());
         self.write_conn(move |conn| {
             Box::pin(async move {
+                let tenant_id = tenant.id;
+                let version = edits::bump(
+                    conn,
+                    &tenant,
+                    Aggregate::CrmTarget,
+                    expect,
+                    &target.updated_at,
+                )
+                .await?;
                 let before = sqlx::query("SELECT kind, url FROM crm_targets WHERE tenant_id = $1")
                     .bind(tenant_id)
                     .fetch_optional(&mut *conn)
@@ -188,7 +199,7 @@ impl Store {
                 .execute(&mut *conn)
                 .await?;
                 if !push_all {
-                    return Ok(0);
+                    return Ok(TargetSaved { version, queued: 0 });
                 }
                 let pks: Vec<i64> =
                     sqlx::query("SELECT pk FROM crm_accounts WHERE tenant_id = $1 ORDER BY pk")
@@ -199,7 +210,8 @@ impl Store {
                         .map(|row| row.try_get(0))
                         .collect::<std::result::Result<_, _>>()?;
                 queue_in(conn, tenant_id, &pks, &target.updated_at).await?;
-                Ok(pks.len() as u64)
+                let queued = pks.len() as u64;
+                Ok(TargetSaved { version, queued })
             })
         })
         .await
@@ -214,24 +226,73 @@ impl Store {
             .decoded(target_from_row)
     }
 
-    /// Removes the tenant's CRM target and its queued pushes; `false` if it had none.
-    pub async fn clear_crm_target(&self, tenant: &Tenant) -> Result<bool> {
-        let tenant_id = tenant.id;
+    /// The tenant's CRM target with the version an edit names.
+    pub async fn crm_target_versioned(
+        &self,
+        tenant: &Tenant,
+    ) -> Result<Versioned<Option<CrmTargetRow>>> {
+        let version = self.edit_version(tenant, Aggregate::CrmTarget).await?;
+        let value = self.crm_target(tenant).await?;
+        Ok(Versioned { version, value })
+    }
+
+    /// Removes the tenant's CRM target and its queued pushes; returns the new version.
+    /// [`StoreError::NotFound`] when it had none.
+    pub async fn clear_crm_target(
+        &self,
+        tenant: &Tenant,
+        expect: Expect,
+        now: &str,
+    ) -> Result<i64> {
+        let (tenant, now) = (tenant.clone(), now.to_owned());
         self.write_conn(move |conn| {
             Box::pin(async move {
+                let tenant_id = tenant.id;
+                let version =
+                    edits::bump(conn, &tenant, Aggregate::CrmTarget, expect, &now).await?;
+                let done = sqlx::query("DELETE FROM crm_targets WHERE tenant_id = $1")
+                    .bind(tenant_id)
+                    .execute(&mut *conn)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
                 sqlx::query("DELETE FROM crm_push WHERE tenant_id = $1")
                     .bind(tenant_id)
                     .execute(&mut *conn)
                     .await?;
                 unlink_all(conn, tenant_id).await?;
-                let done = sqlx::query("DELETE FROM crm_targets WHERE tenant_id = $1")
-                    .bind(tenant_id)
-                    .execute(&mut *conn)
-                    .await?;
-                Ok(done.rows_affected() == 1)
+                Ok(version)
             })
         })
         .await
+    }
+
+    /// The tenant's dead pushes, newest first: what an admin sees to fix the target.
+    pub async fn dead_pushes(&self, tenant: &Tenant, limit: i64) -> Result<Vec<DeadPush>> {
+        sqlx::query(
+            "SELECT p.id, p.account_pk, a.username, p.attempts, p.last_error, p.created_at
+             FROM crm_push p LEFT JOIN crm_accounts a
+               ON a.tenant_id = p.tenant_id AND a.pk = p.account_pk
+             WHERE p.tenant_id = $1 AND p.status = 'dead'
+             ORDER BY p.id DESC LIMIT $2",
+        )
+        .bind(tenant.id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .decoded(|row| {
+            Ok(DeadPush {
+                id: row.try_get("id")?,
+                account_pk: row.try_get("account_pk")?,
+                username: row.try_get("username")?,
+                attempts: row.try_get("attempts")?,
+                last_error: row
+                    .try_get::<Option<String>, _>("last_error")?
+                    .unwrap_or_default(),
+                queued_at: row.try_get("created_at")?,
+            })
+        })
     }
 
     /// Takes up to `limit` due pushes for `holder` until `now_ms + lease_ms`: of each

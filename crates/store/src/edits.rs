@@ -21,6 +21,8 @@ pub enum Aggregate {
     Catalog,
     Settings,
     Subscriptions,
+    /// Where accounts are pushed (a SCIM application or a webhook).
+    CrmTarget,
 }
 
 impl Aggregate {
@@ -31,6 +33,7 @@ impl Aggregate {
             Aggregate::Catalog => "catalog",
             Aggregate::Settings => "settings",
             Aggregate::Subscriptions => "subscriptions",
+            Aggregate::CrmTarget => "crm_target",
         }
     }
 
@@ -42,6 +45,7 @@ impl Aggregate {
             Aggregate::Catalog => "the catalogue",
             Aggregate::Settings => "the sync settings",
             Aggregate::Subscriptions => "the subscriptions",
+            Aggregate::CrmTarget => "the CRM target",
         }
     }
 }

@@ -134,6 +134,8 @@ pub struct TestServer {
     pub token: String,
     pub client: reqwest::Client,
     pub db: TestDb,
+    /// The server key sealing CRM targets' secrets (this server's own).
+    pub key_file: std::path::PathBuf,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -168,8 +170,8 @@ impl TestServer {
             smtp: None,
             // The tests' webhook receivers listen on 127.0.0.1.
             webhook_targets: scimgate_notify::target::TargetPolicy::ALLOW_PRIVATE,
-            // In-process servers run no push worker; nothing reads it.
-            server_key_file: std::env::temp_dir().join("scimgate-test-server.key"),
+            // Set below, one per server (made when a test sets a CRM target).
+            server_key_file: std::path::PathBuf::new(),
             ui: true,
             oidc: None,
         };
@@ -177,8 +179,14 @@ impl TestServer {
         // provider needs the callback URL before the server starts).
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let key_file = std::env::temp_dir().join(format!(
+            "scimgate-test-{}-{}.key",
+            std::process::id(),
+            addr.port()
+        ));
         let mut config = ServeConfig {
             listen: addr.to_string(),
+            server_key_file: key_file.clone(),
             ..config
         };
         configure(&mut config);
@@ -199,6 +207,7 @@ impl TestServer {
             token,
             client,
             db,
+            key_file,
             task,
         })
     }
@@ -269,6 +278,7 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.task.abort();
+        let _ = std::fs::remove_file(&self.key_file);
     }
 }
 

@@ -6,10 +6,10 @@
 pub mod scim;
 pub mod webhook;
 
-use crate::secret::ServerKey;
+use crate::secret::{SecretError, ServerKey};
 use futures_util::StreamExt;
 use scimgate_core::{Clock, Tenant};
-use scimgate_store::crm_push::{PushAttempt, PushEntry, TargetKind};
+use scimgate_store::crm_push::{CrmTargetRow, PushAttempt, PushEntry, TargetKind};
 use scimgate_store::Store;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -99,13 +99,24 @@ pub enum KeySource {
 }
 
 impl KeySource {
-    fn get(&self) -> Result<Arc<ServerKey>, Failure> {
+    /// The key stored secrets open with; a missing key file is an error.
+    pub fn existing(&self) -> Result<Arc<ServerKey>, SecretError> {
         match self {
             KeySource::Key(key) => Ok(key.clone()),
-            KeySource::File(path) => ServerKey::load(path)
-                .map(Arc::new)
-                .map_err(|e| Failure::retry(e.to_string())),
+            KeySource::File(path) => ServerKey::load(path).map(Arc::new),
         }
+    }
+
+    /// The key a new secret is sealed with, made (and its file written) on first use.
+    pub fn for_sealing(&self) -> Result<Arc<ServerKey>, SecretError> {
+        match self {
+            KeySource::Key(key) => Ok(key.clone()),
+            KeySource::File(path) => ServerKey::load_or_create(path).map(Arc::new),
+        }
+    }
+
+    fn get(&self) -> Result<Arc<ServerKey>, Failure> {
+        self.existing().map_err(|e| Failure::retry(e.to_string()))
     }
 }
 
@@ -258,6 +269,41 @@ impl PushWorker {
                 let id = (&*tenant_name, entry.id);
                 webhook::push(&self.outbound.http, &target.url, &secret, id, &account).await
             }
+        }
+    }
+}
+
+/// Test connection: whether `target` answers with its stored secret, in words for the
+/// admin (what it takes, or why it failed). Nothing is queued or changed.
+pub async fn probe(
+    outbound: &Outbound,
+    key: &KeySource,
+    tenant: &Tenant,
+    target: &CrmTargetRow,
+    at_ms: i64,
+) -> Result<String, Failure> {
+    let secret = (key.get()?.open(tenant.id, &target.sealed_secret))
+        .map_err(|e| Failure::dead(e.to_string()))?;
+    (outbound.permits)(&target.url).map_err(Failure::dead)?;
+    match target.kind {
+        TargetKind::Scim => {
+            let scim = scim::ScimTarget {
+                http: &outbound.http,
+                base: &target.url,
+                token: &secret,
+                profile: scim::Profile::default(),
+            };
+            scim.probe().await
+        }
+        TargetKind::Webhook => {
+            webhook::probe(
+                &outbound.http,
+                &target.url,
+                &secret,
+                tenant.name.as_str(),
+                at_ms,
+            )
+            .await
         }
     }
 }

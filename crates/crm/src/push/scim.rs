@@ -150,6 +150,29 @@ impl ScimTarget<'_> {
         })
     }
 
+    /// Test connection: the provider's features, and a one-user read that proves it
+    /// takes the token (a ServiceProviderConfig may be served without one, RFC 7644 §4).
+    pub async fn probe(&self) -> Result<String, Failure> {
+        let profile = self.discover().await?;
+        let request = (self.http.get(self.url("/Users"))).query(&[("count", "1")]);
+        let response = self.send(request).await?;
+        if !response.status().is_success() {
+            return Err(Failure::of_response(response).await);
+        }
+        let users = response.json::<Value>().await.ok();
+        let total = users.as_ref().and_then(|u| u["totalResults"].as_u64());
+        let update = match profile.patch {
+            true => "updates with PATCH",
+            false => "no PATCH: updates replace the user with PUT",
+        };
+        let extensions = match profile.extensions.is_empty() {
+            true => "no schema extensions".to_owned(),
+            false => format!("extensions: {}", profile.extensions.join(", ")),
+        };
+        let users = total.map_or("users readable".to_owned(), |n| format!("{n} users there"));
+        Ok(format!("connected: {users}; {update}; {extensions}"))
+    }
+
     /// A discovery document; `Null` when the provider has none. A busy or failing
     /// provider, or one refusing the token (which an admin may fix), is asked again
     /// later, not taken (and remembered) as one without features.

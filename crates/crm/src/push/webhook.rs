@@ -76,6 +76,33 @@ pub async fn push(
     }
 }
 
+/// Test connection: a signed `target.test` event (no account); any 2xx is a pass.
+pub async fn probe(
+    http: &reqwest::Client,
+    url: &str,
+    secret: &str,
+    tenant: &str,
+    at_ms: i64,
+) -> Result<String, Failure> {
+    let body = json!({"event": "target.test", "tenant": tenant}).to_string();
+    let response = http
+        .post(url)
+        .header("content-type", "application/json")
+        .header(SIGNATURE_HEADER, signature(secret, body.as_bytes()))
+        .header(IDEMPOTENCY_HEADER, format!("test-{at_ms}"))
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| Failure::retry(format!("the target did not answer: {}", without_url(&e))))?;
+    match response.status().is_success() {
+        true => Ok(format!(
+            "connected: the endpoint answered {}",
+            response.status().as_u16()
+        )),
+        false => Err(Failure::of_response(response).await),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -19,6 +19,7 @@ mod runs;
 mod settings;
 mod staged;
 mod sync;
+mod target;
 mod version;
 
 pub use error::ApiError;
@@ -180,6 +181,12 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         t(Delete, "/subscriptions/{id}", notifications::remove),
         t(Post, "/subscriptions/{id}/test", notifications::test),
         t(Get, "/outbox", notifications::outbox),
+        t(Get, "/target", target::get),
+        t(Put, "/target", target::put),
+        t(Delete, "/target", target::delete),
+        t(Post, "/target/test", target::test),
+        t(Post, "/target/retry", target::retry),
+        t(Get, "/target/dead", target::dead),
     ]
 }
 

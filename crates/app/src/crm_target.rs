@@ -1,0 +1,243 @@
+//! Where a tenant's accounts are pushed: a SCIM 2.0 application or a signed webhook
+//! (the crm crate's push worker delivers). Setting, testing and clearing the target, and
+//! the queue's state (pending, delivered, dead) with the dead pushes to retry. The token
+//! or signing secret is sealed with the server key before it is stored and is never read
+//! back out; a webhook's secret is in the result once, when it is made.
+
+use crate::audit::json;
+use crate::{App, AppError, Result};
+use scimgate_core::{AuditAction, Tenant};
+use scimgate_core::{DeadPush, PushCounts};
+use scimgate_crm::push::{self, KeySource, Outbound};
+use scimgate_notify::target::{check_webhook_url, guarded_client};
+use scimgate_store::crm_push::{CrmTargetRow, TargetKind};
+use scimgate_store::{Expect, StoreError, Versioned};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// What an admin asks the target to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetSetting {
+    /// A SCIM 2.0 base URL and the bearer token the application issued.
+    Scim { url: String, token: String },
+    /// An endpoint that gets each account as JSON, signed with a secret made here.
+    Webhook { url: String },
+}
+
+/// The target as an admin sees it: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetView {
+    pub kind: &'static str,
+    pub url: String,
+    pub updated_at: String,
+}
+
+impl TargetView {
+    fn of(row: &CrmTargetRow) -> TargetView {
+        TargetView {
+            kind: row.kind.name(),
+            url: row.url.clone(),
+            updated_at: row.updated_at.clone(),
+        }
+    }
+}
+
+/// The target (if any) and its queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetState {
+    pub target: Option<TargetView>,
+    pub queue: PushCounts,
+}
+
+/// A target just saved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetSaved {
+    pub target: TargetView,
+    /// Pushes queued now (every account, when a first push was asked for).
+    pub queued: u64,
+    /// A webhook's signing secret, this once.
+    pub secret: Option<String>,
+}
+
+/// How Test connection went, in words for the admin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConnectionCheck {
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// The longest a Test connection waits for the target.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+impl App {
+    /// The same application, sealing and opening CRM secrets with `key`.
+    pub fn with_server_key(mut self, key: KeySource) -> App {
+        self.server_key = Some(Arc::new(key));
+        self
+    }
+
+    fn server_key(&self) -> Result<&KeySource> {
+        (self.server_key.as_deref()).ok_or_else(|| {
+            AppError::Internal("this server has no key for CRM secrets (server_key_file)".into())
+        })
+    }
+
+    pub async fn crm_target(&self, tenant: &Tenant) -> Result<Versioned<TargetState>> {
+        let target = self.store.crm_target_versioned(tenant).await?;
+        let queue = self.store.push_counts(tenant).await?;
+        Ok(Versioned {
+            version: target.version,
+            value: TargetState {
+                target: target.value.as_ref().map(TargetView::of),
+                queue,
+            },
+        })
+    }
+
+    /// Sets (or replaces) where the tenant's accounts are pushed; `push_all` also queues
+    /// every existing account (a first push).
+    pub async fn set_crm_target(
+        &self,
+        tenant: &Tenant,
+        expect: Expect,
+        setting: TargetSetting,
+        push_all: bool,
+    ) -> Result<Versioned<TargetSaved>> {
+        let (kind, url, secret, shown) = match setting {
+            TargetSetting::Scim { url, token } => {
+                let token = token.trim().to_owned();
+                if token.is_empty() {
+                    return Err(AppError::Invalid(
+                        "token: give the bearer token the application issued".into(),
+                    ));
+                }
+                (TargetKind::Scim, url, token, None)
+            }
+            TargetSetting::Webhook { url } => {
+                let secret = new_signing_secret()?;
+                (TargetKind::Webhook, url, secret.clone(), Some(secret))
+            }
+        };
+        let url = url.trim().trim_end_matches('/').to_owned();
+        check_webhook_url(&url, self.webhook_targets).map_err(|e| match e {
+            scimgate_notify::NotifyError::Invalid(m) => AppError::Invalid(format!("url: {m}")),
+            e => e.into(),
+        })?;
+        let key =
+            (self.server_key()?.for_sealing()).map_err(|e| AppError::Internal(e.to_string()))?;
+        let row = CrmTargetRow {
+            kind,
+            url,
+            sealed_secret: (key.seal(tenant.id, &secret))
+                .map_err(|e| AppError::Internal(e.to_string()))?,
+            updated_at: self.now(),
+        };
+        let before = self.store.crm_target(tenant).await?;
+        let saved = (self.store)
+            .set_crm_target(tenant, &row, push_all, expect)
+            .await?;
+        let target = TargetView::of(&row);
+        let subject = format!("CRM target {} {}", target.kind, target.url);
+        let before = before.as_ref().map(TargetView::of);
+        (self.audit(
+            tenant,
+            AuditAction::TargetSet,
+            subject,
+            before.as_ref().and_then(json),
+            json(&target),
+        ))
+        .await;
+        Ok(Versioned {
+            version: saved.version,
+            value: TargetSaved {
+                target,
+                queued: saved.queued,
+                secret: shown,
+            },
+        })
+    }
+
+    /// Stops pushing: the target and its queue go, accounts stay. Returns the new version.
+    pub async fn clear_crm_target(&self, tenant: &Tenant, expect: Expect) -> Result<i64> {
+        let before = self.store.crm_target(tenant).await?;
+        let version = match self
+            .store
+            .clear_crm_target(tenant, expect, &self.now())
+            .await
+        {
+            Err(StoreError::NotFound) => {
+                return Err(AppError::NotFound("the tenant has no CRM target".into()))
+            }
+            cleared => cleared?,
+        };
+        let before = before.as_ref().map(TargetView::of);
+        let subject = match &before {
+            Some(t) => format!("CRM target {} {}", t.kind, t.url),
+            None => "CRM target".to_owned(),
+        };
+        (self.audit(
+            tenant,
+            AuditAction::TargetClear,
+            subject,
+            before.as_ref().and_then(json),
+            None,
+        ))
+        .await;
+        Ok(version)
+    }
+
+    /// Queues the dead pushes again (after the target or its token was fixed); returns
+    /// how many.
+    pub async fn retry_pushes(&self, tenant: &Tenant) -> Result<u64> {
+        let now = self.clock.now().unix_millis();
+        let retried = self.store.retry_dead_pushes(tenant, now).await?;
+        let subject = format!("{retried} dead pushes queued again");
+        (self.audit(tenant, AuditAction::TargetRetry, subject, None, None)).await;
+        Ok(retried)
+    }
+
+    /// Dead pushes, newest first.
+    pub async fn dead_pushes(&self, tenant: &Tenant, limit: i64) -> Result<Vec<DeadPush>> {
+        Ok(self.store.dead_pushes(tenant, limit).await?)
+    }
+
+    /// Whether the target answers with its stored secret. A failing target is a result
+    /// (`ok: false`, with why), not an error: the admin asked to find out.
+    pub async fn test_crm_target(&self, tenant: &Tenant) -> Result<ConnectionCheck> {
+        let Some(target) = self.store.crm_target(tenant).await? else {
+            return Err(AppError::NotFound("the tenant has no CRM target".into()));
+        };
+        let policy = self.webhook_targets;
+        let outbound = Outbound {
+            http: (guarded_client(policy, PROBE_TIMEOUT))
+                .map_err(|e| AppError::Internal(e.to_string()))?,
+            permits: Arc::new(move |url: &str| {
+                (check_webhook_url(url, policy).map(|_| ())).map_err(|e| e.to_string())
+            }),
+        };
+        let at = self.clock.now().unix_millis();
+        let key = self.server_key()?;
+        let check = match push::probe(&outbound, key, tenant, &target, at).await {
+            Ok(detail) => ConnectionCheck { ok: true, detail },
+            Err(failure) => ConnectionCheck {
+                ok: false,
+                detail: failure.message,
+            },
+        };
+        let outcome = if check.ok { "passed" } else { "failed" };
+        let subject = format!(
+            "CRM target {} {}: test {outcome}",
+            target.kind.name(),
+            target.url
+        );
+        (self.audit(tenant, AuditAction::TargetTest, subject, None, None)).await;
+        Ok(check)
+    }
+}
+
+/// A webhook's signing secret: 32 random bytes, hex.
+fn new_signing_secret() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| AppError::Internal(format!("no randomness: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}

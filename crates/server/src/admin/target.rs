@@ -1,0 +1,145 @@
+//! The tenant's CRM target: where its accounts are pushed (a SCIM 2.0 application or a
+//! signed webhook), Test connection, and the push queue with its dead letters.
+
+use super::body::Document;
+use super::call::Call;
+use super::error::{ApiError, Result};
+use super::params::{DEFAULT_LIMIT, MAX_LIMIT};
+use super::version;
+use axum::response::Response;
+use axum::Json;
+use scimgate_app::{TargetSetting, Versioned};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+const TARGET: &str = "the CRM target";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetBody {
+    /// `scim` or `webhook`.
+    kind: String,
+    url: String,
+    /// The application's bearer token (scim only).
+    #[serde(default)]
+    token: Option<String>,
+    /// Also queue every existing account (a first push).
+    #[serde(default)]
+    push_all: bool,
+}
+
+impl TargetBody {
+    fn setting(self) -> Result<TargetSetting> {
+        match (self.kind.as_str(), self.token) {
+            ("scim", Some(token)) => Ok(TargetSetting::Scim {
+                url: self.url,
+                token,
+            }),
+            ("scim", None) => Err(ApiError::bad_request(
+                "token: a scim target needs the bearer token the application issued",
+            )),
+            ("webhook", None) => Ok(TargetSetting::Webhook { url: self.url }),
+            ("webhook", Some(_)) => Err(ApiError::bad_request(
+                "token: a webhook target takes no token (scimgate makes its signing secret)",
+            )),
+            (other, _) => Err(ApiError::bad_request(format!(
+                "kind: unknown kind {other:?} (kinds: scim, webhook)"
+            ))),
+        }
+    }
+}
+
+/// The target (`null` without one) and the queue's depth; never a token or secret.
+pub async fn get(call: Call) -> Result<Response> {
+    call.no_params()?;
+    version::respond(call.app.crm_target(&call.tenant).await?)
+}
+
+/// Sets or replaces the target; a webhook's signing secret is in `secret`, this once.
+pub async fn put(call: Call, document: Document) -> Result<Response> {
+    call.no_params()?;
+    let body: TargetBody = document.json()?;
+    let expect = call.expected(Some(&document), TARGET)?;
+    let push_all = body.push_all;
+    let saved = (call.app)
+        .set_crm_target(&call.tenant, expect, body.setting()?, push_all)
+        .await?;
+    let mut answer = json!({"target": saved.value.target, "queued": saved.value.queued});
+    if let Some(secret) = saved.value.secret {
+        answer["secret"] = Value::String(secret);
+    }
+    version::respond(Versioned {
+        version: saved.version,
+        value: answer,
+    })
+}
+
+/// Stops pushing: the target and its queue go; accounts stay.
+pub async fn delete(call: Call) -> Result<Response> {
+    call.no_params()?;
+    let expect = call.expected(None, TARGET)?;
+    let version = call.app.clear_crm_target(&call.tenant, expect).await?;
+    Ok(version::no_content(version))
+}
+
+/// Test connection: `ok` and, in words, what the target takes or why it failed.
+pub async fn test(call: Call) -> Result<Json<Value>> {
+    call.no_params()?;
+    let check = call.app.test_crm_target(&call.tenant).await?;
+    Ok(Json(json!(check)))
+}
+
+/// Queues the dead pushes again; `retried` says how many.
+pub async fn retry(call: Call) -> Result<Json<Value>> {
+    call.no_params()?;
+    let retried = call.app.retry_pushes(&call.tenant).await?;
+    Ok(Json(json!({"retried": retried})))
+}
+
+/// Dead pushes, newest first, each with its account and last error.
+pub async fn dead(call: Call) -> Result<Json<Value>> {
+    let params = call.params.only(&["limit"])?;
+    let limit = params.number("limit", DEFAULT_LIMIT, MAX_LIMIT)?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let pushes = call.app.dead_pushes(&call.tenant, limit).await?;
+    Ok(Json(json!({"pushes": pushes})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(kind: &str, token: Option<&str>) -> TargetBody {
+        TargetBody {
+            kind: kind.into(),
+            url: "https://crm.example.com/scim/v2".into(),
+            token: token.map(str::to_owned),
+            push_all: false,
+        }
+    }
+
+    #[test]
+    fn a_kind_takes_a_token_only_where_it_needs_one() {
+        assert!(matches!(
+            body("scim", Some("t")).setting(),
+            Ok(TargetSetting::Scim { .. })
+        ));
+        assert!(matches!(
+            body("webhook", None).setting(),
+            Ok(TargetSetting::Webhook { .. })
+        ));
+        for (kind, token, says) in [
+            ("scim", None, "a scim target needs the bearer token"),
+            ("webhook", Some("t"), "takes no token"),
+            (
+                "SCIM",
+                Some("t"),
+                "unknown kind \"SCIM\" (kinds: scim, webhook)",
+            ),
+        ] {
+            let e = body(kind, token).setting().unwrap_err();
+            assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST);
+            assert!(e.message.contains(says), "{}", e.message);
+        }
+    }
+}
