@@ -29,6 +29,8 @@ const OPERATOR_PASSWORD: &str = "alice's provider password";
 struct Stage {
     base: String,
     scim_token: String,
+    /// The SCIM token of tenant crm: the CRM target acme's accounts are pushed to.
+    crm_token: String,
     store: Store,
     mail: SmtpServer,
     browser: Browser,
@@ -36,6 +38,8 @@ struct Stage {
     _op: OidcProvider,
     _server: ServeProcess,
     _config: tempfile::NamedTempFile,
+    /// Holds the server key that seals the CRM target's token.
+    _key_dir: tempfile::TempDir,
     _db: TestDb,
 }
 
@@ -67,6 +71,13 @@ async fn stage(backend: DbBackend) -> Option<Stage> {
         .await
         .unwrap()
         .secret;
+    // Another tenant of the same server stands in for the CRM (real SCIM over HTTP).
+    let crm = TenantName::parse("crm").unwrap();
+    let crm = store.create_tenant(&crm, SystemClock.now()).await.unwrap();
+    let crm_token = (store.create_token_of(TokenKind::Scim, &crm, "pushes", SystemClock.now()))
+        .await
+        .unwrap()
+        .secret;
     app.create_admin_account(
         "ops",
         PASSWORD,
@@ -92,8 +103,11 @@ async fn stage(backend: DbBackend) -> Option<Stage> {
         .unwrap();
 
     let config = tempfile::NamedTempFile::new().unwrap();
+    let key_dir = tempfile::tempdir().unwrap();
     let yaml = format!(
         "sync_tick_ms: 200
+allow_private_webhooks: true
+server_key_file: {key}
 smtp:
   host: 127.0.0.1
   port: {smtp}
@@ -108,6 +122,7 @@ oidc:
 ",
         smtp = mail.port,
         issuer = op.issuer,
+        key = key_dir.path().join("server.key").display(),
     );
     std::fs::write(config.path(), yaml).unwrap();
     let server = ServeProcess::start_at(
@@ -122,6 +137,7 @@ oidc:
     Some(Stage {
         base,
         scim_token,
+        crm_token,
         store,
         mail,
         browser,
@@ -129,6 +145,7 @@ oidc:
         _op: op,
         _server: server,
         _config: config,
+        _key_dir: key_dir,
         _db: db,
     })
 }
@@ -368,6 +385,48 @@ async fn an_administrator_works_through_the_ui(backend: DbBackend) {
             stage.mail.log()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A CRM target: acme's accounts pushed to tenant crm of the same server over SCIM.
+    browser
+        .find_xpath("//a[.='CRM target settings']")
+        .await
+        .click()
+        .await;
+    browser.wait_for_text("No CRM target").await;
+    stage.assert_accessible("CRM target").await;
+    browser
+        .find("#url")
+        .await
+        .fill(&stage.url("/scim/v2/crm"))
+        .await;
+    browser.find("#token").await.fill(&stage.crm_token).await;
+    browser.find("input[name=push_all]").await.click().await;
+    browser.button("Save target").await.click().await;
+    browser.wait_for_text("CRM target saved").await;
+    browser.button("Test connection").await.click().await;
+    browser.wait_for_text("Test passed").await;
+    stage.assert_accessible("CRM target, tested").await;
+    // The server's push worker delivers the three accounts.
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let users: serde_json::Value = (http.get(stage.url("/scim/v2/crm/Users")))
+            .bearer_auth(&stage.crm_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if users["totalResults"] == 3 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the accounts did not reach the CRM target within 30 s: {users}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
     // Rules: switch one off (a draft; sync keeps the published rules), publish it.

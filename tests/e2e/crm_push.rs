@@ -388,3 +388,312 @@ async fn accounts_reach_a_webhook_signed_and_in_order(backend: DbBackend) {
 }
 
 on_both_backends!(accounts_reach_a_webhook_signed_and_in_order);
+
+/// What the proxy in front of a target does with each request.
+const FORWARD: u8 = 0;
+/// Answers `503` without asking the target: the application is down.
+const DOWN: u8 = 1;
+/// Forwards a `POST`, then never answers: the pusher is killed while it waits.
+const STALL_AFTER_POST: u8 = 2;
+
+/// A proxy on 127.0.0.1 in front of a real scimgate target, switched between
+/// [`FORWARD`], [`DOWN`] and [`STALL_AFTER_POST`]; it logs each request the target
+/// answered as `(method, path, status)`.
+struct Proxy {
+    url: String,
+    mode: Arc<std::sync::atomic::AtomicU8>,
+    log: Arc<std::sync::Mutex<Vec<(String, String, u16)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn start(target: &TestServer) -> Proxy {
+        use axum::response::IntoResponse;
+        use std::sync::atomic::Ordering;
+        let mode = Arc::new(std::sync::atomic::AtomicU8::new(FORWARD));
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (base, http) = (target.url(""), reqwest::Client::new());
+        let (switch, written) = (mode.clone(), log.clone());
+        let forward = move |request: axum::extract::Request| {
+            let (base, http, switch, written) =
+                (base.clone(), http.clone(), switch.clone(), written.clone());
+            async move {
+                let mode = switch.load(Ordering::SeqCst);
+                if mode == DOWN {
+                    return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+                }
+                let (parts, body) = request.into_parts();
+                let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+                let path = parts.uri.path_and_query().unwrap().as_str().to_owned();
+                let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes()).unwrap();
+                let mut sent = http.request(method.clone(), format!("{base}{path}"));
+                for name in ["authorization", "content-type", "accept"] {
+                    if let Some(value) = parts.headers.get(name) {
+                        sent = sent.header(name, value.to_str().unwrap());
+                    }
+                }
+                let answer = sent.body(body).send().await.unwrap();
+                let status = answer.status().as_u16();
+                written
+                    .lock()
+                    .unwrap()
+                    .push((method.to_string(), path, status));
+                if mode == STALL_AFTER_POST && method == reqwest::Method::POST {
+                    std::future::pending::<()>().await;
+                }
+                let body = answer.bytes().await.unwrap();
+                let status = axum::http::StatusCode::from_u16(status).unwrap();
+                (status, [("content-type", "application/scim+json")], body).into_response()
+            }
+        };
+        let app = axum::Router::new().fallback(forward);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://{}/scim/v2/{}",
+            listener.local_addr().unwrap(),
+            target.tenant.name
+        );
+        let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Proxy {
+            url,
+            mode,
+            log,
+            task,
+        }
+    }
+
+    fn switch(&self, mode: u8) {
+        self.mode.store(mode, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The writes (POST, PATCH, PUT) the target accepted, as `(method, path)`.
+    fn accepted_writes(&self) -> Vec<(String, String)> {
+        let log = self.log.lock().unwrap();
+        (log.iter())
+            .filter(|(method, _, status)| method != "GET" && (200..300).contains(status))
+            .map(|(method, path, _)| (method.clone(), path.clone()))
+            .collect()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Tenant `acme` (in its own database) pushing to a real scimgate target through a
+/// [`Proxy`], on a manual clock at 2026-01-01.
+struct BehindProxy {
+    target: TestServer,
+    proxy: Proxy,
+    store: scimgate_store::Store,
+    tenant: scimgate_store::Tenant,
+    key: Arc<ServerKey>,
+    clock: Arc<scimgate_testkit::ManualClock>,
+    _db: TestDb,
+}
+
+const NOW: &str = "2026-01-01T00:00:00.000Z";
+
+async fn behind_proxy(backend: DbBackend) -> Option<BehindProxy> {
+    let (target, db) = (
+        TestServer::start(backend).await?,
+        TestDb::new(backend).await?,
+    );
+    let proxy = Proxy::start(&target).await;
+    let store = db.store().await;
+    let key = Arc::new(ServerKey::from_bytes(&[9; 32]).unwrap());
+    let tenant = acme(&store).await;
+    let row = CrmTargetRow {
+        kind: TargetKind::Scim,
+        url: proxy.url.clone(),
+        sealed_secret: key.seal(tenant.id, &target.token).unwrap(),
+        updated_at: NOW.into(),
+    };
+    (store
+        .set_crm_target(&tenant, &row, false, Expect::Any)
+        .await)
+        .unwrap();
+    let t0 = scimgate_core::Timestamp::parse_rfc3339(NOW)
+        .unwrap()
+        .unix_millis();
+    Some(BehindProxy {
+        target,
+        proxy,
+        store,
+        tenant,
+        key,
+        clock: scimgate_testkit::ManualClock::at(t0),
+        _db: db,
+    })
+}
+
+fn create(name: &str) -> Change {
+    Change::Create {
+        staged_user_id: format!("s-{name}"),
+        external_id: Some(format!("ext-{name}")),
+        fields: account(name, true),
+    }
+}
+
+/// The pusher killed after the target created the users but before it heard back (so
+/// before the links were stored), and started again: the new one waits for the dead
+/// one's lease, then finds the users by externalId and updates them; none is created
+/// twice.
+async fn a_pusher_killed_mid_delivery_creates_no_duplicates(backend: DbBackend) {
+    let Some(BehindProxy {
+        target,
+        proxy,
+        store,
+        tenant,
+        key,
+        clock,
+        _db,
+    }) = behind_proxy(backend).await
+    else {
+        return;
+    };
+    let pks = (store.apply_account_changes(&tenant, &[create("ann"), create("bob")], NOW))
+        .await
+        .unwrap();
+    proxy.switch(STALL_AFTER_POST);
+    let first = loopback_worker(&store, clock.clone(), key.clone());
+    let killed = tokio::time::timeout(std::time::Duration::from_secs(3), first.run_once());
+    assert!(
+        killed.await.is_err(),
+        "the first pusher waits on its POSTs until it is killed"
+    );
+    drop(first);
+    let (_, list) = target.get("/Users").await;
+    assert_eq!(
+        list["totalResults"], 2,
+        "the target created both users: {list}"
+    );
+    for pk in &pks {
+        assert_eq!(store.account_target_id(&tenant, *pk).await.unwrap(), None);
+    }
+
+    proxy.switch(FORWARD);
+    let restarted = loopback_worker(&store, clock.clone(), key);
+    assert_eq!(
+        restarted.run_once().await.unwrap(),
+        0,
+        "the dead pusher's lease holds"
+    );
+    clock.advance_ms(60_001);
+    assert_eq!(drain(&restarted).await, 2);
+    let (_, list) = target.get("/Users").await;
+    assert_eq!(list["totalResults"], 2, "no duplicate: {list}");
+    for (pk, who) in pks.iter().zip(["ann", "bob"]) {
+        let linked = store.account_target_id(&tenant, *pk).await.unwrap();
+        assert_eq!(linked, Some(user_id(&list, who)));
+    }
+    let posts = (proxy.accepted_writes().into_iter())
+        .filter(|(m, _)| m == "POST")
+        .count();
+    assert_eq!(posts, 2, "one POST per user, only by the killed pusher");
+    let counts = store.push_counts(&tenant).await.unwrap();
+    assert_eq!((counts.pending, counts.delivered, counts.dead), (0, 2, 0));
+}
+
+on_both_backends!(a_pusher_killed_mid_delivery_creates_no_duplicates);
+
+/// The target down for six hours while accounts change: nothing is dead, nothing sent;
+/// when it is back every change is delivered once, each account's in order, and the
+/// target ends with each account's latest state.
+async fn a_target_down_for_hours_gets_every_change_once_in_order(backend: DbBackend) {
+    let Some(BehindProxy {
+        target,
+        proxy,
+        store,
+        tenant,
+        key,
+        clock,
+        _db,
+    }) = behind_proxy(backend).await
+    else {
+        return;
+    };
+    let now = NOW;
+    let worker = loopback_worker(&store, clock.clone(), key);
+    // bob reaches the target before it goes down; ann is created while it is down.
+    let bob = (store
+        .apply_account_changes(&tenant, &[create("bob")], now)
+        .await)
+        .unwrap()[0];
+    assert_eq!(drain(&worker).await, 1);
+    proxy.switch(DOWN);
+    let ann = (store
+        .apply_account_changes(&tenant, &[create("ann")], now)
+        .await)
+        .unwrap()[0];
+    let mut ann_fields = account("ann", true);
+    for (hour, title) in [(1, "Lead"), (3, "Director")] {
+        clock.advance_ms(3_600_000);
+        ann_fields.role = Some(title.into());
+        let update = Change::Update {
+            pk: ann,
+            staged_user_id: "s-ann".into(),
+            external_id: Some("ext-ann".into()),
+            fields: ann_fields.clone(),
+        };
+        (store.apply_account_changes(&tenant, &[update], now).await).unwrap();
+        if hour == 3 {
+            let gone = Change::Deactivate { pk: bob };
+            (store.apply_account_changes(&tenant, &[gone], now).await).unwrap();
+        }
+        drain(&worker).await;
+    }
+    // Six hours of the worker's ticks against a target that is down.
+    for _ in 0..36 {
+        clock.advance_ms(600_000);
+        drain(&worker).await;
+    }
+    let counts = store.push_counts(&tenant).await.unwrap();
+    assert_eq!(
+        (counts.pending, counts.delivered, counts.dead),
+        (4, 1, 0),
+        "waiting, none dead"
+    );
+    assert_eq!(proxy.accepted_writes().len(), 1, "only bob's first push");
+
+    proxy.switch(FORWARD);
+    clock.advance_ms(3_600_000);
+    for _ in 0..5 {
+        drain(&worker).await;
+    }
+    let counts = store.push_counts(&tenant).await.unwrap();
+    assert_eq!((counts.pending, counts.delivered, counts.dead), (0, 5, 0));
+    let (_, list) = target.get("/Users").await;
+    assert_eq!(list["totalResults"], 2, "{list}");
+    let (_, found) = target.get("/Users?filter=userName%20eq%20%22ann%22").await;
+    assert_eq!(
+        found["Resources"][0]["title"], "Director",
+        "ann's latest state"
+    );
+    let (_, found) = target.get("/Users?filter=userName%20eq%20%22bob%22").await;
+    assert_eq!(found["Resources"][0]["active"], false, "bob deactivated");
+    // Once each: a POST for each user's first push, then one update per later push.
+    let writes = proxy.accepted_writes();
+    let updates_of = |who: &str| -> Vec<&str> {
+        let path = format!("/Users/{}", user_id(&list, who));
+        (writes.iter())
+            .filter(|(_, p)| p.ends_with(&path))
+            .map(|(m, _)| m.as_str())
+            .collect()
+    };
+    let posts = writes.iter().filter(|(m, _)| m == "POST").count();
+    assert_eq!(posts, 2, "{writes:?}");
+    assert_eq!(updates_of("ann"), ["PATCH", "PATCH"], "{writes:?}");
+    assert_eq!(updates_of("bob"), ["PATCH"], "{writes:?}");
+}
+
+/// The target's id of the user `user_name` in a `/Users` list.
+fn user_id(list: &serde_json::Value, user_name: &str) -> String {
+    let users = list["Resources"].as_array().unwrap();
+    let user = users.iter().find(|u| u["userName"] == user_name).unwrap();
+    user["id"].as_str().unwrap().to_owned()
+}
+
+on_both_backends!(a_target_down_for_hours_gets_every_change_once_in_order);

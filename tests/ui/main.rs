@@ -2432,7 +2432,179 @@ async fn the_sync_dialog_licences_and_approvals(backend: DbBackend) {
     let _ = ids;
 }
 
+/// Settings → CRM target: a refused form changes nothing, a stale one is a conflict, the
+/// token is never shown back, Test connection against a second scimgate, the queue and
+/// the dead pushes (retried), what a push sends, a webhook's secret shown once, and the
+/// Overview's queue figures.
+async fn the_crm_target_is_set_tested_and_retried_from_settings(backend: DbBackend) {
+    let Some(server) = setup(backend, AdminRole::Administrator).await else {
+        return;
+    };
+    let Some(crm) = TestServer::start(backend).await else {
+        return;
+    };
+    let mut browser = Browser::new(&server);
+    browser.sign_in("ops", PASSWORD).await;
+    let overview = browser.get("/t/acme/overview").await;
+    assert!(
+        overview.body.contains("Set a CRM target"),
+        "{}",
+        overview.body
+    );
+    const PAGE: &str = "/t/acme/settings/crm-target";
+    let page = browser.get(PAGE).await;
+    assert!(page.body.contains("No CRM target"), "{}", page.body);
+    let csrf = browser.csrf(PAGE).await;
+    let version = form_version(&page.body, PAGE);
+    let url = crm.scim("");
+    let form = |version: &'static str, token: &'static str| {
+        let (csrf, url) = (csrf.as_str(), url.as_str());
+        [
+            ("csrf", csrf),
+            ("version", version),
+            ("kind", "scim"),
+            ("url", url),
+            ("token", token),
+        ]
+    };
+    let version: &'static str = Box::leak(version.into_boxed_str());
+    let empty = browser.post(PAGE, &form(version, "")).await;
+    assert_eq!(empty.status, StatusCode::BAD_REQUEST);
+    assert!(
+        empty.body.contains("give the bearer token"),
+        "{}",
+        empty.body
+    );
+    let stale = (browser.post(PAGE, &form("7", "x")).await).status;
+    assert_eq!(stale, StatusCode::CONFLICT);
+    assert!((server.store.crm_target(&server.tenant).await.unwrap()).is_none());
+
+    let token: &'static str = Box::leak(crm.token.clone().into_boxed_str());
+    let saved = browser.post(PAGE, &form(version, token)).await;
+    assert_eq!(
+        saved.location.as_deref(),
+        Some("/t/acme/settings/crm-target?done=saved"),
+        "{}",
+        saved.body
+    );
+    let page = browser.get(PAGE).await;
+    assert!(
+        page.body.contains(&url) && !page.body.contains(token),
+        "{}",
+        page.body
+    );
+
+    let tested = browser
+        .post(&format!("{PAGE}/test"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(tested.status, StatusCode::OK);
+    assert!(tested.body.contains("Test passed"), "{}", tested.body);
+    assert!(
+        tested.body.contains("updates with PATCH"),
+        "{}",
+        tested.body
+    );
+
+    // An account the sync made is queued, shown as a push would send it.
+    let fields = scimgate_core::AccountFields {
+        username: "ann@acme.example".into(),
+        display_name: Some("Ann".into()),
+        email: None,
+        user_plan: Some("Sales Premium".into()),
+        owner_company: None,
+        primary_group: None,
+        secondary_groups: vec![],
+        role: None,
+        confidential: false,
+        active: true,
+    };
+    let create = scimgate_core::Change::Create {
+        staged_user_id: "s-ann".into(),
+        external_id: Some("ext-ann".into()),
+        fields,
+    };
+    let now = SystemClock.now().to_rfc3339();
+    (server
+        .store
+        .apply_account_changes(&server.tenant, &[create], &now)
+        .await)
+        .unwrap();
+    let page = browser.get(PAGE).await;
+    assert!(
+        page.body.contains("<strong>1</strong> pending"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("&#34;userName&#34;: &#34;ann@acme.example&#34;"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("Sales Premium"),
+        "the user plan in scimgate's extension"
+    );
+
+    // A push refused for good is listed, and retried.
+    let claimed = (server.store.claim_pushes("t", i64::MAX / 2, 1, 1).await).unwrap();
+    let refused = scimgate_store::crm_push::PushAttempt::Failed {
+        error: "the target answered 400: bad userName",
+        retry_at_ms: None,
+    };
+    assert!((server.store.settle_push(claimed[0].id, "t", refused).await).unwrap());
+    let overview = browser.get("/t/acme/overview").await;
+    assert!(overview.body.contains("1 dead"), "{}", overview.body);
+    let page = browser.get(PAGE).await;
+    assert!(
+        page.body.contains("the target answered 400: bad userName"),
+        "{}",
+        page.body
+    );
+    let retried = browser
+        .post(&format!("{PAGE}/retry"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(
+        retried.location.as_deref(),
+        Some("/t/acme/settings/crm-target?done=retried")
+    );
+    assert_eq!(
+        server.store.push_counts(&server.tenant).await.unwrap().dead,
+        0
+    );
+
+    // A webhook's signing secret is on the page that saved it, and nowhere after.
+    let page = browser.get(PAGE).await;
+    let version = form_version(&page.body, PAGE);
+    let hook = [
+        ("csrf", csrf.as_str()),
+        ("version", &version),
+        ("kind", "webhook"),
+        ("url", "http://127.0.0.1:9/hook"),
+    ];
+    let saved = browser.post(PAGE, &hook).await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    let marker = "aria-label=\"Signing secret\" value=\"";
+    let at = saved.body.find(marker).expect("the secret") + marker.len();
+    let secret = &saved.body[at..at + 64];
+    assert!(secret.chars().all(|c| c.is_ascii_hexdigit()), "{secret}");
+    assert!(!browser.get(PAGE).await.body.contains(secret));
+
+    let page = browser.get(PAGE).await;
+    let clear = format!("{PAGE}/clear");
+    let version = form_version(&page.body, &clear);
+    let cleared = browser
+        .post(&clear, &[("csrf", &csrf), ("version", &version)])
+        .await;
+    assert_eq!(
+        cleared.location.as_deref(),
+        Some("/t/acme/settings/crm-target?done=cleared")
+    );
+    assert!((server.store.crm_target(&server.tenant).await.unwrap()).is_none());
+}
+
 on_both_backends!(
+    the_crm_target_is_set_tested_and_retried_from_settings,
     a_server_error_page_names_the_request_id,
     the_sync_dialog_licences_and_approvals,
     the_preview_page_filters_sorts_pages_and_exports,

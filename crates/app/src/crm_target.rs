@@ -49,6 +49,14 @@ pub struct TargetState {
     pub queue: PushCounts,
 }
 
+/// One account as a push would send it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetSample {
+    pub username: String,
+    /// The JSON body, indented.
+    pub document: String,
+}
+
 /// A target just saved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetSaved {
@@ -199,6 +207,30 @@ impl App {
     /// Dead pushes, newest first.
     pub async fn dead_pushes(&self, tenant: &Tenant, limit: i64) -> Result<Vec<DeadPush>> {
         Ok(self.store.dead_pushes(tenant, limit).await?)
+    }
+
+    /// One of the tenant's accounts as a push would send it to the target now (a SCIM
+    /// user, both extensions included as a provider that declares them gets them; or the
+    /// webhook's JSON); `None` without a target or an account.
+    pub async fn crm_target_sample(&self, tenant: &Tenant) -> Result<Option<TargetSample>> {
+        let (Some(target), Some(account)) = (
+            self.store.crm_target(tenant).await?,
+            self.store.sample_account(tenant).await?,
+        ) else {
+            return Ok(None);
+        };
+        let document = match target.kind {
+            TargetKind::Scim => {
+                let extensions =
+                    [push::scim::ENTERPRISE, push::scim::CRM_EXTENSION].map(str::to_owned);
+                push::scim::user_document(&account, &extensions)
+            }
+            TargetKind::Webhook => push::webhook::body(tenant.name.as_str(), 0, &account),
+        };
+        Ok(Some(TargetSample {
+            username: account.fields.username.to_string(),
+            document: serde_json::to_string_pretty(&document).unwrap_or_default(),
+        }))
     }
 
     /// Whether the target answers with its stored secret. A failing target is a result

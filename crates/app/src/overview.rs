@@ -42,6 +42,8 @@ pub struct Overview {
     pub held_runs: Vec<Run>,
     pub user_sync_active: bool,
     pub checklist: Vec<Step>,
+    /// Where accounts are pushed, and the push queue.
+    pub crm_target: crate::TargetState,
 }
 
 /// What every page of a tenant shows in its header.
@@ -152,6 +154,7 @@ impl App {
             held_runs,
             user_sync_active: settings.user_sync_active,
             checklist,
+            crm_target: self.crm_target(tenant).await?.value,
         })
     }
 }

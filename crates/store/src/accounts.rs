@@ -122,6 +122,20 @@ impl Store {
         .decoded(|row| account_from_row(row, &mut Names::default()))
     }
 
+    /// One account to show as an example (the first active one, else the first): the
+    /// CRM target page's preview of what a push sends.
+    pub async fn sample_account(&self, tenant: &Tenant) -> Result<Option<CrmAccount>> {
+        sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM crm_accounts WHERE tenant_id = $1
+             ORDER BY active DESC, pk LIMIT 1"
+        ))
+        .bind(tenant.id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|row| account_from_row(&row, &mut Names::default()))
+        .transpose()
+    }
+
     pub async fn account(&self, tenant: &Tenant, pk: i64) -> Result<Option<CrmAccount>> {
         sqlx::query(&format!(
             "SELECT {ACCOUNT_COLUMNS} FROM crm_accounts WHERE tenant_id = $1 AND pk = $2"

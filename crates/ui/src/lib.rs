@@ -5,6 +5,7 @@
 
 mod approvals_page;
 mod assets;
+mod crm_target_page;
 mod first_run;
 mod forms;
 mod licences_page;
@@ -98,6 +99,22 @@ pub fn router(
             post(settings_page::test),
         )
         .route("/t/{tenant}/settings/restart", post(settings_page::restart))
+        .route(
+            "/t/{tenant}/settings/crm-target",
+            get(crm_target_page::show).post(crm_target_page::save),
+        )
+        .route(
+            "/t/{tenant}/settings/crm-target/test",
+            post(crm_target_page::test),
+        )
+        .route(
+            "/t/{tenant}/settings/crm-target/retry",
+            post(crm_target_page::retry),
+        )
+        .route(
+            "/t/{tenant}/settings/crm-target/clear",
+            post(crm_target_page::clear),
+        )
         .route(
             "/t/{tenant}/settings/welcome-forecast",
             get(settings_page::welcome_forecast),

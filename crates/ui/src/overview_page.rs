@@ -1,12 +1,13 @@
 //! The Overview page: the tenant at a glance (holding area, automatic sync, set-up
-//! checklist, seats per user plan, last runs, runs waiting for approval).
+//! checklist, seats per user plan, last runs, runs waiting for approval, the CRM target's
+//! push queue).
 
 use crate::pages::{render, Frame, Page};
 use crate::session::InTenant;
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::Response;
-use scimgate_app::{PlanSeats, Step};
+use scimgate_app::{PlanSeats, Step, TargetState};
 use scimgate_core::Run;
 
 #[derive(Template)]
@@ -22,6 +23,7 @@ struct OverviewPage {
     seats: Vec<PlanSeats>,
     runs: Vec<Run>,
     held_runs: Vec<Run>,
+    crm_target: TargetState,
 }
 
 pub async fn show(at: InTenant) -> Response {
@@ -40,6 +42,7 @@ pub async fn show(at: InTenant) -> Response {
         seats: overview.seats,
         runs: overview.recent_runs,
         held_runs: overview.held_runs,
+        crm_target: overview.crm_target,
     };
     render(StatusCode::OK, &page)
 }

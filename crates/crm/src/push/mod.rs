@@ -67,7 +67,10 @@ impl Failure {
 
 #[derive(Debug, Clone)]
 pub struct PushConfig {
-    /// Attempts before a push is dead.
+    /// Attempts before a push that keeps failing is dead. The default, with the backoff
+    /// capped at an hour, keeps trying for about three days: an application down for a
+    /// night or a weekend's maintenance gets its changes when it is back, without an
+    /// admin.
     pub max_attempts: i64,
     /// The first retry waits this long; each further one twice as long (capped at an hour).
     pub first_backoff_ms: i64,
@@ -80,7 +83,7 @@ pub struct PushConfig {
 impl Default for PushConfig {
     fn default() -> Self {
         PushConfig {
-            max_attempts: 10,
+            max_attempts: 80,
             first_backoff_ms: 5_000,
             batch: 50,
             concurrency: 8,

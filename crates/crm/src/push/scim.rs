@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 /// SCIM's core user schema and the enterprise extension the company and group go to.
 const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 /// The account settings SCIM has no attribute for.
 pub const CRM_EXTENSION: &str = "urn:scimgate:params:scim:schemas:extension:crm:2.0:User";
 

@@ -1,0 +1,203 @@
+//! Settings → CRM target: where the tenant's accounts are pushed (a SCIM 2.0 application
+//! or a signed webhook), with Test connection, one account as a push would send it, the
+//! queue's depth and the dead pushes to retry. The token is write-only: the page never
+//! shows it; a webhook's signing secret is shown once, on the page that saved it.
+
+use crate::forms::{field, version, Fields, Posted};
+use crate::pages::{render, Frame, Page};
+use crate::session::InTenant;
+use askama::Template;
+use axum::extract::Query;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use scimgate_app::{AppError, ConnectionCheck, DeadPush, TargetSample, TargetSetting};
+use scimgate_app::{TargetState, Versioned};
+use scimgate_core::AdminRole;
+use serde::Deserialize;
+
+#[derive(Template)]
+#[template(path = "crm_target.html")]
+struct CrmTargetPage {
+    frame: Frame,
+    state: TargetState,
+    /// The target's kind (`scim`, `webhook`), empty without one.
+    kind: &'static str,
+    version: i64,
+    dead: Vec<DeadPush>,
+    sample: Option<TargetSample>,
+    can_edit: bool,
+    problem: Option<String>,
+    check: Option<ConnectionCheck>,
+    /// A webhook's signing secret, on the page that made it.
+    secret: Option<String>,
+}
+
+/// Dead pushes the page lists (the newest).
+const DEAD_SHOWN: i64 = 50;
+
+/// What the page shows besides the target.
+#[derive(Default)]
+struct Extras {
+    done: Option<&'static str>,
+    problem: Option<(StatusCode, String)>,
+    check: Option<ConnectionCheck>,
+    secret: Option<String>,
+}
+
+fn done_text(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "saved" => "CRM target saved. Accounts the sync changes from now on are pushed to it.",
+        "cleared" => "CRM target removed: accounts stay in scimgate's own table.",
+        "retried" => "Dead pushes queued again.",
+        _ => return None,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct Shown {
+    done: Option<String>,
+}
+
+async fn page(at: &InTenant, extras: Extras) -> Response {
+    let app = &at.signed.app;
+    let loaded = async {
+        let state = app.crm_target(&at.tenant).await?;
+        let dead = app.dead_pushes(&at.tenant, DEAD_SHOWN).await?;
+        let sample = app.crm_target_sample(&at.tenant).await?;
+        Ok::<_, AppError>((state, dead, sample))
+    };
+    let (
+        Versioned {
+            version,
+            value: state,
+        },
+        dead,
+        sample,
+    ) = match loaded.await {
+        Ok(loaded) => loaded,
+        Err(e) => return Page::internal(&e),
+    };
+    let (status, problem) = match extras.problem {
+        Some((status, text)) => (status, Some(text)),
+        None => (StatusCode::OK, None),
+    };
+    let page = CrmTargetPage {
+        frame: Frame::tenant("CRM target", at, "settings")
+            .with_toast(extras.done.map(str::to_owned)),
+        kind: state.target.as_ref().map_or("", |t| t.kind),
+        state,
+        version,
+        dead,
+        sample,
+        can_edit: at.signed.account.role.allows(AdminRole::Administrator),
+        problem,
+        check: extras.check,
+        secret: extras.secret,
+    };
+    render(status, &page)
+}
+
+pub async fn show(at: InTenant, Query(shown): Query<Shown>) -> Response {
+    let done = shown.done.as_deref().and_then(done_text);
+    page(
+        &at,
+        Extras {
+            done,
+            ..Extras::default()
+        },
+    )
+    .await
+}
+
+/// After an edit: back to the page with what was done, or the page with the problem.
+async fn after(at: &InTenant, result: Result<&'static str, AppError>) -> Response {
+    let to = |code: &str| format!("/t/{}/settings/crm-target?done={code}", at.tenant.name);
+    match result {
+        Ok(code) => Redirect::to(&to(code)).into_response(),
+        Err(e) => problem(at, e).await,
+    }
+}
+
+async fn problem(at: &InTenant, e: AppError) -> Response {
+    let status = match &e {
+        AppError::Invalid(_) | AppError::Unstorable(_) => StatusCode::BAD_REQUEST,
+        AppError::Stale(_) | AppError::Conflict(_) => StatusCode::CONFLICT,
+        AppError::NotFound(_) => StatusCode::NOT_FOUND,
+        _ => return Page::internal(&e),
+    };
+    let extras = Extras {
+        problem: Some((status, e.to_string())),
+        ..Extras::default()
+    };
+    page(at, extras).await
+}
+
+fn setting(fields: &Fields) -> Result<TargetSetting, AppError> {
+    let url = field(fields, "url").unwrap_or_default().to_owned();
+    match field(fields, "kind").unwrap_or_default() {
+        "scim" => Ok(TargetSetting::Scim {
+            url,
+            token: field(fields, "token").unwrap_or_default().to_owned(),
+        }),
+        "webhook" => Ok(TargetSetting::Webhook { url }),
+        other => Err(AppError::Invalid(format!(
+            "type: {other:?} is not a kind of target (SCIM 2.0 or webhook)"
+        ))),
+    }
+}
+
+/// Saves the target. A webhook's new signing secret is shown on the page this answers
+/// with (once: it is never shown again); otherwise back to the page.
+pub async fn save(Posted { at, fields }: Posted) -> Response {
+    let saved = async {
+        let setting = setting(&fields)?;
+        let push_all = field(&fields, "push_all").is_some();
+        let app = &at.signed.app;
+        app.set_crm_target(&at.tenant, version(&fields)?, setting, push_all)
+            .await
+    };
+    match saved.await {
+        Ok(saved) => match saved.value.secret {
+            Some(secret) => {
+                let extras = Extras {
+                    done: Some(
+                        "Webhook saved. Copy its signing secret now: it is not shown again.",
+                    ),
+                    secret: Some(secret),
+                    ..Extras::default()
+                };
+                page(&at, extras).await
+            }
+            None => after(&at, Ok("saved")).await,
+        },
+        Err(e) => problem(&at, e).await,
+    }
+}
+
+/// Test connection: the page again, with how the test went.
+pub async fn test(Posted { at, .. }: Posted) -> Response {
+    match at.signed.app.test_crm_target(&at.tenant).await {
+        Ok(check) => {
+            let extras = Extras {
+                check: Some(check),
+                ..Extras::default()
+            };
+            page(&at, extras).await
+        }
+        Err(e) => problem(&at, e).await,
+    }
+}
+
+pub async fn retry(Posted { at, .. }: Posted) -> Response {
+    let result = at.signed.app.retry_pushes(&at.tenant).await;
+    after(&at, result.map(|_| "retried")).await
+}
+
+pub async fn clear(Posted { at, fields }: Posted) -> Response {
+    let result = async {
+        (at.signed.app)
+            .clear_crm_target(&at.tenant, version(&fields)?)
+            .await
+    };
+    after(&at, result.await.map(|_| "cleared")).await
+}
