@@ -398,6 +398,43 @@ async fn entra_users_reach_a_scim_crm_and_leave_it(backend: DbBackend) {
     );
     let counts = store.push_counts(&tenant).await.unwrap();
     assert_eq!((counts.pending, counts.dead), (0, 0));
+
+    // Someone edits u2 on the CRM: `target drift` names it, `--fix` pushes it again.
+    let u2 = on_crm("externalId eq \"obj-2\"").await;
+    let retitle = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "title", "value": "Boss"}]});
+    let id = u2["id"].as_str().unwrap();
+    assert_eq!(crm.patch(&format!("/Users/{id}"), retitle).await.0, 200);
+    let drift = tokio::process::Command::new(BIN)
+        .args(["--database-url", &db.url])
+        .args(global)
+        .args(["target", "--tenant", "acme", "drift", "--fix"])
+        .output()
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&drift.stdout);
+    assert!(
+        drift.status.success(),
+        "{}",
+        String::from_utf8_lossy(&drift.stderr)
+    );
+    assert!(
+        said.contains("3 accounts, 3 users on the target, 1 out of step"),
+        "{said}"
+    );
+    assert!(said.contains("edited   u2@contoso.com"), "{said}");
+    assert!(
+        said.contains("title: expected \"User\", found \"Boss\""),
+        "{said}"
+    );
+    assert!(
+        said.contains("pushes queued for 1 drifted account(s)"),
+        "{said}"
+    );
+    wait_for("the fix on the CRM", async || {
+        on_crm("externalId eq \"obj-2\"").await["title"] == "User"
+    })
+    .await;
     server.stop().await;
     let _ = std::fs::remove_file(&key_file);
 }

@@ -428,6 +428,13 @@ async fn an_administrator_works_through_the_ui(backend: DbBackend) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    browser.button("Check for drift").await.click().await;
+    let report = browser.wait_for_text("users on the target").await;
+    assert!(
+        report.contains("3 accounts, 3 users on the target: 0 out of step"),
+        "{report}"
+    );
+    stage.assert_accessible("CRM target drift").await;
 
     // Rules: switch one off (a draft; sync keeps the published rules), publish it.
     let before = stage.app().rule_set(&tenant).await.unwrap().version;

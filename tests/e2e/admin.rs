@@ -1849,7 +1849,142 @@ async fn crm_target_is_set_tested_and_cleared_over_the_api(backend: DbBackend) {
     );
 }
 
+/// Pushes everything due with the server's own key (the test's stand-in for serve's
+/// worker; every target here is on 127.0.0.1).
+async fn push_all_due(api: &Api) {
+    use scimgate_crm::push::{KeySource, Outbound, PushConfig, PushWorker};
+    let loopback = |url: &str| match url.starts_with("http://127.0.0.1:") {
+        true => Ok(()),
+        false => Err(format!("{url} is not on this machine")),
+    };
+    let worker = PushWorker::new(
+        api.s.store.clone(),
+        std::sync::Arc::new(SystemClock),
+        KeySource::File(api.s.key_file.clone()),
+        Outbound {
+            http: reqwest::Client::new(),
+            permits: std::sync::Arc::new(loopback),
+        },
+        "admin-test".into(),
+        PushConfig::default(),
+    );
+    while worker.run_once().await.unwrap() > 0 {}
+}
+
+/// Reconcile over the API against a second scimgate: a user edited by hand, one deleted
+/// and one added there are reported (edited with the attribute, missing, extra), fixed
+/// one row and then all (the extra one left alone), and the target then agrees.
+async fn drift_on_the_target_is_reported_and_fixed(backend: DbBackend) {
+    let Some(api) = Api::ready(backend).await else {
+        return;
+    };
+    let Some(crm) = TestServer::start(backend).await else {
+        return;
+    };
+    let target = json!({"kind": "scim", "url": crm.scim(""), "token": crm.token});
+    ok(api.put("/target", target).await);
+    assert_eq!(ok(api.post("/sync").await)["created"], 4);
+    push_all_due(&api).await;
+    let in_step = ok(api.get("/target/drift").await);
+    assert_eq!(
+        (&in_step["accounts"], &in_step["target_users"]),
+        (&json!(4), &json!(4))
+    );
+    assert_eq!(in_step["drift"], json!([]), "{in_step}");
+
+    // By hand on the CRM: alice renamed, bob deleted, mallory added.
+    let id_of = |list: &Value, name: &str| -> String {
+        let users = list["Resources"].as_array().unwrap();
+        let user = users.iter().find(|u| u["userName"] == name).unwrap();
+        user["id"].as_str().unwrap().to_owned()
+    };
+    let (_, list) = crm.get("/Users").await;
+    let (alice, bob) = (
+        id_of(&list, "alice@contoso.com"),
+        id_of(&list, "bob@contoso.com"),
+    );
+    let rename = json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "displayName", "value": "Edited by hand"}]});
+    assert_eq!(crm.patch(&format!("/Users/{alice}"), rename).await.0, 200);
+    assert_eq!(crm.delete(&format!("/Users/{bob}")).await.0, 204);
+    let mallory = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "mallory@contoso.com"});
+    assert_eq!(crm.post("/Users", mallory).await.0, 201);
+
+    let report = ok(api.get("/target/drift").await);
+    let rows: Vec<(&str, &str)> = (report["drift"].as_array().unwrap().iter())
+        .map(|d| (d["kind"].as_str().unwrap(), d["username"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("edited", "alice@contoso.com"),
+            ("missing", "bob@contoso.com"),
+            ("extra", "mallory@contoso.com"),
+        ],
+        "{report}"
+    );
+    let edited = &report["drift"][0];
+    assert_eq!(edited["target_id"], json!(alice));
+    assert_eq!(
+        edited["differences"],
+        json!([{"attribute": "displayName", "expected": "Display alice@contoso.com", "found": "Edited by hand"}])
+    );
+
+    let bad = api
+        .send(
+            Method::POST,
+            "/target/drift/fix",
+            &[],
+            Body::Json(json!({})),
+        )
+        .await;
+    assert!(message(400, &bad).contains("name what to fix"));
+    let alice_pk = edited["account_pk"].clone();
+    let one = json!({"accounts": [alice_pk]});
+    let fixed = ok(api
+        .send(Method::POST, "/target/drift/fix", &[], Body::Json(one))
+        .await);
+    assert_eq!(fixed, json!({"queued": 1}));
+    push_all_due(&api).await;
+    let (_, user) = crm.get(&format!("/Users/{alice}")).await;
+    assert_eq!(user["displayName"], "Display alice@contoso.com");
+    let left = ok(api.get("/target/drift").await)["drift"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(left, 2, "bob and mallory");
+
+    let all = json!({"all": true});
+    let fixed = ok(api
+        .send(Method::POST, "/target/drift/fix", &[], Body::Json(all))
+        .await);
+    assert_eq!(
+        fixed,
+        json!({"queued": 1}),
+        "bob; mallory is not scimgate's"
+    );
+    push_all_due(&api).await;
+    let report = ok(api.get("/target/drift").await);
+    assert_eq!(report["drift"].as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(report["drift"][0]["kind"], "extra");
+    let log = ok(api.get_with("/audit", &[("area", "crm_target")]).await);
+    assert_eq!(log["entries"][0]["action"], "crm_target.fix");
+
+    // A target that refuses the token: 502, saying so.
+    let wrong = json!({"kind": "scim", "url": crm.scim(""), "token": "not-the-token"});
+    ok(api.put("/target", wrong).await);
+    assert!(message(502, &api.get("/target/drift").await).contains("401"));
+    // A webhook cannot be read back.
+    ok(api
+        .put(
+            "/target",
+            json!({"kind": "webhook", "url": "http://127.0.0.1:9/hook"}),
+        )
+        .await);
+    assert!(message(400, &api.get("/target/drift").await).contains("cannot be read back"));
+}
+
 on_both_backends!(
+    drift_on_the_target_is_reported_and_fixed,
     crm_target_is_set_tested_and_cleared_over_the_api,
     rule_drafts_and_versions_over_the_api,
     values_no_database_can_store_are_refused_alike,

@@ -596,6 +596,13 @@ fn form_version(body: &str, action: &str) -> String {
     rest[..rest.find('"').unwrap()].to_owned()
 }
 
+/// The value of the first hidden input named `name` on the page.
+fn form_field(body: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = body.find(&marker).expect("the field") + marker.len();
+    body[at..at + body[at..].find('"').unwrap()].to_owned()
+}
+
 /// The editor's fields as a browser would post them for a new rule "Nordic leads".
 fn editor_fields<'a>(csrf: &'a str, when: &'a str, role_kind: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
@@ -2544,6 +2551,37 @@ async fn the_crm_target_is_set_tested_and_retried_from_settings(backend: DbBacke
     assert!(
         page.body.contains("Sales Premium"),
         "the user plan in scimgate's extension"
+    );
+
+    // Not pushed yet (no worker here): drift says ann is missing on the CRM; Fix queues
+    // her push again.
+    let drift = browser.get(&format!("{PAGE}?drift=1")).await;
+    assert_eq!(drift.status, StatusCode::OK, "{}", drift.body);
+    assert!(
+        drift.body.contains("<strong>1</strong> out of step"),
+        "{}",
+        drift.body
+    );
+    assert!(
+        drift.body.contains("Missing on the target"),
+        "{}",
+        drift.body
+    );
+    let pk = form_field(&drift.body, "account");
+    let fix = [("csrf", csrf.as_str()), ("account", pk.as_str())];
+    let fixed = browser.post(&format!("{PAGE}/drift/fix"), &fix).await;
+    assert_eq!(
+        fixed.location.as_deref(),
+        Some("/t/acme/settings/crm-target?done=fixed")
+    );
+    assert_eq!(
+        server
+            .store
+            .push_counts(&server.tenant)
+            .await
+            .unwrap()
+            .pending,
+        2
     );
 
     // A push refused for good is listed, and retried.

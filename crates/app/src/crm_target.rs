@@ -7,7 +7,7 @@
 use crate::audit::json;
 use crate::{App, AppError, Result};
 use scimgate_core::{AuditAction, Tenant};
-use scimgate_core::{DeadPush, PushCounts};
+use scimgate_core::{DeadPush, DriftKind, DriftReport, PushCounts};
 use scimgate_crm::push::{self, KeySource, Outbound};
 use scimgate_notify::target::{check_webhook_url, guarded_client};
 use scimgate_store::crm_push::{CrmTargetRow, TargetKind};
@@ -239,14 +239,7 @@ impl App {
         let Some(target) = self.store.crm_target(tenant).await? else {
             return Err(AppError::NotFound("the tenant has no CRM target".into()));
         };
-        let policy = self.webhook_targets;
-        let outbound = Outbound {
-            http: (guarded_client(policy, PROBE_TIMEOUT))
-                .map_err(|e| AppError::Internal(e.to_string()))?,
-            permits: Arc::new(move |url: &str| {
-                (check_webhook_url(url, policy).map(|_| ())).map_err(|e| e.to_string())
-            }),
-        };
+        let outbound = self.outbound()?;
         let at = self.clock.now().unix_millis();
         let key = self.server_key()?;
         let check = match push::probe(&outbound, key, tenant, &target, at).await {
@@ -265,6 +258,64 @@ impl App {
         (self.audit(tenant, AuditAction::TargetTest, subject, None, None)).await;
         Ok(check)
     }
+}
+
+impl App {
+    /// Reconcile: the target's users read back and compared with the accounts (SCIM
+    /// targets only). Reads the whole target: for on demand, not for every page view.
+    pub async fn crm_drift(&self, tenant: &Tenant) -> Result<DriftReport> {
+        let Some(target) = self.store.crm_target(tenant).await? else {
+            return Err(AppError::NotFound("the tenant has no CRM target".into()));
+        };
+        let accounts = self.store.accounts(tenant).await?;
+        let links = self.store.account_links(tenant).await?;
+        let outbound = self.outbound()?;
+        let key = self.server_key()?;
+        match push::reconcile(&outbound, key, tenant, &target, &accounts, &links).await {
+            Ok(report) => Ok(report),
+            Err(failure) if target.kind == TargetKind::Webhook => {
+                Err(AppError::Invalid(failure.message))
+            }
+            Err(failure) => Err(AppError::Target(failure.message)),
+        }
+    }
+
+    /// Queues a push of the drifted accounts `fix` names (edited or missing ones; extra
+    /// users are not scimgate's to change), found by a fresh reconcile. Returns how many.
+    pub async fn fix_crm_drift(&self, tenant: &Tenant, fix: DriftFix) -> Result<u64> {
+        let report = self.crm_drift(tenant).await?;
+        let drifted = (report.drift.iter())
+            .filter(|d| d.kind != DriftKind::Extra)
+            .filter_map(|d| d.account_pk);
+        let pks: Vec<i64> = match &fix {
+            DriftFix::All => drifted.collect(),
+            DriftFix::Accounts(wanted) => drifted.filter(|pk| wanted.contains(pk)).collect(),
+        };
+        let queued = self.store.queue_pushes(tenant, &pks, &self.now()).await?;
+        let subject = format!("{queued} drifted accounts queued for a push");
+        (self.audit(tenant, AuditAction::TargetFix, subject, None, None)).await;
+        Ok(queued)
+    }
+
+    /// How Test connection and reconcile reach the target: the webhook rules' client and
+    /// URL check (the push worker's, built here for the request).
+    fn outbound(&self) -> Result<Outbound> {
+        let policy = self.webhook_targets;
+        Ok(Outbound {
+            http: (guarded_client(policy, PROBE_TIMEOUT))
+                .map_err(|e| AppError::Internal(e.to_string()))?,
+            permits: Arc::new(move |url: &str| {
+                (check_webhook_url(url, policy).map(|_| ())).map_err(|e| e.to_string())
+            }),
+        })
+    }
+}
+
+/// Which drifted accounts to push again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DriftFix {
+    All,
+    Accounts(Vec<i64>),
 }
 
 /// A webhook's signing secret: 32 random bytes, hex.

@@ -38,6 +38,10 @@ pub enum AppError {
     /// A write that must name the version it was based on did not.
     #[error("name the version of {what} this change is based on: send If-Match with the ETag (or the `version`) that reading it returned")]
     VersionRequired { what: &'static str },
+    /// The tenant's CRM target could not be read or refused scimgate (unreachable, a
+    /// refused token): the request was right, the application on the other side was not.
+    #[error("the CRM target: {0}")]
+    Target(String),
     /// The database refused a value the client sent (too long to index, a NUL).
     #[error("{0}")]
     Unstorable(String),

@@ -23,7 +23,7 @@ mod user_view;
 mod users;
 
 pub use audit::audit_csv;
-pub use crm_target::{ConnectionCheck, TargetSaved, TargetSetting};
+pub use crm_target::{ConnectionCheck, DriftFix, TargetSaved, TargetSetting};
 pub use crm_target::{TargetSample, TargetState, TargetView};
 pub use error::AppError;
 pub use overview::{Overview, PlanSeats, Step, TenantStatus};
@@ -31,6 +31,7 @@ pub use rule_editor::RuleProblem;
 pub use rule_versions::{DraftView, RuleSetRef};
 pub use rules::{RuleSetView, RuleText, Validation};
 pub use scimgate_core::{Actor, AuditAction, AuditEntry, DeadPush, PushCounts, Via};
+pub use scimgate_core::{Difference, Drift, DriftKind, DriftReport};
 pub use scimgate_rules::RuleEdit;
 pub use scimgate_rules::RuleSetDiff;
 pub use scimgate_rules::{RuleForm, RuleScope, Setting, SettingForm, SettingKind};

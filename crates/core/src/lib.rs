@@ -24,7 +24,7 @@ pub use catalog::{Catalog, CatalogEntry, CatalogKind, NamedEntry};
 pub use clock::{Clock, SystemClock, Timestamp};
 pub use edit::StaleEdit;
 pub use notification::{Channel, EventKind, OutboxEntry, OutboxStatus, Subscription};
-pub use push::{DeadPush, PushCounts};
+pub use push::{DeadPush, Difference, Drift, DriftKind, DriftReport, PushCounts};
 pub use rule_source::RuleSource;
 pub use run::{Run, RunCounts, RunOutcome, RunStatus, RunUser, Trigger};
 pub use settings::SyncSettings;

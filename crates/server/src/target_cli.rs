@@ -6,7 +6,7 @@
 use crate::cli::find_tenant;
 use anyhow::bail;
 use clap::{ArgGroup, Args, Subcommand};
-use scimgate_app::{App, AppError, Expect, TargetSetting};
+use scimgate_app::{App, AppError, DriftFix, DriftKind, DriftReport, Expect, TargetSetting};
 use scimgate_core::SystemClock;
 use scimgate_crm::push::KeySource;
 use scimgate_store::Store;
@@ -53,6 +53,15 @@ enum TargetCommand {
     /// answers (a SCIM application: its features and a one-user read; a webhook: a
     /// signed `target.test` event). Exits non-zero when it does not.
     Test,
+    /// Reconcile: read the SCIM target's users back and list what differs from the
+    /// accounts (edited, missing, extra users); `--fix` pushes the edited and missing
+    /// accounts again.
+    Drift {
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        fix: bool,
+    },
     /// Stop pushing: the target and its queue are removed; accounts stay.
     Clear,
     /// Queue the dead pushes again (after fixing the target or its token).
@@ -150,6 +159,21 @@ pub async fn run(
                 ),
             }
         }
+        TargetCommand::Drift { json, fix } => {
+            let report = (app.crm_drift(&tenant).await).map_err(|e| anyhow::anyhow!("{e}"))?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                print_drift(&tenant.name, &report);
+            }
+            if fix {
+                let queued = app.fix_crm_drift(&tenant, DriftFix::All).await?;
+                println!(
+                    "tenant {}: pushes queued for {queued} drifted account(s)",
+                    tenant.name
+                );
+            }
+        }
         TargetCommand::Clear => match app.clear_crm_target(&tenant, Expect::Any).await {
             Ok(_) => println!("tenant {}: CRM target removed", tenant.name),
             Err(AppError::NotFound(_)) => println!("tenant {}: had no CRM target", tenant.name),
@@ -161,6 +185,33 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+fn print_drift(tenant: &scimgate_core::TenantName, report: &DriftReport) {
+    println!(
+        "tenant {tenant}: {} accounts, {} users on the target, {} out of step",
+        report.accounts,
+        report.target_users,
+        report.drift.len()
+    );
+    for drift in &report.drift {
+        let id = drift.target_id.as_deref().unwrap_or("-");
+        match drift.kind {
+            DriftKind::Missing => println!("missing  {} (no user on the target)", drift.username),
+            DriftKind::Extra => {
+                println!("extra    {} (target id {id}; left alone)", drift.username)
+            }
+            DriftKind::Edited => {
+                println!("edited   {} (target id {id})", drift.username);
+                for d in &drift.differences {
+                    println!(
+                        "         {}: expected {}, found {}",
+                        d.attribute, d.expected, d.found
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// Dead pushes `show` lists (the newest).

@@ -12,6 +12,7 @@ use crate::edits::{self, Aggregate, Expect, Versioned};
 use crate::{Backend, Result, Store, StoreError, Tenant};
 pub use scimgate_core::{DeadPush, PushCounts};
 use sqlx::{AnyConnection, Row};
+use std::collections::HashMap;
 
 /// What kind of application a tenant's accounts are pushed to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +130,18 @@ async fn unlink_all(conn: &mut AnyConnection, tenant_id: i64) -> Result<()> {
     Ok(())
 }
 
+/// The pks of every account of the tenant, ascending.
+async fn account_pks(conn: &mut AnyConnection, tenant_id: i64) -> Result<Vec<i64>> {
+    let rows = sqlx::query("SELECT pk FROM crm_accounts WHERE tenant_id = $1 ORDER BY pk")
+        .bind(tenant_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<std::result::Result<_, _>>()?)
+}
+
 fn target_from_row(row: &sqlx::any::AnyRow) -> Result<CrmTargetRow> {
     let kind: String = row.try_get("kind")?;
     Ok(CrmTargetRow {
@@ -201,14 +214,7 @@ impl Store {
                 if !push_all {
                     return Ok(TargetSaved { version, queued: 0 });
                 }
-                let pks: Vec<i64> =
-                    sqlx::query("SELECT pk FROM crm_accounts WHERE tenant_id = $1 ORDER BY pk")
-                        .bind(tenant_id)
-                        .fetch_all(&mut *conn)
-                        .await?
-                        .iter()
-                        .map(|row| row.try_get(0))
-                        .collect::<std::result::Result<_, _>>()?;
+                let pks = account_pks(conn, tenant_id).await?;
                 queue_in(conn, tenant_id, &pks, &target.updated_at).await?;
                 let queued = pks.len() as u64;
                 Ok(TargetSaved { version, queued })
@@ -408,6 +414,40 @@ impl Store {
                 .transpose()?
                 .flatten(),
         )
+    }
+
+    /// Every linked account's target id, by account pk: what a reconcile matches the
+    /// target's users with first.
+    pub async fn account_links(&self, tenant: &Tenant) -> Result<HashMap<i64, String>> {
+        let rows = sqlx::query(
+            "SELECT pk, target_id FROM crm_accounts WHERE tenant_id = $1 AND target_id IS NOT NULL",
+        )
+        .bind(tenant.id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("pk")?, row.try_get("target_id")?)))
+            .collect()
+    }
+
+    /// Queues a push of each of the tenant's accounts in `pks` (a drift fix); pks of
+    /// no account of this tenant are skipped. Returns how many were queued.
+    pub async fn queue_pushes(&self, tenant: &Tenant, pks: &[i64], now: &str) -> Result<u64> {
+        let (tenant_id, wanted, now) = (tenant.id, pks.to_vec(), now.to_owned());
+        self.write_conn(move |conn| {
+            Box::pin(async move {
+                let existing = account_pks(conn, tenant_id).await?;
+                let mut pks: Vec<i64> = wanted
+                    .into_iter()
+                    .filter(|pk| existing.binary_search(pk).is_ok())
+                    .collect();
+                pks.sort_unstable();
+                pks.dedup();
+                queue_in(conn, tenant_id, &pks, &now).await?;
+                Ok(pks.len() as u64)
+            })
+        })
+        .await
     }
 
     /// Records the id the target gave the account.

@@ -10,7 +10,8 @@ use askama::Template;
 use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use scimgate_app::{AppError, ConnectionCheck, DeadPush, TargetSample, TargetSetting};
+use scimgate_app::{AppError, ConnectionCheck, DeadPush, DriftFix, DriftKind, DriftReport};
+use scimgate_app::{TargetSample, TargetSetting};
 use scimgate_app::{TargetState, Versioned};
 use scimgate_core::AdminRole;
 use serde::Deserialize;
@@ -30,6 +31,53 @@ struct CrmTargetPage {
     check: Option<ConnectionCheck>,
     /// A webhook's signing secret, on the page that made it.
     secret: Option<String>,
+    /// A reconcile's result, when one was asked for.
+    drift: Option<DriftView>,
+}
+
+/// A reconcile as the page lists it.
+struct DriftView {
+    accounts: usize,
+    target_users: usize,
+    rows: Vec<DriftRow>,
+    /// Rows a push can fix (edited and missing).
+    fixable: usize,
+}
+
+struct DriftRow {
+    kind: &'static str,
+    username: String,
+    target_id: String,
+    /// `attribute: expected → found`, one per difference.
+    differences: Vec<String>,
+    /// The account, for a Fix button (none for an extra user).
+    account_pk: Option<i64>,
+}
+
+impl DriftView {
+    fn of(report: DriftReport) -> DriftView {
+        let rows: Vec<DriftRow> = (report.drift.into_iter())
+            .map(|d| DriftRow {
+                kind: match d.kind {
+                    DriftKind::Edited => "Edited on the target",
+                    DriftKind::Missing => "Missing on the target",
+                    DriftKind::Extra => "Only on the target (left alone)",
+                },
+                username: d.username,
+                target_id: d.target_id.unwrap_or_default(),
+                differences: (d.differences.iter())
+                    .map(|x| format!("{}: {} → {}", x.attribute, x.expected, x.found))
+                    .collect(),
+                account_pk: d.account_pk.filter(|_| d.kind != DriftKind::Extra),
+            })
+            .collect();
+        DriftView {
+            accounts: report.accounts,
+            target_users: report.target_users,
+            fixable: rows.iter().filter(|r| r.account_pk.is_some()).count(),
+            rows,
+        }
+    }
 }
 
 /// Dead pushes the page lists (the newest).
@@ -42,6 +90,7 @@ struct Extras {
     problem: Option<(StatusCode, String)>,
     check: Option<ConnectionCheck>,
     secret: Option<String>,
+    drift: Option<DriftReport>,
 }
 
 fn done_text(code: &str) -> Option<&'static str> {
@@ -49,6 +98,9 @@ fn done_text(code: &str) -> Option<&'static str> {
         "saved" => "CRM target saved. Accounts the sync changes from now on are pushed to it.",
         "cleared" => "CRM target removed: accounts stay in scimgate's own table.",
         "retried" => "Dead pushes queued again.",
+        "fixed" => {
+            "The drifted accounts are queued for a push; check again once they are delivered."
+        }
         _ => return None,
     })
 }
@@ -56,6 +108,8 @@ fn done_text(code: &str) -> Option<&'static str> {
 #[derive(Deserialize)]
 pub struct Shown {
     done: Option<String>,
+    /// Reconcile now (reads the whole target: only when asked).
+    drift: Option<String>,
 }
 
 async fn page(at: &InTenant, extras: Extras) -> Response {
@@ -93,16 +147,25 @@ async fn page(at: &InTenant, extras: Extras) -> Response {
         problem,
         check: extras.check,
         secret: extras.secret,
+        drift: extras.drift.map(DriftView::of),
     };
     render(status, &page)
 }
 
 pub async fn show(at: InTenant, Query(shown): Query<Shown>) -> Response {
     let done = shown.done.as_deref().and_then(done_text);
+    let drift = match shown.drift {
+        None => None,
+        Some(_) => match at.signed.app.crm_drift(&at.tenant).await {
+            Ok(report) => Some(report),
+            Err(e) => return problem(&at, e).await,
+        },
+    };
     page(
         &at,
         Extras {
             done,
+            drift,
             ..Extras::default()
         },
     )
@@ -123,6 +186,7 @@ async fn problem(at: &InTenant, e: AppError) -> Response {
         AppError::Invalid(_) | AppError::Unstorable(_) => StatusCode::BAD_REQUEST,
         AppError::Stale(_) | AppError::Conflict(_) => StatusCode::CONFLICT,
         AppError::NotFound(_) => StatusCode::NOT_FOUND,
+        AppError::Target(_) => StatusCode::BAD_GATEWAY,
         _ => return Page::internal(&e),
     };
     let extras = Extras {
@@ -191,6 +255,20 @@ pub async fn test(Posted { at, .. }: Posted) -> Response {
 pub async fn retry(Posted { at, .. }: Posted) -> Response {
     let result = at.signed.app.retry_pushes(&at.tenant).await;
     after(&at, result.map(|_| "retried")).await
+}
+
+/// Pushes one drifted account again (`account`), or all of them (`all`).
+pub async fn fix(Posted { at, fields }: Posted) -> Response {
+    let result = async {
+        let fix = match field(&fields, "account") {
+            Some(pk) => DriftFix::Accounts(vec![pk.parse().map_err(|_| {
+                AppError::Invalid(format!("account: {pk:?} is not an account number"))
+            })?]),
+            None => DriftFix::All,
+        };
+        at.signed.app.fix_crm_drift(&at.tenant, fix).await
+    };
+    after(&at, result.await.map(|_| "fixed")).await
 }
 
 pub async fn clear(Posted { at, fields }: Posted) -> Response {

@@ -112,6 +112,10 @@ pub fn router(
             post(crm_target_page::retry),
         )
         .route(
+            "/t/{tenant}/settings/crm-target/drift/fix",
+            post(crm_target_page::fix),
+        )
+        .route(
             "/t/{tenant}/settings/crm-target/clear",
             post(crm_target_page::clear),
         )

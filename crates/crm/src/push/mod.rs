@@ -3,12 +3,13 @@
 //! delivered, retried with exponential backoff (or when the target's `Retry-After`
 //! says), or dead after too many attempts or a refusal that retrying cannot fix.
 
+pub mod drift;
 pub mod scim;
 pub mod webhook;
 
 use crate::secret::{SecretError, ServerKey};
 use futures_util::StreamExt;
-use scimgate_core::{Clock, Tenant};
+use scimgate_core::{Clock, CrmAccount, DriftReport, Tenant};
 use scimgate_store::crm_push::{CrmTargetRow, PushAttempt, PushEntry, TargetKind};
 use scimgate_store::Store;
 use std::collections::HashMap;
@@ -285,9 +286,7 @@ pub async fn probe(
     target: &CrmTargetRow,
     at_ms: i64,
 ) -> Result<String, Failure> {
-    let secret = (key.get()?.open(tenant.id, &target.sealed_secret))
-        .map_err(|e| Failure::dead(e.to_string()))?;
-    (outbound.permits)(&target.url).map_err(Failure::dead)?;
+    let secret = opened(outbound, key, tenant, target)?;
     match target.kind {
         TargetKind::Scim => {
             let scim = scim::ScimTarget {
@@ -309,6 +308,50 @@ pub async fn probe(
             .await
         }
     }
+}
+
+/// Reconcile: the SCIM target's users read back and compared with `accounts` (`links`:
+/// the target ids pushes stored, by pk). A webhook cannot be read back.
+pub async fn reconcile(
+    outbound: &Outbound,
+    key: &KeySource,
+    tenant: &Tenant,
+    target: &CrmTargetRow,
+    accounts: &[CrmAccount],
+    links: &HashMap<i64, String>,
+) -> Result<DriftReport, Failure> {
+    if target.kind != TargetKind::Scim {
+        return Err(Failure::dead(
+            "a webhook target cannot be read back: drift is checked on SCIM targets".into(),
+        ));
+    }
+    let secret = opened(outbound, key, tenant, target)?;
+    let scim = scim::ScimTarget {
+        http: &outbound.http,
+        base: &target.url,
+        token: &secret,
+        profile: scim::Profile::default(),
+    };
+    let profile = scim.discover().await?;
+    let users = scim.users().await?;
+    Ok(DriftReport {
+        accounts: accounts.len(),
+        target_users: users.len(),
+        drift: drift::compare(accounts, links, &users, &profile.extensions),
+    })
+}
+
+/// The target's secret, opened, once its URL is known to be allowed.
+fn opened(
+    outbound: &Outbound,
+    key: &KeySource,
+    tenant: &Tenant,
+    target: &CrmTargetRow,
+) -> Result<String, Failure> {
+    let secret = (key.get()?.open(tenant.id, &target.sealed_secret))
+        .map_err(|e| Failure::dead(e.to_string()))?;
+    (outbound.permits)(&target.url).map_err(Failure::dead)?;
+    Ok(secret)
 }
 
 /// reqwest's error text without the URL (its query may carry a user's name or a key).

@@ -11,10 +11,13 @@ use scimgate_core::CrmAccount;
 use serde_json::{json, Value};
 
 /// SCIM's core user schema and the enterprise extension the company and group go to.
-const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 /// The account settings SCIM has no attribute for.
 pub const CRM_EXTENSION: &str = "urn:scimgate:params:scim:schemas:extension:crm:2.0:User";
+
+/// The most users a reconcile reads from one target.
+const MAX_USERS_READ: usize = 1_000_000;
 
 /// What a provider takes, read from its discovery endpoints once.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -171,6 +174,33 @@ impl ScimTarget<'_> {
         };
         let users = total.map_or("users readable".to_owned(), |n| format!("{n} users there"));
         Ok(format!("connected: {users}; {update}; {extensions}"))
+    }
+
+    /// Every user on the target, read page by page (for a reconcile).
+    pub async fn users(&self) -> Result<Vec<Value>, Failure> {
+        const PAGE: usize = 100;
+        let mut users: Vec<Value> = Vec::new();
+        loop {
+            let start = (users.len() + 1).to_string();
+            let count = PAGE.to_string();
+            let request = (self.http.get(self.url("/Users")))
+                .query(&[("startIndex", start.as_str()), ("count", count.as_str())]);
+            let response = self.send(request).await?;
+            if !response.status().is_success() {
+                return Err(Failure::of_response(response).await);
+            }
+            let page: Value = (response.json().await)
+                .map_err(|e| Failure::retry(format!("the target's user list is not JSON: {e}")))?;
+            let resources = page["Resources"].as_array().cloned().unwrap_or_default();
+            let total = page["totalResults"].as_u64().unwrap_or(0);
+            let got = resources.len();
+            users.extend(resources);
+            // A page shorter than asked for can still not be the last (a provider may
+            // cap its pages): stop only on an empty page or when all are read.
+            if got == 0 || users.len() as u64 >= total || users.len() >= MAX_USERS_READ {
+                return Ok(users);
+            }
+        }
     }
 
     /// A discovery document; `Null` when the provider has none. A busy or failing

@@ -74,6 +74,7 @@ impl From<AppError> for ApiError {
             }
             AppError::Conflict(_) | AppError::Busy | AppError::Stale(_) => StatusCode::CONFLICT,
             AppError::VersionRequired { .. } => StatusCode::PRECONDITION_REQUIRED,
+            AppError::Target(_) => StatusCode::BAD_GATEWAY,
             AppError::Internal(_) => return ApiError::internal(&e),
         };
         ApiError::new(status, e.to_string())
@@ -153,6 +154,11 @@ mod tests {
         assert_eq!(status_of(AppError::Unstorable("too long".into())).0, 400);
         assert_eq!(status_of(AppError::Conflict("not held".into())).0, 409);
         assert_eq!(status_of(AppError::Unauthorized("no".into())).0, 401);
+        let (status, message) = status_of(AppError::Target("answered 401".into()));
+        assert_eq!(
+            (status, message.as_str()),
+            (502, "the CRM target: answered 401")
+        );
         let (status, message) = status_of(AppError::Busy);
         assert_eq!(status, 409);
         assert!(message.contains("already running"), "{message}");

@@ -187,6 +187,8 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         t(Post, "/target/test", target::test),
         t(Post, "/target/retry", target::retry),
         t(Get, "/target/dead", target::dead),
+        t(Get, "/target/drift", target::drift),
+        t(Post, "/target/drift/fix", target::fix),
     ]
 }
 

@@ -8,7 +8,7 @@ use super::params::{DEFAULT_LIMIT, MAX_LIMIT};
 use super::version;
 use axum::response::Response;
 use axum::Json;
-use scimgate_app::{TargetSetting, Versioned};
+use scimgate_app::{DriftFix, TargetSetting, Versioned};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -103,6 +103,41 @@ pub async fn dead(call: Call) -> Result<Json<Value>> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let pushes = call.app.dead_pushes(&call.tenant, limit).await?;
     Ok(Json(json!({"pushes": pushes})))
+}
+
+/// Reconcile: the target's users read back and compared with the accounts (edited,
+/// missing and extra); 502 when the target cannot be read.
+pub async fn drift(call: Call) -> Result<Json<Value>> {
+    call.no_params()?;
+    Ok(Json(json!(call.app.crm_drift(&call.tenant).await?)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixBody {
+    /// Every drifted account.
+    #[serde(default)]
+    all: bool,
+    /// These drifted accounts (by pk).
+    #[serde(default)]
+    accounts: Vec<i64>,
+}
+
+/// Pushes drifted accounts again (all, or those named); `queued` says how many.
+pub async fn fix(call: Call, document: Document) -> Result<Json<Value>> {
+    call.no_params()?;
+    let body: FixBody = document.json()?;
+    let fix = match (body.all, body.accounts.is_empty()) {
+        (true, true) => DriftFix::All,
+        (false, false) => DriftFix::Accounts(body.accounts),
+        _ => {
+            return Err(ApiError::bad_request(
+                "name what to fix: {\"all\": true} or {\"accounts\": [pk, …]}",
+            ))
+        }
+    };
+    let queued = call.app.fix_crm_drift(&call.tenant, fix).await?;
+    Ok(Json(json!({"queued": queued})))
 }
 
 #[cfg(test)]
