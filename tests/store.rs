@@ -1368,6 +1368,8 @@ async fn crm_pushes_queue_with_the_change_and_go_in_order(backend: DbBackend) {
         kind: TargetKind::Scim,
         url: "http://127.0.0.1:9/scim/v2".into(),
         sealed_secret: "sealed".into(),
+        delete_on_deprovision: false,
+        mapping: None,
         updated_at: at.into(),
     };
     let saved = (store

@@ -1983,7 +1983,46 @@ async fn drift_on_the_target_is_reported_and_fixed(backend: DbBackend) {
     assert!(message(400, &api.get("/target/drift").await).contains("cannot be read back"));
 }
 
+/// A mapping puts settings where the CRM wants them: role as nickName, primary group as
+/// title (the rest as by default); a wrong one is refused naming its key; the pushed users
+/// carry the mapped values and reconcile with the same mapping finds them in step.
+async fn a_mapping_places_each_setting_on_the_target(backend: DbBackend) {
+    let Some(api) = Api::ready(backend).await else {
+        return;
+    };
+    let Some(crm) = TestServer::start(backend).await else {
+        return;
+    };
+    let target = |mapping: &str| json!({"kind": "scim", "url": crm.scim(""), "token": crm.token, "mapping": mapping});
+    let refused = api.put("/target", target("role: userName\n")).await;
+    assert!(message(400, &refused).contains("mapping: role: userName is scimgate's own"));
+    let refused = api.put("/target", target("roles: title\n")).await;
+    assert!(message(400, &refused).contains("unknown field `roles`"));
+    assert_eq!(ok(api.get("/target").await)["target"], Value::Null);
+
+    let mapping = "role: nickName\nprimary_group: title\n";
+    let saved = ok(api.put("/target", target(mapping)).await);
+    assert_eq!(saved["target"]["mapping"], mapping);
+    assert_eq!(ok(api.post("/sync").await)["created"], 4);
+    push_all_due(&api).await;
+    let (_, found) = crm
+        .get("/Users?filter=userName%20eq%20%22alice@contoso.com%22")
+        .await;
+    let alice = &found["Resources"][0];
+    assert_eq!(alice["nickName"], "Sales user", "the role: {alice}");
+    assert_eq!(alice["title"], "Sales", "the primary group: {alice}");
+    let enterprise = &alice["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"];
+    assert_eq!(
+        enterprise["organization"], "Contoso Ltd",
+        "by default: {alice}"
+    );
+    assert!(enterprise.get("department").is_none(), "{alice}");
+    let report = ok(api.get("/target/drift").await);
+    assert_eq!(report["drift"], json!([]), "{report}");
+}
+
 on_both_backends!(
+    a_mapping_places_each_setting_on_the_target,
     drift_on_the_target_is_reported_and_fixed,
     crm_target_is_set_tested_and_cleared_over_the_api,
     rule_drafts_and_versions_over_the_api,

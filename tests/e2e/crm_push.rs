@@ -1,5 +1,6 @@
-//! Pushing accounts to a CRM target over SCIM 2.0: a second scimgate, on the same
-//! backend, is the target application.
+//! Pushing accounts to a CRM target: over SCIM 2.0 to a second scimgate (on the same
+//! backend) and to python-scim's scim2-server, and as signed webhooks; faults (a busy
+//! target, a pusher killed mid-delivery, a target down for hours) and reconcile.
 
 use scimgate_core::{AccountFields, Change, SystemClock};
 use scimgate_crm::push::{KeySource, Outbound, PushConfig, PushWorker};
@@ -38,21 +39,26 @@ fn loopback_worker(
     clock: Arc<scimgate_testkit::ManualClock>,
     key: Arc<ServerKey>,
 ) -> PushWorker {
-    let permits = |url: &str| match url.starts_with("http://127.0.0.1:") {
-        true => Ok(()),
-        false => Err(format!("{url} is not on this machine")),
-    };
     PushWorker::new(
         store.clone(),
         clock,
         KeySource::Key(key),
-        Outbound {
-            http: reqwest::Client::new(),
-            permits: Arc::new(permits),
-        },
+        loopback(),
         "test-worker".into(),
         PushConfig::default(),
     )
+}
+
+/// A way out that reaches only this machine.
+fn loopback() -> Outbound {
+    let permits = |url: &str| match url.starts_with("http://127.0.0.1:") {
+        true => Ok(()),
+        false => Err(format!("{url} is not on this machine")),
+    };
+    Outbound {
+        http: reqwest::Client::new(),
+        permits: Arc::new(permits),
+    }
 }
 
 /// Pushes until the queue has nothing due; returns how many pushes were attempted.
@@ -89,6 +95,8 @@ async fn accounts_reach_a_scim_target_once_and_in_their_latest_state(backend: Db
         kind: TargetKind::Scim,
         url: target.scim(""),
         sealed_secret: key.seal(tenant.id, &target.token).unwrap(),
+        delete_on_deprovision: false,
+        mapping: None,
         updated_at: now.into(),
     };
     // First with a token the CRM refuses.
@@ -263,6 +271,8 @@ async fn a_busy_target_is_asked_again_when_it_says(backend: DbBackend) {
         kind: TargetKind::Scim,
         url,
         sealed_secret: key.seal(tenant.id, "token").unwrap(),
+        delete_on_deprovision: false,
+        mapping: None,
         updated_at: now.into(),
     };
     store
@@ -324,6 +334,8 @@ async fn accounts_reach_a_webhook_signed_and_in_order(backend: DbBackend) {
         kind: TargetKind::Webhook,
         url: receiver.url.clone(),
         sealed_secret: key.seal(tenant.id, secret).unwrap(),
+        delete_on_deprovision: false,
+        mapping: None,
         updated_at: now.into(),
     };
     store
@@ -389,6 +401,14 @@ async fn accounts_reach_a_webhook_signed_and_in_order(backend: DbBackend) {
 
 on_both_backends!(accounts_reach_a_webhook_signed_and_in_order);
 
+/// A request the proxy passed on, and the target's status.
+struct Forwarded {
+    method: String,
+    path: String,
+    status: u16,
+    body: String,
+}
+
 /// What the proxy in front of a target does with each request.
 const FORWARD: u8 = 0;
 /// Answers `503` without asking the target: the application is down.
@@ -398,11 +418,11 @@ const STALL_AFTER_POST: u8 = 2;
 
 /// A proxy on 127.0.0.1 in front of a real scimgate target, switched between
 /// [`FORWARD`], [`DOWN`] and [`STALL_AFTER_POST`]; it logs each request the target
-/// answered as `(method, path, status)`.
+/// answered.
 struct Proxy {
     url: String,
     mode: Arc<std::sync::atomic::AtomicU8>,
-    log: Arc<std::sync::Mutex<Vec<(String, String, u16)>>>,
+    log: Arc<std::sync::Mutex<Vec<Forwarded>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -432,12 +452,15 @@ impl Proxy {
                         sent = sent.header(name, value.to_str().unwrap());
                     }
                 }
+                let text = String::from_utf8_lossy(&body).into_owned();
                 let answer = sent.body(body).send().await.unwrap();
                 let status = answer.status().as_u16();
-                written
-                    .lock()
-                    .unwrap()
-                    .push((method.to_string(), path, status));
+                written.lock().unwrap().push(Forwarded {
+                    method: method.to_string(),
+                    path,
+                    status,
+                    body: text,
+                });
                 if mode == STALL_AFTER_POST && method == reqwest::Method::POST {
                     std::future::pending::<()>().await;
                 }
@@ -470,8 +493,17 @@ impl Proxy {
     fn accepted_writes(&self) -> Vec<(String, String)> {
         let log = self.log.lock().unwrap();
         (log.iter())
-            .filter(|(method, _, status)| method != "GET" && (200..300).contains(status))
-            .map(|(method, path, _)| (method.clone(), path.clone()))
+            .filter(|f| f.method != "GET" && (200..300).contains(&f.status))
+            .map(|f| (f.method.clone(), f.path.clone()))
+            .collect()
+    }
+
+    /// The bodies of the PATCH requests to paths ending in `path`.
+    fn patches_to(&self, path: &str) -> Vec<serde_json::Value> {
+        let log = self.log.lock().unwrap();
+        (log.iter())
+            .filter(|f| f.method == "PATCH" && f.path.ends_with(path))
+            .map(|f| serde_json::from_str(&f.body).unwrap())
             .collect()
     }
 }
@@ -482,33 +514,35 @@ impl Drop for Proxy {
     }
 }
 
-/// Tenant `acme` (in its own database) pushing to a real scimgate target through a
-/// [`Proxy`], on a manual clock at 2026-01-01.
-struct BehindProxy {
-    target: TestServer,
-    proxy: Proxy,
+const NOW: &str = "2026-01-01T00:00:00.000Z";
+
+/// Tenant `acme`, in its own database, pushing to the SCIM target at `url` with `token`,
+/// on a manual clock at [`NOW`].
+struct Pushing {
     store: scimgate_store::Store,
     tenant: scimgate_store::Tenant,
     key: Arc<ServerKey>,
+    row: CrmTargetRow,
     clock: Arc<scimgate_testkit::ManualClock>,
     _db: TestDb,
 }
 
-const NOW: &str = "2026-01-01T00:00:00.000Z";
-
-async fn behind_proxy(backend: DbBackend) -> Option<BehindProxy> {
-    let (target, db) = (
-        TestServer::start(backend).await?,
-        TestDb::new(backend).await?,
-    );
-    let proxy = Proxy::start(&target).await;
+async fn pushing_to(
+    backend: DbBackend,
+    url: &str,
+    token: &str,
+    delete_on_deprovision: bool,
+) -> Option<Pushing> {
+    let db = TestDb::new(backend).await?;
     let store = db.store().await;
-    let key = Arc::new(ServerKey::from_bytes(&[9; 32]).unwrap());
     let tenant = acme(&store).await;
+    let key = Arc::new(ServerKey::from_bytes(&[9; 32]).unwrap());
     let row = CrmTargetRow {
         kind: TargetKind::Scim,
-        url: proxy.url.clone(),
-        sealed_secret: key.seal(tenant.id, &target.token).unwrap(),
+        url: url.to_owned(),
+        sealed_secret: key.seal(tenant.id, token).unwrap(),
+        delete_on_deprovision,
+        mapping: None,
         updated_at: NOW.into(),
     };
     (store
@@ -518,14 +552,37 @@ async fn behind_proxy(backend: DbBackend) -> Option<BehindProxy> {
     let t0 = scimgate_core::Timestamp::parse_rfc3339(NOW)
         .unwrap()
         .unix_millis();
-    Some(BehindProxy {
-        target,
-        proxy,
+    Some(Pushing {
         store,
         tenant,
         key,
+        row,
         clock: scimgate_testkit::ManualClock::at(t0),
         _db: db,
+    })
+}
+
+impl Pushing {
+    fn worker(&self) -> PushWorker {
+        loopback_worker(&self.store, self.clock.clone(), self.key.clone())
+    }
+}
+
+/// [`Pushing`] to a real scimgate target through a [`Proxy`].
+struct BehindProxy {
+    target: TestServer,
+    proxy: Proxy,
+    pushing: Pushing,
+}
+
+async fn behind_proxy(backend: DbBackend) -> Option<BehindProxy> {
+    let target = TestServer::start(backend).await?;
+    let proxy = Proxy::start(&target).await;
+    let pushing = pushing_to(backend, &proxy.url, &target.token, false).await?;
+    Some(BehindProxy {
+        target,
+        proxy,
+        pushing,
     })
 }
 
@@ -545,20 +602,23 @@ async fn a_pusher_killed_mid_delivery_creates_no_duplicates(backend: DbBackend) 
     let Some(BehindProxy {
         target,
         proxy,
-        store,
-        tenant,
-        key,
-        clock,
-        _db,
+        pushing,
     }) = behind_proxy(backend).await
     else {
         return;
     };
-    let pks = (store.apply_account_changes(&tenant, &[create("ann"), create("bob")], NOW))
+    let Pushing {
+        store,
+        tenant,
+        key,
+        clock,
+        ..
+    } = &pushing;
+    let pks = (store.apply_account_changes(tenant, &[create("ann"), create("bob")], NOW))
         .await
         .unwrap();
     proxy.switch(STALL_AFTER_POST);
-    let first = loopback_worker(&store, clock.clone(), key.clone());
+    let first = loopback_worker(store, clock.clone(), key.clone());
     let killed = tokio::time::timeout(std::time::Duration::from_secs(3), first.run_once());
     assert!(
         killed.await.is_err(),
@@ -571,11 +631,11 @@ async fn a_pusher_killed_mid_delivery_creates_no_duplicates(backend: DbBackend) 
         "the target created both users: {list}"
     );
     for pk in &pks {
-        assert_eq!(store.account_target_id(&tenant, *pk).await.unwrap(), None);
+        assert_eq!(store.account_target_id(tenant, *pk).await.unwrap(), None);
     }
 
     proxy.switch(FORWARD);
-    let restarted = loopback_worker(&store, clock.clone(), key);
+    let restarted = loopback_worker(store, clock.clone(), key.clone());
     assert_eq!(
         restarted.run_once().await.unwrap(),
         0,
@@ -586,14 +646,14 @@ async fn a_pusher_killed_mid_delivery_creates_no_duplicates(backend: DbBackend) 
     let (_, list) = target.get("/Users").await;
     assert_eq!(list["totalResults"], 2, "no duplicate: {list}");
     for (pk, who) in pks.iter().zip(["ann", "bob"]) {
-        let linked = store.account_target_id(&tenant, *pk).await.unwrap();
+        let linked = store.account_target_id(tenant, *pk).await.unwrap();
         assert_eq!(linked, Some(user_id(&list, who)));
     }
     let posts = (proxy.accepted_writes().into_iter())
         .filter(|(m, _)| m == "POST")
         .count();
     assert_eq!(posts, 2, "one POST per user, only by the killed pusher");
-    let counts = store.push_counts(&tenant).await.unwrap();
+    let counts = store.push_counts(tenant).await.unwrap();
     assert_eq!((counts.pending, counts.delivered, counts.dead), (0, 2, 0));
 }
 
@@ -606,26 +666,29 @@ async fn a_target_down_for_hours_gets_every_change_once_in_order(backend: DbBack
     let Some(BehindProxy {
         target,
         proxy,
-        store,
-        tenant,
-        key,
-        clock,
-        _db,
+        pushing,
     }) = behind_proxy(backend).await
     else {
         return;
     };
+    let Pushing {
+        store,
+        tenant,
+        key,
+        clock,
+        ..
+    } = &pushing;
     let now = NOW;
-    let worker = loopback_worker(&store, clock.clone(), key);
+    let worker = loopback_worker(store, clock.clone(), key.clone());
     // bob reaches the target before it goes down; ann is created while it is down.
     let bob = (store
-        .apply_account_changes(&tenant, &[create("bob")], now)
+        .apply_account_changes(tenant, &[create("bob")], now)
         .await)
         .unwrap()[0];
     assert_eq!(drain(&worker).await, 1);
     proxy.switch(DOWN);
     let ann = (store
-        .apply_account_changes(&tenant, &[create("ann")], now)
+        .apply_account_changes(tenant, &[create("ann")], now)
         .await)
         .unwrap()[0];
     let mut ann_fields = account("ann", true);
@@ -638,10 +701,10 @@ async fn a_target_down_for_hours_gets_every_change_once_in_order(backend: DbBack
             external_id: Some("ext-ann".into()),
             fields: ann_fields.clone(),
         };
-        (store.apply_account_changes(&tenant, &[update], now).await).unwrap();
+        (store.apply_account_changes(tenant, &[update], now).await).unwrap();
         if hour == 3 {
             let gone = Change::Deactivate { pk: bob };
-            (store.apply_account_changes(&tenant, &[gone], now).await).unwrap();
+            (store.apply_account_changes(tenant, &[gone], now).await).unwrap();
         }
         drain(&worker).await;
     }
@@ -650,7 +713,7 @@ async fn a_target_down_for_hours_gets_every_change_once_in_order(backend: DbBack
         clock.advance_ms(600_000);
         drain(&worker).await;
     }
-    let counts = store.push_counts(&tenant).await.unwrap();
+    let counts = store.push_counts(tenant).await.unwrap();
     assert_eq!(
         (counts.pending, counts.delivered, counts.dead),
         (4, 1, 0),
@@ -663,7 +726,7 @@ async fn a_target_down_for_hours_gets_every_change_once_in_order(backend: DbBack
     for _ in 0..5 {
         drain(&worker).await;
     }
-    let counts = store.push_counts(&tenant).await.unwrap();
+    let counts = store.push_counts(tenant).await.unwrap();
     assert_eq!((counts.pending, counts.delivered, counts.dead), (0, 5, 0));
     let (_, list) = target.get("/Users").await;
     assert_eq!(list["totalResults"], 2, "{list}");
@@ -674,19 +737,21 @@ async fn a_target_down_for_hours_gets_every_change_once_in_order(backend: DbBack
     );
     let (_, found) = target.get("/Users?filter=userName%20eq%20%22bob%22").await;
     assert_eq!(found["Resources"][0]["active"], false, "bob deactivated");
-    // Once each: a POST for each user's first push, then one update per later push.
+    // Each push once, and only what it changes: ann's POST (sent when the target came
+    // back) already carried her latest state, so her two updates had nothing left to
+    // send; bob's deactivation is a PATCH of `active` alone.
     let writes = proxy.accepted_writes();
-    let updates_of = |who: &str| -> Vec<&str> {
-        let path = format!("/Users/{}", user_id(&list, who));
-        (writes.iter())
-            .filter(|(_, p)| p.ends_with(&path))
-            .map(|(m, _)| m.as_str())
-            .collect()
-    };
     let posts = writes.iter().filter(|(m, _)| m == "POST").count();
     assert_eq!(posts, 2, "{writes:?}");
-    assert_eq!(updates_of("ann"), ["PATCH", "PATCH"], "{writes:?}");
-    assert_eq!(updates_of("bob"), ["PATCH"], "{writes:?}");
+    let ann = format!("/Users/{}", user_id(&list, "ann"));
+    assert!(proxy.patches_to(&ann).is_empty(), "{writes:?}");
+    let bob = format!("/Users/{}", user_id(&list, "bob"));
+    let patches = proxy.patches_to(&bob);
+    assert_eq!(patches.len(), 1, "{writes:?}");
+    assert_eq!(
+        patches[0]["Operations"],
+        serde_json::json!([{"op": "replace", "path": "active", "value": false}])
+    );
 }
 
 /// The target's id of the user `user_name` in a `/Users` list.
@@ -697,3 +762,159 @@ fn user_id(list: &serde_json::Value, user_name: &str) -> String {
 }
 
 on_both_backends!(a_target_down_for_hours_gets_every_change_once_in_order);
+
+/// scim2-server (python-scim's strict provider, from PyPI) as the CRM: accounts arrive
+/// with the mapped attributes and the enterprise extension it declares (not scimgate's
+/// own, which it does not), are updated by PATCH and deactivated, are not duplicated when
+/// queued twice; a reconcile then finds nothing out of step, and a hand edit is drift.
+async fn accounts_reach_scim2_server_and_drift_is_found(backend: DbBackend) {
+    let Some(crm) = scimgate_testkit::Scim2Server::start().await else {
+        return;
+    };
+    let Some(pushing) = pushing_to(backend, &crm.url, &crm.token, false).await else {
+        return;
+    };
+    let Pushing {
+        store,
+        tenant,
+        key,
+        row,
+        ..
+    } = &pushing;
+    let pks = (store.apply_account_changes(tenant, &[create("ann"), create("bob")], NOW))
+        .await
+        .unwrap();
+    let worker = pushing.worker();
+    assert_eq!(drain(&worker).await, 2);
+    let counts = store.push_counts(tenant).await.unwrap();
+    assert_eq!((counts.delivered, counts.dead), (2, 0));
+
+    let bob = crm.users_where("userName", "bob").await;
+    assert_eq!(bob.len(), 1, "{bob:?}");
+    let bob = &bob[0];
+    assert_eq!(bob["externalId"], "ext-bob");
+    assert_eq!(bob["displayName"], "bob Display");
+    assert_eq!(bob["emails"][0]["value"], "bob@acme.example");
+    assert_eq!(bob["title"], "Manager");
+    assert_eq!(bob["active"], true);
+    let enterprise = &bob[scimgate_crm::push::scim::ENTERPRISE];
+    assert_eq!(enterprise["organization"], "Acme AS");
+    assert_eq!(enterprise["department"], "Sales");
+    assert!(bob.get(scimgate_crm::push::scim::CRM_EXTENSION).is_none());
+
+    // ann promoted, bob leaves: a PATCH each.
+    let mut promoted = account("ann", true);
+    promoted.role = Some("Director".into());
+    let update = Change::Update {
+        pk: pks[0],
+        staged_user_id: "s-ann".into(),
+        external_id: Some("ext-ann".into()),
+        fields: promoted.clone(),
+    };
+    let changes = [update.clone(), Change::Deactivate { pk: pks[1] }];
+    (store.apply_account_changes(tenant, &changes, NOW).await).unwrap();
+    // The same change again (a run repeated after a crash).
+    (store.apply_account_changes(tenant, &[update], NOW).await).unwrap();
+    assert_eq!(drain(&worker).await, 3);
+    assert_eq!(
+        crm.users_where("userName", "ann").await[0]["title"],
+        "Director"
+    );
+    assert_eq!(crm.users_where("userName", "bob").await[0]["active"], false);
+    assert_eq!(crm.get("/Users").await.1["totalResults"], 2, "no duplicate");
+
+    // Reconcile: in step; then someone renames ann on the CRM.
+    let reconcile = async || {
+        let accounts = store.accounts(tenant).await.unwrap();
+        let links = store.account_links(tenant).await.unwrap();
+        let key = KeySource::Key(key.clone());
+        (scimgate_crm::push::reconcile(&loopback(), &key, tenant, row, &accounts, &links))
+            .await
+            .unwrap()
+    };
+    let report = reconcile().await;
+    assert_eq!((report.accounts, report.target_users), (2, 2));
+    assert!(report.drift.is_empty(), "{report:?}");
+    let ann_id = store
+        .account_target_id(tenant, pks[0])
+        .await
+        .unwrap()
+        .unwrap();
+    let rename = serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "displayName", "value": "Annie"}]
+    });
+    let patched = (crm.request(reqwest::Method::PATCH, &format!("/Users/{ann_id}")))
+        .body(rename.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        patched.status().is_success(),
+        "{}",
+        patched.text().await.unwrap()
+    );
+    let report = reconcile().await;
+    assert_eq!(report.drift.len(), 1, "{report:?}");
+    let drift = &report.drift[0];
+    assert_eq!(
+        (drift.kind, drift.account_pk),
+        (scimgate_core::DriftKind::Edited, Some(pks[0]))
+    );
+    assert_eq!(drift.differences[0].attribute, "displayName");
+    assert_eq!(drift.differences[0].found, "Annie");
+}
+
+on_both_backends!(accounts_reach_scim2_server_and_drift_is_found);
+
+/// A tenant that asks for it has a deprovisioned account's user deleted on the target
+/// (not deactivated); reactivated, the account gets a new user there.
+async fn deprovisioned_users_are_deleted_when_the_tenant_asks(backend: DbBackend) {
+    let Some(target) = TestServer::start(backend).await else {
+        return;
+    };
+    let Some(pushing) = pushing_to(backend, &target.scim(""), &target.token, true).await else {
+        return;
+    };
+    let (store, tenant) = (&pushing.store, &pushing.tenant);
+    assert!(
+        store
+            .crm_target(tenant)
+            .await
+            .unwrap()
+            .unwrap()
+            .delete_on_deprovision
+    );
+    let pk = (store
+        .apply_account_changes(tenant, &[create("ann")], NOW)
+        .await)
+        .unwrap()[0];
+    let worker = pushing.worker();
+    assert_eq!(drain(&worker).await, 1);
+    let first = store.account_target_id(tenant, pk).await.unwrap().unwrap();
+
+    let leave = Change::Deactivate { pk };
+    (store.apply_account_changes(tenant, &[leave], NOW).await).unwrap();
+    assert_eq!(drain(&worker).await, 1);
+    assert_eq!(target.get("/Users").await.1["totalResults"], 0, "deleted");
+    assert_eq!(target.get(&format!("/Users/{first}")).await.0, 404);
+    assert_eq!(store.account_target_id(tenant, pk).await.unwrap(), None);
+
+    let back = Change::Update {
+        pk,
+        staged_user_id: "s-ann".into(),
+        external_id: Some("ext-ann".into()),
+        fields: account("ann", true),
+    };
+    (store.apply_account_changes(tenant, &[back], NOW).await).unwrap();
+    assert_eq!(drain(&worker).await, 1);
+    let (_, list) = target.get("/Users").await;
+    assert_eq!(list["totalResults"], 1, "{list}");
+    let again = store.account_target_id(tenant, pk).await.unwrap();
+    assert_eq!(again, Some(user_id(&list, "ann")));
+    assert_ne!(again, Some(first));
+    let counts = store.push_counts(tenant).await.unwrap();
+    assert_eq!((counts.delivered, counts.dead), (3, 0));
+}
+
+on_both_backends!(deprovisioned_users_are_deleted_when_the_tenant_asks);

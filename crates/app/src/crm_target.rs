@@ -7,7 +7,7 @@
 use crate::audit::json;
 use crate::{App, AppError, Result};
 use scimgate_core::{AuditAction, Tenant};
-use scimgate_core::{DeadPush, DriftKind, DriftReport, PushCounts};
+use scimgate_core::{CrmMapping, DeadPush, DriftKind, DriftReport, PushCounts};
 use scimgate_crm::push::{self, KeySource, Outbound};
 use scimgate_notify::target::{check_webhook_url, guarded_client};
 use scimgate_store::crm_push::{CrmTargetRow, TargetKind};
@@ -24,11 +24,26 @@ pub enum TargetSetting {
     Webhook { url: String },
 }
 
+/// How a target is used, besides where it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetOptions {
+    /// Also queue every existing account now (a first push).
+    pub push_all: bool,
+    /// Delete a deprovisioned account's user on the target instead of deactivating it.
+    pub delete_on_deprovision: bool,
+    /// Where each account setting goes on a SCIM target (YAML; `None` or empty: the
+    /// default).
+    pub mapping: Option<String>,
+}
+
 /// The target as an admin sees it: never its secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TargetView {
     pub kind: &'static str,
     pub url: String,
+    pub delete_on_deprovision: bool,
+    /// The mapping as the admin wrote it; `None`: the default.
+    pub mapping: Option<String>,
     pub updated_at: String,
 }
 
@@ -37,6 +52,8 @@ impl TargetView {
         TargetView {
             kind: row.kind.name(),
             url: row.url.clone(),
+            delete_on_deprovision: row.delete_on_deprovision,
+            mapping: row.mapping.clone(),
             updated_at: row.updated_at.clone(),
         }
     }
@@ -102,14 +119,13 @@ impl App {
         })
     }
 
-    /// Sets (or replaces) where the tenant's accounts are pushed; `push_all` also queues
-    /// every existing account (a first push).
+    /// Sets (or replaces) where the tenant's accounts are pushed, and how.
     pub async fn set_crm_target(
         &self,
         tenant: &Tenant,
         expect: Expect,
         setting: TargetSetting,
-        push_all: bool,
+        options: TargetOptions,
     ) -> Result<Versioned<TargetSaved>> {
         let (kind, url, secret, shown) = match setting {
             TargetSetting::Scim { url, token } => {
@@ -127,6 +143,10 @@ impl App {
             }
         };
         let url = url.trim().trim_end_matches('/').to_owned();
+        let mapping = (options.mapping.as_deref()).filter(|m| !m.trim().is_empty());
+        if let Some(mapping) = mapping {
+            CrmMapping::from_yaml(mapping).map_err(AppError::Invalid)?;
+        }
         check_webhook_url(&url, self.webhook_targets).map_err(|e| match e {
             scimgate_notify::NotifyError::Invalid(m) => AppError::Invalid(format!("url: {m}")),
             e => e.into(),
@@ -138,11 +158,13 @@ impl App {
             url,
             sealed_secret: (key.seal(tenant.id, &secret))
                 .map_err(|e| AppError::Internal(e.to_string()))?,
+            delete_on_deprovision: options.delete_on_deprovision,
+            mapping: mapping.map(str::to_owned),
             updated_at: self.now(),
         };
         let before = self.store.crm_target(tenant).await?;
         let saved = (self.store)
-            .set_crm_target(tenant, &row, push_all, expect)
+            .set_crm_target(tenant, &row, options.push_all, expect)
             .await?;
         let target = TargetView::of(&row);
         let subject = format!("CRM target {} {}", target.kind, target.url);
@@ -210,8 +232,8 @@ impl App {
     }
 
     /// One of the tenant's accounts as a push would send it to the target now (a SCIM
-    /// user, both extensions included as a provider that declares them gets them; or the
-    /// webhook's JSON); `None` without a target or an account.
+    /// user with every extension the mapping uses, as a provider that declares them gets
+    /// it; or the webhook's JSON); `None` without a target or an account.
     pub async fn crm_target_sample(&self, tenant: &Tenant) -> Result<Option<TargetSample>> {
         let (Some(target), Some(account)) = (
             self.store.crm_target(tenant).await?,
@@ -221,9 +243,12 @@ impl App {
         };
         let document = match target.kind {
             TargetKind::Scim => {
-                let extensions =
-                    [push::scim::ENTERPRISE, push::scim::CRM_EXTENSION].map(str::to_owned);
-                push::scim::user_document(&account, &extensions)
+                let mapping = CrmMapping::from_yaml(target.mapping.as_deref().unwrap_or_default())
+                    .map_err(AppError::Internal)?;
+                let extensions = (mapping.places.iter())
+                    .filter_map(|(_, place)| place.as_ref()?.schema.clone())
+                    .collect::<Vec<_>>();
+                push::scim::user_document(&account, &extensions, &mapping)
             }
             TargetKind::Webhook => push::webhook::body(tenant.name.as_str(), 0, &account),
         };

@@ -23,7 +23,7 @@ mod user_view;
 mod users;
 
 pub use audit::audit_csv;
-pub use crm_target::{ConnectionCheck, DriftFix, TargetSaved, TargetSetting};
+pub use crm_target::{ConnectionCheck, DriftFix, TargetOptions, TargetSaved, TargetSetting};
 pub use crm_target::{TargetSample, TargetState, TargetView};
 pub use error::AppError;
 pub use overview::{Overview, PlanSeats, Step, TenantStatus};

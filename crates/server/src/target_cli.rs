@@ -6,7 +6,8 @@
 use crate::cli::find_tenant;
 use anyhow::bail;
 use clap::{ArgGroup, Args, Subcommand};
-use scimgate_app::{App, AppError, DriftFix, DriftKind, DriftReport, Expect, TargetSetting};
+use scimgate_app::{App, AppError, DriftFix, DriftKind, DriftReport, Expect};
+use scimgate_app::{TargetOptions, TargetSetting};
 use scimgate_core::SystemClock;
 use scimgate_crm::push::KeySource;
 use scimgate_store::Store;
@@ -43,6 +44,14 @@ enum TargetCommand {
         /// that change from now on are pushed.
         #[arg(long)]
         push_all: bool,
+        /// Delete a deprovisioned account's user on the application (with --scim);
+        /// otherwise it is deactivated (`active: false`).
+        #[arg(long, requires = "scim")]
+        delete_on_deprovision: bool,
+        /// Where each account setting goes on the application (a YAML file; see
+        /// docs/crm-targets.md); without it, the default mapping.
+        #[arg(long, requires = "scim")]
+        mapping: Option<std::path::PathBuf>,
     },
     /// The target and its queue: pending, delivered and dead pushes (never the token).
     Show {
@@ -84,6 +93,8 @@ pub async fn run(
             token,
             webhook,
             push_all,
+            delete_on_deprovision,
+            mapping,
         } => {
             let setting = match (scim, webhook) {
                 (Some(url), _) => TargetSetting::Scim {
@@ -95,8 +106,18 @@ pub async fn run(
             };
             // The command line sets the target deliberately, not as an edit of one it
             // read: no version to compare.
+            let mapping = (mapping.map(|file| {
+                std::fs::read_to_string(&file)
+                    .map_err(|e| anyhow::anyhow!("--mapping {}: {e}", file.display()))
+            }))
+            .transpose()?;
+            let options = TargetOptions {
+                push_all,
+                delete_on_deprovision,
+                mapping,
+            };
             let saved = (app
-                .set_crm_target(&tenant, Expect::Any, setting, push_all)
+                .set_crm_target(&tenant, Expect::Any, setting, options)
                 .await)
                 .map_err(|e| anyhow::anyhow!("{e}"))?
                 .value;

@@ -46,6 +46,10 @@ pub struct CrmTargetRow {
     pub kind: TargetKind,
     pub url: String,
     pub sealed_secret: String,
+    /// Deprovisioned accounts' users are deleted on the target, not deactivated.
+    pub delete_on_deprovision: bool,
+    /// Where each account setting goes (YAML, as the admin wrote it); `None`: the default.
+    pub mapping: Option<String>,
     pub updated_at: String,
 }
 
@@ -149,6 +153,8 @@ fn target_from_row(row: &sqlx::any::AnyRow) -> Result<CrmTargetRow> {
             .ok_or_else(|| StoreError::Corrupt(format!("CRM target kind {kind:?}")))?,
         url: row.try_get("url")?,
         sealed_secret: row.try_get("secret")?,
+        delete_on_deprovision: row.try_get::<i64, _>("delete_on_deprovision")? != 0,
+        mapping: row.try_get("mapping")?,
         updated_at: row.try_get("updated_at")?,
     })
 }
@@ -198,17 +204,22 @@ impl Store {
                     unlink_all(conn, tenant_id).await?;
                 }
                 sqlx::query(
-                    "INSERT INTO crm_targets (tenant_id, kind, url, secret, updated_at)
-                     VALUES ($1, $2, $3, $4, $5)
+                    "INSERT INTO crm_targets
+                        (tenant_id, kind, url, secret, updated_at, delete_on_deprovision, mapping)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)
                      ON CONFLICT (tenant_id) DO UPDATE SET kind = excluded.kind,
                         url = excluded.url, secret = excluded.secret,
-                        updated_at = excluded.updated_at",
+                        updated_at = excluded.updated_at,
+                        delete_on_deprovision = excluded.delete_on_deprovision,
+                        mapping = excluded.mapping",
                 )
                 .bind(tenant_id)
                 .bind(target.kind.name())
                 .bind(&target.url)
                 .bind(&target.sealed_secret)
                 .bind(&target.updated_at)
+                .bind(i64::from(target.delete_on_deprovision))
+                .bind(&target.mapping)
                 .execute(&mut *conn)
                 .await?;
                 if !push_all {
@@ -225,11 +236,14 @@ impl Store {
 
     /// The tenant's CRM target; `None`: accounts stay in scimgate's own table only.
     pub async fn crm_target(&self, tenant: &Tenant) -> Result<Option<CrmTargetRow>> {
-        sqlx::query("SELECT kind, url, secret, updated_at FROM crm_targets WHERE tenant_id = $1")
-            .bind(tenant.id)
-            .fetch_optional(&self.pool)
-            .await?
-            .decoded(target_from_row)
+        sqlx::query(
+            "SELECT kind, url, secret, updated_at, delete_on_deprovision, mapping
+             FROM crm_targets WHERE tenant_id = $1",
+        )
+        .bind(tenant.id)
+        .fetch_optional(&self.pool)
+        .await?
+        .decoded(target_from_row)
     }
 
     /// The tenant's CRM target with the version an edit names.
@@ -445,6 +459,24 @@ impl Store {
                 pks.dedup();
                 queue_in(conn, tenant_id, &pks, &now).await?;
                 Ok(pks.len() as u64)
+            })
+        })
+        .await
+    }
+
+    /// The account forgets the user it was linked to (deleted on the target).
+    pub async fn unlink_account_from_target(&self, tenant: &Tenant, pk: i64) -> Result<()> {
+        let tenant_id = tenant.id;
+        self.write_conn(move |conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "UPDATE crm_accounts SET target_id = NULL WHERE tenant_id = $1 AND pk = $2",
+                )
+                .bind(tenant_id)
+                .bind(pk)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
             })
         })
         .await

@@ -37,6 +37,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(12, "0012_stored_preview.sql"),
     migration!(13, "0013_preview_set_by.sql"),
     migration!(14, "0014_crm_push.sql"),
+    migration!(15, "0015_crm_target_options.sql"),
 ];
 
 /// Serialises concurrent start-ups of several replicas on one PostgreSQL.

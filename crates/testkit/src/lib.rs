@@ -330,9 +330,11 @@ pub fn entra_user(user_name: &str, external_id: &str) -> Value {
 pub mod browser;
 pub mod oidc_provider;
 pub mod process;
+pub mod scim2_server;
 pub mod smtp;
 pub mod webhook;
 
+pub use scim2_server::Scim2Server;
 pub use smtp::{ReceivedMail, SmtpServer};
 pub use webhook::{hmac_sha256_hex, ReceivedRequest, WebhookReceiver};
 

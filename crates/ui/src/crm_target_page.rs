@@ -11,9 +11,9 @@ use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use scimgate_app::{AppError, ConnectionCheck, DeadPush, DriftFix, DriftKind, DriftReport};
-use scimgate_app::{TargetSample, TargetSetting};
+use scimgate_app::{TargetOptions, TargetSample, TargetSetting};
 use scimgate_app::{TargetState, Versioned};
-use scimgate_core::AdminRole;
+use scimgate_core::{AdminRole, CrmMapping};
 use serde::Deserialize;
 
 #[derive(Template)]
@@ -23,6 +23,8 @@ struct CrmTargetPage {
     state: TargetState,
     /// The target's kind (`scim`, `webhook`), empty without one.
     kind: &'static str,
+    /// The mapping to edit: the target's, else the default written out.
+    mapping: String,
     version: i64,
     dead: Vec<DeadPush>,
     sample: Option<TargetSample>,
@@ -139,6 +141,8 @@ async fn page(at: &InTenant, extras: Extras) -> Response {
         frame: Frame::tenant("CRM target", at, "settings")
             .with_toast(extras.done.map(str::to_owned)),
         kind: state.target.as_ref().map_or("", |t| t.kind),
+        mapping: (state.target.as_ref().and_then(|t| t.mapping.clone()))
+            .unwrap_or_else(|| CrmMapping::default().to_yaml()),
         state,
         version,
         dead,
@@ -215,9 +219,13 @@ fn setting(fields: &Fields) -> Result<TargetSetting, AppError> {
 pub async fn save(Posted { at, fields }: Posted) -> Response {
     let saved = async {
         let setting = setting(&fields)?;
-        let push_all = field(&fields, "push_all").is_some();
+        let options = TargetOptions {
+            push_all: field(&fields, "push_all").is_some(),
+            delete_on_deprovision: field(&fields, "delete_on_deprovision").is_some(),
+            mapping: field(&fields, "mapping").map(str::to_owned),
+        };
         let app = &at.signed.app;
-        app.set_crm_target(&at.tenant, version(&fields)?, setting, push_all)
+        app.set_crm_target(&at.tenant, version(&fields)?, setting, options)
             .await
     };
     match saved.await {

@@ -6,17 +6,18 @@
 //! of its own). Fixing is queueing the account's push again.
 
 use super::scim::{user_document, USER_SCHEMA};
-use scimgate_core::{CrmAccount, Difference, Drift, DriftKind};
+use scimgate_core::{CrmAccount, CrmMapping, Difference, Drift, DriftKind};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
 /// Where each account stands on the target; `links` are the ids pushes stored, by pk;
-/// `extensions` what the target declares (a push sends only those).
+/// `extensions` what the target declares (a push sends only those), `mapping` where each
+/// setting goes.
 pub fn compare(
     accounts: &[CrmAccount],
     links: &HashMap<i64, String>,
     users: &[Value],
-    extensions: &[String],
+    (extensions, mapping): (&[String], &CrmMapping),
 ) -> Vec<Drift> {
     let index = UserIndex::of(users);
     let mut matched: HashSet<usize> = HashSet::new();
@@ -48,7 +49,8 @@ pub fn compare(
         };
         matched.insert(at);
         let user = &users[at];
-        let differences = differences(&user_document(account, extensions), user);
+        let expected = user_document(account, extensions, mapping);
+        let differences = differences(&expected, user);
         if !differences.is_empty() {
             drift.push(Drift {
                 kind: DriftKind::Edited,
@@ -126,9 +128,8 @@ pub fn differences(expected: &Value, found: &Value) -> Vec<Difference> {
                 }
             }
             "emails" => {
-                let (want, have) = (&want[0]["value"], primary_email(found));
-                if !same_text(want, have) {
-                    differ("emails[primary].value".into(), want, have);
+                if !same_text(&want[0]["value"], primary_email(found)) {
+                    differ(key.clone(), want, &found[key.as_str()]);
                 }
             }
             schema if schema.starts_with("urn:") && schema != USER_SCHEMA => {
@@ -148,6 +149,17 @@ pub fn differences(expected: &Value, found: &Value) -> Vec<Difference> {
         }
     }
     out
+}
+
+/// The PATCH operations that bring `found` to `expected`: a `replace` of each mapped
+/// attribute that differs, a `remove` of an extension attribute scimgate no longer sets.
+pub fn patch_operations(expected: &Value, found: &Value) -> Vec<Value> {
+    (differences(expected, found).into_iter())
+        .map(|d| match d.expected.is_null() {
+            true => serde_json::json!({"op": "remove", "path": d.attribute}),
+            false => serde_json::json!({"op": "replace", "path": d.attribute, "value": d.expected}),
+        })
+        .collect()
 }
 
 /// Equal, with an absent value the same as `null` and an empty list.
@@ -206,7 +218,7 @@ mod tests {
     }
 
     fn pushed(account: &CrmAccount, id: &str) -> Value {
-        let mut user = user_document(account, &[]);
+        let mut user = user_document(account, &[], &CrmMapping::default());
         user["id"] = json!(id);
         user
     }
@@ -234,7 +246,8 @@ mod tests {
             dee_there,
         ];
         let links = HashMap::from([(1, "t-ann".to_owned())]);
-        let drift = compare(&[ann, bob, cy, dee], &links, &users, &[]);
+        let default = CrmMapping::default();
+        let drift = compare(&[ann, bob, cy, dee], &links, &users, (&[], &default));
         assert_eq!(drift.len(), 3, "{drift:#?}");
         assert_eq!(
             (drift[0].kind, drift[0].account_pk),
@@ -261,13 +274,48 @@ mod tests {
         );
 
         // ann gone from the target: missing; cy is inactive, so not missing.
-        let drift = compare(&[account(1, "ann", "x-ann", true)], &links, &[], &[]);
+        let drift = compare(
+            &[account(1, "ann", "x-ann", true)],
+            &links,
+            &[],
+            (&[], &default),
+        );
         assert_eq!(
             (drift[0].kind, drift[0].target_id.clone()),
             (DriftKind::Missing, None)
         );
-        let inactive = compare(&[account(3, "cy", "x-cy", false)], &links, &[], &[]);
+        let inactive = compare(
+            &[account(3, "cy", "x-cy", false)],
+            &links,
+            &[],
+            (&[], &default),
+        );
         assert!(inactive.is_empty());
+    }
+
+    #[test]
+    fn a_patch_sends_only_what_differs() {
+        let ann = account(1, "ann", "x-ann", true);
+        let enterprise = super::super::scim::ENTERPRISE;
+        let expected = user_document(&ann, &[enterprise.to_owned()], &CrmMapping::default());
+        let mut there = expected.clone();
+        assert!(
+            patch_operations(&expected, &there).is_empty(),
+            "in step: nothing to send"
+        );
+        there["title"] = json!("Intern");
+        there["emails"] = json!([{"value": "old@acme.example", "primary": true}]);
+        there[enterprise] = json!({"department": "Support", "costCenter": "kept"});
+        there["nickName"] = json!("Annie");
+        let operations = patch_operations(&expected, &there);
+        assert_eq!(
+            operations,
+            [
+                json!({"op": "replace", "path": "emails", "value": expected["emails"]}),
+                json!({"op": "replace", "path": "title", "value": "Manager"}),
+                json!({"op": "remove", "path": format!("{enterprise}:department")}),
+            ]
+        );
     }
 
     #[test]

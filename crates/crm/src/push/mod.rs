@@ -9,7 +9,7 @@ pub mod webhook;
 
 use crate::secret::{SecretError, ServerKey};
 use futures_util::StreamExt;
-use scimgate_core::{Clock, CrmAccount, DriftReport, Tenant};
+use scimgate_core::{Clock, CrmAccount, CrmMapping, DriftReport, Tenant};
 use scimgate_store::crm_push::{CrmTargetRow, PushAttempt, PushEntry, TargetKind};
 use scimgate_store::Store;
 use std::collections::HashMap;
@@ -243,11 +243,14 @@ impl PushWorker {
             TargetKind::Scim => {
                 let linked = (self.store.account_target_id(tenant, account.pk).await)
                     .map_err(store_failure)?;
+                let mapping = mapping_of(&target)?;
                 let mut scim = scim::ScimTarget {
                     http: &self.outbound.http,
                     base: &target.url,
                     token: &secret,
                     profile: scim::Profile::default(),
+                    mapping: &mapping,
+                    delete_on_deprovision: target.delete_on_deprovision,
                 };
                 let known = self.profiles.lock().await.get(&target.url).cloned();
                 scim.profile = match known {
@@ -259,7 +262,14 @@ impl PushWorker {
                     }
                 };
                 let id = scim.push(&account, linked.as_deref()).await?;
-                if !id.is_empty() && linked.as_deref() != Some(id.as_str()) {
+                if id.is_empty() && linked.is_some() {
+                    // Deleted there: a later push (reactivated) finds or creates anew.
+                    (self
+                        .store
+                        .unlink_account_from_target(tenant, account.pk)
+                        .await)
+                        .map_err(store_failure)?;
+                } else if !id.is_empty() && linked.as_deref() != Some(id.as_str()) {
                     (self
                         .store
                         .link_account_to_target(tenant, account.pk, &id)
@@ -294,6 +304,8 @@ pub async fn probe(
                 base: &target.url,
                 token: &secret,
                 profile: scim::Profile::default(),
+                mapping: &CrmMapping::default(),
+                delete_on_deprovision: false,
             };
             scim.probe().await
         }
@@ -326,19 +338,28 @@ pub async fn reconcile(
         ));
     }
     let secret = opened(outbound, key, tenant, target)?;
+    let mapping = mapping_of(target)?;
     let scim = scim::ScimTarget {
         http: &outbound.http,
         base: &target.url,
         token: &secret,
         profile: scim::Profile::default(),
+        mapping: &mapping,
+        delete_on_deprovision: false,
     };
     let profile = scim.discover().await?;
     let users = scim.users().await?;
     Ok(DriftReport {
         accounts: accounts.len(),
         target_users: users.len(),
-        drift: drift::compare(accounts, links, &users, &profile.extensions),
+        drift: drift::compare(accounts, links, &users, (&profile.extensions, &mapping)),
     })
+}
+
+/// Where the target's settings go (checked when it was set, so an error here is a
+/// stored mapping this version no longer reads).
+fn mapping_of(target: &CrmTargetRow) -> Result<CrmMapping, Failure> {
+    CrmMapping::from_yaml(target.mapping.as_deref().unwrap_or_default()).map_err(Failure::dead)
 }
 
 /// The target's secret, opened, once its URL is known to be allowed.

@@ -7,14 +7,15 @@
 //! the userName is taken (`409`) matches again by userName.
 
 use super::{without_url, Failure};
-use scimgate_core::CrmAccount;
+use scimgate_core::crm_mapping::{CrmMapping, MappedSetting};
+use scimgate_core::{AccountFields, CrmAccount};
 use serde_json::{json, Value};
 
-/// SCIM's core user schema and the enterprise extension the company and group go to.
+/// SCIM's core user schema.
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-/// The account settings SCIM has no attribute for.
-pub const CRM_EXTENSION: &str = "urn:scimgate:params:scim:schemas:extension:crm:2.0:User";
+/// The enterprise extension (company and primary group by default), and scimgate's own
+/// for the settings SCIM has no attribute for.
+pub use scimgate_core::crm_mapping::{CRM_USER as CRM_EXTENSION, ENTERPRISE_USER as ENTERPRISE};
 
 /// The most users a reconcile reads from one target.
 const MAX_USERS_READ: usize = 1_000_000;
@@ -29,54 +30,63 @@ pub struct Profile {
     pub extensions: Vec<String>,
 }
 
-/// The SCIM user an account becomes (the default mapping): identity in the core schema,
-/// role as `title`; where the provider declares them, company and primary group as the
-/// enterprise extension's organization and department, and user plan, secondary groups
-/// and confidential in scimgate's extension.
-pub fn user_document(account: &CrmAccount, extensions: &[String]) -> Value {
+/// The SCIM user an account becomes: its identity (`userName`, `externalId`) and
+/// lifecycle (`active`), and each setting where `mapping` places it. A setting placed in
+/// an extension the provider does not declare is left out (a strict provider refuses a
+/// user carrying one); an unset setting is left out of the core schema (the user keeps
+/// what it has) and `null` in an extension.
+pub fn user_document(account: &CrmAccount, extensions: &[String], mapping: &CrmMapping) -> Value {
     let f = &account.fields;
     let declared = |schema: &str| extensions.iter().any(|e| e.eq_ignore_ascii_case(schema));
-    let mut schemas = vec![USER_SCHEMA];
     let mut user = json!({
         "userName": &*f.username,
         "active": f.active,
     });
-    if declared(ENTERPRISE) {
-        schemas.push(ENTERPRISE);
-        user[ENTERPRISE] = json!({
-            "organization": f.owner_company.as_deref(),
-            "department": f.primary_group.as_deref(),
-        });
+    if let Some(id) = &account.external_id {
+        user["externalId"] = json!(id);
     }
-    if declared(CRM_EXTENSION) {
-        schemas.push(CRM_EXTENSION);
-        user[CRM_EXTENSION] = json!({
-            "userPlan": f.user_plan.as_deref(),
-            "secondaryGroups": f.secondary_groups.iter().map(|g| &**g).collect::<Vec<_>>(),
-            "confidential": f.confidential,
-        });
+    let mut schemas = vec![USER_SCHEMA.to_owned()];
+    for (setting, place) in &mapping.places {
+        let Some(place) = place else {
+            continue;
+        };
+        let value = setting_value(f, *setting);
+        match (&place.schema, &place.sub) {
+            (Some(schema), _) => {
+                if !declared(schema) {
+                    continue;
+                }
+                if !schemas.contains(schema) {
+                    schemas.push(schema.clone());
+                }
+                user[schema.as_str()][place.attribute.as_str()] = value;
+            }
+            _ if value.is_null() => {}
+            (None, None) if place.attribute.eq_ignore_ascii_case("emails") => {
+                user["emails"] = json!([{"value": value, "type": "work", "primary": true}]);
+            }
+            (None, Some(sub)) => user[place.attribute.as_str()][sub.as_str()] = value,
+            (None, None) => user[place.attribute.as_str()] = value,
+        }
     }
     user["schemas"] = json!(schemas);
-    let put = |user: &mut Value, key: &str, value: Value| {
-        user[key] = value;
-    };
-    if let Some(id) = &account.external_id {
-        put(&mut user, "externalId", json!(id));
-    }
-    if let Some(name) = &f.display_name {
-        put(&mut user, "displayName", json!(&**name));
-    }
-    if let Some(email) = &f.email {
-        put(
-            &mut user,
-            "emails",
-            json!([{"value": &**email, "type": "work", "primary": true}]),
-        );
-    }
-    if let Some(role) = &f.role {
-        put(&mut user, "title", json!(&**role));
-    }
     user
+}
+
+/// A setting's value as JSON (`null` when unset).
+fn setting_value(f: &AccountFields, setting: MappedSetting) -> Value {
+    match setting {
+        MappedSetting::DisplayName => json!(f.display_name.as_deref()),
+        MappedSetting::Email => json!(f.email.as_deref()),
+        MappedSetting::Role => json!(f.role.as_deref()),
+        MappedSetting::OwnerCompany => json!(f.owner_company.as_deref()),
+        MappedSetting::PrimaryGroup => json!(f.primary_group.as_deref()),
+        MappedSetting::UserPlan => json!(f.user_plan.as_deref()),
+        MappedSetting::SecondaryGroups => {
+            json!(f.secondary_groups.iter().map(|g| &**g).collect::<Vec<_>>())
+        }
+        MappedSetting::Confidential => json!(f.confidential),
+    }
 }
 
 /// A SCIM service provider at `base` (…/scim/v2/tenant), with its bearer token.
@@ -88,6 +98,10 @@ pub struct ScimTarget<'a> {
     /// scimgate maps and leaves the rest of the user (what the application keeps on its
     /// own) alone; without it the user is replaced with PUT.
     pub profile: Profile,
+    /// Where each account setting goes.
+    pub mapping: &'a CrmMapping,
+    /// A deprovisioned account's user is deleted, not deactivated (the tenant asked).
+    pub delete_on_deprovision: bool,
 }
 
 impl ScimTarget<'_> {
@@ -98,7 +112,18 @@ impl ScimTarget<'_> {
         account: &CrmAccount,
         linked: Option<&str>,
     ) -> Result<String, Failure> {
-        let document = user_document(account, &self.profile.extensions);
+        if self.delete_on_deprovision && !account.fields.active {
+            let found = match linked {
+                Some(id) => Some(id.to_owned()),
+                None => self.find(account).await?,
+            };
+            if let Some(id) = found {
+                self.delete(&id).await?;
+            }
+            // No user there any more: nothing to link.
+            return Ok(String::new());
+        }
+        let document = user_document(account, &self.profile.extensions, self.mapping);
         if let Some(id) = linked {
             if let Some(()) = self.replace(id, &document).await? {
                 return Ok(id.to_owned());
@@ -218,18 +243,23 @@ impl ScimTarget<'_> {
         Ok(response.json().await.unwrap_or_default())
     }
 
-    /// The mapped attributes set on the user (PATCH) or the whole user replaced (PUT);
-    /// `None`: the target has no user with this id.
+    /// The user brought to `document`: where the target takes PATCH, only the mapped
+    /// attributes that differ from the user there are sent (nothing at all when none
+    /// does), so what the application keeps on the user itself stays; otherwise the whole
+    /// user is replaced with PUT. `None`: the target has no user with this id.
     async fn replace(&self, id: &str, document: &Value) -> Result<Option<()>, Failure> {
         let url = self.url(&format!("/Users/{}", encode(id)));
         let request = if self.profile.patch {
-            let mut value = document.clone();
-            if let Some(fields) = value.as_object_mut() {
-                fields.remove("schemas");
+            let Some(current) = self.user(&url).await? else {
+                return Ok(None);
+            };
+            let operations = super::drift::patch_operations(document, &current);
+            if operations.is_empty() {
+                return Ok(Some(()));
             }
             let body = json!({
                 "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                "Operations": [{"op": "replace", "value": value}],
+                "Operations": operations,
             });
             self.http.patch(url).body(body.to_string())
         } else {
@@ -240,6 +270,28 @@ impl ScimTarget<'_> {
         let response = self.send(request).await?;
         match response.status().as_u16() {
             200..=299 => Ok(Some(())),
+            404 => Ok(None),
+            _ => Err(Failure::of_response(response).await),
+        }
+    }
+
+    /// Deletes the user; one already gone is deleted too.
+    async fn delete(&self, id: &str) -> Result<(), Failure> {
+        let url = self.url(&format!("/Users/{}", encode(id)));
+        let response = self.send(self.http.delete(url)).await?;
+        match response.status().as_u16() {
+            200..=299 | 404 => Ok(()),
+            _ => Err(Failure::of_response(response).await),
+        }
+    }
+
+    /// The user at `url`; `None` when there is none.
+    async fn user(&self, url: &str) -> Result<Option<Value>, Failure> {
+        let response = self.send(self.http.get(url)).await?;
+        match response.status().as_u16() {
+            200..=299 => Ok(Some(response.json().await.map_err(|e| {
+                Failure::retry(format!("the target's user is not JSON: {e}"))
+            })?)),
             404 => Ok(None),
             _ => Err(Failure::of_response(response).await),
         }
@@ -341,14 +393,19 @@ mod tests {
             updated_at: String::new(),
             deactivated_at: None,
         };
-        let bare = user_document(&account, &[]);
+        let default = CrmMapping::default();
+        let bare = user_document(&account, &[], &default);
         assert_eq!(bare["schemas"], json!([USER_SCHEMA]));
         assert!(bare.get(ENTERPRISE).is_none() && bare.get(CRM_EXTENSION).is_none());
         assert!(
             bare.get("displayName").is_none(),
             "nothing sent for an empty field"
         );
-        let all = user_document(&account, &[ENTERPRISE.to_uppercase(), CRM_EXTENSION.into()]);
+        let all = user_document(
+            &account,
+            &[ENTERPRISE.to_uppercase(), CRM_EXTENSION.into()],
+            &default,
+        );
         assert_eq!(
             all["schemas"],
             json!([USER_SCHEMA, ENTERPRISE, CRM_EXTENSION])

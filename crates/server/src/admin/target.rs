@@ -8,7 +8,7 @@ use super::params::{DEFAULT_LIMIT, MAX_LIMIT};
 use super::version;
 use axum::response::Response;
 use axum::Json;
-use scimgate_app::{DriftFix, TargetSetting, Versioned};
+use scimgate_app::{DriftFix, TargetOptions, TargetSetting, Versioned};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -26,6 +26,12 @@ pub struct TargetBody {
     /// Also queue every existing account (a first push).
     #[serde(default)]
     push_all: bool,
+    /// Delete deprovisioned accounts' users on the target (else deactivate them).
+    #[serde(default)]
+    delete_on_deprovision: bool,
+    /// Where each account setting goes (YAML); absent: the default.
+    #[serde(default)]
+    mapping: Option<String>,
 }
 
 impl TargetBody {
@@ -60,9 +66,13 @@ pub async fn put(call: Call, document: Document) -> Result<Response> {
     call.no_params()?;
     let body: TargetBody = document.json()?;
     let expect = call.expected(Some(&document), TARGET)?;
-    let push_all = body.push_all;
+    let options = TargetOptions {
+        push_all: body.push_all,
+        delete_on_deprovision: body.delete_on_deprovision,
+        mapping: body.mapping.clone(),
+    };
     let saved = (call.app)
-        .set_crm_target(&call.tenant, expect, body.setting()?, push_all)
+        .set_crm_target(&call.tenant, expect, body.setting()?, options)
         .await?;
     let mut answer = json!({"target": saved.value.target, "queued": saved.value.queued});
     if let Some(secret) = saved.value.secret {
@@ -150,6 +160,8 @@ mod tests {
             url: "https://crm.example.com/scim/v2".into(),
             token: token.map(str::to_owned),
             push_all: false,
+            delete_on_deprovision: false,
+            mapping: None,
         }
     }
 

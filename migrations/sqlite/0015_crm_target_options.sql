@@ -1,0 +1,6 @@
+-- A tenant may ask for its users to be deleted on the CRM target when their account is
+-- deprovisioned (1), instead of deactivated (active: false, the default 0).
+ALTER TABLE crm_targets ADD COLUMN delete_on_deprovision INTEGER NOT NULL DEFAULT 0;
+-- Where each account setting goes on a SCIM target, as the admin wrote it (YAML; NULL:
+-- the default mapping).
+ALTER TABLE crm_targets ADD COLUMN mapping TEXT;
