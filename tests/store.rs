@@ -1370,6 +1370,7 @@ async fn crm_pushes_queue_with_the_change_and_go_in_order(backend: DbBackend) {
         sealed_secret: "sealed".into(),
         delete_on_deprovision: false,
         mapping: None,
+        oauth2: None,
         updated_at: at.into(),
     };
     let saved = (store

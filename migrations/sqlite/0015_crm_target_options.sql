@@ -4,3 +4,9 @@ ALTER TABLE crm_targets ADD COLUMN delete_on_deprovision INTEGER NOT NULL DEFAUL
 -- Where each account setting goes on a SCIM target, as the admin wrote it (YAML; NULL:
 -- the default mapping).
 ALTER TABLE crm_targets ADD COLUMN mapping TEXT;
+-- OAuth 2.0 client credentials instead of a static bearer token: the token endpoint, the
+-- client id and the scope asked for (the client secret is the sealed `secret`). NULL
+-- token_url: `secret` is the bearer token itself.
+ALTER TABLE crm_targets ADD COLUMN token_url TEXT;
+ALTER TABLE crm_targets ADD COLUMN client_id TEXT;
+ALTER TABLE crm_targets ADD COLUMN scope TEXT;

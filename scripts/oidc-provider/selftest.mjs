@@ -29,6 +29,8 @@ const server = spawn(process.execPath, [path.join(path.dirname(fileURLToPath(imp
     CLIENT_SECRET: clientSecret,
     REDIRECT_URIS: `http://127.0.0.1:9/other,${redirectUri}`,
     ACCOUNTS: JSON.stringify(accounts),
+    CC_CLIENT_ID: 'scimgate-crm',
+    CC_CLIENT_SECRET: clientSecret,
   },
   stdio: ['ignore', 'pipe', 'pipe'],
 });
@@ -64,10 +66,19 @@ try {
   assert.equal(bob.sub, 'bob');
   assert.equal(bob.email_verified, false);
 
+  // The client credentials grant, and introspection of the token it gives.
+  const basic = `Basic ${Buffer.from(`scimgate-crm:${clientSecret}`).toString('base64')}`;
+  const form = (fields) => ({ method: 'POST', headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields) });
+  const issued = await (await fetch(discovery.token_endpoint, form({ grant_type: 'client_credentials', scope: 'scim' }))).json();
+  assert.equal(issued.token_type, 'Bearer', JSON.stringify(issued));
+  const seen = await (await fetch(discovery.introspection_endpoint, form({ token: issued.access_token }))).json();
+  assert.equal(seen.active, true, JSON.stringify(seen));
+  assert.equal(seen.client_id, 'scimgate-crm');
+
   server.kill('SIGTERM');
   const [code, signal] = await Promise.race([exited, timeout(5000, 'exit after SIGTERM')]);
   assert.equal(code, 0, `exit code ${code} signal ${signal}`);
-  console.log(`selftest passed (code + PKCE flow, wrong password, wrong verifier, ID token claims, SIGTERM) in ${Date.now() - started} ms`);
+  console.log(`selftest passed (code + PKCE flow, wrong password, wrong verifier, ID token claims, client credentials, SIGTERM) in ${Date.now() - started} ms`);
 } catch (err) {
   server.kill('SIGKILL');
   console.error(`selftest failed: ${err.stack}\n--- server stderr ---\n${stderr}`);

@@ -10,6 +10,11 @@
 //   REDIRECT_URIS  --redirect-uris  comma-separated, exact-match redirect URIs (required)
 //   ACCOUNTS       --accounts       JSON array of {sub, password, email?, email_verified?,
 //                                   name?} (required); email_verified defaults to true
+//   CC_CLIENT_ID, CC_CLIENT_SECRET  optional: a second client for the OAuth 2.0 client
+//                                   credentials grant (scope `scim`), whose opaque access
+//                                   tokens it may introspect at /token/introspection (the
+//                                   CRM connector's tests, with a resource server in front
+//                                   of a SCIM target)
 // The first stdout line, once it serves requests, is `issuer=http://127.0.0.1:PORT`; nothing
 // else goes to stdout (diagnostics go to stderr). Exits 0 on SIGTERM or SIGINT.
 //
@@ -48,6 +53,9 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) fail('PORT must be a po
 const clientId = setting('client-id', 'CLIENT_ID');
 const clientSecret = setting('client-secret', 'CLIENT_SECRET');
 const redirectUris = (setting('redirect-uris', 'REDIRECT_URIS') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const ccClientId = process.env.CC_CLIENT_ID;
+const ccClientSecret = process.env.CC_CLIENT_SECRET;
+if (Boolean(ccClientId) !== Boolean(ccClientSecret)) fail('CC_CLIENT_ID and CC_CLIENT_SECRET go together');
 if (!clientId || !clientSecret || redirectUris.length === 0) fail('CLIENT_ID, CLIENT_SECRET and REDIRECT_URIS are required');
 let accounts;
 try {
@@ -92,11 +100,19 @@ const provider = new Provider(issuer, {
     grant_types: ['authorization_code'],
     // A client registered for client_secret_basic may also use client_secret_post.
     token_endpoint_auth_method: 'client_secret_basic',
-  }],
+  }, ...(ccClientId ? [{
+    client_id: ccClientId,
+    client_secret: ccClientSecret,
+    redirect_uris: [],
+    response_types: [],
+    grant_types: ['client_credentials'],
+    scope: 'scim',
+    token_endpoint_auth_method: 'client_secret_basic',
+  }] : [])],
   clientAuthMethods: ['client_secret_basic', 'client_secret_post'],
   responseTypes: ['code'],
   pkce: { methods: ['S256'], required: () => true },
-  scopes: ['openid'],
+  scopes: ['openid', 'scim'],
   claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
   // Scope-requested claims in the ID token too, not only from the userinfo endpoint.
   conformIdTokenClaims: false,
@@ -131,9 +147,14 @@ const provider = new Provider(issuer, {
     return grant;
   },
   // Lifetimes in seconds, given so that the library does not print a notice for each default.
-  ttl: { AccessToken: 3600, AuthorizationCode: 60, IdToken: 3600, Interaction: 3600, Session: 86400, Grant: 86400 },
+  ttl: { AccessToken: 3600, AuthorizationCode: 60, ClientCredentials: 600, IdToken: 3600, Interaction: 3600, Session: 86400, Grant: 86400 },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
-  features: { devInteractions: { enabled: false } },
+  features: {
+    devInteractions: { enabled: false },
+    clientCredentials: { enabled: Boolean(ccClientId) },
+    // Only the client credentials client asks, about its own tokens.
+    introspection: { enabled: Boolean(ccClientId), allowedPolicy: async (ctx, client) => client.clientId === ccClientId },
+  },
   // SameSite=None cookies without Secure are dropped by Chromium, and this OP is plain HTTP.
   cookies: {
     keys: [crypto.randomBytes(32).toString('base64url')],

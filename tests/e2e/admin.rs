@@ -1730,6 +1730,18 @@ async fn crm_target_is_set_tested_and_cleared_over_the_api(backend: DbBackend) {
             json!({"kind": "scim", "url": url, "token": "t", "headers": {}}),
             "headers",
         ),
+        (
+            json!({"kind": "scim", "url": url, "token": "t", "oauth2": {"token_url": "http://127.0.0.1:9/token", "client_id": "c", "client_secret": "s"}}),
+            "not both",
+        ),
+        (
+            json!({"kind": "scim", "url": url, "oauth2": {"token_url": "http://127.0.0.1:9/token", "client_id": "c", "client_secret": " "}}),
+            "client_secret: give the client's secret",
+        ),
+        (
+            json!({"kind": "scim", "url": url, "oauth2": {"token_url": "file:///etc/passwd", "client_id": "c", "client_secret": "s"}}),
+            "token_url: ",
+        ),
     ] {
         let refused = api.put("/target", body.clone()).await;
         assert!(message(400, &refused).contains(says), "{body}: {refused:?}");
@@ -1802,6 +1814,17 @@ async fn crm_target_is_set_tested_and_cleared_over_the_api(backend: DbBackend) {
     assert_eq!(ok(api.post("/target/retry").await), json!({"retried": 1}));
     assert_eq!(ok(api.get("/target").await)["queue"]["dead"], 0);
 
+    // OAuth 2.0 client credentials: the client is shown, never its secret.
+    let oauth2 = json!({"kind": "scim", "url": url, "oauth2": {"token_url": "http://127.0.0.1:9/token", "client_id": "scimgate", "client_secret": "its-secret", "scope": "scim"}});
+    let saved = ok(api.put("/target", oauth2).await);
+    assert_eq!(
+        saved["target"]["oauth2"],
+        json!({"token_url": "http://127.0.0.1:9/token", "client_id": "scimgate", "scope": "scim"})
+    );
+    assert!(!ok(api.get("/target").await)
+        .to_string()
+        .contains("its-secret"));
+
     // A webhook target: its signing secret is shown once.
     let hook = json!({"kind": "webhook", "url": "http://127.0.0.1:9/hook"});
     let saved = ok(api.put("/target", hook).await);
@@ -1835,6 +1858,7 @@ async fn crm_target_is_set_tested_and_cleared_over_the_api(backend: DbBackend) {
         actions,
         [
             "crm_target.clear",
+            "crm_target.set",
             "crm_target.set",
             "crm_target.retry",
             "crm_target.test",

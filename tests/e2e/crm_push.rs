@@ -97,6 +97,7 @@ async fn accounts_reach_a_scim_target_once_and_in_their_latest_state(backend: Db
         sealed_secret: key.seal(tenant.id, &target.token).unwrap(),
         delete_on_deprovision: false,
         mapping: None,
+        oauth2: None,
         updated_at: now.into(),
     };
     // First with a token the CRM refuses.
@@ -273,6 +274,7 @@ async fn a_busy_target_is_asked_again_when_it_says(backend: DbBackend) {
         sealed_secret: key.seal(tenant.id, "token").unwrap(),
         delete_on_deprovision: false,
         mapping: None,
+        oauth2: None,
         updated_at: now.into(),
     };
     store
@@ -336,6 +338,7 @@ async fn accounts_reach_a_webhook_signed_and_in_order(backend: DbBackend) {
         sealed_secret: key.seal(tenant.id, secret).unwrap(),
         delete_on_deprovision: false,
         mapping: None,
+        oauth2: None,
         updated_at: now.into(),
     };
     store
@@ -426,8 +429,42 @@ struct Proxy {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// A resource server's check of access tokens: each is introspected (RFC 7662) at the
+/// authorization server; an active one is let through with the target's own token.
+#[derive(Clone)]
+struct Gate {
+    introspection_url: String,
+    client_id: String,
+    client_secret: String,
+    target_token: String,
+    /// Every access token presented, in order.
+    seen: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Gate {
+    /// The header to send on, or `None` (refused) for a missing or inactive token.
+    async fn admit(&self, http: &reqwest::Client, authorization: Option<&str>) -> Option<String> {
+        let token = authorization?.strip_prefix("Bearer ")?.to_owned();
+        self.seen.lock().unwrap().push(token.clone());
+        let answer: serde_json::Value = (http.post(&self.introspection_url))
+            .basic_auth(&self.client_id, Some(&self.client_secret))
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (answer["active"] == true).then(|| format!("Bearer {}", self.target_token))
+    }
+}
+
 impl Proxy {
     async fn start(target: &TestServer) -> Proxy {
+        Proxy::start_gated(target, None).await
+    }
+
+    async fn start_gated(target: &TestServer, gate: Option<Gate>) -> Proxy {
         use axum::response::IntoResponse;
         use std::sync::atomic::Ordering;
         let mode = Arc::new(std::sync::atomic::AtomicU8::new(FORWARD));
@@ -435,14 +472,31 @@ impl Proxy {
         let (base, http) = (target.url(""), reqwest::Client::new());
         let (switch, written) = (mode.clone(), log.clone());
         let forward = move |request: axum::extract::Request| {
-            let (base, http, switch, written) =
-                (base.clone(), http.clone(), switch.clone(), written.clone());
+            let (base, http, switch, written, gate) = (
+                base.clone(),
+                http.clone(),
+                switch.clone(),
+                written.clone(),
+                gate.clone(),
+            );
             async move {
                 let mode = switch.load(Ordering::SeqCst);
                 if mode == DOWN {
                     return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
                 }
-                let (parts, body) = request.into_parts();
+                let (mut parts, body) = request.into_parts();
+                if let Some(gate) = &gate {
+                    let presented = parts.headers.get("authorization");
+                    let presented = presented.and_then(|v| v.to_str().ok());
+                    match gate.admit(&http, presented).await {
+                        Some(header) => {
+                            parts
+                                .headers
+                                .insert("authorization", header.parse().unwrap());
+                        }
+                        None => return axum::http::StatusCode::UNAUTHORIZED.into_response(),
+                    }
+                }
                 let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
                 let path = parts.uri.path_and_query().unwrap().as_str().to_owned();
                 let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes()).unwrap();
@@ -543,6 +597,7 @@ async fn pushing_to(
         sealed_secret: key.seal(tenant.id, token).unwrap(),
         delete_on_deprovision,
         mapping: None,
+        oauth2: None,
         updated_at: NOW.into(),
     };
     (store
@@ -828,7 +883,7 @@ async fn accounts_reach_scim2_server_and_drift_is_found(backend: DbBackend) {
         let accounts = store.accounts(tenant).await.unwrap();
         let links = store.account_links(tenant).await.unwrap();
         let key = KeySource::Key(key.clone());
-        (scimgate_crm::push::reconcile(&loopback(), &key, tenant, row, &accounts, &links))
+        (scimgate_crm::push::reconcile(&loopback(), &key, tenant, row, &accounts, &links, 0))
             .await
             .unwrap()
     };
@@ -918,3 +973,91 @@ async fn deprovisioned_users_are_deleted_when_the_tenant_asks(backend: DbBackend
 }
 
 on_both_backends!(deprovisioned_users_are_deleted_when_the_tenant_asks);
+
+/// A SCIM application behind OAuth 2.0: panva's oidc-provider is its authorization
+/// server, and a resource server in front of a second scimgate admits only the tokens
+/// the provider says are active. scimgate gets a token by the client credentials grant,
+/// keeps using it, and its pushes arrive; with a wrong client secret nothing gets
+/// through and the pushes wait.
+async fn a_target_behind_oauth2_is_reached_with_client_credentials(backend: DbBackend) {
+    const CLIENT: &str = "scimgate-crm";
+    const SECRET: &str = "a-client-secret-for-the-crm";
+    use scimgate_testkit::oidc_provider::OidcProvider;
+    let Some(op) = OidcProvider::start_issuing_client_credentials(CLIENT, SECRET).await else {
+        return;
+    };
+    let Some(target) = TestServer::start(backend).await else {
+        return;
+    };
+    let gate = Gate {
+        introspection_url: op.introspection_endpoint(),
+        client_id: CLIENT.into(),
+        client_secret: SECRET.into(),
+        target_token: target.token.clone(),
+        seen: Default::default(),
+    };
+    let proxy = Proxy::start_gated(&target, Some(gate.clone())).await;
+    let Some(pushing) = pushing_to(backend, &proxy.url, "no static token", false).await else {
+        return;
+    };
+    let (store, tenant) = (&pushing.store, &pushing.tenant);
+    let oauth2 = |secret: &str| CrmTargetRow {
+        sealed_secret: pushing.key.seal(tenant.id, secret).unwrap(),
+        oauth2: Some(scimgate_store::crm_push::OAuth2Client {
+            token_url: op.token_endpoint(),
+            client_id: CLIENT.into(),
+            scope: Some("scim".into()),
+        }),
+        ..pushing.row.clone()
+    };
+    (store
+        .set_crm_target(tenant, &oauth2(SECRET), false, Expect::Any)
+        .await)
+        .unwrap();
+    let stored = store.crm_target(tenant).await.unwrap().unwrap();
+    assert_eq!(stored.oauth2.unwrap().client_id, CLIENT);
+
+    let changes = [create("ann"), create("bob")];
+    (store.apply_account_changes(tenant, &changes, NOW).await).unwrap();
+    let worker = pushing.worker();
+    assert_eq!(drain(&worker).await, 2);
+    let counts = store.push_counts(tenant).await.unwrap();
+    assert_eq!((counts.pending, counts.delivered), (0, 2));
+    assert_eq!(target.get("/Users").await.1["totalResults"], 2);
+    let seen = gate.seen.lock().unwrap().clone();
+    assert!(seen.len() >= 4, "discovery and two pushes: {seen:?}");
+    assert!(
+        seen.iter().all(|t| *t == seen[0]),
+        "one token, kept: {seen:?}"
+    );
+
+    // A wrong client secret (a fresh worker, so no token kept): the token endpoint
+    // refuses the client, nothing reaches the application, the push waits.
+    (store
+        .set_crm_target(tenant, &oauth2("not-the-secret"), false, Expect::Any)
+        .await)
+        .unwrap();
+    let pk = store.accounts(tenant).await.unwrap()[0].pk;
+    let update = Change::Update {
+        pk,
+        staged_user_id: "s-ann".into(),
+        external_id: Some("ext-ann".into()),
+        fields: account("ann", true),
+    };
+    (store.apply_account_changes(tenant, &[update], NOW).await).unwrap();
+    let before = gate.seen.lock().unwrap().len();
+    assert_eq!(pushing.worker().run_once().await.unwrap(), 1);
+    let counts = store.push_counts(tenant).await.unwrap();
+    assert_eq!(
+        (counts.pending, counts.dead),
+        (1, 0),
+        "waits for the secret to be fixed"
+    );
+    assert_eq!(
+        gate.seen.lock().unwrap().len(),
+        before,
+        "nothing sent to the application"
+    );
+}
+
+on_both_backends!(a_target_behind_oauth2_is_reached_with_client_credentials);

@@ -10,7 +10,7 @@ use scimgate_core::{AuditAction, Tenant};
 use scimgate_core::{CrmMapping, DeadPush, DriftKind, DriftReport, PushCounts};
 use scimgate_crm::push::{self, KeySource, Outbound};
 use scimgate_notify::target::{check_webhook_url, guarded_client};
-use scimgate_store::crm_push::{CrmTargetRow, TargetKind};
+use scimgate_store::crm_push::{CrmTargetRow, OAuth2Client, TargetKind};
 use scimgate_store::{Expect, StoreError, Versioned};
 use serde::Serialize;
 use std::sync::Arc;
@@ -18,8 +18,11 @@ use std::sync::Arc;
 /// What an admin asks the target to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TargetSetting {
-    /// A SCIM 2.0 base URL and the bearer token the application issued.
-    Scim { url: String, token: String },
+    /// A SCIM 2.0 base URL and how scimgate proves itself there.
+    Scim {
+        url: String,
+        credentials: ScimCredentials,
+    },
     /// An endpoint that gets each account as JSON, signed with a secret made here.
     Webhook { url: String },
 }
@@ -36,6 +39,29 @@ pub struct TargetOptions {
     pub mapping: Option<String>,
 }
 
+/// How scimgate proves itself to a SCIM application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScimCredentials {
+    /// The bearer token the application issued.
+    Bearer(String),
+    /// An OAuth 2.0 client: access tokens from `token_url` by the client credentials
+    /// grant.
+    OAuth2 {
+        token_url: String,
+        client_id: String,
+        client_secret: String,
+        scope: Option<String>,
+    },
+}
+
+/// A target's OAuth 2.0 client as an admin sees it (never the secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OAuth2View {
+    pub token_url: String,
+    pub client_id: String,
+    pub scope: Option<String>,
+}
+
 /// The target as an admin sees it: never its secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TargetView {
@@ -44,6 +70,8 @@ pub struct TargetView {
     pub delete_on_deprovision: bool,
     /// The mapping as the admin wrote it; `None`: the default.
     pub mapping: Option<String>,
+    /// The OAuth 2.0 client tokens come from; `None`: a static token (or a webhook).
+    pub oauth2: Option<OAuth2View>,
     pub updated_at: String,
 }
 
@@ -54,6 +82,11 @@ impl TargetView {
             url: row.url.clone(),
             delete_on_deprovision: row.delete_on_deprovision,
             mapping: row.mapping.clone(),
+            oauth2: row.oauth2.as_ref().map(|o| OAuth2View {
+                token_url: o.token_url.clone(),
+                client_id: o.client_id.clone(),
+                scope: o.scope.clone(),
+            }),
             updated_at: row.updated_at.clone(),
         }
     }
@@ -127,19 +160,14 @@ impl App {
         setting: TargetSetting,
         options: TargetOptions,
     ) -> Result<Versioned<TargetSaved>> {
-        let (kind, url, secret, shown) = match setting {
-            TargetSetting::Scim { url, token } => {
-                let token = token.trim().to_owned();
-                if token.is_empty() {
-                    return Err(AppError::Invalid(
-                        "token: give the bearer token the application issued".into(),
-                    ));
-                }
-                (TargetKind::Scim, url, token, None)
+        let (kind, url, secret, shown, oauth2) = match setting {
+            TargetSetting::Scim { url, credentials } => {
+                let (secret, oauth2) = self.scim_credentials(credentials)?;
+                (TargetKind::Scim, url, secret, None, oauth2)
             }
             TargetSetting::Webhook { url } => {
                 let secret = new_signing_secret()?;
-                (TargetKind::Webhook, url, secret.clone(), Some(secret))
+                (TargetKind::Webhook, url, secret.clone(), Some(secret), None)
             }
         };
         let url = url.trim().trim_end_matches('/').to_owned();
@@ -147,10 +175,7 @@ impl App {
         if let Some(mapping) = mapping {
             CrmMapping::from_yaml(mapping).map_err(AppError::Invalid)?;
         }
-        check_webhook_url(&url, self.webhook_targets).map_err(|e| match e {
-            scimgate_notify::NotifyError::Invalid(m) => AppError::Invalid(format!("url: {m}")),
-            e => e.into(),
-        })?;
+        self.reachable("url", &url)?;
         let key =
             (self.server_key()?.for_sealing()).map_err(|e| AppError::Internal(e.to_string()))?;
         let row = CrmTargetRow {
@@ -160,6 +185,7 @@ impl App {
                 .map_err(|e| AppError::Internal(e.to_string()))?,
             delete_on_deprovision: options.delete_on_deprovision,
             mapping: mapping.map(str::to_owned),
+            oauth2,
             updated_at: self.now(),
         };
         let before = self.store.crm_target(tenant).await?;
@@ -185,6 +211,54 @@ impl App {
                 secret: shown,
             },
         })
+    }
+
+    /// The secret to seal (the token, or the OAuth 2.0 client's secret) and the client.
+    fn scim_credentials(
+        &self,
+        credentials: ScimCredentials,
+    ) -> Result<(String, Option<OAuth2Client>)> {
+        let given = |field: &str, value: String, what: &str| -> Result<String> {
+            let value = value.trim().to_owned();
+            match value.is_empty() {
+                true => Err(AppError::Invalid(format!("{field}: give {what}"))),
+                false => Ok(value),
+            }
+        };
+        match credentials {
+            ScimCredentials::Bearer(token) => Ok((
+                given("token", token, "the bearer token the application issued")?,
+                None,
+            )),
+            ScimCredentials::OAuth2 {
+                token_url,
+                client_id,
+                client_secret,
+                scope,
+            } => {
+                let token_url = given("token_url", token_url, "the OAuth 2.0 token endpoint")?;
+                self.reachable("token_url", &token_url)?;
+                let client = OAuth2Client {
+                    token_url,
+                    client_id: given("client_id", client_id, "the OAuth 2.0 client id")?,
+                    scope: scope.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
+                };
+                let secret = given("client_secret", client_secret, "the client's secret")?;
+                Ok((secret, Some(client)))
+            }
+        }
+    }
+
+    /// A URL scimgate may send to (http(s), and a public address unless the server
+    /// allows private ones); the error names `field`.
+    fn reachable(&self, field: &str, url: &str) -> Result<()> {
+        match check_webhook_url(url, self.webhook_targets) {
+            Ok(_) => Ok(()),
+            Err(scimgate_notify::NotifyError::Invalid(m)) => {
+                Err(AppError::Invalid(format!("{field}: {m}")))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Stops pushing: the target and its queue go, accounts stay. Returns the new version.
@@ -296,7 +370,8 @@ impl App {
         let links = self.store.account_links(tenant).await?;
         let outbound = self.outbound()?;
         let key = self.server_key()?;
-        match push::reconcile(&outbound, key, tenant, &target, &accounts, &links).await {
+        let now = self.clock.now().unix_millis();
+        match push::reconcile(&outbound, key, tenant, &target, &accounts, &links, now).await {
             Ok(report) => Ok(report),
             Err(failure) if target.kind == TargetKind::Webhook => {
                 Err(AppError::Invalid(failure.message))

@@ -7,7 +7,7 @@ use crate::cli::find_tenant;
 use anyhow::bail;
 use clap::{ArgGroup, Args, Subcommand};
 use scimgate_app::{App, AppError, DriftFix, DriftKind, DriftReport, Expect};
-use scimgate_app::{TargetOptions, TargetSetting};
+use scimgate_app::{ScimCredentials, TargetOptions, TargetSetting};
 use scimgate_core::SystemClock;
 use scimgate_crm::push::KeySource;
 use scimgate_store::Store;
@@ -29,13 +29,26 @@ enum TargetCommand {
     /// Push the tenant's accounts to a SCIM 2.0 application, or POST each as signed JSON
     /// to a webhook (replaces any target).
     #[command(group(ArgGroup::new("kind").required(true).args(["scim", "webhook"])))]
+    #[command(group(ArgGroup::new("sign_in").args(["token", "oauth2_token_url"])))]
     Set {
         /// The application's SCIM base URL, e.g. https://crm.example.com/scim/v2.
-        #[arg(long, requires = "token")]
+        #[arg(long, requires = "sign_in")]
         scim: Option<String>,
         /// The bearer token the application gave scimgate (with --scim).
         #[arg(long, env = "SCIMGATE_TARGET_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        /// Or sign in with OAuth 2.0 client credentials: the token endpoint…
+        #[arg(long, requires_all = ["client_id", "client_secret"])]
+        oauth2_token_url: Option<String>,
+        /// …the client id…
+        #[arg(long, requires = "oauth2_token_url")]
+        client_id: Option<String>,
+        /// …its secret…
+        #[arg(long, env = "SCIMGATE_TARGET_CLIENT_SECRET", hide_env_values = true)]
+        client_secret: Option<String>,
+        /// …and the scope to ask for (optional).
+        #[arg(long, requires = "oauth2_token_url")]
+        scope: Option<String>,
         /// An https:// (or http://) endpoint that gets each account as JSON, signed with
         /// a secret shown once.
         #[arg(long)]
@@ -91,16 +104,26 @@ pub async fn run(
         TargetCommand::Set {
             scim,
             token,
+            oauth2_token_url,
+            client_id,
+            client_secret,
+            scope,
             webhook,
             push_all,
             delete_on_deprovision,
             mapping,
         } => {
-            let setting = match (scim, webhook) {
-                (Some(url), _) => TargetSetting::Scim {
-                    url,
-                    token: token.unwrap_or_default(),
+            let credentials = match oauth2_token_url {
+                Some(token_url) => ScimCredentials::OAuth2 {
+                    token_url,
+                    client_id: client_id.unwrap_or_default(),
+                    client_secret: client_secret.unwrap_or_default(),
+                    scope,
                 },
+                None => ScimCredentials::Bearer(token.unwrap_or_default()),
+            };
+            let setting = match (scim, webhook) {
+                (Some(url), _) => TargetSetting::Scim { url, credentials },
                 (None, Some(url)) => TargetSetting::Webhook { url },
                 (None, None) => bail!("give --scim URL --token TOKEN, or --webhook URL"),
             };

@@ -50,7 +50,19 @@ pub struct CrmTargetRow {
     pub delete_on_deprovision: bool,
     /// Where each account setting goes (YAML, as the admin wrote it); `None`: the default.
     pub mapping: Option<String>,
+    /// Access tokens come from this OAuth 2.0 client (client credentials grant), its
+    /// secret sealed in `sealed_secret`; `None`: `sealed_secret` is the bearer token.
+    pub oauth2: Option<OAuth2Client>,
     pub updated_at: String,
+}
+
+/// An OAuth 2.0 client that gets access tokens with the client credentials grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuth2Client {
+    pub token_url: String,
+    pub client_id: String,
+    /// The scope asked for; `None`: the client's default.
+    pub scope: Option<String>,
 }
 
 /// One queued push, as a deliverer claims it.
@@ -155,6 +167,16 @@ fn target_from_row(row: &sqlx::any::AnyRow) -> Result<CrmTargetRow> {
         sealed_secret: row.try_get("secret")?,
         delete_on_deprovision: row.try_get::<i64, _>("delete_on_deprovision")? != 0,
         mapping: row.try_get("mapping")?,
+        oauth2: match row.try_get::<Option<String>, _>("token_url")? {
+            None => None,
+            Some(token_url) => Some(OAuth2Client {
+                token_url,
+                client_id: row
+                    .try_get::<Option<String>, _>("client_id")?
+                    .unwrap_or_default(),
+                scope: row.try_get("scope")?,
+            }),
+        },
         updated_at: row.try_get("updated_at")?,
     })
 }
@@ -205,13 +227,15 @@ impl Store {
                 }
                 sqlx::query(
                     "INSERT INTO crm_targets
-                        (tenant_id, kind, url, secret, updated_at, delete_on_deprovision, mapping)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                        (tenant_id, kind, url, secret, updated_at, delete_on_deprovision, mapping,
+                         token_url, client_id, scope)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                      ON CONFLICT (tenant_id) DO UPDATE SET kind = excluded.kind,
                         url = excluded.url, secret = excluded.secret,
                         updated_at = excluded.updated_at,
                         delete_on_deprovision = excluded.delete_on_deprovision,
-                        mapping = excluded.mapping",
+                        mapping = excluded.mapping, token_url = excluded.token_url,
+                        client_id = excluded.client_id, scope = excluded.scope",
                 )
                 .bind(tenant_id)
                 .bind(target.kind.name())
@@ -220,6 +244,9 @@ impl Store {
                 .bind(&target.updated_at)
                 .bind(i64::from(target.delete_on_deprovision))
                 .bind(&target.mapping)
+                .bind(target.oauth2.as_ref().map(|o| &o.token_url))
+                .bind(target.oauth2.as_ref().map(|o| &o.client_id))
+                .bind(target.oauth2.as_ref().and_then(|o| o.scope.as_ref()))
                 .execute(&mut *conn)
                 .await?;
                 if !push_all {
@@ -237,7 +264,8 @@ impl Store {
     /// The tenant's CRM target; `None`: accounts stay in scimgate's own table only.
     pub async fn crm_target(&self, tenant: &Tenant) -> Result<Option<CrmTargetRow>> {
         sqlx::query(
-            "SELECT kind, url, secret, updated_at, delete_on_deprovision, mapping
+            "SELECT kind, url, secret, updated_at, delete_on_deprovision, mapping,
+                token_url, client_id, scope
              FROM crm_targets WHERE tenant_id = $1",
         )
         .bind(tenant.id)

@@ -11,7 +11,7 @@ use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use scimgate_app::{AppError, ConnectionCheck, DeadPush, DriftFix, DriftKind, DriftReport};
-use scimgate_app::{TargetOptions, TargetSample, TargetSetting};
+use scimgate_app::{ScimCredentials, TargetOptions, TargetSample, TargetSetting};
 use scimgate_app::{TargetState, Versioned};
 use scimgate_core::{AdminRole, CrmMapping};
 use serde::Deserialize;
@@ -25,6 +25,8 @@ struct CrmTargetPage {
     kind: &'static str,
     /// The mapping to edit: the target's, else the default written out.
     mapping: String,
+    /// The target signs in with OAuth 2.0 client credentials.
+    oauth2: bool,
     version: i64,
     dead: Vec<DeadPush>,
     sample: Option<TargetSample>,
@@ -141,6 +143,7 @@ async fn page(at: &InTenant, extras: Extras) -> Response {
         frame: Frame::tenant("CRM target", at, "settings")
             .with_toast(extras.done.map(str::to_owned)),
         kind: state.target.as_ref().map_or("", |t| t.kind),
+        oauth2: state.target.as_ref().is_some_and(|t| t.oauth2.is_some()),
         mapping: (state.target.as_ref().and_then(|t| t.mapping.clone()))
             .unwrap_or_else(|| CrmMapping::default().to_yaml()),
         state,
@@ -201,14 +204,24 @@ async fn problem(at: &InTenant, e: AppError) -> Response {
 }
 
 fn setting(fields: &Fields) -> Result<TargetSetting, AppError> {
-    let url = field(fields, "url").unwrap_or_default().to_owned();
-    match field(fields, "kind").unwrap_or_default() {
-        "scim" => Ok(TargetSetting::Scim {
+    let text = |name| field(fields, name).unwrap_or_default().to_owned();
+    let url = text("url");
+    match (text("kind").as_str(), text("auth").as_str()) {
+        ("scim", "oauth2") => Ok(TargetSetting::Scim {
             url,
-            token: field(fields, "token").unwrap_or_default().to_owned(),
+            credentials: ScimCredentials::OAuth2 {
+                token_url: text("token_url"),
+                client_id: text("client_id"),
+                client_secret: text("client_secret"),
+                scope: Some(text("scope")),
+            },
         }),
-        "webhook" => Ok(TargetSetting::Webhook { url }),
-        other => Err(AppError::Invalid(format!(
+        ("scim", _) => Ok(TargetSetting::Scim {
+            url,
+            credentials: ScimCredentials::Bearer(text("token")),
+        }),
+        ("webhook", _) => Ok(TargetSetting::Webhook { url }),
+        (other, _) => Err(AppError::Invalid(format!(
             "type: {other:?} is not a kind of target (SCIM 2.0 or webhook)"
         ))),
     }

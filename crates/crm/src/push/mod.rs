@@ -4,6 +4,7 @@
 //! says), or dead after too many attempts or a refusal that retrying cannot fix.
 
 pub mod drift;
+pub mod oauth;
 pub mod scim;
 pub mod webhook;
 
@@ -139,6 +140,8 @@ pub struct Outbound {
 pub struct PushWorker {
     /// What each target URL takes (PATCH, schema extensions), asked once per URL.
     profiles: tokio::sync::Mutex<HashMap<String, scim::Profile>>,
+    /// OAuth 2.0 access tokens of the targets that take them.
+    tokens: oauth::TokenCache,
     store: Store,
     clock: Arc<dyn Clock>,
     key: KeySource,
@@ -158,6 +161,7 @@ impl PushWorker {
     ) -> PushWorker {
         PushWorker {
             profiles: Default::default(),
+            tokens: Default::default(),
             store,
             clock,
             key,
@@ -244,10 +248,12 @@ impl PushWorker {
                 let linked = (self.store.account_target_id(tenant, account.pk).await)
                     .map_err(store_failure)?;
                 let mapping = mapping_of(&target)?;
+                let now = self.clock.now().unix_millis();
+                let token = bearer(&self.outbound, &target, &secret, now, &self.tokens).await?;
                 let mut scim = scim::ScimTarget {
                     http: &self.outbound.http,
                     base: &target.url,
-                    token: &secret,
+                    token: &token,
                     profile: scim::Profile::default(),
                     mapping: &mapping,
                     delete_on_deprovision: target.delete_on_deprovision,
@@ -261,7 +267,16 @@ impl PushWorker {
                         profile
                     }
                 };
-                let id = scim.push(&account, linked.as_deref()).await?;
+                let id = match scim.push(&account, linked.as_deref()).await {
+                    Ok(id) => id,
+                    Err(failure) => {
+                        if let Some(client) = &target.oauth2 {
+                            // Perhaps the token was refused: the next attempt gets a new one.
+                            self.tokens.forget(client).await;
+                        }
+                        return Err(failure);
+                    }
+                };
                 if id.is_empty() && linked.is_some() {
                     // Deleted there: a later push (reactivated) finds or creates anew.
                     (self
@@ -299,10 +314,11 @@ pub async fn probe(
     let secret = opened(outbound, key, tenant, target)?;
     match target.kind {
         TargetKind::Scim => {
+            let token = bearer(outbound, target, &secret, at_ms, &Default::default()).await?;
             let scim = scim::ScimTarget {
                 http: &outbound.http,
                 base: &target.url,
-                token: &secret,
+                token: &token,
                 profile: scim::Profile::default(),
                 mapping: &CrmMapping::default(),
                 delete_on_deprovision: false,
@@ -331,6 +347,7 @@ pub async fn reconcile(
     target: &CrmTargetRow,
     accounts: &[CrmAccount],
     links: &HashMap<i64, String>,
+    now_ms: i64,
 ) -> Result<DriftReport, Failure> {
     if target.kind != TargetKind::Scim {
         return Err(Failure::dead(
@@ -339,10 +356,11 @@ pub async fn reconcile(
     }
     let secret = opened(outbound, key, tenant, target)?;
     let mapping = mapping_of(target)?;
+    let token = bearer(outbound, target, &secret, now_ms, &Default::default()).await?;
     let scim = scim::ScimTarget {
         http: &outbound.http,
         base: &target.url,
-        token: &secret,
+        token: &token,
         profile: scim::Profile::default(),
         mapping: &mapping,
         delete_on_deprovision: false,
@@ -354,6 +372,22 @@ pub async fn reconcile(
         target_users: users.len(),
         drift: drift::compare(accounts, links, &users, (&profile.extensions, &mapping)),
     })
+}
+
+/// The bearer token for a SCIM target: its stored token, or an OAuth 2.0 access token
+/// got with its stored client secret (the token endpoint checked like the target's URL).
+async fn bearer(
+    outbound: &Outbound,
+    target: &CrmTargetRow,
+    secret: &str,
+    now_ms: i64,
+    tokens: &oauth::TokenCache,
+) -> Result<String, Failure> {
+    let Some(client) = &target.oauth2 else {
+        return Ok(secret.to_owned());
+    };
+    (outbound.permits)(&client.token_url).map_err(Failure::dead)?;
+    oauth::access_token(&outbound.http, client, secret, now_ms, tokens).await
 }
 
 /// Where the target's settings go (checked when it was set, so an error here is a

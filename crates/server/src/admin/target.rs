@@ -8,7 +8,7 @@ use super::params::{DEFAULT_LIMIT, MAX_LIMIT};
 use super::version;
 use axum::response::Response;
 use axum::Json;
-use scimgate_app::{DriftFix, TargetOptions, TargetSetting, Versioned};
+use scimgate_app::{DriftFix, ScimCredentials, TargetOptions, TargetSetting, Versioned};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -20,9 +20,12 @@ pub struct TargetBody {
     /// `scim` or `webhook`.
     kind: String,
     url: String,
-    /// The application's bearer token (scim only).
+    /// The application's bearer token (scim only)…
     #[serde(default)]
     token: Option<String>,
+    /// …or the OAuth 2.0 client scimgate gets access tokens with (scim only).
+    #[serde(default)]
+    oauth2: Option<OAuth2Body>,
     /// Also queue every existing account (a first push).
     #[serde(default)]
     push_all: bool,
@@ -34,21 +37,44 @@ pub struct TargetBody {
     mapping: Option<String>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2Body {
+    token_url: String,
+    client_id: String,
+    client_secret: String,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
 impl TargetBody {
     fn setting(self) -> Result<TargetSetting> {
-        match (self.kind.as_str(), self.token) {
-            ("scim", Some(token)) => Ok(TargetSetting::Scim {
-                url: self.url,
-                token,
+        let url = self.url;
+        match (self.kind.as_str(), self.token, self.oauth2) {
+            ("scim", Some(token), None) => Ok(TargetSetting::Scim {
+                url,
+                credentials: ScimCredentials::Bearer(token),
             }),
-            ("scim", None) => Err(ApiError::bad_request(
-                "token: a scim target needs the bearer token the application issued",
+            ("scim", None, Some(o)) => Ok(TargetSetting::Scim {
+                url,
+                credentials: ScimCredentials::OAuth2 {
+                    token_url: o.token_url,
+                    client_id: o.client_id,
+                    client_secret: o.client_secret,
+                    scope: o.scope,
+                },
+            }),
+            ("scim", None, None) => Err(ApiError::bad_request(
+                "token: a scim target needs the bearer token the application issued (or oauth2)",
             )),
-            ("webhook", None) => Ok(TargetSetting::Webhook { url: self.url }),
-            ("webhook", Some(_)) => Err(ApiError::bad_request(
+            ("scim", Some(_), Some(_)) => Err(ApiError::bad_request(
+                "token, oauth2: give one way to sign in to the application, not both",
+            )),
+            ("webhook", None, None) => Ok(TargetSetting::Webhook { url }),
+            ("webhook", _, _) => Err(ApiError::bad_request(
                 "token: a webhook target takes no token (scimgate makes its signing secret)",
             )),
-            (other, _) => Err(ApiError::bad_request(format!(
+            (other, _, _) => Err(ApiError::bad_request(format!(
                 "kind: unknown kind {other:?} (kinds: scim, webhook)"
             ))),
         }
@@ -159,6 +185,7 @@ mod tests {
             kind: kind.into(),
             url: "https://crm.example.com/scim/v2".into(),
             token: token.map(str::to_owned),
+            oauth2: None,
             push_all: false,
             delete_on_deprovision: false,
             mapping: None,
