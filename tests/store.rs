@@ -1371,6 +1371,7 @@ async fn crm_pushes_queue_with_the_change_and_go_in_order(backend: DbBackend) {
         delete_on_deprovision: false,
         mapping: None,
         oauth2: None,
+        reconcile_hours: None,
         updated_at: at.into(),
     };
     let saved = (store

@@ -10,3 +10,9 @@ ALTER TABLE crm_targets ADD COLUMN mapping TEXT;
 ALTER TABLE crm_targets ADD COLUMN token_url TEXT;
 ALTER TABLE crm_targets ADD COLUMN client_id TEXT;
 ALTER TABLE crm_targets ADD COLUMN scope TEXT;
+-- Reconcile on a schedule: every reconcile_hours (NULL: on demand only), next due at
+-- next_reconcile_at (unix ms); the last scheduled one's outcome as JSON (when, how many
+-- accounts were out of step, or why it could not run).
+ALTER TABLE crm_targets ADD COLUMN reconcile_hours INTEGER;
+ALTER TABLE crm_targets ADD COLUMN next_reconcile_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE crm_targets ADD COLUMN last_reconcile TEXT;

@@ -1704,7 +1704,7 @@ async fn crm_target_is_set_tested_and_cleared_over_the_api(backend: DbBackend) {
     let none = api.get("/target").await;
     assert_eq!(
         ok(none),
-        json!({"target": null, "queue": {"pending": 0, "delivered": 0, "dead": 0}})
+        json!({"target": null, "queue": {"pending": 0, "delivered": 0, "dead": 0}, "last_reconcile": null})
     );
 
     let url = crm.scim("");

@@ -98,6 +98,7 @@ async fn accounts_reach_a_scim_target_once_and_in_their_latest_state(backend: Db
         delete_on_deprovision: false,
         mapping: None,
         oauth2: None,
+        reconcile_hours: None,
         updated_at: now.into(),
     };
     // First with a token the CRM refuses.
@@ -275,6 +276,7 @@ async fn a_busy_target_is_asked_again_when_it_says(backend: DbBackend) {
         delete_on_deprovision: false,
         mapping: None,
         oauth2: None,
+        reconcile_hours: None,
         updated_at: now.into(),
     };
     store
@@ -339,6 +341,7 @@ async fn accounts_reach_a_webhook_signed_and_in_order(backend: DbBackend) {
         delete_on_deprovision: false,
         mapping: None,
         oauth2: None,
+        reconcile_hours: None,
         updated_at: now.into(),
     };
     store
@@ -598,6 +601,7 @@ async fn pushing_to(
         delete_on_deprovision,
         mapping: None,
         oauth2: None,
+        reconcile_hours: None,
         updated_at: NOW.into(),
     };
     (store
@@ -1061,3 +1065,92 @@ async fn a_target_behind_oauth2_is_reached_with_client_credentials(backend: DbBa
 }
 
 on_both_backends!(a_target_behind_oauth2_is_reached_with_client_credentials);
+
+/// A target reconciled every six hours: the first check runs at once, the next not
+/// before six hours have passed; each records its counts (a user edited by hand on the
+/// target shows as edited), and a target that cannot be read records why.
+async fn a_scheduled_reconcile_records_what_differs(backend: DbBackend) {
+    let Some(target) = TestServer::start(backend).await else {
+        return;
+    };
+    let Some(pushing) = pushing_to(backend, &target.scim(""), &target.token, false).await else {
+        return;
+    };
+    let (store, tenant, clock) = (&pushing.store, &pushing.tenant, &pushing.clock);
+    let every_six_hours = CrmTargetRow {
+        reconcile_hours: Some(6),
+        ..pushing.row.clone()
+    };
+    (store
+        .set_crm_target(tenant, &every_six_hours, false, Expect::Any)
+        .await)
+        .unwrap();
+    let app = scimgate_app::App::builtin(
+        store.clone(),
+        clock.clone(),
+        scimgate_notify::target::TargetPolicy::ALLOW_PRIVATE,
+    )
+    .with_server_key(KeySource::Key(pushing.key.clone()));
+    (store
+        .apply_account_changes(tenant, &[create("ann")], NOW)
+        .await)
+        .unwrap();
+    assert_eq!(drain(&pushing.worker()).await, 1);
+
+    assert_eq!(app.reconcile_due().await.unwrap(), 1, "due at once");
+    let state = app.crm_target(tenant).await.unwrap().value;
+    assert_eq!(state.target.unwrap().reconcile_every_hours, Some(6));
+    let last = state.last_reconcile.unwrap();
+    assert_eq!(
+        (last.edited, last.missing, last.extra, last.error),
+        (0, 0, 0, None)
+    );
+
+    let (_, list) = target.get("/Users").await;
+    let rename = serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "displayName", "value": "By hand"}]});
+    assert_eq!(
+        target
+            .patch(&format!("/Users/{}", user_id(&list, "ann")), rename)
+            .await
+            .0,
+        200
+    );
+    clock.advance_ms(6 * 3_600_000 - 1);
+    assert_eq!(
+        app.reconcile_due().await.unwrap(),
+        0,
+        "not before six hours"
+    );
+    clock.advance_ms(1);
+    assert_eq!(app.reconcile_due().await.unwrap(), 1);
+    let last = app
+        .crm_target(tenant)
+        .await
+        .unwrap()
+        .value
+        .last_reconcile
+        .unwrap();
+    assert_eq!((last.edited, last.missing, last.extra), (1, 0, 0));
+
+    // Moved somewhere nothing answers: saving it makes a check due, which records why.
+    let gone = CrmTargetRow {
+        url: "http://127.0.0.1:9/scim/v2".into(),
+        ..every_six_hours
+    };
+    (store
+        .set_crm_target(tenant, &gone, false, Expect::Any)
+        .await)
+        .unwrap();
+    assert_eq!(app.reconcile_due().await.unwrap(), 1);
+    let last = app
+        .crm_target(tenant)
+        .await
+        .unwrap()
+        .value
+        .last_reconcile
+        .unwrap();
+    assert!(last.error.unwrap().contains("did not answer"));
+}
+
+on_both_backends!(a_scheduled_reconcile_records_what_differs);

@@ -37,7 +37,12 @@ pub struct TargetOptions {
     /// Where each account setting goes on a SCIM target (YAML; `None` or empty: the
     /// default).
     pub mapping: Option<String>,
+    /// Reconcile a SCIM target every this many hours (1 to 720); `None`: on demand only.
+    pub reconcile_every_hours: Option<u32>,
 }
+
+/// The longest interval of a scheduled reconcile: 30 days.
+const MAX_RECONCILE_HOURS: u32 = 720;
 
 /// How scimgate proves itself to a SCIM application.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +77,8 @@ pub struct TargetView {
     pub mapping: Option<String>,
     /// The OAuth 2.0 client tokens come from; `None`: a static token (or a webhook).
     pub oauth2: Option<OAuth2View>,
+    /// Reconciled every this many hours; `None`: on demand only.
+    pub reconcile_every_hours: Option<u32>,
     pub updated_at: String,
 }
 
@@ -87,6 +94,7 @@ impl TargetView {
                 client_id: o.client_id.clone(),
                 scope: o.scope.clone(),
             }),
+            reconcile_every_hours: row.reconcile_hours,
             updated_at: row.updated_at.clone(),
         }
     }
@@ -97,6 +105,35 @@ impl TargetView {
 pub struct TargetState {
     pub target: Option<TargetView>,
     pub queue: PushCounts,
+    /// How the last scheduled reconcile went; `None` before the first.
+    pub last_reconcile: Option<LastReconcile>,
+}
+
+/// A scheduled reconcile's outcome, in counts (*Check for drift* lists the rows).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct LastReconcile {
+    pub at: String,
+    pub edited: usize,
+    pub missing: usize,
+    pub extra: usize,
+    /// Why it could not run (the target unreachable, a refused token).
+    pub error: Option<String>,
+}
+
+impl LastReconcile {
+    fn of(at: String, outcome: &Result<DriftReport>) -> LastReconcile {
+        let count = |kind| match outcome {
+            Ok(report) => report.drift.iter().filter(|d| d.kind == kind).count(),
+            Err(_) => 0,
+        };
+        LastReconcile {
+            at,
+            edited: count(DriftKind::Edited),
+            missing: count(DriftKind::Missing),
+            extra: count(DriftKind::Extra),
+            error: outcome.as_ref().err().map(ToString::to_string),
+        }
+    }
 }
 
 /// One account as a push would send it.
@@ -143,11 +180,13 @@ impl App {
     pub async fn crm_target(&self, tenant: &Tenant) -> Result<Versioned<TargetState>> {
         let target = self.store.crm_target_versioned(tenant).await?;
         let queue = self.store.push_counts(tenant).await?;
+        let last = self.store.last_reconcile(tenant).await?;
         Ok(Versioned {
             version: target.version,
             value: TargetState {
                 target: target.value.as_ref().map(TargetView::of),
                 queue,
+                last_reconcile: last.and_then(|json| serde_json::from_str(&json).ok()),
             },
         })
     }
@@ -171,6 +210,19 @@ impl App {
             }
         };
         let url = url.trim().trim_end_matches('/').to_owned();
+        let reconcile_hours = options.reconcile_every_hours;
+        if let Some(hours) = reconcile_hours {
+            if kind != TargetKind::Scim {
+                return Err(AppError::Invalid(
+                    "reconcile_every_hours: a webhook cannot be read back; only a SCIM target is reconciled".into(),
+                ));
+            }
+            if !(1..=MAX_RECONCILE_HOURS).contains(&hours) {
+                return Err(AppError::Invalid(format!(
+                    "reconcile_every_hours: {hours} is not between 1 and {MAX_RECONCILE_HOURS}"
+                )));
+            }
+        }
         let mapping = (options.mapping.as_deref()).filter(|m| !m.trim().is_empty());
         if let Some(mapping) = mapping {
             CrmMapping::from_yaml(mapping).map_err(AppError::Invalid)?;
@@ -186,6 +238,7 @@ impl App {
             delete_on_deprovision: options.delete_on_deprovision,
             mapping: mapping.map(str::to_owned),
             oauth2,
+            reconcile_hours,
             updated_at: self.now(),
         };
         let before = self.store.crm_target(tenant).await?;
@@ -378,6 +431,29 @@ impl App {
             }
             Err(failure) => Err(AppError::Target(failure.message)),
         }
+    }
+
+    /// Runs the scheduled reconciles that are due (each claimed, so two servers do not
+    /// both run one) and records each outcome; returns how many ran.
+    pub async fn reconcile_due(&self) -> Result<usize> {
+        let due = self
+            .store
+            .claim_due_reconciles(self.clock.now().unix_millis())
+            .await?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let tenants = self.store.tenants().await?;
+        for tenant in tenants.iter().filter(|t| due.contains(&t.id)) {
+            let outcome = self.crm_drift(tenant).await;
+            if let Err(e) = &outcome {
+                tracing::warn!(tenant = %tenant.name, error = %e, "scheduled reconcile failed");
+            }
+            let last = LastReconcile::of(self.now(), &outcome);
+            let json = serde_json::to_string(&last).unwrap_or_default();
+            self.store.record_reconcile(tenant, &json).await?;
+        }
+        Ok(due.len())
     }
 
     /// Queues a push of the drifted accounts `fix` names (edited or missing ones; extra

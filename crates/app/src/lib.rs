@@ -24,7 +24,8 @@ mod users;
 
 pub use audit::audit_csv;
 pub use crm_target::{ConnectionCheck, DriftFix, TargetOptions, TargetSaved, TargetSetting};
-pub use crm_target::{OAuth2View, ScimCredentials, TargetSample, TargetState, TargetView};
+pub use crm_target::{LastReconcile, OAuth2View, ScimCredentials, TargetSample};
+pub use crm_target::{TargetState, TargetView};
 pub use error::AppError;
 pub use overview::{Overview, PlanSeats, Step, TenantStatus};
 pub use rule_editor::RuleProblem;

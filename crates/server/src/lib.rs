@@ -106,6 +106,12 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         push_worker(&store, &clock, &config)?,
         every,
     ));
+    let reconciles = tokio::spawn(run_scheduled_reconciles(
+        scimgate_app::App::builtin(store.clone(), clock.clone(), config.webhook_targets)
+            .with_server_key(scimgate_crm::push::KeySource::File(
+                config.server_key_file.clone(),
+            )),
+    ));
     let search = tokio::spawn(refresh_user_search(store.clone()));
     let previews = tokio::spawn(refresh_previews(scimgate_scheduler::Syncer::new(
         store.clone(),
@@ -136,10 +142,23 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     delivery.abort();
     // A push being sent is sent again when its lease runs out (sending is idempotent).
     pushes.abort();
+    reconciles.abort();
     search.abort();
     previews.abort();
     store.close().await;
     Ok(())
+}
+
+/// Scheduled reconciles of CRM targets: due ones run once a minute (each claimed in the
+/// database, so replicas share them).
+async fn run_scheduled_reconciles(app: scimgate_app::App) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        if let Err(e) = app.reconcile_due().await {
+            tracing::warn!(error = %e, "scheduled reconciles");
+        }
+    }
 }
 
 /// The worker that pushes account changes to tenants' CRM targets.

@@ -65,6 +65,10 @@ enum TargetCommand {
         /// docs/crm-targets.md); without it, the default mapping.
         #[arg(long, requires = "scim")]
         mapping: Option<std::path::PathBuf>,
+        /// Reconcile (read the application's users back and record what differs) every
+        /// this many hours, 1 to 720, while `scimgate serve` runs; otherwise on demand only.
+        #[arg(long, requires = "scim")]
+        reconcile_every_hours: Option<u32>,
     },
     /// The target and its queue: pending, delivered and dead pushes (never the token).
     Show {
@@ -112,6 +116,7 @@ pub async fn run(
             push_all,
             delete_on_deprovision,
             mapping,
+            reconcile_every_hours,
         } => {
             let credentials = match oauth2_token_url {
                 Some(token_url) => ScimCredentials::OAuth2 {
@@ -138,6 +143,7 @@ pub async fn run(
                 push_all,
                 delete_on_deprovision,
                 mapping,
+                reconcile_every_hours,
             };
             let saved = (app
                 .set_crm_target(&tenant, Expect::Any, setting, options)

@@ -53,6 +53,8 @@ pub struct CrmTargetRow {
     /// Access tokens come from this OAuth 2.0 client (client credentials grant), its
     /// secret sealed in `sealed_secret`; `None`: `sealed_secret` is the bearer token.
     pub oauth2: Option<OAuth2Client>,
+    /// Reconcile every this many hours; `None`: on demand only.
+    pub reconcile_hours: Option<u32>,
     pub updated_at: String,
 }
 
@@ -177,6 +179,8 @@ fn target_from_row(row: &sqlx::any::AnyRow) -> Result<CrmTargetRow> {
                 scope: row.try_get("scope")?,
             }),
         },
+        reconcile_hours: (row.try_get::<Option<i64>, _>("reconcile_hours")?)
+            .and_then(|h| u32::try_from(h).ok()),
         updated_at: row.try_get("updated_at")?,
     })
 }
@@ -228,14 +232,16 @@ impl Store {
                 sqlx::query(
                     "INSERT INTO crm_targets
                         (tenant_id, kind, url, secret, updated_at, delete_on_deprovision, mapping,
-                         token_url, client_id, scope)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                         token_url, client_id, scope, reconcile_hours, next_reconcile_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0)
                      ON CONFLICT (tenant_id) DO UPDATE SET kind = excluded.kind,
                         url = excluded.url, secret = excluded.secret,
                         updated_at = excluded.updated_at,
                         delete_on_deprovision = excluded.delete_on_deprovision,
                         mapping = excluded.mapping, token_url = excluded.token_url,
-                        client_id = excluded.client_id, scope = excluded.scope",
+                        client_id = excluded.client_id, scope = excluded.scope,
+                        reconcile_hours = excluded.reconcile_hours, next_reconcile_at = 0,
+                        last_reconcile = NULL",
                 )
                 .bind(tenant_id)
                 .bind(target.kind.name())
@@ -247,6 +253,7 @@ impl Store {
                 .bind(target.oauth2.as_ref().map(|o| &o.token_url))
                 .bind(target.oauth2.as_ref().map(|o| &o.client_id))
                 .bind(target.oauth2.as_ref().and_then(|o| o.scope.as_ref()))
+                .bind(target.reconcile_hours.map(i64::from))
                 .execute(&mut *conn)
                 .await?;
                 if !push_all {
@@ -265,7 +272,7 @@ impl Store {
     pub async fn crm_target(&self, tenant: &Tenant) -> Result<Option<CrmTargetRow>> {
         sqlx::query(
             "SELECT kind, url, secret, updated_at, delete_on_deprovision, mapping,
-                token_url, client_id, scope
+                token_url, client_id, scope, reconcile_hours
              FROM crm_targets WHERE tenant_id = $1",
         )
         .bind(tenant.id)
@@ -490,6 +497,43 @@ impl Store {
             })
         })
         .await
+    }
+
+    /// Claims the SCIM targets whose scheduled reconcile is due at `now_ms`, moving each
+    /// one's next time on by its interval in the same statement (another replica asking
+    /// at once gets none of them); returns their tenants' ids.
+    pub async fn claim_due_reconciles(&self, now_ms: i64) -> Result<Vec<i64>> {
+        let rows = sqlx::query(
+            "UPDATE crm_targets SET next_reconcile_at = $1 + reconcile_hours * 3600000
+             WHERE kind = 'scim' AND reconcile_hours IS NOT NULL AND next_reconcile_at <= $1
+             RETURNING tenant_id",
+        )
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
+    }
+
+    /// Records how the last scheduled reconcile went (JSON, the app's to read).
+    pub async fn record_reconcile(&self, tenant: &Tenant, outcome: &str) -> Result<()> {
+        sqlx::query("UPDATE crm_targets SET last_reconcile = $1 WHERE tenant_id = $2")
+            .bind(outcome)
+            .bind(tenant.id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// How the last scheduled reconcile went, as recorded; `None` before the first.
+    pub async fn last_reconcile(&self, tenant: &Tenant) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT last_reconcile FROM crm_targets WHERE tenant_id = $1")
+            .bind(tenant.id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => row.try_get(0)?,
+            None => None,
+        })
     }
 
     /// The account forgets the user it was linked to (deleted on the target).

@@ -227,6 +227,18 @@ fn setting(fields: &Fields) -> Result<TargetSetting, AppError> {
     }
 }
 
+/// The reconcile interval typed (empty: on demand only).
+fn hours(typed: Option<&str>) -> Result<Option<u32>, AppError> {
+    match typed.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(text) => text.parse().map(Some).map_err(|_| {
+            AppError::Invalid(format!(
+                "check for drift every: {text:?} is not a whole number of hours"
+            ))
+        }),
+    }
+}
+
 /// Saves the target. A webhook's new signing secret is shown on the page this answers
 /// with (once: it is never shown again); otherwise back to the page.
 pub async fn save(Posted { at, fields }: Posted) -> Response {
@@ -236,6 +248,7 @@ pub async fn save(Posted { at, fields }: Posted) -> Response {
             push_all: field(&fields, "push_all").is_some(),
             delete_on_deprovision: field(&fields, "delete_on_deprovision").is_some(),
             mapping: field(&fields, "mapping").map(str::to_owned),
+            reconcile_every_hours: hours(field(&fields, "reconcile_every_hours"))?,
         };
         let app = &at.signed.app;
         app.set_crm_target(&at.tenant, version(&fields)?, setting, options)

@@ -35,6 +35,9 @@ pub struct TargetBody {
     /// Where each account setting goes (YAML); absent: the default.
     #[serde(default)]
     mapping: Option<String>,
+    /// Reconcile every this many hours (scim only); absent: on demand only.
+    #[serde(default)]
+    reconcile_every_hours: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,6 +99,7 @@ pub async fn put(call: Call, document: Document) -> Result<Response> {
         push_all: body.push_all,
         delete_on_deprovision: body.delete_on_deprovision,
         mapping: body.mapping.clone(),
+        reconcile_every_hours: body.reconcile_every_hours,
     };
     let saved = (call.app)
         .set_crm_target(&call.tenant, expect, body.setting()?, options)
@@ -189,6 +193,7 @@ mod tests {
             push_all: false,
             delete_on_deprovision: false,
             mapping: None,
+            reconcile_every_hours: None,
         }
     }
 
