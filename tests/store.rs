@@ -1497,6 +1497,10 @@ async fn crm_pushes_queue_with_the_change_and_go_in_order(backend: DbBackend) {
         .unwrap();
     assert_eq!(retried.len(), 1);
     assert_eq!(retried[0].id, user2.id);
+    assert_eq!(
+        retried[0].attempts, 0,
+        "a retried push gets all its attempts again"
+    );
 
     // The target's id for an account, per tenant.
     store

@@ -1035,8 +1035,9 @@ async fn a_target_behind_oauth2_is_reached_with_client_credentials(backend: DbBa
         "one token, kept: {seen:?}"
     );
 
-    // A wrong client secret (a fresh worker, so no token kept): the token endpoint
-    // refuses the client, nothing reaches the application, the push waits.
+    // A wrong client secret: the same worker asks again with it (a token is kept for its
+    // tenant, client and secret, not for the client alone), the token endpoint refuses
+    // the client, nothing reaches the application, and the push waits.
     (store
         .set_crm_target(tenant, &oauth2("not-the-secret"), false, Expect::Any)
         .await)
@@ -1050,7 +1051,7 @@ async fn a_target_behind_oauth2_is_reached_with_client_credentials(backend: DbBa
     };
     (store.apply_account_changes(tenant, &[update], NOW).await).unwrap();
     let before = gate.seen.lock().unwrap().len();
-    assert_eq!(pushing.worker().run_once().await.unwrap(), 1);
+    assert_eq!(worker.run_once().await.unwrap(), 1);
     let counts = store.push_counts(tenant).await.unwrap();
     assert_eq!(
         (counts.pending, counts.dead),

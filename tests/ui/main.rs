@@ -2555,7 +2555,9 @@ async fn the_crm_target_is_set_tested_and_retried_from_settings(backend: DbBacke
 
     // Not pushed yet (no worker here): drift says ann is missing on the CRM; Fix queues
     // her push again.
-    let drift = browser.get(&format!("{PAGE}?drift=1")).await;
+    let drift = browser
+        .post(&format!("{PAGE}/drift"), &[("csrf", &csrf)])
+        .await;
     assert_eq!(drift.status, StatusCode::OK, "{}", drift.body);
     assert!(
         drift.body.contains("<strong>1</strong> out of step"),

@@ -44,8 +44,8 @@ pub struct TargetOptions {
 /// The longest interval of a scheduled reconcile: 30 days.
 const MAX_RECONCILE_HOURS: u32 = 720;
 
-/// How scimgate proves itself to a SCIM application.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How scimgate proves itself to a SCIM application. Its `Debug` hides the secrets.
+#[derive(Clone, PartialEq, Eq)]
 pub enum ScimCredentials {
     /// The bearer token the application issued.
     Bearer(String),
@@ -57,6 +57,24 @@ pub enum ScimCredentials {
         client_secret: String,
         scope: Option<String>,
     },
+}
+
+impl std::fmt::Debug for ScimCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ScimCredentials::Bearer(_) => f.write_str("Bearer(..)"),
+            ScimCredentials::OAuth2 {
+                token_url,
+                client_id,
+                scope,
+                ..
+            } => (f.debug_struct("OAuth2"))
+                .field("token_url", token_url)
+                .field("client_id", client_id)
+                .field("scope", scope)
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 /// A target's OAuth 2.0 client as an admin sees it (never the secret).
@@ -223,9 +241,14 @@ impl App {
                 )));
             }
         }
-        let mapping = (options.mapping.as_deref()).filter(|m| !m.trim().is_empty());
-        if let Some(mapping) = mapping {
-            CrmMapping::from_yaml(mapping).map_err(AppError::Invalid)?;
+        let mut mapping = (options.mapping.as_deref()).filter(|m| !m.trim().is_empty());
+        if let Some(text) = mapping {
+            let parsed = CrmMapping::from_yaml(text).map_err(AppError::Invalid)?;
+            if parsed == CrmMapping::default() {
+                // Stored as "the default", so that it follows the default if that changes
+                // (the page posts the default written out when nothing was edited).
+                mapping = None;
+            }
         }
         self.reachable("url", &url)?;
         let key =

@@ -140,6 +140,22 @@ impl AttributePath {
         })
     }
 
+    /// Whether the two would write the same value: the same attribute (SCIM names are
+    /// case-insensitive), unless both are different sub-attributes of it.
+    fn overlaps(&self, other: &AttributePath) -> bool {
+        let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+        let schemas = match (&self.schema, &other.schema) {
+            (Some(a), Some(b)) => same(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        let subs = match (&self.sub, &other.sub) {
+            (Some(a), Some(b)) => same(a, b),
+            _ => true,
+        };
+        schemas && same(&self.attribute, &other.attribute) && subs
+    }
+
     /// As SCIM writes it (a PATCH path).
     pub fn text(&self) -> String {
         match (&self.schema, &self.sub) {
@@ -220,7 +236,9 @@ impl CrmMapping {
             let path = (path.map(|p| AttributePath::parse(p.trim())).transpose())
                 .map_err(|e| format!("mapping: {}: {e}", setting.key()))?;
             if let Some(path) = &path {
-                if let Some((other, _)) = places.iter().find(|(_, p)| p.as_ref() == Some(path)) {
+                let overlaps =
+                    |p: &Option<AttributePath>| p.as_ref().is_some_and(|p| p.overlaps(path));
+                if let Some((other, _)) = places.iter().find(|(_, p)| overlaps(p)) {
                     return Err(format!(
                         "mapping: {}: {} is already where {} goes",
                         setting.key(),
@@ -296,6 +314,14 @@ mod tests {
             (
                 "role: displayName",
                 "mapping: role: displayName is already where display_name goes",
+            ),
+            (
+                "role: DisplayName.x",
+                "mapping: role: DisplayName.x is already where display_name goes",
+            ),
+            (
+                "display_name: title\nrole: title.x",
+                "mapping: role: title.x is already where display_name goes",
             ),
             (
                 "email: ~\nuser_plan: emails",

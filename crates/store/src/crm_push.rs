@@ -416,10 +416,11 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Puts the tenant's dead pushes back in the queue, due at `now_ms`; returns how many.
+    /// Puts the tenant's dead pushes back in the queue, due at `now_ms`, with all their
+    /// attempts again; returns how many.
     pub async fn retry_dead_pushes(&self, tenant: &Tenant, now_ms: i64) -> Result<u64> {
         Ok(sqlx::query(
-            "UPDATE crm_push SET status = 'pending', next_attempt_at = $2
+            "UPDATE crm_push SET status = 'pending', next_attempt_at = $2, attempts = 0
              WHERE tenant_id = $1 AND status = 'dead'",
         )
         .bind(tenant.id)

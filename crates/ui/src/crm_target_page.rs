@@ -112,8 +112,6 @@ fn done_text(code: &str) -> Option<&'static str> {
 #[derive(Deserialize)]
 pub struct Shown {
     done: Option<String>,
-    /// Reconcile now (reads the whole target: only when asked).
-    drift: Option<String>,
 }
 
 async fn page(at: &InTenant, extras: Extras) -> Response {
@@ -161,22 +159,29 @@ async fn page(at: &InTenant, extras: Extras) -> Response {
 
 pub async fn show(at: InTenant, Query(shown): Query<Shown>) -> Response {
     let done = shown.done.as_deref().and_then(done_text);
-    let drift = match shown.drift {
-        None => None,
-        Some(_) => match at.signed.app.crm_drift(&at.tenant).await {
-            Ok(report) => Some(report),
-            Err(e) => return problem(&at, e).await,
-        },
-    };
     page(
         &at,
         Extras {
             done,
-            drift,
             ..Extras::default()
         },
     )
     .await
+}
+
+/// Check for drift: the page with the reconcile's rows. A POST (with the form's CSRF
+/// token, by an Administrator): it reads every user of the application.
+pub async fn drift(Posted { at, .. }: Posted) -> Response {
+    match at.signed.app.crm_drift(&at.tenant).await {
+        Ok(report) => {
+            let extras = Extras {
+                drift: Some(report),
+                ..Extras::default()
+            };
+            page(&at, extras).await
+        }
+        Err(e) => problem(&at, e).await,
+    }
 }
 
 /// After an edit: back to the page with what was done, or the page with the problem.

@@ -112,6 +112,10 @@ pub fn router(
             post(crm_target_page::retry),
         )
         .route(
+            "/t/{tenant}/settings/crm-target/drift",
+            post(crm_target_page::drift),
+        )
+        .route(
             "/t/{tenant}/settings/crm-target/drift/fix",
             post(crm_target_page::fix),
         )

@@ -140,6 +140,16 @@ pub fn differences(expected: &Value, found: &Value) -> Vec<Difference> {
                     }
                 }
             }
+            // A part of a complex attribute (`name.honorificPrefix`): compared part by
+            // part, so the parts scimgate does not set are not drift.
+            _ if want.is_object() => {
+                for (sub, want) in want.as_object().into_iter().flatten() {
+                    let have = &found[key.as_str()][sub.as_str()];
+                    if !same(want, have) {
+                        differ(format!("{key}.{sub}"), want, have);
+                    }
+                }
+            }
             _ => {
                 let have = &found[key.as_str()];
                 if !same(want, have) {
@@ -155,11 +165,39 @@ pub fn differences(expected: &Value, found: &Value) -> Vec<Difference> {
 /// attribute that differs, a `remove` of an extension attribute scimgate no longer sets.
 pub fn patch_operations(expected: &Value, found: &Value) -> Vec<Value> {
     (differences(expected, found).into_iter())
-        .map(|d| match d.expected.is_null() {
-            true => serde_json::json!({"op": "remove", "path": d.attribute}),
-            false => serde_json::json!({"op": "replace", "path": d.attribute, "value": d.expected}),
+        .map(|d| match (d.expected.is_null(), d.attribute.as_str()) {
+            (true, _) => serde_json::json!({"op": "remove", "path": d.attribute}),
+            (false, "emails") => {
+                let emails = with_work_email(&d.expected, &d.found);
+                serde_json::json!({"op": "replace", "path": "emails", "value": emails})
+            }
+            (false, _) => {
+                serde_json::json!({"op": "replace", "path": d.attribute, "value": d.expected})
+            }
         })
         .collect()
+}
+
+/// The user's e-mails with scimgate's (`ours`: one work address, primary) in place of
+/// its work one (and of an untyped primary one, as scimgate's was), the others kept (no
+/// longer primary): a replace of `emails` must not drop the home address the
+/// application keeps.
+fn with_work_email(ours: &Value, theirs: &Value) -> Value {
+    let mut emails: Vec<Value> = ours.as_array().cloned().unwrap_or_default();
+    for email in theirs.as_array().into_iter().flatten() {
+        let replaced = email["type"] == "work"
+            || (email["type"].is_null() && email["primary"] == true)
+            || same_text(&email["value"], &ours[0]["value"]);
+        if replaced {
+            continue;
+        }
+        let mut kept = email.clone();
+        if let Some(fields) = kept.as_object_mut() {
+            fields.remove("primary");
+        }
+        emails.push(kept);
+    }
+    Value::Array(emails)
 }
 
 /// Equal, with an absent value the same as `null` and an empty list.
@@ -314,6 +352,37 @@ mod tests {
                 json!({"op": "replace", "path": "emails", "value": expected["emails"]}),
                 json!({"op": "replace", "path": "title", "value": "Manager"}),
                 json!({"op": "remove", "path": format!("{enterprise}:department")}),
+            ]
+        );
+    }
+
+    #[test]
+    fn parts_of_an_attribute_and_other_addresses_are_left_alone() {
+        let mapping = CrmMapping::from_yaml("role: name.honorificPrefix").unwrap();
+        let ann = account(1, "ann", "x-ann", true);
+        let expected = user_document(&ann, &[], &mapping);
+        assert_eq!(expected["name"], json!({"honorificPrefix": "Manager"}));
+        let mut there = expected.clone();
+        there["name"] = json!({"givenName": "Ann", "honorificPrefix": "Manager"});
+        there["emails"] = json!([
+            {"value": "ann@acme.example", "type": "work", "primary": true},
+            {"value": "ann@home.example", "type": "home"},
+        ]);
+        assert!(
+            patch_operations(&expected, &there).is_empty(),
+            "in step: {there}"
+        );
+        there["name"]["honorificPrefix"] = json!("Dr");
+        there["emails"][0]["value"] = json!("old@acme.example");
+        there["emails"][1]["primary"] = json!(true);
+        assert_eq!(
+            patch_operations(&expected, &there),
+            [
+                json!({"op": "replace", "path": "emails", "value": [
+                    {"value": "ann@acme.example", "type": "work", "primary": true},
+                    {"value": "ann@home.example", "type": "home"},
+                ]}),
+                json!({"op": "replace", "path": "name.honorificPrefix", "value": "Manager"}),
             ]
         );
     }

@@ -249,7 +249,8 @@ impl PushWorker {
                     .map_err(store_failure)?;
                 let mapping = mapping_of(&target)?;
                 let now = self.clock.now().unix_millis();
-                let token = bearer(&self.outbound, &target, &secret, now, &self.tokens).await?;
+                let token =
+                    bearer(&self.outbound, tenant, &target, &secret, now, &self.tokens).await?;
                 let mut scim = scim::ScimTarget {
                     http: &self.outbound.http,
                     base: &target.url,
@@ -272,7 +273,8 @@ impl PushWorker {
                     Err(failure) => {
                         if let Some(client) = &target.oauth2 {
                             // Perhaps the token was refused: the next attempt gets a new one.
-                            self.tokens.forget(client).await;
+                            let key = oauth::TokenKey::new(tenant.id, client, &secret);
+                            self.tokens.forget(&key).await;
                         }
                         return Err(failure);
                     }
@@ -314,7 +316,8 @@ pub async fn probe(
     let secret = opened(outbound, key, tenant, target)?;
     match target.kind {
         TargetKind::Scim => {
-            let token = bearer(outbound, target, &secret, at_ms, &Default::default()).await?;
+            let fresh = oauth::TokenCache::default();
+            let token = bearer(outbound, tenant, target, &secret, at_ms, &fresh).await?;
             let scim = scim::ScimTarget {
                 http: &outbound.http,
                 base: &target.url,
@@ -356,7 +359,8 @@ pub async fn reconcile(
     }
     let secret = opened(outbound, key, tenant, target)?;
     let mapping = mapping_of(target)?;
-    let token = bearer(outbound, target, &secret, now_ms, &Default::default()).await?;
+    let fresh = oauth::TokenCache::default();
+    let token = bearer(outbound, tenant, target, &secret, now_ms, &fresh).await?;
     let scim = scim::ScimTarget {
         http: &outbound.http,
         base: &target.url,
@@ -378,6 +382,7 @@ pub async fn reconcile(
 /// got with its stored client secret (the token endpoint checked like the target's URL).
 async fn bearer(
     outbound: &Outbound,
+    tenant: &Tenant,
     target: &CrmTargetRow,
     secret: &str,
     now_ms: i64,
@@ -387,7 +392,8 @@ async fn bearer(
         return Ok(secret.to_owned());
     };
     (outbound.permits)(&client.token_url).map_err(Failure::dead)?;
-    oauth::access_token(&outbound.http, client, secret, now_ms, tokens).await
+    let key = oauth::TokenKey::new(tenant.id, client, secret);
+    oauth::access_token(&outbound.http, client, secret, (&key, now_ms), tokens).await
 }
 
 /// Where the target's settings go (checked when it was set, so an error here is a

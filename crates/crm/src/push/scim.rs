@@ -65,7 +65,16 @@ pub fn user_document(account: &CrmAccount, extensions: &[String], mapping: &CrmM
             (None, None) if place.attribute.eq_ignore_ascii_case("emails") => {
                 user["emails"] = json!([{"value": value, "type": "work", "primary": true}]);
             }
-            (None, Some(sub)) => user[place.attribute.as_str()][sub.as_str()] = value,
+            (None, Some(sub)) => {
+                let parent = &mut user[place.attribute.as_str()];
+                if parent.is_null() {
+                    *parent = json!({});
+                }
+                // The mapping never places a whole attribute and a part of it too.
+                if let Some(parent) = parent.as_object_mut() {
+                    parent.insert(sub.clone(), value);
+                }
+            }
             (None, None) => user[place.attribute.as_str()] = value,
         }
     }
@@ -201,10 +210,13 @@ impl ScimTarget<'_> {
         Ok(format!("connected: {users}; {update}; {extensions}"))
     }
 
-    /// Every user on the target, read page by page (for a reconcile).
+    /// Every user on the target, read page by page (for a reconcile). Stops at the
+    /// count the provider gives, at an empty page, or at a page with no user not seen
+    /// before (a provider that ignores `startIndex`).
     pub async fn users(&self) -> Result<Vec<Value>, Failure> {
         const PAGE: usize = 100;
         let mut users: Vec<Value> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         loop {
             let start = (users.len() + 1).to_string();
             let count = PAGE.to_string();
@@ -216,13 +228,16 @@ impl ScimTarget<'_> {
             }
             let page: Value = (response.json().await)
                 .map_err(|e| Failure::retry(format!("the target's user list is not JSON: {e}")))?;
-            let resources = page["Resources"].as_array().cloned().unwrap_or_default();
-            let total = page["totalResults"].as_u64().unwrap_or(0);
-            let got = resources.len();
-            users.extend(resources);
-            // A page shorter than asked for can still not be the last (a provider may
-            // cap its pages): stop only on an empty page or when all are read.
-            if got == 0 || users.len() as u64 >= total || users.len() >= MAX_USERS_READ {
+            let total = page["totalResults"].as_u64();
+            let before = users.len();
+            for user in page["Resources"].as_array().into_iter().flatten() {
+                let id = user["id"].as_str().unwrap_or_default().to_owned();
+                if seen.insert(id) {
+                    users.push(user.clone());
+                }
+            }
+            let all = total.is_some_and(|t| users.len() as u64 >= t);
+            if users.len() == before || all || users.len() >= MAX_USERS_READ {
                 return Ok(users);
             }
         }

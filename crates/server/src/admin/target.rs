@@ -14,7 +14,8 @@ use serde_json::{json, Value};
 
 const TARGET: &str = "the CRM target";
 
-#[derive(Debug, Deserialize)]
+/// No `Debug`: it holds the token or client secret.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetBody {
     /// `scim` or `webhook`.
@@ -40,7 +41,7 @@ pub struct TargetBody {
     reconcile_every_hours: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OAuth2Body {
     token_url: String,
