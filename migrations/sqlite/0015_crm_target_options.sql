@@ -16,3 +16,6 @@ ALTER TABLE crm_targets ADD COLUMN scope TEXT;
 ALTER TABLE crm_targets ADD COLUMN reconcile_hours INTEGER;
 ALTER TABLE crm_targets ADD COLUMN next_reconcile_at INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE crm_targets ADD COLUMN last_reconcile TEXT;
+-- The groups on the target the account's user was made a member of (JSON array of names,
+-- for a mapping with `groups`): the memberships to take away when they change.
+ALTER TABLE crm_accounts ADD COLUMN target_groups TEXT;

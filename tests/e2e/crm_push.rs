@@ -1155,3 +1155,77 @@ async fn a_scheduled_reconcile_records_what_differs(backend: DbBackend) {
 }
 
 on_both_backends!(a_scheduled_reconcile_records_what_differs);
+
+/// Secondary groups and the role as group memberships on the target: the groups are
+/// created there as needed, the user is made a member, and a group the account leaves
+/// loses the member (the group itself stays).
+async fn groups_and_role_become_memberships_on_the_target(backend: DbBackend) {
+    let Some(target) = TestServer::start(backend).await else {
+        return;
+    };
+    let Some(pushing) = pushing_to(backend, &target.scim(""), &target.token, false).await else {
+        return;
+    };
+    let (store, tenant) = (&pushing.store, &pushing.tenant);
+    let as_groups = CrmTargetRow {
+        mapping: Some("secondary_groups: groups\nrole: groups\n".into()),
+        ..pushing.row.clone()
+    };
+    (store
+        .set_crm_target(tenant, &as_groups, false, Expect::Any)
+        .await)
+        .unwrap();
+    // The CRM has a Support group already: it is used, not made twice.
+    let support = serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Support"});
+    assert_eq!(target.post("/Groups", support).await.0, 201);
+    let pk = (store
+        .apply_account_changes(tenant, &[create("ann")], NOW)
+        .await)
+        .unwrap()[0];
+    let worker = pushing.worker();
+    assert_eq!(drain(&worker).await, 1);
+
+    let ann = store.account_target_id(tenant, pk).await.unwrap().unwrap();
+    let members_of = async |name: &str| -> Vec<String> {
+        let (_, list) = target
+            .get(&format!("/Groups?filter=displayName%20eq%20%22{name}%22"))
+            .await;
+        assert_eq!(list["totalResults"], 1, "one group {name}: {list}");
+        let id = list["Resources"][0]["id"].as_str().unwrap().to_owned();
+        let (_, group) = target.get(&format!("/Groups/{id}")).await;
+        (group["members"].as_array().into_iter().flatten())
+            .map(|m| m["value"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for group in ["Manager", "Oslo", "Support"] {
+        assert_eq!(
+            members_of(group).await,
+            std::slice::from_ref(&ann),
+            "{group}"
+        );
+    }
+    let (_, user) = target.get(&format!("/Users/{ann}")).await;
+    assert!(
+        user.get("title").is_none(),
+        "the role is a membership, not a title: {user}"
+    );
+
+    // ann leaves Support.
+    let mut fields = account("ann", true);
+    fields.secondary_groups = vec!["Oslo".into()];
+    let update = Change::Update {
+        pk,
+        staged_user_id: "s-ann".into(),
+        external_id: Some("ext-ann".into()),
+        fields,
+    };
+    (store.apply_account_changes(tenant, &[update], NOW).await).unwrap();
+    assert_eq!(drain(&worker).await, 1);
+    assert!(members_of("Support").await.is_empty());
+    assert_eq!(members_of("Oslo").await, std::slice::from_ref(&ann));
+    assert_eq!(members_of("Manager").await, [ann]);
+    let groups = store.account_target_groups(tenant, pk).await.unwrap();
+    assert_eq!(groups, ["Manager", "Oslo"]);
+}
+
+on_both_backends!(groups_and_role_become_memberships_on_the_target);

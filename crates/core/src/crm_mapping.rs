@@ -4,9 +4,13 @@
 //! keeps its default, and `~` (null) sends it nowhere. The identity and lifecycle
 //! attributes (`userName`, `externalId`, `active`) are always scimgate's.
 //!
+//! `groups` makes the primary group, the secondary groups or the role memberships of
+//! groups of those names on the target.
+//!
 //! ```yaml
 //! role: title
 //! primary_group: urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department
+//! secondary_groups: groups
 //! user_plan: ~
 //! ```
 
@@ -208,15 +212,24 @@ impl Written {
     }
 }
 
-/// Each setting's place on the target (`None`: not sent).
+/// Each setting's place on the target (`None`: not sent as an attribute).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CrmMapping {
     pub places: Vec<(MappedSetting, Option<AttributePath>)>,
+    /// The settings whose values are the names of groups on the target the user is a
+    /// member of (`role: groups`): the primary group, the secondary groups, the role.
+    pub as_groups: Vec<MappedSetting>,
 }
+
+/// The place that makes a setting group memberships.
+const GROUPS: &str = "groups";
 
 impl Default for CrmMapping {
     fn default() -> CrmMapping {
-        CrmMapping::from_yaml("").unwrap_or(CrmMapping { places: Vec::new() })
+        CrmMapping::from_yaml("").unwrap_or(CrmMapping {
+            places: Vec::new(),
+            as_groups: Vec::new(),
+        })
     }
 }
 
@@ -228,11 +241,28 @@ impl CrmMapping {
             false => serde_yaml::from_str(text).map_err(|e| format!("mapping: {e}"))?,
         };
         let mut places: Vec<(MappedSetting, Option<AttributePath>)> = Vec::new();
+        let mut as_groups = Vec::new();
         for setting in MappedSetting::ALL {
             let path = match written.of(setting) {
                 None => Some(setting.default_path().to_owned()),
                 Some(path) => path.clone(),
             };
+            if path.as_deref().map(str::trim) == Some(GROUPS) {
+                let named = [
+                    MappedSetting::PrimaryGroup,
+                    MappedSetting::SecondaryGroups,
+                    MappedSetting::Role,
+                ];
+                if !named.contains(&setting) {
+                    return Err(format!(
+                        "mapping: {}: only primary_group, secondary_groups and role can be group memberships",
+                        setting.key()
+                    ));
+                }
+                as_groups.push(setting);
+                places.push((setting, None));
+                continue;
+            }
             let path = (path.map(|p| AttributePath::parse(p.trim())).transpose())
                 .map_err(|e| format!("mapping: {}: {e}", setting.key()))?;
             if let Some(path) = &path {
@@ -256,7 +286,7 @@ impl CrmMapping {
             }
             places.push((setting, path));
         }
-        Ok(CrmMapping { places })
+        Ok(CrmMapping { places, as_groups })
     }
 
     /// The mapping as YAML, every setting written out (what the page shows to edit).
@@ -264,6 +294,9 @@ impl CrmMapping {
         (self.places.iter())
             .map(|(setting, path)| match path {
                 Some(path) => format!("{}: {}\n", setting.key(), path.text()),
+                None if self.as_groups.contains(setting) => {
+                    format!("{}: {GROUPS}\n", setting.key())
+                }
                 None => format!("{}: ~\n", setting.key()),
             })
             .collect()
@@ -301,6 +334,31 @@ mod tests {
         // Written out and read back, the same.
         assert_eq!(CrmMapping::from_yaml(&mapping.to_yaml()).unwrap(), mapping);
         assert_eq!(CrmMapping::default().places.len(), 8);
+    }
+
+    #[test]
+    fn groups_make_settings_memberships() {
+        let mapping = CrmMapping::from_yaml("secondary_groups: groups\nrole: groups").unwrap();
+        assert_eq!(
+            mapping.as_groups,
+            [MappedSetting::Role, MappedSetting::SecondaryGroups]
+        );
+        let place = |s| {
+            mapping
+                .places
+                .iter()
+                .find(|(m, _)| *m == s)
+                .unwrap()
+                .1
+                .clone()
+        };
+        assert_eq!(place(MappedSetting::Role), None, "not an attribute as well");
+        assert_eq!(CrmMapping::from_yaml(&mapping.to_yaml()).unwrap(), mapping);
+        let e = CrmMapping::from_yaml("user_plan: groups").unwrap_err();
+        assert!(
+            e.contains("only primary_group, secondary_groups and role"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -140,7 +140,8 @@ pub(crate) async fn queue_in(
 /// Every account of the tenant forgets the user it was linked to on a target.
 async fn unlink_all(conn: &mut AnyConnection, tenant_id: i64) -> Result<()> {
     sqlx::query(
-        "UPDATE crm_accounts SET target_id = NULL WHERE tenant_id = $1 AND target_id IS NOT NULL",
+        "UPDATE crm_accounts SET target_id = NULL, target_groups = NULL
+         WHERE tenant_id = $1 AND (target_id IS NOT NULL OR target_groups IS NOT NULL)",
     )
     .bind(tenant_id)
     .execute(&mut *conn)
@@ -543,8 +544,52 @@ impl Store {
         self.write_conn(move |conn| {
             Box::pin(async move {
                 sqlx::query(
-                    "UPDATE crm_accounts SET target_id = NULL WHERE tenant_id = $1 AND pk = $2",
+                    "UPDATE crm_accounts SET target_id = NULL, target_groups = NULL
+                     WHERE tenant_id = $1 AND pk = $2",
                 )
+                .bind(tenant_id)
+                .bind(pk)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// The groups on the target the account's user was made a member of.
+    pub async fn account_target_groups(&self, tenant: &Tenant, pk: i64) -> Result<Vec<String>> {
+        let row =
+            sqlx::query("SELECT target_groups FROM crm_accounts WHERE tenant_id = $1 AND pk = $2")
+                .bind(tenant.id)
+                .bind(pk)
+                .fetch_optional(&self.pool)
+                .await?;
+        let text: Option<String> = match row {
+            Some(row) => row.try_get(0)?,
+            None => None,
+        };
+        match text {
+            None => Ok(Vec::new()),
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| StoreError::Corrupt(format!("target_groups of account {pk}: {e}"))),
+        }
+    }
+
+    /// Records the groups on the target the account's user is now a member of.
+    pub async fn set_account_target_groups(
+        &self,
+        tenant: &Tenant,
+        pk: i64,
+        groups: &[String],
+    ) -> Result<()> {
+        let (tenant_id, text) = (tenant.id, serde_json::to_string(groups).unwrap_or_default());
+        self.write_conn(move |conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "UPDATE crm_accounts SET target_groups = $1 WHERE tenant_id = $2 AND pk = $3",
+                )
+                .bind(text)
                 .bind(tenant_id)
                 .bind(pk)
                 .execute(&mut *conn)

@@ -293,6 +293,22 @@ impl PushWorker {
                         .await)
                         .map_err(store_failure)?;
                 }
+                if !mapping.as_groups.is_empty() && !id.is_empty() && account.fields.active {
+                    let desired = scim::group_names(&account.fields, &mapping.as_groups);
+                    // A user found or made anew has none of the memberships made before.
+                    let previous = match linked.as_deref() == Some(id.as_str()) {
+                        true => (self.store.account_target_groups(tenant, account.pk).await)
+                            .map_err(store_failure)?,
+                        false => Vec::new(),
+                    };
+                    if desired != previous {
+                        scim.sync_memberships(&id, &desired, &previous).await?;
+                        (self.store)
+                            .set_account_target_groups(tenant, account.pk, &desired)
+                            .await
+                            .map_err(store_failure)?;
+                    }
+                }
                 Ok(())
             }
             TargetKind::Webhook => {

@@ -11,8 +11,9 @@ use scimgate_core::crm_mapping::{CrmMapping, MappedSetting};
 use scimgate_core::{AccountFields, CrmAccount};
 use serde_json::{json, Value};
 
-/// SCIM's core user schema.
+/// SCIM's core user and group schemas.
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 /// The enterprise extension (company and primary group by default), and scimgate's own
 /// for the settings SCIM has no attribute for.
 pub use scimgate_core::crm_mapping::{CRM_USER as CRM_EXTENSION, ENTERPRISE_USER as ENTERPRISE};
@@ -80,6 +81,27 @@ pub fn user_document(account: &CrmAccount, extensions: &[String], mapping: &CrmM
     }
     user["schemas"] = json!(schemas);
     user
+}
+
+/// The names of the groups on the target the account's user belongs in, as `settings`
+/// (those a mapping makes group memberships) name them; sorted, without repeats.
+pub fn group_names(f: &AccountFields, settings: &[MappedSetting]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for setting in settings {
+        match setting {
+            MappedSetting::PrimaryGroup => {
+                names.extend(f.primary_group.as_deref().map(str::to_owned))
+            }
+            MappedSetting::Role => names.extend(f.role.as_deref().map(str::to_owned)),
+            MappedSetting::SecondaryGroups => {
+                names.extend(f.secondary_groups.iter().map(|g| g.to_string()))
+            }
+            _ => {}
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// A setting's value as JSON (`null` when unset).
@@ -286,6 +308,80 @@ impl ScimTarget<'_> {
         match response.status().as_u16() {
             200..=299 => Ok(Some(())),
             404 => Ok(None),
+            _ => Err(Failure::of_response(response).await),
+        }
+    }
+
+    /// Makes the user a member of the groups in `desired` and no longer of those in
+    /// `previous` that are not (the groups scimgate made it a member of before); a group
+    /// the target does not have yet is created. Adding a member twice or removing one
+    /// that is gone changes nothing, so a push retried half-way completes.
+    pub async fn sync_memberships(
+        &self,
+        user_id: &str,
+        desired: &[String],
+        previous: &[String],
+    ) -> Result<(), Failure> {
+        let member = json!([{"value": user_id}]);
+        for name in desired.iter().filter(|n| !previous.contains(n)) {
+            let group = self.group(name, true).await?.unwrap_or_default();
+            self.change_members(&group, "add", &member).await?;
+        }
+        for name in previous.iter().filter(|n| !desired.contains(n)) {
+            if let Some(group) = self.group(name, false).await? {
+                self.change_members(&group, "remove", &member).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The id of the target's group named `name`; created when missing and `create`.
+    async fn group(&self, name: &str, create: bool) -> Result<Option<String>, Failure> {
+        let filter = format!(
+            "displayName eq \"{}\"",
+            name.replace('\\', "\\\\").replace('"', "\\\"")
+        );
+        let request = (self.http.get(self.url("/Groups")))
+            .query(&[("filter", filter.as_str()), ("count", "1")]);
+        let response = self.send(request).await?;
+        if !response.status().is_success() {
+            return Err(Failure::of_response(response).await);
+        }
+        let list: Value = (response.json().await)
+            .map_err(|e| Failure::retry(format!("the target's group list is not JSON: {e}")))?;
+        if let Some(id) = list["Resources"][0]["id"].as_str() {
+            return Ok(Some(id.to_owned()));
+        }
+        if !create {
+            return Ok(None);
+        }
+        let group = json!({"schemas": [GROUP_SCHEMA], "displayName": name});
+        let response =
+            (self.send(self.http.post(self.url("/Groups")).body(group.to_string()))).await?;
+        match response.status().as_u16() {
+            200 | 201 => id_of(response).await.map(Some),
+            // Made by someone else meanwhile: found next time.
+            409 => Err(Failure::retry(format!(
+                "the group {name:?} was being created"
+            ))),
+            _ => Err(Failure::of_response(response).await),
+        }
+    }
+
+    /// PATCHes a group's members (`add` or `remove` the users in `members`).
+    async fn change_members(&self, group: &str, op: &str, members: &Value) -> Result<(), Failure> {
+        let url = self.url(&format!("/Groups/{}", encode(group)));
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": op, "path": "members", "value": members}],
+        });
+        let response = self
+            .send(self.http.patch(url).body(body.to_string()))
+            .await?;
+        match response.status().as_u16() {
+            200..=299 => Ok(()),
+            // A group deleted by hand meanwhile: nothing to take the user out of.
+            404 if op == "remove" => Ok(()),
             _ => Err(Failure::of_response(response).await),
         }
     }
