@@ -7,7 +7,7 @@
 use crate::audit::json;
 use crate::{App, AppError, Result};
 use scimgate_core::{AuditAction, Tenant};
-use scimgate_core::{CrmMapping, DeadPush, DriftKind, DriftReport, PushCounts};
+use scimgate_core::{CrmMapping, DeadPush, PushCounts};
 use scimgate_crm::push::{self, KeySource, Outbound};
 use scimgate_notify::target::{check_webhook_url, guarded_client};
 use scimgate_store::crm_push::{CrmTargetRow, OAuth2Client, TargetKind};
@@ -124,34 +124,7 @@ pub struct TargetState {
     pub target: Option<TargetView>,
     pub queue: PushCounts,
     /// How the last scheduled reconcile went; `None` before the first.
-    pub last_reconcile: Option<LastReconcile>,
-}
-
-/// A scheduled reconcile's outcome, in counts (*Check for drift* lists the rows).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct LastReconcile {
-    pub at: String,
-    pub edited: usize,
-    pub missing: usize,
-    pub extra: usize,
-    /// Why it could not run (the target unreachable, a refused token).
-    pub error: Option<String>,
-}
-
-impl LastReconcile {
-    fn of(at: String, outcome: &Result<DriftReport>) -> LastReconcile {
-        let count = |kind| match outcome {
-            Ok(report) => report.drift.iter().filter(|d| d.kind == kind).count(),
-            Err(_) => 0,
-        };
-        LastReconcile {
-            at,
-            edited: count(DriftKind::Edited),
-            missing: count(DriftKind::Missing),
-            extra: count(DriftKind::Extra),
-            error: outcome.as_ref().err().map(ToString::to_string),
-        }
-    }
+    pub last_reconcile: Option<crate::crm_drift::LastReconcile>,
 }
 
 /// One account as a push would send it.
@@ -189,7 +162,7 @@ impl App {
         self
     }
 
-    fn server_key(&self) -> Result<&KeySource> {
+    pub(crate) fn server_key(&self) -> Result<&KeySource> {
         (self.server_key.as_deref()).ok_or_else(|| {
             AppError::Internal("this server has no key for CRM secrets (server_key_file)".into())
         })
@@ -436,69 +409,9 @@ impl App {
 }
 
 impl App {
-    /// Reconcile: the target's users read back and compared with the accounts (SCIM
-    /// targets only). Reads the whole target: for on demand, not for every page view.
-    pub async fn crm_drift(&self, tenant: &Tenant) -> Result<DriftReport> {
-        let Some(target) = self.store.crm_target(tenant).await? else {
-            return Err(AppError::NotFound("the tenant has no CRM target".into()));
-        };
-        let accounts = self.store.accounts(tenant).await?;
-        let links = self.store.account_links(tenant).await?;
-        let outbound = self.outbound()?;
-        let key = self.server_key()?;
-        let now = self.clock.now().unix_millis();
-        match push::reconcile(&outbound, key, tenant, &target, &accounts, &links, now).await {
-            Ok(report) => Ok(report),
-            Err(failure) if target.kind == TargetKind::Webhook => {
-                Err(AppError::Invalid(failure.message))
-            }
-            Err(failure) => Err(AppError::Target(failure.message)),
-        }
-    }
-
-    /// Runs the scheduled reconciles that are due (each claimed, so two servers do not
-    /// both run one) and records each outcome; returns how many ran.
-    pub async fn reconcile_due(&self) -> Result<usize> {
-        let due = self
-            .store
-            .claim_due_reconciles(self.clock.now().unix_millis())
-            .await?;
-        if due.is_empty() {
-            return Ok(0);
-        }
-        let tenants = self.store.tenants().await?;
-        for tenant in tenants.iter().filter(|t| due.contains(&t.id)) {
-            let outcome = self.crm_drift(tenant).await;
-            if let Err(e) = &outcome {
-                tracing::warn!(tenant = %tenant.name, error = %e, "scheduled reconcile failed");
-            }
-            let last = LastReconcile::of(self.now(), &outcome);
-            let json = serde_json::to_string(&last).unwrap_or_default();
-            self.store.record_reconcile(tenant, &json).await?;
-        }
-        Ok(due.len())
-    }
-
-    /// Queues a push of the drifted accounts `fix` names (edited or missing ones; extra
-    /// users are not scimgate's to change), found by a fresh reconcile. Returns how many.
-    pub async fn fix_crm_drift(&self, tenant: &Tenant, fix: DriftFix) -> Result<u64> {
-        let report = self.crm_drift(tenant).await?;
-        let drifted = (report.drift.iter())
-            .filter(|d| d.kind != DriftKind::Extra)
-            .filter_map(|d| d.account_pk);
-        let pks: Vec<i64> = match &fix {
-            DriftFix::All => drifted.collect(),
-            DriftFix::Accounts(wanted) => drifted.filter(|pk| wanted.contains(pk)).collect(),
-        };
-        let queued = self.store.queue_pushes(tenant, &pks, &self.now()).await?;
-        let subject = format!("{queued} drifted accounts queued for a push");
-        (self.audit(tenant, AuditAction::TargetFix, subject, None, None)).await;
-        Ok(queued)
-    }
-
     /// How Test connection and reconcile reach the target: the webhook rules' client and
     /// URL check (the push worker's, built here for the request).
-    fn outbound(&self) -> Result<Outbound> {
+    pub(crate) fn outbound(&self) -> Result<Outbound> {
         let policy = self.webhook_targets;
         Ok(Outbound {
             http: (guarded_client(policy, PROBE_TIMEOUT))
@@ -508,13 +421,6 @@ impl App {
             }),
         })
     }
-}
-
-/// Which drifted accounts to push again.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DriftFix {
-    All,
-    Accounts(Vec<i64>),
 }
 
 /// A webhook's signing secret: 32 random bytes, hex.

@@ -7,6 +7,7 @@
 pub mod accounts;
 mod audit;
 mod catalog;
+mod crm_drift;
 mod crm_target;
 mod error;
 mod overview;
@@ -23,8 +24,9 @@ mod user_view;
 mod users;
 
 pub use audit::audit_csv;
-pub use crm_target::{ConnectionCheck, DriftFix, TargetOptions, TargetSaved, TargetSetting};
-pub use crm_target::{LastReconcile, OAuth2View, ScimCredentials, TargetSample};
+pub use crm_drift::{DriftFix, LastReconcile};
+pub use crm_target::{ConnectionCheck, TargetOptions, TargetSaved, TargetSetting};
+pub use crm_target::{OAuth2View, ScimCredentials, TargetSample};
 pub use crm_target::{TargetState, TargetView};
 pub use error::AppError;
 pub use overview::{Overview, PlanSeats, Step, TenantStatus};
