@@ -224,6 +224,16 @@ impl Stage {
         }
     }
 
+    /// Saves the page shown now as `NAME.png` in `$SCIMGATE_UI_SCREENSHOTS` (how
+    /// docs/ui/ is refreshed: `SCIMGATE_UI_SCREENSHOTS=$PWD/docs/ui cargo test --test
+    /// browser`); nothing without it.
+    async fn screenshot(&self, name: &str) {
+        if let Ok(dir) = std::env::var("SCIMGATE_UI_SCREENSHOTS") {
+            let png = self.browser.screenshot().await;
+            std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png).unwrap();
+        }
+    }
+
     /// No serious or critical axe-core violation on the page shown now.
     async fn assert_accessible(&self, page: &str) {
         let violations = self.browser.accessibility_violations(&self.axe).await;
@@ -279,6 +289,7 @@ async fn an_administrator_works_through_the_ui(backend: DbBackend) {
     let overview = browser.wait_for_text("ops").await;
     assert!(overview.contains("administrator"), "{overview}");
     stage.assert_accessible("overview").await;
+    stage.screenshot("overview").await;
 
     // Create a token: shown once, works against SCIM; then revoked, and refused at once.
     browser.button("Connection").await.click().await;
@@ -333,6 +344,7 @@ async fn an_administrator_works_through_the_ui(backend: DbBackend) {
     // The welcome forecast arrives by itself (htmx under the page's CSP).
     browser.wait_for_text("would get one on the next run").await;
     stage.assert_accessible("settings").await;
+    stage.screenshot("settings").await;
     // A schedule that is not one: htmx swaps the 400 in, so the admin reads why.
     let schedule = browser.find("#schedule").await;
     let good_schedule = schedule.value().await;
@@ -407,6 +419,7 @@ async fn an_administrator_works_through_the_ui(backend: DbBackend) {
     browser.button("Test connection").await.click().await;
     browser.wait_for_text("Test passed").await;
     stage.assert_accessible("CRM target, tested").await;
+    stage.screenshot("crm-target").await;
     // The server's push worker delivers the three accounts.
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
