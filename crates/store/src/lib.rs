@@ -13,6 +13,7 @@ mod bulk;
 mod catalog;
 mod columns;
 mod connect;
+mod crm_links;
 pub mod crm_push;
 mod edits;
 mod error;
